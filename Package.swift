@@ -1,0 +1,65 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+
+let package = Package(
+    name: "synwatch",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "synwatch", targets: ["synwatch"]),
+        .executable(name: "synwatch-trafficgen", targets: ["synwatch-trafficgen"]),
+        .library(name: "SynwatchEngine", targets: ["SynwatchEngine"]),
+        .library(name: "SynwatchCapture", targets: ["SynwatchCapture"]),
+        .library(name: "SynwatchTrafficGen", targets: ["SynwatchTrafficGen"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C: libpcap, reached through a one-header system-library module.
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+
+        // The pure detection engine: bytes and capture timestamps in, events out. No I/O, no clock.
+        .target(name: "SynwatchEngine", swiftSettings: strict),
+        // Reading frames from capture files (and, later, live interfaces) into the engine.
+        .target(name: "SynwatchCapture", dependencies: ["CPcap", "SynwatchEngine"], swiftSettings: strict),
+        // The YAML configuration file.
+        .target(
+            name: "SynwatchConfig",
+            dependencies: ["SynwatchEngine", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        // Realistic synthetic traffic written as pcap/pcapng, for tests, benchmarks and tcpreplay.
+        .target(name: "SynwatchTrafficGen", swiftSettings: strict),
+
+        .executableTarget(
+            name: "synwatch",
+            dependencies: [
+                "SynwatchEngine", "SynwatchCapture", "SynwatchConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "synwatch-trafficgen",
+            dependencies: ["SynwatchTrafficGen", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "SynwatchEngineTests", dependencies: ["SynwatchEngine"], swiftSettings: strict),
+        .testTarget(
+            name: "SynwatchCaptureTests",
+            dependencies: ["SynwatchCapture", "SynwatchTrafficGen"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "SynwatchConfigTests", dependencies: ["SynwatchConfig"], swiftSettings: strict),
+        .testTarget(name: "SynwatchTrafficGenTests", dependencies: ["SynwatchTrafficGen"], swiftSettings: strict),
+        .testTarget(
+            name: "SynwatchEndToEndTests",
+            dependencies: ["SynwatchTrafficGen"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,2 @@
+// libpcap for Swift: the public header, nothing more.
+#include <pcap/pcap.h>
