@@ -12,7 +12,6 @@ public struct Frame {
     /// The frame's length on the wire, which may exceed `bytes.count` when the capture was truncated.
     public var wireLength: Int
 
-    @inlinable
     public init(time: Timestamp, linkType: LinkType, bytes: UnsafeRawBufferPointer, wireLength: Int) {
         self.time = time
         self.linkType = linkType

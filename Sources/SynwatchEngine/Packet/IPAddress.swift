@@ -6,14 +6,12 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
     /// The last 64 bits in network order, as an integer.
     public var low: UInt64
 
-    @inlinable
     public init(high: UInt64, low: UInt64) {
         self.high = high
         self.low = low
     }
 
     /// An IPv4 address from its 32 bits in host order (`0xC6120001` is 198.18.0.1).
-    @inlinable
     public init(ipv4 value: UInt32) {
         self.high = 0
         self.low = 0x0000_FFFF_0000_0000 | UInt64(value)
@@ -21,14 +19,11 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
 
     public static let zero = IPAddress(high: 0, low: 0)
 
-    @inlinable
     public var isIPv4: Bool { high == 0 && (low >> 32) == 0xFFFF }
 
     /// The IPv4 address in host order, when this is one.
-    @inlinable
     public var ipv4: UInt32? { isIPv4 ? UInt32(truncatingIfNeeded: low) : nil }
 
-    @inlinable
     public static func < (lhs: IPAddress, rhs: IPAddress) -> Bool {
         (lhs.high, lhs.low) < (rhs.high, rhs.low)
     }

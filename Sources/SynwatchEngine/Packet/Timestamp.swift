@@ -5,12 +5,10 @@
 public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var nanoseconds: Int64
 
-    @inlinable
     public init(nanoseconds: Int64) {
         self.nanoseconds = nanoseconds
     }
 
-    @inlinable
     public init(seconds: Int64, nanoseconds: Int64 = 0) {
         self.nanoseconds = seconds &* 1_000_000_000 &+ nanoseconds
     }
@@ -18,15 +16,12 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     /// Seconds since the epoch, fractional: the form used in events.
     public var seconds: Double { Double(nanoseconds) / 1e9 }
 
-    @inlinable
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 
-    @inlinable
     public static func + (lhs: Timestamp, rhs: TimeSpan) -> Timestamp {
         Timestamp(nanoseconds: lhs.nanoseconds &+ rhs.nanoseconds)
     }
 
-    @inlinable
     public static func - (lhs: Timestamp, rhs: Timestamp) -> TimeSpan {
         TimeSpan(nanoseconds: lhs.nanoseconds &- rhs.nanoseconds)
     }
@@ -42,7 +37,6 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 public struct TimeSpan: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var nanoseconds: Int64
 
-    @inlinable
     public init(nanoseconds: Int64) {
         self.nanoseconds = nanoseconds
     }
@@ -52,7 +46,6 @@ public struct TimeSpan: Hashable, Comparable, Sendable, CustomStringConvertible 
 
     public var seconds: Double { Double(nanoseconds) / 1e9 }
 
-    @inlinable
     public static func < (lhs: TimeSpan, rhs: TimeSpan) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 
     public var description: String { "\(seconds)s" }

@@ -1,0 +1,273 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What the rate window of one service shows at one step.
+struct WindowMeasurement {
+    var synPerSecond = 0.0
+    var halfOpenPerSecond = 0.0
+    var completionRatio = 1.0
+    /// Attempts old enough to have completed: the base of the two figures above.
+    var maturedAttempts = 0
+}
+
+extension Engine {
+    // MARK: Victim services
+
+    /// Reads the rate window of `slot` as it stands at the start of `step`.
+    ///
+    /// SYN rate covers the whole window; half-open rate and completion ratio only the steps older
+    /// than the completion grace, whose handshakes had time to complete. Both divide by the part
+    /// of the window the service has existed, so a flood is measured right from its first second.
+    func measure(_ slot: Int, step: Int64) -> WindowMeasurement {
+        victims.advanceRing(slot, to: step - 1)
+        let ringLength = Int64(victims.ringLength)
+        let firstStep = max(step - ringLength, victims.states[slot].firstSeen / resolution)
+        let lastMatured = step - 1 - graceSteps
+        var synPackets = 0, attempts = 0, completed = 0, reset = 0
+        var position = firstStep
+        while position < step {
+            let counters = victims.stepCounters(slot, step: position).pointee
+            synPackets += Int(counters.synPackets)
+            if position <= lastMatured {
+                attempts += Int(counters.attempts)
+                completed += Int(counters.completed)
+                reset += Int(counters.reset)
+            }
+            position += 1
+        }
+        let stepSeconds = Double(resolution) / 1e9
+        var result = WindowMeasurement()
+        result.synPerSecond = Double(synPackets) / (Double(step - firstStep) * stepSeconds)
+        if lastMatured >= firstStep {
+            let halfOpen = max(0, attempts - completed - reset)
+            result.halfOpenPerSecond = Double(halfOpen) / (Double(lastMatured - firstStep + 1) * stepSeconds)
+            result.completionRatio = attempts > 0 ? Double(completed) / Double(attempts) : 1
+            result.maturedAttempts = attempts
+        }
+        return result
+    }
+
+    /// The detector's decision for one service at one step.
+    func evaluate(_ slot: Int, step: Int64, time: Int64) {
+        victims.advanceEpoch(slot, to: time / epochLength)
+        let measured = measure(slot, step: step)
+        let state = victims.states + slot
+        let detection = configuration.detection
+        switch state.pointee.phase {
+        case .idle, .candidate:
+            guard let threshold = startThreshold(slot, measured, time: time) else {
+                state.pointee.phase = .idle
+                learnBaseline(slot, measured)
+                return
+            }
+            if state.pointee.phase == .idle {
+                state.pointee.phase = .candidate
+                state.pointee.candidateSince = time
+            }
+            if time - state.pointee.candidateSince >= detection.confirmation.nanoseconds {
+                startAttack(slot, threshold: threshold, measured: measured, at: time)
+            }
+        case .attacked:
+            if measured.halfOpenPerSecond >= detection.endFraction * state.pointee.startThreshold {
+                state.pointee.lastEvidence = time
+            }
+            state.pointee.peakSynPerSecond = max(state.pointee.peakSynPerSecond, measured.synPerSecond)
+            state.pointee.peakHalfOpenPerSecond = max(state.pointee.peakHalfOpenPerSecond, measured.halfOpenPerSecond)
+            if time - state.pointee.lastEvidence >= detection.quietPeriod.nanoseconds {
+                endAttack(slot, at: time, reason: .quiet)
+            } else if time - state.pointee.lastUpdate >= detection.updateInterval.nanoseconds {
+                state.pointee.lastUpdate = time
+                let figures = self.figures(slot, measured)
+                state.pointee.kind = classify(slot, figures: figures)
+                state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, figures.distinctSources)
+                raise(slot, .attackUpdate, at: time, figures: figures)
+            }
+        }
+    }
+
+    /// The threshold the measurement exceeds, when it is evidence of a flood: the absolute one
+    /// (unless most handshakes complete: a flash crowd), else the service's learned baseline.
+    func startThreshold(_ slot: Int, _ measured: WindowMeasurement, time: Int64) -> Double? {
+        let detection = configuration.detection
+        guard measured.maturedAttempts >= detection.minAttempts else { return nil }
+        if measured.halfOpenPerSecond >= detection.halfOpenPerSecond,
+            measured.completionRatio <= detection.maxCompletionRatio
+        {
+            return detection.halfOpenPerSecond
+        }
+        let baseline = configuration.baseline
+        let state = victims.states[slot]
+        guard baseline.enabled, time - state.baselineSince >= baseline.warmup.nanoseconds else { return nil }
+        let threshold = max(
+            baseline.minHalfOpenPerSecond,
+            baseline.factor * state.baselineHalfOpen,
+            state.baselineHalfOpen + baseline.deviations * state.baselineHalfOpenVariance.squareRoot()
+        )
+        guard measured.halfOpenPerSecond >= threshold,
+            measured.completionRatio <= state.baselineCompletion - baseline.minCompletionDrop
+        else { return nil }
+        return threshold
+    }
+
+    /// Moves the service's baseline towards a quiet measurement (exponentially weighted mean and variance).
+    func learnBaseline(_ slot: Int, _ measured: WindowMeasurement) {
+        let state = victims.states + slot
+        let alpha = 1 - pow(2, -Double(resolution) / Double(configuration.baseline.halfLife.nanoseconds))
+        let difference = measured.halfOpenPerSecond - state.pointee.baselineHalfOpen
+        state.pointee.baselineHalfOpen += alpha * difference
+        state.pointee.baselineHalfOpenVariance =
+            (1 - alpha) * (state.pointee.baselineHalfOpenVariance + alpha * difference * difference)
+        if measured.maturedAttempts > 0 {
+            state.pointee.baselineCompletion += alpha * (measured.completionRatio - state.pointee.baselineCompletion)
+        }
+    }
+
+    func startAttack(_ slot: Int, threshold: Double, measured: WindowMeasurement, at time: Int64) {
+        let state = victims.states + slot
+        state.pointee.phase = .attacked
+        state.pointee.attackID = nextAttackID
+        nextAttackID += 1
+        state.pointee.attackStart = state.pointee.candidateSince
+        state.pointee.lastEvidence = time
+        state.pointee.lastUpdate = time
+        state.pointee.startThreshold = threshold
+        // The SYNs of the window that revealed the attack belong to it.
+        state.pointee.synPacketsAtStart =
+            state.pointee.synPackets - Int(measured.synPerSecond * Double(configuration.windows.rate.nanoseconds) / 1e9)
+        state.pointee.peakSynPerSecond = measured.synPerSecond
+        state.pointee.peakHalfOpenPerSecond = measured.halfOpenPerSecond
+        let figures = self.figures(slot, measured)
+        state.pointee.kind = classify(slot, figures: figures)
+        state.pointee.peakDistinctSources = figures.distinctSources
+        counters.attacks += 1
+        raise(slot, .attackStart, at: time, figures: figures)
+    }
+
+    func endAttack(_ slot: Int, at time: Int64, reason: AttackSummary.EndReason) {
+        let state = victims.states + slot
+        let figures = self.figures(slot, measure(slot, step: time / resolution))
+        state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, figures.distinctSources)
+        let end = reason == .quiet ? state.pointee.lastEvidence : time
+        let summary = AttackSummary(
+            start: Timestamp(nanoseconds: state.pointee.attackStart),
+            duration: TimeSpan(nanoseconds: max(0, end - state.pointee.attackStart)),
+            peakSynPerSecond: state.pointee.peakSynPerSecond,
+            peakHalfOpenPerSecond: state.pointee.peakHalfOpenPerSecond,
+            peakDistinctSources: state.pointee.peakDistinctSources,
+            totalSyns: max(0, state.pointee.synPackets - state.pointee.synPacketsAtStart),
+            endReason: reason
+        )
+        raise(slot, .attackEnd, at: time, figures: figures, summary: summary)
+        state.pointee.phase = .idle
+        // The attack must not become the service's idea of normal.
+        state.pointee.baselineSince = min(state.pointee.baselineSince, state.pointee.attackStart)
+    }
+
+    /// The figures events carry: rates from the window, sources from the sources epochs.
+    func figures(_ slot: Int, _ measured: WindowMeasurement) -> VictimFigures {
+        VictimFigures(
+            synPerSecond: measured.synPerSecond,
+            halfOpenPerSecond: measured.halfOpenPerSecond,
+            completionRatio: measured.completionRatio,
+            distinctSources: victims.distinct.estimate(victims.sketch(slot, parity: 0), victims.sketch(slot, parity: 1)),
+            topSources: SpaceSaving.top(
+                configuration.detection.topSources,
+                of: [victims.top(slot, parity: 0), victims.top(slot, parity: 1)], k: victims.topK
+            )
+        )
+    }
+
+    /// Tells the kind of flood from who sends the half-open attempts of the sources window.
+    func classify(_ slot: Int, figures: VictimFigures) -> FloodKind {
+        let state = victims.states[slot]
+        let classification = configuration.classification
+        let attempts = max(1, state.epochAttempts.total)
+        let halfOpen = max(1, attempts - state.epochClosed.total)
+        if let top = figures.topSources.first,
+            Double(top.halfOpen) >= classification.singleSourceShare * Double(halfOpen)
+        {
+            return .singleSource
+        }
+        if figures.distinctSources >= classification.randomSourceMinSources,
+            Double(figures.distinctSources) >= classification.randomSourceDistinctRatio * Double(attempts)
+        {
+            return .randomSource
+        }
+        return .distributed
+    }
+
+    func raise(
+        _ slot: Int, _ type: EventType, at time: Int64, figures: VictimFigures, summary: AttackSummary? = nil
+    ) {
+        let key = victims.index.keys[slot]
+        let state = victims.states[slot]
+        pendingEvents.append(
+            Event(
+                type: type, time: Timestamp(nanoseconds: time), victim: key.address, port: key.port,
+                attackID: state.attackID, kind: state.kind, figures: figures, summary: summary
+            )
+        )
+    }
+
+    // MARK: Notices
+
+    /// Raises a scan notice for candidates whose handshakes had time to complete and mostly did not.
+    func judgeScanCandidates(at time: Int64) {
+        guard !scanCandidates.isEmpty else { return }
+        let grace = configuration.windows.completionGrace.nanoseconds + resolution
+        let scan = configuration.scan
+        scanCandidates.removeAll { candidate in
+            guard time - candidate.since >= grace else { return false }
+            let slot = candidate.slot
+            // The slot may have been given to another source since.
+            guard sources.index.isOccupied(slot), sources.index.keys[slot] == candidate.source else { return true }
+            let state = sources.states + slot
+            state.pointee.scanCandidate = false
+            let attempts = state.pointee.attempts.total
+            let ratio = attempts > 0 ? Double(state.pointee.completions.total) / Double(attempts) : 1
+            guard ratio <= scan.maxCompletionRatio, time - state.pointee.lastNotice >= scan.noticeInterval.nanoseconds
+            else { return true }
+            state.pointee.lastNotice = time
+            let addresses = sources.distinctAddresses(slot)
+            counters.scanNotices += 1
+            pendingEvents.append(
+                Event(
+                    type: .scan, time: Timestamp(nanoseconds: time),
+                    victim: addresses <= 1 ? state.pointee.lastTarget : nil,
+                    scan: ScanFigures(
+                        source: candidate.source, distinctTargets: sources.distinctTargets(slot),
+                        distinctAddresses: addresses, syns: attempts
+                    )
+                )
+            )
+            return true
+        }
+    }
+
+    /// Raises a backscatter notice when an address receives enough unsolicited SYN-ACKs from enough reflectors.
+    func considerBackscatterNotice(_ slot: Int, address: IPAddress) {
+        let settings = configuration.backscatter
+        let state = backscatter.states + slot
+        let total = state.pointee.synAcks.total
+        guard total >= settings.minSources, now - state.pointee.lastNotice >= settings.noticeInterval.nanoseconds
+        else { return }
+        let windowStart = max(state.pointee.firstSeen, (state.pointee.epoch - 1) * BackscatterTable.epochLength)
+        let seconds = max(1.0, Double(now - windowStart) / 1e9)
+        let rate = Double(total) / seconds
+        // The distinct count is the expensive part: only every 4th SYN-ACK once the rate is there.
+        guard rate >= settings.minPerSecond, total % 4 == 0 else { return }
+        let reflectors = backscatter.distinct.estimate(backscatter.sketch(slot, parity: 0), backscatter.sketch(slot, parity: 1))
+        guard reflectors >= settings.minSources else { return }
+        state.pointee.lastNotice = now
+        counters.backscatterNotices += 1
+        pendingEvents.append(
+            Event(
+                type: .backscatter, time: Timestamp(nanoseconds: now), victim: address,
+                backscatter: BackscatterFigures(synAckPerSecond: rate, distinctSources: reflectors)
+            )
+        )
+    }
+}

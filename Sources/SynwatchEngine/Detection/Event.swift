@@ -1,0 +1,129 @@
+/// The kind of a SYN flood, as named in events.
+public enum FloodKind: String, Sendable, CaseIterable {
+    /// Spoofed storm: about one SYN per source.
+    case randomSource = "random-source"
+    /// One source sends most of the SYNs.
+    case singleSource = "single-source"
+    /// A fixed set of real sources that keep sending and never complete (a botnet).
+    case distributed
+}
+
+/// The type of an event; `scan` and `backscatter` are notices, never attacks on us.
+public enum EventType: String, Sendable, CaseIterable {
+    case attackStart = "attack_start"
+    case attackUpdate = "attack_update"
+    case attackEnd = "attack_end"
+    case scan
+    case backscatter
+}
+
+/// A source address with its count of half-open handshakes.
+public struct SourceCount: Hashable, Sendable {
+    public var address: IPAddress
+    public var halfOpen: Int
+
+    public init(address: IPAddress, halfOpen: Int) {
+        self.address = address
+        self.halfOpen = halfOpen
+    }
+}
+
+/// What a victim service's windows said at one moment.
+public struct VictimFigures: Hashable, Sendable {
+    /// SYN packets per second (retransmissions included) over the rate window.
+    public var synPerSecond: Double
+    /// Handshakes per second that neither completed nor were reset within the completion grace.
+    public var halfOpenPerSecond: Double
+    /// Completed handshakes per matured attempt (1 when there were none).
+    public var completionRatio: Double
+    /// Estimated distinct sources over the sources window.
+    public var distinctSources: Int
+    /// The sources with the most half-open handshakes, largest first.
+    public var topSources: [SourceCount]
+
+    public init(
+        synPerSecond: Double = 0, halfOpenPerSecond: Double = 0, completionRatio: Double = 1,
+        distinctSources: Int = 0, topSources: [SourceCount] = []
+    ) {
+        self.synPerSecond = synPerSecond
+        self.halfOpenPerSecond = halfOpenPerSecond
+        self.completionRatio = completionRatio
+        self.distinctSources = distinctSources
+        self.topSources = topSources
+    }
+}
+
+/// The peaks and totals of an attack, carried by `attack_end`.
+public struct AttackSummary: Hashable, Sendable {
+    public var start: Timestamp
+    public var duration: TimeSpan
+    public var peakSynPerSecond: Double
+    public var peakHalfOpenPerSecond: Double
+    public var peakDistinctSources: Int
+    /// SYN packets to the victim service while the attack lasted.
+    public var totalSyns: Int
+    /// Why it ended: after the quiet period, or because the capture ended.
+    public var endReason: EndReason
+
+    public enum EndReason: String, Sendable {
+        case quiet
+        case captureEnd = "capture_end"
+    }
+}
+
+/// Figures of a scan notice.
+public struct ScanFigures: Hashable, Sendable {
+    /// The scanning source.
+    public var source: IPAddress
+    /// Estimated distinct (address, port) targets in the sources window.
+    public var distinctTargets: Int
+    /// Distinct destination addresses among them (1 for a vertical scan of one host).
+    public var distinctAddresses: Int
+    /// SYNs from the source in the sources window.
+    public var syns: Int
+}
+
+/// Figures of a backscatter notice.
+public struct BackscatterFigures: Hashable, Sendable {
+    /// Unsolicited SYN-ACKs per second arriving at our address.
+    public var synAckPerSecond: Double
+    /// Estimated distinct reflectors sending them.
+    public var distinctSources: Int
+}
+
+/// One thing the engine tells: an attack starting, going on or ending, or a notice.
+public struct Event: Hashable, Sendable {
+    public var type: EventType
+    /// Capture time at which the engine decided.
+    public var time: Timestamp
+    /// The attacked (or, for backscatter, spoofed) address; for a scan, the scanned address
+    /// when there was only one.
+    public var victim: IPAddress?
+    /// The attacked port (attacks only; a vertical scan's ports are many).
+    public var port: UInt16?
+    /// Set on attack events.
+    public var attackID: UInt64?
+    public var kind: FloodKind?
+    public var figures: VictimFigures?
+    /// Set on `attack_end`.
+    public var summary: AttackSummary?
+    public var scan: ScanFigures?
+    public var backscatter: BackscatterFigures?
+
+    public init(
+        type: EventType, time: Timestamp, victim: IPAddress? = nil, port: UInt16? = nil, attackID: UInt64? = nil,
+        kind: FloodKind? = nil, figures: VictimFigures? = nil, summary: AttackSummary? = nil,
+        scan: ScanFigures? = nil, backscatter: BackscatterFigures? = nil
+    ) {
+        self.type = type
+        self.time = time
+        self.victim = victim
+        self.port = port
+        self.attackID = attackID
+        self.kind = kind
+        self.figures = figures
+        self.summary = summary
+        self.scan = scan
+        self.backscatter = backscatter
+    }
+}

@@ -1,0 +1,446 @@
+/// The detection engine: frames and their capture timestamps in, events out.
+///
+/// It follows every TCP handshake (SYN, SYN-ACK, completing ACK, RST, time-out), keeps sliding
+/// windows per victim service and per source, and decides when floods start and end. Its only
+/// clock is the capture time of the frames it is given (and of `advance(to:)` when traffic stops),
+/// so a capture replayed through it gives the same events every time. Every table is bounded by
+/// the configuration. Not thread-safe: one capture loop owns one engine.
+public final class Engine {
+    public let configuration: EngineConfiguration
+
+    let hasher: KeyedHasher
+    let handshakes: HandshakeTable
+    let victims: VictimTable
+    let sources: SourceTable
+    let backscatter: BackscatterTable
+
+    // Configuration in the units the per-packet path uses.
+    let resolution: Int64
+    let epochLength: Int64
+    let timeout: Int64
+    let scanCandidateBits: Int
+    let graceSteps: Int64
+    let sweepBuckets: Int
+    /// Steps after which an idle engine has nothing left to decide: longer gaps are skipped.
+    let settleSteps: Int64
+
+    var counters = EngineStatistics()
+    let outcomeCounts: UnsafeMutablePointer<Int>
+    var segment = TCPSegment(
+        source: .zero, destination: .zero, sourcePort: 0, destinationPort: 0,
+        sequence: 0, acknowledgement: 0, flags: [], payloadLength: 0
+    )
+    /// Capture time of the newest frame (or tick); frames from the past are taken as happening now.
+    var now: Int64 = .min
+    var currentStep: Int64 = 0
+    var nextAttackID: UInt64 = 1
+    /// Sources that crossed the scan target count, judged once their handshakes had time to complete.
+    var scanCandidates: [(slot: Int, source: IPAddress, since: Int64)] = []
+    static let maximumScanCandidates = 256
+    var pendingEvents: [Event] = []
+
+    /// Creates an engine with empty tables of the configured capacities.
+    /// - Throws: `ConfigurationProblem` when the configuration cannot work.
+    public init(configuration: EngineConfiguration = EngineConfiguration()) throws(ConfigurationProblem) {
+        try configuration.validate()
+        self.configuration = configuration
+        hasher = KeyedHasher(seed: configuration.hashSeed)
+        let windows = configuration.windows
+        resolution = windows.resolution.nanoseconds
+        epochLength = max(resolution, windows.sources.nanoseconds / 2)
+        timeout = configuration.handshakes.timeout.nanoseconds
+        graceSteps = (windows.completionGrace.nanoseconds + resolution - 1) / resolution
+        let ringLength = Int(windows.rate.nanoseconds / resolution)
+        handshakes = HandshakeTable(capacity: configuration.handshakes.capacity, hasher: hasher)
+        victims = VictimTable(capacity: configuration.victims.capacity, ringLength: ringLength, hasher: hasher)
+        sources = SourceTable(capacity: configuration.sources.capacity, hasher: hasher)
+        backscatter = BackscatterTable(capacity: configuration.backscatter.capacity, hasher: hasher)
+        sweepBuckets = handshakes.bucketsPerSweep(resolution: windows.resolution, timeout: configuration.handshakes.timeout)
+        scanCandidateBits = LinearCounter.bitsNeeded(for: configuration.scan.minTargets, of: 128)
+        let detection = configuration.detection
+        let longest = [
+            windows.rate.nanoseconds + detection.quietPeriod.nanoseconds + detection.confirmation.nanoseconds,
+            windows.sources.nanoseconds, timeout, configuration.backscatter.noticeInterval.nanoseconds,
+        ].max()!
+        settleSteps = longest / resolution + 2
+        outcomeCounts = .allocate(capacity: DecodeOutcome.allCases.count)
+        outcomeCounts.initialize(repeating: 0, count: DecodeOutcome.allCases.count)
+    }
+
+    deinit { outcomeCounts.deallocate() }
+
+    // MARK: Input
+
+    /// Feeds one captured frame.
+    /// - Complexity: O(1) amortized; allocates nothing unless an event is raised.
+    public func process(_ frame: Frame) {
+        counters.frames &+= 1
+        counters.bytes &+= frame.wireLength
+        let outcome = PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment)
+        outcomeCounts[Int(outcome.rawValue)] &+= 1
+        advanceClock(to: frame.time.nanoseconds)
+        guard outcome == .tcp else { return }
+        let flags = segment.flags
+        if flags.contains(.rst) {
+            handleReset()
+        } else if flags.contains(.syn) {
+            if flags.contains(.ack) { handleSynAck() } else { handleSyn() }
+        } else if flags.contains(.ack) {
+            handleAck()
+        }
+    }
+
+    /// Moves capture time forward without traffic, so windows slide and attacks can end while
+    /// the link is silent. Times in the past are ignored.
+    public func advance(to time: Timestamp) {
+        guard now != .min else { return }
+        advanceClock(to: time.nanoseconds)
+    }
+
+    /// Ends the input: lets the last handshakes mature, then ends attacks still going on.
+    public func finish() {
+        guard now != .min else { return }
+        let detection = configuration.detection
+        let settle = configuration.windows.completionGrace.nanoseconds + detection.confirmation.nanoseconds
+        advanceClock(to: now + settle + 2 * resolution)
+        for slot in 0..<victims.index.capacity
+        where victims.index.isOccupied(slot) && victims.states[slot].phase == .attacked {
+            endAttack(slot, at: now, reason: .captureEnd)
+        }
+    }
+
+    // MARK: Output
+
+    /// Whether events are waiting in `takeEvents()`.
+    public var hasEvents: Bool { !pendingEvents.isEmpty }
+
+    /// The events raised since the last call, in capture-time order.
+    public func takeEvents() -> [Event] {
+        defer { pendingEvents.removeAll(keepingCapacity: true) }
+        return pendingEvents
+    }
+
+    /// Everything counted so far.
+    public var statistics: EngineStatistics {
+        var result = counters
+        result.outcomes = (0..<DecodeOutcome.allCases.count).map { outcomeCounts[$0] }
+        result.firstTime = counters.firstTime
+        result.lastTime = now == .min ? nil : Timestamp(nanoseconds: now)
+        return result
+    }
+
+    /// How full each bounded table is.
+    public var occupancy: TableOccupancy {
+        TableOccupancy(
+            handshakes: handshakes.index.count, handshakeCapacity: handshakes.index.capacity,
+            victims: victims.index.count, victimCapacity: victims.index.capacity,
+            sources: sources.index.count, sourceCapacity: sources.index.capacity,
+            backscatterAddresses: backscatter.index.count, backscatterCapacity: backscatter.index.capacity
+        )
+    }
+
+    // MARK: Clock
+
+    @inline(__always)
+    func advanceClock(to time: Int64) {
+        guard time > now else { return }
+        if now == .min {
+            counters.firstTime = Timestamp(nanoseconds: time)
+            currentStep = time / resolution
+        }
+        now = time
+        let step = time / resolution
+        if step > currentStep { runSteps(to: step) }
+    }
+
+    /// Runs the detector once per resolution step up to `step`; after a long silence, only as many
+    /// steps as it takes for every window to empty.
+    func runSteps(to step: Int64) {
+        let last = min(step, currentStep + settleSteps)
+        var next = currentStep + 1
+        while next <= last {
+            tick(step: next)
+            next += 1
+        }
+        if last < step { tick(step: step) }
+        currentStep = step
+    }
+
+    /// One resolution step: time-outs, then a decision for every tracked service, then scans.
+    func tick(step: Int64) {
+        let time = step * resolution
+        sweepTimeouts(before: time - timeout)
+        for slot in 0..<victims.index.capacity where victims.index.isOccupied(slot) {
+            evaluate(slot, step: step, time: time)
+        }
+        judgeScanCandidates(at: time)
+    }
+
+    // MARK: Handshakes
+
+    func handleSyn() {
+        counters.synPackets &+= 1
+        let victimKey = VictimKey(address: segment.destination, port: segment.destinationPort)
+        let victimHash = victims.hash(victimKey)
+        let victim = trackVictim(victimKey, hash: victimHash)
+        let step = now / resolution
+        if victim >= 0 {
+            victims.advanceRing(victim, to: step)
+            victims.stepCounters(victim, step: step).pointee.synPackets &+= 1
+            victims.states[victim].synPackets &+= 1
+        }
+
+        let key = HandshakeKey(
+            client: segment.source, clientPort: segment.sourcePort,
+            server: segment.destination, serverPort: segment.destinationPort
+        )
+        let hash = handshakes.hash(key)
+        var slot = handshakes.index.find(key, hash: hash)
+        if slot >= 0 {
+            if handshakes.clientISN[slot] == segment.sequence {
+                counters.synRetransmits &+= 1
+                if victim >= 0 { victims.states[victim].retransmits &+= 1 }
+                return
+            }
+            // A new ISN on the same 4-tuple is a new attempt; the old one never completed.
+            retire(slot)
+            handshakes.index.vacate(slot)
+        } else {
+            slot = handshakes.index.freeSlot(hash: hash)
+            if slot < 0 {
+                slot = handshakes.index.oldestSlot(hash: hash)
+                retire(slot)
+                handshakes.index.vacate(slot)
+                counters.handshakeEvictions &+= 1
+            }
+        }
+        handshakes.open(slot, key: key, hash: hash, isn: segment.sequence, time: now)
+
+        let sourceHash = hasher.hash(segment.source)
+        if victim >= 0 {
+            let epoch = now / epochLength
+            let parity = Int(epoch & 1)
+            victims.advanceEpoch(victim, to: epoch)
+            victims.stepCounters(victim, step: step).pointee.attempts &+= 1
+            victims.states[victim].attempts &+= 1
+            victims.states[victim].pending &+= 1
+            victims.states[victim].epochAttempts[parity] &+= 1
+            victims.distinct.add(sourceHash, to: victims.sketch(victim, parity: parity))
+            SpaceSaving.add(segment.source, to: victims.top(victim, parity: parity), k: victims.topK)
+        }
+        recordSourceAttempt(sourceHash: sourceHash, targetHash: victimHash)
+    }
+
+    func handleSynAck() {
+        counters.synAcks &+= 1
+        let key = HandshakeKey(
+            client: segment.destination, clientPort: segment.destinationPort,
+            server: segment.source, serverPort: segment.sourcePort
+        )
+        let slot = handshakes.index.find(key, hash: handshakes.hash(key))
+        guard slot >= 0 else {
+            counters.unsolicitedSynAcks &+= 1
+            recordBackscatter()
+            return
+        }
+        guard segment.acknowledgement == handshakes.clientISN[slot] &+ 1 else { return }
+        if handshakes.synAckSeen[slot] && handshakes.serverISN[slot] == segment.sequence {
+            counters.synAckRetransmits &+= 1
+        } else {
+            handshakes.synAckSeen[slot] = true
+            handshakes.serverISN[slot] = segment.sequence
+        }
+    }
+
+    func handleAck() {
+        // Most ACKs belong to established connections: look in the handshake table only when the
+        // destination is a service with attempts pending.
+        let victimKey = VictimKey(address: segment.destination, port: segment.destinationPort)
+        let victim = victims.index.find(victimKey, hash: victims.hash(victimKey))
+        guard victim >= 0, victims.states[victim].pending > 0 else { return }
+        let key = HandshakeKey(
+            client: segment.source, clientPort: segment.sourcePort,
+            server: segment.destination, serverPort: segment.destinationPort
+        )
+        let slot = handshakes.index.find(key, hash: handshakes.hash(key))
+        guard slot >= 0, segment.sequence == handshakes.clientISN[slot] &+ 1,
+            !handshakes.synAckSeen[slot] || segment.acknowledgement == handshakes.serverISN[slot] &+ 1
+        else { return }
+        counters.completions &+= 1
+        close(slot, victim: victim, client: segment.source, completed: true)
+    }
+
+    func handleReset() {
+        // From the client: it gives up (or a scanner tears down after the SYN-ACK).
+        let fromClient = HandshakeKey(
+            client: segment.source, clientPort: segment.sourcePort,
+            server: segment.destination, serverPort: segment.destinationPort
+        )
+        var slot = handshakes.index.find(fromClient, hash: handshakes.hash(fromClient))
+        if slot >= 0 {
+            counters.resets &+= 1
+            close(slot, victim: victimSlot(of: fromClient), client: segment.source, completed: false)
+            return
+        }
+        // From the server: nothing listens on that port (RST/ACK acknowledging the SYN).
+        let fromServer = HandshakeKey(
+            client: segment.destination, clientPort: segment.destinationPort,
+            server: segment.source, serverPort: segment.sourcePort
+        )
+        slot = handshakes.index.find(fromServer, hash: handshakes.hash(fromServer))
+        guard slot >= 0,
+            !segment.flags.contains(.ack) || segment.acknowledgement == handshakes.clientISN[slot] &+ 1
+        else { return }
+        counters.resets &+= 1
+        close(slot, victim: victimSlot(of: fromServer), client: segment.destination, completed: false)
+        let source = sources.index.find(segment.destination, hash: hasher.hash(segment.destination))
+        if source >= 0 {
+            let epoch = now / epochLength
+            sources.advanceEpoch(source, to: epoch)
+            sources.states[source].resetsReceived[Int(epoch & 1)] &+= 1
+        }
+    }
+
+    /// Ends the attempt in `slot` by a completing ACK or a RST, crediting the step of its SYN.
+    func close(_ slot: Int, victim: Int, client: IPAddress, completed: Bool) {
+        let synTime = handshakes.synTime(slot)
+        handshakes.index.vacate(slot)
+        let epoch = now / epochLength
+        let parity = Int(epoch & 1)
+        if victim >= 0 {
+            let state = victims.states + victim
+            let synStep = synTime / resolution
+            if synStep > state.pointee.ringHead - Int64(victims.ringLength) {
+                let step = victims.stepCounters(victim, step: synStep)
+                if completed { step.pointee.completed &+= 1 } else { step.pointee.reset &+= 1 }
+            }
+            if completed { state.pointee.completions &+= 1 } else { state.pointee.resets &+= 1 }
+            state.pointee.pending = max(0, state.pointee.pending - 1)
+            victims.advanceEpoch(victim, to: epoch)
+            state.pointee.epochClosed[parity] &+= 1
+            SpaceSaving.remove(client, from: victims.top(victim, parity: parity), k: victims.topK)
+        }
+        if completed {
+            let source = sources.index.find(client, hash: hasher.hash(client))
+            if source >= 0 {
+                sources.advanceEpoch(source, to: epoch)
+                sources.states[source].completions[parity] &+= 1
+            }
+        }
+    }
+
+    /// Takes the attempt in `slot` off its service's pending count before the slot is reused.
+    func retire(_ slot: Int) {
+        let victim = victimSlot(of: handshakes.index.keys[slot])
+        if victim >= 0 {
+            victims.states[victim].pending = max(0, victims.states[victim].pending - 1)
+        }
+    }
+
+    /// Drops attempts whose SYN is older than `cutoff`, a slice of the table per step.
+    func sweepTimeouts(before cutoff: Int64) {
+        let index = handshakes.index
+        for _ in 0..<sweepBuckets {
+            let bucket = handshakes.sweepCursor
+            handshakes.sweepCursor = (bucket + 1) & index.bucketMask
+            guard index.tags[bucket] != 0 else { continue }
+            for slot in (bucket * 8)..<(bucket * 8 + 8) where index.isOccupied(slot) && index.ages[slot] < cutoff {
+                let victim = victimSlot(of: index.keys[slot])
+                if victim >= 0 {
+                    victims.states[victim].pending = max(0, victims.states[victim].pending - 1)
+                    victims.states[victim].timeouts &+= 1
+                }
+                counters.timeouts &+= 1
+                index.vacate(slot)
+            }
+        }
+    }
+
+    // MARK: Tables
+
+    @inline(__always)
+    func victimSlot(of key: HandshakeKey) -> Int {
+        let victimKey = VictimKey(address: key.server, port: key.serverPort)
+        return victims.index.find(victimKey, hash: victims.hash(victimKey))
+    }
+
+    /// The slot of a service, added if new; -1 when its bucket holds only services under attack.
+    func trackVictim(_ key: VictimKey, hash: UInt64) -> Int {
+        let index = victims.index
+        var slot = index.find(key, hash: hash)
+        if slot >= 0 {
+            index.ages[slot] = now
+            return slot
+        }
+        slot = index.freeSlot(hash: hash)
+        if slot < 0 {
+            slot = index.oldestSlot(hash: hash) { self.victims.states[$0].phase == .idle }
+            guard slot >= 0 else {
+                counters.victimsUntracked &+= 1
+                return -1
+            }
+            index.vacate(slot)
+            counters.victimEvictions &+= 1
+        }
+        victims.open(slot, key: key, hash: hash, time: now, step: now / resolution, epoch: now / epochLength)
+        return slot
+    }
+
+    func recordSourceAttempt(sourceHash: UInt64, targetHash: UInt64) {
+        let index = sources.index
+        let address = segment.source
+        var slot = index.find(address, hash: sourceHash)
+        if slot < 0 {
+            slot = index.freeSlot(hash: sourceHash)
+            if slot < 0 {
+                slot = index.oldestSlot(hash: sourceHash)
+                index.vacate(slot)
+                counters.sourceEvictions &+= 1
+            }
+            index.occupy(slot, key: address, hash: sourceHash, age: now)
+            sources.states[slot] = SourceState()
+            sources.states[slot].epoch = now / epochLength
+        }
+        index.ages[slot] = now
+        let epoch = now / epochLength
+        let parity = Int(epoch & 1)
+        sources.advanceEpoch(slot, to: epoch)
+        let state = sources.states + slot
+        state.pointee.attempts[parity] &+= 1
+        state.pointee.lastTarget = segment.destination
+        sources.addTarget(slot, targetHash: targetHash, addressHash: hasher.hash(segment.destination), parity: parity)
+        if !state.pointee.scanCandidate, sources.targetBits(slot) >= scanCandidateBits,
+            scanCandidates.count < Engine.maximumScanCandidates
+        {
+            state.pointee.scanCandidate = true
+            scanCandidates.append((slot, address, now))
+        }
+    }
+
+    func recordBackscatter() {
+        let address = segment.destination
+        let hash = hasher.hash(address)
+        let index = backscatter.index
+        var slot = index.find(address, hash: hash)
+        if slot < 0 {
+            slot = index.freeSlot(hash: hash)
+            if slot < 0 {
+                slot = index.oldestSlot(hash: hash)
+                index.vacate(slot)
+                counters.backscatterEvictions &+= 1
+            }
+            index.occupy(slot, key: address, hash: hash, age: now)
+            backscatter.states[slot] = BackscatterState()
+            backscatter.states[slot].firstSeen = now
+            backscatter.states[slot].epoch = now / BackscatterTable.epochLength
+            backscatter.sketch(slot, parity: 0).update(repeating: 0, count: backscatter.distinct.registerCount * 2)
+        }
+        index.ages[slot] = now
+        let epoch = now / BackscatterTable.epochLength
+        let parity = Int(epoch & 1)
+        backscatter.advanceEpoch(slot, to: epoch)
+        backscatter.states[slot].synAcks[parity] &+= 1
+        backscatter.distinct.add(hasher.hash(segment.source), to: backscatter.sketch(slot, parity: parity))
+        considerBackscatterNotice(slot, address: address)
+    }
+}

@@ -1,0 +1,193 @@
+/// Every tunable of the engine, with the documented defaults of `Config/synwatch.yaml`.
+///
+/// Capacities bound memory whatever the traffic; thresholds decide what is a flood.
+public struct EngineConfiguration: Sendable, Equatable {
+    /// The handshake table: one entry per half-open connection attempt.
+    public struct Handshakes: Sendable, Equatable {
+        /// A SYN with no completing ACK or RST after this long counts as timed out.
+        public var timeout = TimeSpan.seconds(5)
+        /// Hard capacity; when a bucket is full its oldest attempt is evicted (and counted).
+        public var capacity = 262_144
+        public init() {}
+    }
+
+    /// The per-victim-service table (destination address and port).
+    public struct Victims: Sendable, Equatable {
+        /// Hard capacity; the least recently active service not under attack is evicted.
+        public var capacity = 4_096
+        public init() {}
+    }
+
+    /// The per-source table.
+    public struct Sources: Sendable, Equatable {
+        /// Hard capacity; the least recently seen source is evicted.
+        public var capacity = 65_536
+        public init() {}
+    }
+
+    /// The sliding windows every rate is computed over.
+    public struct Windows: Sendable, Equatable {
+        /// Granularity of the windows and the interval at which the detector decides.
+        public var resolution = TimeSpan.milliseconds(100)
+        /// Length of the window over which SYN and half-open rates are measured.
+        public var rate = TimeSpan.seconds(2)
+        /// A handshake younger than this may still complete, so it is not yet counted as half-open.
+        public var completionGrace = TimeSpan.milliseconds(300)
+        /// Span over which distinct sources and top sources are counted (two half-span epochs).
+        public var sources = TimeSpan.seconds(10)
+        public init() {}
+    }
+
+    /// When an attack on a victim service starts and ends.
+    public struct Detection: Sendable, Equatable {
+        /// Half-open handshakes per second that make a flood whatever the service's history.
+        public var halfOpenPerSecond = 100.0
+        /// Above this share of completed handshakes the absolute threshold does not apply (a flash crowd).
+        public var maxCompletionRatio = 0.8
+        /// Fewest matured attempts in the window before any decision (avoids judging on a handful).
+        public var minAttempts = 20
+        /// The evidence must hold this long before `attack_start`.
+        public var confirmation = TimeSpan.milliseconds(300)
+        /// The attack ends after this long without evidence.
+        public var quietPeriod = TimeSpan.seconds(10)
+        /// Evidence ends only below this fraction of the threshold that started it (hysteresis).
+        public var endFraction = 0.5
+        /// Interval between `attack_update` events of one attack.
+        public var updateInterval = TimeSpan.seconds(10)
+        /// Number of top sources reported in events.
+        public var topSources = 5
+        public init() {}
+    }
+
+    /// The per-service learned baseline that catches floods below the absolute threshold.
+    public struct Baseline: Sendable, Equatable {
+        public var enabled = true
+        /// Half-life of the moving average of half-open and completion figures.
+        public var halfLife = TimeSpan.seconds(300)
+        /// A service's baseline is used only after it has been observed this long.
+        public var warmup = TimeSpan.seconds(60)
+        /// A flood is this many times the baseline half-open rate...
+        public var factor = 4.0
+        /// ...and this many standard deviations above it...
+        public var deviations = 4.0
+        /// ...and at least this many half-open per second.
+        public var minHalfOpenPerSecond = 20.0
+        /// ...and the completion ratio fell at least this much below its average (not a flash crowd).
+        public var minCompletionDrop = 0.2
+        public init() {}
+    }
+
+    /// How the kind of a flood is told.
+    public struct Classification: Sendable, Equatable {
+        /// One source with at least this share of the attempts makes `single-source`.
+        public var singleSourceShare = 0.5
+        /// Distinct sources per attempt at or above this makes `random-source` (spoofed, ~1 SYN per source).
+        public var randomSourceDistinctRatio = 0.5
+        /// Fewest distinct sources for `random-source`.
+        public var randomSourceMinSources = 32
+        public init() {}
+    }
+
+    /// Scan notices: one source probing many services.
+    public struct Scan: Sendable, Equatable {
+        /// Distinct (address, port) targets of one source within the sources window.
+        public var minTargets = 20
+        /// Above this share of completed handshakes the source is a busy client, not a scanner.
+        public var maxCompletionRatio = 0.5
+        /// One notice per source per this interval.
+        public var noticeInterval = TimeSpan.seconds(60)
+        public init() {}
+    }
+
+    /// Backscatter notices: SYN-ACKs for SYNs we never sent.
+    public struct Backscatter: Sendable, Equatable {
+        /// Unsolicited SYN-ACKs per second to one of our addresses.
+        public var minPerSecond = 20.0
+        /// Fewest distinct reflectors.
+        public var minSources = 8
+        /// One notice per address per this interval.
+        public var noticeInterval = TimeSpan.seconds(60)
+        /// Hard capacity of the per-address table.
+        public var capacity = 1_024
+        public init() {}
+    }
+
+    public var handshakes = Handshakes()
+    public var victims = Victims()
+    public var sources = Sources()
+    public var windows = Windows()
+    public var detection = Detection()
+    public var baseline = Baseline()
+    public var classification = Classification()
+    public var scan = Scan()
+    public var backscatter = Backscatter()
+    /// Seed of the table hashes. The daemon draws it at random so no attacker can aim at a bucket;
+    /// offline analysis keeps the default so results repeat exactly.
+    public var hashSeed: UInt64 = 0x5359_4E57_4154_4348
+
+    public init() {}
+
+    /// Checks the relations between values that each look valid on their own.
+    /// - Throws: `ConfigurationProblem` naming the first offending key.
+    public func validate() throws(ConfigurationProblem) {
+        func positive(_ span: TimeSpan, _ key: String) throws(ConfigurationProblem) {
+            guard span.nanoseconds > 0 else { throw ConfigurationProblem(key: key, message: "must be positive") }
+        }
+        func atLeast(_ value: Int, _ minimum: Int, _ key: String) throws(ConfigurationProblem) {
+            guard value >= minimum else { throw ConfigurationProblem(key: key, message: "must be at least \(minimum)") }
+        }
+        func fraction(_ value: Double, _ key: String) throws(ConfigurationProblem) {
+            guard value >= 0, value <= 1 else { throw ConfigurationProblem(key: key, message: "must be between 0 and 1") }
+        }
+        try positive(handshakes.timeout, "handshakes.timeout")
+        try atLeast(handshakes.capacity, 64, "handshakes.capacity")
+        try atLeast(victims.capacity, 16, "victims.capacity")
+        try atLeast(sources.capacity, 64, "sources.capacity")
+        try atLeast(backscatter.capacity, 16, "backscatter.capacity")
+        try positive(windows.resolution, "windows.resolution")
+        guard windows.rate.nanoseconds >= 2 * windows.resolution.nanoseconds,
+            windows.rate.nanoseconds / windows.resolution.nanoseconds <= 600
+        else {
+            throw ConfigurationProblem(key: "windows.rate", message: "must span 2 to 600 resolution steps")
+        }
+        guard windows.completionGrace.nanoseconds >= 0, windows.completionGrace < windows.rate else {
+            throw ConfigurationProblem(key: "windows.completion_grace", message: "must be shorter than windows.rate")
+        }
+        guard windows.sources.nanoseconds >= 2 * windows.resolution.nanoseconds else {
+            throw ConfigurationProblem(key: "windows.sources", message: "must span at least 2 resolution steps")
+        }
+        guard detection.halfOpenPerSecond > 0 else {
+            throw ConfigurationProblem(key: "detection.half_open_per_s", message: "must be positive")
+        }
+        try fraction(detection.maxCompletionRatio, "detection.max_completion_ratio")
+        try atLeast(detection.minAttempts, 1, "detection.min_attempts")
+        try positive(detection.quietPeriod, "detection.quiet_period")
+        try fraction(detection.endFraction, "detection.end_fraction")
+        try positive(detection.updateInterval, "detection.update_interval")
+        try atLeast(detection.topSources, 1, "detection.top_sources")
+        guard detection.topSources <= 32 else {
+            throw ConfigurationProblem(key: "detection.top_sources", message: "must be at most 32")
+        }
+        try positive(baseline.halfLife, "baseline.half_life")
+        guard baseline.factor >= 1 else { throw ConfigurationProblem(key: "baseline.factor", message: "must be at least 1") }
+        try fraction(baseline.minCompletionDrop, "baseline.min_completion_drop")
+        try fraction(classification.singleSourceShare, "classification.single_source_share")
+        try fraction(classification.randomSourceDistinctRatio, "classification.random_source_distinct_ratio")
+        try atLeast(scan.minTargets, 2, "scan.min_targets")
+        try fraction(scan.maxCompletionRatio, "scan.max_completion_ratio")
+        try atLeast(backscatter.minSources, 1, "backscatter.min_sources")
+    }
+}
+
+/// A configuration value that cannot work, named by its key in the YAML file.
+public struct ConfigurationProblem: Error, Equatable, CustomStringConvertible {
+    public var key: String
+    public var message: String
+
+    public init(key: String, message: String) {
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String { "\(key): \(message)" }
+}

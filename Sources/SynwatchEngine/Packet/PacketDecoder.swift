@@ -1,0 +1,184 @@
+/// Why a frame yielded no TCP segment. Problems are malformed or truncated frames; the other
+/// reasons are ordinary traffic the engine does not look at.
+public enum DecodeOutcome: UInt8, CaseIterable, Sendable {
+    case tcp
+    // Ordinary traffic the engine skips.
+    case notIP
+    case notTCP
+    case laterFragment
+    // Problems: counted per reason and reported, never fatal.
+    case truncatedLinkHeader
+    case truncatedIPHeader
+    case badIPVersion
+    case badIPHeaderLength
+    case ipv6ExtensionChainTooLong
+    case truncatedTCPHeader
+    case badTCPHeaderLength
+
+    /// Whether the frame was malformed (as opposed to valid traffic that is not TCP).
+    public var isProblem: Bool { rawValue >= DecodeOutcome.truncatedLinkHeader.rawValue }
+
+    /// The name used in reports and JSON.
+    public var name: String {
+        switch self {
+        case .tcp: "tcp"
+        case .notIP: "not_ip"
+        case .notTCP: "not_tcp"
+        case .laterFragment: "later_fragment"
+        case .truncatedLinkHeader: "truncated_link_header"
+        case .truncatedIPHeader: "truncated_ip_header"
+        case .badIPVersion: "bad_ip_version"
+        case .badIPHeaderLength: "bad_ip_header_length"
+        case .ipv6ExtensionChainTooLong: "ipv6_extension_chain_too_long"
+        case .truncatedTCPHeader: "truncated_tcp_header"
+        case .badTCPHeaderLength: "bad_tcp_header_length"
+        }
+    }
+}
+
+/// Decodes link, IP and TCP headers from captured bytes in place: no copies, no allocation.
+public enum PacketDecoder {
+    /// The most VLAN tags read before giving up on a frame (802.1ad QinQ uses two).
+    static let maximumVLANTags = 4
+    /// The most IPv6 extension headers followed before the frame counts as malformed.
+    static let maximumExtensionHeaders = 8
+
+    /// Decodes one frame.
+    /// - Parameters:
+    ///   - bytes: the captured bytes, starting at the link header.
+    ///   - linkType: how the frame is framed.
+    ///   - segment: receives the TCP fields when the outcome is `.tcp`.
+    /// - Returns: `.tcp`, or why there is no TCP segment.
+    public static func decode(
+        _ bytes: UnsafeRawBufferPointer, linkType: LinkType, into segment: inout TCPSegment
+    ) -> DecodeOutcome {
+        var offset = 0
+        var etherType: UInt16
+        switch linkType {
+        case .ethernet:
+            guard bytes.count >= 14 else { return .truncatedLinkHeader }
+            etherType = bytes.u16(12)
+            offset = 14
+        case .linuxCooked:
+            guard bytes.count >= 16 else { return .truncatedLinkHeader }
+            etherType = bytes.u16(14)
+            offset = 16
+        case .linuxCooked2:
+            guard bytes.count >= 20 else { return .truncatedLinkHeader }
+            etherType = bytes.u16(0)
+            offset = 20
+        case .bsdLoopback, .openBSDLoopback:
+            guard bytes.count >= 4 else { return .truncatedLinkHeader }
+            // DLT_NULL stores the family in the capturing host's order; accept either.
+            var family = bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
+            if family > 0xFFFF { family = family.byteSwapped }
+            switch family {
+            case 2: etherType = 0x0800
+            case 10, 24, 28, 30: etherType = 0x86DD
+            default: return .notIP
+            }
+            offset = 4
+        case .raw, .rawIP:
+            guard bytes.count >= 1 else { return .truncatedIPHeader }
+            etherType = bytes[0] >> 4 == 6 ? 0x86DD : 0x0800
+        case .ipv4:
+            etherType = 0x0800
+        case .ipv6:
+            etherType = 0x86DD
+        }
+        // 802.1Q, 802.1ad and the old QinQ 0x9100: a 4-byte tag whose last two bytes are the next type.
+        var tags = 0
+        while etherType == 0x8100 || etherType == 0x88A8 || etherType == 0x9100 {
+            tags += 1
+            guard tags <= maximumVLANTags else { return .notIP }
+            guard bytes.count >= offset + 4 else { return .truncatedLinkHeader }
+            etherType = bytes.u16(offset + 2)
+            offset += 4
+        }
+        switch etherType {
+        case 0x0800: return decodeIPv4(bytes, at: offset, into: &segment)
+        case 0x86DD: return decodeIPv6(bytes, at: offset, into: &segment)
+        default: return .notIP
+        }
+    }
+
+    static func decodeIPv4(_ bytes: UnsafeRawBufferPointer, at start: Int, into segment: inout TCPSegment)
+        -> DecodeOutcome
+    {
+        guard bytes.count >= start + 20 else { return .truncatedIPHeader }
+        let versionAndLength = bytes[start]
+        guard versionAndLength >> 4 == 4 else { return .badIPVersion }
+        let headerLength = Int(versionAndLength & 0x0F) * 4
+        // A zero total length is what TCP segmentation offload leaves in locally sent frames.
+        let declaredLength = Int(bytes.u16(start + 2))
+        let totalLength = declaredLength == 0 ? bytes.count - start : declaredLength
+        guard headerLength >= 20, totalLength >= headerLength else { return .badIPHeaderLength }
+        // Only the first fragment (offset 0) carries the TCP header.
+        guard bytes.u16(start + 6) & 0x1FFF == 0 else { return .laterFragment }
+        guard bytes[start + 9] == 6 else { return .notTCP }
+        segment.source = IPAddress(ipv4: bytes.u32(start + 12))
+        segment.destination = IPAddress(ipv4: bytes.u32(start + 16))
+        return decodeTCP(bytes, at: start + headerLength, ipPayloadLength: totalLength - headerLength, into: &segment)
+    }
+
+    static func decodeIPv6(_ bytes: UnsafeRawBufferPointer, at start: Int, into segment: inout TCPSegment)
+        -> DecodeOutcome
+    {
+        guard bytes.count >= start + 40 else { return .truncatedIPHeader }
+        guard bytes[start] >> 4 == 6 else { return .badIPVersion }
+        var remaining = Int(bytes.u16(start + 4))
+        var nextHeader = bytes[start + 6]
+        var offset = start + 40
+        var followed = 0
+        while nextHeader != 6 {
+            var length: Int
+            switch nextHeader {
+            case 0, 43, 60, 135, 139, 140:  // hop-by-hop, routing, destination, mobility, HIP, shim6
+                guard bytes.count >= offset + 2 else { return .truncatedIPHeader }
+                length = (Int(bytes[offset + 1]) + 1) * 8
+            case 44:  // fragment: only the first one carries TCP
+                guard bytes.count >= offset + 8 else { return .truncatedIPHeader }
+                guard bytes.u16(offset + 2) & 0xFFF8 == 0 else { return .laterFragment }
+                length = 8
+            case 51:  // authentication header counts 4-byte words
+                guard bytes.count >= offset + 2 else { return .truncatedIPHeader }
+                length = (Int(bytes[offset + 1]) + 2) * 4
+            default:
+                return .notTCP
+            }
+            followed += 1
+            guard followed <= maximumExtensionHeaders else { return .ipv6ExtensionChainTooLong }
+            guard remaining >= length else { return .badIPHeaderLength }
+            nextHeader = bytes[offset]
+            offset += length
+            remaining -= length
+        }
+        segment.source = IPAddress(high: bytes.u64(start + 8), low: bytes.u64(start + 16))
+        segment.destination = IPAddress(high: bytes.u64(start + 24), low: bytes.u64(start + 32))
+        return decodeTCP(bytes, at: offset, ipPayloadLength: remaining, into: &segment)
+    }
+
+    static func decodeTCP(
+        _ bytes: UnsafeRawBufferPointer, at start: Int, ipPayloadLength: Int, into segment: inout TCPSegment
+    ) -> DecodeOutcome {
+        // Ports, sequence numbers, data offset and flags: the first 14 bytes. Options may be cut by the snap length.
+        guard bytes.count >= start + 14 else { return .truncatedTCPHeader }
+        let headerLength = Int(bytes[start + 12] >> 4) * 4
+        guard headerLength >= 20 else { return .badTCPHeaderLength }
+        segment.sourcePort = bytes.u16(start)
+        segment.destinationPort = bytes.u16(start + 2)
+        segment.sequence = bytes.u32(start + 4)
+        segment.acknowledgement = bytes.u32(start + 8)
+        segment.flags = TCPFlags(rawValue: bytes[start + 13])
+        segment.payloadLength = max(0, ipPayloadLength - headerLength)
+        return .tcp
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    func u16(_ offset: Int) -> UInt16 { UInt16(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt16.self)) }
+
+    func u32(_ offset: Int) -> UInt32 { UInt32(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
+
+    func u64(_ offset: Int) -> UInt64 { UInt64(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
+}

@@ -1,0 +1,58 @@
+/// One counter of a top-sources sketch.
+
+struct TopEntry: Sendable {
+    var address: IPAddress
+    var count: Int32
+
+    static let empty = TopEntry(address: .zero, count: 0)
+}
+
+/// Space-Saving heavy hitters over counters that live in a table's flat storage.
+///
+/// A sketch of `k` counters finds every source holding more than 1/k of the count; a newcomer
+/// takes over the smallest counter and inherits its count, so counts are upper bounds.
+/// Counts go down again when a source's handshake completes, so they track half-open attempts.
+
+enum SpaceSaving {
+    /// Counts one half-open attempt of `address`.
+    /// - Complexity: O(k).
+    static func add(_ address: IPAddress, to entries: UnsafeMutablePointer<TopEntry>, k: Int) {
+        var smallest = 0
+        var smallestCount = Int32.max
+        for index in 0..<k {
+            let entry = entries[index]
+            if entry.address == address, entry.count > 0 {
+                entries[index].count = entry.count &+ 1
+                return
+            }
+            if entry.count < smallestCount {
+                smallestCount = entry.count
+                smallest = index
+            }
+        }
+        entries[smallest] = TopEntry(address: address, count: smallestCount &+ 1)
+    }
+
+    /// Takes back one attempt of `address` that completed or was reset, if it is counted.
+    /// - Complexity: O(k).
+    static func remove(_ address: IPAddress, from entries: UnsafeMutablePointer<TopEntry>, k: Int) {
+        for index in 0..<k where entries[index].address == address && entries[index].count > 0 {
+            entries[index].count -= 1
+            return
+        }
+    }
+
+    /// The largest counters of the union of several sketches, largest first.
+    static func top(_ count: Int, of sketches: [UnsafeMutablePointer<TopEntry>], k: Int) -> [SourceCount] {
+        var totals = [IPAddress: Int]()
+        for sketch in sketches {
+            for index in 0..<k where sketch[index].count > 0 {
+                totals[sketch[index].address, default: 0] += Int(sketch[index].count)
+            }
+        }
+        return totals.map { SourceCount(address: $0.key, halfOpen: $0.value) }
+            .sorted { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
+            .prefix(count)
+            .map { $0 }
+    }
+}

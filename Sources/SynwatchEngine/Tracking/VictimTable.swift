@@ -1,0 +1,197 @@
+/// A victim service: destination address and port.
+
+struct VictimKey: Equatable, Sendable {
+    var address: IPAddress
+    var port: UInt16
+
+    init(address: IPAddress, port: UInt16) {
+        self.address = address
+        self.port = port
+    }
+
+    static let empty = VictimKey(address: .zero, port: 0)
+}
+
+/// Counters of one resolution step of a victim's rate window.
+///
+/// Completions and resets are credited to the step of the SYN they answer, so a step's
+/// `attempts - completed - reset` is exactly its attempts still half-open.
+
+struct StepCounters: Sendable {
+    var synPackets: UInt32 = 0
+    var attempts: UInt32 = 0
+    var completed: UInt32 = 0
+    var reset: UInt32 = 0
+}
+
+/// A counter per sources epoch, indexed by the epoch's parity: the current and the previous one.
+
+struct EpochPair: Sendable {
+    var even: UInt32 = 0
+    var odd: UInt32 = 0
+
+    init() {}
+
+    subscript(parity: Int) -> UInt32 {
+        @inline(__always) get { parity == 0 ? even : odd }
+        @inline(__always) set { if parity == 0 { even = newValue } else { odd = newValue } }
+    }
+
+    var total: Int { Int(even) + Int(odd) }
+}
+
+/// Where a victim service stands in the detector's state machine.
+
+enum Phase: UInt8, Sendable {
+    case idle
+    /// Evidence holds, waiting for the confirmation time.
+    case candidate
+    /// Attack reported; ends after the quiet period without evidence.
+    case attacked
+}
+
+/// Scalar state of a victim service.
+
+struct VictimState: Sendable {
+    var firstSeen: Int64 = 0
+    /// Absolute resolution step of the newest ring position.
+    var ringHead: Int64 = 0
+    /// Number of the current sources epoch (half of the sources window).
+    var sourceEpoch: Int64 = 0
+    /// New attempts and closed (completed or reset) attempts per epoch parity.
+    var epochAttempts = EpochPair()
+    var epochClosed = EpochPair()
+    /// Attempts of this service now in the handshake table.
+    var pending: Int32 = 0
+
+    var synPackets = 0
+    var attempts = 0
+    var retransmits = 0
+    var completions = 0
+    var resets = 0
+    var timeouts = 0
+
+    var phase = Phase.idle
+    var candidateSince: Int64 = 0
+    var attackID: UInt64 = 0
+    var attackStart: Int64 = 0
+    var lastEvidence: Int64 = 0
+    var lastUpdate: Int64 = 0
+    /// The threshold that started the attack; it continues while above `endFraction` of it.
+    var startThreshold = 0.0
+    var kind = FloodKind.randomSource
+    var synPacketsAtStart = 0
+    var peakSynPerSecond = 0.0
+    var peakHalfOpenPerSecond = 0.0
+    var peakDistinctSources = 0
+
+    /// Moving averages of the service's normal half-open rate and completion ratio.
+    var baselineHalfOpen = 0.0
+    var baselineHalfOpenVariance = 0.0
+    var baselineCompletion = 1.0
+    var baselineSince: Int64 = 0
+}
+
+/// Per victim service: counters in a ring of resolution steps, distinct sources (HyperLogLog) and
+/// top sources (Space-Saving) per sources epoch, and the detector state.
+///
+/// Bounded: a full bucket evicts its least recently active service that is not under attack; when
+/// every service in the bucket is under attack, the new service is not tracked and that is counted.
+
+final class VictimTable {
+    let index: BucketedIndex<VictimKey>
+    let states: UnsafeMutablePointer<VictimState>
+    let steps: UnsafeMutablePointer<StepCounters>
+    let ringLength: Int
+    let sketches: UnsafeMutablePointer<UInt8>
+    let distinct: HyperLogLog
+    let tops: UnsafeMutablePointer<TopEntry>
+    let topK: Int
+    let hasher: KeyedHasher
+
+    init(capacity: Int, ringLength: Int, hasher: KeyedHasher, sketchPrecision: Int = 9, topK: Int = 8) {
+        index = BucketedIndex(capacity: capacity, emptyKey: .empty)
+        let slots = index.capacity
+        states = .allocate(capacity: slots)
+        states.initialize(repeating: VictimState(), count: slots)
+        self.ringLength = ringLength
+        steps = .allocate(capacity: slots * ringLength)
+        steps.initialize(repeating: StepCounters(), count: slots * ringLength)
+        distinct = HyperLogLog(precision: sketchPrecision)
+        sketches = .allocate(capacity: slots * 2 * distinct.registerCount)
+        sketches.initialize(repeating: 0, count: slots * 2 * distinct.registerCount)
+        self.topK = topK
+        tops = .allocate(capacity: slots * 2 * topK)
+        tops.initialize(repeating: .empty, count: slots * 2 * topK)
+        self.hasher = hasher
+    }
+
+    deinit {
+        states.deallocate()
+        steps.deallocate()
+        sketches.deallocate()
+        tops.deallocate()
+    }
+
+    @inline(__always)
+    func hash(_ key: VictimKey) -> UInt64 { hasher.hash(key.address, port: key.port) }
+
+    /// The ring position of absolute resolution step `step` of `slot`.
+    @inline(__always)
+    func stepCounters(_ slot: Int, step: Int64) -> UnsafeMutablePointer<StepCounters> {
+        steps + (slot &* ringLength &+ Int(step % Int64(ringLength)))
+    }
+
+    /// Distinct-source registers of `slot` for the epoch of parity `parity`.
+    @inline(__always)
+    func sketch(_ slot: Int, parity: Int) -> UnsafeMutablePointer<UInt8> {
+        sketches + (slot &* 2 &+ parity) &* distinct.registerCount
+    }
+
+    /// Top-source counters of `slot` for the epoch of parity `parity`.
+    @inline(__always)
+    func top(_ slot: Int, parity: Int) -> UnsafeMutablePointer<TopEntry> {
+        tops + (slot &* 2 &+ parity) &* topK
+    }
+
+    /// Clears ring positions up to absolute step `step` and makes it the newest.
+    @inline(__always)
+    func advanceRing(_ slot: Int, to step: Int64) {
+        let head = states[slot].ringHead
+        guard step > head else { return }
+        let stale = min(step - head, Int64(ringLength))
+        var position = step - stale + 1
+        while position <= step {
+            stepCounters(slot, step: position).pointee = StepCounters()
+            position += 1
+        }
+        states[slot].ringHead = step
+    }
+
+    /// Starts sources epoch `epoch`, clearing what was counted two epochs back (or both when idle longer).
+    @inline(__always)
+    func advanceEpoch(_ slot: Int, to epoch: Int64) {
+        let current = states[slot].sourceEpoch
+        guard epoch > current else { return }
+        for parity in 0..<2 where epoch - current >= 2 || parity == Int(epoch & 1) {
+            sketch(slot, parity: parity).update(repeating: 0, count: distinct.registerCount)
+            top(slot, parity: parity).update(repeating: .empty, count: topK)
+            states[slot].epochAttempts[parity] = 0
+            states[slot].epochClosed[parity] = 0
+        }
+        states[slot].sourceEpoch = epoch
+    }
+
+    /// Sets up a new service in the free `slot`.
+    func open(_ slot: Int, key: VictimKey, hash: UInt64, time: Int64, step: Int64, epoch: Int64) {
+        index.occupy(slot, key: key, hash: hash, age: time)
+        states[slot] = VictimState()
+        states[slot].firstSeen = time
+        states[slot].baselineSince = time
+        states[slot].ringHead = step
+        states[slot].sourceEpoch = epoch
+        (steps + slot * ringLength).update(repeating: StepCounters(), count: ringLength)
+        sketch(slot, parity: 0).update(repeating: 0, count: distinct.registerCount * 2)
+        top(slot, parity: 0).update(repeating: .empty, count: topK * 2)
+    }
+}

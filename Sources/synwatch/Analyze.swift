@@ -1,0 +1,5 @@
+import ArgumentParser
+
+struct Analyze: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Analyse pcap and pcapng files offline.")
+}

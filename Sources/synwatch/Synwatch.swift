@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// `synwatch`: the operator's command. Analyses capture files offline with the daemon's engine.
+@main
+struct Synwatch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "synwatch",
+        abstract: "Detect TCP SYN floods in capture files, and query the synwatchd daemon.",
+        version: "0.1.0",
+        subcommands: [Analyze.self]
+    )
+}
