@@ -51,7 +51,8 @@ let package = Package(
         .testTarget(name: "SynwatchEngineTests", dependencies: ["SynwatchEngine"], swiftSettings: strict),
         .testTarget(
             name: "SynwatchCaptureTests",
-            dependencies: ["SynwatchCapture", "SynwatchTrafficGen"],
+            // Fixtures are built with libpcap itself, so the tests do not wait for the traffic generator.
+            dependencies: ["SynwatchCapture", "SynwatchEngine", "CPcap"],
             swiftSettings: strict
         ),
         .testTarget(name: "SynwatchConfigTests", dependencies: ["SynwatchConfig"], swiftSettings: strict),

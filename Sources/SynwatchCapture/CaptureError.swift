@@ -1,0 +1,56 @@
+/// Why a capture could not be opened or read to its end, with the failing call and its message.
+///
+/// `description` is a complete sentence for a command-line tool to print, naming the input.
+public struct CaptureError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What went wrong, in terms an operator can act on.
+    public enum Reason: Equatable, Sendable {
+        /// The file does not exist.
+        case fileNotFound
+        /// The file exists but cannot be read: permissions, a directory, an I/O error while opening.
+        case unreadable
+        /// libpcap recognises neither pcap nor pcapng (`unknown file format`), or the header is damaged.
+        case notACaptureFile
+        /// The capture's link-layer type is not one the engine decodes.
+        case unsupportedLinkType(DataLinkType)
+        /// The input ends inside a record; `framesRead` complete frames were delivered before it.
+        case truncated(framesRead: Int)
+        /// A record could not be read (I/O error, impossible length); `framesRead` frames came before it.
+        case readFailed(framesRead: Int)
+    }
+
+    /// What went wrong.
+    public var reason: Reason
+    /// The input being read.
+    public var input: CaptureInput
+    /// The C function that failed, such as `open` or `pcap_next_ex` (`mapped read` for the memory-mapped
+    /// reader's own record checks).
+    public var call: String
+    /// The failing call's own message: libpcap's error buffer or `strerror(errno)`.
+    public var message: String
+
+    public init(_ reason: Reason, input: CaptureInput, call: String, message: String) {
+        self.reason = reason
+        self.input = input
+        self.call = call
+        self.message = message
+    }
+
+    public var description: String {
+        let cause = "(\(call): \(message))"
+        switch reason {
+        case .fileNotFound:
+            return "\(input): no such file \(cause)"
+        case .unreadable:
+            return "\(input): cannot read \(cause)"
+        case .notACaptureFile:
+            return "\(input): not a pcap or pcapng capture file \(cause)"
+        case .unsupportedLinkType(let type):
+            return "\(input): unsupported link-layer type \(type); synwatch reads Ethernet, Linux cooked v1/v2, "
+                + "raw IP and loopback captures"
+        case .truncated(let frames):
+            return "\(input): truncated after \(frames) frames \(cause)"
+        case .readFailed(let frames):
+            return "\(input): read error after \(frames) frames \(cause)"
+        }
+    }
+}
