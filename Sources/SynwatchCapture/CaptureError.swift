@@ -28,6 +28,7 @@ public struct CaptureError: Error, Equatable, Sendable, CustomStringConvertible 
     /// The failing call's own message: libpcap's error buffer or `strerror(errno)`.
     public var message: String
 
+    /// An error about `input`, raised by the C function `call` with its `message`.
     public init(_ reason: Reason, input: CaptureInput, call: String, message: String) {
         self.reason = reason
         self.input = input

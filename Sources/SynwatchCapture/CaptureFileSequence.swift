@@ -14,6 +14,7 @@ public struct CaptureProgress: Equatable, Sendable {
     /// Bytes in all captures together, or `nil` when a size is unknown (a pipe).
     public var totalBytes: Int?
 
+    /// A progress report with every figure given.
     public init(inputIndex: Int, inputCount: Int, framesRead: Int, bytesConsumed: Int?, totalBytes: Int?) {
         self.inputIndex = inputIndex
         self.inputCount = inputCount

@@ -6,6 +6,7 @@ public struct DataLinkType: RawRepresentable, Hashable, Sendable, CustomStringCo
     /// The `DLT_` number (`pcap_datalink`'s result).
     public var rawValue: Int32
 
+    /// The link type with `DLT_` number `rawValue`.
     public init(rawValue: Int32) {
         self.rawValue = rawValue
     }

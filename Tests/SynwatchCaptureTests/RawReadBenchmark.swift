@@ -87,7 +87,9 @@ private let isReleaseBuild = true
             frame[24] = 0
             frame[25] = 0
             var sum: UInt32 = 0
-            for offset in stride(from: 14, to: 34, by: 2) { sum += UInt32(frame[offset]) << 8 | UInt32(frame[offset + 1]) }
+            for offset in stride(from: 14, to: 34, by: 2) {
+                sum += UInt32(frame[offset]) << 8 | UInt32(frame[offset + 1])
+            }
             sum = (sum & 0xFFFF) + (sum >> 16)
             sum = (sum & 0xFFFF) + (sum >> 16)
             frame[24] = UInt8(~sum >> 8 & 0xFF)
