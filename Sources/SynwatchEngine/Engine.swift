@@ -13,6 +13,7 @@ public final class Engine {
     let victims: VictimTable
     let sources: SourceTable
     let backscatter: BackscatterTable
+    var admission: SourceAdmission
 
     // Configuration in the units the per-packet path uses.
     let resolution: Int64
@@ -55,8 +56,9 @@ public final class Engine {
         victims = VictimTable(capacity: configuration.victims.capacity, ringLength: ringLength, hasher: hasher)
         sources = SourceTable(capacity: configuration.sources.capacity, hasher: hasher)
         backscatter = BackscatterTable(capacity: configuration.backscatter.capacity, hasher: hasher)
+        admission = SourceAdmission(maximumAge: windows.sources)
         sweepBuckets = handshakes.bucketsPerSweep(resolution: windows.resolution, timeout: configuration.handshakes.timeout)
-        scanCandidateBits = LinearCounter.bitsNeeded(for: configuration.scan.minTargets, of: 128)
+        scanCandidateBits = LinearCounter.bitsNeeded(for: configuration.scan.minTargets, of: 64)
         let detection = configuration.detection
         let longest = [
             windows.rate.nanoseconds + detection.quietPeriod.nanoseconds + detection.confirmation.nanoseconds,
@@ -67,7 +69,10 @@ public final class Engine {
         outcomeCounts.initialize(repeating: 0, count: DecodeOutcome.allCases.count)
     }
 
-    deinit { outcomeCounts.deallocate() }
+    deinit {
+        outcomeCounts.deallocate()
+        admission.deallocate()
+    }
 
     // MARK: Input
 
@@ -103,8 +108,8 @@ public final class Engine {
         let detection = configuration.detection
         let settle = configuration.windows.completionGrace.nanoseconds + detection.confirmation.nanoseconds
         advanceClock(to: now + settle + 2 * resolution)
-        for slot in 0..<victims.index.capacity
-        where victims.index.isOccupied(slot) && victims.states[slot].phase == .attacked {
+        for slot in 0..<victims.slots.capacity
+        where victims.slots.isOccupied(slot) && victims.states[slot].phase == .attacked {
             endAttack(slot, at: now, reason: .captureEnd)
         }
     }
@@ -132,10 +137,10 @@ public final class Engine {
     /// How full each bounded table is.
     public var occupancy: TableOccupancy {
         TableOccupancy(
-            handshakes: handshakes.index.count, handshakeCapacity: handshakes.index.capacity,
-            victims: victims.index.count, victimCapacity: victims.index.capacity,
-            sources: sources.index.count, sourceCapacity: sources.index.capacity,
-            backscatterAddresses: backscatter.index.count, backscatterCapacity: backscatter.index.capacity
+            handshakes: handshakes.slots.count, handshakeCapacity: handshakes.slots.capacity,
+            victims: victims.slots.count, victimCapacity: victims.slots.capacity,
+            sources: sources.slots.count, sourceCapacity: sources.slots.capacity,
+            backscatterAddresses: backscatter.slots.count, backscatterCapacity: backscatter.slots.capacity
         )
     }
 
@@ -170,7 +175,7 @@ public final class Engine {
     func tick(step: Int64) {
         let time = step * resolution
         sweepTimeouts(before: time - timeout)
-        for slot in 0..<victims.index.capacity where victims.index.isOccupied(slot) {
+        for slot in 0..<victims.slots.capacity where victims.slots.isOccupied(slot) {
             evaluate(slot, step: step, time: time)
         }
         judgeScanCandidates(at: time)
@@ -194,27 +199,26 @@ public final class Engine {
             client: segment.source, clientPort: segment.sourcePort,
             server: segment.destination, serverPort: segment.destinationPort
         )
-        let hash = handshakes.hash(key)
-        var slot = handshakes.index.find(key, hash: hash)
+        let hashed = handshakes.hash(key)
+        var slot = handshakes.find(hashed)
         if slot >= 0 {
-            if handshakes.clientISN[slot] == segment.sequence {
+            if handshakes.entries[slot].clientISN == segment.sequence {
                 counters.synRetransmits &+= 1
                 if victim >= 0 { victims.states[victim].retransmits &+= 1 }
                 return
             }
             // A new ISN on the same 4-tuple is a new attempt; the old one never completed.
-            retire(slot)
-            handshakes.index.vacate(slot)
+            handshakes.slots.vacate(slot)
         } else {
-            slot = handshakes.index.freeSlot(hash: hash)
+            slot = handshakes.slots.freeSlot(hash: hashed.hash)
             if slot < 0 {
-                slot = handshakes.index.oldestSlot(hash: hash)
-                retire(slot)
-                handshakes.index.vacate(slot)
+                // Evicting reads nothing of the old entry: under a flood its line is not in cache.
+                slot = handshakes.slots.rotationSlot(hash: hashed.hash)
+                handshakes.slots.vacate(slot)
                 counters.handshakeEvictions &+= 1
             }
         }
-        handshakes.open(slot, key: key, hash: hash, isn: segment.sequence, time: now)
+        handshakes.open(slot, hashed, isn: segment.sequence, time: now, victim: victim)
 
         let sourceHash = hasher.hash(segment.source)
         if victim >= 0 {
@@ -222,9 +226,9 @@ public final class Engine {
             let parity = Int(epoch & 1)
             victims.advanceEpoch(victim, to: epoch)
             victims.stepCounters(victim, step: step).pointee.attempts &+= 1
-            victims.states[victim].attempts &+= 1
-            victims.states[victim].pending &+= 1
-            victims.states[victim].epochAttempts[parity] &+= 1
+            let state = victims.states + victim
+            state.pointee.attempts &+= 1
+            state.pointee.epochAttempts[parity] &+= 1
             victims.distinct.add(sourceHash, to: victims.sketch(victim, parity: parity))
             SpaceSaving.add(segment.source, to: victims.top(victim, parity: parity), k: victims.topK)
         }
@@ -237,34 +241,37 @@ public final class Engine {
             client: segment.destination, clientPort: segment.destinationPort,
             server: segment.source, serverPort: segment.sourcePort
         )
-        let slot = handshakes.index.find(key, hash: handshakes.hash(key))
+        let slot = handshakes.find(handshakes.hash(key))
         guard slot >= 0 else {
             counters.unsolicitedSynAcks &+= 1
             recordBackscatter()
             return
         }
-        guard segment.acknowledgement == handshakes.clientISN[slot] &+ 1 else { return }
-        if handshakes.synAckSeen[slot] && handshakes.serverISN[slot] == segment.sequence {
+        let entry = handshakes.entries.pointer(slot)
+        guard segment.acknowledgement == entry.pointee.clientISN &+ 1 else { return }
+        if entry.pointee.synAckSeen && entry.pointee.serverISN == segment.sequence {
             counters.synAckRetransmits &+= 1
         } else {
-            handshakes.synAckSeen[slot] = true
-            handshakes.serverISN[slot] = segment.sequence
+            entry.pointee.synAckSeen = true
+            entry.pointee.serverISN = segment.sequence
         }
     }
 
     func handleAck() {
         // Most ACKs belong to established connections: look in the handshake table only when the
-        // destination is a service with attempts pending.
+        // destination is a service that had a SYN within the handshake time-out.
         let victimKey = VictimKey(address: segment.destination, port: segment.destinationPort)
-        let victim = victims.index.find(victimKey, hash: victims.hash(victimKey))
-        guard victim >= 0, victims.states[victim].pending > 0 else { return }
+        let victim = victims.find(victimKey, hash: victims.hash(victimKey))
+        guard victim >= 0, victims.states[victim].lastActive >= now - timeout else { return }
         let key = HandshakeKey(
             client: segment.source, clientPort: segment.sourcePort,
             server: segment.destination, serverPort: segment.destinationPort
         )
-        let slot = handshakes.index.find(key, hash: handshakes.hash(key))
-        guard slot >= 0, segment.sequence == handshakes.clientISN[slot] &+ 1,
-            !handshakes.synAckSeen[slot] || segment.acknowledgement == handshakes.serverISN[slot] &+ 1
+        let slot = handshakes.find(handshakes.hash(key))
+        guard slot >= 0 else { return }
+        let entry = handshakes.entries[slot]
+        guard segment.sequence == entry.clientISN &+ 1,
+            !entry.synAckSeen || segment.acknowledgement == entry.serverISN &+ 1
         else { return }
         counters.completions &+= 1
         close(slot, victim: victim, client: segment.source, completed: true)
@@ -276,7 +283,7 @@ public final class Engine {
             client: segment.source, clientPort: segment.sourcePort,
             server: segment.destination, serverPort: segment.destinationPort
         )
-        var slot = handshakes.index.find(fromClient, hash: handshakes.hash(fromClient))
+        var slot = handshakes.find(handshakes.hash(fromClient))
         if slot >= 0 {
             counters.resets &+= 1
             close(slot, victim: victimSlot(of: fromClient), client: segment.source, completed: false)
@@ -287,24 +294,24 @@ public final class Engine {
             client: segment.destination, clientPort: segment.destinationPort,
             server: segment.source, serverPort: segment.sourcePort
         )
-        slot = handshakes.index.find(fromServer, hash: handshakes.hash(fromServer))
+        slot = handshakes.find(handshakes.hash(fromServer))
         guard slot >= 0,
-            !segment.flags.contains(.ack) || segment.acknowledgement == handshakes.clientISN[slot] &+ 1
+            !segment.flags.contains(.ack) || segment.acknowledgement == handshakes.entries[slot].clientISN &+ 1
         else { return }
         counters.resets &+= 1
         close(slot, victim: victimSlot(of: fromServer), client: segment.destination, completed: false)
-        let source = sources.index.find(segment.destination, hash: hasher.hash(segment.destination))
+        let source = sources.find(segment.destination, hash: hasher.hash(segment.destination))
         if source >= 0 {
             let epoch = now / epochLength
             sources.advanceEpoch(source, to: epoch)
-            sources.states[source].resetsReceived[Int(epoch & 1)] &+= 1
+            sources.entries.pointer(source).pointee.resetsReceived[Int(epoch & 1)] &+= 1
         }
     }
 
     /// Ends the attempt in `slot` by a completing ACK or a RST, crediting the step of its SYN.
     func close(_ slot: Int, victim: Int, client: IPAddress, completed: Bool) {
-        let synTime = handshakes.synTime(slot)
-        handshakes.index.vacate(slot)
+        let synTime = handshakes.entries[slot].synTime
+        handshakes.slots.vacate(slot)
         let epoch = now / epochLength
         let parity = Int(epoch & 1)
         if victim >= 0 {
@@ -315,43 +322,35 @@ public final class Engine {
                 if completed { step.pointee.completed &+= 1 } else { step.pointee.reset &+= 1 }
             }
             if completed { state.pointee.completions &+= 1 } else { state.pointee.resets &+= 1 }
-            state.pointee.pending = max(0, state.pointee.pending - 1)
             victims.advanceEpoch(victim, to: epoch)
             state.pointee.epochClosed[parity] &+= 1
             SpaceSaving.remove(client, from: victims.top(victim, parity: parity), k: victims.topK)
         }
         if completed {
-            let source = sources.index.find(client, hash: hasher.hash(client))
+            let source = sources.find(client, hash: hasher.hash(client))
             if source >= 0 {
                 sources.advanceEpoch(source, to: epoch)
-                sources.states[source].completions[parity] &+= 1
+                sources.entries.pointer(source).pointee.completions[parity] &+= 1
             }
-        }
-    }
-
-    /// Takes the attempt in `slot` off its service's pending count before the slot is reused.
-    func retire(_ slot: Int) {
-        let victim = victimSlot(of: handshakes.index.keys[slot])
-        if victim >= 0 {
-            victims.states[victim].pending = max(0, victims.states[victim].pending - 1)
         }
     }
 
     /// Drops attempts whose SYN is older than `cutoff`, a slice of the table per step.
     func sweepTimeouts(before cutoff: Int64) {
-        let index = handshakes.index
+        let slots = handshakes.slots
         for _ in 0..<sweepBuckets {
             let bucket = handshakes.sweepCursor
-            handshakes.sweepCursor = (bucket + 1) & index.bucketMask
-            guard index.tags[bucket] != 0 else { continue }
-            for slot in (bucket * 8)..<(bucket * 8 + 8) where index.isOccupied(slot) && index.ages[slot] < cutoff {
-                let victim = victimSlot(of: index.keys[slot])
-                if victim >= 0 {
-                    victims.states[victim].pending = max(0, victims.states[victim].pending - 1)
+            handshakes.sweepCursor = (bucket + 1) & slots.bucketMask
+            guard slots.tags[bucket] != 0 else { continue }
+            for slot in (bucket * 8)..<(bucket * 8 + 8)
+            where slots.isOccupied(slot) && handshakes.entries[slot].synTime < cutoff {
+                // The service may have been evicted (and its slot reused) since: a stale count is harmless.
+                let victim = Int(handshakes.entries[slot].victim) - 1
+                if victim >= 0 && victims.slots.isOccupied(victim) {
                     victims.states[victim].timeouts &+= 1
                 }
                 counters.timeouts &+= 1
-                index.vacate(slot)
+                slots.vacate(slot)
             }
         }
     }
@@ -361,25 +360,25 @@ public final class Engine {
     @inline(__always)
     func victimSlot(of key: HandshakeKey) -> Int {
         let victimKey = VictimKey(address: key.server, port: key.serverPort)
-        return victims.index.find(victimKey, hash: victims.hash(victimKey))
+        return victims.find(victimKey, hash: victims.hash(victimKey))
     }
 
     /// The slot of a service, added if new; -1 when its bucket holds only services under attack.
     func trackVictim(_ key: VictimKey, hash: UInt64) -> Int {
-        let index = victims.index
-        var slot = index.find(key, hash: hash)
+        var slot = victims.find(key, hash: hash)
         if slot >= 0 {
-            index.ages[slot] = now
+            victims.states[slot].lastActive = now
             return slot
         }
-        slot = index.freeSlot(hash: hash)
+        slot = victims.slots.freeSlot(hash: hash)
         if slot < 0 {
-            slot = index.oldestSlot(hash: hash) { self.victims.states[$0].phase == .idle }
+            let states = victims.states
+            slot = victims.slots.oldestSlot(hash: hash, age: { states[$0].lastActive }, evictable: { states[$0].phase == .idle })
             guard slot >= 0 else {
                 counters.victimsUntracked &+= 1
                 return -1
             }
-            index.vacate(slot)
+            victims.slots.vacate(slot)
             counters.victimEvictions &+= 1
         }
         victims.open(slot, key: key, hash: hash, time: now, step: now / resolution, epoch: now / epochLength)
@@ -387,32 +386,39 @@ public final class Engine {
     }
 
     func recordSourceAttempt(sourceHash: UInt64, targetHash: UInt64) {
-        let index = sources.index
         let address = segment.source
-        var slot = index.find(address, hash: sourceHash)
-        if slot < 0 {
-            slot = index.freeSlot(hash: sourceHash)
-            if slot < 0 {
-                slot = index.oldestSlot(hash: sourceHash)
-                index.vacate(slot)
-                counters.sourceEvictions &+= 1
-            }
-            index.occupy(slot, key: address, hash: sourceHash, age: now)
-            sources.states[slot] = SourceState()
-            sources.states[slot].epoch = now / epochLength
-        }
-        index.ages[slot] = now
         let epoch = now / epochLength
         let parity = Int(epoch & 1)
+        var slot = sources.find(address, hash: sourceHash)
+        if slot < 0 {
+            guard admission.admit(sourceHash, at: now) else { return }
+            slot = sources.slots.freeSlot(hash: sourceHash)
+            if slot < 0 {
+                slot = sources.slots.rotationSlot(hash: sourceHash)
+                sources.slots.vacate(slot)
+                counters.sourceEvictions &+= 1
+            }
+            sources.slots.occupy(slot, hash: sourceHash)
+            // Built in registers and stored once: the entry's line is not read while it is fetched.
+            // The admitting SYN is the second: the first one's target is unknown.
+            var fresh = SourceEntry(address: address, epoch: epoch)
+            fresh.attempts[parity] = 2
+            fresh.lastTarget = segment.destination
+            LinearCounter.add(targetHash, to: &fresh.targets[parity])
+            LinearCounter.add(hasher.hash(segment.destination), to: &fresh.addresses[parity])
+            sources.entries[slot] = fresh
+            return
+        }
         sources.advanceEpoch(slot, to: epoch)
-        let state = sources.states + slot
-        state.pointee.attempts[parity] &+= 1
-        state.pointee.lastTarget = segment.destination
-        sources.addTarget(slot, targetHash: targetHash, addressHash: hasher.hash(segment.destination), parity: parity)
-        if !state.pointee.scanCandidate, sources.targetBits(slot) >= scanCandidateBits,
+        let entry = sources.entries.pointer(slot)
+        entry.pointee.attempts[parity] &+= 1
+        entry.pointee.lastTarget = segment.destination
+        LinearCounter.add(targetHash, to: &entry.pointee.targets[parity])
+        LinearCounter.add(hasher.hash(segment.destination), to: &entry.pointee.addresses[parity])
+        if !entry.pointee.scanCandidate, entry.pointee.targets.union.nonzeroBitCount >= scanCandidateBits,
             scanCandidates.count < Engine.maximumScanCandidates
         {
-            state.pointee.scanCandidate = true
+            entry.pointee.scanCandidate = true
             scanCandidates.append((slot, address, now))
         }
     }
@@ -420,26 +426,22 @@ public final class Engine {
     func recordBackscatter() {
         let address = segment.destination
         let hash = hasher.hash(address)
-        let index = backscatter.index
-        var slot = index.find(address, hash: hash)
+        let epoch = now / BackscatterTable.epochLength
+        var slot = backscatter.find(address, hash: hash)
         if slot < 0 {
-            slot = index.freeSlot(hash: hash)
+            slot = backscatter.slots.freeSlot(hash: hash)
             if slot < 0 {
-                slot = index.oldestSlot(hash: hash)
-                index.vacate(slot)
+                slot = backscatter.slots.rotationSlot(hash: hash)
+                backscatter.slots.vacate(slot)
                 counters.backscatterEvictions &+= 1
             }
-            index.occupy(slot, key: address, hash: hash, age: now)
-            backscatter.states[slot] = BackscatterState()
-            backscatter.states[slot].firstSeen = now
-            backscatter.states[slot].epoch = now / BackscatterTable.epochLength
+            backscatter.slots.occupy(slot, hash: hash)
+            backscatter.entries[slot] = BackscatterEntry(address: address, firstSeen: now, epoch: epoch)
             backscatter.sketch(slot, parity: 0).update(repeating: 0, count: backscatter.distinct.registerCount * 2)
         }
-        index.ages[slot] = now
-        let epoch = now / BackscatterTable.epochLength
         let parity = Int(epoch & 1)
         backscatter.advanceEpoch(slot, to: epoch)
-        backscatter.states[slot].synAcks[parity] &+= 1
+        backscatter.entries.pointer(slot).pointee.synAcks[parity] &+= 1
         backscatter.distinct.add(hasher.hash(segment.source), to: backscatter.sketch(slot, parity: parity))
         considerBackscatterNotice(slot, address: address)
     }

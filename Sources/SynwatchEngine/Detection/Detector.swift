@@ -202,7 +202,7 @@ extension Engine {
     func raise(
         _ slot: Int, _ type: EventType, at time: Int64, figures: VictimFigures, summary: AttackSummary? = nil
     ) {
-        let key = victims.index.keys[slot]
+        let key = victims.keys[slot]
         let state = victims.states[slot]
         pendingEvents.append(
             Event(
@@ -214,6 +214,11 @@ extension Engine {
 
     // MARK: Notices
 
+    /// Nanoseconds from `start` to `end`; `Int64.max` when `start` is `.min` (never).
+    static func elapsed(from start: Int64, to end: Int64) -> Int64 {
+        start == .min ? .max : end - start
+    }
+
     /// Raises a scan notice for candidates whose handshakes had time to complete and mostly did not.
     func judgeScanCandidates(at time: Int64) {
         guard !scanCandidates.isEmpty else { return }
@@ -223,12 +228,15 @@ extension Engine {
             guard time - candidate.since >= grace else { return false }
             let slot = candidate.slot
             // The slot may have been given to another source since.
-            guard sources.index.isOccupied(slot), sources.index.keys[slot] == candidate.source else { return true }
-            let state = sources.states + slot
+            guard sources.slots.isOccupied(slot), sources.entries[slot].address == candidate.source else {
+                return true
+            }
+            let state = sources.entries.pointer(slot)
             state.pointee.scanCandidate = false
             let attempts = state.pointee.attempts.total
             let ratio = attempts > 0 ? Double(state.pointee.completions.total) / Double(attempts) : 1
-            guard ratio <= scan.maxCompletionRatio, time - state.pointee.lastNotice >= scan.noticeInterval.nanoseconds
+            guard ratio <= scan.maxCompletionRatio,
+                Engine.elapsed(from: state.pointee.lastNotice, to: time) >= scan.noticeInterval.nanoseconds
             else { return true }
             state.pointee.lastNotice = time
             let addresses = sources.distinctAddresses(slot)
@@ -250,9 +258,10 @@ extension Engine {
     /// Raises a backscatter notice when an address receives enough unsolicited SYN-ACKs from enough reflectors.
     func considerBackscatterNotice(_ slot: Int, address: IPAddress) {
         let settings = configuration.backscatter
-        let state = backscatter.states + slot
+        let state = backscatter.entries.pointer(slot)
         let total = state.pointee.synAcks.total
-        guard total >= settings.minSources, now - state.pointee.lastNotice >= settings.noticeInterval.nanoseconds
+        guard total >= settings.minSources,
+            Engine.elapsed(from: state.pointee.lastNotice, to: now) >= settings.noticeInterval.nanoseconds
         else { return }
         let windowStart = max(state.pointee.firstSeen, (state.pointee.epoch - 1) * BackscatterTable.epochLength)
         let seconds = max(1.0, Double(now - windowStart) / 1e9)

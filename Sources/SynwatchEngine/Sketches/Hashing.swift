@@ -27,9 +27,12 @@ struct KeyedHasher: Sendable {
     }
 
     @inline(__always)
-    func hash(_ a: IPAddress, _ b: IPAddress, ports: UInt32) -> UInt64 {
+    func hash(_ a: IPAddress, _ b: IPAddress, ports: UInt32) -> (hash: UInt64, fingerprint: UInt64) {
         let first = KeyedHasher.fold(a.high ^ seed ^ 0xA076_1D64_78BD_642F, a.low ^ 0xE703_7ED1_A0B4_28DB)
         let second = KeyedHasher.fold(b.high ^ 0x8EBC_6AF0_9C88_C6E3, b.low ^ seed ^ 0x5899_65CC_7537_4CC3)
-        return KeyedHasher.fold(first ^ UInt64(ports) ^ 0x1D8E_4E27_C47D_124F, second ^ 0xA076_1D64_78BD_642F)
+        return (
+            KeyedHasher.fold(first ^ UInt64(ports) ^ 0x1D8E_4E27_C47D_124F, second ^ 0xA076_1D64_78BD_642F),
+            KeyedHasher.fold(first ^ 0xE703_7ED1_A0B4_28DB, second ^ UInt64(ports) ^ 0x8EBC_6AF0_9C88_C6E3)
+        )
     }
 }

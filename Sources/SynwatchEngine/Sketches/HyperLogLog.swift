@@ -58,7 +58,7 @@ struct HyperLogLog: Sendable {
     }
 }
 
-/// Distinct counting in one 64-bit word (linear counting): exact-ish to a few dozen, saturates near 260.
+/// Distinct counting in one 64-bit word (linear counting): close for a few dozen, saturates near 260.
 
 enum LinearCounter {
     @inline(__always)

@@ -1,37 +1,43 @@
-/// Scalar state of one of our addresses receiving SYN-ACKs we never asked for.
-
-struct BackscatterState: Sendable {
+/// One of our addresses receiving SYN-ACKs we never asked for.
+struct BackscatterEntry: Sendable {
+    var address: IPAddress
     var firstSeen: Int64 = 0
     var epoch: Int64 = 0
     var synAcks = EpochPair()
     var lastNotice: Int64 = .min
+
+    static let empty = BackscatterEntry(address: .zero)
 }
 
 /// Per destination address: unsolicited SYN-ACKs per one-second epoch and their distinct senders.
 ///
-/// Bounded: a full bucket evicts its least recently hit address.
-
+/// Bounded: a full bucket evicts in rotation, and the evictions are counted.
 final class BackscatterTable {
-    static var epochLength: Int64 { 1_000_000_000 }
+    static let epochLength: Int64 = 1_000_000_000
 
-    let index: BucketedIndex<IPAddress>
-    let states: UnsafeMutablePointer<BackscatterState>
+    let slots: BucketedSlots
+    let entries: FlatArray<BackscatterEntry>
     let sketches: UnsafeMutablePointer<UInt8>
     let distinct = HyperLogLog(precision: 8)
     let hasher: KeyedHasher
 
     init(capacity: Int, hasher: KeyedHasher) {
-        index = BucketedIndex(capacity: capacity, emptyKey: .zero)
-        states = .allocate(capacity: index.capacity)
-        states.initialize(repeating: BackscatterState(), count: index.capacity)
-        sketches = .allocate(capacity: index.capacity * 2 * distinct.registerCount)
-        sketches.initialize(repeating: 0, count: index.capacity * 2 * distinct.registerCount)
+        slots = BucketedSlots(capacity: capacity)
+        entries = FlatArray(count: slots.capacity, repeating: .empty)
+        sketches = .allocate(capacity: slots.capacity * 2 * distinct.registerCount)
+        sketches.initialize(repeating: 0, count: slots.capacity * 2 * distinct.registerCount)
         self.hasher = hasher
     }
 
     deinit {
-        states.deallocate()
+        entries.deallocate()
         sketches.deallocate()
+    }
+
+    /// The slot of `address`, or -1.
+    @inline(__always)
+    func find(_ address: IPAddress, hash: UInt64) -> Int {
+        slots.find(hash: hash) { entries.base[$0].address == address }
     }
 
     @inline(__always)
@@ -42,12 +48,12 @@ final class BackscatterTable {
     /// Starts one-second epoch `epoch` for `slot`, clearing what is two epochs old.
     @inline(__always)
     func advanceEpoch(_ slot: Int, to epoch: Int64) {
-        let current = states[slot].epoch
+        let current = entries[slot].epoch
         guard epoch > current else { return }
         for parity in 0..<2 where epoch - current >= 2 || parity == Int(epoch & 1) {
-            states[slot].synAcks[parity] = 0
+            entries.pointer(slot).pointee.synAcks[parity] = 0
             sketch(slot, parity: parity).update(repeating: 0, count: distinct.registerCount)
         }
-        states[slot].epoch = epoch
+        entries.pointer(slot).pointee.epoch = epoch
     }
 }

@@ -1,5 +1,4 @@
 /// A connection attempt's 4-tuple, oriented from the client (who sent the SYN) to the server.
-
 struct HandshakeKey: Equatable, Sendable {
     var client: IPAddress
     var server: IPAddress
@@ -14,63 +13,70 @@ struct HandshakeKey: Equatable, Sendable {
     }
 
     var serverPort: UInt16 { UInt16(truncatingIfNeeded: ports) }
+}
 
-    static let empty = HandshakeKey(client: .zero, clientPort: 0, server: .zero, serverPort: 0)
+/// One tracked attempt: 32 bytes, two to a cache line.
+///
+/// The 4-tuple is kept as a 64-bit fingerprint, independent of the bucket hash: two attempts
+/// would be confused only if bucket, tag and fingerprint all collide (about 2^-71 per lookup).
+struct HandshakeEntry: Sendable {
+    var fingerprint: UInt64
+    /// The client's initial sequence number (the SYN's seq).
+    var clientISN: UInt32 = 0
+    /// The server's initial sequence number, once its SYN-ACK was seen.
+    var serverISN: UInt32 = 0
+    /// Capture time of the SYN that opened the attempt.
+    var synTime: Int64 = 0
+    /// The victim table slot of the attempt's service plus one (0: untracked), for time-outs.
+    var victim: UInt32 = 0
+    var synAckSeen = false
+
+    static let empty = HandshakeEntry(fingerprint: 0)
 }
 
 /// Every handshake between its SYN and its completing ACK, RST or time-out.
 ///
-/// Bounded: when the bucket of a new attempt is full, the attempt with the oldest SYN in that
-/// bucket is evicted and counted. Under a spoofed flood that fills the table this keeps the most
-/// recent attempts, which are the ones that may still complete.
-
+/// Bounded: when the bucket of a new attempt is full, the bucket evicts in rotation (close to its
+/// oldest attempt) and the eviction is counted. Under a spoofed flood that fills the table this
+/// keeps the most recent attempts, which are the ones that may still complete.
 final class HandshakeTable {
-    let index: BucketedIndex<HandshakeKey>
-    /// The client's initial sequence number (the SYN's seq).
-    let clientISN: UnsafeMutablePointer<UInt32>
-    /// The server's initial sequence number, once its SYN-ACK was seen.
-    let serverISN: UnsafeMutablePointer<UInt32>
-    let synAckSeen: UnsafeMutablePointer<Bool>
+    let slots: BucketedSlots
+    let entries: FlatArray<HandshakeEntry>
     let hasher: KeyedHasher
     /// Next bucket the time-out sweep looks at.
     var sweepCursor = 0
 
     init(capacity: Int, hasher: KeyedHasher) {
-        index = BucketedIndex(capacity: capacity, emptyKey: .empty)
-        let slots = index.capacity
-        clientISN = .allocate(capacity: slots)
-        clientISN.initialize(repeating: 0, count: slots)
-        serverISN = .allocate(capacity: slots)
-        serverISN.initialize(repeating: 0, count: slots)
-        synAckSeen = .allocate(capacity: slots)
-        synAckSeen.initialize(repeating: false, count: slots)
+        slots = BucketedSlots(capacity: capacity)
+        entries = FlatArray(count: slots.capacity, repeating: .empty)
         self.hasher = hasher
     }
 
-    deinit {
-        clientISN.deallocate()
-        serverISN.deallocate()
-        synAckSeen.deallocate()
+    deinit { entries.deallocate() }
+
+    @inline(__always)
+    func hash(_ key: HandshakeKey) -> (hash: UInt64, fingerprint: UInt64) {
+        hasher.hash(key.client, key.server, ports: key.ports)
     }
 
+    /// The slot of the attempt with this hash and fingerprint, or -1.
     @inline(__always)
-    func hash(_ key: HandshakeKey) -> UInt64 { hasher.hash(key.client, key.server, ports: key.ports) }
-
-    /// Time of the SYN that opened the attempt in `slot`.
-    @inline(__always)
-    func synTime(_ slot: Int) -> Int64 { index.ages[slot] }
+    func find(_ hashed: (hash: UInt64, fingerprint: UInt64)) -> Int {
+        slots.find(hash: hashed.hash) { entries.base[$0].fingerprint == hashed.fingerprint }
+    }
 
     /// Records a new attempt in the free `slot`.
     @inline(__always)
-    func open(_ slot: Int, key: HandshakeKey, hash: UInt64, isn: UInt32, time: Int64) {
-        index.occupy(slot, key: key, hash: hash, age: time)
-        clientISN[slot] = isn
-        synAckSeen[slot] = false
+    func open(_ slot: Int, _ hashed: (hash: UInt64, fingerprint: UInt64), isn: UInt32, time: Int64, victim: Int) {
+        slots.occupy(slot, hash: hashed.hash)
+        entries[slot] = HandshakeEntry(
+            fingerprint: hashed.fingerprint, clientISN: isn, synTime: time, victim: UInt32(truncatingIfNeeded: victim + 1)
+        )
     }
 
     /// Buckets to sweep per resolution step so the whole table is swept once per time-out.
     func bucketsPerSweep(resolution: TimeSpan, timeout: TimeSpan) -> Int {
-        let buckets = index.bucketMask + 1
+        let buckets = slots.bucketMask + 1
         let steps = max(1, timeout.nanoseconds / max(1, resolution.nanoseconds))
         return max(1, (buckets + Int(steps) - 1) / Int(steps))
     }

@@ -54,6 +54,8 @@ enum Phase: UInt8, Sendable {
 
 struct VictimState: Sendable {
     var firstSeen: Int64 = 0
+    /// Capture time of the latest SYN: eviction takes the least recently active service.
+    var lastActive: Int64 = 0
     /// Absolute resolution step of the newest ring position.
     var ringHead: Int64 = 0
     /// Number of the current sources epoch (half of the sources window).
@@ -61,8 +63,6 @@ struct VictimState: Sendable {
     /// New attempts and closed (completed or reset) attempts per epoch parity.
     var epochAttempts = EpochPair()
     var epochClosed = EpochPair()
-    /// Attempts of this service now in the handshake table.
-    var pending: Int32 = 0
 
     var synPackets = 0
     var attempts = 0
@@ -99,7 +99,8 @@ struct VictimState: Sendable {
 /// every service in the bucket is under attack, the new service is not tracked and that is counted.
 
 final class VictimTable {
-    let index: BucketedIndex<VictimKey>
+    let slots: BucketedSlots
+    let keys: FlatArray<VictimKey>
     let states: UnsafeMutablePointer<VictimState>
     let steps: UnsafeMutablePointer<StepCounters>
     let ringLength: Int
@@ -110,23 +111,25 @@ final class VictimTable {
     let hasher: KeyedHasher
 
     init(capacity: Int, ringLength: Int, hasher: KeyedHasher, sketchPrecision: Int = 9, topK: Int = 8) {
-        index = BucketedIndex(capacity: capacity, emptyKey: .empty)
-        let slots = index.capacity
-        states = .allocate(capacity: slots)
-        states.initialize(repeating: VictimState(), count: slots)
+        slots = BucketedSlots(capacity: capacity)
+        let count = slots.capacity
+        keys = FlatArray(count: count, repeating: .empty)
+        states = .allocate(capacity: count)
+        states.initialize(repeating: VictimState(), count: count)
         self.ringLength = ringLength
-        steps = .allocate(capacity: slots * ringLength)
-        steps.initialize(repeating: StepCounters(), count: slots * ringLength)
+        steps = .allocate(capacity: count * ringLength)
+        steps.initialize(repeating: StepCounters(), count: count * ringLength)
         distinct = HyperLogLog(precision: sketchPrecision)
-        sketches = .allocate(capacity: slots * 2 * distinct.registerCount)
-        sketches.initialize(repeating: 0, count: slots * 2 * distinct.registerCount)
+        sketches = .allocate(capacity: count * 2 * distinct.registerCount)
+        sketches.initialize(repeating: 0, count: count * 2 * distinct.registerCount)
         self.topK = topK
-        tops = .allocate(capacity: slots * 2 * topK)
-        tops.initialize(repeating: .empty, count: slots * 2 * topK)
+        tops = .allocate(capacity: count * 2 * topK)
+        tops.initialize(repeating: .empty, count: count * 2 * topK)
         self.hasher = hasher
     }
 
     deinit {
+        keys.deallocate()
         states.deallocate()
         steps.deallocate()
         sketches.deallocate()
@@ -135,6 +138,12 @@ final class VictimTable {
 
     @inline(__always)
     func hash(_ key: VictimKey) -> UInt64 { hasher.hash(key.address, port: key.port) }
+
+    /// The slot of `key`, or -1.
+    @inline(__always)
+    func find(_ key: VictimKey, hash: UInt64) -> Int {
+        slots.find(hash: hash) { keys.base[$0] == key }
+    }
 
     /// The ring position of absolute resolution step `step` of `slot`.
     @inline(__always)
@@ -184,9 +193,11 @@ final class VictimTable {
 
     /// Sets up a new service in the free `slot`.
     func open(_ slot: Int, key: VictimKey, hash: UInt64, time: Int64, step: Int64, epoch: Int64) {
-        index.occupy(slot, key: key, hash: hash, age: time)
+        slots.occupy(slot, hash: hash)
+        keys[slot] = key
         states[slot] = VictimState()
         states[slot].firstSeen = time
+        states[slot].lastActive = time
         states[slot].baselineSince = time
         states[slot].ringHead = step
         states[slot].sourceEpoch = epoch

@@ -1,0 +1,146 @@
+/// The slot index of a flat, set-associative hash table with a hard capacity.
+///
+/// Slots come in buckets of eight. Each bucket keeps its eight one-byte tags in one word (the
+/// tag array is small enough to stay in cache), so a lookup compares eight tags at once and reads
+/// an entry only where a tag matches. A full bucket makes room by evicting one of its slots:
+/// memory is fixed at creation, whatever the traffic. Tables keep their entries in their own flat
+/// arrays indexed by the slot numbers handed out here.
+final class BucketedSlots {
+    static let ways = 8
+
+    let bucketMask: Int
+    let tags: UnsafeMutablePointer<UInt64>
+    /// Per bucket, the way to evict next: buckets evict in rotation, close to insertion order.
+    let rotation: UnsafeMutablePointer<UInt8>
+    /// Occupied slots.
+    private(set) var count = 0
+
+    /// - Parameter capacity: slots wanted; rounded up to a power of two of at least one bucket.
+    init(capacity: Int) {
+        var buckets = 1
+        while buckets * Self.ways < capacity { buckets <<= 1 }
+        bucketMask = buckets - 1
+        tags = .allocate(capacity: buckets)
+        tags.initialize(repeating: 0, count: buckets)
+        rotation = .allocate(capacity: buckets)
+        rotation.initialize(repeating: 0, count: buckets)
+    }
+
+    deinit {
+        tags.deallocate()
+        rotation.deallocate()
+    }
+
+    /// Total slots.
+    var capacity: Int { (bucketMask + 1) * Self.ways }
+
+    @inline(__always)
+    static func tag(_ hash: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: hash >> 57) | 0x80 }
+
+    /// Bytes of `word` equal to zero, flagged by their top bit. Bytes above a true zero may be
+    /// flagged falsely, so callers either check keys or take only the lowest flag.
+    @inline(__always)
+    static func zeroBytes(_ word: UInt64) -> UInt64 {
+        (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080
+    }
+
+    /// The first slot of the bucket of `hash`.
+    @inline(__always)
+    func firstSlot(_ hash: UInt64) -> Int { (Int(truncatingIfNeeded: hash) & bucketMask) &* Self.ways }
+
+    /// The slot whose tag matches `hash` and for which `matches` holds, or -1.
+    /// - Complexity: O(1): one bucket.
+    @inline(__always)
+    func find(hash: UInt64, matches: (Int) -> Bool) -> Int {
+        let bucket = Int(truncatingIfNeeded: hash) & bucketMask
+        var candidates = Self.zeroBytes(tags[bucket] ^ (UInt64(Self.tag(hash)) &* 0x0101_0101_0101_0101))
+        while candidates != 0 {
+            let slot = bucket &* Self.ways &+ candidates.trailingZeroBitCount >> 3
+            if matches(slot) { return slot }
+            candidates &= candidates &- 1
+        }
+        return -1
+    }
+
+    /// An unoccupied slot in the bucket of `hash`, or -1 when the bucket is full.
+    @inline(__always)
+    func freeSlot(hash: UInt64) -> Int {
+        let bucket = Int(truncatingIfNeeded: hash) & bucketMask
+        let empty = Self.zeroBytes(tags[bucket])
+        return empty == 0 ? -1 : bucket &* Self.ways &+ empty.trailingZeroBitCount >> 3
+    }
+
+    /// The slot of the full bucket of `hash` to evict next in rotation, among those `evictable`
+    /// allows, or -1 when it allows none.
+    @inline(__always)
+    func rotationSlot(hash: UInt64, evictable: (Int) -> Bool = { _ in true }) -> Int {
+        let bucket = Int(truncatingIfNeeded: hash) & bucketMask
+        let start = Int(rotation[bucket])
+        for offset in 0..<Self.ways {
+            let way = (start + offset) & (Self.ways - 1)
+            let slot = bucket &* Self.ways &+ way
+            if evictable(slot) {
+                rotation[bucket] = UInt8((way + 1) & (Self.ways - 1))
+                return slot
+            }
+        }
+        return -1
+    }
+
+    /// The slot of the full bucket of `hash` with the smallest `age` among those `evictable` allows, or -1.
+    func oldestSlot(hash: UInt64, age: (Int) -> Int64, evictable: (Int) -> Bool = { _ in true }) -> Int {
+        let first = firstSlot(hash)
+        var oldest = -1
+        var oldestAge = Int64.max
+        for slot in first..<(first + Self.ways) where evictable(slot) {
+            let slotAge = age(slot)
+            if slotAge < oldestAge {
+                oldest = slot
+                oldestAge = slotAge
+            }
+        }
+        return oldest
+    }
+
+    /// Whether `slot` holds an entry.
+    @inline(__always)
+    func isOccupied(_ slot: Int) -> Bool {
+        (tags[slot >> 3] >> UInt64((slot & 7) << 3)) & 0xFF != 0
+    }
+
+    /// Marks the unoccupied `slot`, which must be in the bucket of `hash`, as holding an entry.
+    @inline(__always)
+    func occupy(_ slot: Int, hash: UInt64) {
+        tags[slot >> 3] |= UInt64(Self.tag(hash)) << UInt64((slot & 7) << 3)
+        count &+= 1
+    }
+
+    /// Frees `slot`.
+    @inline(__always)
+    func vacate(_ slot: Int) {
+        tags[slot >> 3] &= ~(0xFF << UInt64((slot & 7) << 3))
+        count &-= 1
+    }
+}
+
+/// Cache-line-aligned flat storage for table entries, so one entry costs one or two line fills.
+struct FlatArray<Element> {
+    let base: UnsafeMutablePointer<Element>
+
+    init(count: Int, repeating value: Element) {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<Element>.stride * count, alignment: 64)
+        base = raw.bindMemory(to: Element.self, capacity: count)
+        base.initialize(repeating: value, count: count)
+    }
+
+    func deallocate() { base.deallocate() }
+
+    @inline(__always)
+    subscript(index: Int) -> Element {
+        get { base[index] }
+        nonmutating set { base[index] = newValue }
+    }
+
+    @inline(__always)
+    func pointer(_ index: Int) -> UnsafeMutablePointer<Element> { base + index }
+}
