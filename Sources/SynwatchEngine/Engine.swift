@@ -179,6 +179,7 @@ public final class Engine {
             evaluate(slot, step: step, time: time)
         }
         judgeScanCandidates(at: time)
+        judgeBackscatter(at: time)
     }
 
     // MARK: Handshakes
@@ -443,6 +444,5 @@ public final class Engine {
         backscatter.advanceEpoch(slot, to: epoch)
         backscatter.entries.pointer(slot).pointee.synAcks[parity] &+= 1
         backscatter.distinct.add(hasher.hash(segment.source), to: backscatter.sketch(slot, parity: parity))
-        considerBackscatterNotice(slot, address: address)
     }
 }

@@ -30,7 +30,7 @@ public struct EngineConfiguration: Sendable, Equatable {
         /// Granularity of the windows and the interval at which the detector decides.
         public var resolution = TimeSpan.milliseconds(100)
         /// Length of the window over which SYN and half-open rates are measured.
-        public var rate = TimeSpan.seconds(2)
+        public var rate = TimeSpan.seconds(1)
         /// A handshake younger than this may still complete, so it is not yet counted as half-open.
         public var completionGrace = TimeSpan.milliseconds(300)
         /// Span over which distinct sources and top sources are counted (two half-span epochs).

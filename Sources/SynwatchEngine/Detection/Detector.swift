@@ -6,6 +6,8 @@ import Darwin
 
 /// What the rate window of one service shows at one step.
 struct WindowMeasurement {
+    /// SYN packets in the window.
+    var synPackets = 0
     var synPerSecond = 0.0
     var halfOpenPerSecond = 0.0
     var completionRatio = 1.0
@@ -40,6 +42,7 @@ extension Engine {
         }
         let stepSeconds = Double(resolution) / 1e9
         var result = WindowMeasurement()
+        result.synPackets = synPackets
         result.synPerSecond = Double(synPackets) / (Double(step - firstStep) * stepSeconds)
         if lastMatured >= firstStep {
             let halfOpen = max(0, attempts - completed - reset)
@@ -135,8 +138,7 @@ extension Engine {
         state.pointee.lastUpdate = time
         state.pointee.startThreshold = threshold
         // The SYNs of the window that revealed the attack belong to it.
-        state.pointee.synPacketsAtStart =
-            state.pointee.synPackets - Int(measured.synPerSecond * Double(configuration.windows.rate.nanoseconds) / 1e9)
+        state.pointee.synPacketsAtStart = state.pointee.synPackets - measured.synPackets
         state.pointee.peakSynPerSecond = measured.synPerSecond
         state.pointee.peakHalfOpenPerSecond = measured.halfOpenPerSecond
         let figures = self.figures(slot, measured)
@@ -255,28 +257,36 @@ extension Engine {
         }
     }
 
-    /// Raises a backscatter notice when an address receives enough unsolicited SYN-ACKs from enough reflectors.
-    func considerBackscatterNotice(_ slot: Int, address: IPAddress) {
+    /// Raises a backscatter notice for each address that received enough unsolicited SYN-ACKs from
+    /// enough reflectors, measured over at least the confirmation time.
+    func judgeBackscatter(at time: Int64) {
         let settings = configuration.backscatter
-        let state = backscatter.entries.pointer(slot)
-        let total = state.pointee.synAcks.total
-        guard total >= settings.minSources,
-            Engine.elapsed(from: state.pointee.lastNotice, to: now) >= settings.noticeInterval.nanoseconds
-        else { return }
-        let windowStart = max(state.pointee.firstSeen, (state.pointee.epoch - 1) * BackscatterTable.epochLength)
-        let seconds = max(1.0, Double(now - windowStart) / 1e9)
-        let rate = Double(total) / seconds
-        // The distinct count is the expensive part: only every 4th SYN-ACK once the rate is there.
-        guard rate >= settings.minPerSecond, total % 4 == 0 else { return }
-        let reflectors = backscatter.distinct.estimate(backscatter.sketch(slot, parity: 0), backscatter.sketch(slot, parity: 1))
-        guard reflectors >= settings.minSources else { return }
-        state.pointee.lastNotice = now
-        counters.backscatterNotices += 1
-        pendingEvents.append(
-            Event(
-                type: .backscatter, time: Timestamp(nanoseconds: now), victim: address,
-                backscatter: BackscatterFigures(synAckPerSecond: rate, distinctSources: reflectors)
+        let confirmation = configuration.detection.confirmation.nanoseconds
+        let slots = backscatter.slots
+        guard slots.count > 0 else { return }
+        for slot in 0..<slots.capacity where slots.isOccupied(slot) {
+            backscatter.advanceEpoch(slot, to: time / BackscatterTable.epochLength)
+            let entry = backscatter.entries.pointer(slot)
+            let total = entry.pointee.synAcks.total
+            guard total >= settings.minSources,
+                Engine.elapsed(from: entry.pointee.lastNotice, to: time) >= settings.noticeInterval.nanoseconds
+            else { continue }
+            let windowStart = max(entry.pointee.firstSeen, (entry.pointee.epoch - 1) * BackscatterTable.epochLength)
+            let span = time - windowStart
+            let rate = Double(total) / (Double(max(span, confirmation)) / 1e9)
+            guard span >= confirmation, rate >= settings.minPerSecond else { continue }
+            let reflectors = backscatter.distinct.estimate(
+                backscatter.sketch(slot, parity: 0), backscatter.sketch(slot, parity: 1)
             )
-        )
+            guard reflectors >= settings.minSources else { continue }
+            entry.pointee.lastNotice = time
+            counters.backscatterNotices += 1
+            pendingEvents.append(
+                Event(
+                    type: .backscatter, time: Timestamp(nanoseconds: time), victim: entry.pointee.address,
+                    backscatter: BackscatterFigures(synAckPerSecond: rate, distinctSources: reflectors)
+                )
+            )
+        }
     }
 }

@@ -3,14 +3,17 @@
 struct TopEntry: Sendable {
     var address: IPAddress
     var count: Int32
+    /// The count inherited when the address took the counter over: `count - error` is certain.
+    var error: Int32
 
-    static let empty = TopEntry(address: .zero, count: 0)
+    static let empty = TopEntry(address: .zero, count: 0, error: 0)
 }
 
 /// Space-Saving heavy hitters over counters that live in a table's flat storage.
 ///
 /// A sketch of `k` counters finds every source holding more than 1/k of the count; a newcomer
-/// takes over the smallest counter and inherits its count, so counts are upper bounds.
+/// takes over the smallest counter and inherits its count as its error. Reports give the certain
+/// part, `count - error`, so the one-SYN sources of a spoofed flood do not pose as heavy hitters.
 /// Counts go down again when a source's handshake completes, so they track half-open attempts.
 
 enum SpaceSaving {
@@ -30,7 +33,7 @@ enum SpaceSaving {
                 smallest = index
             }
         }
-        entries[smallest] = TopEntry(address: address, count: smallestCount &+ 1)
+        entries[smallest] = TopEntry(address: address, count: smallestCount &+ 1, error: smallestCount)
     }
 
     /// Takes back one attempt of `address` that completed or was reset, if it is counted.
@@ -38,16 +41,17 @@ enum SpaceSaving {
     static func remove(_ address: IPAddress, from entries: UnsafeMutablePointer<TopEntry>, k: Int) {
         for index in 0..<k where entries[index].address == address && entries[index].count > 0 {
             entries[index].count -= 1
+            entries[index].error = min(entries[index].error, entries[index].count)
             return
         }
     }
 
-    /// The largest counters of the union of several sketches, largest first.
+    /// The largest certain counts of the union of several sketches, largest first; none below one.
     static func top(_ count: Int, of sketches: [UnsafeMutablePointer<TopEntry>], k: Int) -> [SourceCount] {
         var totals = [IPAddress: Int]()
         for sketch in sketches {
-            for index in 0..<k where sketch[index].count > 0 {
-                totals[sketch[index].address, default: 0] += Int(sketch[index].count)
+            for index in 0..<k where sketch[index].count > sketch[index].error {
+                totals[sketch[index].address, default: 0] += Int(sketch[index].count - sketch[index].error)
             }
         }
         return totals.map { SourceCount(address: $0.key, halfOpen: $0.value) }
