@@ -31,13 +31,15 @@ let package = Package(
             dependencies: ["SynwatchEngine", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
+        // What the daemon and the CLI say to the outside: events and summaries as JSON.
+        .target(name: "SynwatchProtocol", dependencies: ["SynwatchEngine"], swiftSettings: strict),
         // Realistic synthetic traffic written as pcap/pcapng, for tests, benchmarks and tcpreplay.
         .target(name: "SynwatchTrafficGen", swiftSettings: strict),
 
         .executableTarget(
             name: "synwatch",
             dependencies: [
-                "SynwatchEngine", "SynwatchCapture", "SynwatchConfig",
+                "SynwatchEngine", "SynwatchCapture", "SynwatchConfig", "SynwatchProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -56,10 +58,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "SynwatchConfigTests", dependencies: ["SynwatchConfig"], swiftSettings: strict),
+        .testTarget(name: "SynwatchProtocolTests", dependencies: ["SynwatchProtocol"], swiftSettings: strict),
         .testTarget(name: "SynwatchTrafficGenTests", dependencies: ["SynwatchTrafficGen"], swiftSettings: strict),
+        // Runs the built `synwatch` on generated and real captures, as an operator would.
         .testTarget(
             name: "SynwatchEndToEndTests",
-            dependencies: ["SynwatchTrafficGen"],
+            dependencies: ["SynwatchTrafficGen", "synwatch"],
             swiftSettings: strict
         ),
     ]

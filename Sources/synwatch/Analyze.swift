@@ -1,5 +1,93 @@
 import ArgumentParser
+import SynwatchCapture
+import SynwatchEngine
+import SynwatchProtocol
 
+/// `synwatch analyze FILE…`: the daemon's engine over capture files.
 struct Analyze: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Analyse pcap and pcapng files offline.")
+    static let configuration = CommandConfiguration(
+        abstract: "Analyse pcap and pcapng files offline with the daemon's detection engine.",
+        discussion: """
+            Files are read in the order given, as one continuous capture; `-` reads standard input. \
+            Without --json, prints a report of the attacks, notices, traffic and decode problems. \
+            With --json, prints one JSON object per line: every event in capture-time order, then \
+            one object whose "event" is "summary".
+            """
+    )
+
+    @Argument(help: ArgumentHelp("Capture files (pcap or pcapng); `-` for standard input.", valueName: "file"))
+    var files: [String]
+
+    @Flag(help: "Print JSON lines (events, then a summary) instead of the report.")
+    var json = false
+
+    @OptionGroup var configurationOptions: ConfigurationOptions
+
+    @Flag(help: "Read classic pcap files through libpcap even where the memory-mapped reader applies.")
+    var noMapping = false
+
+    func validate() throws {
+        guard !files.isEmpty else { throw ValidationError("Name at least one capture file, or - for standard input.") }
+        guard files.filter({ $0 == "-" }).count <= 1 else {
+            throw ValidationError("Standard input (-) can be read only once.")
+        }
+    }
+
+    func run() throws {
+        let engineConfiguration = try configurationOptions.engineConfiguration()
+        let engine: Engine
+        do {
+            engine = try Engine(configuration: engineConfiguration)
+        } catch {
+            throw CommandFailure("invalid configuration: \(error)")
+        }
+        let inputs = files.map(CaptureInput.init(argument:))
+        let output = OutputStream.standardOutput
+        var report = AnalysisReport(files: files)
+        let progress = ProgressBar.onTerminal()
+
+        let source: CaptureFileSequence
+        do {
+            source = try CaptureFileSequence(inputs, allowsMapping: !noMapping)
+        } catch {
+            throw CommandFailure(error.description)
+        }
+        var readError: CaptureError?
+        do {
+            while try source.readFrames(upTo: 16_384, engine.process) != nil {
+                if engine.hasEvents { deliver(engine.takeEvents(), to: &report, output: output) }
+                progress?.show(source.progress)
+            }
+        } catch {
+            // Frames before the damage were analysed: report them, then fail.
+            readError = error
+        }
+        engine.finish()
+        deliver(engine.takeEvents(), to: &report, output: output)
+        progress?.clear()
+
+        let statistics = engine.statistics
+        if json {
+            var fields: [(String, JSONValue)] = [
+                ("event", .string("summary")), ("files", .array(files.map { .string($0) })),
+            ]
+            fields += statistics.summaryFields(occupancy: engine.occupancy)
+            if let readError { fields.append(("error", .string(readError.description))) }
+            output.write(JSONValue.object(fields).rendered + "\n")
+        } else {
+            output.write(report.render(statistics: statistics, occupancy: engine.occupancy))
+        }
+        output.flush()
+        if let readError { throw CommandFailure(readError.description) }
+    }
+
+    private func deliver(_ events: [Event], to report: inout AnalysisReport, output: OutputStream) {
+        for event in events {
+            if json {
+                output.write(event.json.rendered + "\n")
+            } else {
+                report.record(event)
+            }
+        }
+    }
 }

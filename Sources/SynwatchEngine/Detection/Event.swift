@@ -69,6 +69,19 @@ public struct AttackSummary: Hashable, Sendable {
         case quiet
         case captureEnd = "capture_end"
     }
+
+    public init(
+        start: Timestamp, duration: TimeSpan, peakSynPerSecond: Double, peakHalfOpenPerSecond: Double,
+        peakDistinctSources: Int, totalSyns: Int, endReason: EndReason
+    ) {
+        self.start = start
+        self.duration = duration
+        self.peakSynPerSecond = peakSynPerSecond
+        self.peakHalfOpenPerSecond = peakHalfOpenPerSecond
+        self.peakDistinctSources = peakDistinctSources
+        self.totalSyns = totalSyns
+        self.endReason = endReason
+    }
 }
 
 /// Figures of a scan notice.
@@ -81,6 +94,13 @@ public struct ScanFigures: Hashable, Sendable {
     public var distinctAddresses: Int
     /// SYNs from the source in the sources window.
     public var syns: Int
+
+    public init(source: IPAddress, distinctTargets: Int, distinctAddresses: Int, syns: Int) {
+        self.source = source
+        self.distinctTargets = distinctTargets
+        self.distinctAddresses = distinctAddresses
+        self.syns = syns
+    }
 }
 
 /// Figures of a backscatter notice.
@@ -89,6 +109,11 @@ public struct BackscatterFigures: Hashable, Sendable {
     public var synAckPerSecond: Double
     /// Estimated distinct reflectors sending them.
     public var distinctSources: Int
+
+    public init(synAckPerSecond: Double, distinctSources: Int) {
+        self.synAckPerSecond = synAckPerSecond
+        self.distinctSources = distinctSources
+    }
 }
 
 /// One thing the engine tells: an attack starting, going on or ending, or a notice.

@@ -1,0 +1,63 @@
+import SynwatchEngine
+
+/// The fields of an event, named as in shared/DESIGN.md: the same names in JSON output, the
+/// HTTP API and (upper-cased, `SYNWATCH_` prefixed) journald.
+extension Event {
+    /// Rates and ratios keep two decimals: finer figures would only be noise.
+    static let rateDecimals = 2
+
+    /// The event's fields in their fixed order.
+    public var fields: [(String, JSONValue)] {
+        var fields: [(String, JSONValue)] = [("event", .string(type.rawValue))]
+        if let attackID { fields.append(("attack_id", .int(Int(attackID)))) }
+        fields.append(("time", .raw(time.description)))
+        if let victim { fields.append(("victim", .string(victim.description))) }
+        if let port { fields.append(("port", .int(Int(port)))) }
+        if let kind { fields.append(("kind", .string(kind.rawValue))) }
+        if let figures {
+            fields += [
+                ("syn_per_s", .number(figures.synPerSecond, decimals: Self.rateDecimals)),
+                ("half_open_per_s", .number(figures.halfOpenPerSecond, decimals: Self.rateDecimals)),
+                ("completion_ratio", .number(figures.completionRatio, decimals: 3)),
+                ("distinct_sources", .int(figures.distinctSources)),
+                (
+                    "top_sources",
+                    .array(
+                        figures.topSources.map {
+                            .object([("address", .string($0.address.description)), ("half_open", .int($0.halfOpen))])
+                        }
+                    )
+                ),
+            ]
+        }
+        if let summary {
+            fields += [
+                ("start", .raw(summary.start.description)),
+                ("duration", .number(summary.duration.seconds, decimals: 3)),
+                ("peak_syn_per_s", .number(summary.peakSynPerSecond, decimals: Self.rateDecimals)),
+                ("peak_half_open_per_s", .number(summary.peakHalfOpenPerSecond, decimals: Self.rateDecimals)),
+                ("peak_distinct_sources", .int(summary.peakDistinctSources)),
+                ("total_syns", .int(summary.totalSyns)),
+                ("end_reason", .string(summary.endReason.rawValue)),
+            ]
+        }
+        if let scan {
+            fields += [
+                ("source", .string(scan.source.description)),
+                ("distinct_targets", .int(scan.distinctTargets)),
+                ("distinct_addresses", .int(scan.distinctAddresses)),
+                ("syns", .int(scan.syns)),
+            ]
+        }
+        if let backscatter {
+            fields += [
+                ("synack_per_s", .number(backscatter.synAckPerSecond, decimals: Self.rateDecimals)),
+                ("distinct_sources", .int(backscatter.distinctSources)),
+            ]
+        }
+        return fields
+    }
+
+    /// The event as one JSON object.
+    public var json: JSONValue { .object(fields) }
+}

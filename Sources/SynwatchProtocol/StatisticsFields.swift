@@ -1,0 +1,84 @@
+import SynwatchEngine
+
+extension EngineStatistics {
+    /// Traffic and handshake counters, in the order reports list them.
+    public var trafficFields: [(String, JSONValue)] {
+        [
+            ("frames", .int(frames)),
+            ("bytes", .int(bytes)),
+            ("tcp_segments", .int(self[.tcp])),
+            ("syn_packets", .int(synPackets)),
+            ("syn_retransmits", .int(synRetransmits)),
+            ("syn_acks", .int(synAcks)),
+            ("syn_ack_retransmits", .int(synAckRetransmits)),
+            ("unsolicited_syn_acks", .int(unsolicitedSynAcks)),
+            ("completions", .int(completions)),
+            ("resets", .int(resets)),
+            ("timeouts", .int(timeouts)),
+        ]
+    }
+
+    /// Frames that are not TCP, per reason: ordinary traffic the engine does not follow.
+    public var skippedFields: [(String, JSONValue)] {
+        DecodeOutcome.allCases.filter { $0 != .tcp && !$0.isProblem }.map { ($0.name, .int(self[$0])) }
+    }
+
+    /// Malformed frames per reason.
+    public var problemFields: [(String, JSONValue)] {
+        DecodeOutcome.allCases.filter(\.isProblem).map { ($0.name, .int(self[$0])) }
+    }
+
+    /// The whole of the statistics with table occupancy, as the `summary` object carries them.
+    public func summaryFields(occupancy: TableOccupancy) -> [(String, JSONValue)] {
+        var fields = trafficFields
+        if let firstTime, let lastTime {
+            fields += [
+                ("first_time", .raw(firstTime.description)),
+                ("last_time", .raw(lastTime.description)),
+                ("duration", .number((lastTime - firstTime).seconds, decimals: 3)),
+            ]
+        }
+        fields += [
+            ("attacks", .int(attacks)),
+            ("scan_notices", .int(scanNotices)),
+            ("backscatter_notices", .int(backscatterNotices)),
+            ("skipped", .object(skippedFields)),
+            ("problems", .object(problemFields)),
+            (
+                "tables",
+                .object([
+                    (
+                        "handshakes",
+                        .object([
+                            ("tracked", .int(occupancy.handshakes)), ("capacity", .int(occupancy.handshakeCapacity)),
+                            ("evictions", .int(handshakeEvictions)),
+                        ])
+                    ),
+                    (
+                        "victims",
+                        .object([
+                            ("tracked", .int(occupancy.victims)), ("capacity", .int(occupancy.victimCapacity)),
+                            ("evictions", .int(victimEvictions)), ("untracked_syns", .int(victimsUntracked)),
+                        ])
+                    ),
+                    (
+                        "sources",
+                        .object([
+                            ("tracked", .int(occupancy.sources)), ("capacity", .int(occupancy.sourceCapacity)),
+                            ("evictions", .int(sourceEvictions)),
+                        ])
+                    ),
+                    (
+                        "backscatter",
+                        .object([
+                            ("tracked", .int(occupancy.backscatterAddresses)),
+                            ("capacity", .int(occupancy.backscatterCapacity)),
+                            ("evictions", .int(backscatterEvictions)),
+                        ])
+                    ),
+                ])
+            ),
+        ]
+        return fields
+    }
+}

@@ -1,0 +1,183 @@
+import SynwatchEngine
+import SynwatchProtocol
+
+/// The human report of `synwatch analyze`: attacks, notices, traffic, decode problems and tables.
+struct AnalysisReport {
+    /// One attack as its events told it.
+    struct Attack {
+        var start: Event
+        var latest: Event
+        var end: Event?
+    }
+
+    let files: [String]
+    private(set) var attacks: [Attack] = []
+    private(set) var notices: [Event] = []
+
+    init(files: [String]) {
+        self.files = files
+    }
+
+    mutating func record(_ event: Event) {
+        switch event.type {
+        case .attackStart:
+            attacks.append(Attack(start: event, latest: event))
+        case .attackUpdate, .attackEnd:
+            guard let index = attacks.lastIndex(where: { $0.start.attackID == event.attackID }) else { return }
+            attacks[index].latest = event
+            if event.type == .attackEnd { attacks[index].end = event }
+        case .scan, .backscatter:
+            notices.append(event)
+        }
+    }
+
+    func render(statistics: EngineStatistics, occupancy: TableOccupancy) -> String {
+        var text = "synwatch analyze: \(files.joined(separator: ", "))\n"
+        if let first = statistics.firstTime, let last = statistics.lastTime {
+            text += "  \(grouped(statistics.frames)) frames, \(Self.format(seconds: (last - first).seconds)) of capture "
+            text += "from \(Self.format(first)) to \(Self.format(last))\n"
+        } else {
+            text += "  no frames\n"
+        }
+
+        text += "\nAttacks: \(attacks.isEmpty ? "none" : String(attacks.count))\n"
+        for attack in attacks { text += describe(attack) }
+
+        text += "\nNotices (not attacks on us): \(notices.isEmpty ? "none" : String(notices.count))\n"
+        for notice in notices { text += describe(notice: notice) }
+
+        text += "\nTraffic\n"
+        text += table(statistics.trafficFields)
+        let problems = statistics.problemFields.filter { if case .int(let n) = $0.1 { n > 0 } else { false } }
+        text += "\nDecode problems: \(problems.isEmpty ? "none" : String(statistics.problems))\n"
+        text += table(problems)
+        text += "\nSkipped (not TCP)\n"
+        text += table(statistics.skippedFields)
+        text += "\nTables (tracked now / capacity, evicted)\n"
+        text += "  handshakes   \(grouped(occupancy.handshakes)) / \(grouped(occupancy.handshakeCapacity)), "
+        text += "\(grouped(statistics.handshakeEvictions)) evicted\n"
+        text += "  victims      \(grouped(occupancy.victims)) / \(grouped(occupancy.victimCapacity)), "
+        text += "\(grouped(statistics.victimEvictions)) evicted, \(grouped(statistics.victimsUntracked)) SYNs untracked\n"
+        text += "  sources      \(grouped(occupancy.sources)) / \(grouped(occupancy.sourceCapacity)), "
+        text += "\(grouped(statistics.sourceEvictions)) evicted\n"
+        text += "  backscatter  \(grouped(occupancy.backscatterAddresses)) / \(grouped(occupancy.backscatterCapacity)), "
+        text += "\(grouped(statistics.backscatterEvictions)) evicted\n"
+        return text
+    }
+
+    private func describe(_ attack: Attack) -> String {
+        let start = attack.start
+        let latest = attack.latest
+        var text = "  #\(start.attackID ?? 0)  SYN flood on \(Self.service(start.victim, start.port))  \(latest.kind?.rawValue ?? "?")\n"
+        text += "      detected \(Self.format(start.time))"
+        if let end = attack.end, let summary = end.summary {
+            text += ", ended \(Self.format(end.time))"
+            text += summary.endReason == .captureEnd ? " (end of capture)" : ""
+            text += ", lasted \(Self.format(seconds: summary.duration.seconds))\n"
+            text += "      peak \(Self.rate(summary.peakSynPerSecond)) SYN/s, "
+            text += "\(Self.rate(summary.peakHalfOpenPerSecond)) half-open/s, "
+            text += "~\(grouped(summary.peakDistinctSources)) sources, \(grouped(summary.totalSyns)) SYNs\n"
+        } else {
+            text += ", still going on\n"
+        }
+        if let figures = latest.figures {
+            text += "      completion ratio \(Self.percent(figures.completionRatio))"
+            if !figures.topSources.isEmpty {
+                text += ", top sources: "
+                text += figures.topSources.map { "\($0.address) (\($0.halfOpen))" }.joined(separator: ", ")
+            }
+            text += "\n"
+        }
+        return text
+    }
+
+    private func describe(notice: Event) -> String {
+        switch notice.type {
+        case .scan:
+            guard let scan = notice.scan else { return "" }
+            let target = notice.victim.map { "\($0)" } ?? "\(scan.distinctAddresses) addresses"
+            return "  scan         \(Self.format(notice.time))  \(scan.source) -> \(target): "
+                + "~\(scan.distinctTargets) services, \(scan.syns) SYNs\n"
+        case .backscatter:
+            guard let backscatter = notice.backscatter else { return "" }
+            return "  backscatter  \(Self.format(notice.time))  \(notice.victim.map { "\($0)" } ?? "?"): "
+                + "\(Self.rate(backscatter.synAckPerSecond)) unsolicited SYN-ACK/s "
+                + "from ~\(backscatter.distinctSources) reflectors (someone spoofs this address)\n"
+        default:
+            return ""
+        }
+    }
+
+    private func table(_ fields: [(String, JSONValue)]) -> String {
+        let width = (fields.map(\.0.count).max() ?? 0) + 2
+        return fields.map { name, value in
+            let number = if case .int(let count) = value { grouped(count) } else { value.rendered }
+            return "  " + name.replacingUnderscores + String(repeating: " ", count: width - name.count) + number + "\n"
+        }.joined()
+    }
+
+    // MARK: Formatting
+
+    static func service(_ address: IPAddress?, _ port: UInt16?) -> String {
+        guard let address else { return "?" }
+        let host = address.isIPv4 ? address.description : "[\(address)]"
+        return port.map { "\(host):\($0)" } ?? host
+    }
+
+    static func rate(_ value: Double) -> String {
+        value >= 100 ? grouped(Int(value.rounded())) : JSONValue.number(value, decimals: 1).rendered
+    }
+
+    static func percent(_ ratio: Double) -> String {
+        JSONValue.number(ratio * 100, decimals: 1).rendered + " %"
+    }
+
+    static func format(seconds: Double) -> String {
+        JSONValue.number(seconds, decimals: seconds < 10 ? 2 : 1).rendered + " s"
+    }
+
+    /// UTC date and time to the millisecond, from capture time.
+    static func format(_ time: Timestamp) -> String {
+        let milliseconds = time.nanoseconds / 1_000_000
+        var days = milliseconds / 86_400_000
+        var rest = milliseconds % 86_400_000
+        if rest < 0 {
+            days -= 1
+            rest += 86_400_000
+        }
+        let (year, month, day) = civilDate(daysSinceEpoch: days)
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let millis = rest % 1000
+        let clock = "\(two(rest / 3_600_000)):\(two(rest / 60_000 % 60)):\(two(rest / 1000 % 60))"
+        let fraction = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+        return "\(year)-\(two(month))-\(two(day)) \(clock).\(fraction)Z"
+    }
+
+    /// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+    static func civilDate(daysSinceEpoch: Int64) -> (Int64, Int64, Int64) {
+        let z = daysSinceEpoch + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}
+
+/// `1234567` as `1,234,567`.
+func grouped(_ value: Int) -> String {
+    let digits = String(value.magnitude)
+    var result = ""
+    for (index, digit) in digits.enumerated() {
+        if index > 0 && (digits.count - index) % 3 == 0 { result += "," }
+        result.append(digit)
+    }
+    return value < 0 ? "-" + result : result
+}
+
+extension String {
+    fileprivate var replacingUnderscores: String { String(map { $0 == "_" ? " " : $0 }) }
+}
