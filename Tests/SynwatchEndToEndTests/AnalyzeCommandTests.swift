@@ -1,0 +1,119 @@
+import Foundation
+import SynwatchTrafficGen
+import XCTest
+
+/// The real attack captures, the human report, standard input, configuration and errors of
+/// `synwatch analyze`, through the built binary.
+final class AnalyzeCommandTests: XCTestCase {
+    /// A spoofed SYN flood with ECE+CWR set, ~9,700 sources in half a second: one random-source attack.
+    func testRealSpoofedFloodCapture() throws {
+        let path = try SharedCaptures.path("pkt.TCP.DOMINATE.syn.ecn.cwr.pcapng")
+        let analysis = try Synwatch.analyze([path])
+        XCTAssertEqual(analysis.attackStarts.count, 1)
+        let start = try XCTUnwrap(analysis.attackStarts.first)
+        XCTAssertEqual(start.victim, "10.10.10.10")
+        XCTAssertEqual(start.port, 30120)
+        XCTAssertEqual(start.kind, "random-source")
+        // The burst begins at 1617292579.6 (first of 9,600 SYNs within 0.6 s).
+        XCTAssertLessThanOrEqual(start.time - 1_617_292_579.6, 1.0)
+        XCTAssertGreaterThan(start.number("distinct_sources") ?? 0, 1000)
+        let end = try XCTUnwrap(analysis.events("attack_end").first)
+        XCTAssertEqual(end.fields["end_reason"] as? String, "capture_end")
+        XCTAssertEqual(analysis.summary["syn_packets"] as? Int, 9639)
+    }
+
+    /// SYN-ACK reflection: answers to SYNs spoofed with our address. A notice, never an attack.
+    func testRealReflectionCaptureIsBackscatter() throws {
+        let path = try SharedCaptures.path("amp.TCP.reflection.SYNACK.pcap")
+        let analysis = try Synwatch.analyze([path])
+        XCTAssertEqual(analysis.attackStarts.count, 0)
+        let notices = analysis.events("backscatter")
+        XCTAssertEqual(notices.count, 1)
+        XCTAssertEqual(notices.first?.victim, "10.10.10.10")
+        XCTAssertGreaterThan(notices.first?.number("distinct_sources") ?? 0, 1000)
+    }
+
+    func testHumanReportNamesTheAttack() throws {
+        let path = try SharedCaptures.path("pkt.TCP.DOMINATE.syn.ecn.cwr.pcapng")
+        let result = try Synwatch.run(["analyze", path])
+        XCTAssertEqual(result.status, 0)
+        let lines = result.standardOutput.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.first, "synwatch analyze: \(path)")
+        XCTAssertTrue(lines.contains("Attacks: 1"), result.standardOutput)
+        XCTAssertTrue(lines.contains("  #1  SYN flood on 10.10.10.10:30120  random-source"), result.standardOutput)
+        XCTAssertTrue(lines.contains("Notices (not attacks on us): none"), result.standardOutput)
+        XCTAssertTrue(lines.contains("Decode problems: none"), result.standardOutput)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("  syn packets") && $0.hasSuffix(" 9,639") }, result.standardOutput)
+        XCTAssertEqual(result.standardError, "", "no progress bar when stderr is not a terminal")
+    }
+
+    func testStandardInput() throws {
+        let path = try SharedCaptures.path("pkt.TCP.DOMINATE.syn.ecn.cwr.pcapng")
+        let fromFile = try Synwatch.run(["analyze", "--json", path])
+        let fromStandardInput = try Synwatch.run(["analyze", "--json", "-"], input: URL(fileURLWithPath: path))
+        XCTAssertEqual(fromStandardInput.status, 0, fromStandardInput.standardError)
+        let events = { (output: String) in output.split(separator: "\n").dropLast() }
+        XCTAssertEqual(events(fromStandardInput.standardOutput), events(fromFile.standardOutput))
+    }
+
+    func testMissingFileIsAClearError() throws {
+        let result = try Synwatch.run(["analyze", "/nonexistent/capture.pcap"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.standardError.contains("/nonexistent/capture.pcap: no such file"), result.standardError)
+        XCTAssertFalse(result.standardError.contains("Backtrac"), "no stack trace")
+    }
+
+    func testNotACaptureIsAClearError() throws {
+        let workspace = try Workspace()
+        let path = workspace.path("notes.txt")
+        try "not a capture\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try Synwatch.run(["analyze", path])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.standardError.contains("not a pcap or pcapng capture file"), result.standardError)
+    }
+
+    func testTruncatedCaptureReportsWhatItReadThenFails() throws {
+        let workspace = try Workspace()
+        let whole = workspace.path("whole.pcap")
+        try Scenario(seed: 40, duration: 10).flood(Flood(.randomSource, rate: 2000, start: 2, duration: 5)).write(to: whole)
+        let data = try Data(contentsOf: URL(fileURLWithPath: whole))
+        let cut = workspace.path("cut.pcap")
+        try data.prefix(data.count - 7).write(to: URL(fileURLWithPath: cut))
+        let result = try Synwatch.run(["analyze", "--json", cut])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.standardError.contains("truncated"), result.standardError)
+        // The frames before the damage were analysed: the flood is there, and the summary says what went wrong.
+        XCTAssertTrue(result.standardOutput.contains("\"event\":\"attack_start\""))
+        XCTAssertTrue(result.standardOutput.contains("\"error\":"))
+    }
+
+    func testConfigurationChangesTheDecision() throws {
+        let workspace = try Workspace()
+        let capture = workspace.path("flood.pcap")
+        try Scenario(seed: 41, duration: 12)
+            .background(Background(rate: 200, clientCount: 1000))
+            .flood(Flood(.randomSource, rate: 400, start: 3, duration: 6))
+            .write(to: capture)
+        XCTAssertEqual(try Synwatch.analyze([capture]).attackStarts.count, 1)
+        let strict = workspace.path("strict.yaml")
+        try "detection:\n  half_open_per_s: 5000\nbaseline:\n  enabled: false\n"
+            .write(toFile: strict, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try Synwatch.analyze([capture], extra: ["--config", strict]).attackStarts.count, 0)
+    }
+
+    func testInvalidConfigurationNamesKeyAndLine() throws {
+        let workspace = try Workspace()
+        let path = workspace.path("bad.yaml")
+        try "detection:\n  half_open_per_s: -3\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try Synwatch.run(["analyze", "--config", path, "/dev/null"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.standardError.contains("detection.half_open_per_s"), result.standardError)
+        XCTAssertTrue(result.standardError.contains("2"), "the line: \(result.standardError)")
+    }
+
+    func testMissingConfigurationFileIsAnError() throws {
+        let result = try Synwatch.run(["analyze", "--config", "/nonexistent/synwatch.yaml", "/dev/null"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.standardError.contains("no such configuration file"), result.standardError)
+    }
+}
