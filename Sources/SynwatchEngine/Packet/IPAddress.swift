@@ -66,7 +66,9 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
         guard parts.count == 4 else { return nil }
         var value: UInt32 = 0
         for part in parts {
-            guard !part.isEmpty, part.count <= 3, part.allSatisfy(\.isASCII), let octet = UInt32(part), octet <= 255
+            // Decimal digits without a leading zero, as inet_pton wants: inet_aton would read "010" as octal.
+            guard (1...3).contains(part.utf8.count), part.utf8.allSatisfy(\.isASCIIDigit),
+                part.utf8.count == 1 || part.utf8.first != UInt8(ascii: "0"), let octet = UInt32(part), octet <= 255
             else { return nil }
             value = value << 8 | octet
         }
@@ -79,24 +81,28 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
         var sawGap = false
         let halves = text.components(separatedByDoubleColon: ())
         guard halves.count <= 2 else { return nil }
-        func parse(_ part: Substring, into target: inout [UInt16]) -> Bool {
+        // An IPv4 tail may end the address, nothing else.
+        func parse(_ part: Substring, into target: inout [UInt16], endsAddress: Bool) -> Bool {
             guard !part.isEmpty else { return true }
             let pieces = part.split(separator: ":", omittingEmptySubsequences: false)
             for (index, piece) in pieces.enumerated() {
-                if index == pieces.count - 1, piece.contains("."), let v4 = parseIPv4(piece) {
+                if endsAddress, index == pieces.count - 1, piece.contains("."), let v4 = parseIPv4(piece) {
                     target.append(UInt16(v4 >> 16))
                     target.append(UInt16(v4 & 0xFFFF))
                 } else {
-                    guard (1...4).contains(piece.count), let group = UInt16(piece, radix: 16) else { return false }
+                    // Hex digits only: UInt16(_:radix:) alone would also take a sign.
+                    guard (1...4).contains(piece.utf8.count), piece.utf8.allSatisfy(\.isASCIIHexDigit),
+                        let group = UInt16(piece, radix: 16)
+                    else { return false }
                     target.append(group)
                 }
             }
             return true
         }
-        guard parse(halves[0], into: &groups) else { return nil }
+        guard parse(halves[0], into: &groups, endsAddress: halves.count == 1) else { return nil }
         if halves.count == 2 {
             sawGap = true
-            guard parse(halves[1], into: &tail) else { return nil }
+            guard parse(halves[1], into: &tail, endsAddress: true) else { return nil }
         }
         let missing = 8 - groups.count - tail.count
         guard sawGap ? missing >= 1 : missing == 0 else { return nil }
@@ -126,5 +132,13 @@ extension Substring {
         }
         parts.append(self[start..<endIndex])
         return parts
+    }
+}
+
+extension UInt8 {
+    fileprivate var isASCIIDigit: Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) }
+
+    fileprivate var isASCIIHexDigit: Bool {
+        isASCIIDigit || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self | 0x20)
     }
 }
