@@ -84,7 +84,8 @@ extension Engine {
             } else if time - state.pointee.lastUpdate >= detection.updateInterval.nanoseconds {
                 state.pointee.lastUpdate = time
                 let figures = self.figures(slot, measured)
-                state.pointee.kind = classify(slot, figures: figures)
+                // Only evidence may change the kind: once the flood stops, its emptied windows read as distributed.
+                if state.pointee.lastEvidence == time { state.pointee.kind = classify(slot, figures: figures) }
                 state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, figures.distinctSources)
                 raise(slot, .attackUpdate, at: time, figures: figures)
             }
