@@ -74,12 +74,11 @@ public final class CaptureWriter {
         self.format = format
         self.precision = precision
         self.linkType = linkType
+        // Opened before anything needs cleaning up: a throw before full initialization skips deinit.
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw TrafficGenError.system(call: "open", path: path, errno: errno) }
+        self.descriptor = descriptor
         buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
-        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            buffer.deallocate()
-            throw TrafficGenError.system(call: "open", path: path, errno: errno)
-        }
         writeFileHeader()
     }
 
