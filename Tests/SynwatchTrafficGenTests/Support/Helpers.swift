@@ -1,0 +1,77 @@
+import Foundation
+
+/// Runs `tcpdump` on capture files: the reference reader every written format must satisfy.
+enum Tcpdump {
+    static let executable = ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+
+    static var isAvailable: Bool { executable != nil }
+
+    /// `tcpdump -nn -r FILE ARGUMENTS`: its output lines, and its error text when it failed.
+    static func read(_ file: String, _ arguments: [String] = []) throws -> [String] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable!)
+        process.arguments = ["-nn", "-r", file] + arguments
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        // Read before waiting: a full pipe would block tcpdump forever.
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let diagnostics = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TcpdumpFailed(status: process.terminationStatus, diagnostics) }
+        return text.split(separator: "\n").map(String.init)
+    }
+
+    struct TcpdumpFailed: Error, CustomStringConvertible {
+        var status: Int32
+        var stderr: String
+
+        init(status: Int32, _ stderr: String) {
+            self.status = status
+            self.stderr = stderr
+        }
+
+        var description: String { "tcpdump exited with \(status): \(stderr)" }
+    }
+}
+
+/// A directory of its own for one test's files, removed afterwards.
+func withScratchDirectory<Result>(_ body: (String) throws -> Result) throws -> Result {
+    let directory = FileManager.default.temporaryDirectory
+        .appendingPathComponent("synwatch-trafficgen-tests-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    return try body(directory.path)
+}
+
+/// A TCP connection's identity in one direction.
+struct FourTuple: Hashable {
+    var source: [UInt8]
+    var sourcePort: UInt16
+    var destination: [UInt8]
+    var destinationPort: UInt16
+
+    init(_ packet: DecodedPacket) {
+        source = packet.source
+        sourcePort = packet.tcp!.sourcePort
+        destination = packet.destination
+        destinationPort = packet.tcp!.destinationPort
+    }
+
+    var reversed: FourTuple {
+        var copy = self
+        (copy.source, copy.destination) = (destination, source)
+        (copy.sourcePort, copy.destinationPort) = (destinationPort, sourcePort)
+        return copy
+    }
+}
+
+/// One connection attempt: retransmitted SYNs share it.
+struct Attempt: Hashable {
+    var flow: FourTuple
+    var isn: UInt32
+}
