@@ -1,0 +1,598 @@
+import Testing
+
+@testable import SynwatchEngine
+
+/// One captured frame and what the decoder must make of it, every expected field written out.
+struct DecoderFixture: Sendable, CustomTestStringConvertible {
+    var name: String
+    var linkType: LinkType
+    var bytes: [UInt8]
+    var outcome: DecodeOutcome
+    /// The decoded fields when the outcome is `.tcp`.
+    var segment: TCPSegment?
+    /// Captured bytes up to the end of the TCP flags: fewer must never decode as TCP.
+    var tcpNeeds = 0
+    /// For frames whose IP length is zero (TSO), where the TCP payload starts: the payload is what was captured.
+    var payloadFromCapture: Int?
+
+    var testDescription: String { name }
+}
+
+// MARK: Headers
+
+/// Header writers with every value passed in literally by the fixture.
+extension ByteWriter {
+    /// Destination and source MAC, then the EtherType (or the first tag's TPID).
+    mutating func ethernet(_ etherType: UInt16) {
+        u8(0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01)
+        u16(etherType)
+    }
+
+    /// The rest of a VLAN tag after its TPID: TCI, then the next EtherType.
+    mutating func tag(_ tci: UInt16, then etherType: UInt16) { u16(tci, etherType) }
+
+    /// Linux cooked v1: packet type, ARPHRD, address length, 8 address bytes, protocol.
+    mutating func linuxCooked(_ proto: UInt16) {
+        u16(0x0000, 0x0001, 6)
+        u8(0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00)
+        u16(proto)
+    }
+
+    /// Linux cooked v2: protocol, reserved, interface index, ARPHRD, packet type, address length, 8 address bytes.
+    mutating func linuxCooked2(_ proto: UInt16) {
+        u16(proto, 0)
+        u32(2)
+        u16(0x0001)
+        u8(0x00, 6)
+        u8(0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00)
+    }
+
+    /// IPv4 from 198.18.0.1 to 198.18.0.2.
+    mutating func ipv4(
+        totalLength: UInt16, versionAndLength: UInt8 = 0x45, flagsAndOffset: UInt16 = 0x4000, proto: UInt8 = 6,
+        options: [UInt8] = []
+    ) {
+        u8(versionAndLength, 0)
+        u16(totalLength, 0x1234, flagsAndOffset)
+        u8(64, proto)
+        u16(0)
+        u8(198, 18, 0, 1, 198, 18, 0, 2)
+        append(options)
+    }
+
+    /// IPv6 from 2001:db8::1 to 2001:db8::2.
+    mutating func ipv6(payloadLength: UInt16, nextHeader: UInt8) {
+        u8(0x60, 0, 0, 0)
+        u16(payloadLength)
+        u8(nextHeader, 64)
+        u16(0x2001, 0x0DB8, 0, 0, 0, 0, 0, 1)
+        u16(0x2001, 0x0DB8, 0, 0, 0, 0, 0, 2)
+    }
+
+    /// A SYN from port 40000 to 80, ISN 0x11223344, no options.
+    mutating func tcpSyn(dataOffset: UInt8 = 0x50) {
+        u16(40000, 80)
+        u32(0x1122_3344)
+        u32(0)
+        u8(dataOffset, 0x02)
+        u16(65535, 0, 0)
+    }
+
+    /// A PSH/ACK from port 40000 to 80 with six payload bytes.
+    mutating func tcpData() {
+        u16(40000, 80)
+        u32(0x1122_3345)
+        u32(0x5566_7788)
+        u8(0x50, 0x18)
+        u16(502, 0, 0)
+        u8(0x73, 0x79, 0x6E, 0x77, 0x61, 0x74)
+    }
+
+    /// A later IPv4 fragment's data: bytes that only look like the middle of a segment.
+    mutating func fragmentData() { u8(0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0, 0x50, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0) }
+
+    /// An 8-byte IPv6 options header (hop-by-hop or destination) with a PadN option.
+    mutating func optionsHeader(next: UInt8) { u8(next, 0, 1, 4, 0, 0, 0, 0) }
+}
+
+let v4Source = IPAddress(ipv4: 0xC612_0001)
+let v4Destination = IPAddress(ipv4: 0xC612_0002)
+let v6Source = IPAddress(high: 0x2001_0DB8_0000_0000, low: 1)
+let v6Destination = IPAddress(high: 0x2001_0DB8_0000_0000, low: 2)
+
+let syn4 = TCPSegment(
+    source: v4Source, destination: v4Destination, sourcePort: 40000, destinationPort: 80,
+    sequence: 0x1122_3344, acknowledgement: 0, flags: .syn, payloadLength: 0
+)
+let syn6 = TCPSegment(
+    source: v6Source, destination: v6Destination, sourcePort: 40000, destinationPort: 80,
+    sequence: 0x1122_3344, acknowledgement: 0, flags: .syn, payloadLength: 0
+)
+let data4 = TCPSegment(
+    source: v4Source, destination: v4Destination, sourcePort: 40000, destinationPort: 80,
+    sequence: 0x1122_3345, acknowledgement: 0x5566_7788, flags: [.psh, .ack], payloadLength: 6
+)
+
+func fixture(
+    _ name: String, _ linkType: LinkType, _ outcome: DecodeOutcome, _ segment: TCPSegment? = nil, tcpNeeds: Int = 0,
+    payloadFromCapture: Int? = nil, _ build: (inout ByteWriter) -> Void
+) -> DecoderFixture {
+    var writer = ByteWriter()
+    build(&writer)
+    return DecoderFixture(
+        name: name, linkType: linkType, bytes: writer.bytes, outcome: outcome, segment: segment, tcpNeeds: tcpNeeds,
+        payloadFromCapture: payloadFromCapture
+    )
+}
+
+// MARK: Fixtures
+
+let linkFixtures: [DecoderFixture] = [
+    fixture("Ethernet IPv4 SYN", .ethernet, .tcp, syn4, tcpNeeds: 48) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("Ethernet IPv4 data", .ethernet, .tcp, data4, tcpNeeds: 48) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 46)
+        $0.tcpData()
+    },
+    fixture("Ethernet padding to 60 bytes is not payload", .ethernet, .tcp, syn4, tcpNeeds: 48) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+        $0.zeros(6)
+    },
+    fixture("Ethernet IPv6 SYN", .ethernet, .tcp, syn6, tcpNeeds: 68) {
+        $0.ethernet(0x86DD)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("802.1Q IPv4", .ethernet, .tcp, syn4, tcpNeeds: 52) {
+        $0.ethernet(0x8100)
+        $0.tag(0x0064, then: 0x0800)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("802.1Q IPv6", .ethernet, .tcp, syn6, tcpNeeds: 72) {
+        $0.ethernet(0x8100)
+        $0.tag(0x0064, then: 0x86DD)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("802.1ad outer and 802.1Q inner tag", .ethernet, .tcp, syn4, tcpNeeds: 56) {
+        $0.ethernet(0x88A8)
+        $0.tag(0x00C8, then: 0x8100)
+        $0.tag(0x0064, then: 0x0800)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("802.1ad QinQ IPv6", .ethernet, .tcp, syn6, tcpNeeds: 76) {
+        $0.ethernet(0x88A8)
+        $0.tag(0x00C8, then: 0x8100)
+        $0.tag(0x0064, then: 0x86DD)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("four stacked tags are still read", .ethernet, .tcp, syn4, tcpNeeds: 64) {
+        $0.ethernet(0x88A8)
+        $0.tag(0x0001, then: 0x88A8)
+        $0.tag(0x0002, then: 0x8100)
+        $0.tag(0x0003, then: 0x8100)
+        $0.tag(0x0004, then: 0x0800)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("five stacked tags are given up on", .ethernet, .notIP) {
+        $0.ethernet(0x88A8)
+        $0.tag(0x0001, then: 0x88A8)
+        $0.tag(0x0002, then: 0x8100)
+        $0.tag(0x0003, then: 0x8100)
+        $0.tag(0x0004, then: 0x8100)
+        $0.tag(0x0005, then: 0x0800)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("Linux cooked v1 IPv4", .linuxCooked, .tcp, syn4, tcpNeeds: 50) {
+        $0.linuxCooked(0x0800)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("Linux cooked v1 IPv6", .linuxCooked, .tcp, syn6, tcpNeeds: 70) {
+        $0.linuxCooked(0x86DD)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("Linux cooked v1 with an 802.1Q tag", .linuxCooked, .tcp, syn4, tcpNeeds: 54) {
+        $0.linuxCooked(0x8100)
+        $0.tag(0x0064, then: 0x0800)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("Linux cooked v2 IPv4", .linuxCooked2, .tcp, syn4, tcpNeeds: 54) {
+        $0.linuxCooked2(0x0800)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("Linux cooked v2 IPv6", .linuxCooked2, .tcp, syn6, tcpNeeds: 74) {
+        $0.linuxCooked2(0x86DD)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("raw IPv4 (DLT_RAW)", .raw, .tcp, syn4, tcpNeeds: 34) {
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("raw IPv6 (DLT_RAW)", .raw, .tcp, syn6, tcpNeeds: 54) {
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("raw IPv4 (LINKTYPE_RAW)", .rawIP, .tcp, syn4, tcpNeeds: 34) {
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("raw IPv6 (LINKTYPE_RAW)", .rawIP, .tcp, syn6, tcpNeeds: 54) {
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("LINKTYPE_IPV4", .ipv4, .tcp, syn4, tcpNeeds: 34) {
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("LINKTYPE_IPV6", .ipv6, .tcp, syn6, tcpNeeds: 54) {
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("BSD loopback AF_INET little-endian", .bsdLoopback, .tcp, syn4, tcpNeeds: 38) {
+        $0.le32(2)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("BSD loopback AF_INET big-endian", .bsdLoopback, .tcp, syn4, tcpNeeds: 38) {
+        $0.u32(2)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("BSD loopback family 24 little-endian", .bsdLoopback, .tcp, syn6, tcpNeeds: 58) {
+        $0.le32(24)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("BSD loopback family 24 big-endian", .bsdLoopback, .tcp, syn6, tcpNeeds: 58) {
+        $0.u32(24)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("BSD loopback family 28 little-endian", .bsdLoopback, .tcp, syn6, tcpNeeds: 58) {
+        $0.le32(28)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("BSD loopback family 28 big-endian", .bsdLoopback, .tcp, syn6, tcpNeeds: 58) {
+        $0.u32(28)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("BSD loopback family 30 little-endian", .bsdLoopback, .tcp, syn6, tcpNeeds: 58) {
+        $0.le32(30)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("BSD loopback family 30 big-endian", .bsdLoopback, .tcp, syn6, tcpNeeds: 58) {
+        $0.u32(30)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("BSD loopback family 7 is not IP", .bsdLoopback, .notIP) {
+        $0.le32(7)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("OpenBSD loopback AF_INET", .openBSDLoopback, .tcp, syn4, tcpNeeds: 38) {
+        $0.u32(2)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("OpenBSD loopback AF_INET6", .openBSDLoopback, .tcp, syn6, tcpNeeds: 58) {
+        $0.u32(24)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+]
+
+let ipv4Fixtures: [DecoderFixture] = [
+    fixture("IPv4 with a 4-byte router-alert option", .ethernet, .tcp, syn4, tcpNeeds: 52) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 44, versionAndLength: 0x46, options: [0x94, 0x04, 0x00, 0x00])
+        $0.tcpSyn()
+    },
+    fixture("IPv4 with the longest header (40 option bytes)", .ethernet, .tcp, data4, tcpNeeds: 88) {
+        $0.ethernet(0x0800)
+        $0.ipv4(
+            totalLength: 86, versionAndLength: 0x4F, options: [UInt8](repeating: 0x01, count: 39) + [0x00]
+        )
+        $0.tcpData()
+    },
+    fixture("IPv4 first fragment carries TCP", .ethernet, .tcp, data4, tcpNeeds: 48) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 46, flagsAndOffset: 0x2000)
+        $0.tcpData()
+    },
+    fixture("IPv4 middle fragment", .ethernet, .laterFragment) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 40, flagsAndOffset: 0x20B9)
+        $0.fragmentData()
+    },
+    fixture("IPv4 last fragment", .ethernet, .laterFragment) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 40, flagsAndOffset: 0x00B9)
+        $0.fragmentData()
+    },
+    fixture("IPv4 later fragment of UDP", .raw, .laterFragment) {
+        $0.ipv4(totalLength: 40, flagsAndOffset: 0x0001, proto: 17)
+        $0.fragmentData()
+    },
+    fixture("IPv4 total length 0 (TSO) takes the captured length", .ethernet, .tcp, data4, tcpNeeds: 48,
+        payloadFromCapture: 54) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 0)
+        $0.tcpData()
+    },
+    fixture("IPv4 UDP", .ethernet, .notTCP) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 28, proto: 17)
+        $0.u16(53, 53, 8, 0)
+    },
+    fixture("IPv4 ICMP echo", .ethernet, .notTCP) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 28, proto: 1)
+        $0.u8(8, 0, 0, 0, 0, 1, 0, 1)
+    },
+    fixture("ARP", .ethernet, .notIP) {
+        $0.ethernet(0x0806)
+        $0.u16(1, 0x0800)
+        $0.u8(6, 4)
+        $0.u16(1)
+        $0.u8(0x02, 0, 0, 0, 0, 1, 198, 18, 0, 1, 0, 0, 0, 0, 0, 0, 198, 18, 0, 2)
+    },
+    fixture("ARP in Linux cooked v1", .linuxCooked, .notIP) {
+        $0.linuxCooked(0x0806)
+        $0.u16(1, 0x0800)
+    },
+    fixture("802.3 length field (LLC)", .ethernet, .notIP) {
+        $0.ethernet(0x0026)
+        $0.u8(0x42, 0x42, 0x03)
+        $0.zeros(35)
+    },
+    fixture("IPv6 bytes on LINKTYPE_IPV4", .ipv4, .badIPVersion) {
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("IPv4 bytes on LINKTYPE_IPV6", .ipv6, .badIPVersion) {
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("IP version 5 on raw", .raw, .badIPVersion) {
+        $0.ipv4(totalLength: 40, versionAndLength: 0x55)
+        $0.tcpSyn()
+    },
+    fixture("IPv4 header length 16", .ethernet, .badIPHeaderLength) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 40, versionAndLength: 0x44)
+        $0.tcpSyn()
+    },
+    fixture("IPv4 total length shorter than its header", .ethernet, .badIPHeaderLength) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 16)
+        $0.tcpSyn()
+    },
+    fixture("TCP data offset 4", .ethernet, .badTCPHeaderLength) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn(dataOffset: 0x40)
+    },
+]
+
+let ipv6Fixtures: [DecoderFixture] = [
+    fixture("IPv6 hop-by-hop", .raw, .tcp, syn6, tcpNeeds: 62) {
+        $0.ipv6(payloadLength: 28, nextHeader: 0)
+        $0.optionsHeader(next: 6)
+        $0.tcpSyn()
+    },
+    fixture("IPv6 routing (24 bytes)", .raw, .tcp, syn6, tcpNeeds: 78) {
+        $0.ipv6(payloadLength: 44, nextHeader: 43)
+        $0.u8(6, 2, 2, 1, 0, 0, 0, 0)
+        $0.u16(0x2001, 0x0DB8, 0, 0, 0, 0, 0, 3)
+        $0.tcpSyn()
+    },
+    fixture("IPv6 destination options", .raw, .tcp, syn6, tcpNeeds: 62) {
+        $0.ipv6(payloadLength: 28, nextHeader: 60)
+        $0.optionsHeader(next: 6)
+        $0.tcpSyn()
+    },
+    fixture("IPv6 first fragment carries TCP", .raw, .tcp, syn6, tcpNeeds: 62) {
+        $0.ipv6(payloadLength: 28, nextHeader: 44)
+        $0.u8(6, 0, 0x00, 0x01, 0xCA, 0xFE, 0xF0, 0x0D)
+        $0.tcpSyn()
+    },
+    fixture("IPv6 later fragment", .raw, .laterFragment) {
+        $0.ipv6(payloadLength: 28, nextHeader: 44)
+        $0.u8(6, 0, 0x05, 0xC9, 0xCA, 0xFE, 0xF0, 0x0D)
+        $0.fragmentData()
+    },
+    fixture("IPv6 last fragment", .raw, .laterFragment) {
+        $0.ipv6(payloadLength: 28, nextHeader: 44)
+        $0.u8(6, 0, 0x05, 0xC8, 0xCA, 0xFE, 0xF0, 0x0D)
+        $0.fragmentData()
+    },
+    fixture("IPv6 authentication header (24 bytes)", .raw, .tcp, syn6, tcpNeeds: 78) {
+        $0.ipv6(payloadLength: 44, nextHeader: 51)
+        $0.u8(6, 4, 0, 0)
+        $0.u32(0x0000_1000)
+        $0.u32(1)
+        $0.zeros(12)
+        $0.tcpSyn()
+    },
+    fixture("IPv6 chain of six extension headers", .ethernet, .tcp, syn6, tcpNeeds: 148) {
+        $0.ethernet(0x86DD)
+        $0.ipv6(payloadLength: 100, nextHeader: 0)
+        $0.optionsHeader(next: 60)
+        $0.optionsHeader(next: 43)
+        $0.u8(44, 2, 2, 1, 0, 0, 0, 0)
+        $0.u16(0x2001, 0x0DB8, 0, 0, 0, 0, 0, 3)
+        $0.u8(51, 0, 0x00, 0x00, 0xCA, 0xFE, 0xF0, 0x0D)
+        $0.u8(60, 4, 0, 0)
+        $0.u32(0x0000_1000)
+        $0.u32(1)
+        $0.zeros(12)
+        $0.optionsHeader(next: 6)
+        $0.tcpSyn()
+    },
+    fixture("IPv6 eight destination options headers (the limit)", .raw, .tcp, syn6, tcpNeeds: 118) {
+        $0.ipv6(payloadLength: 84, nextHeader: 60)
+        for _ in 0..<7 { $0.optionsHeader(next: 60) }
+        $0.optionsHeader(next: 6)
+        $0.tcpSyn()
+    },
+    fixture("IPv6 nine destination options headers", .raw, .ipv6ExtensionChainTooLong) {
+        $0.ipv6(payloadLength: 92, nextHeader: 60)
+        for _ in 0..<8 { $0.optionsHeader(next: 60) }
+        $0.optionsHeader(next: 6)
+        $0.tcpSyn()
+    },
+    fixture("IPv6 extension header longer than the payload", .raw, .badIPHeaderLength) {
+        $0.ipv6(payloadLength: 4, nextHeader: 0)
+        $0.optionsHeader(next: 6)
+        $0.tcpSyn()
+    },
+    fixture("IPv6 UDP", .raw, .notTCP) {
+        $0.ipv6(payloadLength: 8, nextHeader: 17)
+        $0.u16(53, 53, 8, 0)
+    },
+    fixture("IPv6 UDP after hop-by-hop", .raw, .notTCP) {
+        $0.ipv6(payloadLength: 16, nextHeader: 0)
+        $0.optionsHeader(next: 17)
+        $0.u16(53, 53, 8, 0)
+    },
+    fixture("ICMPv6", .raw, .notTCP) {
+        $0.ipv6(payloadLength: 8, nextHeader: 58)
+        $0.u8(128, 0, 0, 0, 0, 1, 0, 1)
+    },
+    fixture("IPv6 ESP", .raw, .notTCP) {
+        $0.ipv6(payloadLength: 8, nextHeader: 50)
+        $0.u32(0x0000_1000)
+        $0.u32(1)
+    },
+    fixture("IPv6 no next header", .raw, .notTCP) {
+        $0.ipv6(payloadLength: 0, nextHeader: 59)
+    },
+]
+
+let allFixtures = linkFixtures + ipv4Fixtures + ipv6Fixtures
+
+/// A segment no decoder would produce, so fields the decoder forgets to write show up.
+let poisonSegment = TCPSegment(
+    source: IPAddress(high: 0xDEAD, low: 0xBEEF), destination: IPAddress(high: 0xBAD, low: 0xF00D),
+    sourcePort: 1, destinationPort: 2, sequence: 3, acknowledgement: 4, flags: [.fin, .urg], payloadLength: -1
+)
+
+func decode(_ bytes: ArraySlice<UInt8>, as linkType: LinkType) -> (DecodeOutcome, TCPSegment) {
+    var segment = poisonSegment
+    // A copy of exactly the captured length, so any read past it is out of bounds.
+    let copy = Array(bytes)
+    let outcome = copy.withUnsafeBytes { PacketDecoder.decode($0, linkType: linkType, into: &segment) }
+    return (outcome, segment)
+}
+
+@Suite("Packet decoder")
+struct PacketDecoderTests {
+    @Test(arguments: allFixtures)
+    func decodesFixture(_ fixture: DecoderFixture) {
+        let (outcome, segment) = decode(fixture.bytes[...], as: fixture.linkType)
+        #expect(outcome == fixture.outcome)
+        if let expected = fixture.segment {
+            #expect(segment == expected)
+        }
+    }
+
+    /// Every prefix of a frame: a snap length may cut it anywhere.
+    @Test(arguments: allFixtures)
+    func truncatedFramesNeverDecodeWrongly(_ fixture: DecoderFixture) {
+        for length in 0..<fixture.bytes.count {
+            let (outcome, segment) = decode(fixture.bytes[..<length], as: fixture.linkType)
+            guard var expected = fixture.segment, length >= fixture.tcpNeeds else {
+                #expect(outcome != .tcp, "\(length) bytes")
+                if fixture.outcome == .tcp {
+                    #expect(outcome.isProblem, "\(length) bytes gave \(outcome.name)")
+                }
+                continue
+            }
+            if let payloadStart = fixture.payloadFromCapture {
+                expected.payloadLength = max(0, length - payloadStart)
+            }
+            #expect(outcome == .tcp, "\(length) bytes gave \(outcome.name)")
+            #expect(segment == expected, "\(length) bytes")
+        }
+    }
+
+    /// An IP datagram too short to hold a TCP header must not be read from the bytes that follow it.
+    /// Known issue: `decodeTCP` checks only the captured length, so Ethernet padding after a short
+    /// datagram decodes as a SYN.
+    @Test
+    func tcpHeaderBeyondTheIPDatagramIsNotRead() {
+        var ipv4 = ByteWriter()
+        ipv4.ethernet(0x0800)
+        ipv4.ipv4(totalLength: 24)
+        ipv4.u8(0x9C, 0x40, 0x00, 0x50)
+        // Ethernet padding that happens to look like the rest of a SYN.
+        ipv4.u8(0x11, 0x22, 0x33, 0x44, 0, 0, 0, 0, 0x50, 0x02, 0xFF, 0xFF, 0, 0, 0, 0, 0, 0, 0, 0)
+        var ipv6 = ByteWriter()
+        ipv6.ipv6(payloadLength: 12, nextHeader: 6)
+        ipv6.tcpSyn()
+        for (bytes, linkType) in [(ipv4.bytes, LinkType.ethernet), (ipv6.bytes, .raw)] {
+            let (outcome, _) = decode(bytes[...], as: linkType)
+            withKnownIssue("the TCP header is read past the end of the IP datagram") {
+                #expect(outcome.isProblem, "decoded as \(outcome.name)")
+            }
+        }
+    }
+
+    /// Random corruption of every fixture: the decoder must never read out of bounds.
+    @Test
+    func corruptedFramesNeverCrash() {
+        var random = SplitMix64(seed: 0xDEC0DE)
+        var counts = [DecodeOutcome: Int]()
+        for fixture in allFixtures {
+            for _ in 0..<300 {
+                var bytes = fixture.bytes
+                for _ in 0..<Int.random(in: 1...4, using: &random) {
+                    bytes[Int.random(in: 0..<bytes.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
+                }
+                let length = Int.random(in: 0...bytes.count, using: &random)
+                counts[decode(bytes[..<length], as: fixture.linkType).0, default: 0] += 1
+            }
+        }
+        for linkType in LinkType.allCases {
+            for _ in 0..<300 {
+                let length = Int.random(in: 0...96, using: &random)
+                let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
+                counts[decode(bytes[...], as: linkType).0, default: 0] += 1
+            }
+        }
+        // The corruption reached well past the first checks.
+        #expect(counts[.tcp, default: 0] > 1000)
+        #expect(counts.keys.count >= 9)
+    }
+
+    @Test
+    func outcomeNamesAndProblems() {
+        #expect(DecodeOutcome.allCases.filter(\.isProblem).map(\.name) == [
+            "truncated_link_header", "truncated_ip_header", "bad_ip_version", "bad_ip_header_length",
+            "ipv6_extension_chain_too_long", "truncated_tcp_header", "bad_tcp_header_length",
+        ])
+        #expect(DecodeOutcome.allCases.filter { !$0.isProblem }.map(\.name) == [
+            "tcp", "not_ip", "not_tcp", "later_fragment",
+        ])
+    }
+}

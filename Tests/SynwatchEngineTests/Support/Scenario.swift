@@ -1,0 +1,95 @@
+@testable import SynwatchEngine
+
+/// Timed packets of a synthetic traffic scenario, built stream by stream and fed in time order.
+struct Scenario {
+    /// Scenario time 0, as a capture time.
+    static let origin: Int64 = 1_700_000_000 * second
+
+    var random: SplitMix64
+    private var packets: [(time: Int64, order: Int, packet: Packet)] = []
+
+    init(seed: UInt64) { random = SplitMix64(seed: seed) }
+
+    /// Capture time of scenario second `seconds`.
+    static func time(_ seconds: Double) -> Int64 { origin + Int64((seconds * 1e9).rounded()) }
+
+    mutating func add(_ packet: Packet, at time: Int64) {
+        packets.append((time, packets.count, packet))
+    }
+
+    /// A spoofed-source address in 198.18.0.0/15 (or 2001:db8::/32 for an IPv6 victim).
+    mutating func spoofedSource(like victim: IPAddress) -> IPAddress {
+        victim.isIPv4
+            ? IPAddress(ipv4: 0xC612_0000 | UInt32.random(in: 0x100..<0x2_0000, using: &random))
+            : IPAddress(high: 0x2001_0DB8_0000_0000 | random.next() >> 32, low: random.next())
+    }
+
+    /// SYNs at `rate` per second from `source()`, each answered by the server's SYN-ACK and never completed.
+    mutating func flood(
+        to victim: IPAddress, port: UInt16, rate: Double, from start: Double, to end: Double,
+        source: (inout Scenario) -> IPAddress
+    ) {
+        var time = Scenario.time(start)
+        let interval = 1e9 / rate
+        while time < Scenario.time(end) {
+            let syn = Packet(
+                source: source(&self), destination: victim, sourcePort: UInt16.random(in: 1024...65535, using: &random),
+                destinationPort: port, sequence: random.next32(), flags: .syn
+            )
+            add(syn, at: time)
+            add(syn.synAck(isn: random.next32()), at: time + 100_000)
+            time += Int64(interval * Double.random(in: 0.5...1.5, using: &random))
+        }
+    }
+
+    /// Connections at `rate` per second from `source()` that complete within `within` seconds.
+    mutating func connections(
+        to victim: IPAddress, port: UInt16, rate: Double, from start: Double, to end: Double, within: Double = 0.05,
+        source: (inout Scenario) -> IPAddress
+    ) {
+        var time = Scenario.time(start)
+        let interval = 1e9 / rate
+        let longest = Int64(within * 1e9)
+        while time < Scenario.time(end) {
+            let syn = Packet(
+                source: source(&self), destination: victim, sourcePort: UInt16.random(in: 1024...65535, using: &random),
+                destinationPort: port, sequence: random.next32(), flags: .syn
+            )
+            let serverISN = random.next32()
+            let answered = time + Int64.random(in: 50_000...(longest / 2), using: &random)
+            add(syn, at: time)
+            add(syn.synAck(isn: serverISN), at: answered)
+            let completed = answered + Int64.random(in: 50_000...(longest / 2), using: &random)
+            add(syn.completingAck(serverISN: serverISN), at: completed)
+            time += Int64(interval * Double.random(in: 0.5...1.5, using: &random))
+        }
+    }
+
+    /// Quiet normal traffic: 20 clients completing 20 connections per second in all.
+    mutating func background(to victim: IPAddress, port: UInt16, from start: Double, to end: Double) {
+        let clients = (1...20).map { index in
+            victim.isIPv4 ? v4(198, 19, 7, UInt8(index)) : v6(0x7_0000 + UInt64(index))
+        }
+        connections(to: victim, port: port, rate: 20, from: start, to: end, within: 0.02) { scenario in
+            clients.randomElement(using: &scenario.random)!
+        }
+    }
+
+    /// Feeds every packet in time order, then moves time on to `end` seconds without traffic.
+    func run(on engine: Engine, until end: Double) -> [Event] {
+        for entry in packets.sorted(by: { ($0.time, $0.order) < ($1.time, $1.order) }) {
+            engine.feed(entry.packet, at: entry.time)
+        }
+        var time = packets.map(\.time).max() ?? Scenario.origin
+        while time < Scenario.time(end) {
+            time += 100 * millisecond
+            engine.advance(to: Timestamp(nanoseconds: time))
+        }
+        return engine.takeEvents()
+    }
+}
+
+extension Event {
+    /// Seconds since the scenario's origin.
+    var scenarioTime: Double { Double(time.nanoseconds - Scenario.origin) / 1e9 }
+}

@@ -1,0 +1,149 @@
+@testable import SynwatchEngine
+
+/// SplitMix64: a tiny seeded generator, so every random test replays exactly from its seed.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    mutating func next32() -> UInt32 { UInt32(truncatingIfNeeded: next() >> 32) }
+
+    /// True with probability `p`.
+    mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &self) < p }
+}
+
+/// Builds frames field by field in network order, so fixtures spell out every byte they contain.
+struct ByteWriter {
+    private(set) var bytes: [UInt8] = []
+
+    init() { bytes.reserveCapacity(128) }
+
+    mutating func u8(_ values: UInt8...) { bytes.append(contentsOf: values) }
+
+    mutating func u16(_ values: UInt16...) {
+        for value in values { bytes.append(contentsOf: [UInt8(value >> 8), UInt8(value & 0xFF)]) }
+    }
+
+    mutating func u32(_ value: UInt32) {
+        u16(UInt16(value >> 16), UInt16(value & 0xFFFF))
+    }
+
+    /// A 32-bit value in little-endian order: a DLT_NULL family written by a little-endian host.
+    mutating func le32(_ value: UInt32) {
+        u8(UInt8(value & 0xFF), UInt8((value >> 8) & 0xFF), UInt8((value >> 16) & 0xFF), UInt8(value >> 24))
+    }
+
+    mutating func zeros(_ count: Int) { bytes.append(contentsOf: repeatElement(0, count: count)) }
+
+    mutating func append(_ values: [UInt8]) { bytes.append(contentsOf: values) }
+}
+
+/// One TCP segment the stream tests send, as raw IPv4 or IPv6 depending on its addresses.
+struct Packet: Hashable {
+    var source: IPAddress
+    var destination: IPAddress
+    var sourcePort: UInt16
+    var destinationPort: UInt16
+    var sequence: UInt32
+    var acknowledgement: UInt32 = 0
+    var flags: TCPFlags
+
+    /// Calls `body` with the packet as a raw IP datagram (LINKTYPE_RAW) with a bare 20-byte TCP
+    /// header, written in place: the stream tests send hundreds of thousands.
+    func withRawIPBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        let isIPv4 = source.isIPv4 && destination.isIPv4
+        let length = isIPv4 ? 40 : 60
+        return withUnsafeTemporaryAllocation(byteCount: length, alignment: 8) { buffer in
+            func put<Value: FixedWidthInteger>(_ value: Value, at offset: Int) {
+                buffer.storeBytes(of: value.bigEndian, toByteOffset: offset, as: Value.self)
+            }
+            if isIPv4 {
+                put(0x4500_0028 as UInt32, at: 0)
+                put(0x0000_4000 as UInt32, at: 4)
+                put(0x4006_0000 as UInt32, at: 8)
+                put(UInt32(truncatingIfNeeded: source.low), at: 12)
+                put(UInt32(truncatingIfNeeded: destination.low), at: 16)
+            } else {
+                put(0x6000_0000 as UInt32, at: 0)
+                put(0x0014_0640 as UInt32, at: 4)
+                put(source.high, at: 8)
+                put(source.low, at: 16)
+                put(destination.high, at: 24)
+                put(destination.low, at: 32)
+            }
+            let tcp = length - 20
+            put(sourcePort, at: tcp)
+            put(destinationPort, at: tcp + 2)
+            put(sequence, at: tcp + 4)
+            put(acknowledgement, at: tcp + 8)
+            put(0x5000 as UInt16 | UInt16(flags.rawValue), at: tcp + 12)
+            put(0xFFFF_0000 as UInt32, at: tcp + 14)
+            put(0 as UInt16, at: tcp + 18)
+            return body(UnsafeRawBufferPointer(buffer))
+        }
+    }
+
+    /// The server's answer to this SYN: a SYN-ACK with server ISN `isn`.
+    func synAck(isn: UInt32) -> Packet {
+        Packet(
+            source: destination, destination: source, sourcePort: destinationPort, destinationPort: sourcePort,
+            sequence: isn, acknowledgement: sequence &+ 1, flags: [.syn, .ack]
+        )
+    }
+
+    /// The client's ACK completing this SYN after a SYN-ACK with server ISN `serverISN`.
+    func completingAck(serverISN: UInt32) -> Packet {
+        Packet(
+            source: source, destination: destination, sourcePort: sourcePort, destinationPort: destinationPort,
+            sequence: sequence &+ 1, acknowledgement: serverISN &+ 1, flags: .ack
+        )
+    }
+
+    /// The server's RST/ACK refusing this SYN (a closed port).
+    var refusal: Packet {
+        Packet(
+            source: destination, destination: source, sourcePort: destinationPort, destinationPort: sourcePort,
+            sequence: 0, acknowledgement: sequence &+ 1, flags: [.rst, .ack]
+        )
+    }
+}
+
+extension Engine {
+    /// Builds the engine the tests use, failing loudly on a configuration the engine rejects.
+    static func make(_ configure: (inout EngineConfiguration) -> Void = { _ in }) -> Engine {
+        var configuration = EngineConfiguration()
+        configure(&configuration)
+        do {
+            return try Engine(configuration: configuration)
+        } catch {
+            fatalError("test configuration rejected: \(error)")
+        }
+    }
+
+    /// Feeds one packet captured at `time` nanoseconds since the epoch.
+    func feed(_ packet: Packet, at time: Int64) {
+        packet.withRawIPBytes { bytes in
+            process(Frame(time: Timestamp(nanoseconds: time), linkType: .raw, bytes: bytes, wireLength: bytes.count))
+        }
+    }
+}
+
+/// IPv4 address from four literal octets.
+func v4(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) -> IPAddress {
+    IPAddress(ipv4: UInt32(a) << 24 | UInt32(b) << 16 | UInt32(c) << 8 | UInt32(d))
+}
+
+/// An address in 2001:db8::/32 whose last 64 bits are `low`.
+func v6(_ low: UInt64) -> IPAddress { IPAddress(high: 0x2001_0DB8_0000_0000, low: low) }
+
+/// Nanoseconds in a second and a millisecond, for readable scenario times.
+let second: Int64 = 1_000_000_000
+let millisecond: Int64 = 1_000_000
