@@ -1,0 +1,246 @@
+import Testing
+
+@testable import SynwatchEngine
+
+/// The detector on synthetic traffic: what a flood, a botnet, a crowd, a scan and backscatter must raise.
+@Suite("Detector")
+struct DetectorTests {
+    let defaults = EngineConfiguration()
+    let attackTypes: Set<EventType> = [.attackStart, .attackUpdate, .attackEnd]
+
+    func events(_ type: EventType, in events: [Event]) -> [Event] { events.filter { $0.type == type } }
+
+    func summary(_ events: [Event]) -> String {
+        events.map { "\($0.type.rawValue)@\($0.scenarioTime)" }.joined(separator: " ")
+    }
+
+    /// 2000 spoofed SYN/s for 30 s over 20 completing connections per second.
+    @Test(arguments: [v4(198, 18, 0, 10), v6(0x10)])
+    func spoofedFloodIsOneRandomSourceAttack(victim: IPAddress) throws {
+        var scenario = Scenario(seed: 1)
+        scenario.background(to: victim, port: 80, from: 0, to: 50)
+        scenario.flood(to: victim, port: 80, rate: 2_000, from: 20, to: 50) { $0.spoofedSource(like: victim) }
+        let quiet = defaults.detection.quietPeriod.seconds
+        let all = scenario.run(on: Engine.make(), until: 50 + quiet + 5)
+        #expect(all.allSatisfy { attackTypes.contains($0.type) }, "\(summary(all))")
+
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        let start = starts[0]
+        #expect(start.kind == .randomSource)
+        #expect(start.victim == victim)
+        #expect(start.port == 80)
+        #expect(start.scenarioTime > 20 && start.scenarioTime <= 21, "started at \(start.scenarioTime)")
+
+        let interval = defaults.detection.updateInterval.seconds
+        let updates = events(.attackUpdate, in: all)
+        #expect(updates.count >= 2, "\(summary(all))")
+        for (index, update) in updates.enumerated() {
+            #expect(abs(update.scenarioTime - start.scenarioTime - Double(index + 1) * interval) < 1e-6)
+            #expect(update.attackID == start.attackID)
+            #expect(update.kind == .randomSource, "\(update)")
+        }
+        let figures = try #require(updates.first?.figures)
+        #expect(abs(figures.synPerSecond - 2_020) <= 0.1 * 2_020, "\(figures)")
+        #expect(abs(figures.halfOpenPerSecond - 2_000) <= 0.15 * 2_000, "\(figures)")
+        #expect(figures.completionRatio < 0.05, "\(figures)")
+        let sourcesWindow = defaults.windows.sources.seconds
+        #expect(figures.distinctSources >= Int(0.8 * 2_000 * sourcesWindow / 2), "\(figures)")
+        #expect(figures.distinctSources <= Int(1.2 * 2_020 * sourcesWindow), "\(figures)")
+
+        let ends = events(.attackEnd, in: all)
+        try #require(ends.count == 1, "\(summary(all))")
+        let end = ends[0]
+        #expect(end.attackID == start.attackID)
+        let window = defaults.windows.rate.seconds + defaults.windows.completionGrace.seconds
+        #expect(end.scenarioTime >= 50 + quiet, "ended at \(end.scenarioTime)")
+        #expect(end.scenarioTime <= 50 + quiet + window + 0.5, "ended at \(end.scenarioTime)")
+        #expect(end.kind == .randomSource)
+        let attack = try #require(end.summary)
+        #expect(attack.endReason == .quiet)
+        #expect(abs(attack.duration.seconds - 30) <= window + 0.5, "\(attack)")
+        #expect(abs(Double(attack.totalSyns) - 60_600) <= 0.05 * 60_600, "\(attack)")
+        #expect(abs(attack.peakSynPerSecond - 2_020) <= 0.2 * 2_020, "\(attack)")
+        #expect(attack.peakDistinctSources >= figures.distinctSources)
+    }
+
+    @Test
+    func floodFromOneSourceIsSingleSource() throws {
+        let victim = v4(198, 18, 0, 10)
+        let attacker = v4(198, 18, 66, 6)
+        var scenario = Scenario(seed: 2)
+        scenario.background(to: victim, port: 443, from: 0, to: 15)
+        scenario.flood(to: victim, port: 443, rate: 2_000, from: 5, to: 15) { _ in attacker }
+        let all = scenario.run(on: Engine.make(), until: 30)
+        #expect(all.allSatisfy { attackTypes.contains($0.type) }, "\(summary(all))")
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        #expect(starts[0].kind == .singleSource)
+        #expect(starts[0].port == 443)
+        #expect(starts[0].scenarioTime > 5 && starts[0].scenarioTime <= 6)
+        #expect(starts[0].figures?.topSources.first?.address == attacker)
+        #expect(events(.attackEnd, in: all).count == 1)
+    }
+
+    @Test
+    func botnetThatNeverCompletesIsDistributed() throws {
+        let victim = v4(198, 18, 0, 10)
+        let bots = (1...50).map { v4(198, 18, 100, UInt8($0)) }
+        var scenario = Scenario(seed: 3)
+        scenario.background(to: victim, port: 80, from: 0, to: 15)
+        for bot in bots {
+            scenario.flood(to: victim, port: 80, rate: 40, from: 5, to: 15) { _ in bot }
+        }
+        let all = scenario.run(on: Engine.make(), until: 30)
+        #expect(all.allSatisfy { attackTypes.contains($0.type) }, "\(summary(all))")
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        #expect(starts[0].kind == .distributed)
+        #expect(starts[0].scenarioTime > 5 && starts[0].scenarioTime <= 6)
+        let top = try #require(starts[0].figures?.topSources)
+        #expect(!top.isEmpty && top.allSatisfy { bots.contains($0.address) }, "\(top)")
+        for update in events(.attackUpdate, in: all) {
+            #expect(update.kind == .distributed)
+        }
+        #expect(events(.attackEnd, in: all).count == 1)
+    }
+
+    /// 3000 new connections per second that all complete within 50 ms, once the baseline has warmed up.
+    @Test
+    func flashCrowdRaisesNothing() {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 4)
+        scenario.background(to: victim, port: 443, from: 0, to: 75)
+        scenario.connections(to: victim, port: 443, rate: 3_000, from: 62, to: 72, within: 0.05) {
+            $0.spoofedSource(like: victim)
+        }
+        let engine = Engine.make()
+        let all = scenario.run(on: engine, until: 90)
+        #expect(all.isEmpty, "\(summary(all))")
+        #expect(engine.statistics.completions >= 30_000)
+    }
+
+    /// One source probing 200 closed ports, each refused by RST/ACK.
+    @Test
+    func portScanIsOneScanNotice() throws {
+        let target = v4(198, 18, 0, 20)
+        let scanner = v4(198, 18, 50, 5)
+        var scenario = Scenario(seed: 5)
+        scenario.background(to: target, port: 22, from: 0, to: 10)
+        var ports = Array(UInt16(1)...200)
+        ports.shuffle(using: &scenario.random)
+        for (index, port) in ports.enumerated() {
+            let syn = Packet(
+                source: scanner, destination: target, sourcePort: 61_000, destinationPort: port,
+                sequence: scenario.random.next32(), flags: .syn
+            )
+            let time = Scenario.time(3 + Double(index) * 0.01)
+            scenario.add(syn, at: time)
+            scenario.add(syn.refusal, at: time + 300_000)
+        }
+        let all = scenario.run(on: Engine.make(), until: 20)
+        try #require(all.count == 1, "\(summary(all))")
+        #expect(all[0].type == .scan)
+        #expect(all[0].victim == target)
+        let scan = try #require(all[0].scan)
+        #expect(scan.source == scanner)
+        #expect(scan.distinctTargets >= defaults.scan.minTargets)
+        #expect(scan.distinctAddresses == 1)
+    }
+
+    /// SYN-ACKs from 500 reflectors to one of our addresses, 300 per second for 10 s.
+    @Test
+    func backscatterIsOneNotice() throws {
+        let spoofed = v4(198, 18, 0, 30)
+        let reflectors = (0..<500).map { IPAddress(ipv4: 0xC613_1000 + UInt32($0)) }
+        var scenario = Scenario(seed: 6)
+        scenario.background(to: v4(198, 18, 0, 10), port: 80, from: 0, to: 20)
+        var time = Scenario.time(5)
+        while time < Scenario.time(15) {
+            scenario.add(
+                Packet(
+                    source: reflectors.randomElement(using: &scenario.random)!, destination: spoofed,
+                    sourcePort: 80, destinationPort: UInt16.random(in: 1024...65535, using: &scenario.random),
+                    sequence: scenario.random.next32(), acknowledgement: scenario.random.next32(), flags: [.syn, .ack]
+                ),
+                at: time
+            )
+            time += Int64(1e9 / 300 * Double.random(in: 0.5...1.5, using: &scenario.random))
+        }
+        let engine = Engine.make()
+        let all = scenario.run(on: engine, until: 30)
+        try #require(all.count == 1, "\(summary(all))")
+        #expect(all[0].type == .backscatter)
+        #expect(all[0].victim == spoofed)
+        #expect(all[0].scenarioTime >= 5 && all[0].scenarioTime <= 7)
+        let figures = try #require(all[0].backscatter)
+        #expect(abs(figures.synAckPerSecond - 300) <= 0.25 * 300, "\(figures)")
+        #expect(figures.distinctSources >= defaults.backscatter.minSources, "\(figures)")
+        #expect(engine.statistics.unsolicitedSynAcks >= 2_900)
+    }
+
+    /// 2 s on, 3 s off for 30 s: the pauses are shorter than the quiet period, so it is one attack.
+    @Test
+    func pulsingFloodIsOneAttack() throws {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 7)
+        scenario.background(to: victim, port: 80, from: 0, to: 40)
+        for pulse in stride(from: 5.0, to: 35, by: 5) {
+            scenario.flood(to: victim, port: 80, rate: 2_000, from: pulse, to: pulse + 2) {
+                $0.spoofedSource(like: victim)
+            }
+        }
+        let quiet = defaults.detection.quietPeriod.seconds
+        let all = scenario.run(on: Engine.make(), until: 32 + quiet + 5)
+        #expect(all.allSatisfy { attackTypes.contains($0.type) }, "\(summary(all))")
+        try #require(events(.attackStart, in: all).count == 1, "\(summary(all))")
+        let ends = events(.attackEnd, in: all)
+        try #require(ends.count == 1, "\(summary(all))")
+        #expect(ends[0].scenarioTime >= 32 + quiet, "\(summary(all))")
+        #expect(Set(all.map(\.attackID)).count == 1)
+    }
+
+    /// An attack still going on when the capture ends is ended by `finish()`.
+    @Test
+    func finishEndsAttacksInProgress() throws {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 8)
+        scenario.flood(to: victim, port: 80, rate: 2_000, from: 0, to: 5) { $0.spoofedSource(like: victim) }
+        let engine = Engine.make()
+        var all = scenario.run(on: engine, until: 0)
+        engine.finish()
+        all += engine.takeEvents()
+        try #require(events(.attackStart, in: all).count == 1, "\(summary(all))")
+        let ends = events(.attackEnd, in: all)
+        try #require(ends.count == 1, "\(summary(all))")
+        #expect(ends[0].summary?.endReason == .captureEnd)
+        #expect(ends[0].scenarioTime < 6)
+    }
+
+    /// The same capture gives the same events, to the last figure.
+    @Test
+    func sameInputGivesSameEvents() throws {
+        func mixed() -> Scenario {
+            let victim = v4(198, 18, 0, 10)
+            var scenario = Scenario(seed: 9)
+            scenario.background(to: victim, port: 80, from: 0, to: 20)
+            scenario.flood(to: victim, port: 80, rate: 1_500, from: 2, to: 6) { $0.spoofedSource(like: victim) }
+            scenario.flood(to: v6(0x10), port: 443, rate: 500, from: 3, to: 7) { $0.spoofedSource(like: v6(0x10)) }
+            for port in UInt16(1)...60 {
+                let syn = Packet(
+                    source: v4(198, 18, 50, 5), destination: v4(198, 18, 0, 20), sourcePort: 61_000,
+                    destinationPort: port, sequence: UInt32(port), flags: .syn
+                )
+                scenario.add(syn, at: Scenario.time(8 + Double(port) * 0.01))
+                scenario.add(syn.refusal, at: Scenario.time(8.001 + Double(port) * 0.01))
+            }
+            return scenario
+        }
+        let first = Engine.make(), second = Engine.make()
+        let once = mixed().run(on: first, until: 30)
+        let again = mixed().run(on: second, until: 30)
+        #expect(Set(once.map(\.type)).isSuperset(of: [.attackStart, .attackEnd, .scan]))
+        #expect(once == again)
+        #expect(first.statistics == second.statistics)
+    }
+}

@@ -1,0 +1,253 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Testing
+
+@testable import SynwatchEngine
+
+/// The approximate structures against exact counts, over items hashed as the engine hashes them.
+@Suite("Sketches")
+struct SketchTests {
+    let hasher = KeyedHasher(seed: EngineConfiguration().hashSeed)
+
+    /// Distinct sources as a flood brings them: runs of consecutive IPv4 addresses (the hardest
+    /// input for a weak hash) or random IPv6 ones.
+    func sources(_ count: Int, trial: Int, random: inout SplitMix64) -> [IPAddress] {
+        if trial % 2 == 0 {
+            let base = UInt32.random(in: 0..<(UInt32.max - UInt32(count)), using: &random)
+            return (0..<UInt32(count)).map { IPAddress(ipv4: base + $0) }
+        }
+        var unique = Set<IPAddress>()
+        var result = [IPAddress]()
+        while result.count < count {
+            let address = IPAddress(high: 0x2001_0DB8_0000_0000 | random.next() >> 32, low: random.next())
+            if unique.insert(address).inserted { result.append(address) }
+        }
+        return result
+    }
+
+    func estimate(_ sketch: HyperLogLog, of items: [IPAddress]) -> Int {
+        var registers = [UInt8](repeating: 0, count: sketch.registerCount)
+        return registers.withUnsafeMutableBufferPointer { buffer in
+            for item in items { sketch.add(hasher.hash(item), to: buffer.baseAddress!) }
+            return sketch.estimate(buffer.baseAddress!)
+        }
+    }
+
+    /// p = 9 has a standard error of 1.04/√512 ≈ 4.6%: no estimate may be off by more than 15%
+    /// (3.3 standard errors), and over all trials the errors must average out near zero.
+    @Test
+    func hyperLogLogStaysWithinItsErrorBound() {
+        let sketch = HyperLogLog(precision: 9)
+        var random = SplitMix64(seed: 0x4C4C)
+        var errors = [Double]()
+        for count in [200, 500, 1_000, 1_300, 1_600, 2_000, 2_600, 3_500, 5_000, 10_000, 30_000, 100_000] {
+            for trial in 0..<(count >= 30_000 ? 4 : 10) {
+                let estimated = estimate(sketch, of: sources(count, trial: trial, random: &random))
+                let error = Double(estimated - count) / Double(count)
+                #expect(abs(error) <= 0.15, "\(count) distinct estimated as \(estimated)")
+                errors.append(error)
+            }
+        }
+        let mean = errors.reduce(0, +) / Double(errors.count)
+        let rms = (errors.map { $0 * $0 }.reduce(0, +) / Double(errors.count)).squareRoot()
+        #expect(abs(mean) <= 0.015, "mean relative error \(mean)")
+        #expect(rms <= 0.065, "root mean square relative error \(rms)")
+    }
+
+    /// Up to a hundred the estimate comes from linear counting and is nearly exact.
+    @Test
+    func hyperLogLogCountsSmallSetsNearlyExactly() {
+        let sketch = HyperLogLog(precision: 9)
+        var random = SplitMix64(seed: 0x5A11)
+        #expect(estimate(sketch, of: []) == 0)
+        for count in 1...100 {
+            for trial in 0..<6 {
+                let estimated = estimate(sketch, of: sources(count, trial: trial, random: &random))
+                let allowed = count < 4 ? 0 : 1 + count / 10
+                #expect(abs(estimated - count) <= allowed, "\(count) distinct estimated as \(estimated)")
+            }
+        }
+    }
+
+    /// The engine counts distinct sources over two epochs as the union of two sketches.
+    @Test
+    func hyperLogLogUnionCountsTheOverlapOnce() {
+        let sketch = HyperLogLog(precision: 9)
+        let items = (0..<10_000).map { IPAddress(ipv4: 0xC612_0000 + UInt32($0)) }
+        var first = [UInt8](repeating: 0, count: sketch.registerCount)
+        var second = [UInt8](repeating: 0, count: sketch.registerCount)
+        let union = first.withUnsafeMutableBufferPointer { a in
+            second.withUnsafeMutableBufferPointer { b in
+                for item in items[..<6_000] { sketch.add(hasher.hash(item), to: a.baseAddress!) }
+                for item in items[4_000...] { sketch.add(hasher.hash(item), to: b.baseAddress!) }
+                // Adding again changes nothing.
+                for item in items[4_000..<6_000] { sketch.add(hasher.hash(item), to: a.baseAddress!) }
+                return sketch.estimate(a.baseAddress!, b.baseAddress!)
+            }
+        }
+        #expect(abs(union - 10_000) <= 1_500, "union estimated as \(union)")
+    }
+
+    /// Space-Saving with k counters holds every item of frequency f above n/k with a counter between
+    /// f and f + n/k; the counters add up to the stream length. Reports give the certain part of a
+    /// counter (less what it inherited), between f - n/k and f, so every such item is reported.
+    @Test
+    func spaceSavingFindsEveryFrequentItem() {
+        var random = SplitMix64(seed: 0x5555)
+        for _ in 0..<60 {
+            let k = [4, 8, 16].randomElement(using: &random)!
+            let length = Int.random(in: 2_000...20_000, using: &random)
+            var stream = [IPAddress]()
+            var frequency = [IPAddress: Int]()
+            for heavy in 0..<Int.random(in: 1..<k, using: &random) {
+                let address = v4(198, 18, 1, UInt8(heavy))
+                let share = Double.random(in: 1.05...1.6, using: &random) / Double(k)
+                let count = Int(share * Double(length))
+                guard stream.count + count <= length else { break }
+                stream += repeatElement(address, count: count)
+                frequency[address] = count
+            }
+            while stream.count < length {
+                let noise = IPAddress(ipv4: 0xC613_0000 + UInt32.random(in: 0..<50_000, using: &random))
+                stream.append(noise)
+                frequency[noise, default: 0] += 1
+            }
+            stream.shuffle(using: &random)
+
+            var entries = [TopEntry](repeating: .empty, count: k)
+            let top = entries.withUnsafeMutableBufferPointer { buffer in
+                for address in stream { SpaceSaving.add(address, to: buffer.baseAddress!, k: k) }
+                return SpaceSaving.top(k, of: [buffer.baseAddress!], k: k)
+            }
+            #expect(entries.reduce(0) { $0 + Int($1.count) } == length)
+            let counters = Dictionary(uniqueKeysWithValues: entries.map { ($0.address, Int($0.count)) })
+            let certain = Dictionary(uniqueKeysWithValues: top.map { ($0.address, $0.halfOpen) })
+            for (address, count) in frequency where count * k > length {
+                let context: Comment = "\(address) seen \(count) of \(length) times, k = \(k)"
+                let counter = counters[address] ?? 0
+                #expect(counter >= count && counter <= count + length / k, context)
+                let reported = certain[address] ?? 0
+                #expect(reported <= count && reported >= count - length / k && reported > 0, context)
+            }
+            for (address, reported) in certain {
+                #expect(reported <= frequency[address, default: 0], "\(address) reported \(reported)")
+            }
+            #expect(top.map(\.halfOpen) == top.map(\.halfOpen).sorted(by: >))
+        }
+    }
+
+    /// Counts go back down as attempts close; a counter at zero is free for a newcomer.
+    @Test
+    func spaceSavingTakesBackClosedAttempts() {
+        let a = v4(198, 18, 0, 1), b = v4(198, 18, 0, 2), c = v4(198, 18, 0, 3), d = v4(198, 18, 0, 4)
+        var entries = [TopEntry](repeating: .empty, count: 2)
+        entries.withUnsafeMutableBufferPointer { buffer in
+            let sketch = buffer.baseAddress!
+            for _ in 0..<5 { SpaceSaving.add(a, to: sketch, k: 2) }
+            SpaceSaving.add(b, to: sketch, k: 2)
+            SpaceSaving.remove(a, from: sketch, k: 2)
+            SpaceSaving.remove(a, from: sketch, k: 2)
+            SpaceSaving.remove(c, from: sketch, k: 2)
+            #expect(SpaceSaving.top(5, of: [sketch], k: 2) == [
+                SourceCount(address: a, halfOpen: 3), SourceCount(address: b, halfOpen: 1),
+            ])
+            SpaceSaving.remove(b, from: sketch, k: 2)
+            SpaceSaving.add(c, to: sketch, k: 2)
+            #expect(SpaceSaving.top(5, of: [sketch], k: 2) == [
+                SourceCount(address: a, halfOpen: 3), SourceCount(address: c, halfOpen: 1),
+            ])
+            // d takes over c's counter: its one SYN is certain, the inherited one is not.
+            SpaceSaving.add(d, to: sketch, k: 2)
+            #expect(SpaceSaving.top(5, of: [sketch], k: 2) == [
+                SourceCount(address: a, halfOpen: 3), SourceCount(address: d, halfOpen: 1),
+            ])
+        }
+    }
+
+    /// The top sources of two epochs add up per address; equal counts list the lower address first.
+    @Test
+    func spaceSavingMergesEpochs() {
+        let a = v4(198, 18, 0, 1), b = v4(198, 18, 0, 2), c = v4(198, 18, 0, 3)
+        var first = [TopEntry](repeating: .empty, count: 4)
+        var second = [TopEntry](repeating: .empty, count: 4)
+        first.withUnsafeMutableBufferPointer { one in
+            second.withUnsafeMutableBufferPointer { two in
+                for (address, times) in [(a, 3), (b, 2), (c, 4)] {
+                    for _ in 0..<times { SpaceSaving.add(address, to: one.baseAddress!, k: 4) }
+                }
+                for (address, times) in [(b, 5), (c, 1)] {
+                    for _ in 0..<times { SpaceSaving.add(address, to: two.baseAddress!, k: 4) }
+                }
+                #expect(SpaceSaving.top(2, of: [one.baseAddress!, two.baseAddress!], k: 4) == [
+                    SourceCount(address: b, halfOpen: 7), SourceCount(address: c, halfOpen: 5),
+                ])
+                #expect(SpaceSaving.top(3, of: [one.baseAddress!, two.baseAddress!], k: 4).last == SourceCount(
+                    address: a, halfOpen: 3
+                ))
+            }
+        }
+    }
+
+    /// A 64-bit linear counter up to 200 items: the bits left clear must be what n uniform throws
+    /// into 64 bins leave (mean m(1 − 1/m)ⁿ, within 3.5 standard deviations each time and on
+    /// average), and the estimate must be the linear-counting one for those bits.
+    @Test
+    func linearCounterStaysWithinItsBounds() {
+        var random = SplitMix64(seed: 0x1C)
+        let m = 64.0
+        for count in stride(from: 0, through: 200, by: 5) {
+            let n = Double(count)
+            let mean = m * pow(1 - 1 / m, n)
+            let variance = m * (m - 1) * pow(1 - 2 / m, n) + mean - mean * mean
+            let deviation = variance.squareRoot()
+            let trials = 40
+            var totalClear = 0.0
+            for trial in 0..<trials {
+                var word: UInt64 = 0
+                for address in sources(count, trial: trial, random: &random) {
+                    LinearCounter.add(hasher.hash(address), to: &word)
+                }
+                let clear = Double(64 - word.nonzeroBitCount)
+                totalClear += clear
+                #expect(abs(clear - mean) <= 3.5 * deviation + 0.5, "\(count) items left \(clear) bits clear")
+                let expected = Int((m * log(m / max(1, clear))).rounded())
+                #expect(LinearCounter.estimate(word) == expected)
+            }
+            let averageClear = totalClear / Double(trials)
+            #expect(
+                abs(averageClear - mean) <= 3.5 * deviation / Double(trials).squareRoot() + 0.1,
+                "\(count) items left \(averageClear) bits clear on average, not \(mean)"
+            )
+        }
+        #expect(LinearCounter.estimate(0) == 0)
+        #expect(LinearCounter.estimate(0b1, 0b10) == 2)
+        #expect(LinearCounter.estimate(UInt64.max >> 32) == 44)
+        #expect(LinearCounter.estimate(.max) == 266)
+    }
+
+    /// Near-exact while the word is sparse: 20 items, as many as a scan needs, within a few.
+    @Test
+    func linearCounterIsCloseForAFewDozen() {
+        var random = SplitMix64(seed: 0x2C)
+        var errors = 0
+        for trial in 0..<200 {
+            var word: UInt64 = 0
+            for address in sources(20, trial: trial, random: &random) {
+                LinearCounter.add(hasher.hash(address), to: &word)
+            }
+            errors += abs(LinearCounter.estimate(word) - 20)
+            #expect(abs(LinearCounter.estimate(word) - 20) <= 8)
+        }
+        #expect(Double(errors) / 200 <= 2.5)
+    }
+
+    @Test(arguments: [2, 20, 50, 100])
+    func linearCounterBitsNeededIsTheFewest(_ count: Int) {
+        let bits = LinearCounter.bitsNeeded(for: count, of: 64)
+        #expect(LinearCounter.estimate(bitsSet: bits, of: 64) >= count)
+        #expect(LinearCounter.estimate(bitsSet: bits - 1, of: 64) < count)
+    }
+}
