@@ -283,6 +283,9 @@ struct HandshakeModelTests {
         configuration.victims.capacity = 16
         configuration.sources.capacity = 64
         configuration.backscatter.capacity = 16
+        // No attack, so every attempt is tracked as the model tracks it.
+        configuration.detection.halfOpenPerSecond = 1e9
+        configuration.baseline.enabled = false
         return configuration
     }()
 
@@ -324,6 +327,7 @@ struct HandshakeModelTests {
         #expect(engine.occupancy.handshakes == 0)
         #expect(engine.statistics.handshakeEvictions == 0)
         #expect(engine.statistics.victimEvictions == 0)
+        #expect(engine.statistics.attacks == 0)
     }
 
     func check(_ engine: Engine, against model: HandshakeModel, at time: Int64, seed: UInt64, packet: Int) throws {
