@@ -109,7 +109,7 @@ public struct Scenario: Sendable {
         var sources = try makeSources()
         let writer = try CaptureWriter(path: path, format: format, precision: precision, linkType: linkType)
         let encoder = FrameEncoder(linkType: linkType, vlanTags: vlanTags)
-        var schedule = Schedule()
+        var schedule = Schedule(keepsOutbound: direction == .both)
         var truth = GroundTruth(seed: seed, family: family)
         while true {
             var earliest: Int? = nil
@@ -122,7 +122,6 @@ public struct Scenario: Sendable {
                 continue
             }
             guard let segment = schedule.removeEarliest() else { break }
-            if direction == .incomingOnly && !segment.inbound { continue }
             let frame = try writer.reserveRecord(at: segment.time, length: encoder.frameLength(segment))
             encoder.encode(segment, into: frame)
             truth.firstPacket = truth.firstPacket ?? seconds(segment.time)

@@ -1,54 +1,81 @@
 /// The segments generators have planned but not yet written, ordered by capture time.
 ///
-/// A binary min-heap on (time, insertion order): ties keep the order in which they were planned, so the
-/// output does not depend on heap internals and a seed always gives the same file.
+/// A binary min-heap of small keys (time, insertion order, slot) over segments parked in reusable slots:
+/// sifting moves 24-byte keys, never whole segments. Ties keep the order in which segments were planned,
+/// so the output does not depend on heap internals and a seed always gives the same file.
 struct Schedule {
-    private var heap: [(segment: Segment, order: UInt64)] = []
+    private struct Key {
+        var time: Int64
+        var order: UInt64
+        var slot: Int32
+
+        @inline(__always)
+        func precedes(_ other: Key) -> Bool {
+            time != other.time ? time < other.time : order < other.order
+        }
+    }
+
+    /// Whether segments away from our network are kept; an incoming-only capture never plans them.
+    let keepsOutbound: Bool
+    private var keys: [Key] = []
+    private var slots: [Segment] = []
+    private var freeSlots: [Int32] = []
     private var nextOrder: UInt64 = 0
 
-    var isEmpty: Bool { heap.isEmpty }
-    var count: Int { heap.count }
+    init(keepsOutbound: Bool = true) {
+        self.keepsOutbound = keepsOutbound
+    }
 
     /// The capture time of the earliest planned segment.
-    var earliestTime: Int64? { heap.first?.segment.time }
+    var earliestTime: Int64? { keys.first?.time }
 
     /// Plans `segment` for writing at its `time`.
     ///
     /// - Complexity: O(log n).
     mutating func add(_ segment: Segment) {
-        heap.append((segment, nextOrder))
-        nextOrder += 1
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard precedes(child, parent) else { break }
-            heap.swapAt(child, parent)
-            child = parent
+        guard keepsOutbound || segment.inbound else { return }
+        let slot: Int32
+        if let free = freeSlots.popLast() {
+            slot = free
+            slots[Int(free)] = segment
+        } else {
+            slot = Int32(slots.count)
+            slots.append(segment)
         }
+        let key = Key(time: segment.time, order: nextOrder, slot: slot)
+        nextOrder += 1
+        keys.append(key)
+        // Move parents down into the hole until the new key fits.
+        var hole = keys.count - 1
+        while hole > 0 {
+            let parent = (hole - 1) / 2
+            guard key.precedes(keys[parent]) else { break }
+            keys[hole] = keys[parent]
+            hole = parent
+        }
+        keys[hole] = key
     }
 
     /// Removes and returns the earliest segment.
     ///
     /// - Complexity: O(log n).
     mutating func removeEarliest() -> Segment? {
-        guard !heap.isEmpty else { return nil }
-        heap.swapAt(0, heap.count - 1)
-        let earliest = heap.removeLast().segment
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1
-            guard left < heap.count else { break }
-            var smallest = left
-            if left + 1 < heap.count && precedes(left + 1, left) { smallest = left + 1 }
-            guard precedes(smallest, parent) else { break }
-            heap.swapAt(smallest, parent)
-            parent = smallest
+        guard let earliest = keys.first else { return nil }
+        let last = keys.removeLast()
+        if !keys.isEmpty {
+            // Move the smaller child up into the hole until the last key fits.
+            var hole = 0
+            while true {
+                var child = 2 * hole + 1
+                guard child < keys.count else { break }
+                if child + 1 < keys.count && keys[child + 1].precedes(keys[child]) { child += 1 }
+                guard keys[child].precedes(last) else { break }
+                keys[hole] = keys[child]
+                hole = child
+            }
+            keys[hole] = last
         }
-        return earliest
-    }
-
-    private func precedes(_ first: Int, _ second: Int) -> Bool {
-        let (a, b) = (heap[first], heap[second])
-        return a.segment.time != b.segment.time ? a.segment.time < b.segment.time : a.order < b.order
+        freeSlots.append(earliest.slot)
+        return slots[Int(earliest.slot)]
     }
 }
