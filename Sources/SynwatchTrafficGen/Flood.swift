@@ -118,6 +118,9 @@ struct FloodSource: TrafficSource {
         if let pulse = config.pulse, !(pulse.on > 0 && pulse.off >= 0) {
             throw TrafficGenError.invalidConfiguration("a pulse needs an on period above 0 s")
         }
+        guard (0...6).contains(config.synAckRetransmissions) else {
+            throw TrafficGenError.invalidConfiguration("SYN-ACK retransmissions must be 0...6 (Linux allows up to 5)")
+        }
         botCount = config.kind == .distributed ? config.bots : 1
         guard botCount > 0, UInt64(botCount) <= sources.capacity else {
             throw TrafficGenError.invalidConfiguration("\(config.bots) bots do not fit in \(sources)")
