@@ -119,7 +119,8 @@ struct ClientPool {
         portOffsets = [UInt16](repeating: 0, count: count)
     }
 
-    /// A conversation of a random client to `server`, from the client's next source port (Linux picks even ports, counting up from a hashed start).
+    /// A conversation of a random client to `server` from the client's next source port: Linux picks even
+    /// ports, counting up from a hashed start, so a client never reuses a port while it is in use.
     mutating func draw(_ rng: inout SeededRandom, to server: Endpoint) -> ConversationPlan {
         let index = Int(rng.below(UInt64(count)))
         let traits = mix64(UInt64(index) ^ prefix.base.low)
@@ -152,9 +153,10 @@ struct BackgroundSource: TrafficSource {
 
     init(_ config: Background, frame: ScenarioFrame, rng: SeededRandom) throws {
         let plan = frame.plan
-        let services = config.services ?? [
-            Endpoint(plan.servers[0], 80), Endpoint(plan.servers[0], 443), Endpoint(plan.servers[1], 22),
-        ]
+        let services =
+            config.services ?? [
+                Endpoint(plan.servers[0], 80), Endpoint(plan.servers[0], 443), Endpoint(plan.servers[1], 22),
+            ]
         self.services = services
         guard !services.isEmpty, config.rate > 0 else {
             throw TrafficGenError.invalidConfiguration("background traffic needs a service and a rate above 0")

@@ -183,7 +183,8 @@ struct FloodSource: TrafficSource {
             copy.ipIdentification = UInt32(truncatingIfNeeded: rng.next())
             if style == .linux {
                 copy.options = .linux(
-                    mss: mss, windowScale: 7, tsval: clock &+ UInt32(truncatingIfNeeded: copy.time / 1_000_000), tsecr: 0
+                    mss: mss, windowScale: 7, tsval: clock &+ UInt32(truncatingIfNeeded: copy.time / 1_000_000),
+                    tsecr: 0
                 )
             }
             schedule.add(copy)

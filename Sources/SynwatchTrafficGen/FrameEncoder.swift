@@ -177,9 +177,10 @@ final class FrameEncoder {
     private func storeIPv6Header(
         _ segment: Segment, headerLength: Int, carried: Range<Int>, into header: UnsafeMutableRawPointer
     ) {
-        let flowLabel = UInt32(
-            truncatingIfNeeded: mix64(segment.source.low ^ segment.destination.low ^ UInt64(segment.sourcePort))
-        ) & 0xF_FFFF
+        let flowLabel =
+            UInt32(
+                truncatingIfNeeded: mix64(segment.source.low ^ segment.destination.low ^ UInt64(segment.sourcePort))
+            ) & 0xF_FFFF
         header.storeBE32(0x6000_0000 | flowLabel, at: 0)
         header.storeBE16(UInt16(headerLength - 40 + carried.count), at: 4)
         header.storeByte(segment.ttl, at: 7)
@@ -258,7 +259,8 @@ enum Payload {
     )
     private static let response = Array(
         ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n\r\n"
-            + "{\"items\":[{\"id\":1,\"name\":\"alpha\"},{\"id\":2,\"name\":\"beta\"},{\"id\":3,\"name\":\"gamma\"}]}\n")
+            + "{\"items\":[{\"id\":1,\"name\":\"alpha\"},{\"id\":2,\"name\":\"beta\"},"
+            + "{\"id\":3,\"name\":\"gamma\"}]}\n")
             .utf8
     )
 

@@ -101,7 +101,8 @@ public struct Scenario: Sendable {
         direction: CaptureDirection = .both
     ) throws -> GroundTruth {
         guard vlanTags.isEmpty || linkType == .ethernet else {
-            throw TrafficGenError.invalidConfiguration("VLAN tags need the ethernet link type, not \(linkType.rawValue)")
+            throw TrafficGenError.invalidConfiguration(
+                "VLAN tags need the ethernet link type, not \(linkType.rawValue)")
         }
         guard duration > 0, plan.servers.count >= 2 else {
             throw TrafficGenError.invalidConfiguration("a scenario needs a duration above 0 and two servers")

@@ -81,7 +81,8 @@ public struct SpoofedBulk: Sendable {
             )
         }
         guard vlanTags.isEmpty || linkType == .ethernet else {
-            throw TrafficGenError.invalidConfiguration("VLAN tags need the ethernet link type, not \(linkType.rawValue)")
+            throw TrafficGenError.invalidConfiguration(
+                "VLAN tags need the ethernet link type, not \(linkType.rawValue)")
         }
 
         let encoder = FrameEncoder(linkType: linkType, vlanTags: vlanTags)

@@ -17,7 +17,9 @@ struct FloodCommand: ParsableCommand {
     @Option(help: "New SYNs per second while on (50–300 for a low-rate flood).")
     var rate: Double = 2000
 
-    @Option(help: ArgumentHelp("The attacked service (default: 198.18.0.10:80 or [2001:db8::a]:80).", valueName: "addr:port"))
+    @Option(
+        help: ArgumentHelp(
+            "The attacked service (default: 198.18.0.10:80 or [2001:db8::a]:80).", valueName: "addr:port"))
     var victim: Endpoint?
 
     @Option(help: "Seconds after the start when the flood begins.")

@@ -32,11 +32,10 @@ struct Mixed: ParsableCommand {
                 Background(rate: scenario.backgroundRate, unusualHeaderShare: 0.02, fragmentedShare: 0.01)
             )
         }
-        mix = mix
-            .scan(Scan(.vertical(ports: 1...1024), start: 0.1 * length))
+        let parts = mix.scan(Scan(.vertical(ports: 1...1024), start: 0.1 * length))
             .flood(Flood(floodKind, rate: floodRate, start: 0.2 * length, duration: 0.25 * length))
             .backscatter(Backscatter(start: 0.5 * length, duration: 0.15 * length))
             .flashCrowd(FlashCrowd(start: 0.75 * length, duration: 0.15 * length))
-        try scenario.write(mix, output)
+        try scenario.write(parts, output)
     }
 }

@@ -65,7 +65,8 @@ struct OutputOptions: ParsableArguments {
         }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let rate = seconds > 0 ? Int(Double(result.packets) / seconds) : 0
-        print("wrote \(result.packets) packets to \(output) in \(String(format: "%.2f", seconds)) s (\(rate) packets/s)")
+        print(
+            "wrote \(result.packets) packets to \(output) in \(String(format: "%.2f", seconds)) s (\(rate) packets/s)")
     }
 }
 

@@ -11,7 +11,9 @@ struct TrafficGen: ParsableCommand {
             from 198.18.0.0/15 and 2001:db8::/32 unless told otherwise. --truth writes what the capture \
             contains as JSON, for checking a detector against it.
             """,
-        subcommands: [Mixed.self, FloodCommand.self, FlashCrowdCommand.self, ScanCommand.self,
-            BackscatterCommand.self, SpoofedBulkCommand.self]
+        subcommands: [
+            Mixed.self, FloodCommand.self, FlashCrowdCommand.self, ScanCommand.self,
+            BackscatterCommand.self, SpoofedBulkCommand.self,
+        ]
     )
 }

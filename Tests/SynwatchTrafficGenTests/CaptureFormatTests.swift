@@ -19,7 +19,8 @@ struct CaptureFormatTests {
                     #expect(capture.frames.isEmpty)
                     switch format {
                     case .pcap:
-                        let magic: [UInt8] = precision == .microseconds ? [0xD4, 0xC3, 0xB2, 0xA1] : [0x4D, 0x3C, 0xB2, 0xA1]
+                        let magic: [UInt8] =
+                            precision == .microseconds ? [0xD4, 0xC3, 0xB2, 0xA1] : [0x4D, 0x3C, 0xB2, 0xA1]
                         #expect(Array(bytes.prefix(4)) == magic)
                         #expect(bytes.count == 24)
                     case .pcapng:
@@ -62,10 +63,11 @@ struct CaptureFormatTests {
             try writer.close()
             let capture = try Capture(path: path)
             #expect(capture.frames.count == 20_000)
-            #expect(capture.frames.enumerated().allSatisfy { index, frame in
-                frame.bytes.count == 60 + index % 1400 && frame.bytes.allSatisfy { $0 == UInt8(index % 251) }
-                    && frame.time == Int64(index) * 1000
-            })
+            #expect(
+                capture.frames.enumerated().allSatisfy { index, frame in
+                    frame.bytes.count == 60 + index % 1400 && frame.bytes.allSatisfy { $0 == UInt8(index % 251) }
+                        && frame.time == Int64(index) * 1000
+                })
         }
     }
 
@@ -129,10 +131,11 @@ struct CaptureFormatTests {
             #expect(packets.allSatisfy { $0.vlanIDs == [200, 100] })
             let lines = try Tcpdump.read(path, ["-e"])
             #expect(lines.count == truth.packets)
-            #expect(lines.allSatisfy {
-                $0.contains("ethertype 802.1Q-QinQ (0x88a8)") && $0.contains("vlan 200, p 0")
-                    && $0.contains("vlan 100, p 3")
-            })
+            #expect(
+                lines.allSatisfy {
+                    $0.contains("ethertype 802.1Q-QinQ (0x88a8)") && $0.contains("vlan 200, p 0")
+                        && $0.contains("vlan 100, p 3")
+                })
             #expect(throws: TrafficGenError.self) {
                 try Scenario(seed: 3, duration: 0.5).background().write(to: path, linkType: .rawIP, vlanTags: tags)
             }

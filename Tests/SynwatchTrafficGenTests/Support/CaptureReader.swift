@@ -76,7 +76,8 @@ struct Capture {
                     let start = offset + 28
                     frames.append(
                         CapturedFrame(
-                            time: stamp / resolution * 1_000_000_000 + stamp % resolution * (1_000_000_000 / resolution),
+                            time: stamp / resolution * 1_000_000_000 + stamp % resolution
+                                * (1_000_000_000 / resolution),
                             bytes: Array(data[start..<(start + captured)])
                         )
                     )

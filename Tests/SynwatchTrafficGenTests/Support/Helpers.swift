@@ -22,7 +22,9 @@ enum Tcpdump {
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let diagnostics = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TcpdumpFailed(status: process.terminationStatus, diagnostics) }
+        guard process.terminationStatus == 0 else {
+            throw TcpdumpFailed(status: process.terminationStatus, diagnostics)
+        }
         return text.split(separator: "\n").map(String.init)
     }
 
