@@ -34,10 +34,15 @@ public final class Engine {
     /// Capture time of the newest frame (or tick); frames from the past are taken as happening now.
     var now: Int64 = .min
     var currentStep: Int64 = 0
+    /// Start of the step after `currentStep`, and the sources epoch of `currentStep`.
+    var nextStepStart: Int64 = .min
+    var currentEpoch: Int64 = 0
     var nextAttackID: UInt64 = 1
     /// Sources that crossed the scan target count, judged once their handshakes had time to complete.
     var scanCandidates: [(slot: Int, source: IPAddress, since: Int64)] = []
     static let maximumScanCandidates = 256
+    /// One in this many attempts on a service under attack is tracked in the handshake table.
+    static let attackSampling: UInt64 = 16
     var pendingEvents: [Event] = []
 
     /// Creates an engine with empty tables of the configured capacities.
@@ -146,16 +151,23 @@ public final class Engine {
 
     // MARK: Clock
 
+    /// Moves `now` forward; divides only when a resolution step ends, not per packet.
     @inline(__always)
     func advanceClock(to time: Int64) {
         guard time > now else { return }
         if now == .min {
             counters.firstTime = Timestamp(nanoseconds: time)
-            currentStep = time / resolution
+            setStep(time / resolution)
         }
         now = time
-        let step = time / resolution
-        if step > currentStep { runSteps(to: step) }
+        if time >= nextStepStart { runSteps(to: time / resolution) }
+    }
+
+    func setStep(_ step: Int64) {
+        currentStep = step
+        nextStepStart = (step + 1) * resolution
+        // Epochs are counted from the start of the step: at most one step early, which no count notices.
+        currentEpoch = step * resolution / epochLength
     }
 
     /// Runs the detector once per resolution step up to `step`; after a long silence, only as many
@@ -168,7 +180,7 @@ public final class Engine {
             next += 1
         }
         if last < step { tick(step: step) }
-        currentStep = step
+        setStep(step)
     }
 
     /// One resolution step: time-outs, then a decision for every tracked service, then scans.
@@ -189,7 +201,7 @@ public final class Engine {
         let victimKey = VictimKey(address: segment.destination, port: segment.destinationPort)
         let victimHash = victims.hash(victimKey)
         let victim = trackVictim(victimKey, hash: victimHash)
-        let step = now / resolution
+        let step = currentStep
         if victim >= 0 {
             victims.advanceRing(victim, to: step)
             victims.stepCounters(victim, step: step).pointee.synPackets &+= 1
@@ -201,39 +213,54 @@ public final class Engine {
             server: segment.destination, serverPort: segment.destinationPort
         )
         let hashed = handshakes.hash(key)
-        var slot = handshakes.find(hashed)
-        if slot >= 0 {
-            if handshakes.entries[slot].clientISN == segment.sequence {
-                counters.synRetransmits &+= 1
-                if victim >= 0 { victims.states[victim].retransmits &+= 1 }
-                return
-            }
-            // A new ISN on the same 4-tuple is a new attempt; the old one never completed.
-            handshakes.slots.vacate(slot)
-        } else {
-            slot = handshakes.slots.freeSlot(hash: hashed.hash)
-            if slot < 0 {
-                // Evicting reads nothing of the old entry: under a flood its line is not in cache.
-                slot = handshakes.slots.rotationSlot(hash: hashed.hash)
+        // A service under attack has its attempts sampled by 4-tuple, so a flood stops filling the
+        // table (and evicting other services' handshakes) once it is known. Retransmissions of a
+        // sampled 4-tuple are sampled too.
+        let tracked = victim < 0 || victims.states[victim].phase != .attacked
+            || hashed.fingerprint % Engine.attackSampling == 0
+        if tracked {
+            var slot = handshakes.find(hashed)
+            if slot >= 0 {
+                if handshakes.entries[slot].clientISN == segment.sequence {
+                    counters.synRetransmits &+= 1
+                    if victim >= 0 { victims.states[victim].retransmits &+= 1 }
+                    return
+                }
+                // A new ISN on the same 4-tuple is a new attempt; the old one never completed.
                 handshakes.slots.vacate(slot)
-                counters.handshakeEvictions &+= 1
+            } else {
+                slot = handshakes.slots.freeSlot(hash: hashed.hash)
+                if slot < 0 {
+                    // Evicting reads nothing of the old entry: under a flood its line is not in cache.
+                    slot = handshakes.slots.rotationSlot(hash: hashed.hash)
+                    handshakes.slots.vacate(slot)
+                    counters.handshakeEvictions &+= 1
+                }
             }
+            handshakes.open(slot, hashed, isn: segment.sequence, time: now, victim: victim)
+        } else {
+            counters.sampledOut &+= 1
         }
-        handshakes.open(slot, hashed, isn: segment.sequence, time: now, victim: victim)
 
         let sourceHash = hasher.hash(segment.source)
         if victim >= 0 {
-            let epoch = now / epochLength
+            let epoch = currentEpoch
             let parity = Int(epoch & 1)
             victims.advanceEpoch(victim, to: epoch)
-            victims.stepCounters(victim, step: step).pointee.attempts &+= 1
-            let state = victims.states + victim
+            let counters = victims.stepCounters(victim, step: step)
+            counters.pointee.attempts &+= 1
+            if tracked { counters.pointee.tracked &+= 1 }
+            let state = victims.states.pointer(victim)
             state.pointee.attempts &+= 1
             state.pointee.epochAttempts[parity] &+= 1
             victims.distinct.add(sourceHash, to: victims.sketch(victim, parity: parity))
             SpaceSaving.add(segment.source, to: victims.top(victim, parity: parity), k: victims.topK)
         }
-        recordSourceAttempt(sourceHash: sourceHash, targetHash: victimHash)
+        // The sources of a spoofed storm send one SYN each: following them one by one would only
+        // churn the source table. Scanners still show through their SYNs to other services.
+        if victim < 0 || victims.states[victim].phase != .attacked || victims.states[victim].kind != .randomSource {
+            recordSourceAttempt(sourceHash: sourceHash, targetHash: victimHash)
+        }
     }
 
     func handleSynAck() {
@@ -303,7 +330,7 @@ public final class Engine {
         close(slot, victim: victimSlot(of: fromServer), client: segment.destination, completed: false)
         let source = sources.find(segment.destination, hash: hasher.hash(segment.destination))
         if source >= 0 {
-            let epoch = now / epochLength
+            let epoch = currentEpoch
             sources.advanceEpoch(source, to: epoch)
             sources.entries.pointer(source).pointee.resetsReceived[Int(epoch & 1)] &+= 1
         }
@@ -313,10 +340,10 @@ public final class Engine {
     func close(_ slot: Int, victim: Int, client: IPAddress, completed: Bool) {
         let synTime = handshakes.entries[slot].synTime
         handshakes.slots.vacate(slot)
-        let epoch = now / epochLength
+        let epoch = currentEpoch
         let parity = Int(epoch & 1)
         if victim >= 0 {
-            let state = victims.states + victim
+            let state = victims.states.pointer(victim)
             let synStep = synTime / resolution
             if synStep > state.pointee.ringHead - Int64(victims.ringLength) {
                 let step = victims.stepCounters(victim, step: synStep)
@@ -382,13 +409,13 @@ public final class Engine {
             victims.slots.vacate(slot)
             counters.victimEvictions &+= 1
         }
-        victims.open(slot, key: key, hash: hash, time: now, step: now / resolution, epoch: now / epochLength)
+        victims.open(slot, key: key, hash: hash, time: now, step: currentStep, epoch: currentEpoch)
         return slot
     }
 
     func recordSourceAttempt(sourceHash: UInt64, targetHash: UInt64) {
         let address = segment.source
-        let epoch = now / epochLength
+        let epoch = currentEpoch
         let parity = Int(epoch & 1)
         var slot = sources.find(address, hash: sourceHash)
         if slot < 0 {

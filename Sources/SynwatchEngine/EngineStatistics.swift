@@ -20,6 +20,8 @@ public struct EngineStatistics: Sendable, Equatable {
 
     /// Handshakes evicted from the full table before completing or timing out.
     public var handshakeEvictions = 0
+    /// Attempts on services under attack left out of the handshake table by sampling.
+    public var sampledOut = 0
     public var victimEvictions = 0
     /// SYNs whose service could not be tracked because its bucket held only services under attack.
     public var victimsUntracked = 0

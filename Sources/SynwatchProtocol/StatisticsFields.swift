@@ -51,7 +51,7 @@ extension EngineStatistics {
                         "handshakes",
                         .object([
                             ("tracked", .int(occupancy.handshakes)), ("capacity", .int(occupancy.handshakeCapacity)),
-                            ("evictions", .int(handshakeEvictions)),
+                            ("evictions", .int(handshakeEvictions)), ("sampled_out", .int(sampledOut)),
                         ])
                     ),
                     (

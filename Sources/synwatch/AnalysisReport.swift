@@ -55,7 +55,8 @@ struct AnalysisReport {
         text += table(statistics.skippedFields)
         text += "\nTables (tracked now / capacity, evicted)\n"
         text += "  handshakes   \(grouped(occupancy.handshakes)) / \(grouped(occupancy.handshakeCapacity)), "
-        text += "\(grouped(statistics.handshakeEvictions)) evicted\n"
+        text += "\(grouped(statistics.handshakeEvictions)) evicted, "
+        text += "\(grouped(statistics.sampledOut)) attempts on attacked services not tracked (sampled)\n"
         text += "  victims      \(grouped(occupancy.victims)) / \(grouped(occupancy.victimCapacity)), "
         text += "\(grouped(statistics.victimEvictions)) evicted, \(grouped(statistics.victimsUntracked)) SYNs untracked\n"
         text += "  sources      \(grouped(occupancy.sources)) / \(grouped(occupancy.sourceCapacity)), "

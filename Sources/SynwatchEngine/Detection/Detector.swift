@@ -28,13 +28,14 @@ extension Engine {
         let ringLength = Int64(victims.ringLength)
         let firstStep = max(step - ringLength, victims.states[slot].firstSeen / resolution)
         let lastMatured = step - 1 - graceSteps
-        var synPackets = 0, attempts = 0, completed = 0, reset = 0
+        var synPackets = 0, attempts = 0, tracked = 0, completed = 0, reset = 0
         var position = firstStep
         while position < step {
             let counters = victims.stepCounters(slot, step: position).pointee
             synPackets += Int(counters.synPackets)
             if position <= lastMatured {
                 attempts += Int(counters.attempts)
+                tracked += Int(counters.tracked)
                 completed += Int(counters.completed)
                 reset += Int(counters.reset)
             }
@@ -45,9 +46,12 @@ extension Engine {
         result.synPackets = synPackets
         result.synPerSecond = Double(synPackets) / (Double(step - firstStep) * stepSeconds)
         if lastMatured >= firstStep {
-            let halfOpen = max(0, attempts - completed - reset)
-            result.halfOpenPerSecond = Double(halfOpen) / (Double(lastMatured - firstStep + 1) * stepSeconds)
-            result.completionRatio = attempts > 0 ? Double(completed) / Double(attempts) : 1
+            // The tracked attempts stand for all of them (every one, unless the service is sampled).
+            let completedShare = tracked > 0 ? Double(completed) / Double(tracked) : 0
+            let closedShare = tracked > 0 ? min(1, Double(completed + reset) / Double(tracked)) : 0
+            let halfOpen = Double(attempts) * (1 - closedShare)
+            result.halfOpenPerSecond = halfOpen / (Double(lastMatured - firstStep + 1) * stepSeconds)
+            result.completionRatio = attempts > 0 ? completedShare : 1
             result.maturedAttempts = attempts
         }
         return result
@@ -57,7 +61,7 @@ extension Engine {
     func evaluate(_ slot: Int, step: Int64, time: Int64) {
         victims.advanceEpoch(slot, to: time / epochLength)
         let measured = measure(slot, step: step)
-        let state = victims.states + slot
+        let state = victims.states.pointer(slot)
         let detection = configuration.detection
         switch state.pointee.phase {
         case .idle, .candidate:
@@ -118,7 +122,7 @@ extension Engine {
 
     /// Moves the service's baseline towards a quiet measurement (exponentially weighted mean and variance).
     func learnBaseline(_ slot: Int, _ measured: WindowMeasurement) {
-        let state = victims.states + slot
+        let state = victims.states.pointer(slot)
         let alpha = 1 - pow(2, -Double(resolution) / Double(configuration.baseline.halfLife.nanoseconds))
         let difference = measured.halfOpenPerSecond - state.pointee.baselineHalfOpen
         state.pointee.baselineHalfOpen += alpha * difference
@@ -130,7 +134,7 @@ extension Engine {
     }
 
     func startAttack(_ slot: Int, threshold: Double, measured: WindowMeasurement, at time: Int64) {
-        let state = victims.states + slot
+        let state = victims.states.pointer(slot)
         state.pointee.phase = .attacked
         state.pointee.attackID = nextAttackID
         nextAttackID += 1
@@ -150,7 +154,7 @@ extension Engine {
     }
 
     func endAttack(_ slot: Int, at time: Int64, reason: AttackSummary.EndReason) {
-        let state = victims.states + slot
+        let state = victims.states.pointer(slot)
         let figures = self.figures(slot, measure(slot, step: time / resolution))
         state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, figures.distinctSources)
         let end = reason == .quiet ? state.pointee.lastEvidence : time

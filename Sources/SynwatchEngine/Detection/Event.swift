@@ -1,5 +1,5 @@
 /// The kind of a SYN flood, as named in events.
-public enum FloodKind: String, Sendable, CaseIterable {
+public enum FloodKind: String, Sendable, CaseIterable, BitwiseCopyable {
     /// Spoofed storm: about one SYN per source.
     case randomSource = "random-source"
     /// One source sends most of the SYNs.

@@ -1,6 +1,6 @@
 /// An IPv4 or IPv6 address as a fixed-width value: 128 bits, IPv4 stored IPv4-mapped
 /// (`::ffff:a.b.c.d`), so tables hold one key type for both families and hash two words.
-public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct IPAddress: Hashable, Comparable, Sendable, BitwiseCopyable, CustomStringConvertible {
     /// The first 64 bits in network order, as an integer.
     public var high: UInt64
     /// The last 64 bits in network order, as an integer.

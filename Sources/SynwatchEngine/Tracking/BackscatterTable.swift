@@ -17,15 +17,14 @@ final class BackscatterTable {
 
     let slots: BucketedSlots
     let entries: FlatArray<BackscatterEntry>
-    let sketches: UnsafeMutablePointer<UInt8>
+    let sketches: FlatArray<UInt8>
     let distinct = HyperLogLog(precision: 8)
     let hasher: KeyedHasher
 
     init(capacity: Int, hasher: KeyedHasher) {
         slots = BucketedSlots(capacity: capacity)
-        entries = FlatArray(count: slots.capacity, repeating: .empty)
-        sketches = .allocate(capacity: slots.capacity * 2 * distinct.registerCount)
-        sketches.initialize(repeating: 0, count: slots.capacity * 2 * distinct.registerCount)
+        entries = FlatArray(zeroedCount: slots.capacity)
+        sketches = FlatArray(zeroedCount: slots.capacity * 2 * distinct.registerCount)
         self.hasher = hasher
     }
 
@@ -42,7 +41,7 @@ final class BackscatterTable {
 
     @inline(__always)
     func sketch(_ slot: Int, parity: Int) -> UnsafeMutablePointer<UInt8> {
-        sketches + (slot &* 2 &+ parity) &* distinct.registerCount
+        sketches.run((slot &* 2 &+ parity) &* distinct.registerCount)
     }
 
     /// Starts one-second epoch `epoch` for `slot`, clearing what is two epochs old.

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The slot index of a flat, set-associative hash table with a hard capacity.
 ///
 /// Slots come in buckets of eight. Each bucket keeps its eight one-byte tags in one word (the
@@ -9,9 +15,9 @@ final class BucketedSlots {
     static let ways = 8
 
     let bucketMask: Int
-    let tags: UnsafeMutablePointer<UInt64>
+    let tags: FlatArray<UInt64>
     /// Per bucket, the way to evict next: buckets evict in rotation, close to insertion order.
-    let rotation: UnsafeMutablePointer<UInt8>
+    let rotation: FlatArray<UInt8>
     /// Occupied slots.
     private(set) var count = 0
 
@@ -20,10 +26,8 @@ final class BucketedSlots {
         var buckets = 1
         while buckets * Self.ways < capacity { buckets <<= 1 }
         bucketMask = buckets - 1
-        tags = .allocate(capacity: buckets)
-        tags.initialize(repeating: 0, count: buckets)
-        rotation = .allocate(capacity: buckets)
-        rotation.initialize(repeating: 0, count: buckets)
+        tags = FlatArray<UInt64>(zeroedCount: buckets)
+        rotation = FlatArray<UInt8>(zeroedCount: buckets)
     }
 
     deinit {
@@ -123,17 +127,25 @@ final class BucketedSlots {
     }
 }
 
-/// Cache-line-aligned flat storage for table entries, so one entry costs one or two line fills.
-struct FlatArray<Element> {
+/// Cache-line-aligned flat storage for table entries, zeroed lazily.
+///
+/// The memory comes from `calloc`, whose large blocks are fresh zero pages that become resident
+/// only when written: a table the traffic never fills costs no memory. Elements must be plain
+/// values for which all-zero bytes are a valid value; tables never read an unoccupied slot.
+struct FlatArray<Element: BitwiseCopyable> {
     let base: UnsafeMutablePointer<Element>
+    private let allocation: UnsafeMutableRawPointer
 
-    init(count: Int, repeating value: Element) {
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<Element>.stride * count, alignment: 64)
-        base = raw.bindMemory(to: Element.self, capacity: count)
-        base.initialize(repeating: value, count: count)
+    init(zeroedCount count: Int) {
+        guard let memory = calloc(MemoryLayout<Element>.stride * max(1, count) + 64, 1) else {
+            fatalError("synwatch: cannot allocate \(count) table entries")
+        }
+        allocation = memory
+        let aligned = (Int(bitPattern: memory) + 63) & ~63
+        base = UnsafeMutableRawPointer(bitPattern: aligned)!.bindMemory(to: Element.self, capacity: count)
     }
 
-    func deallocate() { base.deallocate() }
+    func deallocate() { free(allocation) }
 
     @inline(__always)
     subscript(index: Int) -> Element {
@@ -143,4 +155,8 @@ struct FlatArray<Element> {
 
     @inline(__always)
     func pointer(_ index: Int) -> UnsafeMutablePointer<Element> { base + index }
+
+    /// The elements from `index` on, as a pointer (for per-slot runs such as a victim's ring).
+    @inline(__always)
+    func run(_ index: Int) -> UnsafeMutablePointer<Element> { base + index }
 }

@@ -48,7 +48,7 @@ final class HandshakeTable {
 
     init(capacity: Int, hasher: KeyedHasher) {
         slots = BucketedSlots(capacity: capacity)
-        entries = FlatArray(count: slots.capacity, repeating: .empty)
+        entries = FlatArray(zeroedCount: slots.capacity)
         self.hasher = hasher
     }
 

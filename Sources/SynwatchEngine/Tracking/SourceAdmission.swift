@@ -9,15 +9,14 @@ struct SourceAdmission {
     static let bitCount = 1 << 20
     static let wordCount = bitCount / 64
 
-    private let bitmaps: UnsafeMutablePointer<UInt64>
+    private let bitmaps: FlatArray<UInt64>
     private var current = 0
     private var insertedSinceRotation = 0
     private var rotatedAt: Int64 = 0
     let maximumAge: Int64
 
     init(maximumAge: TimeSpan) {
-        bitmaps = .allocate(capacity: 2 * Self.wordCount)
-        bitmaps.initialize(repeating: 0, count: 2 * Self.wordCount)
+        bitmaps = FlatArray(zeroedCount: 2 * Self.wordCount)
         self.maximumAge = maximumAge.nanoseconds
     }
 
@@ -31,8 +30,8 @@ struct SourceAdmission {
         let bit = Int(truncatingIfNeeded: hash >> 36) & (Self.bitCount - 1)
         let word = bit >> 6
         let mask = UInt64(1) << UInt64(bit & 63)
-        let mine = bitmaps + current * Self.wordCount
-        let other = bitmaps + (current ^ 1) * Self.wordCount
+        let mine = bitmaps.run(current * Self.wordCount)
+        let other = bitmaps.run((current ^ 1) * Self.wordCount)
         if mine[word] & mask != 0 || other[word] & mask != 0 { return true }
         mine[word] |= mask
         insertedSinceRotation += 1
@@ -44,7 +43,7 @@ struct SourceAdmission {
 
     private mutating func rotate(at time: Int64) {
         current ^= 1
-        (bitmaps + current * Self.wordCount).update(repeating: 0, count: Self.wordCount)
+        (bitmaps.run(current * Self.wordCount)).update(repeating: 0, count: Self.wordCount)
         insertedSinceRotation = 0
         rotatedAt = time
     }

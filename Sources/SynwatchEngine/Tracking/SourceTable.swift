@@ -41,7 +41,7 @@ final class SourceTable {
 
     init(capacity: Int, hasher: KeyedHasher) {
         slots = BucketedSlots(capacity: capacity)
-        entries = FlatArray(count: slots.capacity, repeating: .empty)
+        entries = FlatArray(zeroedCount: slots.capacity)
         self.hasher = hasher
     }
 

@@ -15,11 +15,13 @@ struct VictimKey: Equatable, Sendable {
 /// Counters of one resolution step of a victim's rate window.
 ///
 /// Completions and resets are credited to the step of the SYN they answer, so a step's
-/// `attempts - completed - reset` is exactly its attempts still half-open.
-
+/// `tracked - completed - reset` is exactly its tracked attempts still half-open. Every attempt
+/// is tracked, except for a service under attack, whose attempts are sampled (see
+/// `Engine.attackSampling`): there the tracked ones stand for all.
 struct StepCounters: Sendable {
     var synPackets: UInt32 = 0
     var attempts: UInt32 = 0
+    var tracked: UInt32 = 0
     var completed: UInt32 = 0
     var reset: UInt32 = 0
 }
@@ -101,30 +103,26 @@ struct VictimState: Sendable {
 final class VictimTable {
     let slots: BucketedSlots
     let keys: FlatArray<VictimKey>
-    let states: UnsafeMutablePointer<VictimState>
-    let steps: UnsafeMutablePointer<StepCounters>
+    let states: FlatArray<VictimState>
+    let steps: FlatArray<StepCounters>
     let ringLength: Int
-    let sketches: UnsafeMutablePointer<UInt8>
+    let sketches: FlatArray<UInt8>
     let distinct: HyperLogLog
-    let tops: UnsafeMutablePointer<TopEntry>
+    let tops: FlatArray<TopEntry>
     let topK: Int
     let hasher: KeyedHasher
 
     init(capacity: Int, ringLength: Int, hasher: KeyedHasher, sketchPrecision: Int = 9, topK: Int = 8) {
         slots = BucketedSlots(capacity: capacity)
         let count = slots.capacity
-        keys = FlatArray(count: count, repeating: .empty)
-        states = .allocate(capacity: count)
-        states.initialize(repeating: VictimState(), count: count)
+        keys = FlatArray(zeroedCount: count)
+        states = FlatArray(zeroedCount: count)
         self.ringLength = ringLength
-        steps = .allocate(capacity: count * ringLength)
-        steps.initialize(repeating: StepCounters(), count: count * ringLength)
+        steps = FlatArray(zeroedCount: count * ringLength)
         distinct = HyperLogLog(precision: sketchPrecision)
-        sketches = .allocate(capacity: count * 2 * distinct.registerCount)
-        sketches.initialize(repeating: 0, count: count * 2 * distinct.registerCount)
+        sketches = FlatArray(zeroedCount: count * 2 * distinct.registerCount)
         self.topK = topK
-        tops = .allocate(capacity: count * 2 * topK)
-        tops.initialize(repeating: .empty, count: count * 2 * topK)
+        tops = FlatArray(zeroedCount: count * 2 * topK)
         self.hasher = hasher
     }
 
@@ -148,19 +146,19 @@ final class VictimTable {
     /// The ring position of absolute resolution step `step` of `slot`.
     @inline(__always)
     func stepCounters(_ slot: Int, step: Int64) -> UnsafeMutablePointer<StepCounters> {
-        steps + (slot &* ringLength &+ Int(step % Int64(ringLength)))
+        steps.run(slot &* ringLength &+ Int(step % Int64(ringLength)))
     }
 
     /// Distinct-source registers of `slot` for the epoch of parity `parity`.
     @inline(__always)
     func sketch(_ slot: Int, parity: Int) -> UnsafeMutablePointer<UInt8> {
-        sketches + (slot &* 2 &+ parity) &* distinct.registerCount
+        sketches.run((slot &* 2 &+ parity) &* distinct.registerCount)
     }
 
     /// Top-source counters of `slot` for the epoch of parity `parity`.
     @inline(__always)
     func top(_ slot: Int, parity: Int) -> UnsafeMutablePointer<TopEntry> {
-        tops + (slot &* 2 &+ parity) &* topK
+        tops.run((slot &* 2 &+ parity) &* topK)
     }
 
     /// Clears ring positions up to absolute step `step` and makes it the newest.
@@ -201,7 +199,7 @@ final class VictimTable {
         states[slot].baselineSince = time
         states[slot].ringHead = step
         states[slot].sourceEpoch = epoch
-        (steps + slot * ringLength).update(repeating: StepCounters(), count: ringLength)
+        steps.run(slot * ringLength).update(repeating: StepCounters(), count: ringLength)
         sketch(slot, parity: 0).update(repeating: 0, count: distinct.registerCount * 2)
         top(slot, parity: 0).update(repeating: .empty, count: topK * 2)
     }
