@@ -74,6 +74,10 @@ final class MappedPcapFile {
     private let mapping: UnsafeRawBufferPointer
     /// Byte offset of the next record.
     private(set) var offset = ClassicPcapHeader.size
+    /// Pages before this offset were given back to the kernel.
+    private var releasedUpTo = 0
+    /// Read pages are given back in steps of this size, so a large capture costs no more resident memory.
+    static let releaseStep = 4 << 20
 
     /// Takes ownership of `mapping` (unmapped on release), whose first bytes hold `header`.
     init(mapping: UnsafeRawBufferPointer, header: ClassicPcapHeader) {
@@ -88,6 +92,19 @@ final class MappedPcapFile {
     /// The file's size in bytes.
     var size: Int { mapping.count }
 
+    /// Drops the pages already read from this process's resident set (`madvise(MADV_DONTNEED)`; they stay in
+    /// the page cache). Mapped file pages count in the resident size: without this, reading a 1 GB capture
+    /// would make the process look 1 GB large.
+    private func releaseReadPages() {
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let end = offset / pageSize * pageSize
+        guard end - releasedUpTo >= Self.releaseStep else { return }
+        let start = UnsafeMutableRawPointer(mutating: mapping.baseAddress! + releasedUpTo)
+        // A hint: when it fails the pages simply stay resident.
+        _ = madvise(start, end - releasedUpTo, MADV_DONTNEED)
+        releasedUpTo = end
+    }
+
     /// Hands up to `limit` frames to `body`; the count delivered, and why it stopped short if it did.
     func readFrames(upTo limit: Int, _ body: (Frame) -> Void) -> (count: Int, stop: Stop?) {
         let base = mapping.baseAddress!
@@ -98,7 +115,10 @@ final class MappedPcapFile {
         let linkType = header.linkType
         var offset = self.offset
         var count = 0
-        defer { self.offset = offset }
+        defer {
+            self.offset = offset
+            releaseReadPages()
+        }
         while count < limit {
             let remaining = end - offset
             if remaining < ClassicPcapHeader.recordHeaderSize {
