@@ -1,0 +1,139 @@
+// synwatch-benchmark: the throughput of `synwatch analyze` against the raw libpcap read rate of the same
+// capture, measured in the same process, and the peak resident size of `synwatch analyze` on a capture with
+// ten million distinct spoofed sources. Results are ratios and sizes, checked against thresholds.json.
+//
+// Usage: synwatch-benchmark --synwatch PATH [--work DIR] [--packets N] [--rss-sources N] [--rounds N]
+@preconcurrency import Glibc
+import Foundation
+import SynwatchCapture
+import SynwatchEngine
+import SynwatchTrafficGen
+
+struct Options {
+    var synwatch = ""
+    var work = "/tmp/synwatch-benchmark"
+    var packets = 4_000_000
+    var rssSources = 10_000_000
+    var rounds = 3
+    var thresholds = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("thresholds.json").path
+
+    init(_ arguments: ArraySlice<String>) {
+        var iterator = arguments.makeIterator()
+        while let name = iterator.next() {
+            guard let value = iterator.next() else { fail("\(name) needs a value") }
+            switch name {
+            case "--synwatch": synwatch = value
+            case "--work": work = value
+            case "--packets": packets = Int(value) ?? packets
+            case "--rss-sources": rssSources = Int(value) ?? rssSources
+            case "--rounds": rounds = max(1, Int(value) ?? rounds)
+            case "--thresholds": thresholds = value
+            default: fail("unknown option \(name)")
+            }
+        }
+        guard !synwatch.isEmpty else { fail("--synwatch PATH (a release build of synwatch) is required") }
+    }
+}
+
+func fail(_ message: String) -> Never {
+    fputs("synwatch-benchmark: \(message)\n", stderr)
+    exit(2)
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+/// Packets per second of the whole `analyze` path (reader, decoder, engine, events), best of `rounds`.
+func analyzeRate(_ path: String, rounds: Int) throws -> (rate: Double, attacks: Int) {
+    var best = 0.0
+    var attacks = 0
+    for _ in 0..<rounds {
+        let engine = try Engine()
+        let source = try CaptureFileSequence([.file(path)])
+        var frames = 0
+        let clock = ContinuousClock()
+        let elapsed = try clock.measure {
+            while let count = try source.readFrames(upTo: 16_384, engine.process) {
+                frames += count
+                if engine.hasEvents { _ = engine.takeEvents() }
+            }
+            engine.finish()
+        }
+        attacks = engine.statistics.attacks
+        best = max(best, Double(frames) / seconds(elapsed))
+    }
+    return (best, attacks)
+}
+
+/// Packets per second of a bare `pcap_next_ex` loop over the file, best of `rounds`.
+func rawRate(_ path: String, method: RawReadMeasurement.Method, rounds: Int) throws -> Double {
+    var best = 0.0
+    for _ in 0..<rounds {
+        best = max(best, try RawReadMeasurement.measure(path, method: method).framesPerSecond)
+    }
+    return best
+}
+
+/// Peak resident size in MiB of `synwatch analyze --json path`, run as a child process.
+func peakResidentMiB(synwatch: String, path: String) throws -> Double {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: synwatch)
+    process.arguments = ["analyze", "--json", path]
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { fail("\(synwatch) analyze exited with \(process.terminationStatus)") }
+    var usage = rusage()
+    getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+func makeCapture(_ path: String, packets: Int, sources: Int) throws {
+    if FileManager.default.fileExists(atPath: path) { return }
+    // A /8 holds the sources of the 10-million-source capture; the file is only read, never sent.
+    let bulk = SpoofedBulk(
+        seed: 1, packets: packets, sources: sources, rate: 1_000_000, victim: nil,
+        sourcePrefix: NetPrefix("10.0.0.0/8"), family: .ipv4, startTime: 1_735_689_600
+    )
+    _ = try bulk.write(to: path + ".partial")
+    try FileManager.default.moveItem(atPath: path + ".partial", toPath: path)
+}
+
+let options = Options(CommandLine.arguments.dropFirst())
+try FileManager.default.createDirectory(atPath: options.work, withIntermediateDirectories: true)
+let thresholds = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: options.thresholds)))
+    as? [String: Double] ?? [:]
+
+let throughputCapture = "\(options.work)/spoofed-\(options.packets).pcap"
+try makeCapture(throughputCapture, packets: options.packets, sources: min(options.packets, 1 << 20))
+_ = try rawRate(throughputCapture, method: .pcapNextEx, rounds: 1)  // page cache warm-up
+let libpcap = try rawRate(throughputCapture, method: .pcapNextEx, rounds: options.rounds)
+let mapped = try rawRate(throughputCapture, method: .captureFileReader, rounds: options.rounds)
+let analysis = try analyzeRate(throughputCapture, rounds: options.rounds)
+let ratio = analysis.rate / libpcap
+
+let rssCapture = "\(options.work)/spoofed-sources-\(options.rssSources).pcap"
+try makeCapture(rssCapture, packets: options.rssSources, sources: options.rssSources)
+let resident = try peakResidentMiB(synwatch: options.synwatch, path: rssCapture)
+
+func mpps(_ rate: Double) -> String { String(format: "%.2f Mpps (%.1f ns/packet)", rate / 1e6, 1e9 / rate) }
+print("spoofed SYN capture: \(options.packets) packets, \(options.rounds) rounds, best of each")
+print("  raw libpcap read (pcap_next_ex)   \(mpps(libpcap))")
+print("  raw mapped read                   \(mpps(mapped))")
+print("  synwatch analyze path             \(mpps(analysis.rate)), \(analysis.attacks) attack(s)")
+print(String(format: "  analyze / raw libpcap             %.2f", ratio))
+print("capture with \(options.rssSources) distinct spoofed sources")
+print(String(format: "  peak RSS of synwatch analyze      %.1f MiB", resident))
+
+var failures: [String] = []
+if let minimum = thresholds["analyze_vs_libpcap_min_ratio"], ratio < minimum {
+    failures.append(String(format: "analyze / libpcap %.2f is below %.2f", ratio, minimum))
+}
+if let maximum = thresholds["peak_rss_max_mib"], resident > maximum {
+    failures.append(String(format: "peak RSS %.1f MiB is above %.0f MiB", resident, maximum))
+}
+if analysis.attacks != 1 { failures.append("expected 1 attack in the spoofed capture, found \(analysis.attacks)") }
+for failure in failures { print("FAIL: \(failure)") }
+exit(failures.isEmpty ? 0 : 1)
