@@ -31,6 +31,9 @@ public struct NetAddress: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses dotted-quad IPv4 or RFC 4291 IPv6 text (`::` compression allowed, no embedded IPv4 tail).
     ///
+    /// Given a string literal, Swift picks the non-failable literal initializer instead, which traps on
+    /// invalid text; pass a `String` value to get nil.
+    ///
     /// - Parameters:
     ///   - text: the address, such as `198.18.0.10` or `2001:db8::a`.
     public init?(_ text: String) {
