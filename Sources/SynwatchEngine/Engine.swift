@@ -272,7 +272,10 @@ public final class Engine {
         let slot = handshakes.find(handshakes.hash(key))
         guard slot >= 0 else {
             counters.unsolicitedSynAcks &+= 1
-            recordBackscatter()
+            // A service of ours that receives SYNs answers attempts that were sampled out or evicted:
+            // backscatter is SYN-ACKs from others.
+            let service = VictimKey(address: segment.source, port: segment.sourcePort)
+            if victims.find(service, hash: victims.hash(service)) < 0 { recordBackscatter() }
             return
         }
         let entry = handshakes.entries.pointer(slot)

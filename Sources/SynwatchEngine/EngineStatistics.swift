@@ -12,7 +12,8 @@ public struct EngineStatistics: Sendable, Equatable {
     public var synRetransmits = 0
     public var synAcks = 0
     public var synAckRetransmits = 0
-    /// SYN-ACKs that answer no SYN we saw: backscatter, or replies to SYNs sent before capture began.
+    /// SYN-ACKs that answer no tracked attempt: backscatter, replies to SYNs sent before the capture
+    /// began, or (from a service that receives SYNs) replies to attempts sampled out or evicted.
     public var unsolicitedSynAcks = 0
     public var completions = 0
     public var resets = 0

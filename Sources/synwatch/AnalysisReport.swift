@@ -81,8 +81,8 @@ struct AnalysisReport {
         } else {
             text += ", still going on\n"
         }
-        if let figures = latest.figures {
-            text += "      completion ratio \(Self.percent(figures.completionRatio))"
+        if let figures = start.figures {
+            text += "      at detection: completion ratio \(Self.percent(figures.completionRatio))"
             if !figures.topSources.isEmpty {
                 text += ", top sources: "
                 text += figures.topSources.map { "\($0.address) (\($0.halfOpen))" }.joined(separator: ", ")

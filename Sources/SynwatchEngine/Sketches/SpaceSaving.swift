@@ -46,7 +46,8 @@ enum SpaceSaving {
         }
     }
 
-    /// The largest certain counts of the union of several sketches, largest first; none below one.
+    /// The largest certain counts of the union of several sketches, largest first. A source with a
+    /// single half-open attempt is no heavy hitter: none below two.
     static func top(_ count: Int, of sketches: [UnsafeMutablePointer<TopEntry>], k: Int) -> [SourceCount] {
         var totals = [IPAddress: Int]()
         for sketch in sketches {
@@ -54,7 +55,7 @@ enum SpaceSaving {
                 totals[sketch[index].address, default: 0] += Int(sketch[index].count - sketch[index].error)
             }
         }
-        return totals.map { SourceCount(address: $0.key, halfOpen: $0.value) }
+        return totals.filter { $0.value >= 2 }.map { SourceCount(address: $0.key, halfOpen: $0.value) }
             .sorted { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
             .prefix(count)
             .map { $0 }
