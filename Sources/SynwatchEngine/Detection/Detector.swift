@@ -180,11 +180,34 @@ extension Engine {
             halfOpenPerSecond: measured.halfOpenPerSecond,
             completionRatio: measured.completionRatio,
             distinctSources: victims.distinct.estimate(victims.sketch(slot, parity: 0), victims.sketch(slot, parity: 1)),
-            topSources: SpaceSaving.top(
-                configuration.detection.topSources,
-                of: [victims.top(slot, parity: 0), victims.top(slot, parity: 1)], k: victims.topK
-            )
+            topSources: topSources(slot)
         )
+    }
+
+    /// The sources with the most half-open attempts on the service in `slot`.
+    ///
+    /// The Space-Saving sketch certifies sources holding more than 1/k of the attempts. A botnet of
+    /// many equal bots has none such, so the source table (exact counts for sources that repeat)
+    /// completes the list with the sources whose latest SYN went to this address.
+    func topSources(_ slot: Int) -> [SourceCount] {
+        let wanted = configuration.detection.topSources
+        var top = SpaceSaving.top(wanted, of: [victims.top(slot, parity: 0), victims.top(slot, parity: 1)], k: victims.topK)
+        guard top.count < wanted else { return top }
+        let address = victims.keys[slot].address
+        var known = Set(top.map(\.address))
+        var candidates: [SourceCount] = []
+        for source in 0..<sources.slots.capacity where sources.slots.isOccupied(source) {
+            let entry = sources.entries[source]
+            guard entry.lastTarget == address, !known.contains(entry.address) else { continue }
+            let halfOpen = entry.attempts.total - entry.completions.total
+            if halfOpen >= 2 { candidates.append(SourceCount(address: entry.address, halfOpen: halfOpen)) }
+        }
+        candidates.sort { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
+        for candidate in candidates.prefix(wanted - top.count) {
+            top.append(candidate)
+            known.insert(candidate.address)
+        }
+        return top.sorted { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
     }
 
     /// Tells the kind of flood from who sends the half-open attempts of the sources window.
