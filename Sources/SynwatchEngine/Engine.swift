@@ -41,8 +41,10 @@ public final class Engine {
     /// Sources that crossed the scan target count, judged once their handshakes had time to complete.
     var scanCandidates: [(slot: Int, source: IPAddress, since: Int64)] = []
     static let maximumScanCandidates = 256
-    /// One in this many attempts on a service under attack is tracked in the handshake table.
-    static let attackSampling: UInt64 = 16
+    /// A service under attack keeps at least this many tracked attempts per second (if it has them)...
+    static let minimumTrackedPerSecond = 2_000.0
+    /// ...while tracking as few as one in 2^this.
+    static let maximumSamplingShift: UInt8 = 6
     var pendingEvents: [Event] = []
 
     /// Creates an engine with empty tables of the configured capacities.
@@ -213,11 +215,12 @@ public final class Engine {
             server: segment.destination, serverPort: segment.destinationPort
         )
         let hashed = handshakes.hash(key)
-        // A service under attack has its attempts sampled by 4-tuple, so a flood stops filling the
-        // table (and evicting other services' handshakes) once it is known. Retransmissions of a
-        // sampled 4-tuple are sampled too.
-        let tracked = victim < 0 || victims.states[victim].phase != .attacked
-            || hashed.fingerprint % Engine.attackSampling == 0
+        // A service under a heavy attack has its attempts sampled by 4-tuple, so a flood stops filling
+        // the table (and evicting other services' handshakes) once it is known. Retransmissions of a
+        // sampled 4-tuple are sampled too. A tracked attempt stands for `weight` attempts.
+        let shift = victim >= 0 ? victims.states[victim].samplingShift : 0
+        let tracked = hashed.fingerprint & ((1 << UInt64(shift)) - 1) == 0
+        let weight = UInt32(1) << UInt32(shift)
         if tracked {
             var slot = handshakes.find(hashed)
             if slot >= 0 {
@@ -237,7 +240,7 @@ public final class Engine {
                     counters.handshakeEvictions &+= 1
                 }
             }
-            handshakes.open(slot, hashed, isn: segment.sequence, time: now, victim: victim)
+            handshakes.open(slot, hashed, isn: segment.sequence, time: now, victim: victim, weight: UInt8(weight))
         } else {
             counters.sampledOut &+= 1
         }
@@ -247,14 +250,15 @@ public final class Engine {
             let epoch = currentEpoch
             let parity = Int(epoch & 1)
             victims.advanceEpoch(victim, to: epoch)
-            let counters = victims.stepCounters(victim, step: step)
-            counters.pointee.attempts &+= 1
-            if tracked { counters.pointee.tracked &+= 1 }
-            let state = victims.states.pointer(victim)
-            state.pointee.attempts &+= 1
-            state.pointee.epochAttempts[parity] &+= 1
             victims.distinct.add(sourceHash, to: victims.sketch(victim, parity: parity))
-            SpaceSaving.add(segment.source, to: victims.top(victim, parity: parity), k: victims.topK)
+            // Untracked SYNs may be retransmissions: only the tracked sample counts attempts.
+            if tracked {
+                victims.stepCounters(victim, step: step).pointee.attempts &+= weight
+                let state = victims.states.pointer(victim)
+                state.pointee.attempts &+= Int(weight)
+                state.pointee.epochAttempts[parity] &+= weight
+                SpaceSaving.add(segment.source, weight: Int32(weight), to: victims.top(victim, parity: parity), k: victims.topK)
+            }
         }
         // The sources of a spoofed storm send one SYN each: following them one by one would only
         // churn the source table. Scanners still show through their SYNs to other services.
@@ -342,6 +346,7 @@ public final class Engine {
     /// Ends the attempt in `slot` by a completing ACK or a RST, crediting the step of its SYN.
     func close(_ slot: Int, victim: Int, client: IPAddress, completed: Bool) {
         let synTime = handshakes.entries[slot].synTime
+        let weight = UInt32(handshakes.entries[slot].weight)
         handshakes.slots.vacate(slot)
         let epoch = currentEpoch
         let parity = Int(epoch & 1)
@@ -350,12 +355,12 @@ public final class Engine {
             let synStep = synTime / resolution
             if synStep > state.pointee.ringHead - Int64(victims.ringLength) {
                 let step = victims.stepCounters(victim, step: synStep)
-                if completed { step.pointee.completed &+= 1 } else { step.pointee.reset &+= 1 }
+                if completed { step.pointee.completed &+= weight } else { step.pointee.reset &+= weight }
             }
-            if completed { state.pointee.completions &+= 1 } else { state.pointee.resets &+= 1 }
+            if completed { state.pointee.completions &+= Int(weight) } else { state.pointee.resets &+= Int(weight) }
             victims.advanceEpoch(victim, to: epoch)
-            state.pointee.epochClosed[parity] &+= 1
-            SpaceSaving.remove(client, from: victims.top(victim, parity: parity), k: victims.topK)
+            state.pointee.epochClosed[parity] &+= weight
+            SpaceSaving.remove(client, weight: Int32(weight), from: victims.top(victim, parity: parity), k: victims.topK)
         }
         if completed {
             let source = sources.find(client, hash: hasher.hash(client))

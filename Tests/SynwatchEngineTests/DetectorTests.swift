@@ -131,9 +131,7 @@ struct DetectorTests {
         try #require(!updates.isEmpty, "\(summary(all))")
         for update in updates {
             let figures = try #require(update.figures)
-            withKnownIssue("SYNs of sampled-out 4-tuples are counted as attempts, retransmissions too") {
-                #expect(abs(figures.halfOpenPerSecond - 1_000) <= 0.2 * 1_000, "\(figures)")
-            }
+            #expect(abs(figures.halfOpenPerSecond - 1_000) <= 0.2 * 1_000, "\(figures)")
         }
     }
 

@@ -28,14 +28,13 @@ extension Engine {
         let ringLength = Int64(victims.ringLength)
         let firstStep = max(step - ringLength, victims.states[slot].firstSeen / resolution)
         let lastMatured = step - 1 - graceSteps
-        var synPackets = 0, attempts = 0, tracked = 0, completed = 0, reset = 0
+        var synPackets = 0, attempts = 0, completed = 0, reset = 0
         var position = firstStep
         while position < step {
             let counters = victims.stepCounters(slot, step: position).pointee
             synPackets += Int(counters.synPackets)
             if position <= lastMatured {
                 attempts += Int(counters.attempts)
-                tracked += Int(counters.tracked)
                 completed += Int(counters.completed)
                 reset += Int(counters.reset)
             }
@@ -46,12 +45,9 @@ extension Engine {
         result.synPackets = synPackets
         result.synPerSecond = Double(synPackets) / (Double(step - firstStep) * stepSeconds)
         if lastMatured >= firstStep {
-            // The tracked attempts stand for all of them (every one, unless the service is sampled).
-            let completedShare = tracked > 0 ? Double(completed) / Double(tracked) : 0
-            let closedShare = tracked > 0 ? min(1, Double(completed + reset) / Double(tracked)) : 0
-            let halfOpen = Double(attempts) * (1 - closedShare)
-            result.halfOpenPerSecond = halfOpen / (Double(lastMatured - firstStep + 1) * stepSeconds)
-            result.completionRatio = attempts > 0 ? completedShare : 1
+            let halfOpen = max(0, attempts - completed - reset)
+            result.halfOpenPerSecond = Double(halfOpen) / (Double(lastMatured - firstStep + 1) * stepSeconds)
+            result.completionRatio = attempts > 0 ? Double(completed) / Double(attempts) : 1
             result.maturedAttempts = attempts
         }
         return result
@@ -78,6 +74,7 @@ extension Engine {
                 startAttack(slot, threshold: threshold, measured: measured, at: time)
             }
         case .attacked:
+            state.pointee.samplingShift = Engine.samplingShift(forSynPerSecond: measured.synPerSecond)
             if measured.halfOpenPerSecond >= detection.endFraction * state.pointee.startThreshold {
                 state.pointee.lastEvidence = time
             }
@@ -94,6 +91,14 @@ extension Engine {
                 raise(slot, .attackUpdate, at: time, figures: figures)
             }
         }
+    }
+
+    /// How many halvings of the tracked attempts a SYN rate allows while keeping the sample large
+    /// enough for the half-open figure to stay within a few percent.
+    static func samplingShift(forSynPerSecond rate: Double) -> UInt8 {
+        var shift: UInt8 = 0
+        while shift < maximumSamplingShift, rate / Double(1 << (shift + 1)) >= minimumTrackedPerSecond { shift += 1 }
+        return shift
     }
 
     /// The threshold the measurement exceeds, when it is evidence of a flood: the absolute one
@@ -146,6 +151,7 @@ extension Engine {
         state.pointee.synPacketsAtStart = state.pointee.synPackets - measured.synPackets
         state.pointee.peakSynPerSecond = measured.synPerSecond
         state.pointee.peakHalfOpenPerSecond = measured.halfOpenPerSecond
+        state.pointee.samplingShift = Engine.samplingShift(forSynPerSecond: measured.synPerSecond)
         let figures = self.figures(slot, measured)
         state.pointee.kind = classify(slot, figures: figures)
         state.pointee.peakDistinctSources = figures.distinctSources
@@ -169,6 +175,7 @@ extension Engine {
         )
         raise(slot, .attackEnd, at: time, figures: figures, summary: summary)
         state.pointee.phase = .idle
+        state.pointee.samplingShift = 0
         // The attack must not become the service's idea of normal.
         state.pointee.baselineSince = min(state.pointee.baselineSince, state.pointee.attackStart)
     }

@@ -118,7 +118,10 @@ public enum PacketDecoder {
         guard bytes[start + 9] == 6 else { return .notTCP }
         segment.source = IPAddress(ipv4: bytes.u32(start + 12))
         segment.destination = IPAddress(ipv4: bytes.u32(start + 16))
-        return decodeTCP(bytes, at: start + headerLength, ipPayloadLength: totalLength - headerLength, into: &segment)
+        return decodeTCP(
+            bytes, at: start + headerLength, ipPayloadLength: totalLength - headerLength,
+            lengthFromCapture: declaredLength == 0, into: &segment
+        )
     }
 
     static func decodeIPv6(_ bytes: UnsafeRawBufferPointer, at start: Int, into segment: inout TCPSegment)
@@ -126,7 +129,9 @@ public enum PacketDecoder {
     {
         guard bytes.count >= start + 40 else { return .truncatedIPHeader }
         guard bytes[start] >> 4 == 6 else { return .badIPVersion }
-        var remaining = Int(bytes.u16(start + 4))
+        // A zero payload length is a jumbogram or, in locally sent frames, segmentation offload.
+        let declaredLength = Int(bytes.u16(start + 4))
+        var remaining = declaredLength == 0 ? bytes.count - start - 40 : declaredLength
         var nextHeader = bytes[start + 6]
         var offset = start + 40
         var followed = 0
@@ -155,16 +160,23 @@ public enum PacketDecoder {
         }
         segment.source = IPAddress(high: bytes.u64(start + 8), low: bytes.u64(start + 16))
         segment.destination = IPAddress(high: bytes.u64(start + 24), low: bytes.u64(start + 32))
-        return decodeTCP(bytes, at: offset, ipPayloadLength: remaining, into: &segment)
+        return decodeTCP(
+            bytes, at: offset, ipPayloadLength: remaining, lengthFromCapture: declaredLength == 0, into: &segment
+        )
     }
 
+    /// - Parameter lengthFromCapture: the IP header gave no length, so `ipPayloadLength` is only what was captured.
     static func decodeTCP(
-        _ bytes: UnsafeRawBufferPointer, at start: Int, ipPayloadLength: Int, into segment: inout TCPSegment
+        _ bytes: UnsafeRawBufferPointer, at start: Int, ipPayloadLength: Int, lengthFromCapture: Bool,
+        into segment: inout TCPSegment
     ) -> DecodeOutcome {
         // Ports, sequence numbers, data offset and flags: the first 14 bytes. Options may be cut by the snap length.
         guard bytes.count >= start + 14 else { return .truncatedTCPHeader }
         let headerLength = Int(bytes[start + 12] >> 4) * 4
-        guard headerLength >= 20 else { return .badTCPHeaderLength }
+        // The IP length is authoritative: bytes past the datagram (Ethernet padding) are no TCP header.
+        guard headerLength >= 20, lengthFromCapture || ipPayloadLength >= headerLength else {
+            return .badTCPHeaderLength
+        }
         segment.sourcePort = bytes.u16(start)
         segment.destinationPort = bytes.u16(start + 2)
         segment.sequence = bytes.u32(start + 4)

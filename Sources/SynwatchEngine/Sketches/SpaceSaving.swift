@@ -17,15 +17,15 @@ struct TopEntry: Sendable {
 /// Counts go down again when a source's handshake completes, so they track half-open attempts.
 
 enum SpaceSaving {
-    /// Counts one half-open attempt of `address`.
+    /// Counts `weight` half-open attempts of `address`.
     /// - Complexity: O(k).
-    static func add(_ address: IPAddress, to entries: UnsafeMutablePointer<TopEntry>, k: Int) {
+    static func add(_ address: IPAddress, weight: Int32 = 1, to entries: UnsafeMutablePointer<TopEntry>, k: Int) {
         var smallest = 0
         var smallestCount = Int32.max
         for index in 0..<k {
             let entry = entries[index]
             if entry.address == address, entry.count > 0 {
-                entries[index].count = entry.count &+ 1
+                entries[index].count = entry.count &+ weight
                 return
             }
             if entry.count < smallestCount {
@@ -33,14 +33,14 @@ enum SpaceSaving {
                 smallest = index
             }
         }
-        entries[smallest] = TopEntry(address: address, count: smallestCount &+ 1, error: smallestCount)
+        entries[smallest] = TopEntry(address: address, count: smallestCount &+ weight, error: smallestCount)
     }
 
-    /// Takes back one attempt of `address` that completed or was reset, if it is counted.
+    /// Takes back `weight` attempts of `address` that completed or were reset, if it is counted.
     /// - Complexity: O(k).
-    static func remove(_ address: IPAddress, from entries: UnsafeMutablePointer<TopEntry>, k: Int) {
+    static func remove(_ address: IPAddress, weight: Int32 = 1, from entries: UnsafeMutablePointer<TopEntry>, k: Int) {
         for index in 0..<k where entries[index].address == address && entries[index].count > 0 {
-            entries[index].count -= 1
+            entries[index].count = max(0, entries[index].count - weight)
             entries[index].error = min(entries[index].error, entries[index].count)
             return
         }

@@ -29,6 +29,8 @@ struct HandshakeEntry: Sendable {
     var synTime: Int64 = 0
     /// The victim table slot of the attempt's service plus one (0: untracked), for time-outs.
     var victim: UInt32 = 0
+    /// The attempts this one stands for: 1, or more when its service was sampled under attack.
+    var weight: UInt8 = 1
     var synAckSeen = false
 
     static let empty = HandshakeEntry(fingerprint: 0)
@@ -67,10 +69,13 @@ final class HandshakeTable {
 
     /// Records a new attempt in the free `slot`.
     @inline(__always)
-    func open(_ slot: Int, _ hashed: (hash: UInt64, fingerprint: UInt64), isn: UInt32, time: Int64, victim: Int) {
+    func open(
+        _ slot: Int, _ hashed: (hash: UInt64, fingerprint: UInt64), isn: UInt32, time: Int64, victim: Int, weight: UInt8
+    ) {
         slots.occupy(slot, hash: hashed.hash)
         entries[slot] = HandshakeEntry(
-            fingerprint: hashed.fingerprint, clientISN: isn, synTime: time, victim: UInt32(truncatingIfNeeded: victim + 1)
+            fingerprint: hashed.fingerprint, clientISN: isn, synTime: time,
+            victim: UInt32(truncatingIfNeeded: victim + 1), weight: weight
         )
     }
 

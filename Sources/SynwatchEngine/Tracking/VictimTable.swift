@@ -15,13 +15,12 @@ struct VictimKey: Equatable, Sendable {
 /// Counters of one resolution step of a victim's rate window.
 ///
 /// Completions and resets are credited to the step of the SYN they answer, so a step's
-/// `tracked - completed - reset` is exactly its tracked attempts still half-open. Every attempt
-/// is tracked, except for a service under attack, whose attempts are sampled (see
-/// `Engine.attackSampling`): there the tracked ones stand for all.
+/// `attempts - completed - reset` is exactly its attempts still half-open. Attempts on a service
+/// under a heavy attack are sampled (`VictimState.samplingShift`): each tracked one, and its
+/// completion or reset, then counts for as many as it stands for.
 struct StepCounters: Sendable {
     var synPackets: UInt32 = 0
     var attempts: UInt32 = 0
-    var tracked: UInt32 = 0
     var completed: UInt32 = 0
     var reset: UInt32 = 0
 }
@@ -83,6 +82,8 @@ struct VictimState: Sendable {
     var startThreshold = 0.0
     var kind = FloodKind.randomSource
     var synPacketsAtStart = 0
+    /// While under attack, one attempt in 2^samplingShift is tracked (`Engine.handleSyn`).
+    var samplingShift: UInt8 = 0
     var peakSynPerSecond = 0.0
     var peakHalfOpenPerSecond = 0.0
     var peakDistinctSources = 0
