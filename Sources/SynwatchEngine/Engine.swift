@@ -203,11 +203,14 @@ public final class Engine {
         let victimKey = VictimKey(address: segment.destination, port: segment.destinationPort)
         let victimHash = victims.hash(victimKey)
         let victim = trackVictim(victimKey, hash: victimHash)
+        // The whole host too (port 0), where a flood spread over random ports adds up.
+        let hostKey = VictimKey(address: segment.destination, port: 0)
+        let host = segment.destinationPort == 0 ? -1 : trackVictim(hostKey, hash: victims.hash(hostKey))
         let step = currentStep
-        if victim >= 0 {
-            victims.advanceRing(victim, to: step)
-            victims.stepCounters(victim, step: step).pointee.synPackets &+= 1
-            victims.states[victim].synPackets &+= 1
+        Engine.forEach(victim, host) { service in
+            victims.advanceRing(service, to: step)
+            victims.stepCounters(service, step: step).pointee.synPackets &+= 1
+            victims.states[service].synPackets &+= 1
         }
 
         let key = HandshakeKey(
@@ -218,7 +221,9 @@ public final class Engine {
         // A service under a heavy attack has its attempts sampled by 4-tuple, so a flood stops filling
         // the table (and evicting other services' handshakes) once it is known. Retransmissions of a
         // sampled 4-tuple are sampled too. A tracked attempt stands for `weight` attempts.
-        let shift = victim >= 0 ? victims.states[victim].samplingShift : 0
+        let shift = max(
+            victim >= 0 ? victims.states[victim].samplingShift : 0, host >= 0 ? victims.states[host].samplingShift : 0
+        )
         let tracked = hashed.fingerprint & ((1 << UInt64(shift)) - 1) == 0
         let weight = UInt32(1) << UInt32(shift)
         if tracked {
@@ -246,25 +251,31 @@ public final class Engine {
         }
 
         let sourceHash = hasher.hash(segment.source)
-        if victim >= 0 {
-            let epoch = currentEpoch
-            let parity = Int(epoch & 1)
-            victims.advanceEpoch(victim, to: epoch)
-            victims.distinct.add(sourceHash, to: victims.sketch(victim, parity: parity))
+        Engine.forEach(victim, host) { service in
+            let parity = Int(currentEpoch & 1)
+            victims.advanceEpoch(service, to: currentEpoch)
+            victims.distinct.add(sourceHash, to: victims.sketch(service, parity: parity))
             // Untracked SYNs may be retransmissions: only the tracked sample counts attempts.
-            if tracked {
-                victims.stepCounters(victim, step: step).pointee.attempts &+= weight
-                let state = victims.states.pointer(victim)
-                state.pointee.attempts &+= Int(weight)
-                state.pointee.epochAttempts[parity] &+= weight
-                SpaceSaving.add(segment.source, weight: Int32(weight), to: victims.top(victim, parity: parity), k: victims.topK)
+            guard tracked else { return }
+            victims.stepCounters(service, step: step).pointee.attempts &+= weight
+            let state = victims.states.pointer(service)
+            state.pointee.attempts &+= Int(weight)
+            state.pointee.epochAttempts[parity] &+= weight
+            // A host-wide attack is a spoofed one (below): its sources are never heavy hitters.
+            if service == victim {
+                SpaceSaving.add(segment.source, weight: Int32(weight), to: victims.top(service, parity: parity), k: victims.topK)
             }
         }
         // The sources of a spoofed storm send one SYN each: following them one by one would only
         // churn the source table. Scanners still show through their SYNs to other services.
-        if victim < 0 || victims.states[victim].phase != .attacked || victims.states[victim].kind != .randomSource {
+        if !isUnderSpoofedAttack(victim) && !isUnderSpoofedAttack(host) {
             recordSourceAttempt(sourceHash: sourceHash, targetHash: victimHash)
         }
+    }
+
+    @inline(__always)
+    func isUnderSpoofedAttack(_ slot: Int) -> Bool {
+        slot >= 0 && victims.states[slot].phase == .attacked && victims.states[slot].kind == .randomSource
     }
 
     func handleSynAck() {
@@ -309,7 +320,7 @@ public final class Engine {
             !entry.synAckSeen || segment.acknowledgement == entry.serverISN &+ 1
         else { return }
         counters.completions &+= 1
-        close(slot, victim: victim, client: segment.source, completed: true)
+        close(slot, of: key, client: segment.source, completed: true)
     }
 
     func handleReset() {
@@ -321,7 +332,7 @@ public final class Engine {
         var slot = handshakes.find(handshakes.hash(fromClient))
         if slot >= 0 {
             counters.resets &+= 1
-            close(slot, victim: victimSlot(of: fromClient), client: segment.source, completed: false)
+            close(slot, of: fromClient, client: segment.source, completed: false)
             return
         }
         // From the server: nothing listens on that port (RST/ACK acknowledging the SYN).
@@ -334,7 +345,7 @@ public final class Engine {
             !segment.flags.contains(.ack) || segment.acknowledgement == handshakes.entries[slot].clientISN &+ 1
         else { return }
         counters.resets &+= 1
-        close(slot, victim: victimSlot(of: fromServer), client: segment.destination, completed: false)
+        close(slot, of: fromServer, client: segment.destination, completed: false)
         let source = sources.find(segment.destination, hash: hasher.hash(segment.destination))
         if source >= 0 {
             let epoch = currentEpoch
@@ -343,29 +354,33 @@ public final class Engine {
         }
     }
 
-    /// Ends the attempt in `slot` by a completing ACK or a RST, crediting the step of its SYN.
-    func close(_ slot: Int, victim: Int, client: IPAddress, completed: Bool) {
-        let synTime = handshakes.entries[slot].synTime
+    /// Ends the attempt in `slot` by a completing ACK or a RST, crediting the step of its SYN on its
+    /// service and its host.
+    func close(_ slot: Int, of key: HandshakeKey, client: IPAddress, completed: Bool) {
+        let synStep = handshakes.entries[slot].synTime / resolution
         let weight = UInt32(handshakes.entries[slot].weight)
         handshakes.slots.vacate(slot)
-        let epoch = currentEpoch
-        let parity = Int(epoch & 1)
-        if victim >= 0 {
-            let state = victims.states.pointer(victim)
-            let synStep = synTime / resolution
+        let parity = Int(currentEpoch & 1)
+        let victim = victimSlot(of: key)
+        let hostKey = VictimKey(address: key.server, port: 0)
+        let host = key.serverPort == 0 ? -1 : victims.find(hostKey, hash: victims.hash(hostKey))
+        Engine.forEach(victim, host) { service in
+            let state = victims.states.pointer(service)
             if synStep > state.pointee.ringHead - Int64(victims.ringLength) {
-                let step = victims.stepCounters(victim, step: synStep)
+                let step = victims.stepCounters(service, step: synStep)
                 if completed { step.pointee.completed &+= weight } else { step.pointee.reset &+= weight }
             }
             if completed { state.pointee.completions &+= Int(weight) } else { state.pointee.resets &+= Int(weight) }
-            victims.advanceEpoch(victim, to: epoch)
+            victims.advanceEpoch(service, to: currentEpoch)
             state.pointee.epochClosed[parity] &+= weight
+        }
+        if victim >= 0 {
             SpaceSaving.remove(client, weight: Int32(weight), from: victims.top(victim, parity: parity), k: victims.topK)
         }
         if completed {
             let source = sources.find(client, hash: hasher.hash(client))
             if source >= 0 {
-                sources.advanceEpoch(source, to: epoch)
+                sources.advanceEpoch(source, to: currentEpoch)
                 sources.entries.pointer(source).pointee.completions[parity] &+= 1
             }
         }
@@ -392,6 +407,13 @@ public final class Engine {
     }
 
     // MARK: Tables
+
+    /// Runs `body` on each of a service slot and its host slot that exists (no array on the packet path).
+    @inline(__always)
+    static func forEach(_ service: Int, _ host: Int, _ body: (Int) -> Void) {
+        if service >= 0 { body(service) }
+        if host >= 0 { body(host) }
+    }
 
     @inline(__always)
     func victimSlot(of key: HandshakeKey) -> Int {

@@ -122,7 +122,7 @@ struct AnalysisReport {
     static func service(_ address: IPAddress?, _ port: UInt16?) -> String {
         guard let address else { return "?" }
         let host = address.isIPv4 ? address.description : "[\(address)]"
-        return port.map { "\(host):\($0)" } ?? host
+        return port.map { "\(host):\($0)" } ?? "\(host) (all ports)"
     }
 
     static func rate(_ value: Double) -> String {

@@ -247,6 +247,51 @@ struct DetectorTests {
         #expect(ends[0].scenarioTime < 6)
     }
 
+    /// 5000 spoofed SYN/s to random ports of one host: no service sees a flood, the host does.
+    @Test
+    func spoofedFloodOverRandomPortsIsAHostAttack() throws {
+        let victim = v4(198, 18, 0, 30)
+        var scenario = Scenario(seed: 12)
+        scenario.background(to: victim, port: 443, from: 0, to: 20)
+        var time = Scenario.time(3)
+        while time < Scenario.time(13) {
+            let syn = Packet(
+                source: scenario.spoofedSource(like: victim), destination: victim,
+                sourcePort: UInt16.random(in: 1024...65535, using: &scenario.random),
+                destinationPort: UInt16.random(in: 1...65535, using: &scenario.random),
+                sequence: scenario.random.next32(), flags: .syn
+            )
+            scenario.add(syn, at: time)
+            time += 200_000
+        }
+        let all = scenario.run(on: Engine.make(), until: 30)
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        #expect(starts[0].victim == victim)
+        #expect(starts[0].port == nil, "a host-wide attack names no port")
+        #expect(starts[0].kind == .randomSource)
+        #expect(starts[0].scenarioTime > 3 && starts[0].scenarioTime <= 4, "started at \(starts[0].scenarioTime)")
+        #expect(events(.attackEnd, in: all).count == 1)
+        #expect(events(.scan, in: all).isEmpty)
+    }
+
+    /// One source probing 2000 ports with no answers seen (an ingress capture): a scan, not a host attack.
+    @Test
+    func unansweredVerticalScanIsNoHostAttack() {
+        let target = v4(198, 18, 0, 31)
+        var scenario = Scenario(seed: 13)
+        for port in UInt16(1)...2_000 {
+            let syn = Packet(
+                source: v4(198, 18, 60, 6), destination: target, sourcePort: 50_000, destinationPort: port,
+                sequence: UInt32(port), flags: .syn
+            )
+            scenario.add(syn, at: Scenario.time(2 + Double(port) * 0.001))
+        }
+        let all = scenario.run(on: Engine.make(), until: 20)
+        #expect(events(.attackStart, in: all).isEmpty, "\(summary(all))")
+        #expect(events(.scan, in: all).count == 1, "\(summary(all))")
+    }
+
     /// The same capture gives the same events, to the last figure.
     @Test
     func sameInputGivesSameEvents() throws {

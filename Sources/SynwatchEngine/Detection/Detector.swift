@@ -61,7 +61,7 @@ extension Engine {
         let detection = configuration.detection
         switch state.pointee.phase {
         case .idle, .candidate:
-            guard let threshold = startThreshold(slot, measured, time: time) else {
+            guard let threshold = startThreshold(slot, measured, step: step, time: time) else {
                 state.pointee.phase = .idle
                 learnBaseline(slot, measured)
                 return
@@ -86,11 +86,26 @@ extension Engine {
                 state.pointee.lastUpdate = time
                 let figures = self.figures(slot, measured)
                 // Only evidence may change the kind: once the flood stops, its emptied windows read as distributed.
-                if state.pointee.lastEvidence == time { state.pointee.kind = classify(slot, figures: figures) }
+                if state.pointee.lastEvidence == time {
+                    state.pointee.kind = classify(slot, distinctSources: figures.distinctSources, top: figures.topSources.first)
+                }
                 state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, figures.distinctSources)
                 raise(slot, .attackUpdate, at: time, figures: figures)
             }
         }
+    }
+
+    /// Whether the half-open attempts on a whole host are a spoofed flood spread over its ports, rather
+    /// than a flood on one service (reported for that service) or one source probing many ports (a scan).
+    func isSpreadOverPorts(_ host: Int, _ measured: WindowMeasurement, step: Int64) -> Bool {
+        let distinct = victims.distinct.estimate(victims.sketch(host, parity: 0), victims.sketch(host, parity: 1))
+        guard classify(host, distinctSources: distinct, top: nil) == .randomSource else { return false }
+        let address = victims.keys[host].address
+        for slot in 0..<victims.slots.capacity
+        where victims.slots.isOccupied(slot) && slot != host && victims.keys[slot].address == address {
+            if measure(slot, step: step).halfOpenPerSecond >= 0.5 * measured.halfOpenPerSecond { return false }
+        }
+        return true
     }
 
     /// How many halvings of the tracked attempts a SYN rate allows while keeping the sample large
@@ -103,14 +118,17 @@ extension Engine {
 
     /// The threshold the measurement exceeds, when it is evidence of a flood: the absolute one
     /// (unless most handshakes complete: a flash crowd), else the service's learned baseline.
-    func startThreshold(_ slot: Int, _ measured: WindowMeasurement, time: Int64) -> Double? {
+    func startThreshold(_ slot: Int, _ measured: WindowMeasurement, step: Int64, time: Int64) -> Double? {
         let detection = configuration.detection
         guard measured.maturedAttempts >= detection.minAttempts else { return nil }
         if measured.halfOpenPerSecond >= detection.halfOpenPerSecond,
             measured.completionRatio <= detection.maxCompletionRatio
         {
+            if victims.keys[slot].port == 0 && !isSpreadOverPorts(slot, measured, step: step) { return nil }
             return detection.halfOpenPerSecond
         }
+        // A host's figures are the sum of its services': only the absolute threshold applies.
+        if victims.keys[slot].port == 0 { return nil }
         let baseline = configuration.baseline
         let state = victims.states[slot]
         guard baseline.enabled, time - state.baselineSince >= baseline.warmup.nanoseconds else { return nil }
@@ -153,7 +171,7 @@ extension Engine {
         state.pointee.peakHalfOpenPerSecond = measured.halfOpenPerSecond
         state.pointee.samplingShift = Engine.samplingShift(forSynPerSecond: measured.synPerSecond)
         let figures = self.figures(slot, measured)
-        state.pointee.kind = classify(slot, figures: figures)
+        state.pointee.kind = classify(slot, distinctSources: figures.distinctSources, top: figures.topSources.first)
         state.pointee.peakDistinctSources = figures.distinctSources
         counters.attacks += 1
         raise(slot, .attackStart, at: time, figures: figures)
@@ -197,6 +215,8 @@ extension Engine {
     /// many equal bots has none such, so the source table (exact counts for sources that repeat)
     /// completes the list with the sources whose latest SYN went to this address.
     func topSources(_ slot: Int) -> [SourceCount] {
+        // A host-wide attack is a spoofed one: no source stands out.
+        guard victims.keys[slot].port != 0 else { return [] }
         let wanted = configuration.detection.topSources
         var top = SpaceSaving.top(wanted, of: [victims.top(slot, parity: 0), victims.top(slot, parity: 1)], k: victims.topK)
         guard top.count < wanted else { return top }
@@ -218,18 +238,17 @@ extension Engine {
     }
 
     /// Tells the kind of flood from who sends the half-open attempts of the sources window.
-    func classify(_ slot: Int, figures: VictimFigures) -> FloodKind {
+    func classify(_ slot: Int, distinctSources: Int, top: SourceCount?) -> FloodKind {
         let state = victims.states[slot]
         let classification = configuration.classification
         let attempts = max(1, state.epochAttempts.total)
         let halfOpen = max(1, attempts - state.epochClosed.total)
-        if let top = figures.topSources.first,
-            Double(top.halfOpen) >= classification.singleSourceShare * Double(halfOpen)
+        if let top, Double(top.halfOpen) >= classification.singleSourceShare * Double(halfOpen)
         {
             return .singleSource
         }
-        if figures.distinctSources >= classification.randomSourceMinSources,
-            Double(figures.distinctSources) >= classification.randomSourceDistinctRatio * Double(attempts)
+        if distinctSources >= classification.randomSourceMinSources,
+            Double(distinctSources) >= classification.randomSourceDistinctRatio * Double(attempts)
         {
             return .randomSource
         }
@@ -243,7 +262,7 @@ extension Engine {
         let state = victims.states[slot]
         pendingEvents.append(
             Event(
-                type: type, time: Timestamp(nanoseconds: time), victim: key.address, port: key.port,
+                type: type, time: Timestamp(nanoseconds: time), victim: key.address, port: key.port == 0 ? nil : key.port,
                 attackID: state.attackID, kind: state.kind, figures: figures, summary: summary
             )
         )

@@ -124,7 +124,7 @@ public struct Event: Hashable, Sendable {
     /// The attacked (or, for backscatter, spoofed) address; for a scan, the scanned address
     /// when there was only one.
     public var victim: IPAddress?
-    /// The attacked port (attacks only; a vertical scan's ports are many).
+    /// The attacked port (attacks only); nil for a spoofed flood spread over all the host's ports.
     public var port: UInt16?
     /// Set on attack events.
     public var attackID: UInt64?

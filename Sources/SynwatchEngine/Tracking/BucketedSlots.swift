@@ -147,10 +147,11 @@ struct FlatArray<Element: BitwiseCopyable> {
 
     func deallocate() { free(allocation) }
 
+    /// In place: `states[slot].field += 1` touches one field, never a copy of the element.
     @inline(__always)
     subscript(index: Int) -> Element {
-        get { base[index] }
-        nonmutating set { base[index] = newValue }
+        unsafeAddress { UnsafePointer(base + index) }
+        nonmutating unsafeMutableAddress { base + index }
     }
 
     @inline(__always)
