@@ -60,6 +60,23 @@ final class AnalyzeScenarioTests: XCTestCase {
         }
     }
 
+    /// 80 SYN/s, below the absolute threshold of 100 half-open/s, on a service whose baseline is a few
+    /// half-open a second: caught by the learned baseline, and only by it.
+    func testFloodBelowTheAbsoluteThresholdIsCaughtByTheBaseline() throws {
+        let workspace = try Workspace()
+        let path = workspace.path("quiet-flood.pcap")
+        let truth = try Scenario(seed: 17, duration: 40)
+            .background(Background(rate: 200, clientCount: 1000))
+            .flood(Flood(.randomSource, rate: 80, start: 25, duration: 12))
+            .write(to: path)
+        let learning = workspace.path("learning.yaml")
+        try "baseline:\n  warmup: 15s\n  half_life: 30s\n".write(toFile: learning, atomically: true, encoding: .utf8)
+        try assertFinds(truth.floods[0], in: try Synwatch.analyze([path], extra: ["--config", learning]), maximumLatency: 2)
+        let absoluteOnly = workspace.path("absolute.yaml")
+        try "baseline:\n  enabled: false\n".write(toFile: absoluteOnly, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try Synwatch.analyze([path], extra: ["--config", absoluteOnly]).attackStarts.count, 0)
+    }
+
     func testFlashCrowdRaisesNothing() throws {
         let workspace = try Workspace()
         let path = workspace.path("crowd.pcap")
