@@ -324,7 +324,9 @@ public final class Engine {
     }
 
     func handleReset() {
-        // From the client: it gives up (or a scanner tears down after the SYN-ACK).
+        // From the client: it gives up, or its kernel resets a SYN-ACK it never asked for (a flood
+        // from a real host), or a scanner tears down. The attempt ends without completing: it stays
+        // counted as half-open, and only leaves the table.
         let fromClient = HandshakeKey(
             client: segment.source, clientPort: segment.sourcePort,
             server: segment.destination, serverPort: segment.destinationPort
@@ -332,7 +334,7 @@ public final class Engine {
         var slot = handshakes.find(handshakes.hash(fromClient))
         if slot >= 0 {
             counters.resets &+= 1
-            close(slot, of: fromClient, client: segment.source, completed: false)
+            handshakes.slots.vacate(slot)
             return
         }
         // From the server: nothing listens on that port (RST/ACK acknowledging the SYN).
@@ -354,8 +356,8 @@ public final class Engine {
         }
     }
 
-    /// Ends the attempt in `slot` by a completing ACK or a RST, crediting the step of its SYN on its
-    /// service and its host.
+    /// Ends the attempt in `slot` by a completing ACK or the server's RST (nothing listens), crediting
+    /// the step of its SYN on its service and its host.
     func close(_ slot: Int, of key: HandshakeKey, client: IPAddress, completed: Bool) {
         let synStep = handshakes.entries[slot].synTime / resolution
         let weight = UInt32(handshakes.entries[slot].weight)

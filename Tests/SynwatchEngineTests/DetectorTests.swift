@@ -105,6 +105,42 @@ struct DetectorTests {
         #expect(events(.attackEnd, in: all).count == 1)
     }
 
+    /// `hping3 -S --flood` from a real host: its kernel answers every SYN-ACK with a RST. The attempts
+    /// never complete, so it is a single-source flood all the same.
+    @Test
+    func floodFromARealHostWhoseKernelResetsIsStillAFlood() throws {
+        let victim = v4(198, 18, 0, 10)
+        let attacker = v4(198, 18, 66, 6)
+        var scenario = Scenario(seed: 14)
+        scenario.background(to: victim, port: 80, from: 0, to: 15)
+        var time = Scenario.time(5)
+        var port: UInt16 = 2_000
+        while time < Scenario.time(12) {
+            let syn = Packet(
+                source: attacker, destination: victim, sourcePort: port, destinationPort: 80,
+                sequence: scenario.random.next32(), flags: .syn
+            )
+            let synAck = syn.synAck(isn: scenario.random.next32())
+            scenario.add(syn, at: time)
+            scenario.add(synAck, at: time + 100_000)
+            scenario.add(
+                Packet(
+                    source: attacker, destination: victim, sourcePort: port, destinationPort: 80,
+                    sequence: syn.sequence &+ 1, flags: .rst
+                ),
+                at: time + 200_000
+            )
+            port = port == 65_535 ? 2_000 : port + 1
+            time += 500_000
+        }
+        let all = scenario.run(on: Engine.make(), until: 30)
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        #expect(starts[0].kind == .singleSource)
+        #expect(starts[0].figures?.topSources.first?.address == attacker)
+        #expect(starts[0].scenarioTime > 5 && starts[0].scenarioTime <= 6, "started at \(starts[0].scenarioTime)")
+    }
+
     /// Bots with real TCP stacks retransmit each unanswered SYN after 1 s and 3 s (same 4-tuple and
     /// ISN): the attack's half-open rate counts attempts, not SYN packets, also once it is under way.
     @Test
