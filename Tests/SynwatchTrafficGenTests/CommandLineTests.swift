@@ -13,18 +13,7 @@ private let executable: String? = {
 @Suite("synwatch-trafficgen command", .enabled(if: executable != nil, "the synwatch-trafficgen binary is not built"))
 struct CommandLineTests {
     private func run(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable!)
-        process.arguments = arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let diagnostics = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text, diagnostics)
+        try runProcess(executable!, arguments)
     }
 
     @Test("flood writes the capture and the truth it reports")
