@@ -151,6 +151,26 @@ public final class Engine {
         )
     }
 
+    /// The services (and hosts) with the most SYNs since they were first seen, busiest first.
+    /// - Complexity: O(victim capacity).
+    public func services(limit: Int) -> [ServiceSummary] {
+        var result: [ServiceSummary] = []
+        for slot in 0..<victims.slots.capacity where victims.slots.isOccupied(slot) {
+            let key = victims.keys[slot]
+            let state = victims.states[slot]
+            result.append(
+                ServiceSummary(
+                    address: key.address, port: key.port == 0 ? nil : key.port,
+                    firstSeen: Timestamp(nanoseconds: state.firstSeen), synPackets: state.synPackets,
+                    attempts: state.attempts, retransmits: state.retransmits, completions: state.completions,
+                    resets: state.resets, timeouts: state.timeouts, underAttack: state.phase == .attacked
+                )
+            )
+        }
+        result.sort { ($0.synPackets, $1.address, $1.port ?? 0) > ($1.synPackets, $0.address, $0.port ?? 0) }
+        return Array(result.prefix(limit))
+    }
+
     // MARK: Clock
 
     /// Moves `now` forward; divides only when a resolution step ends, not per packet.
@@ -348,12 +368,6 @@ public final class Engine {
         else { return }
         counters.resets &+= 1
         close(slot, of: fromServer, client: segment.destination, completed: false)
-        let source = sources.find(segment.destination, hash: hasher.hash(segment.destination))
-        if source >= 0 {
-            let epoch = currentEpoch
-            sources.advanceEpoch(source, to: epoch)
-            sources.entries.pointer(source).pointee.resetsReceived[Int(epoch & 1)] &+= 1
-        }
     }
 
     /// Ends the attempt in `slot` by a completing ACK or the server's RST (nothing listens), crediting
@@ -400,7 +414,11 @@ public final class Engine {
                 // The service may have been evicted (and its slot reused) since: a stale count is harmless.
                 let victim = Int(handshakes.entries[slot].victim) - 1
                 if victim >= 0 && victims.slots.isOccupied(victim) {
-                    victims.states[victim].timeouts &+= 1
+                    let weight = Int(handshakes.entries[slot].weight)
+                    victims.states[victim].timeouts &+= weight
+                    let hostKey = VictimKey(address: victims.keys[victim].address, port: 0)
+                    let host = victims.find(hostKey, hash: victims.hash(hostKey))
+                    if host >= 0 && host != victim { victims.states[host].timeouts &+= weight }
                 }
                 counters.timeouts &+= 1
                 slots.vacate(slot)

@@ -6,7 +6,7 @@ public struct EngineConfiguration: Sendable, Equatable {
     public struct Handshakes: Sendable, Equatable {
         /// A SYN with no completing ACK or RST after this long counts as timed out.
         public var timeout = TimeSpan.seconds(5)
-        /// Hard capacity; when a bucket is full its oldest attempt is evicted (and counted).
+        /// Hard capacity; a full bucket evicts in rotation, close to its oldest attempt (and counts it).
         public var capacity = 262_144
         public init() {}
     }

@@ -53,3 +53,22 @@ public struct TableOccupancy: Sendable, Equatable {
     public var backscatterAddresses: Int
     public var backscatterCapacity: Int
 }
+
+/// What one service (or, without a port, one whole host) received since it was first seen.
+///
+/// Attempt, completion and reset counts are estimates while the service was sampled under attack.
+public struct ServiceSummary: Sendable, Equatable {
+    public var address: IPAddress
+    /// Nil for a host's figures over all its ports.
+    public var port: UInt16?
+    public var firstSeen: Timestamp
+    public var synPackets: Int
+    public var attempts: Int
+    /// SYNs repeating a tracked attempt (same 4-tuple and ISN).
+    public var retransmits: Int
+    public var completions: Int
+    /// Attempts the server refused with a RST.
+    public var resets: Int
+    public var timeouts: Int
+    public var underAttack: Bool
+}

@@ -82,3 +82,22 @@ extension EngineStatistics {
         return fields
     }
 }
+
+extension ServiceSummary {
+    /// The service's totals, named as in events (`victim`, `port`; no `port` for a whole host).
+    public var fields: [(String, JSONValue)] {
+        var fields: [(String, JSONValue)] = [("victim", .string(address.description))]
+        if let port { fields.append(("port", .int(Int(port)))) }
+        fields += [
+            ("first_seen", .raw(firstSeen.description)),
+            ("syn_packets", .int(synPackets)),
+            ("attempts", .int(attempts)),
+            ("retransmits", .int(retransmits)),
+            ("completions", .int(completions)),
+            ("resets", .int(resets)),
+            ("timeouts", .int(timeouts)),
+            ("under_attack", .bool(underAttack)),
+        ]
+        return fields
+    }
+}

@@ -31,7 +31,7 @@ struct AnalysisReport {
         }
     }
 
-    func render(statistics: EngineStatistics, occupancy: TableOccupancy) -> String {
+    func render(statistics: EngineStatistics, occupancy: TableOccupancy, services: [ServiceSummary]) -> String {
         var text = "synwatch analyze: \(files.joined(separator: ", "))\n"
         if let first = statistics.firstTime, let last = statistics.lastTime {
             text += "  \(grouped(statistics.frames)) frames, \(Self.format(seconds: (last - first).seconds)) of capture "
@@ -45,6 +45,22 @@ struct AnalysisReport {
 
         text += "\nNotices (not attacks on us): \(notices.isEmpty ? "none" : String(notices.count))\n"
         for notice in notices { text += describe(notice: notice) }
+
+        text += "\nBusiest services\n"
+        if services.isEmpty { text += "  none\n" }
+        let columns = ["SYNs", "attempts", "completed", "refused", "timed out"]
+        let width = max(24, services.map { Self.service($0.address, $0.port).count }.max() ?? 0)
+        func row(_ name: String, _ cells: [String], _ note: String = "") -> String {
+            "  " + name.padding(width) + cells.map { String(repeating: " ", count: max(1, 11 - $0.count)) + $0 }.joined()
+                + note + "\n"
+        }
+        if !services.isEmpty { text += row("", columns) }
+        for service in services {
+            let counts = [service.synPackets, service.attempts, service.completions, service.resets, service.timeouts]
+            text += row(
+                Self.service(service.address, service.port), counts.map(grouped), service.underAttack ? "  attacked" : ""
+            )
+        }
 
         text += "\nTraffic\n"
         text += table(statistics.trafficFields)
@@ -181,4 +197,7 @@ func grouped(_ value: Int) -> String {
 
 extension String {
     fileprivate var replacingUnderscores: String { String(map { $0 == "_" ? " " : $0 }) }
+
+    /// The string followed by spaces up to `width` characters.
+    fileprivate func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
 }

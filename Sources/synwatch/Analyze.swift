@@ -15,6 +15,9 @@ struct Analyze: ParsableCommand {
             """
     )
 
+    /// The busiest services the summary and the report list.
+    static let servicesListed = 10
+
     @Argument(help: ArgumentHelp("Capture files (pcap or pcapng); `-` for standard input.", valueName: "file"))
     var files: [String]
 
@@ -72,10 +75,16 @@ struct Analyze: ParsableCommand {
                 ("event", .string("summary")), ("files", .array(files.map { .string($0) })),
             ]
             fields += statistics.summaryFields(occupancy: engine.occupancy)
+            fields.append(("services", .array(engine.services(limit: Self.servicesListed).map { .object($0.fields) })))
             if let readError { fields.append(("error", .string(readError.description))) }
             output.write(JSONValue.object(fields).rendered + "\n")
         } else {
-            output.write(report.render(statistics: statistics, occupancy: engine.occupancy))
+            output.write(
+                report.render(
+                    statistics: statistics, occupancy: engine.occupancy,
+                    services: engine.services(limit: Self.servicesListed)
+                )
+            )
         }
         output.flush()
         if let readError { throw CommandFailure(readError.description) }

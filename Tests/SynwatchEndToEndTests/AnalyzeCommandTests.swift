@@ -20,6 +20,13 @@ final class AnalyzeCommandTests: XCTestCase {
         let end = try XCTUnwrap(analysis.events("attack_end").first)
         XCTAssertEqual(end.fields["end_reason"] as? String, "capture_end")
         XCTAssertEqual(analysis.summary["syn_packets"] as? Int, 9639)
+        // The busiest services: the host as a whole, then the attacked port, with every SYN of the capture.
+        let services = try XCTUnwrap(analysis.summary["services"] as? [[String: Any]])
+        XCTAssertEqual(services.first?["victim"] as? String, "10.10.10.10")
+        XCTAssertNil(services.first?["port"])
+        let port = try XCTUnwrap(services.first { $0["port"] as? Int == 30120 })
+        XCTAssertEqual(port["syn_packets"] as? Int, 9639)
+        XCTAssertEqual(port["completions"] as? Int, 0)
     }
 
     /// SYN-ACK reflection: answers to SYNs spoofed with our address. A notice, never an attack.

@@ -4,7 +4,6 @@ struct SourceEntry: Sendable {
     var epoch: Int64 = 0
     var attempts = EpochPair()
     var completions = EpochPair()
-    var resetsReceived = EpochPair()
     /// Distinct (address, port) targets per epoch parity (64-bit linear counters).
     var targets = WordPair()
     /// Distinct destination addresses per epoch parity.
@@ -62,7 +61,6 @@ final class SourceTable {
         for parity in 0..<2 where epoch - current >= 2 || parity == Int(epoch & 1) {
             entry.pointee.attempts[parity] = 0
             entry.pointee.completions[parity] = 0
-            entry.pointee.resetsReceived[parity] = 0
             entry.pointee.targets[parity] = 0
             entry.pointee.addresses[parity] = 0
         }
