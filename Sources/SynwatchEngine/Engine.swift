@@ -28,8 +28,14 @@ public final class Engine {
     var counters = EngineStatistics()
     let outcomeCounts: UnsafeMutablePointer<Int>
     var segment = TCPSegment(
-        source: .zero, destination: .zero, sourcePort: 0, destinationPort: 0,
-        sequence: 0, acknowledgement: 0, flags: [], payloadLength: 0
+        source: .zero,
+        destination: .zero,
+        sourcePort: 0,
+        destinationPort: 0,
+        sequence: 0,
+        acknowledgement: 0,
+        flags: [],
+        payloadLength: 0
     )
     /// Capture time of the newest frame (or tick); frames from the past are taken as happening now.
     var now: Int64 = .min
@@ -64,7 +70,10 @@ public final class Engine {
         sources = SourceTable(capacity: configuration.sources.capacity, hasher: hasher)
         backscatter = BackscatterTable(capacity: configuration.backscatter.capacity, hasher: hasher)
         admission = SourceAdmission(maximumAge: windows.sources)
-        sweepBuckets = handshakes.bucketsPerSweep(resolution: windows.resolution, timeout: configuration.handshakes.timeout)
+        sweepBuckets = handshakes.bucketsPerSweep(
+            resolution: windows.resolution,
+            timeout: configuration.handshakes.timeout
+        )
         scanCandidateBits = LinearCounter.bitsNeeded(for: configuration.scan.minTargets, of: 64)
         let detection = configuration.detection
         let longest = [
@@ -144,10 +153,14 @@ public final class Engine {
     /// How full each bounded table is.
     public var occupancy: TableOccupancy {
         TableOccupancy(
-            handshakes: handshakes.slots.count, handshakeCapacity: handshakes.slots.capacity,
-            victims: victims.slots.count, victimCapacity: victims.slots.capacity,
-            sources: sources.slots.count, sourceCapacity: sources.slots.capacity,
-            backscatterAddresses: backscatter.slots.count, backscatterCapacity: backscatter.slots.capacity
+            handshakes: handshakes.slots.count,
+            handshakeCapacity: handshakes.slots.capacity,
+            victims: victims.slots.count,
+            victimCapacity: victims.slots.capacity,
+            sources: sources.slots.count,
+            sourceCapacity: sources.slots.capacity,
+            backscatterAddresses: backscatter.slots.count,
+            backscatterCapacity: backscatter.slots.capacity
         )
     }
 
@@ -160,10 +173,16 @@ public final class Engine {
             let state = victims.states[slot]
             result.append(
                 ServiceSummary(
-                    address: key.address, port: key.port == 0 ? nil : key.port,
-                    firstSeen: Timestamp(nanoseconds: state.firstSeen), synPackets: state.synPackets,
-                    attempts: state.attempts, retransmits: state.retransmits, completions: state.completions,
-                    resets: state.resets, timeouts: state.timeouts, underAttack: state.phase == .attacked
+                    address: key.address,
+                    port: key.port == 0 ? nil : key.port,
+                    firstSeen: Timestamp(nanoseconds: state.firstSeen),
+                    synPackets: state.synPackets,
+                    attempts: state.attempts,
+                    retransmits: state.retransmits,
+                    completions: state.completions,
+                    resets: state.resets,
+                    timeouts: state.timeouts,
+                    underAttack: state.phase == .attacked
                 )
             )
         }
@@ -234,15 +253,18 @@ public final class Engine {
         }
 
         let key = HandshakeKey(
-            client: segment.source, clientPort: segment.sourcePort,
-            server: segment.destination, serverPort: segment.destinationPort
+            client: segment.source,
+            clientPort: segment.sourcePort,
+            server: segment.destination,
+            serverPort: segment.destinationPort
         )
         let hashed = handshakes.hash(key)
         // A service under a heavy attack has its attempts sampled by 4-tuple, so a flood stops filling
         // the table (and evicting other services' handshakes) once it is known. Retransmissions of a
         // sampled 4-tuple are sampled too. A tracked attempt stands for `weight` attempts.
         let shift = max(
-            victim >= 0 ? victims.states[victim].samplingShift : 0, host >= 0 ? victims.states[host].samplingShift : 0
+            victim >= 0 ? victims.states[victim].samplingShift : 0,
+            host >= 0 ? victims.states[host].samplingShift : 0
         )
         let tracked = hashed.fingerprint & ((1 << UInt64(shift)) - 1) == 0
         let weight = UInt32(1) << UInt32(shift)
@@ -283,7 +305,12 @@ public final class Engine {
             state.pointee.epochAttempts[parity] &+= weight
             // A host-wide attack is a spoofed one (below): its sources are never heavy hitters.
             if service == victim {
-                SpaceSaving.add(segment.source, weight: Int32(weight), to: victims.top(service, parity: parity), k: victims.topK)
+                SpaceSaving.add(
+                    segment.source,
+                    weight: Int32(weight),
+                    to: victims.top(service, parity: parity),
+                    k: victims.topK
+                )
             }
         }
         // The sources of a spoofed storm send one SYN each: following them one by one would only
@@ -301,8 +328,10 @@ public final class Engine {
     func handleSynAck() {
         counters.synAcks &+= 1
         let key = HandshakeKey(
-            client: segment.destination, clientPort: segment.destinationPort,
-            server: segment.source, serverPort: segment.sourcePort
+            client: segment.destination,
+            clientPort: segment.destinationPort,
+            server: segment.source,
+            serverPort: segment.sourcePort
         )
         let slot = handshakes.find(handshakes.hash(key))
         guard slot >= 0 else {
@@ -330,8 +359,10 @@ public final class Engine {
         let victim = victims.find(victimKey, hash: victims.hash(victimKey))
         guard victim >= 0, victims.states[victim].lastActive >= now - timeout else { return }
         let key = HandshakeKey(
-            client: segment.source, clientPort: segment.sourcePort,
-            server: segment.destination, serverPort: segment.destinationPort
+            client: segment.source,
+            clientPort: segment.sourcePort,
+            server: segment.destination,
+            serverPort: segment.destinationPort
         )
         let slot = handshakes.find(handshakes.hash(key))
         guard slot >= 0 else { return }
@@ -348,8 +379,10 @@ public final class Engine {
         // from a real host), or a scanner tears down. The attempt ends without completing: it stays
         // counted as half-open, and only leaves the table.
         let fromClient = HandshakeKey(
-            client: segment.source, clientPort: segment.sourcePort,
-            server: segment.destination, serverPort: segment.destinationPort
+            client: segment.source,
+            clientPort: segment.sourcePort,
+            server: segment.destination,
+            serverPort: segment.destinationPort
         )
         var slot = handshakes.find(handshakes.hash(fromClient))
         if slot >= 0 {
@@ -359,8 +392,10 @@ public final class Engine {
         }
         // From the server: nothing listens on that port (RST/ACK acknowledging the SYN).
         let fromServer = HandshakeKey(
-            client: segment.destination, clientPort: segment.destinationPort,
-            server: segment.source, serverPort: segment.sourcePort
+            client: segment.destination,
+            clientPort: segment.destinationPort,
+            server: segment.source,
+            serverPort: segment.sourcePort
         )
         slot = handshakes.find(handshakes.hash(fromServer))
         guard slot >= 0,
@@ -391,7 +426,12 @@ public final class Engine {
             state.pointee.epochClosed[parity] &+= weight
         }
         if victim >= 0 {
-            SpaceSaving.remove(client, weight: Int32(weight), from: victims.top(victim, parity: parity), k: victims.topK)
+            SpaceSaving.remove(
+                client,
+                weight: Int32(weight),
+                from: victims.top(victim, parity: parity),
+                k: victims.topK
+            )
         }
         if completed {
             let source = sources.find(client, hash: hasher.hash(client))
@@ -451,7 +491,11 @@ public final class Engine {
         slot = victims.slots.freeSlot(hash: hash)
         if slot < 0 {
             let states = victims.states
-            slot = victims.slots.oldestSlot(hash: hash, age: { states[$0].lastActive }, evictable: { states[$0].phase == .idle })
+            slot = victims.slots.oldestSlot(
+                hash: hash,
+                age: { states[$0].lastActive },
+                evictable: { states[$0].phase == .idle }
+            )
             guard slot >= 0 else {
                 counters.victimsUntracked &+= 1
                 return -1

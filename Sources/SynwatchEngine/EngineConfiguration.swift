@@ -137,7 +137,9 @@ public struct EngineConfiguration: Sendable, Equatable {
             guard value >= minimum else { throw ConfigurationProblem(key: key, message: "must be at least \(minimum)") }
         }
         func fraction(_ value: Double, _ key: String) throws(ConfigurationProblem) {
-            guard value >= 0, value <= 1 else { throw ConfigurationProblem(key: key, message: "must be between 0 and 1") }
+            guard value >= 0, value <= 1 else {
+                throw ConfigurationProblem(key: key, message: "must be between 0 and 1")
+            }
         }
         try positive(handshakes.timeout, "handshakes.timeout")
         try atLeast(handshakes.capacity, 64, "handshakes.capacity")
@@ -169,7 +171,9 @@ public struct EngineConfiguration: Sendable, Equatable {
             throw ConfigurationProblem(key: "detection.top_sources", message: "must be at most 32")
         }
         try positive(baseline.halfLife, "baseline.half_life")
-        guard baseline.factor >= 1 else { throw ConfigurationProblem(key: "baseline.factor", message: "must be at least 1") }
+        guard baseline.factor >= 1 else {
+            throw ConfigurationProblem(key: "baseline.factor", message: "must be at least 1")
+        }
         try fraction(baseline.minCompletionDrop, "baseline.min_completion_drop")
         try fraction(classification.singleSourceShare, "classification.single_source_share")
         try fraction(classification.randomSourceDistinctRatio, "classification.random_source_distinct_ratio")

@@ -34,7 +34,8 @@ struct AnalysisReport {
     func render(statistics: EngineStatistics, occupancy: TableOccupancy, services: [ServiceSummary]) -> String {
         var text = "synwatch analyze: \(files.joined(separator: ", "))\n"
         if let first = statistics.firstTime, let last = statistics.lastTime {
-            text += "  \(grouped(statistics.frames)) frames, \(Self.format(seconds: (last - first).seconds)) of capture "
+            text +=
+                "  \(grouped(statistics.frames)) frames, \(Self.format(seconds: (last - first).seconds)) of capture "
             text += "from \(Self.format(first)) to \(Self.format(last))\n"
         } else {
             text += "  no frames\n"
@@ -51,14 +52,17 @@ struct AnalysisReport {
         let columns = ["SYNs", "attempts", "completed", "refused", "timed out"]
         let width = max(24, services.map { Self.service($0.address, $0.port).count }.max() ?? 0)
         func row(_ name: String, _ cells: [String], _ note: String = "") -> String {
-            "  " + name.padding(width) + cells.map { String(repeating: " ", count: max(1, 11 - $0.count)) + $0 }.joined()
+            "  " + name.padding(width)
+                + cells.map { String(repeating: " ", count: max(1, 11 - $0.count)) + $0 }.joined()
                 + note + "\n"
         }
         if !services.isEmpty { text += row("", columns) }
         for service in services {
             let counts = [service.synPackets, service.attempts, service.completions, service.resets, service.timeouts]
             text += row(
-                Self.service(service.address, service.port), counts.map(grouped), service.underAttack ? "  attacked" : ""
+                Self.service(service.address, service.port),
+                counts.map(grouped),
+                service.underAttack ? "  attacked" : ""
             )
         }
 
@@ -74,10 +78,12 @@ struct AnalysisReport {
         text += "\(grouped(statistics.handshakeEvictions)) evicted, "
         text += "\(grouped(statistics.sampledOut)) attempts on attacked services not tracked (sampled)\n"
         text += "  victims      \(grouped(occupancy.victims)) / \(grouped(occupancy.victimCapacity)), "
-        text += "\(grouped(statistics.victimEvictions)) evicted, \(grouped(statistics.victimsUntracked)) SYNs untracked\n"
+        text +=
+            "\(grouped(statistics.victimEvictions)) evicted, \(grouped(statistics.victimsUntracked)) SYNs untracked\n"
         text += "  sources      \(grouped(occupancy.sources)) / \(grouped(occupancy.sourceCapacity)), "
         text += "\(grouped(statistics.sourceEvictions)) evicted\n"
-        text += "  backscatter  \(grouped(occupancy.backscatterAddresses)) / \(grouped(occupancy.backscatterCapacity)), "
+        text +=
+            "  backscatter  \(grouped(occupancy.backscatterAddresses)) / \(grouped(occupancy.backscatterCapacity)), "
         text += "\(grouped(statistics.backscatterEvictions)) evicted\n"
         return text
     }
@@ -85,7 +91,8 @@ struct AnalysisReport {
     private func describe(_ attack: Attack) -> String {
         let start = attack.start
         let latest = attack.latest
-        var text = "  #\(start.attackID ?? 0)  SYN flood on \(Self.service(start.victim, start.port))  \(latest.kind?.rawValue ?? "?")\n"
+        let service = Self.service(start.victim, start.port)
+        var text = "  #\(start.attackID ?? 0)  SYN flood on \(service)  \(latest.kind?.rawValue ?? "?")\n"
         text += "      detected \(Self.format(start.time))"
         if let end = attack.end, let summary = end.summary {
             text += ", ended \(Self.format(end.time))"

@@ -81,7 +81,8 @@ struct Analyze: ParsableCommand {
         } else {
             output.write(
                 report.render(
-                    statistics: statistics, occupancy: engine.occupancy,
+                    statistics: statistics,
+                    occupancy: engine.occupancy,
                     services: engine.services(limit: Self.servicesListed)
                 )
             )

@@ -82,7 +82,9 @@ final class AnalyzeCommandTests: XCTestCase {
     func testTruncatedCaptureReportsWhatItReadThenFails() throws {
         let workspace = try Workspace()
         let whole = workspace.path("whole.pcap")
-        try Scenario(seed: 40, duration: 10).flood(Flood(.randomSource, rate: 2000, start: 2, duration: 5)).write(to: whole)
+        try Scenario(seed: 40, duration: 10).flood(Flood(.randomSource, rate: 2000, start: 2, duration: 5)).write(
+            to: whole
+        )
         let data = try Data(contentsOf: URL(fileURLWithPath: whole))
         let cut = workspace.path("cut.pcap")
         try data.prefix(data.count - 7).write(to: URL(fileURLWithPath: cut))

@@ -38,8 +38,12 @@ final class AnalyzeScenarioTests: XCTestCase {
             .background(Self.background)
             .flood(Flood(.randomSource, rate: 2500, start: 5, duration: 8))
             .write(
-                to: path, format: .pcapng, precision: .nanoseconds, linkType: .ethernet,
-                vlanTags: [VLANTag(.dot1ad, id: 100), VLANTag(.dot1Q, id: 200)], direction: .incomingOnly
+                to: path,
+                format: .pcapng,
+                precision: .nanoseconds,
+                linkType: .ethernet,
+                vlanTags: [VLANTag(.dot1ad, id: 100), VLANTag(.dot1Q, id: 200)],
+                direction: .incomingOnly
             )
         try assertFinds(truth.floods[0], in: try Synwatch.analyze([path]))
     }
@@ -71,7 +75,11 @@ final class AnalyzeScenarioTests: XCTestCase {
             .write(to: path)
         let learning = workspace.path("learning.yaml")
         try "baseline:\n  warmup: 15s\n  half_life: 30s\n".write(toFile: learning, atomically: true, encoding: .utf8)
-        try assertFinds(truth.floods[0], in: try Synwatch.analyze([path], extra: ["--config", learning]), maximumLatency: 2)
+        try assertFinds(
+            truth.floods[0],
+            in: try Synwatch.analyze([path], extra: ["--config", learning]),
+            maximumLatency: 2
+        )
         let absoluteOnly = workspace.path("absolute.yaml")
         try "baseline:\n  enabled: false\n".write(toFile: absoluteOnly, atomically: true, encoding: .utf8)
         XCTAssertEqual(try Synwatch.analyze([path], extra: ["--config", absoluteOnly]).attackStarts.count, 0)
@@ -181,7 +189,11 @@ final class AnalyzeScenarioTests: XCTestCase {
             .flood(Flood(.randomSource, rate: 2000, start: 5, duration: 6))
             .write(to: whole)
         // The same traffic split in two files (before and from the flood's middle) gives one attack.
-        let split = try CaptureSplitter(whole).split(at: 1_735_689_608, into: workspace.path("a.pcap"), workspace.path("b.pcap"))
+        let split = try CaptureSplitter(whole).split(
+            at: 1_735_689_608,
+            into: workspace.path("a.pcap"),
+            workspace.path("b.pcap")
+        )
         let analysis = try Synwatch.analyze(split)
         XCTAssertEqual(analysis.attackStarts.count, 1)
         XCTAssertEqual(analysis.events("attack_end").count, 1)
@@ -202,8 +214,13 @@ final class AnalyzeScenarioTests: XCTestCase {
     /// Exactly one attack, on the flood's service, of its kind, starting within 1 s of its first SYN,
     /// ending after its last one, with updates and end carrying the same id.
     private func assertFinds(
-        _ flood: FloodTruth, in analysis: Analysis, context: String = "", maximumLatency: Double = 1, scans: Int = 0,
-        file: StaticString = #filePath, line: UInt = #line
+        _ flood: FloodTruth,
+        in analysis: Analysis,
+        context: String = "",
+        maximumLatency: Double = 1,
+        scans: Int = 0,
+        file: StaticString = #filePath,
+        line: UInt = #line
     ) throws {
         let starts = analysis.attackStarts
         XCTAssertEqual(starts.count, 1, "attacks \(context): \(starts.map(\.fields))", file: file, line: line)

@@ -55,7 +55,9 @@ struct BoundedMemoryTests {
         var nextClientPort: UInt16 = 1024
         var time = 1_700_000_000 * second
         for _ in 0..<60_000 {
-            time += random.chance(0.0005) ? Int64.random(in: second...(8 * second), using: &random)
+            time +=
+                random.chance(0.0005)
+                ? Int64.random(in: second...(8 * second), using: &random)
                 : Int64.random(in: 0...(400_000), using: &random)
             let pick = Int.random(in: 0..<100, using: &random)
             if pick < 70 || recent.isEmpty {
@@ -70,8 +72,12 @@ struct BoundedMemoryTests {
                 // A fresh client port every time: no 4-tuple is reused with a new ISN.
                 nextClientPort = nextClientPort == .max ? 1024 : nextClientPort + 1
                 let syn = Packet(
-                    source: source, destination: service.0, sourcePort: nextClientPort, destinationPort: service.1,
-                    sequence: random.next32(), flags: .syn
+                    source: source,
+                    destination: service.0,
+                    sourcePort: nextClientPort,
+                    destinationPort: service.1,
+                    sequence: random.next32(),
+                    flags: .syn
                 )
                 engine.feed(syn, at: time)
                 recent.append(Recent(syn: syn))
@@ -99,8 +105,13 @@ struct BoundedMemoryTests {
                 let target = IPAddress(ipv4: 0xC613_8000 + UInt32.random(in: 0..<30_000, using: &random))
                 engine.feed(
                     Packet(
-                        source: reflector, destination: target, sourcePort: 443, destinationPort: 5555,
-                        sequence: random.next32(), acknowledgement: random.next32(), flags: [.syn, .ack]
+                        source: reflector,
+                        destination: target,
+                        sourcePort: 443,
+                        destinationPort: 5555,
+                        sequence: random.next32(),
+                        acknowledgement: random.next32(),
+                        flags: [.syn, .ack]
                     ),
                     at: time
                 )
@@ -134,8 +145,12 @@ struct BoundedMemoryTests {
             time += 200_000
             engine.feed(
                 Packet(
-                    source: scanner, destination: IPAddress(ipv4: 0xC612_4000 + UInt32(index / 50)),
-                    sourcePort: 50_000, destinationPort: UInt16(1 + index % 50), sequence: UInt32(index), flags: .syn
+                    source: scanner,
+                    destination: IPAddress(ipv4: 0xC612_4000 + UInt32(index / 50)),
+                    sourcePort: 50_000,
+                    destinationPort: UInt16(1 + index % 50),
+                    sequence: UInt32(index),
+                    flags: .syn
                 ),
                 at: time
             )
@@ -151,8 +166,12 @@ struct BoundedMemoryTests {
                 time += 50_000
                 engine.feed(
                     Packet(
-                        source: IPAddress(ipv4: 0xC613_0000 + UInt32(index)), destination: v4(198, 18, 0, 10),
-                        sourcePort: port, destinationPort: 80, sequence: 7, flags: .syn
+                        source: IPAddress(ipv4: 0xC613_0000 + UInt32(index)),
+                        destination: v4(198, 18, 0, 10),
+                        sourcePort: port,
+                        destinationPort: 80,
+                        sequence: 7,
+                        flags: .syn
                     ),
                     at: time
                 )
@@ -168,8 +187,13 @@ struct BoundedMemoryTests {
             time += 100_000
             engine.feed(
                 Packet(
-                    source: v4(198, 18, 200, 1), destination: IPAddress(ipv4: 0xC613_8000 + UInt32(index)),
-                    sourcePort: 80, destinationPort: 40_000, sequence: 1, acknowledgement: 1, flags: [.syn, .ack]
+                    source: v4(198, 18, 200, 1),
+                    destination: IPAddress(ipv4: 0xC613_8000 + UInt32(index)),
+                    sourcePort: 80,
+                    destinationPort: 40_000,
+                    sequence: 1,
+                    acknowledgement: 1,
+                    flags: [.syn, .ack]
                 ),
                 at: time
             )

@@ -117,16 +117,24 @@ struct DetectorTests {
         var port: UInt16 = 2_000
         while time < Scenario.time(12) {
             let syn = Packet(
-                source: attacker, destination: victim, sourcePort: port, destinationPort: 80,
-                sequence: scenario.random.next32(), flags: .syn
+                source: attacker,
+                destination: victim,
+                sourcePort: port,
+                destinationPort: 80,
+                sequence: scenario.random.next32(),
+                flags: .syn
             )
             let synAck = syn.synAck(isn: scenario.random.next32())
             scenario.add(syn, at: time)
             scenario.add(synAck, at: time + 100_000)
             scenario.add(
                 Packet(
-                    source: attacker, destination: victim, sourcePort: port, destinationPort: 80,
-                    sequence: syn.sequence &+ 1, flags: .rst
+                    source: attacker,
+                    destination: victim,
+                    sourcePort: port,
+                    destinationPort: 80,
+                    sequence: syn.sequence &+ 1,
+                    flags: .rst
                 ),
                 at: time + 200_000
             )
@@ -151,9 +159,12 @@ struct DetectorTests {
         var time = Scenario.time(5)
         while time < Scenario.time(25) {
             let syn = Packet(
-                source: scenario.spoofedSource(like: victim), destination: victim,
-                sourcePort: UInt16.random(in: 1024...65535, using: &scenario.random), destinationPort: 80,
-                sequence: scenario.random.next32(), flags: .syn
+                source: scenario.spoofedSource(like: victim),
+                destination: victim,
+                sourcePort: UInt16.random(in: 1024...65535, using: &scenario.random),
+                destinationPort: 80,
+                sequence: scenario.random.next32(),
+                flags: .syn
             )
             for retry in [0, 1, 3] as [Int64] {
                 scenario.add(syn, at: time + retry * second)
@@ -197,8 +208,12 @@ struct DetectorTests {
         ports.shuffle(using: &scenario.random)
         for (index, port) in ports.enumerated() {
             let syn = Packet(
-                source: scanner, destination: target, sourcePort: 61_000, destinationPort: port,
-                sequence: scenario.random.next32(), flags: .syn
+                source: scanner,
+                destination: target,
+                sourcePort: 61_000,
+                destinationPort: port,
+                sequence: scenario.random.next32(),
+                flags: .syn
             )
             let time = Scenario.time(3 + Double(index) * 0.01)
             scenario.add(syn, at: time)
@@ -225,9 +240,13 @@ struct DetectorTests {
         while time < Scenario.time(15) {
             scenario.add(
                 Packet(
-                    source: reflectors.randomElement(using: &scenario.random)!, destination: spoofed,
-                    sourcePort: 80, destinationPort: UInt16.random(in: 1024...65535, using: &scenario.random),
-                    sequence: scenario.random.next32(), acknowledgement: scenario.random.next32(), flags: [.syn, .ack]
+                    source: reflectors.randomElement(using: &scenario.random)!,
+                    destination: spoofed,
+                    sourcePort: 80,
+                    destinationPort: UInt16.random(in: 1024...65535, using: &scenario.random),
+                    sequence: scenario.random.next32(),
+                    acknowledgement: scenario.random.next32(),
+                    flags: [.syn, .ack]
                 ),
                 at: time
             )
@@ -292,10 +311,12 @@ struct DetectorTests {
         var time = Scenario.time(3)
         while time < Scenario.time(13) {
             let syn = Packet(
-                source: scenario.spoofedSource(like: victim), destination: victim,
+                source: scenario.spoofedSource(like: victim),
+                destination: victim,
                 sourcePort: UInt16.random(in: 1024...65535, using: &scenario.random),
                 destinationPort: UInt16.random(in: 1...65535, using: &scenario.random),
-                sequence: scenario.random.next32(), flags: .syn
+                sequence: scenario.random.next32(),
+                flags: .syn
             )
             scenario.add(syn, at: time)
             time += 200_000
@@ -318,8 +339,12 @@ struct DetectorTests {
         var scenario = Scenario(seed: 13)
         for port in UInt16(1)...2_000 {
             let syn = Packet(
-                source: v4(198, 18, 60, 6), destination: target, sourcePort: 50_000, destinationPort: port,
-                sequence: UInt32(port), flags: .syn
+                source: v4(198, 18, 60, 6),
+                destination: target,
+                sourcePort: 50_000,
+                destinationPort: port,
+                sequence: UInt32(port),
+                flags: .syn
             )
             scenario.add(syn, at: Scenario.time(2 + Double(port) * 0.001))
         }
@@ -339,8 +364,12 @@ struct DetectorTests {
             scenario.flood(to: v6(0x10), port: 443, rate: 500, from: 3, to: 7) { $0.spoofedSource(like: v6(0x10)) }
             for port in UInt16(1)...60 {
                 let syn = Packet(
-                    source: v4(198, 18, 50, 5), destination: v4(198, 18, 0, 20), sourcePort: 61_000,
-                    destinationPort: port, sequence: UInt32(port), flags: .syn
+                    source: v4(198, 18, 50, 5),
+                    destination: v4(198, 18, 0, 20),
+                    sourcePort: 61_000,
+                    destinationPort: port,
+                    sequence: UInt32(port),
+                    flags: .syn
                 )
                 scenario.add(syn, at: Scenario.time(8 + Double(port) * 0.01))
                 scenario.add(syn.refusal, at: Scenario.time(8.001 + Double(port) * 0.01))

@@ -67,15 +67,19 @@ struct HandshakeModel {
 
     static func clientKey(_ packet: Packet) -> Key {
         Key(
-            client: packet.source, clientPort: packet.sourcePort,
-            server: packet.destination, serverPort: packet.destinationPort
+            client: packet.source,
+            clientPort: packet.sourcePort,
+            server: packet.destination,
+            serverPort: packet.destinationPort
         )
     }
 
     static func serverKey(_ packet: Packet) -> Key {
         Key(
-            client: packet.destination, clientPort: packet.destinationPort,
-            server: packet.source, serverPort: packet.sourcePort
+            client: packet.destination,
+            clientPort: packet.destinationPort,
+            server: packet.source,
+            serverPort: packet.sourcePort
         )
     }
 
@@ -190,8 +194,12 @@ struct HandshakeTrafficGenerator {
         let server = servers.randomElement(using: &random)!
         let client = clients[server.isIPv4 ? 0 : 1].randomElement(using: &random)!
         let packet = Packet(
-            source: client, destination: server, sourcePort: clientPorts.randomElement(using: &random)!,
-            destinationPort: [80, 443].randomElement(using: &random)!, sequence: random.next32(), flags: .syn
+            source: client,
+            destination: server,
+            sourcePort: clientPorts.randomElement(using: &random)!,
+            destinationPort: [80, 443].randomElement(using: &random)!,
+            sequence: random.next32(),
+            flags: .syn
         )
         history.append(HandshakeModel.clientKey(packet))
         return packet
@@ -205,12 +213,21 @@ struct HandshakeTrafficGenerator {
         let isn = attempt?.isn ?? random.next32()
         let serverISN = attempt?.serverISN ?? random.next32()
         let fromClient = Packet(
-            source: key.client, destination: key.server, sourcePort: key.clientPort, destinationPort: key.serverPort,
-            sequence: isn, flags: .syn
+            source: key.client,
+            destination: key.server,
+            sourcePort: key.clientPort,
+            destinationPort: key.serverPort,
+            sequence: isn,
+            flags: .syn
         )
         var fromServer = Packet(
-            source: key.server, destination: key.client, sourcePort: key.serverPort, destinationPort: key.clientPort,
-            sequence: serverISN, acknowledgement: isn &+ 1, flags: [.syn, .ack]
+            source: key.server,
+            destination: key.client,
+            sourcePort: key.serverPort,
+            destinationPort: key.clientPort,
+            sequence: serverISN,
+            acknowledgement: isn &+ 1,
+            flags: [.syn, .ack]
         )
         let wrong = UInt32.random(in: 2...0xFFFF, using: &random)
         switch Int.random(in: 0..<100, using: &random) {
@@ -224,24 +241,42 @@ struct HandshakeTrafficGenerator {
             return fromServer
         case 35..<60:
             return Packet(
-                source: key.client, destination: key.server, sourcePort: key.clientPort,
-                destinationPort: key.serverPort, sequence: isn &+ 1, acknowledgement: serverISN &+ 1, flags: .ack
+                source: key.client,
+                destination: key.server,
+                sourcePort: key.clientPort,
+                destinationPort: key.serverPort,
+                sequence: isn &+ 1,
+                acknowledgement: serverISN &+ 1,
+                flags: .ack
             )
         case 60..<65:
             return Packet(
-                source: key.client, destination: key.server, sourcePort: key.clientPort,
-                destinationPort: key.serverPort, sequence: isn &+ wrong, acknowledgement: serverISN &+ 1, flags: .ack
+                source: key.client,
+                destination: key.server,
+                sourcePort: key.clientPort,
+                destinationPort: key.serverPort,
+                sequence: isn &+ wrong,
+                acknowledgement: serverISN &+ 1,
+                flags: .ack
             )
         case 65..<70:
             return Packet(
-                source: key.client, destination: key.server, sourcePort: key.clientPort,
-                destinationPort: key.serverPort, sequence: isn &+ 1, acknowledgement: serverISN &+ wrong,
+                source: key.client,
+                destination: key.server,
+                sourcePort: key.clientPort,
+                destinationPort: key.serverPort,
+                sequence: isn &+ 1,
+                acknowledgement: serverISN &+ wrong,
                 flags: [.psh, .ack]
             )
         case 70..<78:
             return Packet(
-                source: key.client, destination: key.server, sourcePort: key.clientPort,
-                destinationPort: key.serverPort, sequence: isn &+ 1, flags: .rst
+                source: key.client,
+                destination: key.server,
+                sourcePort: key.clientPort,
+                destinationPort: key.serverPort,
+                sequence: isn &+ 1,
+                flags: .rst
             )
         case 78..<85:
             fromServer.sequence = 0

@@ -49,7 +49,10 @@ extension ByteWriter {
 
     /// IPv4 from 198.18.0.1 to 198.18.0.2.
     mutating func ipv4(
-        totalLength: UInt16, versionAndLength: UInt8 = 0x45, flagsAndOffset: UInt16 = 0x4000, proto: UInt8 = 6,
+        totalLength: UInt16,
+        versionAndLength: UInt8 = 0x45,
+        flagsAndOffset: UInt16 = 0x4000,
+        proto: UInt8 = 6,
         options: [UInt8] = []
     ) {
         u8(versionAndLength, 0)
@@ -101,26 +104,54 @@ let v6Source = IPAddress(high: 0x2001_0DB8_0000_0000, low: 1)
 let v6Destination = IPAddress(high: 0x2001_0DB8_0000_0000, low: 2)
 
 let syn4 = TCPSegment(
-    source: v4Source, destination: v4Destination, sourcePort: 40000, destinationPort: 80,
-    sequence: 0x1122_3344, acknowledgement: 0, flags: .syn, payloadLength: 0
+    source: v4Source,
+    destination: v4Destination,
+    sourcePort: 40000,
+    destinationPort: 80,
+    sequence: 0x1122_3344,
+    acknowledgement: 0,
+    flags: .syn,
+    payloadLength: 0
 )
 let syn6 = TCPSegment(
-    source: v6Source, destination: v6Destination, sourcePort: 40000, destinationPort: 80,
-    sequence: 0x1122_3344, acknowledgement: 0, flags: .syn, payloadLength: 0
+    source: v6Source,
+    destination: v6Destination,
+    sourcePort: 40000,
+    destinationPort: 80,
+    sequence: 0x1122_3344,
+    acknowledgement: 0,
+    flags: .syn,
+    payloadLength: 0
 )
 let data4 = TCPSegment(
-    source: v4Source, destination: v4Destination, sourcePort: 40000, destinationPort: 80,
-    sequence: 0x1122_3345, acknowledgement: 0x5566_7788, flags: [.psh, .ack], payloadLength: 6
+    source: v4Source,
+    destination: v4Destination,
+    sourcePort: 40000,
+    destinationPort: 80,
+    sequence: 0x1122_3345,
+    acknowledgement: 0x5566_7788,
+    flags: [.psh, .ack],
+    payloadLength: 6
 )
 
 func fixture(
-    _ name: String, _ linkType: LinkType, _ outcome: DecodeOutcome, _ segment: TCPSegment? = nil, tcpNeeds: Int = 0,
-    payloadFromCapture: Int? = nil, _ build: (inout ByteWriter) -> Void
+    _ name: String,
+    _ linkType: LinkType,
+    _ outcome: DecodeOutcome,
+    _ segment: TCPSegment? = nil,
+    tcpNeeds: Int = 0,
+    payloadFromCapture: Int? = nil,
+    _ build: (inout ByteWriter) -> Void
 ) -> DecoderFixture {
     var writer = ByteWriter()
     build(&writer)
     return DecoderFixture(
-        name: name, linkType: linkType, bytes: writer.bytes, outcome: outcome, segment: segment, tcpNeeds: tcpNeeds,
+        name: name,
+        linkType: linkType,
+        bytes: writer.bytes,
+        outcome: outcome,
+        segment: segment,
+        tcpNeeds: tcpNeeds,
         payloadFromCapture: payloadFromCapture
     )
 }
@@ -310,7 +341,9 @@ let ipv4Fixtures: [DecoderFixture] = [
     fixture("IPv4 with the longest header (40 option bytes)", .ethernet, .tcp, data4, tcpNeeds: 88) {
         $0.ethernet(0x0800)
         $0.ipv4(
-            totalLength: 86, versionAndLength: 0x4F, options: [UInt8](repeating: 0x01, count: 39) + [0x00]
+            totalLength: 86,
+            versionAndLength: 0x4F,
+            options: [UInt8](repeating: 0x01, count: 39) + [0x00]
         )
         $0.tcpData()
     },
@@ -333,8 +366,14 @@ let ipv4Fixtures: [DecoderFixture] = [
         $0.ipv4(totalLength: 40, flagsAndOffset: 0x0001, proto: 17)
         $0.fragmentData()
     },
-    fixture("IPv4 total length 0 (TSO) takes the captured length", .ethernet, .tcp, data4, tcpNeeds: 48,
-        payloadFromCapture: 54) {
+    fixture(
+        "IPv4 total length 0 (TSO) takes the captured length",
+        .ethernet,
+        .tcp,
+        data4,
+        tcpNeeds: 48,
+        payloadFromCapture: 54
+    ) {
         $0.ethernet(0x0800)
         $0.ipv4(totalLength: 0)
         $0.tcpData()
@@ -493,8 +532,14 @@ let allFixtures = linkFixtures + ipv4Fixtures + ipv6Fixtures
 
 /// A segment no decoder would produce, so fields the decoder forgets to write show up.
 let poisonSegment = TCPSegment(
-    source: IPAddress(high: 0xDEAD, low: 0xBEEF), destination: IPAddress(high: 0xBAD, low: 0xF00D),
-    sourcePort: 1, destinationPort: 2, sequence: 3, acknowledgement: 4, flags: [.fin, .urg], payloadLength: -1
+    source: IPAddress(high: 0xDEAD, low: 0xBEEF),
+    destination: IPAddress(high: 0xBAD, low: 0xF00D),
+    sourcePort: 1,
+    destinationPort: 2,
+    sequence: 3,
+    acknowledgement: 4,
+    flags: [.fin, .urg],
+    payloadLength: -1
 )
 
 func decode(_ bytes: ArraySlice<UInt8>, as linkType: LinkType) -> (DecodeOutcome, TCPSegment) {
@@ -585,12 +630,16 @@ struct PacketDecoderTests {
 
     @Test
     func outcomeNamesAndProblems() {
-        #expect(DecodeOutcome.allCases.filter(\.isProblem).map(\.name) == [
-            "truncated_link_header", "truncated_ip_header", "bad_ip_version", "bad_ip_header_length",
-            "ipv6_extension_chain_too_long", "truncated_tcp_header", "bad_tcp_header_length",
-        ])
-        #expect(DecodeOutcome.allCases.filter { !$0.isProblem }.map(\.name) == [
-            "tcp", "not_ip", "not_tcp", "later_fragment",
-        ])
+        #expect(
+            DecodeOutcome.allCases.filter(\.isProblem).map(\.name) == [
+                "truncated_link_header", "truncated_ip_header", "bad_ip_version", "bad_ip_header_length",
+                "ipv6_extension_chain_too_long", "truncated_tcp_header", "bad_tcp_header_length",
+            ]
+        )
+        #expect(
+            DecodeOutcome.allCases.filter { !$0.isProblem }.map(\.name) == [
+                "tcp", "not_ip", "not_tcp", "later_fragment",
+            ]
+        )
     }
 }

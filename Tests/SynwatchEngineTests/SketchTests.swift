@@ -1,11 +1,12 @@
+import Testing
+
+@testable import SynwatchEngine
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Testing
-
-@testable import SynwatchEngine
 
 /// The approximate structures against exact counts, over items hashed as the engine hashes them.
 @Suite("Sketches")
@@ -155,23 +156,29 @@ struct SketchTests {
             SpaceSaving.remove(a, from: sketch, k: 2)
             SpaceSaving.remove(a, from: sketch, k: 2)
             SpaceSaving.remove(c, from: sketch, k: 2)
-            #expect(SpaceSaving.top(5, of: [sketch], k: 2) == [
-                SourceCount(address: a, halfOpen: 3), SourceCount(address: b, halfOpen: 2),
-            ])
+            #expect(
+                SpaceSaving.top(5, of: [sketch], k: 2) == [
+                    SourceCount(address: a, halfOpen: 3), SourceCount(address: b, halfOpen: 2),
+                ]
+            )
             SpaceSaving.remove(b, from: sketch, k: 2)
             #expect(SpaceSaving.top(5, of: [sketch], k: 2) == [SourceCount(address: a, halfOpen: 3)])
             SpaceSaving.remove(b, from: sketch, k: 2)
             add(c, times: 2)
-            #expect(SpaceSaving.top(5, of: [sketch], k: 2) == [
-                SourceCount(address: a, halfOpen: 3), SourceCount(address: c, halfOpen: 2),
-            ])
+            #expect(
+                SpaceSaving.top(5, of: [sketch], k: 2) == [
+                    SourceCount(address: a, halfOpen: 3), SourceCount(address: c, halfOpen: 2),
+                ]
+            )
             // d takes over c's counter: what it inherits is not certain, its own three SYNs are.
             add(d, times: 1)
             #expect(SpaceSaving.top(5, of: [sketch], k: 2) == [SourceCount(address: a, halfOpen: 3)])
             add(d, times: 2)
-            #expect(SpaceSaving.top(5, of: [sketch], k: 2) == [
-                SourceCount(address: a, halfOpen: 3), SourceCount(address: d, halfOpen: 3),
-            ])
+            #expect(
+                SpaceSaving.top(5, of: [sketch], k: 2) == [
+                    SourceCount(address: a, halfOpen: 3), SourceCount(address: d, halfOpen: 3),
+                ]
+            )
         }
     }
 
@@ -189,12 +196,18 @@ struct SketchTests {
                 for (address, times) in [(b, 5), (c, 1)] {
                     for _ in 0..<times { SpaceSaving.add(address, to: two.baseAddress!, k: 4) }
                 }
-                #expect(SpaceSaving.top(2, of: [one.baseAddress!, two.baseAddress!], k: 4) == [
-                    SourceCount(address: b, halfOpen: 7), SourceCount(address: c, halfOpen: 5),
-                ])
-                #expect(SpaceSaving.top(3, of: [one.baseAddress!, two.baseAddress!], k: 4).last == SourceCount(
-                    address: a, halfOpen: 3
-                ))
+                #expect(
+                    SpaceSaving.top(2, of: [one.baseAddress!, two.baseAddress!], k: 4) == [
+                        SourceCount(address: b, halfOpen: 7), SourceCount(address: c, halfOpen: 5),
+                    ]
+                )
+                #expect(
+                    SpaceSaving.top(3, of: [one.baseAddress!, two.baseAddress!], k: 4).last
+                        == SourceCount(
+                            address: a,
+                            halfOpen: 3
+                        )
+                )
             }
         }
     }

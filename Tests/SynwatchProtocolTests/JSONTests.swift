@@ -25,10 +25,17 @@ final class JSONTests: XCTestCase {
 
     func testAttackStartCarriesTheDesignFieldsInOrder() throws {
         let event = Event(
-            type: .attackStart, time: Timestamp(seconds: 1_700_000_000, nanoseconds: 120_000_000),
-            victim: IPAddress("198.18.0.2"), port: 80, attackID: 7, kind: .randomSource,
+            type: .attackStart,
+            time: Timestamp(seconds: 1_700_000_000, nanoseconds: 120_000_000),
+            victim: IPAddress("198.18.0.2"),
+            port: 80,
+            attackID: 7,
+            kind: .randomSource,
             figures: VictimFigures(
-                synPerSecond: 24_000.456, halfOpenPerSecond: 23_990, completionRatio: 0.0004, distinctSources: 23_512,
+                synPerSecond: 24_000.456,
+                halfOpenPerSecond: 23_990,
+                completionRatio: 0.0004,
+                distinctSources: 23_512,
                 topSources: [SourceCount(address: try XCTUnwrap(IPAddress("2001:db8::1")), halfOpen: 3)]
             )
         )
@@ -42,9 +49,14 @@ final class JSONTests: XCTestCase {
 
     func testNoticesCarryTheirOwnFigures() {
         let scan = Event(
-            type: .scan, time: Timestamp(seconds: 5), victim: IPAddress("198.18.0.9"),
+            type: .scan,
+            time: Timestamp(seconds: 5),
+            victim: IPAddress("198.18.0.9"),
             scan: ScanFigures(
-                source: IPAddress(ipv4: 0xC612_0001), distinctTargets: 250, distinctAddresses: 1, syns: 260
+                source: IPAddress(ipv4: 0xC612_0001),
+                distinctTargets: 250,
+                distinctAddresses: 1,
+                syns: 260
             )
         )
         XCTAssertEqual(
@@ -53,7 +65,9 @@ final class JSONTests: XCTestCase {
                 + #""distinct_addresses":1,"syns":260}"#
         )
         let backscatter = Event(
-            type: .backscatter, time: Timestamp(seconds: 6), victim: IPAddress("198.18.0.3"),
+            type: .backscatter,
+            time: Timestamp(seconds: 6),
+            victim: IPAddress("198.18.0.3"),
             backscatter: BackscatterFigures(synAckPerSecond: 812.5, distinctSources: 400)
         )
         XCTAssertEqual(

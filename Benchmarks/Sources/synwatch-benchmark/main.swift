@@ -1,10 +1,10 @@
+import Foundation
 // synwatch-benchmark: the throughput of `synwatch analyze` against the raw libpcap read rate of the same
 // capture, measured in the same process, and the peak resident size of `synwatch analyze` on a capture with
 // ten million distinct spoofed sources. Results are ratios and sizes, checked against thresholds.json.
 //
 // Usage: synwatch-benchmark --synwatch PATH [--work DIR] [--packets N] [--rss-sources N] [--rounds N]
 @preconcurrency import Glibc
-import Foundation
 import SynwatchCapture
 import SynwatchEngine
 import SynwatchTrafficGen
@@ -94,8 +94,14 @@ func makeCapture(_ path: String, packets: Int, sources: Int) throws {
     if FileManager.default.fileExists(atPath: path) { return }
     // A /8 holds the sources of the 10-million-source capture; the file is only read, never sent.
     let bulk = SpoofedBulk(
-        seed: 1, packets: packets, sources: sources, rate: 1_000_000, victim: nil,
-        sourcePrefix: NetPrefix("10.0.0.0/8"), family: .ipv4, startTime: 1_735_689_600
+        seed: 1,
+        packets: packets,
+        sources: sources,
+        rate: 1_000_000,
+        victim: nil,
+        sourcePrefix: NetPrefix("10.0.0.0/8"),
+        family: .ipv4,
+        startTime: 1_735_689_600
     )
     _ = try bulk.write(to: path + ".partial")
     try FileManager.default.moveItem(atPath: path + ".partial", toPath: path)
@@ -103,7 +109,8 @@ func makeCapture(_ path: String, packets: Int, sources: Int) throws {
 
 let options = Options(CommandLine.arguments.dropFirst())
 try FileManager.default.createDirectory(atPath: options.work, withIntermediateDirectories: true)
-let thresholds = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: options.thresholds)))
+let thresholds =
+    try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: options.thresholds)))
     as? [String: Double] ?? [:]
 
 let throughputCapture = "\(options.work)/spoofed-\(options.packets).pcap"

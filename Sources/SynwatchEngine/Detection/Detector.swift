@@ -87,7 +87,11 @@ extension Engine {
                 let figures = self.figures(slot, measured)
                 // Only evidence may change the kind: once the flood stops, its emptied windows read as distributed.
                 if state.pointee.lastEvidence == time {
-                    state.pointee.kind = classify(slot, distinctSources: figures.distinctSources, top: figures.topSources.first)
+                    state.pointee.kind = classify(
+                        slot,
+                        distinctSources: figures.distinctSources,
+                        top: figures.topSources.first
+                    )
                 }
                 state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, figures.distinctSources)
                 raise(slot, .attackUpdate, at: time, figures: figures)
@@ -204,7 +208,10 @@ extension Engine {
             synPerSecond: measured.synPerSecond,
             halfOpenPerSecond: measured.halfOpenPerSecond,
             completionRatio: measured.completionRatio,
-            distinctSources: victims.distinct.estimate(victims.sketch(slot, parity: 0), victims.sketch(slot, parity: 1)),
+            distinctSources: victims.distinct.estimate(
+                victims.sketch(slot, parity: 0),
+                victims.sketch(slot, parity: 1)
+            ),
             topSources: topSources(slot)
         )
     }
@@ -218,7 +225,11 @@ extension Engine {
         // A host-wide attack is a spoofed one: no source stands out.
         guard victims.keys[slot].port != 0 else { return [] }
         let wanted = configuration.detection.topSources
-        var top = SpaceSaving.top(wanted, of: [victims.top(slot, parity: 0), victims.top(slot, parity: 1)], k: victims.topK)
+        var top = SpaceSaving.top(
+            wanted,
+            of: [victims.top(slot, parity: 0), victims.top(slot, parity: 1)],
+            k: victims.topK
+        )
         guard top.count < wanted else { return top }
         let address = victims.keys[slot].address
         var known = Set(top.map(\.address))
@@ -243,8 +254,7 @@ extension Engine {
         let classification = configuration.classification
         let attempts = max(1, state.epochAttempts.total)
         let halfOpen = max(1, attempts - state.epochClosed.total)
-        if let top, Double(top.halfOpen) >= classification.singleSourceShare * Double(halfOpen)
-        {
+        if let top, Double(top.halfOpen) >= classification.singleSourceShare * Double(halfOpen) {
             return .singleSource
         }
         if distinctSources >= classification.randomSourceMinSources,
@@ -256,14 +266,24 @@ extension Engine {
     }
 
     func raise(
-        _ slot: Int, _ type: EventType, at time: Int64, figures: VictimFigures, summary: AttackSummary? = nil
+        _ slot: Int,
+        _ type: EventType,
+        at time: Int64,
+        figures: VictimFigures,
+        summary: AttackSummary? = nil
     ) {
         let key = victims.keys[slot]
         let state = victims.states[slot]
         pendingEvents.append(
             Event(
-                type: type, time: Timestamp(nanoseconds: time), victim: key.address, port: key.port == 0 ? nil : key.port,
-                attackID: state.attackID, kind: state.kind, figures: figures, summary: summary
+                type: type,
+                time: Timestamp(nanoseconds: time),
+                victim: key.address,
+                port: key.port == 0 ? nil : key.port,
+                attackID: state.attackID,
+                kind: state.kind,
+                figures: figures,
+                summary: summary
             )
         )
     }
@@ -299,11 +319,14 @@ extension Engine {
             counters.scanNotices += 1
             pendingEvents.append(
                 Event(
-                    type: .scan, time: Timestamp(nanoseconds: time),
+                    type: .scan,
+                    time: Timestamp(nanoseconds: time),
                     victim: addresses <= 1 ? state.pointee.lastTarget : nil,
                     scan: ScanFigures(
-                        source: candidate.source, distinctTargets: sources.distinctTargets(slot),
-                        distinctAddresses: addresses, syns: attempts
+                        source: candidate.source,
+                        distinctTargets: sources.distinctTargets(slot),
+                        distinctAddresses: addresses,
+                        syns: attempts
                     )
                 )
             )
@@ -330,14 +353,17 @@ extension Engine {
             let rate = Double(total) / (Double(max(span, confirmation)) / 1e9)
             guard span >= confirmation, rate >= settings.minPerSecond else { continue }
             let reflectors = backscatter.distinct.estimate(
-                backscatter.sketch(slot, parity: 0), backscatter.sketch(slot, parity: 1)
+                backscatter.sketch(slot, parity: 0),
+                backscatter.sketch(slot, parity: 1)
             )
             guard reflectors >= settings.minSources else { continue }
             entry.pointee.lastNotice = time
             counters.backscatterNotices += 1
             pendingEvents.append(
                 Event(
-                    type: .backscatter, time: Timestamp(nanoseconds: time), victim: entry.pointee.address,
+                    type: .backscatter,
+                    time: Timestamp(nanoseconds: time),
+                    victim: entry.pointee.address,
                     backscatter: BackscatterFigures(synAckPerSecond: rate, distinctSources: reflectors)
                 )
             )

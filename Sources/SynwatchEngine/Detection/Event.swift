@@ -42,8 +42,11 @@ public struct VictimFigures: Hashable, Sendable {
     public var topSources: [SourceCount]
 
     public init(
-        synPerSecond: Double = 0, halfOpenPerSecond: Double = 0, completionRatio: Double = 1,
-        distinctSources: Int = 0, topSources: [SourceCount] = []
+        synPerSecond: Double = 0,
+        halfOpenPerSecond: Double = 0,
+        completionRatio: Double = 1,
+        distinctSources: Int = 0,
+        topSources: [SourceCount] = []
     ) {
         self.synPerSecond = synPerSecond
         self.halfOpenPerSecond = halfOpenPerSecond
@@ -71,8 +74,13 @@ public struct AttackSummary: Hashable, Sendable {
     }
 
     public init(
-        start: Timestamp, duration: TimeSpan, peakSynPerSecond: Double, peakHalfOpenPerSecond: Double,
-        peakDistinctSources: Int, totalSyns: Int, endReason: EndReason
+        start: Timestamp,
+        duration: TimeSpan,
+        peakSynPerSecond: Double,
+        peakHalfOpenPerSecond: Double,
+        peakDistinctSources: Int,
+        totalSyns: Int,
+        endReason: EndReason
     ) {
         self.start = start
         self.duration = duration
@@ -136,9 +144,16 @@ public struct Event: Hashable, Sendable {
     public var backscatter: BackscatterFigures?
 
     public init(
-        type: EventType, time: Timestamp, victim: IPAddress? = nil, port: UInt16? = nil, attackID: UInt64? = nil,
-        kind: FloodKind? = nil, figures: VictimFigures? = nil, summary: AttackSummary? = nil,
-        scan: ScanFigures? = nil, backscatter: BackscatterFigures? = nil
+        type: EventType,
+        time: Timestamp,
+        victim: IPAddress? = nil,
+        port: UInt16? = nil,
+        attackID: UInt64? = nil,
+        kind: FloodKind? = nil,
+        figures: VictimFigures? = nil,
+        summary: AttackSummary? = nil,
+        scan: ScanFigures? = nil,
+        backscatter: BackscatterFigures? = nil
     ) {
         self.type = type
         self.time = time

@@ -44,8 +44,12 @@ public struct IPAddress: Hashable, Comparable, Sendable, BitwiseCopyable, Custom
         }
         var groups = [UInt16]()
         groups.reserveCapacity(8)
-        for shift in stride(from: 48, through: 0, by: -16) { groups.append(UInt16(truncatingIfNeeded: high >> UInt64(shift))) }
-        for shift in stride(from: 48, through: 0, by: -16) { groups.append(UInt16(truncatingIfNeeded: low >> UInt64(shift))) }
+        for shift in stride(from: 48, through: 0, by: -16) {
+            groups.append(UInt16(truncatingIfNeeded: high >> UInt64(shift)))
+        }
+        for shift in stride(from: 48, through: 0, by: -16) {
+            groups.append(UInt16(truncatingIfNeeded: low >> UInt64(shift)))
+        }
         // RFC 5952: compress the longest run (of at least two) of zero groups, the first one on a tie.
         var bestStart = -1, bestLength = 1, runStart = -1
         for index in 0...8 {

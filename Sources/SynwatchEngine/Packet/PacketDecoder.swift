@@ -50,7 +50,9 @@ public enum PacketDecoder {
     ///   - segment: receives the TCP fields when the outcome is `.tcp`.
     /// - Returns: `.tcp`, or why there is no TCP segment.
     public static func decode(
-        _ bytes: UnsafeRawBufferPointer, linkType: LinkType, into segment: inout TCPSegment
+        _ bytes: UnsafeRawBufferPointer,
+        linkType: LinkType,
+        into segment: inout TCPSegment
     ) -> DecodeOutcome {
         var offset = 0
         var etherType: UInt16
@@ -102,7 +104,11 @@ public enum PacketDecoder {
         }
     }
 
-    static func decodeIPv4(_ bytes: UnsafeRawBufferPointer, at start: Int, into segment: inout TCPSegment)
+    static func decodeIPv4(
+        _ bytes: UnsafeRawBufferPointer,
+        at start: Int,
+        into segment: inout TCPSegment
+    )
         -> DecodeOutcome
     {
         guard bytes.count >= start + 20 else { return .truncatedIPHeader }
@@ -119,12 +125,19 @@ public enum PacketDecoder {
         segment.source = IPAddress(ipv4: bytes.u32(start + 12))
         segment.destination = IPAddress(ipv4: bytes.u32(start + 16))
         return decodeTCP(
-            bytes, at: start + headerLength, ipPayloadLength: totalLength - headerLength,
-            lengthFromCapture: declaredLength == 0, into: &segment
+            bytes,
+            at: start + headerLength,
+            ipPayloadLength: totalLength - headerLength,
+            lengthFromCapture: declaredLength == 0,
+            into: &segment
         )
     }
 
-    static func decodeIPv6(_ bytes: UnsafeRawBufferPointer, at start: Int, into segment: inout TCPSegment)
+    static func decodeIPv6(
+        _ bytes: UnsafeRawBufferPointer,
+        at start: Int,
+        into segment: inout TCPSegment
+    )
         -> DecodeOutcome
     {
         guard bytes.count >= start + 40 else { return .truncatedIPHeader }
@@ -161,13 +174,20 @@ public enum PacketDecoder {
         segment.source = IPAddress(high: bytes.u64(start + 8), low: bytes.u64(start + 16))
         segment.destination = IPAddress(high: bytes.u64(start + 24), low: bytes.u64(start + 32))
         return decodeTCP(
-            bytes, at: offset, ipPayloadLength: remaining, lengthFromCapture: declaredLength == 0, into: &segment
+            bytes,
+            at: offset,
+            ipPayloadLength: remaining,
+            lengthFromCapture: declaredLength == 0,
+            into: &segment
         )
     }
 
     /// - Parameter lengthFromCapture: the IP header gave no length, so `ipPayloadLength` is only what was captured.
     static func decodeTCP(
-        _ bytes: UnsafeRawBufferPointer, at start: Int, ipPayloadLength: Int, lengthFromCapture: Bool,
+        _ bytes: UnsafeRawBufferPointer,
+        at start: Int,
+        ipPayloadLength: Int,
+        lengthFromCapture: Bool,
         into segment: inout TCPSegment
     ) -> DecodeOutcome {
         // Ports, sequence numbers, data offset and flags: the first 14 bytes. Options may be cut by the snap length.

@@ -27,8 +27,14 @@ public struct TCPSegment: Hashable, Sendable {
     public var payloadLength: Int
 
     public init(
-        source: IPAddress, destination: IPAddress, sourcePort: UInt16, destinationPort: UInt16,
-        sequence: UInt32, acknowledgement: UInt32, flags: TCPFlags, payloadLength: Int
+        source: IPAddress,
+        destination: IPAddress,
+        sourcePort: UInt16,
+        destinationPort: UInt16,
+        sequence: UInt32,
+        acknowledgement: UInt32,
+        flags: TCPFlags,
+        payloadLength: Int
     ) {
         self.source = source
         self.destination = destination

@@ -70,12 +70,20 @@ final class HandshakeTable {
     /// Records a new attempt in the free `slot`.
     @inline(__always)
     func open(
-        _ slot: Int, _ hashed: (hash: UInt64, fingerprint: UInt64), isn: UInt32, time: Int64, victim: Int, weight: UInt8
+        _ slot: Int,
+        _ hashed: (hash: UInt64, fingerprint: UInt64),
+        isn: UInt32,
+        time: Int64,
+        victim: Int,
+        weight: UInt8
     ) {
         slots.occupy(slot, hash: hashed.hash)
         entries[slot] = HandshakeEntry(
-            fingerprint: hashed.fingerprint, clientISN: isn, synTime: time,
-            victim: UInt32(truncatingIfNeeded: victim + 1), weight: weight
+            fingerprint: hashed.fingerprint,
+            clientISN: isn,
+            synTime: time,
+            victim: UInt32(truncatingIfNeeded: victim + 1),
+            weight: weight
         )
     }
 

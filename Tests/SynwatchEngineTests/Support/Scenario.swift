@@ -26,15 +26,23 @@ struct Scenario {
 
     /// SYNs at `rate` per second from `source()`, each answered by the server's SYN-ACK and never completed.
     mutating func flood(
-        to victim: IPAddress, port: UInt16, rate: Double, from start: Double, to end: Double,
+        to victim: IPAddress,
+        port: UInt16,
+        rate: Double,
+        from start: Double,
+        to end: Double,
         source: (inout Scenario) -> IPAddress
     ) {
         var time = Scenario.time(start)
         let interval = 1e9 / rate
         while time < Scenario.time(end) {
             let syn = Packet(
-                source: source(&self), destination: victim, sourcePort: UInt16.random(in: 1024...65535, using: &random),
-                destinationPort: port, sequence: random.next32(), flags: .syn
+                source: source(&self),
+                destination: victim,
+                sourcePort: UInt16.random(in: 1024...65535, using: &random),
+                destinationPort: port,
+                sequence: random.next32(),
+                flags: .syn
             )
             add(syn, at: time)
             add(syn.synAck(isn: random.next32()), at: time + 100_000)
@@ -44,7 +52,12 @@ struct Scenario {
 
     /// Connections at `rate` per second from `source()` that complete within `within` seconds.
     mutating func connections(
-        to victim: IPAddress, port: UInt16, rate: Double, from start: Double, to end: Double, within: Double = 0.05,
+        to victim: IPAddress,
+        port: UInt16,
+        rate: Double,
+        from start: Double,
+        to end: Double,
+        within: Double = 0.05,
         source: (inout Scenario) -> IPAddress
     ) {
         var time = Scenario.time(start)
@@ -52,8 +65,12 @@ struct Scenario {
         let longest = Int64(within * 1e9)
         while time < Scenario.time(end) {
             let syn = Packet(
-                source: source(&self), destination: victim, sourcePort: UInt16.random(in: 1024...65535, using: &random),
-                destinationPort: port, sequence: random.next32(), flags: .syn
+                source: source(&self),
+                destination: victim,
+                sourcePort: UInt16.random(in: 1024...65535, using: &random),
+                destinationPort: port,
+                sequence: random.next32(),
+                flags: .syn
             )
             let serverISN = random.next32()
             let answered = time + Int64.random(in: 50_000...(longest / 2), using: &random)

@@ -94,24 +94,39 @@ struct Packet: Hashable {
     /// The server's answer to this SYN: a SYN-ACK with server ISN `isn`.
     func synAck(isn: UInt32) -> Packet {
         Packet(
-            source: destination, destination: source, sourcePort: destinationPort, destinationPort: sourcePort,
-            sequence: isn, acknowledgement: sequence &+ 1, flags: [.syn, .ack]
+            source: destination,
+            destination: source,
+            sourcePort: destinationPort,
+            destinationPort: sourcePort,
+            sequence: isn,
+            acknowledgement: sequence &+ 1,
+            flags: [.syn, .ack]
         )
     }
 
     /// The client's ACK completing this SYN after a SYN-ACK with server ISN `serverISN`.
     func completingAck(serverISN: UInt32) -> Packet {
         Packet(
-            source: source, destination: destination, sourcePort: sourcePort, destinationPort: destinationPort,
-            sequence: sequence &+ 1, acknowledgement: serverISN &+ 1, flags: .ack
+            source: source,
+            destination: destination,
+            sourcePort: sourcePort,
+            destinationPort: destinationPort,
+            sequence: sequence &+ 1,
+            acknowledgement: serverISN &+ 1,
+            flags: .ack
         )
     }
 
     /// The server's RST/ACK refusing this SYN (a closed port).
     var refusal: Packet {
         Packet(
-            source: destination, destination: source, sourcePort: destinationPort, destinationPort: sourcePort,
-            sequence: 0, acknowledgement: sequence &+ 1, flags: [.rst, .ack]
+            source: destination,
+            destination: source,
+            sourcePort: destinationPort,
+            destinationPort: sourcePort,
+            sequence: 0,
+            acknowledgement: sequence &+ 1,
+            flags: [.rst, .ack]
         )
     }
 }
