@@ -246,11 +246,8 @@ public final class Engine {
         let hostKey = VictimKey(address: segment.destination, port: 0)
         let host = segment.destinationPort == 0 ? -1 : trackVictim(hostKey, hash: victims.hash(hostKey))
         let step = currentStep
-        Engine.forEach(victim, host) { service in
-            victims.advanceRing(service, to: step)
-            victims.stepCounters(service, step: step).pointee.synPackets &+= 1
-            victims.states[service].synPackets &+= 1
-        }
+        if victim >= 0 { countSynPacket(on: victim, step: step) }
+        if host >= 0 { countSynPacket(on: host, step: step) }
 
         let key = HandshakeKey(
             client: segment.source,
@@ -293,25 +290,12 @@ public final class Engine {
         }
 
         let sourceHash = hasher.hash(segment.source)
-        Engine.forEach(victim, host) { service in
-            let parity = Int(currentEpoch & 1)
-            victims.advanceEpoch(service, to: currentEpoch)
-            victims.distinct.add(sourceHash, to: victims.sketch(service, parity: parity))
-            // Untracked SYNs may be retransmissions: only the tracked sample counts attempts.
-            guard tracked else { return }
-            victims.stepCounters(service, step: step).pointee.attempts &+= weight
-            let state = victims.states.pointer(service)
-            state.pointee.attempts &+= Int(weight)
-            state.pointee.epochAttempts[parity] &+= weight
-            // A host-wide attack is a spoofed one (below): its sources are never heavy hitters.
-            if service == victim {
-                SpaceSaving.add(
-                    segment.source,
-                    weight: Int32(weight),
-                    to: victims.top(service, parity: parity),
-                    k: victims.topK
-                )
-            }
+        if victim >= 0 {
+            countAttempt(on: victim, sourceHash: sourceHash, tracked: tracked, weight: weight, topSources: true)
+        }
+        // A host-wide attack is a spoofed one: its sources are never heavy hitters.
+        if host >= 0 {
+            countAttempt(on: host, sourceHash: sourceHash, tracked: tracked, weight: weight, topSources: false)
         }
         // The sources of a spoofed storm send one SYN each: following them one by one would only
         // churn the source table. Scanners still show through their SYNs to other services.
@@ -415,16 +399,8 @@ public final class Engine {
         let victim = victimSlot(of: key)
         let hostKey = VictimKey(address: key.server, port: 0)
         let host = key.serverPort == 0 ? -1 : victims.find(hostKey, hash: victims.hash(hostKey))
-        Engine.forEach(victim, host) { service in
-            let state = victims.states.pointer(service)
-            if synStep > state.pointee.ringHead - Int64(victims.ringLength) {
-                let step = victims.stepCounters(service, step: synStep)
-                if completed { step.pointee.completed &+= weight } else { step.pointee.reset &+= weight }
-            }
-            if completed { state.pointee.completions &+= Int(weight) } else { state.pointee.resets &+= Int(weight) }
-            victims.advanceEpoch(service, to: currentEpoch)
-            state.pointee.epochClosed[parity] &+= weight
-        }
+        if victim >= 0 { countClose(on: victim, synStep: synStep, weight: weight, completed: completed) }
+        if host >= 0 { countClose(on: host, synStep: synStep, weight: weight, completed: completed) }
         if victim >= 0 {
             SpaceSaving.remove(
                 client,
@@ -468,11 +444,46 @@ public final class Engine {
 
     // MARK: Tables
 
-    /// Runs `body` on each of a service slot and its host slot that exists (no array on the packet path).
     @inline(__always)
-    static func forEach(_ service: Int, _ host: Int, _ body: (Int) -> Void) {
-        if service >= 0 { body(service) }
-        if host >= 0 { body(host) }
+    func countSynPacket(on service: Int, step: Int64) {
+        victims.advanceRing(service, to: step)
+        victims.stepCounters(service, step: step).pointee.synPackets &+= 1
+        victims.states[service].synPackets &+= 1
+    }
+
+    /// Counts a new attempt on a service or host: distinct sources always, the attempt itself only
+    /// when tracked (untracked SYNs may be retransmissions), with the weight it stands for.
+    @inline(__always)
+    func countAttempt(on service: Int, sourceHash: UInt64, tracked: Bool, weight: UInt32, topSources: Bool) {
+        let parity = Int(currentEpoch & 1)
+        victims.advanceEpoch(service, to: currentEpoch)
+        victims.distinct.add(sourceHash, to: victims.sketch(service, parity: parity))
+        guard tracked else { return }
+        victims.stepCounters(service, step: currentStep).pointee.attempts &+= weight
+        let state = victims.states.pointer(service)
+        state.pointee.attempts &+= Int(weight)
+        state.pointee.epochAttempts[parity] &+= weight
+        if topSources {
+            SpaceSaving.add(
+                segment.source,
+                weight: Int32(weight),
+                to: victims.top(service, parity: parity),
+                k: victims.topK
+            )
+        }
+    }
+
+    /// Credits a completion or refusal to the step of the SYN it answers.
+    @inline(__always)
+    func countClose(on service: Int, synStep: Int64, weight: UInt32, completed: Bool) {
+        let state = victims.states.pointer(service)
+        if synStep > state.pointee.ringHead - Int64(victims.ringLength) {
+            let step = victims.stepCounters(service, step: synStep)
+            if completed { step.pointee.completed &+= weight } else { step.pointee.reset &+= weight }
+        }
+        if completed { state.pointee.completions &+= Int(weight) } else { state.pointee.resets &+= Int(weight) }
+        victims.advanceEpoch(service, to: currentEpoch)
+        state.pointee.epochClosed[Int(currentEpoch & 1)] &+= weight
     }
 
     @inline(__always)

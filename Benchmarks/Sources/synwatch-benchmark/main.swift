@@ -1,10 +1,11 @@
-import Foundation
 // synwatch-benchmark: the throughput of `synwatch analyze` against the raw libpcap read rate of the same
 // capture, measured in the same process, and the peak resident size of `synwatch analyze` on a capture with
 // ten million distinct spoofed sources. Results are ratios and sizes, checked against thresholds.json.
 //
 // Usage: synwatch-benchmark --synwatch PATH [--work DIR] [--packets N] [--rss-sources N] [--rounds N]
-@preconcurrency import Glibc
+
+import Foundation
+import Glibc
 import SynwatchCapture
 import SynwatchEngine
 import SynwatchTrafficGen
@@ -37,7 +38,7 @@ struct Options {
 }
 
 func fail(_ message: String) -> Never {
-    fputs("synwatch-benchmark: \(message)\n", stderr)
+    FileHandle.standardError.write(Data("synwatch-benchmark: \(message)\n".utf8))
     exit(2)
 }
 
