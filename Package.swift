@@ -16,10 +16,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // C: libpcap, reached through a one-header system-library module.
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        // C: libsystemd (sd_notify, socket activation, journal sending), the same way.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
         // The pure detection engine: bytes and capture timestamps in, events out. No I/O, no clock.
         .target(name: "SynwatchEngine", swiftSettings: strict),
@@ -33,6 +36,14 @@ let package = Package(
         ),
         // What the daemon and the CLI say to the outside: events and summaries as JSON.
         .target(name: "SynwatchProtocol", dependencies: ["SynwatchEngine"], swiftSettings: strict),
+        // The daemon's systemd edge: readiness and watchdog, socket activation, journald entries and logging.
+        .target(
+            name: "SynwatchSystemd",
+            dependencies: [
+                "CSystemd", "SynwatchEngine", "SynwatchProtocol", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // Realistic synthetic traffic written as pcap/pcapng, for tests, benchmarks and tcpreplay.
         .target(name: "SynwatchTrafficGen", swiftSettings: strict),
 
@@ -59,6 +70,15 @@ let package = Package(
         ),
         .testTarget(name: "SynwatchConfigTests", dependencies: ["SynwatchConfig"], swiftSettings: strict),
         .testTarget(name: "SynwatchProtocolTests", dependencies: ["SynwatchProtocol"], swiftSettings: strict),
+        // Against a real notify socket of the test's own and a real systemd-journald.
+        .testTarget(
+            name: "SynwatchSystemdTests",
+            dependencies: [
+                "SynwatchSystemd", "SynwatchEngine", "SynwatchProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "SynwatchTrafficGenTests", dependencies: ["SynwatchTrafficGen"], swiftSettings: strict),
         // Runs the built `synwatch` on generated and real captures, as an operator would.
         .testTarget(

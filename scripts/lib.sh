@@ -21,6 +21,6 @@ install_packages() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# libpcap to build against; tcpdump reads the generator's captures back in its tests.
-BUILD_PACKAGES=(libpcap-dev pkg-config)
+# libpcap and libsystemd to build against; tcpdump reads the generator's captures back in its tests.
+BUILD_PACKAGES=(libpcap-dev libsystemd-dev pkg-config)
 TEST_PACKAGES=(tcpdump)

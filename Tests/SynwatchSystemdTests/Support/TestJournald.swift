@@ -1,0 +1,130 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// A real systemd-journald for tests: the one listening on `/run/systemd/journal/socket`, or else one started here
+/// (`/lib/systemd/systemd-journald`, standalone, no systemd) and left running for later tests and runs, as the
+/// machine's journal. Self-contained, so the daemon's end-to-end tests can share it.
+enum TestJournald {
+    static let socketPath = "/run/systemd/journal/socket"
+    static let binary = "/lib/systemd/systemd-journald"
+
+    /// Why no journald is available, or nil when one listens. Found or started once per process.
+    static let unavailableReason: String? = start()
+
+    /// Skips the calling test, with the reason, when no journald is available.
+    static func require() throws {
+        if let unavailableReason { throw XCTSkip("no systemd-journald: \(unavailableReason)") }
+    }
+
+    /// The entries with `field=value`, as `journalctl -o json` shows them (field name to text), once at least
+    /// `count` are readable or `timeout` seconds have passed.
+    static func entries(
+        where field: String,
+        is value: String,
+        count: Int = 1,
+        timeout: Double = 5
+    ) throws
+        -> [[String: String]]
+    {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            _ = try runCommand("/usr/bin/journalctl", ["--sync"])
+            let result = try runCommand(
+                "/usr/bin/journalctl",
+                ["-o", "json", "--all", "--no-pager", "\(field)=\(value)"]
+            )
+            let entries = try result.output.split(separator: "\n").map { try parse(Data($0.utf8)) }
+            if entries.count >= count || Date() >= deadline { return entries }
+            usleep(50_000)
+        }
+    }
+
+    /// Whether something is bound to the datagram socket at `path` (connect succeeds only then).
+    static func isListening(_ path: String) -> Bool {
+        let socket = Glibc.socket(AF_UNIX, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        guard socket >= 0 else { return false }
+        defer { close(socket) }
+        var address = sockaddr_un(path: path)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+            }
+        }
+    }
+
+    private static func start() -> String? {
+        if isListening(socketPath) { return nil }
+        guard getuid() == 0 else { return "nothing listens on \(socketPath), and starting journald needs root" }
+        guard access(binary, X_OK) == 0 else { return "nothing listens on \(socketPath), and \(binary) is missing" }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do {
+            try FileManager.default.createDirectory(atPath: "/run/systemd/journal", withIntermediateDirectories: true)
+            try process.run()
+        } catch {
+            return "could not start \(binary): \(error)"
+        }
+        for _ in 0..<100 {
+            if isListening(socketPath) { return nil }
+            guard process.isRunning else { return "\(binary) exited with status \(process.terminationStatus)" }
+            usleep(50_000)
+        }
+        process.terminate()
+        return "\(binary) did not listen on \(socketPath) within 5 s"
+    }
+
+    /// One JSON entry; journalctl shows values that are not printable text as arrays of bytes.
+    private static func parse(_ line: Data) throws -> [String: String] {
+        guard let object = try JSONSerialization.jsonObject(with: line) as? [String: Any] else { return [:] }
+        return object.compactMapValues { value in
+            if let text = value as? String { return text }
+            if let bytes = value as? [UInt8] { return String(decoding: bytes, as: UTF8.self) }
+            return nil
+        }
+    }
+}
+
+/// The standard output and status of a finished command.
+struct CommandResult {
+    var status: Int32
+    var output: String
+    var errors: String
+}
+
+/// Runs `executable` to its end.
+func runCommand(_ executable: String, _ arguments: [String]) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let output = Pipe()
+    let errors = Pipe()
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    // Both pipes are read to their ends before the wait; journalctl's outputs here are small.
+    let outputData = output.fileHandleForReading.readDataToEndOfFile()
+    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CommandResult(
+        status: process.terminationStatus,
+        output: String(decoding: outputData, as: UTF8.self),
+        errors: String(decoding: errorData, as: UTF8.self)
+    )
+}
+
+extension sockaddr_un {
+    /// An `AF_UNIX` address for a file system path (at most 107 bytes).
+    init(path: String) {
+        self.init()
+        sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &sun_path) { buffer in
+            let bytes = Array(path.utf8.prefix(buffer.count - 1))
+            buffer.copyBytes(from: bytes)
+        }
+    }
+}
