@@ -1,6 +1,7 @@
 import SynwatchEngine
-import SynwatchSystemd
 import XCTest
+
+@testable import SynwatchSystemd
 
 /// The fields and messages of alert entries, without a journal.
 final class EventJournalEntryTests: XCTestCase {
@@ -79,6 +80,19 @@ final class EventJournalEntryTests: XCTestCase {
             XCTAssertEqual(id.count, 32)
             XCTAssert(id.allSatisfy { $0.isHexDigit && !$0.isUppercase }, id)
         }
+    }
+
+    func testFiguresReadInThreeSignificantDigits() {
+        let cases: [(Double, String)] = [
+            (0, "0"), (-3, "0"), (.nan, "0"), (999.4, "999"), (999.5, "1k"), (1_049, "1k"), (1_050, "1.1k"),
+            (9_949, "9.9k"), (9_950, "10k"), (23_512, "24k"), (999_499, "999k"), (999_500, "1M"), (3_140_000, "3.1M"),
+            (2.5e12, "2500G"),
+        ]
+        for (value, text) in cases { XCTAssertEqual(JournalEntry.compact(value), text, "\(value)") }
+        XCTAssertEqual(
+            [0, 59.4, 60, 192.4, 3_599, 7_500].map(JournalEntry.duration),
+            ["0 s", "59 s", "1 min 0 s", "3 min 12 s", "59 min 59 s", "2 h 5 min"]
+        )
     }
 
     func testFieldNamesAreMadeValid() {
