@@ -16,14 +16,23 @@ public struct CaptureError: Error, Equatable, Sendable, CustomStringConvertible 
         case truncated(framesRead: Int)
         /// A record could not be read (I/O error, impossible length); `framesRead` frames came before it.
         case readFailed(framesRead: Int)
+        /// The interface to capture on does not exist.
+        case noSuchInterface
+        /// Capturing needs a privilege the process lacks (`CAP_NET_RAW`, or `CAP_NET_ADMIN` for promiscuous mode).
+        case permissionDenied
+        /// A live capture could not be set up: an option, the filter, or the interface refused it.
+        case captureSetupFailed
+        /// The interface went down or disappeared while capturing, after `framesRead` frames; the capture must be
+        /// reopened (`LiveCapture.reopened()`) once the interface is back.
+        case interfaceGone(framesRead: Int)
     }
 
     /// What went wrong.
     public var reason: Reason
     /// The input being read.
     public var input: CaptureInput
-    /// The C function that failed, such as `open` or `pcap_next_ex` (`mapped read` for the memory-mapped
-    /// reader's own record checks).
+    /// The C function that failed, such as `open`, `pcap_next_ex` or `pcap_activate` (`mapped read` for the
+    /// memory-mapped reader's own record checks).
     public var call: String
     /// The failing call's own message: libpcap's error buffer or `strerror(errno)`.
     public var message: String
@@ -52,6 +61,14 @@ public struct CaptureError: Error, Equatable, Sendable, CustomStringConvertible 
             return "\(input): truncated after \(frames) frames \(cause)"
         case .readFailed(let frames):
             return "\(input): read error after \(frames) frames \(cause)"
+        case .noSuchInterface:
+            return "\(input): no such interface \(cause)"
+        case .permissionDenied:
+            return "\(input): permission denied, capturing needs CAP_NET_RAW \(cause)"
+        case .captureSetupFailed:
+            return "\(input): cannot set up the capture \(cause)"
+        case .interfaceGone(let frames):
+            return "\(input): went down or disappeared after \(frames) frames \(cause)"
         }
     }
 }

@@ -56,8 +56,8 @@ public final class CaptureFileReader: FrameSource {
     ///   - input: a file path, or standard input.
     ///   - allowsMapping: `false` reads even classic pcap files through libpcap (for a file that may shrink
     ///     while it is read, which would kill a mapped reader with SIGBUS).
-    /// - Throws: `CaptureError` with reason `fileNotFound`, `unreadable`, `notACaptureFile` or
-    ///   `unsupportedLinkType`.
+    /// - Throws: `CaptureError` with reason `fileNotFound`, `unreadable` (also for an interface),
+    ///   `notACaptureFile` or `unsupportedLinkType`.
     public init(_ input: CaptureInput, allowsMapping: Bool = true) throws(CaptureError) {
         self.input = input
         switch input {
@@ -67,6 +67,8 @@ public final class CaptureFileReader: FrameSource {
             totalBytes = fstat(STDIN_FILENO, &info) == 0 && info.st_mode & S_IFMT == S_IFREG ? Int(info.st_size) : nil
         case .file(let path):
             (backend, totalBytes) = try Self.open(path: path, input: input, allowsMapping: allowsMapping)
+        case .interface:
+            throw CaptureError(.unreadable, input: input, call: "open", message: "an interface is read by LiveCapture")
         }
         let dataLinkType: DataLinkType
         switch backend {

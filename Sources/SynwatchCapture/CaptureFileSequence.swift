@@ -55,7 +55,7 @@ public final class CaptureFileSequence: FrameSource {
     ///   - inputs: files, and at most once standard input.
     ///   - allowsMapping: passed to each `CaptureFileReader`.
     /// - Throws: `CaptureError` with reason `fileNotFound` or `unreadable` for the first file that is missing
-    ///   or a directory.
+    ///   or a directory (or an interface).
     public init(_ inputs: [CaptureInput], allowsMapping: Bool = true) throws(CaptureError) {
         var sizes = [Int?]()
         for input in inputs {
@@ -74,6 +74,9 @@ public final class CaptureFileSequence: FrameSource {
                     throw CaptureError(.unreadable, input: input, call: "stat", message: message)
                 }
                 sizes.append(info.st_mode & S_IFMT == S_IFREG ? Int(info.st_size) : nil)
+            case .interface:
+                throw CaptureError(.unreadable, input: input, call: "stat",
+                                   message: "an interface is read by LiveCapture")
             }
         }
         self.inputs = inputs

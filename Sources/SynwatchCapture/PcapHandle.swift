@@ -2,10 +2,12 @@
 import CPcap
 import SynwatchEngine
 
-/// A failed libpcap call: its name and libpcap's message (`pcap_geterr` or the error buffer).
+/// A failed libpcap call: its name, libpcap's message (`pcap_geterr` or the error buffer) and status code.
 struct PcapError: Error {
     var call: String
     var message: String
+    /// The call's `PCAP_ERROR_*` status, such as `PCAP_ERROR_NO_SUCH_DEVICE` from `pcap_activate`.
+    var status: Int32 = PCAP_ERROR
 
     /// This failure while reading packets, after `framesRead` good ones, as a `CaptureError`.
     func readFailure(input: CaptureInput, framesRead: Int) -> CaptureError {
@@ -24,11 +26,11 @@ enum TimestampPrecision: UInt32 {
 
 /// An open libpcap handle (`pcap_t`), closed with `pcap_close` when released.
 ///
-/// Offline handles only for now; a live source will add `pcap_create`/`pcap_activate` constructors beside them.
+/// Offline handles read files; a live handle is made by `create(device:)`, configured, then activated.
 final class PcapHandle {
     private let pcap: OpaquePointer
-    /// The resolution of `pcap_pkthdr.ts.tv_usec` for this handle.
-    let precision: TimestampPrecision
+    /// The resolution of `pcap_pkthdr.ts.tv_usec` for this handle; a live handle knows it once activated.
+    private(set) var precision: TimestampPrecision
 
     private init(_ pcap: OpaquePointer) {
         self.pcap = pcap
@@ -70,6 +72,104 @@ final class PcapHandle {
         return PcapHandle(pcap)
     }
 
+    /// A live capture handle on `device` (`any` for all interfaces), still to be configured and activated.
+    ///
+    /// Wraps `pcap_create`, which only fails for an impossible name; a missing interface shows at `activate()`.
+    static func create(device: String) throws(PcapError) -> PcapHandle {
+        try withErrorBuffer("pcap_create") { pcap_create(device, $0) }
+    }
+
+    /// Checks the result of one of the `pcap_set_*` calls made before activation.
+    private func configure(_ call: String, _ status: Int32) throws(PcapError) {
+        guard status == 0 else { throw PcapError(call: call, message: message(for: status), status: status) }
+    }
+
+    /// Sets the most bytes kept of each packet. Wraps `pcap_set_snaplen`.
+    func setSnapLength(_ bytes: Int) throws(PcapError) {
+        try configure("pcap_set_snaplen", pcap_set_snaplen(pcap, Int32(clamping: bytes)))
+    }
+
+    /// Sets the kernel ring buffer's size. Wraps `pcap_set_buffer_size`.
+    func setBufferSize(_ bytes: Int) throws(PcapError) {
+        try configure("pcap_set_buffer_size", pcap_set_buffer_size(pcap, Int32(clamping: bytes)))
+    }
+
+    /// Sets how long the kernel may hold packets before handing a block over. Wraps `pcap_set_timeout`.
+    func setBufferTimeout(milliseconds: Int) throws(PcapError) {
+        try configure("pcap_set_timeout", pcap_set_timeout(pcap, Int32(clamping: milliseconds)))
+    }
+
+    /// Turns promiscuous mode on or off. Wraps `pcap_set_promisc`.
+    func setPromiscuous(_ on: Bool) throws(PcapError) {
+        try configure("pcap_set_promisc", pcap_set_promisc(pcap, on ? 1 : 0))
+    }
+
+    /// Asks for time stamps at `precision`; `false` when the interface cannot give it (the default stays).
+    ///
+    /// Wraps `pcap_set_tstamp_precision`.
+    func requestTimestampPrecision(_ precision: TimestampPrecision) throws(PcapError) -> Bool {
+        let status = pcap_set_tstamp_precision(pcap, Int32(precision.rawValue))
+        if status == PCAP_ERROR_TSTAMP_PRECISION_NOTSUP { return false }
+        try configure("pcap_set_tstamp_precision", status)
+        return true
+    }
+
+    /// Starts capturing with the options set so far.
+    ///
+    /// Wraps `pcap_activate`. Warnings (such as `PCAP_WARNING_PROMISC_NOTSUP`) do not fail: the capture runs.
+    func activate() throws(PcapError) {
+        let status = pcap_activate(pcap)
+        guard status >= 0 else { throw PcapError(call: "pcap_activate", message: message(for: status), status: status) }
+        precision = TimestampPrecision(rawValue: UInt32(pcap_get_tstamp_precision(pcap))) ?? .microseconds
+    }
+
+    /// Makes `dispatch` return at once when no packet is ready instead of waiting. Wraps `pcap_setnonblock`.
+    func setNonblocking() throws(PcapError) {
+        try checkingErrorBuffer("pcap_setnonblock") { pcap_setnonblock(pcap, 1, $0) }
+    }
+
+    /// Compiles `expression` (optimised) and installs it as the kernel filter.
+    ///
+    /// Wraps `pcap_compile` and `pcap_setfilter`; the netmask is unknown, which only matters for `ip broadcast`.
+    func setFilter(_ expression: String) throws(PcapError) {
+        var program = bpf_program()
+        guard pcap_compile(pcap, &program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+            throw PcapError(call: "pcap_compile", message: lastError)
+        }
+        defer { pcap_freecode(&program) }
+        guard pcap_setfilter(pcap, &program) == 0 else { throw PcapError(call: "pcap_setfilter", message: lastError) }
+    }
+
+    /// The descriptor to `poll()` for readable packets. Wraps `pcap_get_selectable_fd`.
+    func selectableDescriptor() throws(PcapError) -> Int32 {
+        let descriptor = pcap_get_selectable_fd(pcap)
+        guard descriptor >= 0 else { throw PcapError(call: "pcap_get_selectable_fd", message: lastError) }
+        return descriptor
+    }
+
+    /// The capture's counters since it was activated. Wraps `pcap_stats`.
+    func statistics() throws(PcapError) -> pcap_stat {
+        var counters = pcap_stat()
+        guard pcap_stats(pcap, &counters) == 0 else { throw PcapError(call: "pcap_stats", message: lastError) }
+        return counters
+    }
+
+    /// libpcap's message for a failed status: the handle's own when it left one, else the status's description.
+    private func message(for status: Int32) -> String {
+        let own = lastError
+        return own.isEmpty ? String(cString: pcap_statustostr(status)) : own
+    }
+
+    /// Calls a libpcap function that reports failure as -1 and a message in an error buffer.
+    private func checkingErrorBuffer(_ call: String, _ body: (UnsafeMutablePointer<CChar>) -> Int32) throws(PcapError) {
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        let status = errorBuffer.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+        guard status >= 0 else {
+            let message = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            throw PcapError(call: call, message: message)
+        }
+    }
+
     /// The link-layer header type of the capture.
     ///
     /// Wraps `pcap_datalink`. libpcap maps file `LINKTYPE_` values to this system's `DLT_` values
@@ -106,10 +206,10 @@ final class PcapHandle {
 
     /// Hands up to `limit` packets to a C callback with `context` as its user pointer; returns how many.
     ///
-    /// Wraps `pcap_dispatch`; 0 means the end of a savefile.
+    /// Wraps `pcap_dispatch`; 0 means the end of a savefile, or no packet ready on a non-blocking live handle.
     func dispatch(limit: Int32, context: UnsafeMutableRawPointer, to callback: pcap_handler) throws(PcapError) -> Int {
         let count = pcap_dispatch(pcap, limit, callback, context.assumingMemoryBound(to: UInt8.self))
-        guard count >= 0 else { throw PcapError(call: "pcap_dispatch", message: lastError) }
+        guard count >= 0 else { throw PcapError(call: "pcap_dispatch", message: lastError, status: count) }
         return Int(count)
     }
 

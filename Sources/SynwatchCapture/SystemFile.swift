@@ -1,12 +1,16 @@
 @preconcurrency import Glibc
 
 /// A failed system call: its name and `errno`.
-struct SystemCallError: Error {
-    var call: String
-    var errno: Int32
+public struct SystemCallError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The C function that failed, such as `open` or `eventfd`.
+    public var call: String
+    /// Its `errno`.
+    public var errno: Int32
 
     /// `strerror(3)` of `errno`.
-    var message: String { String(cString: strerror(errno)) }
+    public var message: String { String(cString: strerror(errno)) }
+
+    public var description: String { "\(call): \(message)" }
 }
 
 /// A file descriptor opened read-only, with the few calls the capture file readers need.
