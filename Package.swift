@@ -64,8 +64,8 @@ let package = Package(
         .testTarget(name: "SynwatchEngineTests", dependencies: ["SynwatchEngine"], swiftSettings: strict),
         .testTarget(
             name: "SynwatchCaptureTests",
-            // Fixtures are built with libpcap itself, so the tests do not wait for the traffic generator.
-            dependencies: ["SynwatchCapture", "SynwatchEngine", "CPcap"],
+            // File fixtures are built with libpcap itself; live tests replay the traffic generator's captures.
+            dependencies: ["SynwatchCapture", "SynwatchEngine", "CPcap", "SynwatchTrafficGen"],
             swiftSettings: strict
         ),
         .testTarget(name: "SynwatchConfigTests", dependencies: ["SynwatchConfig"], swiftSettings: strict),

@@ -1,0 +1,334 @@
+import Foundation
+import Synchronization
+import SynwatchCapture
+import SynwatchEngine
+import SynwatchTrafficGen
+import Testing
+
+/// What the tests keep of one captured frame.
+struct CapturedFrame {
+    var time: Timestamp
+    var segment: TCPSegment?
+    /// 802.1Q/802.1ad tags in front of the IP header (Ethernet only).
+    var tags: Int
+    var ipv6: Bool
+}
+
+/// Reads `capture` until `expected` frames came or `deadline` passed, then until it has been quiet for
+/// `quiet` (so a frame too many would be seen), keeping what the tests check of each frame.
+func collect(
+    _ capture: LiveCapture, expected: Int, deadline: Duration = .seconds(20), quiet: Duration = .milliseconds(400)
+) throws -> [CapturedFrame] {
+    var frames = [CapturedFrame]()
+    let end = ContinuousClock.now + deadline
+    let keep: (Frame) -> Void = { frame in
+        var segment = TCPSegment(
+            source: .zero, destination: .zero, sourcePort: 0, destinationPort: 0, sequence: 0, acknowledgement: 0,
+            flags: [], payloadLength: 0)
+        let outcome = PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment)
+        var tags = 0
+        if frame.linkType == .ethernet {
+            while frame.bytes.count >= 14 + 4 * tags {
+                let type = UInt16(frame.bytes[12 + 4 * tags]) << 8 | UInt16(frame.bytes[13 + 4 * tags])
+                guard type == 0x8100 || type == 0x88A8 else { break }
+                tags += 1
+            }
+        }
+        frames.append(CapturedFrame(time: frame.time, segment: outcome == .tcp ? segment : nil, tags: tags,
+                                    ipv6: outcome == .tcp && !segment.destination.isIPv4))
+    }
+    while frames.count < expected && ContinuousClock.now < end {
+        _ = try capture.readFrames(upTo: 512, keep)
+    }
+    while try capture.readFrames(upTo: 512, timeout: quiet, keep) ?? 0 > 0 {}
+    return frames
+}
+
+/// The TCP sequence numbers of every frame of a capture file: the generator's truth, frame by frame.
+func sequences(ofFile path: String) throws -> [UInt32] {
+    var result = [UInt32]()
+    try CaptureFileReader(.file(path)).forEachFrame { frame in
+        var segment = TCPSegment(
+            source: .zero, destination: .zero, sourcePort: 0, destinationPort: 0, sequence: 0, acknowledgement: 0,
+            flags: [], payloadLength: 0)
+        if PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment) == .tcp {
+            result.append(segment.sequence)
+        }
+    }
+    return result
+}
+
+/// UDP frames from 198.18.0.1 to 198.18.0.10, untagged, under an 802.1Q tag, and under 802.1ad + 802.1Q: the
+/// filter must keep every one of them out.
+func writeUDPFrames(to path: String, each: Int) throws {
+    let writer = try CaptureWriter(path: path)
+    let udp: [UInt8] = [0x03, 0xE8, 0x00, 0x35, 0x00, 0x08, 0x00, 0x00]
+    var ip: [UInt8] = [0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 10]
+    var sum = stride(from: 0, to: 20, by: 2).reduce(0) { $0 + (Int(ip[$1]) << 8 | Int(ip[$1 + 1])) }
+    while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
+    (ip[10], ip[11]) = (UInt8(~sum >> 8 & 0xFF), UInt8(~sum & 0xFF))
+    let addresses: [UInt8] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x52, 0x54, 0x00, 0xAB, 0xCD, 0xEF]
+    let tagSets: [[UInt8]] = [[], [0x81, 0x00, 0x00, 0x0A], [0x88, 0xA8, 0x00, 0x14, 0x81, 0x00, 0x00, 0x0A]]
+    var time: Int64 = 1_735_689_600_000_000_000
+    for _ in 0..<each {
+        for tags in tagSets {
+            try writer.append(addresses + tags + [0x08, 0x00] + ip + udp, at: time)
+            time += 1_000_000
+        }
+    }
+    try writer.close()
+}
+
+@Suite(.serialized, .enabled(if: NetworkLab.isAvailable, NetworkLab.unavailableReason))
+struct LiveCaptureTests {
+    @Test("SYNs from the generator arrive, under no, one or two VLAN tags, IPv4 and IPv6; UDP does not")
+    func filterAndFrames() throws {
+        let lab = try NetworkLab()
+        let directory = TemporaryDirectory()
+        let parts: [(family: AddressFamily, tags: [VLANTag])] = [
+            (.ipv4, []), (.ipv6, [VLANTag(.dot1Q, id: 10)]), (.ipv4, [VLANTag(.dot1ad, id: 20), VLANTag(id: 10)]),
+            (.ipv6, [VLANTag(.dot1ad, id: 20), VLANTag(id: 10)]),
+        ]
+        var files = [String]()
+        var truth = [UInt32]()
+        for (index, part) in parts.enumerated() {
+            let file = directory.path("syn\(index).pcap")
+            let written = try SpoofedBulk(seed: UInt64(index + 1), packets: 200, sources: 200, family: part.family)
+                .write(to: file, vlanTags: part.tags)
+            #expect(written.floods.first?.synPackets == 200)
+            files.append(file)
+            truth += try sequences(ofFile: file)
+        }
+        let udp = directory.path("udp.pcap")
+        try writeUDPFrames(to: udp, each: 20)
+        files.append(udp)
+
+        let capture = try LiveCapture(interface: lab.capturePort)
+        #expect(capture.linkType == .ethernet)
+        #expect(capture.filter == "tcp or (vlan and (tcp or (vlan and tcp)))")
+        #expect(capture.hasNanosecondTimestamps)
+        let replay = try lab.startReplay(files, pps: 4000)
+        let frames = try collect(capture, expected: truth.count)
+        replay.waitUntilExit()
+        #expect(replay.terminationStatus == 0)
+
+        #expect(frames.count == 800)
+        #expect(frames.allSatisfy { $0.segment?.flags == .syn })
+        #expect(frames.compactMap { $0.segment?.sequence }.sorted() == truth.sorted())
+        #expect(frames.filter { $0.tags == 0 }.count == 200)
+        #expect(frames.filter { $0.tags == 1 }.count == 200)
+        #expect(frames.filter { $0.tags == 2 }.count == 400)
+        #expect(frames.filter(\.ipv6).count == 400)
+        // Capture time, not the file's: increasing, and today.
+        #expect(zip(frames, frames.dropFirst()).allSatisfy { $0.time <= $1.time })
+        #expect(frames.first.map { $0.time < frames.last!.time } == true)
+        let now = Int64(Date().timeIntervalSince1970)
+        #expect(frames.first.map { abs($0.time.nanoseconds / 1_000_000_000 - now) < 60 } == true)
+
+        let statistics = try capture.statistics()
+        #expect(statistics.received == 800)
+        #expect(statistics.dropped == 0)
+        #expect(capture.framesRead == 800)
+    }
+
+    @Test("20,000 SYNs at 20,000 a second: every one counted, no kernel drops")
+    func moderateRate() throws {
+        let lab = try NetworkLab()
+        let directory = TemporaryDirectory()
+        let file = directory.path("flood.pcap")
+        try SpoofedBulk(packets: 20_000, sources: 20_000).write(to: file)
+        let capture = try LiveCapture(interface: lab.capturePort)
+        let replay = try lab.startReplay([file], pps: 20_000)
+        let frames = try collect(capture, expected: 20_000)
+        replay.waitUntilExit()
+        #expect(frames.count == 20_000)
+        let statistics = try capture.statistics()
+        #expect(statistics.received == 20_000)
+        #expect(statistics.dropped == 0)
+    }
+
+    @Test("On a silent interface each read returns 0 within its time-out")
+    func idleTimeout() throws {
+        let lab = try NetworkLab()
+        let capture = try LiveCapture(interface: lab.capturePort, options: LiveCaptureOptions(
+            idleInterval: .milliseconds(150)))
+        for _ in 0..<3 {
+            let start = ContinuousClock.now
+            let count = try capture.readFrames(upTo: 64) { _ in }
+            let elapsed = ContinuousClock.now - start
+            #expect(count == 0)
+            #expect(elapsed >= .milliseconds(140) && elapsed < .milliseconds(400), "returned after \(elapsed)")
+        }
+    }
+
+    @Test("A stop from another thread ends a long wait at once; later reads return nil")
+    func stopFromAnotherThread() throws {
+        let lab = try NetworkLab()
+        let signal = try CaptureStopSignal()
+        let started = Shared(false)
+        let result = Shared<String?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let port = lab.capturePort
+        let reader = Thread {
+            defer { done.signal() }
+            do {
+                let capture = try LiveCapture(interface: port, stopSignal: signal)
+                started.set(true)
+                var results = [Int?]()
+                results.append(try capture.readFrames(upTo: 64, timeout: .seconds(30)) { _ in })
+                results.append(try capture.readFrames(upTo: 64, timeout: .seconds(30)) { _ in })
+                result.set("\(results)")
+            } catch {
+                result.set("\(error)")
+            }
+        }
+        reader.start()
+        let opened = ContinuousClock.now + .seconds(5)
+        while !started.get() && ContinuousClock.now < opened { usleep(10_000) }
+        usleep(200_000)  // the reader is now inside poll()
+        let start = ContinuousClock.now
+        signal.stop()
+        let finished = done.wait(timeout: .now() + 5) == .success
+        let elapsed = ContinuousClock.now - start
+        #expect(finished)
+        #expect(elapsed < .milliseconds(100), "stopped after \(elapsed)")
+        #expect(result.get() == "[nil, nil]")
+    }
+
+    @Test("An interface taken down delivers nothing, without an error, and the capture resumes once it is up")
+    func interfaceDownAndUp() throws {
+        let lab = try NetworkLab()
+        let directory = TemporaryDirectory()
+        let file = directory.path("flood.pcap")
+        try SpoofedBulk(packets: 100, sources: 100).write(to: file)
+        let capture = try LiveCapture(interface: lab.capturePort)
+        try NetworkLab.check(["ip", "link", "set", lab.capturePort, "down"])
+        for _ in 0..<3 { #expect(try capture.readFrames(upTo: 64, timeout: .milliseconds(50)) { _ in } == 0) }
+        try NetworkLab.check(["ip", "link", "set", lab.capturePort, "up"])
+        let replay = try lab.startReplay([file], pps: 1000)
+        let frames = try collect(capture, expected: 100)
+        replay.waitUntilExit()
+        #expect(frames.count == 100)
+        let reopened = try capture.reopened()
+        #expect(reopened.stopSignal === capture.stopSignal)
+        #expect(reopened.filter == capture.filter)
+    }
+
+    @Test("An interface deleted while capturing reports interfaceGone; reopening names the missing interface")
+    func interfaceDeleted() throws {
+        let lab = try NetworkLab()
+        let capture = try LiveCapture(interface: lab.capturePort)
+        try NetworkLab.check(["ip", "link", "delete", lab.capturePort])
+        let start = ContinuousClock.now
+        let error = #expect(throws: CaptureError.self) {
+            for _ in 0..<20 { _ = try capture.readFrames(upTo: 64) { _ in } }
+        }
+        #expect(ContinuousClock.now - start < .milliseconds(500))
+        #expect(error?.reason == .interfaceGone(framesRead: 0))
+        #expect(error?.call == "pcap_dispatch")
+        #expect(error?.description == "interface \(lab.capturePort): went down or disappeared after 0 frames "
+            + "(pcap_dispatch: The interface disappeared)")
+        // A dead capture stays dead.
+        if let error { #expect(throws: error) { try capture.readFrames(upTo: 64) { _ in } } }
+        let reopenError = #expect(throws: CaptureError.self) { try capture.reopened() }
+        #expect(reopenError?.reason == .noSuchInterface)
+    }
+
+    @Test("A missing interface is named in the error")
+    func missingInterface() {
+        let name = "sw" + String(format: "%06x", UInt32.random(in: 0..<0x100_0000)) + "x"
+        let error = #expect(throws: CaptureError.self) { try LiveCapture(interface: name) }
+        #expect(error?.reason == .noSuchInterface)
+        #expect(error?.call == "pcap_activate")
+        #expect(error?.description.hasPrefix("interface \(name): no such interface (pcap_activate: ") == true)
+    }
+
+    @Test("Without CAP_NET_RAW opening fails with a permission error naming pcap_activate")
+    func withoutCapNetRaw() throws {
+        let lab = try NetworkLab()
+        let outcome = Shared<CaptureError?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let port = lab.capturePort
+        // Capabilities belong to a thread: drop CAP_NET_RAW from this one only, which then ends.
+        let opener = Thread {
+            defer { done.signal() }
+            guard dropCapability(netRaw) else { return }
+            do throws(CaptureError) {
+                _ = try LiveCapture(interface: port)
+            } catch {
+                outcome.set(error)
+            }
+        }
+        opener.start()
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        let error = outcome.get()
+        #expect(error?.reason == .permissionDenied)
+        #expect(error?.call == "pcap_activate")
+        #expect(error?.description.contains("CAP_NET_RAW") == true)
+    }
+
+    @Test("On `any`, frames come in Linux cooked framing")
+    func anyInterface() throws {
+        let lab = try NetworkLab()
+        let directory = TemporaryDirectory()
+        let file = directory.path("flood.pcap")
+        // A victim of this run's own, to tell its frames from any other traffic of the host.
+        let victim = NetAddress(ipv4: 0xC612_0000 | UInt32.random(in: 0x100..<0xFFFF))
+        try SpoofedBulk(packets: 300, sources: 300, victim: Endpoint(victim, 8080)).write(to: file)
+        let capture = try LiveCapture(interface: "any")
+        #expect(capture.linkType == .linuxCooked || capture.linkType == .linuxCooked2)
+        #expect(capture.filter == "tcp")
+        let replay = try lab.startReplay([file], pps: 3000)
+        var ours = 0
+        let end = ContinuousClock.now + .seconds(10)
+        while ours < 300 && ContinuousClock.now < end {
+            _ = try capture.readFrames(upTo: 512) { frame in
+                var segment = TCPSegment(
+                    source: .zero, destination: .zero, sourcePort: 0, destinationPort: 0, sequence: 0,
+                    acknowledgement: 0, flags: [], payloadLength: 0)
+                if PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment) == .tcp,
+                    segment.destination.ipv4 == victim.ipv4, segment.destinationPort == 8080
+                {
+                    ours += 1
+                }
+            }
+        }
+        replay.waitUntilExit()
+        #expect(ours == 300)
+    }
+}
+
+/// A value shared with a thread of the test's own.
+final class Shared<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+
+    init(_ value: Value) {
+        mutex = Mutex(value)
+    }
+
+    func get() -> Value { mutex.withLock { $0 } }
+    func set(_ value: Value) { mutex.withLock { $0 = value } }
+}
+
+/// `CAP_NET_RAW`'s number.
+let netRaw = 13
+
+/// Removes a capability from the calling thread's effective set; `false` if the kernel refused.
+///
+/// Calls `capget(2)`/`capset(2)` through `dlsym`: glibc exports them, but its Swift module does not declare them,
+/// and unlike `setuid` they change only the calling thread.
+func dropCapability(_ capability: Int) -> Bool {
+    typealias Call = @convention(c) (UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> Int32
+    guard let library = dlopen(nil, RTLD_NOW), let get = dlsym(library, "capget"), let set = dlsym(library, "capset")
+    else { return false }
+    // struct __user_cap_header_struct { u32 version; int pid; } and two { effective, permitted, inheritable }.
+    var header: [UInt32] = [0x2008_0522, 0]
+    var data = [UInt32](repeating: 0, count: 6)
+    return header.withUnsafeMutableBytes { header in
+        data.withUnsafeMutableBytes { data in
+            guard unsafeBitCast(get, to: Call.self)(header.baseAddress!, data.baseAddress!) == 0 else { return false }
+            data.storeBytes(of: data.load(as: UInt32.self) & ~(1 << UInt32(capability)), as: UInt32.self)
+            return unsafeBitCast(set, to: Call.self)(header.baseAddress!, data.baseAddress!) == 0
+        }
+    }
+}
