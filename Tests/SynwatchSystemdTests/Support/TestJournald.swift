@@ -9,6 +9,9 @@ enum TestJournald {
     static let socketPath = "/run/systemd/journal/socket"
     static let binary = "/lib/systemd/systemd-journald"
 
+    /// An entry's fields by name, as text.
+    typealias Fields = [String: String]
+
     /// Why no journald is available, or nil when one listens. Found or started once per process.
     static let unavailableReason: String? = start()
 
@@ -19,14 +22,7 @@ enum TestJournald {
 
     /// The entries with `field=value`, as `journalctl -o json` shows them (field name to text), once at least
     /// `count` are readable or `timeout` seconds have passed.
-    static func entries(
-        where field: String,
-        is value: String,
-        count: Int = 1,
-        timeout: Double = 5
-    ) throws
-        -> [[String: String]]
-    {
+    static func entries(where field: String, is value: String, count: Int = 1, timeout: Double = 5) throws -> [Fields] {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             _ = try runCommand("/usr/bin/journalctl", ["--sync"])
@@ -78,7 +74,7 @@ enum TestJournald {
     }
 
     /// One JSON entry; journalctl shows values that are not printable text as arrays of bytes.
-    private static func parse(_ line: Data) throws -> [String: String] {
+    private static func parse(_ line: Data) throws -> Fields {
         guard let object = try JSONSerialization.jsonObject(with: line) as? [String: Any] else { return [:] }
         return object.compactMapValues { value in
             if let text = value as? String { return text }
