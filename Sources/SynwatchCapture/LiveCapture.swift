@@ -83,9 +83,10 @@ public struct CaptureStatistics: Equatable, Sendable {
 ///
 /// ```swift
 /// let capture = try LiveCapture(interface: "eth0")
-/// while let count = try capture.readFrames(upTo: 4096, { engine.process($0) }) {
+/// while try capture.readFrames(upTo: 4096, { engine.process($0) }) != nil {
 ///     tick()  // at least every `idleInterval`, with or without traffic
 /// }
+/// // another thread: capture.stopSignal.stop()
 /// ```
 ///
 /// A capture belongs to the one thread that reads it (not `Sendable`); only `stopSignal` crosses threads.

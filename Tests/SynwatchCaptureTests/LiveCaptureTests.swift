@@ -204,6 +204,11 @@ struct LiveCaptureTests {
         let capture = try LiveCapture(interface: lab.capturePort)
         try NetworkLab.check(["ip", "link", "set", lab.capturePort, "down"])
         for _ in 0..<3 { #expect(try capture.readFrames(upTo: 64, timeout: .milliseconds(50)) { _ in } == 0) }
+        // A new capture cannot start on it meanwhile: a retry loop sees why.
+        let downError = #expect(throws: CaptureError.self) { try capture.reopened() }
+        #expect(downError?.reason == .captureSetupFailed)
+        #expect(downError?.description == "interface \(lab.capturePort): cannot set up the capture "
+            + "(pcap_activate: That device is not up)")
         try NetworkLab.check(["ip", "link", "set", lab.capturePort, "up"])
         let replay = try lab.startReplay([file], pps: 1000)
         let frames = try collect(capture, expected: 100)

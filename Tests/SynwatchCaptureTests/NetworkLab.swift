@@ -27,7 +27,8 @@ final class NetworkLab {
         replayPort = name + "b"
         do {
             try Self.check(["ip", "netns", "add", name])
-            try Self.check(["ip", "link", "add", capturePort, "type", "veth", "peer", "name", replayPort, "netns", name])
+            try Self.check(
+                ["ip", "link", "add", capturePort, "type", "veth", "peer", "name", replayPort, "netns", name])
             // No address on either end: nothing but the replayed frames crosses the pair.
             try Self.check(["sysctl", "-q", "-w", "net.ipv6.conf.\(capturePort).disable_ipv6=1"])
             try Self.check(["ip", "netns", "exec", name, "sysctl", "-q", "-w",
