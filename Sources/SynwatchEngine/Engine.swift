@@ -190,6 +190,55 @@ public final class Engine {
         return Array(result.prefix(limit))
     }
 
+    /// The attacks going on, with the figures of the latest complete window.
+    /// - Complexity: O(victim capacity).
+    public func activeAttacks() -> [AttackStatus] {
+        var result: [AttackStatus] = []
+        for slot in 0..<victims.slots.capacity
+        where victims.slots.isOccupied(slot) && victims.states[slot].phase == .attacked {
+            let key = victims.keys[slot]
+            let state = victims.states[slot]
+            let figures = self.figures(slot, measure(slot, step: currentStep))
+            result.append(
+                AttackStatus(
+                    attackID: state.attackID,
+                    victim: key.address,
+                    port: key.port == 0 ? nil : key.port,
+                    kind: state.kind,
+                    start: Timestamp(nanoseconds: state.attackStart),
+                    figures: figures,
+                    peakSynPerSecond: state.peakSynPerSecond,
+                    peakHalfOpenPerSecond: state.peakHalfOpenPerSecond,
+                    peakDistinctSources: max(state.peakDistinctSources, figures.distinctSources),
+                    totalSyns: max(0, state.synPackets - state.synPacketsAtStart)
+                )
+            )
+        }
+        return result.sorted { $0.attackID < $1.attackID }
+    }
+
+    /// The sources with the most uncompleted attempts over the sources window, most first.
+    /// - Complexity: O(source capacity).
+    public func topSources(limit: Int) -> [SourceSummary] {
+        var result: [SourceSummary] = []
+        for slot in 0..<sources.slots.capacity where sources.slots.isOccupied(slot) {
+            sources.advanceEpoch(slot, to: currentEpoch)
+            let entry = sources.entries[slot]
+            guard entry.attempts.total > 0 else { continue }
+            result.append(
+                SourceSummary(
+                    address: entry.address,
+                    attempts: entry.attempts.total,
+                    completions: entry.completions.total,
+                    distinctTargets: sources.distinctTargets(slot),
+                    lastTarget: entry.lastTarget
+                )
+            )
+        }
+        result.sort { ($0.halfOpen, $1.address) > ($1.halfOpen, $0.address) }
+        return Array(result.prefix(limit))
+    }
+
     // MARK: Clock
 
     /// Moves `now` forward; divides only when a resolution step ends, not per packet.

@@ -72,3 +72,36 @@ public struct ServiceSummary: Sendable, Equatable {
     public var timeouts: Int
     public var underAttack: Bool
 }
+
+/// An attack going on, as the daemon shows it between events.
+public struct AttackStatus: Sendable, Equatable {
+    public var attackID: UInt64
+    public var victim: IPAddress
+    /// Nil for a flood spread over all the host's ports.
+    public var port: UInt16?
+    public var kind: FloodKind
+    /// When the evidence first held.
+    public var start: Timestamp
+    /// The figures of the latest complete window.
+    public var figures: VictimFigures
+    public var peakSynPerSecond: Double
+    public var peakHalfOpenPerSecond: Double
+    public var peakDistinctSources: Int
+    /// SYN packets to the service since the attack started.
+    public var totalSyns: Int
+}
+
+/// One source as the source table knows it: sources that sent at least two SYNs in the sources window.
+public struct SourceSummary: Sendable, Equatable {
+    public var address: IPAddress
+    /// Attempts and completions over the sources window.
+    public var attempts: Int
+    public var completions: Int
+    /// Estimated distinct services (address and port) it sent SYNs to.
+    public var distinctTargets: Int
+    /// The destination of its latest SYN.
+    public var lastTarget: IPAddress
+
+    /// Attempts that did not complete.
+    public var halfOpen: Int { max(0, attempts - completions) }
+}

@@ -4,7 +4,7 @@ import SynwatchEngine
 /// HTTP API and (upper-cased, `SYNWATCH_` prefixed) journald.
 extension Event {
     /// Rates and ratios keep two decimals: finer figures would only be noise.
-    static let rateDecimals = 2
+    public static let rateDecimals = 2
 
     /// The event's fields in their fixed order.
     public var fields: [(String, JSONValue)] {
@@ -14,22 +14,7 @@ extension Event {
         if let victim { fields.append(("victim", .string(victim.description))) }
         if let port { fields.append(("port", .int(Int(port)))) }
         if let kind { fields.append(("kind", .string(kind.rawValue))) }
-        if let figures {
-            fields += [
-                ("syn_per_s", .number(figures.synPerSecond, decimals: Self.rateDecimals)),
-                ("half_open_per_s", .number(figures.halfOpenPerSecond, decimals: Self.rateDecimals)),
-                ("completion_ratio", .number(figures.completionRatio, decimals: 3)),
-                ("distinct_sources", .int(figures.distinctSources)),
-                (
-                    "top_sources",
-                    .array(
-                        figures.topSources.map {
-                            .object([("address", .string($0.address.description)), ("half_open", .int($0.halfOpen))])
-                        }
-                    )
-                ),
-            ]
-        }
+        if let figures { fields += figures.fields }
         if let summary {
             fields += [
                 ("start", .raw(summary.start.description)),
@@ -60,4 +45,24 @@ extension Event {
 
     /// The event as one JSON object.
     public var json: JSONValue { .object(fields) }
+}
+
+extension VictimFigures {
+    /// The window's figures, named as in events.
+    public var fields: [(String, JSONValue)] {
+        [
+            ("syn_per_s", .number(synPerSecond, decimals: Event.rateDecimals)),
+            ("half_open_per_s", .number(halfOpenPerSecond, decimals: Event.rateDecimals)),
+            ("completion_ratio", .number(completionRatio, decimals: 3)),
+            ("distinct_sources", .int(distinctSources)),
+            (
+                "top_sources",
+                .array(
+                    topSources.map {
+                        .object([("address", .string($0.address.description)), ("half_open", .int($0.halfOpen))])
+                    }
+                )
+            ),
+        ]
+    }
 }

@@ -101,3 +101,39 @@ extension ServiceSummary {
         return fields
     }
 }
+
+extension AttackStatus {
+    /// The attack as the API lists it: the event field names, with the current window's figures.
+    public var fields: [(String, JSONValue)] {
+        var fields: [(String, JSONValue)] = [
+            ("attack_id", .int(Int(attackID))),
+            ("victim", .string(victim.description)),
+        ]
+        if let port { fields.append(("port", .int(Int(port)))) }
+        fields += [
+            ("kind", .string(kind.rawValue)),
+            ("start", .raw(start.description)),
+        ]
+        fields += figures.fields
+        fields += [
+            ("peak_syn_per_s", .number(peakSynPerSecond, decimals: Event.rateDecimals)),
+            ("peak_half_open_per_s", .number(peakHalfOpenPerSecond, decimals: Event.rateDecimals)),
+            ("peak_distinct_sources", .int(peakDistinctSources)),
+            ("total_syns", .int(totalSyns)),
+        ]
+        return fields
+    }
+}
+
+extension SourceSummary {
+    public var fields: [(String, JSONValue)] {
+        [
+            ("address", .string(address.description)),
+            ("attempts", .int(attempts)),
+            ("completions", .int(completions)),
+            ("half_open", .int(halfOpen)),
+            ("distinct_targets", .int(distinctTargets)),
+            ("last_target", .string(lastTarget.description)),
+        ]
+    }
+}

@@ -149,6 +149,29 @@ struct DetectorTests {
         #expect(starts[0].scenarioTime > 5 && starts[0].scenarioTime <= 6, "started at \(starts[0].scenarioTime)")
     }
 
+    /// Between events, the engine answers what is going on: the attack with its current figures,
+    /// and the sources with the most uncompleted attempts.
+    @Test
+    func activeAttacksAndTopSourcesWhileABotnetAttacks() throws {
+        let victim = v4(198, 18, 0, 10)
+        let bots = (1...20).map { v4(198, 18, 101, UInt8($0)) }
+        var scenario = Scenario(seed: 15)
+        scenario.background(to: victim, port: 80, from: 0, to: 20)
+        for bot in bots {
+            scenario.flood(to: victim, port: 80, rate: 50, from: 5, to: 20) { _ in bot }
+        }
+        let engine = Engine.make()
+        _ = scenario.run(on: engine, until: 12)
+        let attacks = engine.activeAttacks()
+        try #require(attacks.count == 1, "\(attacks)")
+        #expect(attacks[0].victim == victim && attacks[0].port == 80 && attacks[0].kind == .distributed)
+        #expect(abs(attacks[0].figures.halfOpenPerSecond - 1_000) <= 200, "\(attacks[0].figures)")
+        #expect(attacks[0].totalSyns > 1_000)
+        let top = engine.topSources(limit: 5)
+        #expect(top.count == 5 && top.allSatisfy { bots.contains($0.address) && $0.halfOpen > 50 }, "\(top)")
+        #expect(top.allSatisfy { $0.lastTarget == victim && $0.completions == 0 })
+    }
+
     /// Bots with real TCP stacks retransmit each unanswered SYN after 1 s and 3 s (same 4-tuple and
     /// ISN): the attack's half-open rate counts attempts, not SYN packets, also once it is under way.
     @Test
