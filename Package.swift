@@ -34,6 +34,12 @@ let package = Package(
             dependencies: ["SynwatchEngine", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
+        // The daemon's state shared by its capture loop and its query socket.
+        .target(
+            name: "SynwatchDaemon",
+            dependencies: ["SynwatchEngine", "SynwatchProtocol"],
+            swiftSettings: strict
+        ),
         // What the daemon and the CLI say to the outside: events and summaries as JSON.
         .target(name: "SynwatchProtocol", dependencies: ["SynwatchEngine"], swiftSettings: strict),
         // The daemon's systemd edge: readiness and watchdog, socket activation, journald entries and logging.
@@ -70,6 +76,7 @@ let package = Package(
         ),
         .testTarget(name: "SynwatchConfigTests", dependencies: ["SynwatchConfig"], swiftSettings: strict),
         .testTarget(name: "SynwatchProtocolTests", dependencies: ["SynwatchProtocol"], swiftSettings: strict),
+        .testTarget(name: "SynwatchDaemonTests", dependencies: ["SynwatchDaemon"], swiftSettings: strict),
         // Against a real notify socket of the test's own and a real systemd-journald.
         .testTarget(
             name: "SynwatchSystemdTests",

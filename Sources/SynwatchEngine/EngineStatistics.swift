@@ -52,6 +52,26 @@ public struct TableOccupancy: Sendable, Equatable {
     public var sourceCapacity: Int
     public var backscatterAddresses: Int
     public var backscatterCapacity: Int
+
+    public init(
+        handshakes: Int,
+        handshakeCapacity: Int,
+        victims: Int,
+        victimCapacity: Int,
+        sources: Int,
+        sourceCapacity: Int,
+        backscatterAddresses: Int,
+        backscatterCapacity: Int
+    ) {
+        self.handshakes = handshakes
+        self.handshakeCapacity = handshakeCapacity
+        self.victims = victims
+        self.victimCapacity = victimCapacity
+        self.sources = sources
+        self.sourceCapacity = sourceCapacity
+        self.backscatterAddresses = backscatterAddresses
+        self.backscatterCapacity = backscatterCapacity
+    }
 }
 
 /// What one service (or, without a port, one whole host) received since it was first seen.

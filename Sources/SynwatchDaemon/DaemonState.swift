@@ -1,0 +1,144 @@
+import Synchronization
+import SynwatchEngine
+
+/// How the capture is doing, as the daemon last saw it.
+public struct CaptureStatus: Sendable, Equatable {
+    /// The interfaces captured on (`any` for all).
+    public var interfaces: [String]
+    /// `active`, or why not (an interface down, being reopened).
+    public var state: String
+    /// Frames the engine received, and per second over the last status interval.
+    public var packets: Int
+    public var packetsPerSecond: Double
+    /// Frames the kernel dropped because the capture fell behind, and frames the interface dropped.
+    public var kernelDrops: Int
+    public var interfaceDrops: Int
+
+    public init(
+        interfaces: [String],
+        state: String = "starting",
+        packets: Int = 0,
+        packetsPerSecond: Double = 0,
+        kernelDrops: Int = 0,
+        interfaceDrops: Int = 0
+    ) {
+        self.interfaces = interfaces
+        self.state = state
+        self.packets = packets
+        self.packetsPerSecond = packetsPerSecond
+        self.kernelDrops = kernelDrops
+        self.interfaceDrops = interfaceDrops
+    }
+}
+
+/// Everything the query socket serves, published by the capture loop a few times a second.
+///
+/// A value, so readers never wait for the capture loop and the capture loop never waits for readers.
+public struct DaemonSnapshot: Sendable {
+    /// Wall-clock seconds since the epoch when the daemon started, and of this snapshot.
+    public var startedAt: Double
+    public var updatedAt: Double
+    public var configurationPath: String
+    /// Successful configuration reloads (SIGHUP) so far.
+    public var reloads: Int
+    public var capture: CaptureStatus
+    public var statistics: EngineStatistics
+    public var occupancy: TableOccupancy
+    public var activeAttacks: [AttackStatus]
+    /// The latest `attack_end` events, oldest first.
+    public var recentAttacks: [Event]
+    public var services: [ServiceSummary]
+    public var sources: [SourceSummary]
+
+    public init(
+        startedAt: Double,
+        updatedAt: Double,
+        configurationPath: String,
+        reloads: Int = 0,
+        capture: CaptureStatus,
+        statistics: EngineStatistics = EngineStatistics(),
+        occupancy: TableOccupancy,
+        activeAttacks: [AttackStatus] = [],
+        recentAttacks: [Event] = [],
+        services: [ServiceSummary] = [],
+        sources: [SourceSummary] = []
+    ) {
+        self.startedAt = startedAt
+        self.updatedAt = updatedAt
+        self.configurationPath = configurationPath
+        self.reloads = reloads
+        self.capture = capture
+        self.statistics = statistics
+        self.occupancy = occupancy
+        self.activeAttacks = activeAttacks
+        self.recentAttacks = recentAttacks
+        self.services = services
+        self.sources = sources
+    }
+}
+
+/// The daemon's shared state between the capture loop (the only writer) and the query socket.
+///
+/// Holds the latest snapshot and fans events out to live subscribers (`/v1/events`). Each subscriber
+/// has a bounded buffer that keeps the newest events, so a slow client loses events rather than
+/// stalling the capture loop or the other clients.
+public final class DaemonState: Sendable {
+    /// Events a subscriber may fall behind by before it loses the oldest.
+    public static let subscriberBuffer = 1_024
+
+    private let latest: Mutex<DaemonSnapshot>
+    private let subscribers = Mutex<(next: UInt64, continuations: [UInt64: AsyncStream<Event>.Continuation])>(
+        (0, [:])
+    )
+
+    public init(_ initial: DaemonSnapshot) {
+        latest = Mutex(initial)
+    }
+
+    /// The latest snapshot.
+    public var snapshot: DaemonSnapshot { latest.withLock { $0 } }
+
+    /// Replaces the snapshot (capture loop).
+    public func publish(_ snapshot: DaemonSnapshot) {
+        latest.withLock { $0 = snapshot }
+    }
+
+    /// Hands events to every subscriber (capture loop). Never blocks.
+    public func broadcast(_ events: [Event]) {
+        guard !events.isEmpty else { return }
+        let continuations = subscribers.withLock { Array($0.continuations.values) }
+        for continuation in continuations {
+            for event in events { continuation.yield(event) }
+        }
+    }
+
+    /// A live stream of the events from now on; it ends when the subscriber stops iterating it.
+    public func subscribe() -> AsyncStream<Event> {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: Event.self,
+            bufferingPolicy: .bufferingNewest(Self.subscriberBuffer)
+        )
+        let id = subscribers.withLock { state in
+            let id = state.next
+            state.next += 1
+            state.continuations[id] = continuation
+            return id
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.subscribers.withLock { $0.continuations.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// Subscribers connected now.
+    public var subscriberCount: Int { subscribers.withLock { $0.continuations.count } }
+
+    /// Ends every subscription (shutdown).
+    public func finishSubscriptions() {
+        let continuations = subscribers.withLock { state in
+            defer { state.continuations.removeAll() }
+            return Array(state.continuations.values)
+        }
+        for continuation in continuations { continuation.finish() }
+    }
+}
