@@ -6,7 +6,7 @@
 /// so a capture replayed through it gives the same events every time. Every table is bounded by
 /// the configuration. Not thread-safe: one capture loop owns one engine.
 public final class Engine {
-    public let configuration: EngineConfiguration
+    public private(set) var configuration: EngineConfiguration
 
     let hasher: KeyedHasher
     let handshakes: HandshakeTable
@@ -18,12 +18,12 @@ public final class Engine {
     // Configuration in the units the per-packet path uses.
     let resolution: Int64
     let epochLength: Int64
-    let timeout: Int64
-    let scanCandidateBits: Int
-    let graceSteps: Int64
-    let sweepBuckets: Int
+    var timeout: Int64 = 0
+    var scanCandidateBits = 0
+    var graceSteps: Int64 = 0
+    var sweepBuckets = 0
     /// Steps after which an idle engine has nothing left to decide: longer gaps are skipped.
-    let settleSteps: Int64
+    var settleSteps: Int64 = 0
 
     var counters = EngineStatistics()
     let outcomeCounts: UnsafeMutablePointer<Int>
@@ -62,32 +62,68 @@ public final class Engine {
         let windows = configuration.windows
         resolution = windows.resolution.nanoseconds
         epochLength = max(resolution, windows.sources.nanoseconds / 2)
-        timeout = configuration.handshakes.timeout.nanoseconds
-        graceSteps = (windows.completionGrace.nanoseconds + resolution - 1) / resolution
         let ringLength = Int(windows.rate.nanoseconds / resolution)
         handshakes = HandshakeTable(capacity: configuration.handshakes.capacity, hasher: hasher)
         victims = VictimTable(capacity: configuration.victims.capacity, ringLength: ringLength, hasher: hasher)
         sources = SourceTable(capacity: configuration.sources.capacity, hasher: hasher)
         backscatter = BackscatterTable(capacity: configuration.backscatter.capacity, hasher: hasher)
         admission = SourceAdmission(maximumAge: windows.sources)
-        sweepBuckets = handshakes.bucketsPerSweep(
-            resolution: windows.resolution,
-            timeout: configuration.handshakes.timeout
-        )
-        scanCandidateBits = LinearCounter.bitsNeeded(for: configuration.scan.minTargets, of: 64)
-        let detection = configuration.detection
-        let longest = [
-            windows.rate.nanoseconds + detection.quietPeriod.nanoseconds + detection.confirmation.nanoseconds,
-            windows.sources.nanoseconds, timeout, configuration.backscatter.noticeInterval.nanoseconds,
-        ].max()!
-        settleSteps = longest / resolution + 2
         outcomeCounts = .allocate(capacity: DecodeOutcome.allCases.count)
         outcomeCounts.initialize(repeating: 0, count: DecodeOutcome.allCases.count)
+        deriveSettings()
     }
 
     deinit {
         outcomeCounts.deallocate()
         admission.deallocate()
+    }
+
+    /// The configuration in the units the per-packet path and the steps use.
+    private func deriveSettings() {
+        let windows = configuration.windows
+        let detection = configuration.detection
+        timeout = configuration.handshakes.timeout.nanoseconds
+        graceSteps = (windows.completionGrace.nanoseconds + resolution - 1) / resolution
+        sweepBuckets = handshakes.bucketsPerSweep(
+            resolution: windows.resolution,
+            timeout: configuration.handshakes.timeout
+        )
+        scanCandidateBits = LinearCounter.bitsNeeded(for: configuration.scan.minTargets, of: 64)
+        let longest = [
+            windows.rate.nanoseconds + detection.quietPeriod.nanoseconds + detection.confirmation.nanoseconds,
+            windows.sources.nanoseconds, timeout, configuration.backscatter.noticeInterval.nanoseconds,
+        ].max()!
+        settleSteps = longest / resolution + 2
+    }
+
+    /// Applies a new configuration without losing what the engine has learnt (a reload).
+    ///
+    /// Thresholds, time-outs and notice settings take effect at once. Capacities and the shape of the
+    /// windows fix the layout of the tables: they keep their running values until a restart.
+    /// - Returns: the keys whose new values wait for a restart.
+    /// - Throws: `ConfigurationProblem` when the new configuration cannot work; nothing changes then.
+    @discardableResult
+    public func reconfigure(_ new: EngineConfiguration) throws(ConfigurationProblem) -> [String] {
+        try new.validate()
+        var applied = new
+        var deferred: [String] = []
+        func keep<Value: Equatable>(_ path: WritableKeyPath<EngineConfiguration, Value>, _ key: String?) {
+            guard applied[keyPath: path] != configuration[keyPath: path] else { return }
+            applied[keyPath: path] = configuration[keyPath: path]
+            if let key { deferred.append(key) }
+        }
+        keep(\.handshakes.capacity, "handshakes.capacity")
+        keep(\.victims.capacity, "victims.capacity")
+        keep(\.sources.capacity, "sources.capacity")
+        keep(\.backscatter.capacity, "backscatter.capacity")
+        keep(\.windows.resolution, "windows.resolution")
+        keep(\.windows.rate, "windows.rate")
+        keep(\.windows.sources, "windows.sources")
+        // The hash seed is the daemon's, drawn at start, never the file's.
+        keep(\.hashSeed, nil)
+        configuration = applied
+        deriveSettings()
+        return deferred
     }
 
     // MARK: Input

@@ -172,6 +172,30 @@ struct DetectorTests {
         #expect(top.allSatisfy { $0.lastTarget == victim && $0.completions == 0 })
     }
 
+    /// A reload changes thresholds at once and keeps what the tables learnt; capacities wait for a restart.
+    @Test
+    func reconfigureAppliesThresholdsAndKeepsCapacities() throws {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 16)
+        scenario.background(to: victim, port: 80, from: 0, to: 10)
+        scenario.flood(to: victim, port: 80, rate: 300, from: 2, to: 10) { $0.spoofedSource(like: victim) }
+        let engine = Engine.make()
+        var stricter = engine.configuration
+        stricter.detection.halfOpenPerSecond = 1_000
+        stricter.baseline.enabled = false
+        stricter.handshakes.capacity *= 2
+        let deferred = try engine.reconfigure(stricter)
+        #expect(deferred == ["handshakes.capacity"])
+        #expect(engine.configuration.detection.halfOpenPerSecond == 1_000)
+        #expect(engine.configuration.handshakes.capacity == Engine.make().configuration.handshakes.capacity)
+        #expect(events(.attackStart, in: scenario.run(on: engine, until: 12)).isEmpty, "300 SYN/s is below 1000")
+
+        var invalid = engine.configuration
+        invalid.detection.endFraction = 2
+        #expect(throws: ConfigurationProblem.self) { try engine.reconfigure(invalid) }
+        #expect(engine.configuration.detection.endFraction == EngineConfiguration().detection.endFraction)
+    }
+
     /// Bots with real TCP stacks retransmit each unanswered SYN after 1 s and 3 s (same 4-tuple and
     /// ISN): the attack's half-open rate counts attempts, not SYN packets, also once it is under way.
     @Test
