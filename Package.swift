@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         // C: libpcap, reached through a one-header system-library module.
@@ -37,7 +38,9 @@ let package = Package(
         // The daemon's state shared by its capture loop and its query socket.
         .target(
             name: "SynwatchDaemon",
-            dependencies: ["SynwatchEngine", "SynwatchProtocol"],
+            dependencies: [
+                "SynwatchEngine", "SynwatchProtocol", .product(name: "FlyingSocks", package: "FlyingFox"),
+            ],
             swiftSettings: strict
         ),
         // What the daemon and the CLI say to the outside: events and summaries as JSON.
@@ -56,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "synwatch",
             dependencies: [
-                "SynwatchEngine", "SynwatchCapture", "SynwatchConfig", "SynwatchProtocol",
+                "SynwatchEngine", "SynwatchCapture", "SynwatchConfig", "SynwatchDaemon", "SynwatchProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -76,7 +79,11 @@ let package = Package(
         ),
         .testTarget(name: "SynwatchConfigTests", dependencies: ["SynwatchConfig"], swiftSettings: strict),
         .testTarget(name: "SynwatchProtocolTests", dependencies: ["SynwatchProtocol"], swiftSettings: strict),
-        .testTarget(name: "SynwatchDaemonTests", dependencies: ["SynwatchDaemon"], swiftSettings: strict),
+        .testTarget(
+            name: "SynwatchDaemonTests",
+            dependencies: ["SynwatchDaemon", "SynwatchEngine", "SynwatchProtocol"],
+            swiftSettings: strict
+        ),
         // Against a real notify socket of the test's own and a real systemd-journald.
         .testTarget(
             name: "SynwatchSystemdTests",
@@ -90,7 +97,7 @@ let package = Package(
         // Runs the built `synwatch` on generated and real captures, as an operator would.
         .testTarget(
             name: "SynwatchEndToEndTests",
-            dependencies: ["SynwatchTrafficGen", "synwatch"],
+            dependencies: ["SynwatchTrafficGen", "synwatch", "SynwatchDaemon", "SynwatchEngine"],
             swiftSettings: strict
         ),
     ]
