@@ -83,17 +83,17 @@ public struct QueryClient: Sendable {
             while let newline = pending.firstIndex(of: 10) {
                 let text = String(decoding: pending[..<newline], as: UTF8.self)
                 pending.removeSubrange(...newline)
-                guard status == 200 else { throw Self.failure(status, body: text, path: path) }
+                guard status == 200 else { throw Self.failure(status, body: text) }
                 guard try line(text) else { return }
             }
         }
         guard status == 200 else {
-            throw Self.failure(status, body: String(decoding: pending, as: UTF8.self), path: path)
+            throw Self.failure(status, body: String(decoding: pending, as: UTF8.self))
         }
     }
 
     /// A non-200 response as an error carrying the daemon's `{"error": …}` message.
-    static func failure(_ status: Int, body: String, path: String) -> QueryClientError {
+    public static func failure(_ status: Int, body: String) -> QueryClientError {
         let marker = "\"error\":\""
         guard let start = body.range(of: marker)?.upperBound, let end = body[start...].firstIndex(of: "\"") else {
             return .status(status, message: body.isEmpty ? "no message" : body)

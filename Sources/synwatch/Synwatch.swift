@@ -7,6 +7,6 @@ struct Synwatch: ParsableCommand {
         commandName: "synwatch",
         abstract: "Detect TCP SYN floods in capture files, and query the synwatchd daemon.",
         version: "0.1.0",
-        subcommands: [Analyze.self]
+        subcommands: [Analyze.self, Status.self, Attacks.self, Top.self, Watch.self]
     )
 }
