@@ -151,6 +151,8 @@ private final class Connection {
             }
             if count < 0 {
                 if errno == EINTR { continue }
+                // A daemon refusing us (503) may answer and hang up before reading: its answer is still there.
+                if errno == EPIPE || errno == ECONNRESET { return }
                 throw QueryClientError.system(call: "send", path: path, errno: errno)
             }
             sent += count
