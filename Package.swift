@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "synwatch", targets: ["synwatch"]),
+        .executable(name: "synwatchd", targets: ["synwatchd"]),
         .executable(name: "synwatch-trafficgen", targets: ["synwatch-trafficgen"]),
         .library(name: "SynwatchEngine", targets: ["SynwatchEngine"]),
         .library(name: "SynwatchCapture", targets: ["SynwatchCapture"]),
@@ -18,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C: libpcap, reached through a one-header system-library module.
@@ -64,17 +66,33 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The daemon: live capture into the engine, alerts to journald, state to the query socket.
+        .executableTarget(
+            name: "synwatchd",
+            dependencies: [
+                "SynwatchDaemon", "SynwatchCapture", "SynwatchConfig", "SynwatchSystemd", "SynwatchEngine",
+                "SynwatchProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "synwatch-trafficgen",
             dependencies: ["SynwatchTrafficGen", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
 
+        // What the tests of several modules share: a real journald to write to and read back.
+        .target(name: "SynwatchTestSupport", path: "Sources/SynwatchTestSupport", swiftSettings: strict),
+
         .testTarget(name: "SynwatchEngineTests", dependencies: ["SynwatchEngine"], swiftSettings: strict),
         .testTarget(
             name: "SynwatchCaptureTests",
             // File fixtures are built with libpcap itself; live tests replay the traffic generator's captures.
-            dependencies: ["SynwatchCapture", "SynwatchEngine", "CPcap", "SynwatchTrafficGen"],
+            dependencies: ["SynwatchCapture", "SynwatchEngine", "CPcap", "SynwatchTrafficGen", "SynwatchTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(name: "SynwatchConfigTests", dependencies: ["SynwatchConfig"], swiftSettings: strict),
@@ -88,7 +106,7 @@ let package = Package(
         .testTarget(
             name: "SynwatchSystemdTests",
             dependencies: [
-                "SynwatchSystemd", "SynwatchEngine", "SynwatchProtocol",
+                "SynwatchSystemd", "SynwatchEngine", "SynwatchProtocol", "SynwatchTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -97,7 +115,9 @@ let package = Package(
         // Runs the built `synwatch` on generated and real captures, as an operator would.
         .testTarget(
             name: "SynwatchEndToEndTests",
-            dependencies: ["SynwatchTrafficGen", "synwatch", "SynwatchDaemon", "SynwatchEngine"],
+            dependencies: [
+                "SynwatchTrafficGen", "synwatch", "synwatchd", "SynwatchDaemon", "SynwatchEngine", "SynwatchTestSupport",
+            ],
             swiftSettings: strict
         ),
     ]

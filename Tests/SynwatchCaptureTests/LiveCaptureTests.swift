@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import SynwatchCapture
 import SynwatchEngine
+import SynwatchTestSupport
 import SynwatchTrafficGen
 import Testing
 
@@ -17,14 +18,24 @@ struct CapturedFrame {
 /// Reads `capture` until `expected` frames came or `deadline` passed, then until it has been quiet for
 /// `quiet` (so a frame too many would be seen), keeping what the tests check of each frame.
 func collect(
-    _ capture: LiveCapture, expected: Int, deadline: Duration = .seconds(20), quiet: Duration = .milliseconds(400)
+    _ capture: LiveCapture,
+    expected: Int,
+    deadline: Duration = .seconds(20),
+    quiet: Duration = .milliseconds(400)
 ) throws -> [CapturedFrame] {
     var frames = [CapturedFrame]()
     let end = ContinuousClock.now + deadline
     let keep: (Frame) -> Void = { frame in
         var segment = TCPSegment(
-            source: .zero, destination: .zero, sourcePort: 0, destinationPort: 0, sequence: 0, acknowledgement: 0,
-            flags: [], payloadLength: 0)
+            source: .zero,
+            destination: .zero,
+            sourcePort: 0,
+            destinationPort: 0,
+            sequence: 0,
+            acknowledgement: 0,
+            flags: [],
+            payloadLength: 0
+        )
         let outcome = PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment)
         var tags = 0
         if frame.linkType == .ethernet {
@@ -34,8 +45,14 @@ func collect(
                 tags += 1
             }
         }
-        frames.append(CapturedFrame(time: frame.time, segment: outcome == .tcp ? segment : nil, tags: tags,
-                                    ipv6: outcome == .tcp && !segment.destination.isIPv4))
+        frames.append(
+            CapturedFrame(
+                time: frame.time,
+                segment: outcome == .tcp ? segment : nil,
+                tags: tags,
+                ipv6: outcome == .tcp && !segment.destination.isIPv4
+            )
+        )
     }
     while frames.count < expected && ContinuousClock.now < end {
         _ = try capture.readFrames(upTo: 512, keep)
@@ -49,8 +66,15 @@ func sequences(ofFile path: String) throws -> [UInt32] {
     var result = [UInt32]()
     try CaptureFileReader(.file(path)).forEachFrame { frame in
         var segment = TCPSegment(
-            source: .zero, destination: .zero, sourcePort: 0, destinationPort: 0, sequence: 0, acknowledgement: 0,
-            flags: [], payloadLength: 0)
+            source: .zero,
+            destination: .zero,
+            sourcePort: 0,
+            destinationPort: 0,
+            sequence: 0,
+            acknowledgement: 0,
+            flags: [],
+            payloadLength: 0
+        )
         if PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment) == .tcp {
             result.append(segment.sequence)
         }
@@ -150,8 +174,12 @@ struct LiveCaptureTests {
     @Test("On a silent interface each read returns 0 within its time-out")
     func idleTimeout() throws {
         let lab = try NetworkLab()
-        let capture = try LiveCapture(interface: lab.capturePort, options: LiveCaptureOptions(
-            idleInterval: .milliseconds(150)))
+        let capture = try LiveCapture(
+            interface: lab.capturePort,
+            options: LiveCaptureOptions(
+                idleInterval: .milliseconds(150)
+            )
+        )
         for _ in 0..<3 {
             let start = ContinuousClock.now
             let count = try capture.readFrames(upTo: 64) { _ in }
@@ -207,8 +235,10 @@ struct LiveCaptureTests {
         // A new capture cannot start on it meanwhile: a retry loop sees why.
         let downError = #expect(throws: CaptureError.self) { try capture.reopened() }
         #expect(downError?.reason == .captureSetupFailed)
-        #expect(downError?.description == "interface \(lab.capturePort): cannot set up the capture "
-            + "(pcap_activate: That device is not up)")
+        #expect(
+            downError?.description == "interface \(lab.capturePort): cannot set up the capture "
+                + "(pcap_activate: That device is not up)"
+        )
         try NetworkLab.check(["ip", "link", "set", lab.capturePort, "up"])
         let replay = try lab.startReplay([file], pps: 1000)
         let frames = try collect(capture, expected: 100)
@@ -231,8 +261,10 @@ struct LiveCaptureTests {
         #expect(ContinuousClock.now - start < .milliseconds(500))
         #expect(error?.reason == .interfaceGone(framesRead: 0))
         #expect(error?.call == "pcap_dispatch")
-        #expect(error?.description == "interface \(lab.capturePort): went down or disappeared after 0 frames "
-            + "(pcap_dispatch: The interface disappeared)")
+        #expect(
+            error?.description == "interface \(lab.capturePort): went down or disappeared after 0 frames "
+                + "(pcap_dispatch: The interface disappeared)"
+        )
         // A dead capture stays dead.
         if let error { #expect(throws: error) { try capture.readFrames(upTo: 64) { _ in } } }
         let reopenError = #expect(throws: CaptureError.self) { try capture.reopened() }
@@ -289,8 +321,15 @@ struct LiveCaptureTests {
         while ours < 300 && ContinuousClock.now < end {
             _ = try capture.readFrames(upTo: 512) { frame in
                 var segment = TCPSegment(
-                    source: .zero, destination: .zero, sourcePort: 0, destinationPort: 0, sequence: 0,
-                    acknowledgement: 0, flags: [], payloadLength: 0)
+                    source: .zero,
+                    destination: .zero,
+                    sourcePort: 0,
+                    destinationPort: 0,
+                    sequence: 0,
+                    acknowledgement: 0,
+                    flags: [],
+                    payloadLength: 0
+                )
                 if PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment) == .tcp,
                     segment.destination.ipv4 == victim.ipv4, segment.destinationPort == 8080
                 {

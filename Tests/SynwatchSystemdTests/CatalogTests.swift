@@ -1,6 +1,7 @@
 import Foundation
 import SynwatchEngine
 import SynwatchSystemd
+import SynwatchTestSupport
 import XCTest
 
 /// packaging/synwatch.catalog explains every MESSAGE_ID the daemon sends, and systemd's own parser reads it.

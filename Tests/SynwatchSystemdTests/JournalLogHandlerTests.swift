@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import SynwatchSystemd
+import SynwatchTestSupport
 import XCTest
 
 final class JournalLogHandlerTests: XCTestCase {

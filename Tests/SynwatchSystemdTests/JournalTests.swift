@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import SynwatchEngine
 import SynwatchSystemd
+import SynwatchTestSupport
 import XCTest
 
 /// Entries through a real systemd-journald, read back with journalctl.

@@ -5,24 +5,29 @@ import XCTest
 /// A real systemd-journald for tests: the one listening on `/run/systemd/journal/socket`, or else one started here
 /// (`/lib/systemd/systemd-journald`, standalone, no systemd) and left running for later tests and runs, as the
 /// machine's journal. Self-contained, so the daemon's end-to-end tests can share it.
-enum TestJournald {
-    static let socketPath = "/run/systemd/journal/socket"
-    static let binary = "/lib/systemd/systemd-journald"
+public enum TestJournald {
+    public static let socketPath = "/run/systemd/journal/socket"
+    public static let binary = "/lib/systemd/systemd-journald"
 
     /// An entry's fields by name, as text.
-    typealias Fields = [String: String]
+    public typealias Fields = [String: String]
 
     /// Why no journald is available, or nil when one listens. Found or started once per process.
-    static let unavailableReason: String? = start()
+    public static let unavailableReason: String? = start()
 
     /// Skips the calling test, with the reason, when no journald is available.
-    static func require() throws {
+    public static func require() throws {
         if let unavailableReason { throw XCTSkip("no systemd-journald: \(unavailableReason)") }
     }
 
     /// The entries with `field=value`, as `journalctl -o json` shows them (field name to text), once at least
     /// `count` are readable or `timeout` seconds have passed.
-    static func entries(where field: String, is value: String, count: Int = 1, timeout: Double = 5) throws -> [Fields] {
+    public static func entries(
+        where field: String,
+        is value: String,
+        count: Int = 1,
+        timeout: Double = 5
+    ) throws -> [Fields] {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             _ = try runCommand("/usr/bin/journalctl", ["--sync"])
@@ -37,7 +42,7 @@ enum TestJournald {
     }
 
     /// Whether something is bound to the datagram socket at `path` (connect succeeds only then).
-    static func isListening(_ path: String) -> Bool {
+    public static func isListening(_ path: String) -> Bool {
         let socket = Glibc.socket(AF_UNIX, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
         guard socket >= 0 else { return false }
         defer { close(socket) }
@@ -85,14 +90,14 @@ enum TestJournald {
 }
 
 /// The standard output and status of a finished command.
-struct CommandResult {
-    var status: Int32
-    var output: String
-    var errors: String
+public struct CommandResult {
+    public var status: Int32
+    public var output: String
+    public var errors: String
 }
 
 /// Runs `executable` to its end.
-func runCommand(_ executable: String, _ arguments: [String]) throws -> CommandResult {
+public func runCommand(_ executable: String, _ arguments: [String]) throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -115,7 +120,7 @@ func runCommand(_ executable: String, _ arguments: [String]) throws -> CommandRe
 
 extension sockaddr_un {
     /// An `AF_UNIX` address for a file system path (at most 107 bytes).
-    init(path: String) {
+    public init(path: String) {
         self.init()
         sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &sun_path) { buffer in

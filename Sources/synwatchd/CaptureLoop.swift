@@ -1,0 +1,171 @@
+@preconcurrency import Glibc
+import Logging
+import Synchronization
+import SynwatchCapture
+import SynwatchEngine
+
+/// What one capture loop measured last, merged into the daemon's snapshot.
+struct LoopReport: Sendable {
+    var interface: String
+    var state: String
+    var statistics: EngineStatistics
+    var occupancy: TableOccupancy
+    var activeAttacks: [AttackStatus]
+    var services: [ServiceSummary]
+    var sources: [SourceSummary]
+    var kernelDrops: Int
+    var interfaceDrops: Int
+}
+
+/// One interface captured into one engine, on a thread of its own.
+///
+/// The thread owns the capture and the engine: frames go from libpcap's ring to the engine with no
+/// hop between threads. Others only raise the stop signal, hand over a new configuration, and read
+/// the heartbeat and the latest report.
+final class CaptureLoop: @unchecked Sendable {  // the capture and engine are touched by the loop's thread only
+    static let reportInterval: Int64 = 250_000_000
+    static let reopenInterval: Int64 = 1_000_000_000
+
+    let interface: String
+    let stopSignal: CaptureStopSignal
+    /// CLOCK_MONOTONIC nanoseconds of the loop's latest turn: the watchdog's proof of progress.
+    let heartbeat = Atomic<Int64>(0)
+    let report: Mutex<LoopReport>
+
+    private var capture: LiveCapture
+    private let engine: Engine
+    private let pendingConfiguration = Mutex<EngineConfiguration?>(nil)
+    private let onEvents: @Sendable ([Event]) -> Void
+    private let logger: Logger
+    private var state = "active"
+
+    /// - Parameters:
+    ///   - capture: an activated capture; its stop signal stops the loop.
+    ///   - onEvents: called on the loop's thread with each batch of events; must not block.
+    init(
+        capture: LiveCapture,
+        configuration: EngineConfiguration,
+        logger: Logger,
+        onEvents: @escaping @Sendable ([Event]) -> Void
+    ) throws(ConfigurationProblem) {
+        self.capture = capture
+        self.interface = capture.interface
+        self.stopSignal = capture.stopSignal
+        self.engine = try Engine(configuration: configuration)
+        self.logger = logger
+        self.onEvents = onEvents
+        report = Mutex(
+            LoopReport(
+                interface: capture.interface,
+                state: "active",
+                statistics: EngineStatistics(),
+                occupancy: engine.occupancy,
+                activeAttacks: [],
+                services: [],
+                sources: [],
+                kernelDrops: 0,
+                interfaceDrops: 0
+            )
+        )
+        heartbeat.store(monotonicNanoseconds(), ordering: .relaxed)
+    }
+
+    /// Hands a reloaded configuration to the loop, applied between two batches.
+    func reconfigure(_ configuration: EngineConfiguration) {
+        pendingConfiguration.withLock { $0 = configuration }
+    }
+
+    /// Captures until the stop signal is raised. Runs on the loop's own thread.
+    func run() {
+        var lastReport: Int64 = 0
+        while !stopSignal.isRaised {
+            let now = monotonicNanoseconds()
+            heartbeat.store(now, ordering: .relaxed)
+            do {
+                guard let frames = try capture.readFrames(upTo: 4_096, engine.process) else { break }
+                // No traffic: the windows slide on wall time, so attacks end while the link is silent.
+                if frames == 0 { engine.advance(to: wallClock()) }
+                state = "active"
+            } catch {
+                lostInterface(error)
+            }
+            applyPendingConfiguration()
+            if engine.hasEvents { onEvents(engine.takeEvents()) }
+            if now - lastReport >= Self.reportInterval {
+                publishReport()
+                lastReport = now
+            }
+        }
+        publishReport()
+    }
+
+    /// Reports the failure and reopens the interface once a second until it is back or the loop stops.
+    private func lostInterface(_ error: CaptureError) {
+        logger.error("Capture failed; reopening", metadata: ["interface": "\(interface)", "error": "\(error)"])
+        state = "reopening: \(error)"
+        publishReport()
+        while !stopSignal.isRaised {
+            heartbeat.store(monotonicNanoseconds(), ordering: .relaxed)
+            do {
+                capture = try capture.reopened()
+                logger.notice("Capture reopened", metadata: ["interface": "\(interface)"])
+                return
+            } catch {
+                engine.advance(to: wallClock())
+                if engine.hasEvents { onEvents(engine.takeEvents()) }
+                var pause = timespec(tv_sec: 0, tv_nsec: Int(Self.reopenInterval))
+                nanosleep(&pause, nil)
+            }
+        }
+    }
+
+    private func applyPendingConfiguration() {
+        guard
+            let configuration = pendingConfiguration.withLock({ pending in
+                defer { pending = nil }
+                return pending
+            })
+        else { return }
+        do {
+            let deferred = try engine.reconfigure(configuration)
+            if !deferred.isEmpty {
+                logger.warning(
+                    "Some settings take effect only after a restart",
+                    metadata: ["interface": "\(interface)", "keys": "\(deferred.joined(separator: ", "))"]
+                )
+            }
+        } catch {
+            logger.error("Configuration not applied", metadata: ["interface": "\(interface)", "error": "\(error)"])
+        }
+    }
+
+    private func publishReport() {
+        let drops = try? capture.statistics()
+        let next = LoopReport(
+            interface: interface,
+            state: state,
+            statistics: engine.statistics,
+            occupancy: engine.occupancy,
+            activeAttacks: engine.activeAttacks(),
+            services: engine.services(limit: 100),
+            sources: engine.topSources(limit: 1_000),
+            kernelDrops: Int(drops?.dropped ?? 0),
+            interfaceDrops: Int(drops?.interfaceDropped ?? 0)
+        )
+        report.withLock { $0 = next }
+    }
+}
+
+/// Nanoseconds of CLOCK_MONOTONIC: for intervals the wall clock must not bend.
+func monotonicNanoseconds() -> Int64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+}
+
+/// The wall clock as a capture timestamp: what the kernel stamps frames with.
+func wallClock() -> Timestamp {
+    var spec = timespec()
+    clock_gettime(CLOCK_REALTIME, &spec)
+    return Timestamp(seconds: Int64(spec.tv_sec), nanoseconds: Int64(spec.tv_nsec))
+}

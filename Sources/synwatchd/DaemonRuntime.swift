@@ -1,0 +1,162 @@
+import Foundation
+@preconcurrency import Glibc
+import Logging
+import ServiceLifecycle
+import SynwatchCapture
+import SynwatchConfig
+import SynwatchDaemon
+import SynwatchEngine
+import SynwatchSystemd
+
+/// The daemon put together: captures opened, privileges dropped, services run until a stop signal.
+struct DaemonRuntime {
+    let configuration: SynwatchConfiguration
+    let path: String
+    let overrides: @Sendable (inout SynwatchConfiguration) -> Void
+    let logger: Logger
+
+    init(
+        configuration: SynwatchConfiguration,
+        path: String,
+        overrides: @escaping @Sendable (inout SynwatchConfiguration) -> Void
+    ) throws {
+        self.configuration = configuration
+        self.path = path
+        self.overrides = overrides
+        DaemonRuntime.bootstrapLogging()
+        logger = Logger(label: "synwatchd")
+    }
+
+    /// Logs to journald when systemd started us (it sets JOURNAL_STREAM or INVOCATION_ID), to stderr otherwise.
+    static func bootstrapLogging() {
+        let environment = ProcessInfo.processInfo.environment
+        let underSystemd = environment["JOURNAL_STREAM"] != nil || environment["INVOCATION_ID"] != nil
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler =
+                underSystemd ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+    }
+
+    func run() async throws {
+        let daemon = configuration.daemon
+        let started = Date().timeIntervalSince1970
+        let captures = try openCaptures()
+        let engine = configuration.engine
+        let emptyOccupancy = try Engine(configuration: engine).occupancy
+        let state = DaemonState(
+            DaemonSnapshot(
+                startedAt: started,
+                updatedAt: started,
+                configurationPath: path,
+                capture: CaptureStatus(interfaces: daemon.interfaces),
+                occupancy: emptyOccupancy
+            )
+        )
+        let sink = EventSink(state: state, logger: logger)
+        let loops = try captures.map { capture in
+            try CaptureLoop(capture: capture, configuration: engine, logger: logger, onEvents: sink.deliver)
+        }
+        let server = QueryServer(state: state, endpoint: try queryEndpoint(), version: Synwatchd.configuration.version)
+        try dropPrivileges(to: daemon.user)
+
+        let reloads = ReloadCounter()
+        let notifier = ServiceNotifier()
+        let services: [any Service] = [
+            CaptureService(
+                loops: loops,
+                state: state,
+                sink: sink,
+                started: started,
+                configurationPath: path,
+                reloads: reloads
+            ),
+            QueryService(server: server),
+            NotifyService(notifier: notifier, loops: loops, state: state, logger: logger) {
+                try await server.waitUntilListening()
+            },
+            ReloadService(
+                path: path,
+                overrides: overrides,
+                loops: loops,
+                notifier: notifier,
+                reloads: reloads,
+                hashSeed: engine.hashSeed,
+                logger: logger
+            ),
+        ]
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+        state.finishSubscriptions()
+        logger.notice("synwatchd stopped")
+    }
+
+    /// The socket systemd passed (socket activation), or the configured path.
+    private func queryEndpoint() throws -> QueryEndpoint {
+        let activated = try SocketActivation.listenFileDescriptors()
+        if let socket = activated.first {
+            logger.info("Query socket from systemd", metadata: ["fd": "\(socket.rawValue)"])
+            return .fileDescriptor(socket.rawValue)
+        }
+        return .path(configuration.daemon.socketPath, group: configuration.daemon.socketGroup)
+    }
+
+    /// Opens every interface while still privileged (CAP_NET_RAW).
+    private func openCaptures() throws -> [LiveCapture] {
+        let daemon = configuration.daemon
+        let options = LiveCaptureOptions(
+            snapLength: daemon.snapLength,
+            bufferSize: daemon.bufferSize,
+            bufferTimeout: .nanoseconds(daemon.bufferTimeout.nanoseconds)
+        )
+        return try daemon.interfaces.map { interface in
+            do {
+                let capture = try LiveCapture(interface: interface, options: options)
+                logger.info(
+                    "Capturing",
+                    metadata: ["interface": "\(interface)", "link": "\(capture.linkType)"]
+                )
+                return capture
+            } catch {
+                throw DaemonFailure("\(error)")
+            }
+        }
+    }
+
+    /// Becomes `user` (and its group) for good, with no capabilities left: setuid away from root clears them.
+    private func dropPrivileges(to user: String) throws {
+        guard getuid() == 0, user != "root" else { return }
+        guard let entry = getpwnam(user) else {
+            throw DaemonFailure("user \(user) does not exist: create it, or run with --user root")
+        }
+        let uid = entry.pointee.pw_uid
+        let gid = entry.pointee.pw_gid
+        guard setgroups(0, nil) == 0, setgid(gid) == 0, setuid(uid) == 0 else {
+            throw DaemonFailure("cannot become user \(user): \(String(cString: strerror(errno)))")
+        }
+        logger.info("Running as \(user)", metadata: ["uid": "\(uid)", "gid": "\(gid)"])
+    }
+}
+
+/// A start-up failure told in one sentence.
+struct DaemonFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The query server as one of the daemon's services: it serves until shutdown begins, then stops
+/// taking clients (its run() ends on cancellation).
+struct QueryService: Service {
+    let server: QueryServer
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await server.run() }
+    }
+}

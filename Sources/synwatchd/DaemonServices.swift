@@ -1,0 +1,242 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import SynwatchConfig
+import SynwatchDaemon
+import SynwatchEngine
+import SynwatchSystemd
+import UnixSignals
+
+/// Where events go: journald, the live `/v1/events` subscribers, and the list of recent attacks.
+final class EventSink: Sendable {
+    static let recentAttacksKept = 50
+
+    let state: DaemonState
+    let journal = Journal()
+    let logger: Logger
+    private let recent = Mutex<[Event]>([])
+
+    init(state: DaemonState, logger: Logger) {
+        self.state = state
+        self.logger = logger
+    }
+
+    var recentAttacks: [Event] { recent.withLock { $0 } }
+
+    /// Called on a capture thread: a datagram per event to journald, and a non-blocking fan-out.
+    func deliver(_ events: [Event]) {
+        for event in events {
+            do {
+                try journal.send(JournalEntry(event: event))
+            } catch {
+                logger.error("Alert not written to the journal", metadata: ["error": "\(error)"])
+            }
+        }
+        let ended = events.filter { $0.type == .attackEnd }
+        if !ended.isEmpty {
+            recent.withLock { list in
+                list.append(contentsOf: ended)
+                list.removeFirst(max(0, list.count - Self.recentAttacksKept))
+            }
+        }
+        state.broadcast(events)
+    }
+}
+
+/// The capture threads, and the snapshot they publish a few times a second.
+struct CaptureService: Service {
+    let loops: [CaptureLoop]
+    let state: DaemonState
+    let sink: EventSink
+    let started: Double
+    let configurationPath: String
+    let reloads: ReloadCounter
+
+    func run() async throws {
+        let finished = loops.map { loop in
+            AsyncStream<Void> { continuation in
+                let thread = Thread {
+                    loop.run()
+                    continuation.finish()
+                }
+                thread.name = "capture \(loop.interface)"
+                thread.start()
+            }
+        }
+        var previousFrames = 0
+        var previousTime = monotonicNanoseconds()
+        // Publishes until shutdown begins; the loops stop after that, and their last report is published too.
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: .milliseconds(250))
+            (previousFrames, previousTime) = publish(previousFrames: previousFrames, previousTime: previousTime)
+        }
+        for loop in loops { loop.stopSignal.stop() }
+        for stream in finished { for await _ in stream {} }
+        _ = publish(previousFrames: previousFrames, previousTime: previousTime)
+    }
+
+    /// Merges the loops' reports into one snapshot; returns the frame count and time it measured from.
+    private func publish(previousFrames: Int, previousTime: Int64) -> (Int, Int64) {
+        let reports = loops.map { $0.report.withLock { $0 } }
+        var statistics = EngineStatistics()
+        for report in reports { statistics.add(report.statistics) }
+        let now = monotonicNanoseconds()
+        let rate = Double(statistics.frames - previousFrames) / (Double(max(1, now - previousTime)) / 1e9)
+        let capture = CaptureStatus(
+            interfaces: reports.map(\.interface),
+            state: reports.map { "\($0.interface): \($0.state)" }.joined(separator: "; "),
+            packets: statistics.frames,
+            packetsPerSecond: rate,
+            kernelDrops: reports.reduce(0) { $0 + $1.kernelDrops },
+            interfaceDrops: reports.reduce(0) { $0 + $1.interfaceDrops }
+        )
+        let occupancy = reports.dropFirst().reduce(reports[0].occupancy) { $0.adding($1.occupancy) }
+        state.publish(
+            DaemonSnapshot(
+                startedAt: started,
+                updatedAt: Date().timeIntervalSince1970,
+                configurationPath: configurationPath,
+                reloads: reloads.value,
+                capture: capture,
+                statistics: statistics,
+                occupancy: occupancy,
+                activeAttacks: reports.flatMap(\.activeAttacks),
+                recentAttacks: sink.recentAttacks,
+                services: Array(reports.flatMap(\.services).sorted { $0.synPackets > $1.synPackets }.prefix(100)),
+                sources: Array(reports.flatMap(\.sources).sorted { $0.halfOpen > $1.halfOpen }.prefix(1_000))
+            )
+        )
+        return (statistics.frames, now)
+    }
+}
+
+/// systemd's view of the daemon: READY once capture and socket are up, a live STATUS line, WATCHDOG
+/// only while every capture loop makes progress, STOPPING on the way out.
+struct NotifyService: Service {
+    static let statusInterval = Duration.seconds(2)
+
+    let notifier: ServiceNotifier
+    let loops: [CaptureLoop]
+    let state: DaemonState
+    let logger: Logger
+    /// Returns once the query socket listens.
+    let untilListening: @Sendable () async throws -> Void
+
+    func run() async throws {
+        try await untilListening()
+        notify { try notifier.ready() }
+        logger.notice("synwatchd is ready", metadata: ["interfaces": "\(loops.map(\.interface))"])
+        let watchdog = (try? notifier.watchdogInterval) ?? nil
+        let interval = watchdog.map { min(Self.statusInterval, $0 / 3) } ?? Self.statusInterval
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            notify { try notifier.status(Self.statusLine(state.snapshot)) }
+            if let watchdog, loopsAreProgressing(within: watchdog / 2) { notify { try notifier.watchdog() } }
+            try? await Task.sleep(for: interval)
+        }
+        notify { try notifier.stopping() }
+    }
+
+    private func loopsAreProgressing(within limit: Duration) -> Bool {
+        let now = monotonicNanoseconds()
+        let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
+        return loops.allSatisfy { now - $0.heartbeat.load(ordering: .relaxed) < nanoseconds }
+    }
+
+    private func notify(_ body: () throws -> Bool) {
+        do { _ = try body() } catch { logger.warning("sd_notify failed", metadata: ["error": "\(error)"]) }
+    }
+
+    /// "12,345 pkt/s, 0 drops, 1,234 handshakes, 1 attack: 198.18.0.2:80 random-source".
+    static func statusLine(_ snapshot: DaemonSnapshot) -> String {
+        var line = "\(Int(snapshot.capture.packetsPerSecond.rounded())) pkt/s, \(snapshot.capture.kernelDrops) drops, "
+        line += "\(snapshot.occupancy.handshakes) handshakes, "
+        let attacks = snapshot.activeAttacks
+        guard !attacks.isEmpty else { return line + "no attack" }
+        line += "\(attacks.count) attack\(attacks.count == 1 ? "" : "s"): "
+        line += attacks.prefix(3).map { attack in
+            let service = attack.port.map { "\(attack.victim):\($0)" } ?? "\(attack.victim) (all ports)"
+            return "\(service) \(attack.kind.rawValue)"
+        }.joined(separator: ", ")
+        return line
+    }
+}
+
+/// SIGHUP: reads the configuration file again; applies it when valid, keeps the old one otherwise.
+struct ReloadService: Service {
+    let path: String
+    let overrides: @Sendable (inout SynwatchConfiguration) -> Void
+    let loops: [CaptureLoop]
+    let notifier: ServiceNotifier
+    let reloads: ReloadCounter
+    let hashSeed: UInt64
+    let logger: Logger
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            _ = try? notifier.reloading()
+            do {
+                var configuration = try SynwatchConfiguration.load(path: path).configuration
+                overrides(&configuration)
+                configuration.engine.hashSeed = hashSeed
+                try configuration.validate()
+                for loop in loops { loop.reconfigure(configuration.engine) }
+                reloads.increment()
+                logger.notice("Configuration reloaded", metadata: ["path": "\(path)"])
+            } catch {
+                logger.error("Configuration not reloaded; the running one stays", metadata: ["error": "\(error)"])
+            }
+            _ = try? notifier.ready()
+        }
+    }
+}
+
+/// Successful reloads, shared by the reload and capture services.
+final class ReloadCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    var value: Int { count.load(ordering: .relaxed) }
+    func increment() { count.add(1, ordering: .relaxed) }
+}
+
+extension EngineStatistics {
+    /// Adds another engine's counters (one engine per interface).
+    mutating func add(_ other: EngineStatistics) {
+        frames += other.frames
+        bytes += other.bytes
+        for index in outcomes.indices { outcomes[index] += other.outcomes[index] }
+        if let time = other.firstTime { firstTime = min(firstTime ?? time, time) }
+        if let time = other.lastTime { lastTime = max(lastTime ?? time, time) }
+        synPackets += other.synPackets
+        synRetransmits += other.synRetransmits
+        synAcks += other.synAcks
+        synAckRetransmits += other.synAckRetransmits
+        unsolicitedSynAcks += other.unsolicitedSynAcks
+        completions += other.completions
+        resets += other.resets
+        timeouts += other.timeouts
+        handshakeEvictions += other.handshakeEvictions
+        sampledOut += other.sampledOut
+        victimEvictions += other.victimEvictions
+        victimsUntracked += other.victimsUntracked
+        sourceEvictions += other.sourceEvictions
+        backscatterEvictions += other.backscatterEvictions
+        attacks += other.attacks
+        scanNotices += other.scanNotices
+        backscatterNotices += other.backscatterNotices
+    }
+}
+
+extension TableOccupancy {
+    func adding(_ other: TableOccupancy) -> TableOccupancy {
+        TableOccupancy(
+            handshakes: handshakes + other.handshakes,
+            handshakeCapacity: handshakeCapacity + other.handshakeCapacity,
+            victims: victims + other.victims,
+            victimCapacity: victimCapacity + other.victimCapacity,
+            sources: sources + other.sources,
+            sourceCapacity: sourceCapacity + other.sourceCapacity,
+            backscatterAddresses: backscatterAddresses + other.backscatterAddresses,
+            backscatterCapacity: backscatterCapacity + other.backscatterCapacity
+        )
+    }
+}

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import SynwatchCapture
+import SynwatchConfig
+import SynwatchDaemon
+import SynwatchEngine
+import SynwatchSystemd
+
+/// `synwatchd`: watches the wire for SYN floods and tells systemd, journald and the query socket.
+@main
+struct Synwatchd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "synwatchd",
+        abstract: "Detect TCP SYN floods on live interfaces; alerts go to journald, state to a query socket.",
+        discussion: """
+            Runs until SIGTERM or SIGINT; SIGHUP reloads the configuration file (an invalid one is \
+            logged and the running configuration stays). Under systemd (Type=notify) it reports \
+            READY, STATUS, WATCHDOG, RELOADING and STOPPING.
+            """,
+        version: "0.1.0"
+    )
+
+    @Option(help: ArgumentHelp("Configuration file; built-in defaults when it does not exist.", valueName: "path"))
+    var config = SynwatchConfiguration.defaultPath
+
+    @Option(
+        name: .customLong("interface"),
+        help: ArgumentHelp("Interface to capture on (repeat for several; `any` for all). Overrides the file.")
+    )
+    var interfaces: [String] = []
+
+    @Option(help: ArgumentHelp("Path of the query socket. Overrides the file.", valueName: "path"))
+    var socket: String?
+
+    @Option(help: ArgumentHelp("User to run as once capture and socket are open. Overrides the file."))
+    var user: String?
+
+    @Flag(help: "Check the configuration file and exit.")
+    var checkConfig = false
+
+    func run() async throws {
+        let loaded = try loadConfiguration()
+        if checkConfig {
+            print(
+                "\(config): \(loaded.fileWasMissing ? "no file; the built-in defaults are" : "configuration is") valid"
+            )
+            return
+        }
+        var configuration = loaded.configuration
+        configuration.engine.hashSeed = UInt64.random(in: .min ... .max)
+        let daemon = try DaemonRuntime(configuration: configuration, path: config, overrides: overrides)
+        if loaded.fileWasMissing {
+            daemon.logger.notice("No configuration file; using the built-in defaults", metadata: ["path": "\(config)"])
+        }
+        try await daemon.run()
+    }
+
+    /// The command-line options applied over the file.
+    var overrides: @Sendable (inout SynwatchConfiguration) -> Void {
+        let interfaces = interfaces, socket = socket, user = user
+        return { configuration in
+            if !interfaces.isEmpty { configuration.daemon.interfaces = interfaces }
+            if let socket { configuration.daemon.socketPath = socket }
+            if let user { configuration.daemon.user = user }
+        }
+    }
+
+    private func loadConfiguration() throws -> LoadedConfiguration {
+        do {
+            var loaded = try SynwatchConfiguration.load(path: config)
+            overrides(&loaded.configuration)
+            try loaded.configuration.validate()
+            return loaded
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        } catch {
+            throw ValidationError("\(config): \(error)")
+        }
+    }
+}
