@@ -111,8 +111,13 @@ public final class NetworkLab {
 
 /// A lab command that failed.
 public struct LabError: Error, CustomStringConvertible {
-    var command: String
-    var output: String
+    public var command: String
+    public var output: String
+
+    public init(command: String, output: String) {
+        self.command = command
+        self.output = output
+    }
 
     public var description: String { "\(command): \(output)" }
 }

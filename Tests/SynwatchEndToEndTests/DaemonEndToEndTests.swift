@@ -104,7 +104,95 @@ final class DaemonEndToEndTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: socket))
     }
 
+    /// A real HTTP server and real clients completing handshakes, then a spoofed flood from the clients' side:
+    /// the flood is reported, the clients' traffic is not, and their handshakes are seen completing.
+    func testRealServerWithRealClientsThenASpoofedFlood() throws {
+        try XCTSkipUnless(NetworkLab.isAvailable, "needs root, ip netns and tcpreplay")
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs /usr/bin/python3")
+        try TestJournald.require()
+        let lab = try ServerClientLab()
+        let workspace = try Workspace()
+        let socket = workspace.path("synwatch.sock")
+        let notify = try NotifyListener(path: workspace.path("notify.sock"))
+        let log = workspace.path("synwatchd.log")
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+
+        let server = try lab.start(
+            in: lab.server,
+            ["/usr/bin/python3", "-m", "http.server", "80", "--bind", ServerClientLab.serverAddress]
+        )
+        defer { server.terminate() }
+        let daemon = try lab.start(
+            in: lab.server,
+            [
+                Self.daemon.path, "--config", workspace.path("none.yaml"), "--interface", lab.serverPort, "--socket",
+                socket, "--user", "root",
+            ],
+            environment: ["NOTIFY_SOCKET": notify.path],
+            log: log
+        )
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        XCTAssertNotNil(notify.wait(for: "READY=1", timeout: 15), "no READY=1: \(Self.text(log))")
+
+        // 300 real connections over about 6 s, each a full handshake, a request and a close.
+        let clients = try lab.start(
+            in: lab.client,
+            [
+                "sh", "-c",
+                "for i in $(seq 1 300); do curl -s -m 2 -o /dev/null http://\(ServerClientLab.serverAddress)/; sleep 0.01; done",
+            ]
+        )
+        sleep(2)
+        let flood = workspace.path("flood.pcap")
+        try SpoofedBulk(
+            packets: 6_000,
+            sources: 6_000,
+            rate: 3_000,
+            victim: Endpoint(NetAddress(ServerClientLab.serverAddress)!, 80)
+        ).write(to: flood)
+        let rewritten = workspace.path("flood-to-server.pcap")
+        try NetworkLab.check([
+            "tcprewrite", "--enet-dmac=\(try lab.serverMAC())", "--infile=\(flood)", "--outfile=\(rewritten)",
+        ])
+        let floodBegan = Date().timeIntervalSince1970
+        try NetworkLab.check([
+            "timeout", "30", "ip", "netns", "exec", lab.client, "tcpreplay", "-q", "--pps", "3000", "-i",
+            lab.clientPort, rewritten,
+        ])
+        clients.waitUntilExit()
+
+        let pid = String(daemon.processIdentifier)
+        let starts = try TestJournald.entries(where: "_PID", is: pid, count: 1, timeout: 5)
+            .filter { $0["SYNWATCH_EVENT"] == "attack_start" }
+        XCTAssertEqual(starts.count, 1, "attacks: \(starts)")
+        let start = try XCTUnwrap(starts.first)
+        XCTAssertEqual(start["SYNWATCH_VICTIM"], ServerClientLab.serverAddress)
+        XCTAssertEqual(start["SYNWATCH_PORT"], "80")
+        XCTAssertEqual(start["SYNWATCH_KIND"], "random-source")
+        let reported = (Double(start["__REALTIME_TIMESTAMP"] ?? "") ?? 0) / 1e6
+        XCTAssertGreaterThan(reported, floodBegan, "an attack before the flood: the clients' traffic")
+        XCTAssertLessThan(reported - floodBegan, 1.0, "reported \(reported - floodBegan) s after the flood began")
+
+        // The clients' handshakes completed, and the server's SYN-ACKs were seen.
+        let victims = try Self.get(socket, "/v1/victims")
+        XCTAssertTrue(victims.contains("\"victim\":\"\(ServerClientLab.serverAddress)\",\"port\":80"), victims)
+        let status = try Self.get(socket, "/v1/status")
+        let completions = try XCTUnwrap(Self.number("completions", in: status))
+        XCTAssertGreaterThanOrEqual(completions, 250, status)
+        XCTAssertGreaterThan(try XCTUnwrap(Self.number("syn_acks", in: status)), 250, status)
+
+        kill(daemon.processIdentifier, SIGTERM)
+        try Self.waitFor(timeout: 10) { !daemon.isRunning }
+        XCTAssertEqual(daemon.terminationStatus, 0, Self.text(log))
+    }
+
     // MARK: Helpers
+
+    /// The integer value of `"key":N` in a JSON text.
+    static func number(_ key: String, in json: String) -> Int? {
+        guard let range = json.range(of: "\"\(key)\":") else { return nil }
+        return Int(json[range.upperBound...].prefix { $0.isNumber })
+    }
 
     static func text(_ path: String) -> String {
         (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
@@ -173,5 +261,94 @@ final class NotifyListener: Sendable {
             if let found { return found }
         } while Date() < deadline
         return nil
+    }
+}
+
+/// Two namespaces of the test's own joined by a veth pair: a server at 198.18.0.10 and clients at 198.18.0.20,
+/// with no default route, so nothing leaves them. Deleted when released.
+final class ServerClientLab {
+    static let serverAddress = "198.18.0.10"
+    static let clientAddress = "198.18.0.20"
+
+    let server: String
+    let client: String
+    let serverPort: String
+    let clientPort: String
+    private var processes: [Process] = []
+
+    init() throws {
+        let name = "sw" + String(UInt32.random(in: 0..<0x100_0000), radix: 16)
+        server = name + "s"
+        client = name + "c"
+        serverPort = name + "s0"
+        clientPort = name + "c0"
+        do {
+            try NetworkLab.check(["ip", "netns", "add", server])
+            try NetworkLab.check(["ip", "netns", "add", client])
+            try NetworkLab.check(
+                [
+                    "ip", "link", "add", serverPort, "netns", server, "type", "veth", "peer", "name", clientPort,
+                    "netns", client,
+                ]
+            )
+            for (namespace, port, address) in [
+                (server, serverPort, Self.serverAddress), (client, clientPort, Self.clientAddress),
+            ] {
+                try NetworkLab.check(["ip", "-n", namespace, "addr", "add", "\(address)/24", "dev", port])
+                try NetworkLab.check(["ip", "-n", namespace, "link", "set", port, "up"])
+                try NetworkLab.check(["ip", "-n", namespace, "link", "set", "lo", "up"])
+            }
+            // Spoofed sources have no route back: let them in, as an Internet-facing server does.
+            for key in ["all", "default", serverPort] {
+                try NetworkLab.check([
+                    "ip", "netns", "exec", server, "sysctl", "-q", "-w", "net.ipv4.conf.\(key).rp_filter=0",
+                ])
+            }
+        } catch {
+            delete()
+            throw error
+        }
+    }
+
+    deinit {
+        for process in processes where process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        delete()
+    }
+
+    private func delete() {
+        _ = try? NetworkLab.run(["ip", "netns", "delete", server])
+        _ = try? NetworkLab.run(["ip", "netns", "delete", client])
+    }
+
+    /// The server port's MAC address, where replayed frames must go to reach the server's TCP stack.
+    func serverMAC() throws -> String {
+        let (_, output) = try NetworkLab.run(["ip", "-n", server, "-o", "link", "show", serverPort])
+        guard let range = output.range(of: "link/ether ") else {
+            throw LabError(command: "ip link show", output: output)
+        }
+        return String(output[range.upperBound...].prefix(17))
+    }
+
+    /// Starts `arguments` inside `namespace` (`env` and `ip netns exec` exec into it: the process is the command
+    /// itself, for signals and journal `_PID`s); killed with the lab at the latest.
+    func start(
+        in namespace: String,
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        log: String? = nil
+    ) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ip", "netns", "exec", namespace] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError =
+            try log.map { try FileHandle(forWritingTo: URL(fileURLWithPath: $0)) } ?? FileHandle.nullDevice
+        try process.run()
+        processes.append(process)
+        return process
     }
 }
