@@ -21,6 +21,8 @@ install_packages() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# libpcap and libsystemd to build against; tcpdump reads the generator's captures back in its tests.
+# libpcap and libsystemd to build against. The tests read captures back with tcpdump, build veth pairs
+# in network namespaces (iproute2) fed by tcpreplay, talk to the query socket with curl, run a real
+# systemd-journald (systemd), and a real HTTP server (python3).
 BUILD_PACKAGES=(libpcap-dev libsystemd-dev pkg-config)
-TEST_PACKAGES=(tcpdump)
+TEST_PACKAGES=(tcpdump tcpreplay iproute2 curl systemd python3)
