@@ -71,6 +71,12 @@ final class DaemonEndToEndTests: XCTestCase {
         // The query socket, as curl or any HTTP client sees it.
         let attacks = try Self.get(socket, "/v1/attacks")
         XCTAssertTrue(attacks.contains("\"victim\":\"\(flood.victim)\""), attacks)
+        // And as the operator's command shows it.
+        let shown = try Synwatch.run(["attacks", "--socket", socket])
+        XCTAssertEqual(shown.status, 0, shown.standardError)
+        XCTAssertTrue(shown.standardOutput.contains("SYN flood on \(flood.victim):\(flood.port)"), shown.standardOutput)
+        let status = try Synwatch.run(["status", "--socket", socket])
+        XCTAssertTrue(status.standardOutput.contains(lab.capturePort), status.standardOutput)
         let metrics = try Self.get(socket, "/metrics")
         XCTAssertTrue(metrics.contains("synwatch_attacks_total 1"), metrics)
 
