@@ -39,7 +39,18 @@ struct DaemonRuntime {
         }
     }
 
-    func run() async throws {
+    /// What `prepare()` opened for `run(_:)`.
+    struct Prepared: Sendable {
+        let started: Double
+        let state: DaemonState
+        let sink: EventSink
+        let loops: [CaptureLoop]
+        let server: QueryServer
+    }
+
+    /// Opens the captures and gives up root, on the main thread before any task runs: the main thread's
+    /// credentials are the process's as `ps` and systemd see them.
+    func prepare() throws -> Prepared {
         let daemon = configuration.daemon
         let started = Date().timeIntervalSince1970
         let captures = try openCaptures()
@@ -58,9 +69,17 @@ struct DaemonRuntime {
         let loops = try captures.map { capture in
             try CaptureLoop(capture: capture, configuration: engine, logger: logger, onEvents: sink.deliver)
         }
-        let server = QueryServer(state: state, endpoint: try queryEndpoint(), version: Synwatchd.configuration.version)
-        try dropPrivileges(to: daemon.user)
+        let endpoint = try queryEndpoint()
+        let server = QueryServer(state: state, endpoint: endpoint, version: Synwatchd.configuration.version)
+        try dropPrivileges(to: daemon.user, socket: endpoint)
+        return Prepared(started: started, state: state, sink: sink, loops: loops, server: server)
+    }
 
+    /// Runs the services until SIGTERM or SIGINT.
+    func run(_ prepared: Prepared) async throws {
+        let (started, state, sink, loops, server) =
+            (prepared.started, prepared.state, prepared.sink, prepared.loops, prepared.server)
+        let engine = configuration.engine
         let reloads = ReloadCounter()
         let notifier = ServiceNotifier()
         let services: [any Service] = [
@@ -131,13 +150,27 @@ struct DaemonRuntime {
     }
 
     /// Becomes `user` (and its group) for good, with no capabilities left: setuid away from root clears them.
-    private func dropPrivileges(to user: String) throws {
+    /// The query socket's directory is made first and given to the user, who creates the socket in it.
+    private func dropPrivileges(to user: String, socket: QueryEndpoint) throws {
         guard getuid() == 0, user != "root" else { return }
         guard let entry = getpwnam(user) else {
             throw DaemonFailure("user \(user) does not exist: create it, or run with --user root")
         }
         let uid = entry.pointee.pw_uid
         let gid = entry.pointee.pw_gid
+        if case .path(let path, _) = socket {
+            let directory = (path as NSString).deletingLastPathComponent
+            let created = mkdir(directory, 0o755) == 0
+            guard created || errno == EEXIST else {
+                throw DaemonFailure("cannot create \(directory): \(String(cString: strerror(errno)))")
+            }
+            // Only a directory of its own goes to the user: one just made, or one named synwatch (never /run).
+            if created || (directory as NSString).lastPathComponent == "synwatch" {
+                guard chown(directory, uid, gid) == 0 else {
+                    throw DaemonFailure("cannot give \(directory) to \(user): \(String(cString: strerror(errno)))")
+                }
+            }
+        }
         guard setgroups(0, nil) == 0, setgid(gid) == 0, setuid(uid) == 0 else {
             throw DaemonFailure("cannot become user \(user): \(String(cString: strerror(errno)))")
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 import SynwatchCapture
 import SynwatchConfig
 import SynwatchDaemon
@@ -10,7 +11,7 @@ import SynwatchSystemd
 
 /// `synwatchd`: watches the wire for SYN floods and tells systemd, journald and the query socket.
 @main
-struct Synwatchd: AsyncParsableCommand {
+struct Synwatchd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "synwatchd",
         abstract: "Detect TCP SYN floods on live interfaces; alerts go to journald, state to a query socket.",
@@ -40,7 +41,7 @@ struct Synwatchd: AsyncParsableCommand {
     @Flag(help: "Check the configuration file and exit.")
     var checkConfig = false
 
-    func run() async throws {
+    func run() throws {
         let loaded = try loadConfiguration()
         if checkConfig {
             print(
@@ -54,7 +55,20 @@ struct Synwatchd: AsyncParsableCommand {
         if loaded.fileWasMissing {
             daemon.logger.notice("No configuration file; using the built-in defaults", metadata: ["path": "\(config)"])
         }
-        try await daemon.run()
+        let prepared = try daemon.prepare()
+        try Self.runBlocking { try await daemon.run(prepared) }
+    }
+
+    /// Runs `body` on the task pool and waits for it on this (main) thread.
+    static func runBlocking(_ body: @escaping @Sendable () async throws -> Void) throws {
+        let finished = DispatchSemaphore(value: 0)
+        let outcome = Mutex<Result<Void, any Error>>(.success(()))
+        Task {
+            do { try await body() } catch { outcome.withLock { $0 = .failure(error) } }
+            finished.signal()
+        }
+        finished.wait()
+        try outcome.withLock { $0 }.get()
     }
 
     /// The command-line options applied over the file.

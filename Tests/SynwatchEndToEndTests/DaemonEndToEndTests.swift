@@ -24,13 +24,15 @@ final class DaemonEndToEndTests: XCTestCase {
         let flood = truth.floods[0]
         let configuration = workspace.path("synwatch.yaml")
         try "detection:\n  quiet_period: 2s\n".write(toFile: configuration, atomically: true, encoding: .utf8)
-        let socket = workspace.path("synwatch.sock")
+        // The daemon makes the socket's directory and hands it to the user it becomes.
+        let socket = workspace.path("run/synwatch.sock")
         let notify = try NotifyListener(path: workspace.path("notify.sock"))
+        chmod(notify.path, 0o666)
 
         let process = Process()
         process.executableURL = Self.daemon
         process.arguments = [
-            "--config", configuration, "--interface", lab.capturePort, "--socket", socket, "--user", "root",
+            "--config", configuration, "--interface", lab.capturePort, "--socket", socket, "--user", "nobody",
         ]
         var environment = ProcessInfo.processInfo.environment
         environment["NOTIFY_SOCKET"] = notify.path
@@ -46,6 +48,16 @@ final class DaemonEndToEndTests: XCTestCase {
 
         XCTAssertNotNil(notify.wait(for: "READY=1", timeout: 15), "no READY=1: \(Self.text(log))")
         XCTAssertTrue(FileManager.default.fileExists(atPath: socket), "READY before the socket listens")
+        // Capture opened as root, then no privilege left: the user's ids, no capability.
+        let credentials = Self.text("/proc/\(pid)/status").split(separator: "\n")
+        let nobody = String(getpwnam("nobody").pointee.pw_uid)
+        XCTAssertTrue(
+            credentials.contains {
+                $0.hasPrefix("Uid:") && $0.split(separator: "\t").dropFirst().allSatisfy { $0 == nobody }
+            }
+        )
+        XCTAssertTrue(credentials.contains("CapEff:\t0000000000000000"), "\(credentials)")
+        XCTAssertTrue(credentials.contains("CapPrm:\t0000000000000000"), "\(credentials)")
 
         let replayStart = Date().timeIntervalSince1970
         let replay = try lab.startReplay([capture], speed: .asCaptured)
