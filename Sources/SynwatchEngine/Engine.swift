@@ -254,25 +254,42 @@ public final class Engine {
     }
 
     /// The sources with the most uncompleted attempts over the sources window, most first.
-    /// - Complexity: O(source capacity).
+    /// - Complexity: O(source capacity × log limit); only candidates that make the list are built.
     public func topSources(limit: Int) -> [SourceSummary] {
-        var result: [SourceSummary] = []
+        var top: [SourceSummary] = []
+        top.reserveCapacity(limit + 1)
         for slot in 0..<sources.slots.capacity where sources.slots.isOccupied(slot) {
             sources.advanceEpoch(slot, to: currentEpoch)
-            let entry = sources.entries[slot]
-            guard entry.attempts.total > 0 else { continue }
-            result.append(
-                SourceSummary(
-                    address: entry.address,
-                    attempts: entry.attempts.total,
-                    completions: entry.completions.total,
-                    distinctTargets: sources.distinctTargets(slot),
-                    lastTarget: entry.lastTarget
-                )
+            let entry = sources.entries.pointer(slot)
+            let halfOpen = max(0, entry.pointee.attempts.total - entry.pointee.completions.total)
+            guard entry.pointee.attempts.total > 0 else { continue }
+            if top.count == limit, let last = top.last,
+                (halfOpen, last.address) <= (last.halfOpen, entry.pointee.address)
+            {
+                continue
+            }
+            let summary = SourceSummary(
+                address: entry.pointee.address,
+                attempts: entry.pointee.attempts.total,
+                completions: entry.pointee.completions.total,
+                distinctTargets: sources.distinctTargets(slot),
+                lastTarget: entry.pointee.lastTarget
             )
+            // Most half-open first, then by address, so equal counts list the same way every time.
+            var low = 0
+            var high = top.count
+            while low < high {
+                let middle = (low + high) / 2
+                if (top[middle].halfOpen, summary.address) > (summary.halfOpen, top[middle].address) {
+                    low = middle + 1
+                } else {
+                    high = middle
+                }
+            }
+            top.insert(summary, at: low)
+            if top.count > limit { top.removeLast() }
         }
-        result.sort { ($0.halfOpen, $1.address) > ($1.halfOpen, $0.address) }
-        return Array(result.prefix(limit))
+        return top
     }
 
     // MARK: Clock

@@ -38,6 +38,7 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
     private let onEvents: @Sendable ([Event]) -> Void
     private let logger: Logger
     private var state = "active"
+    private var reports = 0
 
     /// - Parameters:
     ///   - capture: an activated capture; its stop signal stops the loop.
@@ -141,14 +142,18 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
 
     private func publishReport() {
         let drops = try? capture.statistics()
+        // The lists walk whole tables: once a second is enough for the query socket.
+        reports += 1
+        let lists = reports % 4 == 1
+        let previous = lists ? nil : report.withLock { $0 }
         let next = LoopReport(
             interface: interface,
             state: state,
             statistics: engine.statistics,
             occupancy: engine.occupancy,
             activeAttacks: engine.activeAttacks(),
-            services: engine.services(limit: 100),
-            sources: engine.topSources(limit: 1_000),
+            services: previous?.services ?? engine.services(limit: 100),
+            sources: previous?.sources ?? engine.topSources(limit: 1_000),
             kernelDrops: Int(drops?.dropped ?? 0),
             interfaceDrops: Int(drops?.interfaceDropped ?? 0)
         )

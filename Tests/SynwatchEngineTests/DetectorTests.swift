@@ -168,6 +168,9 @@ struct DetectorTests {
         #expect(abs(attacks[0].figures.halfOpenPerSecond - 1_000) <= 200, "\(attacks[0].figures)")
         #expect(attacks[0].totalSyns > 1_000)
         let top = engine.topSources(limit: 5)
+        let all = engine.topSources(limit: 100_000)
+        #expect(zip(all, all.dropFirst()).allSatisfy { ($0.halfOpen, $1.address) >= ($1.halfOpen, $0.address) })
+        #expect(top == Array(all.prefix(5)))
         #expect(top.count == 5 && top.allSatisfy { bots.contains($0.address) && $0.halfOpen > 50 }, "\(top)")
         #expect(top.allSatisfy { $0.lastTarget == victim && $0.completions == 0 })
     }
