@@ -59,6 +59,15 @@ final class DaemonEndToEndTests: XCTestCase {
         XCTAssertTrue(credentials.contains("CapEff:\t0000000000000000"), "\(credentials)")
         XCTAssertTrue(credentials.contains("CapPrm:\t0000000000000000"), "\(credentials)")
 
+        // `synwatch watch` follows the event stream while the flood comes and goes.
+        let watch = Process()
+        watch.executableURL = Synwatch.executable
+        watch.arguments = ["watch", "--socket", socket]
+        let watched = Pipe()
+        watch.standardOutput = watched
+        try watch.run()
+        defer { if watch.isRunning { watch.terminate() } }
+
         let replayStart = Date().timeIntervalSince1970
         let replay = try lab.startReplay([capture], speed: .asCaptured)
         replay.waitUntilExit()
@@ -96,6 +105,10 @@ final class DaemonEndToEndTests: XCTestCase {
         let ended = try TestJournald.entries(where: "_PID", is: pid, count: 3, timeout: 10)
             .contains { $0["SYNWATCH_EVENT"] == "attack_end" && $0["SYNWATCH_VICTIM"] == flood.victim.description }
         XCTAssertTrue(ended, "no attack_end: \(Self.text(log))")
+
+        watch.terminate()
+        let stream = String(decoding: watched.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(stream.contains("attack_start") && stream.contains("attack_end"), stream)
 
         XCTAssertNotNil(notify.wait(for: "STATUS=", timeout: 5))
         XCTAssertNotNil(notify.wait(for: "WATCHDOG=1", timeout: 5))
@@ -202,6 +215,27 @@ final class DaemonEndToEndTests: XCTestCase {
         kill(daemon.processIdentifier, SIGTERM)
         try Self.waitFor(timeout: 10) { !daemon.isRunning }
         XCTAssertEqual(daemon.terminationStatus, 0, Self.text(log))
+    }
+
+    /// `--check-config` says whether a file is valid, and where it is not, with the key and line.
+    func testCheckConfig() throws {
+        let workspace = try Workspace()
+        let good = workspace.path("good.yaml")
+        try "detection:\n  quiet_period: 5s\n".write(toFile: good, atomically: true, encoding: .utf8)
+        let bad = workspace.path("bad.yaml")
+        try "detection:\n  quiet_period: soon\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let valid = try runCommand(Self.daemon.path, ["--check-config", "--config", good])
+        XCTAssertEqual(valid.status, 0, valid.errors)
+        XCTAssertEqual(valid.output, "\(good): configuration is valid\n")
+        let invalid = try runCommand(Self.daemon.path, ["--check-config", "--config", bad])
+        XCTAssertNotEqual(invalid.status, 0)
+        XCTAssertTrue(
+            invalid.errors.contains("\(bad):2:") && invalid.errors.contains("detection.quiet_period"),
+            invalid.errors
+        )
+        let missing = try runCommand(Self.daemon.path, ["--check-config", "--config", workspace.path("none.yaml")])
+        XCTAssertEqual(missing.status, 0)
+        XCTAssertTrue(missing.output.contains("the built-in defaults are valid"), missing.output)
     }
 
     // MARK: Helpers
