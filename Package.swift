@@ -85,8 +85,12 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        // What the tests of several modules share: a real journald to write to and read back.
-        .target(name: "SynwatchTestSupport", path: "Sources/SynwatchTestSupport", swiftSettings: strict),
+        // What the tests of several modules share: a real journald, network namespaces, a known daemon snapshot.
+        .target(
+            name: "SynwatchTestSupport",
+            dependencies: ["SynwatchDaemon", "SynwatchEngine"],
+            swiftSettings: strict
+        ),
 
         .testTarget(name: "SynwatchEngineTests", dependencies: ["SynwatchEngine"], swiftSettings: strict),
         .testTarget(
@@ -99,7 +103,7 @@ let package = Package(
         .testTarget(name: "SynwatchProtocolTests", dependencies: ["SynwatchProtocol"], swiftSettings: strict),
         .testTarget(
             name: "SynwatchDaemonTests",
-            dependencies: ["SynwatchDaemon", "SynwatchEngine", "SynwatchProtocol"],
+            dependencies: ["SynwatchDaemon", "SynwatchEngine", "SynwatchProtocol", "SynwatchTestSupport"],
             swiftSettings: strict
         ),
         // Against a real notify socket of the test's own and a real systemd-journald.

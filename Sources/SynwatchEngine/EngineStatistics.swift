@@ -91,6 +91,30 @@ public struct ServiceSummary: Sendable, Equatable {
     public var resets: Int
     public var timeouts: Int
     public var underAttack: Bool
+
+    public init(
+        address: IPAddress,
+        port: UInt16?,
+        firstSeen: Timestamp,
+        synPackets: Int,
+        attempts: Int,
+        retransmits: Int,
+        completions: Int,
+        resets: Int,
+        timeouts: Int,
+        underAttack: Bool
+    ) {
+        self.address = address
+        self.port = port
+        self.firstSeen = firstSeen
+        self.synPackets = synPackets
+        self.attempts = attempts
+        self.retransmits = retransmits
+        self.completions = completions
+        self.resets = resets
+        self.timeouts = timeouts
+        self.underAttack = underAttack
+    }
 }
 
 /// An attack going on, as the daemon shows it between events.
@@ -109,6 +133,30 @@ public struct AttackStatus: Sendable, Equatable {
     public var peakDistinctSources: Int
     /// SYN packets to the service since the attack started.
     public var totalSyns: Int
+
+    public init(
+        attackID: UInt64,
+        victim: IPAddress,
+        port: UInt16?,
+        kind: FloodKind,
+        start: Timestamp,
+        figures: VictimFigures,
+        peakSynPerSecond: Double,
+        peakHalfOpenPerSecond: Double,
+        peakDistinctSources: Int,
+        totalSyns: Int
+    ) {
+        self.attackID = attackID
+        self.victim = victim
+        self.port = port
+        self.kind = kind
+        self.start = start
+        self.figures = figures
+        self.peakSynPerSecond = peakSynPerSecond
+        self.peakHalfOpenPerSecond = peakHalfOpenPerSecond
+        self.peakDistinctSources = peakDistinctSources
+        self.totalSyns = totalSyns
+    }
 }
 
 /// One source as the source table knows it: sources that sent at least two SYNs in the sources window.
@@ -124,4 +172,12 @@ public struct SourceSummary: Sendable, Equatable {
 
     /// Attempts that did not complete.
     public var halfOpen: Int { max(0, attempts - completions) }
+
+    public init(address: IPAddress, attempts: Int, completions: Int, distinctTargets: Int, lastTarget: IPAddress) {
+        self.address = address
+        self.attempts = attempts
+        self.completions = completions
+        self.distinctTargets = distinctTargets
+        self.lastTarget = lastTarget
+    }
 }

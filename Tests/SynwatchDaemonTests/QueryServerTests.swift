@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import SynwatchDaemon
 import SynwatchEngine
+import SynwatchTestSupport
 import XCTest
 
 /// A real QueryServer on a real Unix socket, asked by QueryClient, raw sockets and curl.

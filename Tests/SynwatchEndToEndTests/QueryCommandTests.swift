@@ -1,5 +1,6 @@
 import Foundation
 import SynwatchDaemon
+import SynwatchTestSupport
 import XCTest
 
 /// `synwatch status|attacks|top|watch` through the built binary against a real QueryServer of the test's own.

@@ -1,14 +1,13 @@
 import Foundation
 import SynwatchDaemon
+import SynwatchEngine
 import XCTest
 
-@testable import SynwatchEngine
-
 /// A known snapshot: one attack going on, one ended, two services, three sources.
-enum QueryFixtures {
-    static let victim = IPAddress("198.18.0.2")!
+public enum QueryFixtures {
+    public static let victim = IPAddress("198.18.0.2")!
 
-    static var snapshot: DaemonSnapshot {
+    public static var snapshot: DaemonSnapshot {
         var statistics = EngineStatistics()
         statistics.frames = 120_000
         statistics.bytes = 7_200_000
@@ -133,7 +132,7 @@ enum QueryFixtures {
         )
     }
 
-    static func update(_ id: UInt64) -> Event {
+    public static func update(_ id: UInt64) -> Event {
         Event(
             type: .attackUpdate,
             time: Timestamp(seconds: 1_800_000_000 + Int64(id)),
@@ -147,14 +146,17 @@ enum QueryFixtures {
 }
 
 /// A QueryServer on a socket in a temporary folder of the test's own, stopped and removed afterwards.
-final class RunningServer {
-    let folder: String
-    let path: String
-    let state: DaemonState
-    let server: QueryServer
+public final class RunningServer {
+    public let folder: String
+    public let path: String
+    public let state: DaemonState
+    public let server: QueryServer
     private let task: Task<Void, any Error>
 
-    init(limits: QueryServer.Limits = QueryServer.Limits(), socketName: String = "run/synwatch.sock") async throws {
+    public init(
+        limits: QueryServer.Limits = QueryServer.Limits(),
+        socketName: String = "run/synwatch.sock"
+    ) async throws {
         folder = NSTemporaryDirectory() + "synwatch-query-\(UUID().uuidString.prefix(8))"
         path = folder + "/" + socketName
         state = DaemonState(QueryFixtures.snapshot)
@@ -164,17 +166,17 @@ final class RunningServer {
         try await server.waitUntilListening()
     }
 
-    var client: QueryClient { QueryClient(path: path, timeout: 5) }
+    public var client: QueryClient { QueryClient(path: path, timeout: 5) }
 
     /// Stops the server and waits for `run()` to return.
-    func stop() async throws {
+    public func stop() async throws {
         task.cancel()
         try await task.value
         try? FileManager.default.removeItem(atPath: folder)
     }
 
     /// Parses a JSON object body.
-    static func object(_ body: String) throws -> [String: Any] {
+    public static func object(_ body: String) throws -> [String: Any] {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any], body)
     }
 }
