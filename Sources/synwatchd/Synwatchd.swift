@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Glibc
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -42,6 +43,7 @@ struct Synwatchd: ParsableCommand {
     var checkConfig = false
 
     func run() throws {
+        Self.unblockStopSignals()
         let loaded = try loadConfiguration()
         if checkConfig {
             print(
@@ -57,6 +59,15 @@ struct Synwatchd: ParsableCommand {
         }
         let prepared = try daemon.prepare()
         try Self.runBlocking { try await daemon.run(prepared) }
+    }
+
+    /// Unblocks the signals the daemon answers: a launcher may exec it with them blocked (systemd-socket-activate
+    /// does), and every thread started later inherits this mask.
+    static func unblockStopSignals() {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
     }
 
     /// Runs `body` on the task pool and waits for it on this (main) thread.
