@@ -85,7 +85,9 @@ struct CaptureService: Service {
         let rate = Double(statistics.frames - previousFrames) / (Double(max(1, now - previousTime)) / 1e9)
         let capture = CaptureStatus(
             interfaces: reports.map(\.interface),
-            state: reports.map { "\($0.interface): \($0.state)" }.joined(separator: "; "),
+            // One interface: its state; several: each named.
+            state: reports.count == 1
+                ? reports[0].state : reports.map { "\($0.interface): \($0.state)" }.joined(separator: "; "),
             packets: statistics.frames,
             packetsPerSecond: rate,
             kernelDrops: reports.reduce(0) { $0 + $1.kernelDrops },
