@@ -27,16 +27,7 @@ public final class Engine {
 
     var counters = EngineStatistics()
     let outcomeCounts: UnsafeMutablePointer<Int>
-    var segment = TCPSegment(
-        source: .zero,
-        destination: .zero,
-        sourcePort: 0,
-        destinationPort: 0,
-        sequence: 0,
-        acknowledgement: 0,
-        flags: [],
-        payloadLength: 0
-    )
+    var segment = TCPSegment.empty
     /// Capture time of the newest frame (or tick); frames from the past are taken as happening now.
     var now: Int64 = .min
     var currentStep: Int64 = 0

@@ -26,16 +26,7 @@ func collect(
     var frames = [CapturedFrame]()
     let end = ContinuousClock.now + deadline
     let keep: (Frame) -> Void = { frame in
-        var segment = TCPSegment(
-            source: .zero,
-            destination: .zero,
-            sourcePort: 0,
-            destinationPort: 0,
-            sequence: 0,
-            acknowledgement: 0,
-            flags: [],
-            payloadLength: 0
-        )
+        var segment = TCPSegment.empty
         let outcome = PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment)
         var tags = 0
         if frame.linkType == .ethernet {
@@ -65,16 +56,7 @@ func collect(
 func sequences(ofFile path: String) throws -> [UInt32] {
     var result = [UInt32]()
     try CaptureFileReader(.file(path)).forEachFrame { frame in
-        var segment = TCPSegment(
-            source: .zero,
-            destination: .zero,
-            sourcePort: 0,
-            destinationPort: 0,
-            sequence: 0,
-            acknowledgement: 0,
-            flags: [],
-            payloadLength: 0
-        )
+        var segment = TCPSegment.empty
         if PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment) == .tcp {
             result.append(segment.sequence)
         }
@@ -320,16 +302,7 @@ struct LiveCaptureTests {
         let end = ContinuousClock.now + .seconds(10)
         while ours < 300 && ContinuousClock.now < end {
             _ = try capture.readFrames(upTo: 512) { frame in
-                var segment = TCPSegment(
-                    source: .zero,
-                    destination: .zero,
-                    sourcePort: 0,
-                    destinationPort: 0,
-                    sequence: 0,
-                    acknowledgement: 0,
-                    flags: [],
-                    payloadLength: 0
-                )
+                var segment = TCPSegment.empty
                 if PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment) == .tcp,
                     segment.destination.ipv4 == victim.ipv4, segment.destinationPort == 8080
                 {

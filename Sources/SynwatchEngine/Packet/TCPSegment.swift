@@ -45,4 +45,16 @@ public struct TCPSegment: Hashable, Sendable {
         self.flags = flags
         self.payloadLength = payloadLength
     }
+
+    /// All fields zero: a value to decode into.
+    public static let empty = TCPSegment(
+        source: .zero,
+        destination: .zero,
+        sourcePort: 0,
+        destinationPort: 0,
+        sequence: 0,
+        acknowledgement: 0,
+        flags: [],
+        payloadLength: 0
+    )
 }

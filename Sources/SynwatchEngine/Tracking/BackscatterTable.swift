@@ -6,7 +6,6 @@ struct BackscatterEntry: Sendable {
     var synAcks = EpochPair()
     var lastNotice: Int64 = .min
 
-    static let empty = BackscatterEntry(address: .zero)
 }
 
 /// Per destination address: unsolicited SYN-ACKs per one-second epoch and their distinct senders.
@@ -41,7 +40,7 @@ final class BackscatterTable {
 
     @inline(__always)
     func sketch(_ slot: Int, parity: Int) -> UnsafeMutablePointer<UInt8> {
-        sketches.run((slot &* 2 &+ parity) &* distinct.registerCount)
+        sketches.pointer((slot &* 2 &+ parity) &* distinct.registerCount)
     }
 
     /// Starts one-second epoch `epoch` for `slot`, clearing what is two epochs old.

@@ -154,10 +154,7 @@ struct FlatArray<Element: BitwiseCopyable> {
         nonmutating unsafeMutableAddress { base + index }
     }
 
+    /// The element at `index` and those after it (a victim's ring, a sketch's registers).
     @inline(__always)
     func pointer(_ index: Int) -> UnsafeMutablePointer<Element> { base + index }
-
-    /// The elements from `index` on, as a pointer (for per-slot runs such as a victim's ring).
-    @inline(__always)
-    func run(_ index: Int) -> UnsafeMutablePointer<Element> { base + index }
 }

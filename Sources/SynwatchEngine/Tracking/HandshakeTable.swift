@@ -33,7 +33,6 @@ struct HandshakeEntry: Sendable {
     var weight: UInt8 = 1
     var synAckSeen = false
 
-    static let empty = HandshakeEntry(fingerprint: 0)
 }
 
 /// Every handshake between its SYN and its completing ACK, RST or time-out.

@@ -30,8 +30,8 @@ struct SourceAdmission {
         let bit = Int(truncatingIfNeeded: hash >> 36) & (Self.bitCount - 1)
         let word = bit >> 6
         let mask = UInt64(1) << UInt64(bit & 63)
-        let mine = bitmaps.run(current * Self.wordCount)
-        let other = bitmaps.run((current ^ 1) * Self.wordCount)
+        let mine = bitmaps.pointer(current * Self.wordCount)
+        let other = bitmaps.pointer((current ^ 1) * Self.wordCount)
         if mine[word] & mask != 0 || other[word] & mask != 0 { return true }
         mine[word] |= mask
         insertedSinceRotation += 1
@@ -43,7 +43,7 @@ struct SourceAdmission {
 
     private mutating func rotate(at time: Int64) {
         current ^= 1
-        (bitmaps.run(current * Self.wordCount)).update(repeating: 0, count: Self.wordCount)
+        (bitmaps.pointer(current * Self.wordCount)).update(repeating: 0, count: Self.wordCount)
         insertedSinceRotation = 0
         rotatedAt = time
     }

@@ -13,7 +13,6 @@ struct SourceEntry: Sendable {
     var lastNotice: Int64 = .min
     var scanCandidate = false
 
-    static let empty = SourceEntry(address: .zero)
 }
 
 /// Two 64-bit linear counters indexed by epoch parity.

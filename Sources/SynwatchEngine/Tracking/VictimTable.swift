@@ -9,7 +9,6 @@ struct VictimKey: Equatable, Sendable {
         self.port = port
     }
 
-    static let empty = VictimKey(address: .zero, port: 0)
 }
 
 /// Counters of one resolution step of a victim's rate window.
@@ -147,19 +146,19 @@ final class VictimTable {
     /// The ring position of absolute resolution step `step` of `slot`.
     @inline(__always)
     func stepCounters(_ slot: Int, step: Int64) -> UnsafeMutablePointer<StepCounters> {
-        steps.run(slot &* ringLength &+ Int(step % Int64(ringLength)))
+        steps.pointer(slot &* ringLength &+ Int(step % Int64(ringLength)))
     }
 
     /// Distinct-source registers of `slot` for the epoch of parity `parity`.
     @inline(__always)
     func sketch(_ slot: Int, parity: Int) -> UnsafeMutablePointer<UInt8> {
-        sketches.run((slot &* 2 &+ parity) &* distinct.registerCount)
+        sketches.pointer((slot &* 2 &+ parity) &* distinct.registerCount)
     }
 
     /// Top-source counters of `slot` for the epoch of parity `parity`.
     @inline(__always)
     func top(_ slot: Int, parity: Int) -> UnsafeMutablePointer<TopEntry> {
-        tops.run((slot &* 2 &+ parity) &* topK)
+        tops.pointer((slot &* 2 &+ parity) &* topK)
     }
 
     /// Clears ring positions up to absolute step `step` and makes it the newest.
@@ -200,7 +199,7 @@ final class VictimTable {
         states[slot].baselineSince = time
         states[slot].ringHead = step
         states[slot].sourceEpoch = epoch
-        steps.run(slot * ringLength).update(repeating: StepCounters(), count: ringLength)
+        steps.pointer(slot * ringLength).update(repeating: StepCounters(), count: ringLength)
         sketch(slot, parity: 0).update(repeating: 0, count: distinct.registerCount * 2)
         top(slot, parity: 0).update(repeating: .empty, count: topK * 2)
     }
