@@ -55,6 +55,14 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The kernel's own view of TCP: /proc/net/netstat and /proc/net/snmp counters, SYN_RECV per listener.
+        .target(name: "SynwatchKernel", swiftSettings: strict),
+        // Response hooks: an operator's command run on attack events, with the event on stdin.
+        .target(
+            name: "SynwatchHooks",
+            dependencies: ["SynwatchEngine", "SynwatchProtocol", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         // Realistic synthetic traffic written as pcap/pcapng, for tests, benchmarks and tcpreplay.
         .target(name: "SynwatchTrafficGen", swiftSettings: strict),
 
@@ -112,6 +120,18 @@ let package = Package(
             dependencies: [
                 "SynwatchSystemd", "SynwatchEngine", "SynwatchProtocol", "SynwatchTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SynwatchKernelTests",
+            dependencies: ["SynwatchKernel", "SynwatchTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SynwatchHooksTests",
+            dependencies: [
+                "SynwatchHooks", "SynwatchEngine", "SynwatchProtocol", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -1,0 +1,1 @@
+// Placeholder until the hook runner lands; replaced by the first real file.

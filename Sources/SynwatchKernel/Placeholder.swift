@@ -1,0 +1,1 @@
+// Placeholder until the kernel counters land; replaced by the first real file.
