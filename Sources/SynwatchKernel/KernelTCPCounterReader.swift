@@ -1,0 +1,80 @@
+import Glibc
+
+/// Reads the TCP counters of a network namespace from its `net` folder under procfs.
+///
+/// `/proc/net` belongs to the network namespace of the reading thread, which is what the daemon wants;
+/// `/proc/PID/net` is that of process PID, which lets tests read a namespace they made.
+public struct KernelTCPCounterReader: Sendable {
+    /// The folder holding `netstat` and `snmp`, such as `/proc/net`.
+    public let netDirectory: String
+
+    /// The largest file read: the real ones are a few KiB.
+    static let maximumFileSize = 1 << 20
+
+    /// A reader of `procRoot/net`: `/proc/net` by default.
+    public init(procRoot: String = "/proc") {
+        self.init(netDirectory: procRoot + "/net")
+    }
+
+    /// A reader of the `netstat` and `snmp` files in `netDirectory`, such as `/proc/1234/net`.
+    public init(netDirectory: String) {
+        self.netDirectory = netDirectory
+    }
+
+    /// A reader of the network namespace of process `pid`, through `/proc/PID/net`.
+    public static func process(_ pid: Int32) -> KernelTCPCounterReader {
+        KernelTCPCounterReader(netDirectory: "/proc/\(pid)/net")
+    }
+
+    /// Reads both files now; a missing file leaves its counters nil.
+    ///
+    /// - Throws: `KernelError` naming the call and the file, for any failure but a missing file.
+    public func read() throws(KernelError) -> KernelTCPCounters {
+        let netstat = try Self.readFile(netDirectory + "/netstat")
+        let snmp = try Self.readFile(netDirectory + "/snmp")
+        return KernelTCPCounters(netstat: netstat, snmp: snmp)
+    }
+
+    /// Reads both files now and stamps them with the monotonic clock.
+    ///
+    /// - Throws: `KernelError` as `read()` does.
+    public func sample() throws(KernelError) -> KernelTCPSample {
+        let counters = try read()
+        return KernelTCPSample(time: .now, counters: counters)
+    }
+
+    /// The whole text of `path`, nil if it (or its folder) does not exist.
+    ///
+    /// Procfs files report a size of 0, so this reads to the end. Wraps `open(2)` and `read(2)`, retrying on
+    /// `EINTR`.
+    static func readFile(_ path: String) throws(KernelError) -> String? {
+        let descriptor: Int32
+        do throws(KernelError) {
+            descriptor = try retryingOnInterrupt("open", subject: path) { open(path, O_RDONLY | O_CLOEXEC) }
+        } catch where error.errno == ENOENT || error.errno == ENOTDIR {
+            return nil
+        }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        let chunk = 16 << 10
+        while true {
+            let start = bytes.count
+            guard start < maximumFileSize else {
+                throw KernelError(call: "read", subject: path, errno: EFBIG)
+            }
+            bytes.append(contentsOf: repeatElement(0, count: chunk))
+            let (count, code) = bytes.withUnsafeMutableBytes { buffer in
+                let count = Glibc.read(descriptor, buffer.baseAddress! + start, chunk)
+                return (count, count < 0 ? errno : 0)
+            }
+            guard count >= 0 else {
+                bytes.removeLast(chunk)
+                if code == EINTR { continue }
+                throw KernelError(call: "read", subject: path, errno: code)
+            }
+            bytes.removeLast(chunk - count)
+            if count == 0 { break }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

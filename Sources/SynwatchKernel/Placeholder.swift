@@ -1,1 +1,0 @@
-// Placeholder until the kernel counters land; replaced by the first real file.
