@@ -60,6 +60,20 @@ struct Setting: Sendable {
     static func names(_ name: String, _ field: WritableKeyPath<SynwatchConfiguration, [String]> & Sendable) -> Setting {
         .field(name, field, Read.names)
     }
+
+    static func command(
+        _ name: String,
+        _ field: WritableKeyPath<SynwatchConfiguration, [String]?> & Sendable
+    ) -> Setting {
+        .field(name, field, Read.command)
+    }
+
+    static func attackEvents(
+        _ name: String,
+        _ field: WritableKeyPath<SynwatchConfiguration, Set<EventType>> & Sendable
+    ) -> Setting {
+        .field(name, field, Read.attackEvents)
+    }
 }
 
 /// A top-level section of the file and its keys.
@@ -135,6 +149,12 @@ enum Schema {
             .integer("min_sources", \.engine.backscatter.minSources),
             .duration("notice_interval", \.engine.backscatter.noticeInterval),
             .integer("capacity", \.engine.backscatter.capacity),
+        ]),
+        Section("hooks", [
+            .command("command", \.hooks.command),
+            .attackEvents("events", \.hooks.events),
+            .duration("timeout", \.hooks.timeout),
+            .integer("max_concurrent", \.hooks.maxConcurrent),
         ]),
     ]
 

@@ -15,6 +15,11 @@ enum Suggestion {
         return closest(to: wanted, among: elsewhere)
     }
 
+    /// The words among `candidates` nearest to `word`, if near enough to be a slip: for values such as event names.
+    static func words(near word: String, among candidates: [String]) -> [String] {
+        closest(to: normalized(word), among: candidates.map { (key: $0, name: $0) })
+    }
+
     /// The keys whose name is nearest to `wanted`, if near enough to be a slip rather than another word.
     private static func closest(to wanted: [Character], among candidates: [(key: String, name: String)]) -> [String] {
         let tolerance = max(1, wanted.count / 3)

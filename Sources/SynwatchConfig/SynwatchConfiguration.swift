@@ -11,11 +11,18 @@ public struct SynwatchConfiguration: Sendable, Equatable {
     public var engine: EngineConfiguration
     /// The `daemon:` section: capture and query-socket settings of `synwatchd`.
     public var daemon: DaemonConfiguration
+    /// The `hooks:` section: the command `synwatchd` runs on attack events.
+    public var hooks: HooksConfiguration
 
-    /// Creates a configuration from its two parts, the built-in defaults unless given.
-    public init(engine: EngineConfiguration = .init(), daemon: DaemonConfiguration = .init()) {
+    /// Creates a configuration from its parts, the built-in defaults unless given.
+    public init(
+        engine: EngineConfiguration = .init(),
+        daemon: DaemonConfiguration = .init(),
+        hooks: HooksConfiguration = .init()
+    ) {
         self.engine = engine
         self.daemon = daemon
+        self.hooks = hooks
     }
 
     /// Checks the values that each look valid on their own but cannot work, engine first.
@@ -23,6 +30,56 @@ public struct SynwatchConfiguration: Sendable, Equatable {
     public func validate() throws(ConfigurationProblem) {
         try engine.validate()
         try daemon.validate()
+        try hooks.validate()
+    }
+}
+
+/// The response hook: a command of the operator's that `synwatchd` runs on attack events, with the event as JSON
+/// on standard input and its fields in `SYNWATCH_*` environment variables.
+public struct HooksConfiguration: Sendable, Equatable {
+    /// The program's absolute path, then its arguments, passed as they are (no shell); `nil` runs no hook.
+    public var command: [String]?
+    /// The events that run the command, each at most once per attack: `attack_start`, `attack_update` (the first
+    /// update), `attack_end`.
+    public var events: Set<EventType> = [.attackStart, .attackEnd]
+    /// Longest a run may take before its process group is killed.
+    public var timeout = TimeSpan.seconds(10)
+    /// Most runs at once; an event that finds them all busy runs no hook and is counted as dropped.
+    public var maxConcurrent = 4
+
+    /// Creates the built-in defaults: no hook.
+    public init() {}
+
+    /// Checks that a hook can be run with these values.
+    /// - Throws: `ConfigurationProblem` naming the first offending key.
+    public func validate() throws(ConfigurationProblem) {
+        if let command {
+            guard let program = command.first, !program.isEmpty else {
+                throw ConfigurationProblem(
+                    key: "hooks.command", message: "must name the program to run, or be null for no hook"
+                )
+            }
+            guard program.hasPrefix("/") else {
+                throw ConfigurationProblem(
+                    key: "hooks.command", message: "must start with the program's absolute path, not '\(program)'"
+                )
+            }
+            // The arguments become C strings, which end at the first NUL.
+            guard !command.contains(where: { $0.utf8.contains(0) }) else {
+                throw ConfigurationProblem(key: "hooks.command", message: "must not contain a NUL character")
+            }
+        }
+        guard !events.isEmpty else {
+            throw ConfigurationProblem(
+                key: "hooks.events", message: "must name at least one event; set command to null for no hook"
+            )
+        }
+        guard timeout >= .milliseconds(100), timeout <= .seconds(600) else {
+            throw ConfigurationProblem(key: "hooks.timeout", message: "must be between 100ms and 10m")
+        }
+        guard (1...64).contains(maxConcurrent) else {
+            throw ConfigurationProblem(key: "hooks.max_concurrent", message: "must be between 1 and 64")
+        }
     }
 }
 

@@ -198,6 +198,52 @@ enum Read {
     }
 }
 
+extension Read {
+    /// The events a hook may run on: the attack events, never the notices.
+    static let attackEventTypes: [EventType] = [.attackStart, .attackUpdate, .attackEnd]
+
+    /// A command: the program's path and its arguments as a list of names, or `null` for none.
+    static func command(_ node: Node) throws(ValueProblem) -> [String]? {
+        let expected = "the program's absolute path and its arguments as a list, such as [/usr/local/sbin/hook, -q], "
+            + "or null"
+        guard !node.isNull else { return nil }
+        guard case .list(let items) = TypedValue(node) else { throw .wrongType(expected, node) }
+        var arguments: [String] = []
+        for item in items {
+            guard case .scalar(let scalar) = item, !item.isNull else { throw .wrongType(expected, item) }
+            arguments.append(scalar.string)
+        }
+        return arguments
+    }
+
+    /// A list of attack event types, such as `[attack_start, attack_end]`, each named once.
+    static func attackEvents(_ node: Node) throws(ValueProblem) -> Set<EventType> {
+        let names = attackEventTypes.map(\.rawValue)
+        let expected = "a list of events, such as [attack_start, attack_end]"
+        guard case .list(let items) = TypedValue(node) else { throw .wrongType(expected, node) }
+        var events: Set<EventType> = []
+        for item in items {
+            guard case .scalar(let scalar) = item, !item.isNull else { throw .wrongType(expected, item) }
+            let name = scalar.string
+            guard let event = EventType(rawValue: name), attackEventTypes.contains(event) else {
+                let message: String
+                if EventType(rawValue: name) != nil {
+                    message = "'\(name)' is a notice, not an attack event; hooks run on \(names.joined(separator: ", "))"
+                } else if let nearest = Suggestion.words(near: name, among: names).first {
+                    message = "unknown event '\(name)'; did you mean \(nearest)?"
+                } else {
+                    message = "unknown event '\(name)'; hooks run on \(names.joined(separator: ", "))"
+                }
+                throw ValueProblem(kind: .invalidValue, message: message, mark: item.mark)
+            }
+            guard events.insert(event).inserted else {
+                throw ValueProblem(kind: .invalidValue, message: "names \(name) twice", mark: item.mark)
+            }
+        }
+        return events
+    }
+}
+
 extension Node {
     /// An empty value, `~` or `null`.
     var isNull: Bool {

@@ -14,7 +14,8 @@ import Testing
              Position(line: 3, column: 3), "unknown key; did you mean windows.completion_grace?"),
             ("windows:\n  half_open_per_s: 5\n", "windows.half_open_per_s", Position(line: 2, column: 3),
              "unknown key; did you mean detection.half_open_per_s?"),
-            ("timeout: 5s\n", "timeout", Position(line: 1, column: 1), "unknown key; did you mean handshakes.timeout?"),
+            ("timeout: 5s\n", "timeout", Position(line: 1, column: 1),
+             "unknown key; did you mean handshakes.timeout or hooks.timeout?"),
             ("detections:\n  top_sources: 5\n", "detections", Position(line: 1, column: 1),
              "unknown key; did you mean detection?"),
             ("detection:\n  capacity: 5\n", "detection.capacity", Position(line: 2, column: 3),
@@ -24,7 +25,7 @@ import Testing
              "unknown key; scan has min_targets, max_completion_ratio, notice_interval"),
             ("# comment\n\nzzz: 1\n", "zzz", Position(line: 3, column: 1),
              "unknown section; the sections are daemon, handshakes, victims, sources, windows, detection, baseline, "
-                + "classification, scan, backscatter"),
+                + "classification, scan, backscatter, hooks"),
             ("hash_seed: 42\n", "hash_seed", Position(line: 1, column: 1),
              "is not a configuration key: synwatchd draws a random hash seed at every start, so that no attacker can "
                 + "aim at a table bucket"),

@@ -99,6 +99,11 @@ import Testing
           min_sources: 16
           notice_interval: 2m
           capacity: 2048
+        hooks:
+          command: [/usr/local/lib/synwatch/hooks/block, --table, "synwatch $(x)"]
+          events: [attack_update]
+          timeout: 30s
+          max_concurrent: 2
 
         """
 
@@ -146,7 +151,13 @@ import Testing
         engine.backscatter.minSources = 16
         engine.backscatter.noticeInterval = .seconds(120)
         engine.backscatter.capacity = 2048
-        return SynwatchConfiguration(engine: engine, daemon: daemon)
+
+        var hooks = HooksConfiguration()
+        hooks.command = ["/usr/local/lib/synwatch/hooks/block", "--table", "synwatch $(x)"]
+        hooks.events = [.attackUpdate]
+        hooks.timeout = .seconds(30)
+        hooks.maxConcurrent = 2
+        return SynwatchConfiguration(engine: engine, daemon: daemon, hooks: hooks)
     }
 
     @Test("Every key reaches its own field")
