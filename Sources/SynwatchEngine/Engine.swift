@@ -1,7 +1,8 @@
 /// The detection engine: frames and their capture timestamps in, events out.
 ///
-/// It follows every TCP handshake (SYN, SYN-ACK, completing ACK, RST, time-out), keeps sliding
-/// windows per victim service and per source, and decides when floods start and end. Its only
+/// It follows every TCP handshake (SYN, SYN-ACK, completing ACK, RST, time-out), then each completed
+/// connection through its close as the server's kernel sees it, keeps sliding windows per victim
+/// service and per source, and decides when floods start and end. Its only
 /// clock is the capture time of the frames it is given (and of `advance(to:)` when traffic stops),
 /// so a capture replayed through it gives the same events every time. Every table is bounded by
 /// the configuration. Not thread-safe: one capture loop owns one engine.
@@ -13,6 +14,7 @@ public final class Engine {
     let victims: VictimTable
     let sources: SourceTable
     let backscatter: BackscatterTable
+    let connections: ConnectionTable
     var admission: SourceAdmission
 
     // Configuration in the units the per-packet path uses.
@@ -22,6 +24,7 @@ public final class Engine {
     var scanCandidateBits = 0
     var graceSteps: Int64 = 0
     var sweepBuckets = 0
+    var connectionSweepBuckets = 0
     /// Steps after which an idle engine has nothing left to decide: longer gaps are skipped.
     var settleSteps: Int64 = 0
 
@@ -58,6 +61,7 @@ public final class Engine {
         victims = VictimTable(capacity: configuration.victims.capacity, ringLength: ringLength, hasher: hasher)
         sources = SourceTable(capacity: configuration.sources.capacity, hasher: hasher)
         backscatter = BackscatterTable(capacity: configuration.backscatter.capacity, hasher: hasher)
+        connections = ConnectionTable(capacity: configuration.connections.capacity, hasher: hasher)
         admission = SourceAdmission(maximumAge: windows.sources)
         outcomeCounts = .allocate(capacity: DecodeOutcome.allCases.count)
         outcomeCounts.initialize(repeating: 0, count: DecodeOutcome.allCases.count)
@@ -79,6 +83,7 @@ public final class Engine {
             resolution: windows.resolution,
             timeout: configuration.handshakes.timeout
         )
+        connectionSweepBuckets = connections.bucketsPerSweep(resolution: windows.resolution)
         scanCandidateBits = LinearCounter.bitsNeeded(for: configuration.scan.minTargets, of: 64)
         let longest = [
             windows.rate.nanoseconds + detection.quietPeriod.nanoseconds + detection.confirmation.nanoseconds,
@@ -107,6 +112,7 @@ public final class Engine {
         keep(\.victims.capacity, "victims.capacity")
         keep(\.sources.capacity, "sources.capacity")
         keep(\.backscatter.capacity, "backscatter.capacity")
+        keep(\.connections.capacity, "connections.capacity")
         keep(\.windows.resolution, "windows.resolution")
         keep(\.windows.rate, "windows.rate")
         keep(\.windows.sources, "windows.sources")
@@ -133,8 +139,9 @@ public final class Engine {
             handleReset()
         } else if flags.contains(.syn) {
             if flags.contains(.ack) { handleSynAck() } else { handleSyn() }
-        } else if flags.contains(.ack) {
-            handleAck()
+        } else {
+            if flags.contains(.ack) { handleAck() }
+            if flags.contains(.fin) { handleFin() }
         }
     }
 
@@ -187,7 +194,9 @@ public final class Engine {
             sources: sources.slots.count,
             sourceCapacity: sources.slots.capacity,
             backscatterAddresses: backscatter.slots.count,
-            backscatterCapacity: backscatter.slots.capacity
+            backscatterCapacity: backscatter.slots.capacity,
+            connections: connections.slots.count,
+            connectionCapacity: connections.slots.capacity
         )
     }
 
@@ -209,7 +218,8 @@ public final class Engine {
                     completions: state.completions,
                     resets: state.resets,
                     timeouts: state.timeouts,
-                    underAttack: state.phase == .attacked
+                    underAttack: state.phase == .attacked,
+                    connections: key.port == 0 ? nil : victims.connections[slot]
                 )
             )
         }
@@ -313,7 +323,11 @@ public final class Engine {
             tick(step: next)
             next += 1
         }
-        if last < step { tick(step: step) }
+        if last < step {
+            tick(step: step)
+            // Every TIME_WAIT that ran out during the silence ends now, not a slice a step later.
+            sweepConnections(at: step * resolution, buckets: .max)
+        }
         setStep(step)
     }
 
@@ -321,6 +335,7 @@ public final class Engine {
     func tick(step: Int64) {
         let time = step * resolution
         sweepTimeouts(before: time - timeout)
+        sweepConnections(at: time, buckets: connectionSweepBuckets)
         for slot in 0..<victims.slots.capacity where victims.slots.isOccupied(slot) {
             evaluate(slot, step: step, time: time)
         }
@@ -430,11 +445,19 @@ public final class Engine {
     }
 
     func handleAck() {
-        // Most ACKs belong to established connections: look in the handshake table only when the
-        // destination is a service that had a SYN within the handshake time-out.
+        // Most ACKs carry data of established connections: look in the handshake table only when the
+        // destination is a service that had a SYN within the handshake time-out, and in the connection
+        // table only when the service has a FIN of its own waiting for the client's ACK.
         let victimKey = VictimKey(address: segment.destination, port: segment.destinationPort)
         let victim = victims.find(victimKey, hash: victims.hash(victimKey))
-        guard victim >= 0, victims.states[victim].lastActive >= now - timeout else { return }
+        guard victim >= 0 else { return }
+        if victims.states[victim].lastActive >= now - timeout, completeHandshake(on: victim) { return }
+        if victims.connections[victim].awaitingFinAck > 0 { acknowledgeServerFin() }
+    }
+
+    /// Whether the current segment completes a tracked handshake on `victim`; if so, it is counted and the
+    /// connection followed from then on.
+    func completeHandshake(on victim: Int) -> Bool {
         let key = HandshakeKey(
             client: segment.source,
             clientPort: segment.sourcePort,
@@ -442,13 +465,15 @@ public final class Engine {
             serverPort: segment.destinationPort
         )
         let slot = handshakes.find(handshakes.hash(key))
-        guard slot >= 0 else { return }
+        guard slot >= 0 else { return false }
         let entry = handshakes.entries[slot]
         guard segment.sequence == entry.clientISN &+ 1,
             !entry.synAckSeen || segment.acknowledgement == entry.serverISN &+ 1
-        else { return }
+        else { return false }
         counters.completions &+= 1
         close(slot, of: key, client: segment.source, completed: true)
+        openConnection(service: victim, weight: entry.weight)
+        return true
     }
 
     func handleReset() {
@@ -475,11 +500,16 @@ public final class Engine {
             serverPort: segment.sourcePort
         )
         slot = handshakes.find(handshakes.hash(fromServer))
-        guard slot >= 0,
-            !segment.flags.contains(.ack) || segment.acknowledgement == handshakes.entries[slot].clientISN &+ 1
-        else { return }
-        counters.resets &+= 1
-        close(slot, of: fromServer, client: segment.destination, completed: false)
+        if slot >= 0 {
+            guard
+                !segment.flags.contains(.ack) || segment.acknowledgement == handshakes.entries[slot].clientISN &+ 1
+            else { return }
+            counters.resets &+= 1
+            close(slot, of: fromServer, client: segment.destination, completed: false)
+            return
+        }
+        // Otherwise it may abort a connection that completed.
+        resetConnection()
     }
 
     /// Ends the attempt in `slot` by a completing ACK or the server's RST (nothing listens), crediting

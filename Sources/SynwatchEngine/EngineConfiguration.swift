@@ -25,6 +25,19 @@ public struct EngineConfiguration: Sendable, Equatable {
         public init() {}
     }
 
+    /// The table of connections whose handshake completed, followed through their close.
+    public struct Connections: Sendable, Equatable {
+        /// Hard capacity; a full bucket evicts its oldest TIME_WAIT connection, else its least recently
+        /// changed one (and counts it).
+        public var capacity = 131_072
+        /// How long the server holds a connection it closed first in TIME_WAIT (Linux: TCP_TIMEWAIT_LEN, 60 s).
+        public var timeWait = TimeSpan.seconds(60)
+        /// How long a closing connection (FIN_WAIT, CLOSING, LAST_ACK) waits for its peer before it is
+        /// taken as gone (Linux: net.ipv4.tcp_fin_timeout, 60 s).
+        public var finTimeout = TimeSpan.seconds(60)
+        public init() {}
+    }
+
     /// The sliding windows every rate is computed over.
     public struct Windows: Sendable, Equatable {
         /// Granularity of the windows and the interval at which the detector decides.
@@ -114,6 +127,7 @@ public struct EngineConfiguration: Sendable, Equatable {
 
     public var handshakes = Handshakes()
     public var victims = Victims()
+    public var connections = Connections()
     public var sources = Sources()
     public var windows = Windows()
     public var detection = Detection()
@@ -146,6 +160,9 @@ public struct EngineConfiguration: Sendable, Equatable {
         try atLeast(victims.capacity, 16, "victims.capacity")
         try atLeast(sources.capacity, 64, "sources.capacity")
         try atLeast(backscatter.capacity, 16, "backscatter.capacity")
+        try atLeast(connections.capacity, 64, "connections.capacity")
+        try positive(connections.timeWait, "connections.time_wait")
+        try positive(connections.finTimeout, "connections.fin_timeout")
         try positive(windows.resolution, "windows.resolution")
         guard windows.rate.nanoseconds >= 2 * windows.resolution.nanoseconds,
             windows.rate.nanoseconds / windows.resolution.nanoseconds <= 600

@@ -29,6 +29,18 @@ public struct EngineStatistics: Sendable, Equatable {
     public var sourceEvictions = 0
     public var backscatterEvictions = 0
 
+    /// Connections whose handshake completed in sight, now in each state (one per connection, unweighted),
+    /// and how many closed and aborted.
+    public var connections = ConnectionCounts()
+    /// Connections that entered the connection table (completed handshakes).
+    public var connectionsOpened = 0
+    /// Connections that left after a graceful close: last ACK, TIME_WAIT over, or their 4-tuple reused.
+    public var connectionsClosed = 0
+    /// Closing connections that outlived the FIN time-out, or were replaced before their close was seen.
+    public var connectionsExpired = 0
+    /// Connections evicted from the full table.
+    public var connectionEvictions = 0
+
     public var attacks = 0
     public var scanNotices = 0
     public var backscatterNotices = 0
@@ -40,6 +52,121 @@ public struct EngineStatistics: Sendable, Equatable {
 
     /// Malformed frames in all.
     public var problems: Int { DecodeOutcome.allCases.filter(\.isProblem).reduce(0) { $0 + self[$1] } }
+
+    /// Adds another engine's counters (one engine per interface); times span both.
+    public mutating func accumulate(_ other: EngineStatistics) {
+        frames += other.frames
+        bytes += other.bytes
+        for index in outcomes.indices { outcomes[index] += other.outcomes[index] }
+        if let time = other.firstTime { firstTime = min(firstTime ?? time, time) }
+        if let time = other.lastTime { lastTime = max(lastTime ?? time, time) }
+        synPackets += other.synPackets
+        synRetransmits += other.synRetransmits
+        synAcks += other.synAcks
+        synAckRetransmits += other.synAckRetransmits
+        unsolicitedSynAcks += other.unsolicitedSynAcks
+        completions += other.completions
+        resets += other.resets
+        timeouts += other.timeouts
+        handshakeEvictions += other.handshakeEvictions
+        sampledOut += other.sampledOut
+        victimEvictions += other.victimEvictions
+        victimsUntracked += other.victimsUntracked
+        sourceEvictions += other.sourceEvictions
+        backscatterEvictions += other.backscatterEvictions
+        connections.accumulate(other.connections)
+        connectionsOpened += other.connectionsOpened
+        connectionsClosed += other.connectionsClosed
+        connectionsExpired += other.connectionsExpired
+        connectionEvictions += other.connectionEvictions
+        attacks += other.attacks
+        scanNotices += other.scanNotices
+        backscatterNotices += other.backscatterNotices
+    }
+}
+
+/// Connections of a service (or of all services) by server-side TCP state, and how they ended.
+///
+/// Only connections whose handshake synwatch saw complete are counted: those open before the capture began
+/// are not. The states need both directions of the traffic: a capture of incoming packets only never sees
+/// the server's FIN, so its connections stop at ESTABLISHED or CLOSE_WAIT. Per service the counts are
+/// estimates while the service was sampled under attack (each tracked connection stands for its weight).
+public struct ConnectionCounts: Sendable, Equatable, BitwiseCopyable {
+    public var established = 0
+    /// The server closed first and waits for the ACK of its FIN (1), then for the client's FIN (2).
+    public var finWait1 = 0
+    public var finWait2 = 0
+    /// Both FINs crossed.
+    public var closing = 0
+    /// The server closed first and both FINs were acknowledged; lasts `connections.time_wait`.
+    public var timeWait = 0
+    /// The client closed first and the server has not closed yet.
+    public var closeWait = 0
+    /// The client closed first, then the server; waiting for the last ACK.
+    public var lastAck = 0
+
+    /// Graceful closes (both FINs seen), by who sent the first FIN.
+    public var closesClientFirst = 0
+    public var closesServerFirst = 0
+    public var closesSimultaneous = 0
+    /// Connections ended by a RST, by who sent it.
+    public var abortsByClient = 0
+    public var abortsByServer = 0
+
+    public init() {}
+
+    /// FIN_WAIT_1 and FIN_WAIT_2.
+    public var finWait: Int { finWait1 + finWait2 }
+
+    /// Connections in any state.
+    public var current: Int { established + finWait1 + finWait2 + closing + timeWait + closeWait + lastAck }
+
+    /// Connections waiting for the client to acknowledge the server's FIN: the client's ACKs matter only then.
+    var awaitingFinAck: Int {
+        @inline(__always) get { finWait1 + closing + lastAck }
+    }
+
+    /// The count of connections in `state`.
+    subscript(state: ConnectionState) -> Int {
+        get {
+            switch state {
+            case .established: established
+            case .finWait1: finWait1
+            case .finWait2: finWait2
+            case .closing: closing
+            case .timeWait: timeWait
+            case .closeWait: closeWait
+            case .lastAck: lastAck
+            }
+        }
+        set {
+            switch state {
+            case .established: established = newValue
+            case .finWait1: finWait1 = newValue
+            case .finWait2: finWait2 = newValue
+            case .closing: closing = newValue
+            case .timeWait: timeWait = newValue
+            case .closeWait: closeWait = newValue
+            case .lastAck: lastAck = newValue
+            }
+        }
+    }
+
+    /// Adds another engine's counts.
+    public mutating func accumulate(_ other: ConnectionCounts) {
+        established += other.established
+        finWait1 += other.finWait1
+        finWait2 += other.finWait2
+        closing += other.closing
+        timeWait += other.timeWait
+        closeWait += other.closeWait
+        lastAck += other.lastAck
+        closesClientFirst += other.closesClientFirst
+        closesServerFirst += other.closesServerFirst
+        closesSimultaneous += other.closesSimultaneous
+        abortsByClient += other.abortsByClient
+        abortsByServer += other.abortsByServer
+    }
 }
 
 /// How full the bounded tables are now.
@@ -52,6 +179,8 @@ public struct TableOccupancy: Sendable, Equatable {
     public var sourceCapacity: Int
     public var backscatterAddresses: Int
     public var backscatterCapacity: Int
+    public var connections: Int
+    public var connectionCapacity: Int
 
     public init(
         handshakes: Int,
@@ -61,7 +190,9 @@ public struct TableOccupancy: Sendable, Equatable {
         sources: Int,
         sourceCapacity: Int,
         backscatterAddresses: Int,
-        backscatterCapacity: Int
+        backscatterCapacity: Int,
+        connections: Int = 0,
+        connectionCapacity: Int = 0
     ) {
         self.handshakes = handshakes
         self.handshakeCapacity = handshakeCapacity
@@ -71,6 +202,24 @@ public struct TableOccupancy: Sendable, Equatable {
         self.sourceCapacity = sourceCapacity
         self.backscatterAddresses = backscatterAddresses
         self.backscatterCapacity = backscatterCapacity
+        self.connections = connections
+        self.connectionCapacity = connectionCapacity
+    }
+
+    /// Both engines' tables together (one engine per interface).
+    public func combined(with other: TableOccupancy) -> TableOccupancy {
+        TableOccupancy(
+            handshakes: handshakes + other.handshakes,
+            handshakeCapacity: handshakeCapacity + other.handshakeCapacity,
+            victims: victims + other.victims,
+            victimCapacity: victimCapacity + other.victimCapacity,
+            sources: sources + other.sources,
+            sourceCapacity: sourceCapacity + other.sourceCapacity,
+            backscatterAddresses: backscatterAddresses + other.backscatterAddresses,
+            backscatterCapacity: backscatterCapacity + other.backscatterCapacity,
+            connections: connections + other.connections,
+            connectionCapacity: connectionCapacity + other.connectionCapacity
+        )
     }
 }
 
@@ -91,6 +240,8 @@ public struct ServiceSummary: Sendable, Equatable {
     public var resets: Int
     public var timeouts: Int
     public var underAttack: Bool
+    /// The service's connections by state and how they ended; nil for a host's figures over all its ports.
+    public var connections: ConnectionCounts?
 
     public init(
         address: IPAddress,
@@ -102,7 +253,8 @@ public struct ServiceSummary: Sendable, Equatable {
         completions: Int,
         resets: Int,
         timeouts: Int,
-        underAttack: Bool
+        underAttack: Bool,
+        connections: ConnectionCounts? = nil
     ) {
         self.address = address
         self.port = port
@@ -114,6 +266,7 @@ public struct ServiceSummary: Sendable, Equatable {
         self.resets = resets
         self.timeouts = timeouts
         self.underAttack = underAttack
+        self.connections = connections
     }
 }
 

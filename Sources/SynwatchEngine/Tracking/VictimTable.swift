@@ -92,10 +92,12 @@ struct VictimState: Sendable {
     var baselineHalfOpenVariance = 0.0
     var baselineCompletion = 1.0
     var baselineSince: Int64 = 0
+    /// Tells this service from others that held the slot before it (connections keep it).
+    var serial: UInt32 = 0
 }
 
 /// Per victim service: counters in a ring of resolution steps, distinct sources (HyperLogLog) and
-/// top sources (Space-Saving) per sources epoch, and the detector state.
+/// top sources (Space-Saving) per sources epoch, the detector state, and its connections by state.
 ///
 /// Bounded: a full bucket evicts its least recently active service that is not under attack; when
 /// every service in the bucket is under attack, the new service is not tracked and that is counted.
@@ -110,7 +112,11 @@ final class VictimTable {
     let distinct: HyperLogLog
     let tops: FlatArray<TopEntry>
     let topK: Int
+    /// Per slot, the service's connections by state (weighted) and how they ended.
+    let connections: FlatArray<ConnectionCounts>
     let hasher: KeyedHasher
+    /// Services opened so far: the next one's serial number.
+    private var openings: UInt32 = 0
 
     init(capacity: Int, ringLength: Int, hasher: KeyedHasher, sketchPrecision: Int = 9, topK: Int = 8) {
         slots = BucketedSlots(capacity: capacity)
@@ -123,6 +129,7 @@ final class VictimTable {
         sketches = FlatArray(zeroedCount: count * 2 * distinct.registerCount)
         self.topK = topK
         tops = FlatArray(zeroedCount: count * 2 * topK)
+        connections = FlatArray(zeroedCount: count)
         self.hasher = hasher
     }
 
@@ -132,6 +139,7 @@ final class VictimTable {
         steps.deallocate()
         sketches.deallocate()
         tops.deallocate()
+        connections.deallocate()
     }
 
     @inline(__always)
@@ -199,6 +207,9 @@ final class VictimTable {
         states[slot].baselineSince = time
         states[slot].ringHead = step
         states[slot].sourceEpoch = epoch
+        openings &+= 1
+        states[slot].serial = openings
+        connections[slot] = ConnectionCounts()
         steps.pointer(slot * ringLength).update(repeating: StepCounters(), count: ringLength)
         sketch(slot, parity: 0).update(repeating: 0, count: distinct.registerCount * 2)
         top(slot, parity: 0).update(repeating: .empty, count: topK * 2)

@@ -55,6 +55,8 @@ struct Packet: Hashable {
     var sequence: UInt32
     var acknowledgement: UInt32 = 0
     var flags: TCPFlags
+    /// Payload bytes the IP length declares; like a capture cut by its snap length, none are written.
+    var payload: UInt16 = 0
 
     /// Calls `body` with the packet as a raw IP datagram (LINKTYPE_RAW) with a bare 20-byte TCP
     /// header, written in place: the stream tests send hundreds of thousands.
@@ -66,14 +68,14 @@ struct Packet: Hashable {
                 buffer.storeBytes(of: value.bigEndian, toByteOffset: offset, as: Value.self)
             }
             if isIPv4 {
-                put(0x4500_0028 as UInt32, at: 0)
+                put(0x4500_0000 | UInt32(40 + payload), at: 0)
                 put(0x0000_4000 as UInt32, at: 4)
                 put(0x4006_0000 as UInt32, at: 8)
                 put(UInt32(truncatingIfNeeded: source.low), at: 12)
                 put(UInt32(truncatingIfNeeded: destination.low), at: 16)
             } else {
                 put(0x6000_0000 as UInt32, at: 0)
-                put(0x0014_0640 as UInt32, at: 4)
+                put(UInt32(20 + payload) << 16 | 0x0640, at: 4)
                 put(source.high, at: 8)
                 put(source.low, at: 16)
                 put(destination.high, at: 24)
