@@ -152,7 +152,8 @@ public final class KernelListenQueueReader: Sendable {
 
     /// Receives one datagram; its length, and whether the kernel sent it.
     ///
-    /// Wraps `recvmsg(2)`, retrying on `EINTR` (a receive timeout is `EAGAIN`); a datagram larger than the buffer is an `EMSGSIZE` error.
+    /// Wraps `recvmsg(2)`, retrying on `EINTR` (a receive timeout is `EAGAIN`); a datagram larger than the buffer
+    /// is an `EMSGSIZE` error.
     private static func receive(
         on descriptor: Int32, into buffer: inout [UInt8], familyName: String
     ) throws(KernelError) -> (count: Int, fromKernel: Bool) {
@@ -270,7 +271,9 @@ private final class NamespaceJob: @unchecked Sendable {
     /// Wraps `setns(2)`, looked up at run time: Glibc's module does not export it (it needs `_GNU_SOURCE`).
     private static func enter(_ descriptor: Int32) throws(KernelError) {
         typealias SetNamespace = @convention(c) (Int32, Int32) -> Int32
-        guard let symbol = dlsym(nil, "setns") else { throw KernelError(call: "dlsym", subject: "setns", errno: ENOSYS) }
+        guard let symbol = dlsym(nil, "setns") else {
+            throw KernelError(call: "dlsym", subject: "setns", errno: ENOSYS)
+        }
         let setNamespace = unsafeBitCast(symbol, to: SetNamespace.self)
         if setNamespace(descriptor, newNetworkNamespace) != 0 {
             throw KernelError(call: "setns", subject: "CLONE_NEWNET", errno: errno)
