@@ -1,1 +1,0 @@
-// Placeholder until the hook runner lands; replaced by the first real file.
