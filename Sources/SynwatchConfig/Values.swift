@@ -219,6 +219,7 @@ extension Read {
     /// A list of attack event types, such as `[attack_start, attack_end]`, each named once.
     static func attackEvents(_ node: Node) throws(ValueProblem) -> Set<EventType> {
         let names = attackEventTypes.map(\.rawValue)
+        let allowed = names.joined(separator: ", ")
         let expected = "a list of events, such as [attack_start, attack_end]"
         guard case .list(let items) = TypedValue(node) else { throw .wrongType(expected, node) }
         var events: Set<EventType> = []
@@ -228,11 +229,11 @@ extension Read {
             guard let event = EventType(rawValue: name), attackEventTypes.contains(event) else {
                 let message: String
                 if EventType(rawValue: name) != nil {
-                    message = "'\(name)' is a notice, not an attack event; hooks run on \(names.joined(separator: ", "))"
+                    message = "'\(name)' is a notice, not an attack event; hooks run on \(allowed)"
                 } else if let nearest = Suggestion.words(near: name, among: names).first {
                     message = "unknown event '\(name)'; did you mean \(nearest)?"
                 } else {
-                    message = "unknown event '\(name)'; hooks run on \(names.joined(separator: ", "))"
+                    message = "unknown event '\(name)'; hooks run on \(allowed)"
                 }
                 throw ValueProblem(kind: .invalidValue, message: message, mark: item.mark)
             }

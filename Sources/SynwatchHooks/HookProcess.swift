@@ -176,7 +176,8 @@ struct HookProcess {
             // A process group of its own, so that the time limit reaches whatever the program starts.
             posix_spawnattr_setpgroup(&attributes, 0)
             posix_spawnattr_setflags(
-                &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
+                &attributes,
+                Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
             )
 
             var pid: pid_t = 0

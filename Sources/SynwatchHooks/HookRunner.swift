@@ -154,7 +154,9 @@ public final class HookRunner: Sendable {
     private func run(_ command: [String], timeout: TimeSpan, for event: Event) {
         let environment = (Event.hookBaseEnvironment + event.hookEnvironment).map { "\($0.name)=\($0.value)" }
         let process = HookProcess(
-            arguments: command, environment: environment, input: Array((event.json.rendered + "\n").utf8)
+            arguments: command,
+            environment: environment,
+            input: Array((event.json.rendered + "\n").utf8)
         )
         var metadata = Self.metadata(event)
         metadata["command"] = "\(command[0])"
@@ -216,7 +218,8 @@ public final class HookRunner: Sendable {
         if access(path, X_OK) != 0 {
             let error = HookSystemError(call: "access", errno: errno)
             logger.warning(
-                "Response hook command cannot be executed", metadata: ["command": "\(path)", "error": "\(error)"]
+                "Response hook command cannot be executed",
+                metadata: ["command": "\(path)", "error": "\(error)"]
             )
         }
     }

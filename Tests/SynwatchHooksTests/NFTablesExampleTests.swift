@@ -132,7 +132,9 @@ final class NetworkNamespace {
     /// - Throws: `NamespaceFailure` when it exits with a status other than 0.
     func run(_ arguments: [String]) throws -> String {
         let result = try Self.execute(["/usr/sbin/ip", "netns", "exec", name] + arguments, environment: nil)
-        guard result.status == 0 else { throw NamespaceFailure("\(arguments.joined(separator: " ")): \(result.stderr)") }
+        guard result.status == 0 else {
+            throw NamespaceFailure("\(arguments.joined(separator: " ")): \(result.stderr)")
+        }
         return result.stdout
     }
 
@@ -163,7 +165,9 @@ final class NetworkNamespace {
         let stdout = output.fileHandleForReading.readDataToEndOfFile()
         let stderr = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        return (
+            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)
+        )
     }
 }
 

@@ -28,7 +28,8 @@ struct CapturingLogHandler: LogHandler {
     func log(event: LogEvent) {
         var merged = metadata
         if let own = event.metadata { merged.merge(own) { $1 } }
-        sink(LogRecord(level: event.level, message: event.message.description, metadata: merged.mapValues(\.description)))
+        let text = merged.mapValues(\.description)
+        sink(LogRecord(level: event.level, message: event.message.description, metadata: text))
     }
 }
 
@@ -128,8 +129,13 @@ enum Events {
         figures: VictimFigures = figures
     ) -> Event {
         Event(
-            type: .attackStart, time: Timestamp(seconds: 1_700_000_000, nanoseconds: 123_456_789), victim: victim,
-            port: port, attackID: attackID, kind: kind, figures: figures
+            type: .attackStart,
+            time: Timestamp(seconds: 1_700_000_000, nanoseconds: 123_456_789),
+            victim: victim,
+            port: port,
+            attackID: attackID,
+            kind: kind,
+            figures: figures
         )
     }
 
@@ -157,12 +163,16 @@ enum Events {
     }
 
     static let scan = Event(
-        type: .scan, time: Timestamp(seconds: 1_700_000_001), victim: victim,
+        type: .scan,
+        time: Timestamp(seconds: 1_700_000_001),
+        victim: victim,
         scan: ScanFigures(source: IPAddress("198.18.9.9")!, distinctTargets: 40, distinctAddresses: 1, syns: 41)
     )
 
     static let backscatter = Event(
-        type: .backscatter, time: Timestamp(seconds: 1_700_000_002), victim: victim,
+        type: .backscatter,
+        time: Timestamp(seconds: 1_700_000_002),
+        victim: victim,
         backscatter: BackscatterFigures(synAckPerSecond: 50, distinctSources: 12)
     )
 }
