@@ -26,3 +26,5 @@ install_packages() {
 # systemd-journald (systemd), and a real HTTP server (python3).
 BUILD_PACKAGES=(libpcap-dev libsystemd-dev pkg-config)
 TEST_PACKAGES=(tcpdump tcpreplay iproute2 curl systemd python3)
+# scripts/package finds the package's dependencies with dpkg-shlibdeps (dpkg-dev).
+PACKAGE_PACKAGES=(dpkg-dev)
