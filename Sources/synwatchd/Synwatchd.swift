@@ -19,7 +19,20 @@ struct Synwatchd: ParsableCommand {
         discussion: """
             Runs until SIGTERM or SIGINT; SIGHUP reloads the configuration file (an invalid one is \
             logged and the running configuration stays). Under systemd (Type=notify) it reports \
-            READY, STATUS, WATCHDOG, RELOADING and STOPPING.
+            READY, STATUS, WATCHDOG, RELOADING and STOPPING; the packaged unit is synwatchd.service \
+            (systemctl reload synwatchd sends SIGHUP), with synwatchd.socket for socket activation.
+
+            Every alert is a journal entry with a MESSAGE_ID per event type and SYNWATCH_* fields: \
+            journalctl -u synwatchd -o verbose shows them, journalctl -x adds the catalog's \
+            explanation. The query socket (default /run/synwatch/synwatch.sock) answers synwatch(1) \
+            and curl --unix-socket: /v1/status, /v1/attacks, /v1/victims, /v1/sources, /v1/events \
+            and /metrics.
+
+            Started as root, it opens its captures and the socket, then becomes --user with no \
+            capability left. Started as that user with CAP_NET_RAW (as the unit does), it keeps \
+            CAP_NET_RAW to reopen an interface that goes away and comes back.
+
+            Files: /etc/synwatch/synwatch.yaml (see synwatch.yaml(5)), /run/synwatch/synwatch.sock.
             """,
         version: "0.1.0"
     )
