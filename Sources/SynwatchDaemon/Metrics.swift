@@ -91,6 +91,7 @@ struct Metrics {
                 "backscatter", occupancy.backscatterAddresses, occupancy.backscatterCapacity,
                 statistics.backscatterEvictions
             ),
+            ("connections", occupancy.connections, occupancy.connectionCapacity, statistics.connectionEvictions),
         ]
         metrics.family(
             "synwatch_table_entries",
@@ -116,6 +117,8 @@ struct Metrics {
             "Malformed frames, per reason.",
             DecodeOutcome.allCases.filter(\.isProblem).map { (["reason": $0.name], Double(statistics[$0])) }
         )
+
+        metrics.connections(statistics, services: snapshot.services)
 
         let attacks = snapshot.activeAttacks
         func attackLabels(_ attack: AttackStatus) -> [String: String] {
@@ -145,6 +148,75 @@ struct Metrics {
             metrics.family("synwatch_attack_\(name)", .gauge, help, attacks.map { (attackLabels($0), value($0)) })
         }
         return metrics.text
+    }
+
+    /// Connections by server-side state and how they ended: in all, and for each listed service.
+    private mutating func connections(_ statistics: EngineStatistics, services: [ServiceSummary]) {
+        func states(_ counts: ConnectionCounts) -> [(String, Int)] {
+            [
+                ("established", counts.established), ("fin_wait", counts.finWait), ("closing", counts.closing),
+                ("time_wait", counts.timeWait), ("close_wait", counts.closeWait), ("last_ack", counts.lastAck),
+            ]
+        }
+        func closes(_ counts: ConnectionCounts) -> [(String, Int)] {
+            [
+                ("client", counts.closesClientFirst), ("server", counts.closesServerFirst),
+                ("simultaneous", counts.closesSimultaneous),
+            ]
+        }
+        func aborts(_ counts: ConnectionCounts) -> [(String, Int)] {
+            [("client", counts.abortsByClient), ("server", counts.abortsByServer)]
+        }
+        let all = statistics.connections
+        family(
+            "synwatch_connections_tracked",
+            .gauge,
+            "Connections whose handshake synwatch saw, by server-side TCP state.",
+            states(all).map { (["state": $0.0], Double($0.1)) }
+        )
+        family(
+            "synwatch_connections_closed_total",
+            .counter,
+            "Graceful closes of connections whose handshake synwatch saw, by who sent the first FIN.",
+            closes(all).map { (["first": $0.0], Double($0.1)) }
+        )
+        family(
+            "synwatch_connections_aborted_total",
+            .counter,
+            "Connections ended by a RST, by who sent it.",
+            aborts(all).map { (["by": $0.0], Double($0.1)) }
+        )
+        let listed = services.compactMap { service in
+            service.connections.map {
+                (["victim": service.address.description, "port": service.port.map(String.init) ?? ""], $0)
+            }
+        }
+        func perService(
+            _ label: String,
+            _ values: (ConnectionCounts) -> [(String, Int)]
+        ) -> [([String: String], Double)] {
+            listed.flatMap { labels, counts in
+                values(counts).map { (labels.merging([label: $0.0]) { $1 }, Double($0.1)) }
+            }
+        }
+        family(
+            "synwatch_connections",
+            .gauge,
+            "Connections of each listed service by server-side TCP state (estimates while it was sampled).",
+            perService("state", states)
+        )
+        family(
+            "synwatch_connection_closes_total",
+            .counter,
+            "Graceful closes on each listed service, by who sent the first FIN.",
+            perService("first", closes)
+        )
+        family(
+            "synwatch_connection_aborts_total",
+            .counter,
+            "RST aborts on each listed service, by who sent the RST.",
+            perService("by", aborts)
+        )
     }
 
     private enum Kind: String {

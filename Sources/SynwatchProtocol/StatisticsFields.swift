@@ -38,6 +38,7 @@ extension EngineStatistics {
                 ("duration", .number((lastTime - firstTime).seconds, decimals: 3)),
             ]
         }
+        fields.append(("connections", .object(connectionFields)))
         fields += [
             ("attacks", .int(attacks)),
             ("scan_notices", .int(scanNotices)),
@@ -76,10 +77,47 @@ extension EngineStatistics {
                             ("evictions", .int(backscatterEvictions)),
                         ])
                     ),
+                    (
+                        "connections",
+                        .object([
+                            ("tracked", .int(occupancy.connections)), ("capacity", .int(occupancy.connectionCapacity)),
+                            ("evictions", .int(connectionEvictions)),
+                        ])
+                    ),
                 ])
             ),
         ]
         return fields
+    }
+
+    /// The connections whose handshake completed in sight: by state now, how they closed, and how many
+    /// entered and left the table.
+    public var connectionFields: [(String, JSONValue)] {
+        connections.fields + [
+            ("opened", .int(connectionsOpened)),
+            ("closed", .int(connectionsClosed)),
+            ("expired", .int(connectionsExpired)),
+        ]
+    }
+}
+
+extension ConnectionCounts {
+    /// Connections by server-side state (`fin_wait` is FIN_WAIT_1 and FIN_WAIT_2), then closes by who sent
+    /// the first FIN and RST aborts by who sent the RST.
+    public var fields: [(String, JSONValue)] {
+        [
+            ("established", .int(established)),
+            ("fin_wait", .int(finWait)),
+            ("closing", .int(closing)),
+            ("time_wait", .int(timeWait)),
+            ("close_wait", .int(closeWait)),
+            ("last_ack", .int(lastAck)),
+            ("closes_client_first", .int(closesClientFirst)),
+            ("closes_server_first", .int(closesServerFirst)),
+            ("closes_simultaneous", .int(closesSimultaneous)),
+            ("aborted_by_client", .int(abortsByClient)),
+            ("aborted_by_server", .int(abortsByServer)),
+        ]
     }
 }
 
@@ -98,6 +136,7 @@ extension ServiceSummary {
             ("timeouts", .int(timeouts)),
             ("under_attack", .bool(underAttack)),
         ]
+        if let connections { fields.append(("connections", .object(connections.fields))) }
         return fields
     }
 }

@@ -3,7 +3,7 @@ import SynwatchDaemon
 import SynwatchEngine
 import XCTest
 
-/// A known snapshot: one attack going on, one ended, two services, three sources.
+/// A known snapshot: one attack going on, one ended, two services (one with connections), three sources.
 public enum QueryFixtures {
     public static let victim = IPAddress("198.18.0.2")!
 
@@ -15,6 +15,10 @@ public enum QueryFixtures {
         statistics.completions = 1_500
         statistics.attacks = 2
         statistics.handshakeEvictions = 42
+        statistics.connections = connections
+        statistics.connectionsOpened = 1_000
+        statistics.connectionsClosed = 700
+        statistics.connectionEvictions = 7
         let figures = VictimFigures(
             synPerSecond: 24_000,
             halfOpenPerSecond: 23_500.5,
@@ -63,7 +67,8 @@ public enum QueryFixtures {
                 completions: 1_000,
                 resets: 0,
                 timeouts: 80_000,
-                underAttack: true
+                underAttack: true,
+                connections: connections
             ),
             ServiceSummary(
                 address: IPAddress("2001:db8::1")!,
@@ -123,13 +128,30 @@ public enum QueryFixtures {
                 sources: 3,
                 sourceCapacity: 65_536,
                 backscatterAddresses: 0,
-                backscatterCapacity: 1_024
+                backscatterCapacity: 1_024,
+                connections: 230,
+                connectionCapacity: 131_072
             ),
             activeAttacks: [attack],
             recentAttacks: [ended],
             services: services,
             sources: sources
         )
+    }
+
+    /// The connections of the attacked service, which are all there are.
+    public static var connections: ConnectionCounts {
+        var counts = ConnectionCounts()
+        counts.established = 120
+        counts.finWait2 = 3
+        counts.timeWait = 90
+        counts.closeWait = 17
+        counts.closesClientFirst = 400
+        counts.closesServerFirst = 290
+        counts.closesSimultaneous = 1
+        counts.abortsByClient = 60
+        counts.abortsByServer = 12
+        return counts
     }
 
     public static func update(_ id: UInt64) -> Event {

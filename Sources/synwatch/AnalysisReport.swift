@@ -66,6 +66,8 @@ struct AnalysisReport {
             )
         }
 
+        text += connections(statistics: statistics, services: services)
+
         text += "\nTraffic\n"
         text += table(statistics.trafficFields)
         let problems = statistics.problemFields.filter { if case .int(let n) = $0.1 { n > 0 } else { false } }
@@ -85,6 +87,33 @@ struct AnalysisReport {
         text +=
             "  backscatter  \(grouped(occupancy.backscatterAddresses)) / \(grouped(occupancy.backscatterCapacity)), "
         text += "\(grouped(statistics.backscatterEvictions)) evicted\n"
+        text += "  connections  \(grouped(occupancy.connections)) / \(grouped(occupancy.connectionCapacity)), "
+        text += "\(grouped(statistics.connectionEvictions)) evicted\n"
+        return text
+    }
+
+    /// The connections of the busiest services and of all, by server-side state at the end of the capture.
+    private func connections(statistics: EngineStatistics, services: [ServiceSummary]) -> String {
+        var text = "\n\(ConnectionColumns.title) (at the end of the capture)\n"
+        let listed = services.compactMap { service in service.connections.map { (service, $0) } }
+        guard statistics.connectionsOpened > 0 else { return text + "  none\n" }
+        let width = max(24, listed.map { Self.service($0.0.address, $0.0.port).count }.max() ?? 0)
+        let columnWidths = ConnectionColumns.header.map { $0.count + 2 }
+        func row(_ name: String, _ cells: [String]) -> String {
+            var line = "  " + name.padding(width)
+            for (cell, cellWidth) in zip(cells, columnWidths) {
+                line += String(repeating: " ", count: max(1, cellWidth - cell.count)) + cell
+            }
+            return line + "\n"
+        }
+        text += row("", ConnectionColumns.header)
+        for (service, counts) in listed {
+            text += row(Self.service(service.address, service.port), ConnectionColumns.cells(counts))
+        }
+        text += row("all services", ConnectionColumns.cells(statistics.connections))
+        text += "  \(grouped(statistics.connectionsOpened)) handshakes completed in sight, "
+        text += "\(grouped(statistics.connectionsClosed)) closed, \(grouped(statistics.connectionsExpired)) timed out "
+        text += "closing; states need both directions of the traffic\n"
         return text
     }
 

@@ -21,11 +21,21 @@ struct Status: ParsableCommand {
         text += "attacks  \(status.int("active_attacks")) going on, \(grouped(status.int("attacks"))) since start\n"
         text += "traffic  \(grouped(status.int("syn_packets"))) SYNs, \(grouped(status.int("completions"))) completed, "
         text += "\(grouped(status.int("resets"))) refused, \(grouped(status.int("timeouts"))) timed out\n"
+        let connections = ConnectionColumns.counts(status.object("connections"))
+        text += "connections  \(grouped(connections.established)) established, "
+        text += "\(grouped(connections.closeWait)) close-wait, \(grouped(connections.lastAck)) last-ack, "
+        text += "\(grouped(connections.finWait)) fin-wait, \(grouped(connections.closing)) closing, "
+        text += "\(grouped(connections.timeWait)) time-wait (handshakes synwatch saw)\n"
+        text += "             closed \(grouped(connections.closesClientFirst)) client first, "
+        text += "\(grouped(connections.closesServerFirst)) server first, "
+        text += "\(grouped(connections.closesSimultaneous)) both at once; "
+        text +=
+            "RST \(grouped(connections.abortsByClient)) by clients, \(grouped(connections.abortsByServer)) by servers\n"
         text += "\nTables (tracked now / capacity, evicted)\n"
         let tables = status.object("tables")
         text += columns(
             ["", "tracked", "capacity", "evicted"],
-            ["handshakes", "victims", "sources", "backscatter"].map { name in
+            ["handshakes", "victims", "sources", "backscatter", "connections"].map { name in
                 let table = tables.object(name)
                 return [
                     name, grouped(table.int("tracked")), grouped(table.int("capacity")),

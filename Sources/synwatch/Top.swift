@@ -51,6 +51,15 @@ struct Top: ParsableCommand {
             OutputStream.standardOutput.write(
                 columns(["service", "SYNs", "attempts", "completed", "refused", "timed out", ""], rows)
             )
+            // Whole hosts have no connections of their own: only services do.
+            let connections = victims.filter { $0.fields["connections"] != nil }
+            guard !connections.isEmpty else { return }
+            let connectionRows = connections.map { victim in
+                [victim.service] + ConnectionColumns.cells(ConnectionColumns.counts(victim.object("connections")))
+            }
+            OutputStream.standardOutput.write(
+                "\n\(ConnectionColumns.title)\n" + columns(["service"] + ConnectionColumns.header, connectionRows)
+            )
         }
     }
 }

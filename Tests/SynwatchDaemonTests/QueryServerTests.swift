@@ -31,6 +31,16 @@ final class QueryServerTests: XCTestCase {
         let tables = try XCTUnwrap(status["tables"] as? [String: [String: Int]])
         XCTAssertEqual(tables["handshakes"]?["evictions"], 42)
         XCTAssertEqual(tables["handshakes"]?["capacity"], 262_144)
+        XCTAssertEqual(tables["connections"], ["tracked": 230, "capacity": 131_072, "evictions": 7])
+        let connections = try XCTUnwrap(status["connections"] as? [String: Int])
+        XCTAssertEqual(connections["established"], 120)
+        XCTAssertEqual(connections["fin_wait"], 3)
+        XCTAssertEqual(connections["time_wait"], 90)
+        XCTAssertEqual(connections["close_wait"], 17)
+        XCTAssertEqual(connections["closes_server_first"], 290)
+        XCTAssertEqual(connections["aborted_by_client"], 60)
+        XCTAssertEqual(connections["opened"], 1_000)
+        XCTAssertEqual(connections["closed"], 700)
         try await server.stop()
     }
 
@@ -53,6 +63,15 @@ final class QueryServerTests: XCTestCase {
         )
         XCTAssertEqual(victims.map { $0["victim"] as? String }, ["198.18.0.2", "2001:db8::1"])
         XCTAssertNil(victims[1]["port"], "a whole host has no port")
+        XCTAssertEqual(
+            victims[0]["connections"] as? [String: Int],
+            [
+                "established": 120, "fin_wait": 3, "closing": 0, "time_wait": 90, "close_wait": 17, "last_ack": 0,
+                "closes_client_first": 400, "closes_server_first": 290, "closes_simultaneous": 1,
+                "aborted_by_client": 60, "aborted_by_server": 12,
+            ]
+        )
+        XCTAssertNil(victims[1]["connections"], "a whole host has no connections of its own")
 
         let sources = try XCTUnwrap(
             RunningServer.object(server.client.get("/v1/sources").body)["sources"] as? [[String: Any]]
@@ -195,6 +214,20 @@ final class QueryServerTests: XCTestCase {
         let attack = "{attack_id=\"2\",kind=\"random-source\",port=\"80\",victim=\"198.18.0.2\"}"
         XCTAssertEqual(samples["synwatch_attack_syn_per_second" + attack], 24_000)
         XCTAssertEqual(samples["synwatch_attack_half_open_per_second" + attack], 23_500.5)
+        XCTAssertEqual(samples["synwatch_table_evictions_total{table=\"connections\"}"], 7)
+        XCTAssertEqual(samples["synwatch_connections_tracked{state=\"time_wait\"}"], 90)
+        XCTAssertEqual(samples["synwatch_connections_closed_total{first=\"server\"}"], 290)
+        XCTAssertEqual(samples["synwatch_connections_aborted_total{by=\"client\"}"], 60)
+        let service = "port=\"80\",state=\"time_wait\",victim=\"198.18.0.2\""
+        XCTAssertEqual(samples["synwatch_connections{\(service)}"], 90)
+        XCTAssertEqual(samples["synwatch_connections{port=\"80\",state=\"close_wait\",victim=\"198.18.0.2\"}"], 17)
+        XCTAssertEqual(
+            samples["synwatch_connection_closes_total{first=\"client\",port=\"80\",victim=\"198.18.0.2\"}"],
+            400
+        )
+        XCTAssertEqual(samples["synwatch_connection_aborts_total{by=\"server\",port=\"80\",victim=\"198.18.0.2\"}"], 12)
+        // Whole hosts have no connection series.
+        XCTAssertFalse(samples.keys.contains { $0.hasPrefix("synwatch_connections{") && $0.contains("2001:db8::1") })
         try await server.stop()
     }
 

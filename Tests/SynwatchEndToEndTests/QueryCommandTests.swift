@@ -16,6 +16,8 @@ final class QueryCommandTests: XCTestCase {
             capture  veth0: active, 120,000 packets, 24,100 packets/s, 3 kernel drops, 0 interface drops
             attacks  1 going on, 2 since start
             traffic  100,000 SYNs, 1,500 completed, 0 refused, 0 timed out
+            connections  120 established, 17 close-wait, 0 last-ack, 3 fin-wait, 0 closing, 90 time-wait (handshakes synwatch saw)
+                         closed 400 client first, 290 server first, 1 both at once; RST 60 by clients, 12 by servers
 
             Tables (tracked now / capacity, evicted)
                            tracked  capacity  evicted
@@ -23,6 +25,7 @@ final class QueryCommandTests: XCTestCase {
               victims            2     4,096        0
               sources            3    65,536        0
               backscatter        0     1,024        0
+              connections      230   131,072        7
 
             """
         )
@@ -72,6 +75,10 @@ final class QueryCommandTests: XCTestCase {
               service                      SYNs  attempts  completed  refused  timed out
               198.18.0.2:80              91,000    90,500      1,000        0     80,000  attacked
               [2001:db8::1] (all ports)   9,000     9,000        500       10      8,000
+
+            Connections whose handshake synwatch saw, by server-side state
+              service        established  close-wait  last-ack  fin-wait  closing  time-wait  closed c/s/both  RST c/s
+              198.18.0.2:80          120          17         0         3        0         90        400/290/1    60/12
 
             """
         )
