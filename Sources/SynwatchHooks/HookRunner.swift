@@ -21,6 +21,18 @@ public struct HookCounters: Sendable, Equatable {
     public var running = 0
 
     public init() {}
+
+    /// The counters as the status API and metrics name them, `running` last.
+    public var fields: [(String, JSONValue)] {
+        [
+            ("runs", .int(runs)),
+            ("succeeded", .int(succeeded)),
+            ("failures", .int(failures)),
+            ("timeouts", .int(timeouts)),
+            ("dropped", .int(dropped)),
+            ("running", .int(running)),
+        ]
+    }
 }
 
 /// Runs the operator's command on attack events, at most once per attack and event type, without ever making the
@@ -159,7 +171,7 @@ public final class HookRunner: Sendable {
             input: Array((event.json.rendered + "\n").utf8)
         )
         var metadata = Self.metadata(event)
-        metadata["command"] = "\(command[0])"
+        metadata["command"] = "\(command.first ?? "")"
         let result = process.run(
             deadline: ContinuousClock.now + .nanoseconds(timeout.nanoseconds),
             grace: Self.terminationGrace,

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import SynwatchEngine
 import SynwatchProtocol
 import Testing
@@ -123,7 +124,17 @@ import Testing
     @Test("The time limit stops a hook that sleeps and its children, logs a timeout, and leaves no zombie")
     func timeLimit() async throws {
         let directory = try TemporaryDirectory()
-        let hook = try directory.script("slow", "sleep 60 &\necho $! > \"$1/child\"\nwait")
+        // The shell passes no signal on, so its child gets SIGTERM only if the whole group does; the trap records how
+        // the child ended, and reaps it rather than leaving it to init.
+        let hook = try directory.script(
+            "slow",
+            """
+            trap 'wait $!; echo $? > "$1/child-status"; exit 143' TERM
+            sleep 60 &
+            echo $! > "$1/child"
+            wait
+            """
+        )
         let logs = LogCapture()
         let runner = HookRunner(
             configuration: HookConfiguration(command: [hook, directory.path], timeout: .seconds(1)),
@@ -145,6 +156,28 @@ import Testing
         let childText = directory.read("child")?.trimmingCharacters(in: .whitespacesAndNewlines)
         let child = try #require(childText.flatMap { Int32($0) })
         #expect(!processIsAlive(child), "the hook's own child outlived the time limit")
+        #expect(directory.read("child-status") == "\(128 + SIGTERM)\n", "SIGTERM did not reach the hook's child")
+    }
+
+    @Test("A hook starts with no signal blocked or ignored, whatever the daemon's threads block or ignore")
+    func defaultSignals() async throws {
+        // As a daemon does (synwatchd ignores the signals it handles itself); harmless in a test process.
+        _ = Glibc.signal(SIGPIPE, SIG_IGN)
+        let directory = try TemporaryDirectory()
+        let hook = try directory.script("signals", #"exec grep -E '^Sig(Blk|Ign)' /proc/self/status > "$1/signals""#)
+        let runner = HookRunner(
+            configuration: HookConfiguration(command: [hook, directory.path]),
+            logger: LogCapture().logger
+        )
+        runner.handle([Events.start(1)])
+        #expect(await runner.finished(runs: 1))
+        let masks = environment((directory.read("signals") ?? "").replacingOccurrences(of: ":\t", with: "="))
+        let blocked = try #require(masks["SigBlk"].flatMap { UInt64($0, radix: 16) })
+        let ignored = try #require(masks["SigIgn"].flatMap { UInt64($0, radix: 16) })
+        // The runner's threads block SIGPIPE, and an ignored or blocked SIGTERM would leave the time limit to SIGKILL.
+        #expect(blocked == 0)
+        // posix_spawn leaves glibc's two internal signals (32 and 33) ignored, which no program sends another.
+        #expect(ignored & ~(1 << 31 | 1 << 32) == 0)
     }
 
     @Test("A hook that ignores SIGTERM gets SIGKILL after the grace")
@@ -353,6 +386,25 @@ import Testing
         recent.insert(keys[0])
         #expect(recent.contains(keys[0]))
         #expect(!recent.contains(keys[1]))
+    }
+
+    @Test("An empty command, possible only in a configuration made by hand, fails to start like a missing one")
+    func emptyCommand() async {
+        let logs = LogCapture()
+        let runner = HookRunner(configuration: HookConfiguration(command: []), logger: logs.logger)
+        runner.handle([Events.start(1)])
+        #expect(await runner.finished(runs: 1))
+        #expect(runner.counters == counters(runs: 1, failures: 1))
+        #expect(logs.records("Response hook could not be started").count == 1)
+    }
+
+    @Test("The counters as status and metrics name them")
+    func counterFields() {
+        let fields = counters(runs: 6, succeeded: 2, failures: 3, timeouts: 1, dropped: 4, running: 1).fields
+        #expect(
+            JSONValue.object(fields).rendered
+                == #"{"runs":6,"succeeded":2,"failures":3,"timeouts":1,"dropped":4,"running":1}"#
+        )
     }
 
     @Test("Durations and standard error read well in the log")
