@@ -43,13 +43,14 @@ public struct HookCounters: Sendable, Equatable {
 /// input, `Event.hookBaseEnvironment` and `Event.hookEnvironment` as its whole environment, standard output to
 /// `/dev/null`, and standard error on a pipe whose first lines are logged. It is spawned with `posix_spawn` (no
 /// shell), in a process group of its own that gets `SIGTERM` at the time limit and `SIGKILL` `terminationGrace`
-/// later, and it is always reaped. Failures are logged, never thrown.
+/// later, and it is always reaped. Failures are logged, never thrown. The process must leave `SIGCHLD` at its
+/// default disposition and must not reap children it did not start (`waitpid(-1, …)`), or a run's status is lost.
 public final class HookRunner: Sendable {
     /// Time between `SIGTERM` and `SIGKILL` for a run past its time limit.
     public static let terminationGrace = Duration.seconds(2)
     /// Runs remembered so as not to repeat them: far more than the attacks that can be going on at once.
     public static let rememberedRuns = 1_024
-    /// Lines of a failed run's standard error that reach the log.
+    /// Lines of a run's standard error that reach the log.
     static let stderrLinesLogged = 5
 
     private struct State {
