@@ -23,8 +23,8 @@ install_packages() {
 
 # libpcap and libsystemd to build against. The tests read captures back with tcpdump, build veth pairs
 # in network namespaces (iproute2) fed by tcpreplay, talk to the query socket with curl, run a real
-# systemd-journald (systemd), and a real HTTP server (python3).
+# systemd-journald (systemd), a real HTTP server (python3), and nft for the example response hook (nftables).
 BUILD_PACKAGES=(libpcap-dev libsystemd-dev pkg-config)
-TEST_PACKAGES=(tcpdump tcpreplay iproute2 curl systemd python3)
+TEST_PACKAGES=(tcpdump tcpreplay iproute2 curl systemd python3 nftables)
 # scripts/package finds the package's dependencies with dpkg-shlibdeps (dpkg-dev).
 PACKAGE_PACKAGES=(dpkg-dev)
