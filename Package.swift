@@ -34,14 +34,15 @@ let package = Package(
         // The YAML configuration file.
         .target(
             name: "SynwatchConfig",
-            dependencies: ["SynwatchEngine", .product(name: "Yams", package: "Yams")],
+            dependencies: ["SynwatchEngine", "SynwatchHooks", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         // The daemon's state shared by its capture loop and its query socket.
         .target(
             name: "SynwatchDaemon",
             dependencies: [
-                "SynwatchEngine", "SynwatchProtocol", .product(name: "FlyingSocks", package: "FlyingFox"),
+                "SynwatchEngine", "SynwatchHooks", "SynwatchKernel", "SynwatchProtocol",
+                .product(name: "FlyingSocks", package: "FlyingFox"),
             ],
             swiftSettings: strict
         ),
@@ -79,7 +80,7 @@ let package = Package(
             name: "synwatchd",
             dependencies: [
                 "SynwatchDaemon", "SynwatchCapture", "SynwatchConfig", "SynwatchSystemd", "SynwatchEngine",
-                "SynwatchProtocol",
+                "SynwatchProtocol", "SynwatchKernel", "SynwatchHooks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -107,7 +108,11 @@ let package = Package(
             dependencies: ["SynwatchCapture", "SynwatchEngine", "CPcap", "SynwatchTrafficGen", "SynwatchTestSupport"],
             swiftSettings: strict
         ),
-        .testTarget(name: "SynwatchConfigTests", dependencies: ["SynwatchConfig"], swiftSettings: strict),
+        .testTarget(
+            name: "SynwatchConfigTests",
+            dependencies: ["SynwatchConfig", "SynwatchHooks"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "SynwatchProtocolTests", dependencies: ["SynwatchProtocol"], swiftSettings: strict),
         .testTarget(
             name: "SynwatchDaemonTests",

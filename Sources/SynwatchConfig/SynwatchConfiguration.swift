@@ -1,4 +1,5 @@
 import SynwatchEngine
+import SynwatchHooks
 
 /// Everything the configuration file sets: the engine's tunables and the daemon's own settings.
 ///
@@ -12,13 +13,13 @@ public struct SynwatchConfiguration: Sendable, Equatable {
     /// The `daemon:` section: capture and query-socket settings of `synwatchd`.
     public var daemon: DaemonConfiguration
     /// The `hooks:` section: the command `synwatchd` runs on attack events.
-    public var hooks: HooksConfiguration
+    public var hooks: HookConfiguration
 
     /// Creates a configuration from its parts, the built-in defaults unless given.
     public init(
         engine: EngineConfiguration = .init(),
         daemon: DaemonConfiguration = .init(),
-        hooks: HooksConfiguration = .init()
+        hooks: HookConfiguration = .init()
     ) {
         self.engine = engine
         self.daemon = daemon
@@ -34,22 +35,7 @@ public struct SynwatchConfiguration: Sendable, Equatable {
     }
 }
 
-/// The response hook: a command of the operator's that `synwatchd` runs on attack events, with the event as JSON
-/// on standard input and its fields in `SYNWATCH_*` environment variables.
-public struct HooksConfiguration: Sendable, Equatable {
-    /// The program's absolute path, then its arguments, passed as they are (no shell); `nil` runs no hook.
-    public var command: [String]?
-    /// The events that run the command, each at most once per attack: `attack_start`, `attack_update` (the first
-    /// update), `attack_end`.
-    public var events: Set<EventType> = [.attackStart, .attackEnd]
-    /// Longest a run may take before its process group is killed.
-    public var timeout = TimeSpan.seconds(10)
-    /// Most runs at once; an event that finds them all busy runs no hook and is counted as dropped.
-    public var maxConcurrent = 4
-
-    /// Creates the built-in defaults: no hook.
-    public init() {}
-
+extension HookConfiguration {
     /// Checks that a hook can be run with these values.
     /// - Throws: `ConfigurationProblem` naming the first offending key.
     public func validate() throws(ConfigurationProblem) {

@@ -1,5 +1,6 @@
 import SynwatchConfig
 import SynwatchEngine
+import SynwatchHooks
 import Testing
 
 /// The `hooks:` section: the command as an argument list, the attack events it runs on, and their limits.

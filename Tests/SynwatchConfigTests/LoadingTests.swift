@@ -1,5 +1,6 @@
 import SynwatchConfig
 import SynwatchEngine
+import SynwatchHooks
 import Testing
 
 /// Reading files and text into a configuration, and every key reaching its field.
@@ -152,7 +153,7 @@ import Testing
         engine.backscatter.noticeInterval = .seconds(120)
         engine.backscatter.capacity = 2048
 
-        var hooks = HooksConfiguration()
+        var hooks = HookConfiguration()
         hooks.command = ["/usr/local/lib/synwatch/hooks/block", "--table", "synwatch $(x)"]
         hooks.events = [.attackUpdate]
         hooks.timeout = .seconds(30)
