@@ -1,5 +1,6 @@
 import Synchronization
 import SynwatchEngine
+import SynwatchHooks
 
 /// How the capture is doing, as the daemon last saw it.
 public struct CaptureStatus: Sendable, Equatable {
@@ -49,6 +50,10 @@ public struct DaemonSnapshot: Sendable {
     public var recentAttacks: [Event]
     public var services: [ServiceSummary]
     public var sources: [SourceSummary]
+    /// The kernel's TCP counters and listen queues, read beside the capture.
+    public var kernel: KernelStatus
+    /// What the response hook did so far.
+    public var hooks: HookCounters
 
     public init(
         startedAt: Double,
@@ -61,7 +66,9 @@ public struct DaemonSnapshot: Sendable {
         activeAttacks: [AttackStatus] = [],
         recentAttacks: [Event] = [],
         services: [ServiceSummary] = [],
-        sources: [SourceSummary] = []
+        sources: [SourceSummary] = [],
+        kernel: KernelStatus = KernelStatus(),
+        hooks: HookCounters = HookCounters()
     ) {
         self.startedAt = startedAt
         self.updatedAt = updatedAt
@@ -74,6 +81,8 @@ public struct DaemonSnapshot: Sendable {
         self.recentAttacks = recentAttacks
         self.services = services
         self.sources = sources
+        self.kernel = kernel
+        self.hooks = hooks
     }
 }
 

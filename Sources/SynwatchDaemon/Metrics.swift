@@ -1,4 +1,6 @@
 import SynwatchEngine
+import SynwatchHooks
+import SynwatchKernel
 import SynwatchProtocol
 
 /// The Prometheus text exposition (format 0.0.4) of a snapshot, for `GET /metrics`.
@@ -147,7 +149,54 @@ struct Metrics {
         for (name, help, value) in perAttack {
             metrics.family("synwatch_attack_\(name)", .gauge, help, attacks.map { (attackLabels($0), value($0)) })
         }
+        metrics.kernel(snapshot.kernel)
+        let hooks = snapshot.hooks
+        let hookCounters: [(String, String, Int)] = [
+            ("runs", "Response hook runs started.", hooks.runs),
+            ("failures", "Response hook runs that failed, timed out or could not start.", hooks.failures),
+            ("timeouts", "Response hook runs killed at their time limit.", hooks.timeouts),
+            ("dropped", "Events that ran no hook because too many were running.", hooks.dropped),
+        ]
+        for (name, help, value) in hookCounters {
+            metrics.family("synwatch_hook_\(name)_total", .counter, help, [([:], Double(value))])
+        }
         return metrics.text
+    }
+
+    /// The kernel's TCP counters as it counts them, and its listen queues; absent figures (no `/proc/net` files,
+    /// no sock_diag) leave their families empty.
+    private mutating func kernel(_ kernel: KernelStatus) {
+        family(
+            "synwatch_kernel_tcp_total",
+            .counter,
+            "The kernel's own TCP counters (TcpExt of /proc/net/netstat, Tcp of /proc/net/snmp).",
+            KernelTCPCounter.allCases.compactMap { counter in
+                kernel.counters[counter].map { (["counter": counter.fieldName], Double($0)) }
+            }
+        )
+        let queues = kernel.listenQueues
+        family(
+            "synwatch_kernel_syn_recv",
+            .gauge,
+            "Request sockets in SYN_RECV on this host, in all.",
+            queues.map { [([:], Double($0.synReceivedTotal))] } ?? []
+        )
+        family(
+            "synwatch_kernel_service_syn_recv",
+            .gauge,
+            "Request sockets in SYN_RECV of the listeners with the most.",
+            (queues?.synReceived ?? []).map {
+                (["victim": $0.endpoint.address.description, "port": String($0.endpoint.port)], Double($0.count))
+            }
+        )
+        family(
+            "synwatch_kernel_accept_queue",
+            .gauge,
+            "Accept queue length of the listeners with the longest queues (compare with their backlog).",
+            (queues?.listeners ?? []).map {
+                (["victim": $0.endpoint.address.description, "port": String($0.endpoint.port)], Double($0.acceptQueue))
+            }
+        )
     }
 
     /// Connections by server-side state and how they ended: in all, and for each listed service.

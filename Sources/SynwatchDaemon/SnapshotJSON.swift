@@ -32,6 +32,8 @@ extension DaemonSnapshot {
         ]
         fields += statistics.summaryFields(occupancy: occupancy)
         fields.append(("active_attacks", .int(activeAttacks.count)))
+        fields.append(("kernel", .object(kernel.fields)))
+        fields.append(("hooks", .object(hooks.fields)))
         return .object(fields)
     }
 

@@ -46,6 +46,8 @@ public final class Engine {
     /// ...while tracking as few as one in 2^this.
     static let maximumSamplingShift: UInt8 = 6
     var pendingEvents: [Event] = []
+    /// The kernel's latest reading, when the daemon feeds it.
+    var kernel: KernelObservation?
 
     /// Creates an engine with empty tables of the configured capacities.
     /// - Throws: `ConfigurationProblem` when the configuration cannot work.

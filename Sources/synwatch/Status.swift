@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 
 /// `synwatch status`: the daemon, its capture, traffic and tables.
@@ -22,6 +23,12 @@ struct Status: ParsableCommand {
         text += "traffic  \(grouped(status.int("syn_packets"))) SYNs, \(grouped(status.int("completions"))) completed, "
         text += "\(grouped(status.int("resets"))) refused, \(grouped(status.int("timeouts"))) timed out\n"
         let connections = ConnectionColumns.counts(status.object("connections"))
+        text += Self.kernelLine(status.object("kernel"))
+        let hooks = status.object("hooks")
+        if hooks.int("runs") + hooks.int("dropped") > 0 {
+            text += "hooks    \(grouped(hooks.int("runs"))) runs, \(grouped(hooks.int("failures"))) failed "
+            text += "(\(grouped(hooks.int("timeouts"))) timed out), \(grouped(hooks.int("dropped"))) dropped\n"
+        }
         text += "connections  \(grouped(connections.established)) established, "
         text += "\(grouped(connections.closeWait)) close-wait, \(grouped(connections.lastAck)) last-ack, "
         text += "\(grouped(connections.finWait)) fin-wait, \(grouped(connections.closing)) closing, "
@@ -44,5 +51,28 @@ struct Status: ParsableCommand {
             }
         )
         OutputStream.standardOutput.write(text)
+    }
+
+    /// The kernel's own SYN figures on the daemon's host: what it could not queue, and its SYN_RECV sockets.
+    static func kernelLine(_ kernel: JSONObject) -> String {
+        guard (kernel.fields["available"] as? Bool) == true else {
+            return "kernel   no TCP counters here (no /proc/net files)\n"
+        }
+        let perSecond = kernel.object("per_s")
+        let totals = kernel.object("counters")
+        func rate(_ name: String) -> String {
+            perSecond.fields[name] is NSNumber ? AnalysisReport.rate(perSecond.double(name)) + "/s" : "-"
+        }
+        var line = "kernel   SYN cookies \(rate("syncookies_sent")) (\(grouped(totals.int("syncookies_sent"))) sent), "
+        line += "queue full \(rate("reqq_full_do_cookies")) cookies, \(rate("reqq_full_drop")) dropped, "
+        line += "listen overflows \(rate("listen_overflows"))"
+        if kernel.fields["syn_recv"] is NSNumber {
+            line += "; SYN_RECV \(grouped(kernel.int("syn_recv")))"
+            let services = kernel.array("syn_recv_services").prefix(3)
+            if !services.isEmpty {
+                line += " (" + services.map { "\($0.service) \(grouped($0.int("syn_recv")))" }.joined(separator: ", ") + ")"
+            }
+        }
+        return line + "\n"
     }
 }

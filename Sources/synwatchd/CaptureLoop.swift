@@ -2,7 +2,9 @@
 import Logging
 import Synchronization
 import SynwatchCapture
+import SynwatchDaemon
 import SynwatchEngine
+import SynwatchKernel
 
 /// What one capture loop measured last, merged into the daemon's snapshot.
 struct LoopReport: Sendable {
@@ -35,6 +37,10 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
     private var capture: LiveCapture
     private let engine: Engine
     private let pendingConfiguration = Mutex<EngineConfiguration?>(nil)
+    private let pendingKernel = Mutex<KernelStatus?>(nil)
+    /// Frames and capture drops at the previous kernel reading: the capture's own loss over the same interval.
+    private var framesAtKernelReading = 0
+    private var dropsAtKernelReading = 0
     private let onEvents: @Sendable ([Event]) -> Void
     private let logger: Logger
     private var state = "active"
@@ -76,6 +82,11 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
         pendingConfiguration.withLock { $0 = configuration }
     }
 
+    /// Hands the kernel's latest reading to the loop, given to the engine between two batches.
+    func observeKernel(_ status: KernelStatus) {
+        pendingKernel.withLock { $0 = status }
+    }
+
     /// Captures until the stop signal is raised. Runs on the loop's own thread.
     func run() {
         var lastReport: Int64 = 0
@@ -91,6 +102,7 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
                 lostInterface(error)
             }
             applyPendingConfiguration()
+            applyPendingKernelReading()
             if engine.hasEvents { onEvents(engine.takeEvents()) }
             if now - lastReport >= Self.reportInterval {
                 publishReport()
@@ -138,6 +150,35 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
         } catch {
             logger.error("Configuration not applied", metadata: ["interface": "\(interface)", "error": "\(error)"])
         }
+    }
+
+    /// The kernel's reading as the engine takes it, with the share of frames this capture lost meanwhile.
+    private func applyPendingKernelReading() {
+        guard let status = pendingKernel.withLock({ pending in
+            defer { pending = nil }
+            return pending
+        }) else { return }
+        let frames = engine.statistics.frames
+        let drops = Int((try? capture.statistics())?.dropped ?? 0)
+        let lost = max(0, drops - dropsAtKernelReading)
+        let captured = max(0, frames - framesAtKernelReading)
+        (framesAtKernelReading, dropsAtKernelReading) = (frames, drops)
+        let rate = { (counter: KernelTCPCounter) in status.rates?.perSecond(counter) }
+        engine.observe(
+            KernelObservation(
+                syncookiesSentPerSecond: rate(.syncookiesSent),
+                listenOverflowsPerSecond: rate(.listenOverflows),
+                listenDropsPerSecond: rate(.listenDrops),
+                requestQueueFullCookiesPerSecond: rate(.reqQFullDoCookies),
+                requestQueueFullDropsPerSecond: rate(.reqQFullDrop),
+                synReceived: (status.listenQueues?.synReceived ?? []).compactMap { listener in
+                    IPAddress(listener.endpoint.address.description).map {
+                        ServiceSynReceived(address: $0, port: listener.endpoint.port, count: listener.count)
+                    }
+                },
+                captureLoss: lost + captured > 0 ? Double(lost) / Double(lost + captured) : 0
+            )
+        )
     }
 
     private func publishReport() {

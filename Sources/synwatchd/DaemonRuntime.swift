@@ -6,6 +6,7 @@ import SynwatchCapture
 import SynwatchConfig
 import SynwatchDaemon
 import SynwatchEngine
+import SynwatchHooks
 import SynwatchSystemd
 
 /// The daemon put together: captures opened, privileges dropped, services run until a stop signal.
@@ -65,7 +66,8 @@ struct DaemonRuntime {
                 occupancy: emptyOccupancy
             )
         )
-        let sink = EventSink(state: state, logger: logger)
+        let hooks = HookRunner(configuration: configuration.hooks, logger: logger)
+        let sink = EventSink(state: state, hooks: hooks, logger: logger)
         let loops = try captures.map { capture in
             try CaptureLoop(capture: capture, configuration: engine, logger: logger, onEvents: sink.deliver)
         }
@@ -82,14 +84,19 @@ struct DaemonRuntime {
         let engine = configuration.engine
         let reloads = ReloadCounter()
         let notifier = ServiceNotifier()
+        let kernel = KernelWatch(logger: logger)
+        // Stopped in reverse order: the hooks last, once the capture has delivered its final events.
         let services: [any Service] = [
+            HookService(hooks: sink.hooks, logger: logger),
+            KernelService(watch: kernel, loops: loops),
             CaptureService(
                 loops: loops,
                 state: state,
                 sink: sink,
                 started: started,
                 configurationPath: path,
-                reloads: reloads
+                reloads: reloads,
+                kernel: kernel
             ),
             QueryService(server: server),
             NotifyService(notifier: notifier, loops: loops, state: state, logger: logger) {
@@ -101,6 +108,7 @@ struct DaemonRuntime {
                 loops: loops,
                 notifier: notifier,
                 reloads: reloads,
+                hooks: sink.hooks,
                 hashSeed: engine.hashSeed,
                 logger: logger
             ),

@@ -5,20 +5,23 @@ import Synchronization
 import SynwatchConfig
 import SynwatchDaemon
 import SynwatchEngine
+import SynwatchHooks
 import SynwatchSystemd
 import UnixSignals
 
-/// Where events go: journald, the live `/v1/events` subscribers, and the list of recent attacks.
+/// Where events go: journald, the response hook, the live `/v1/events` subscribers, and the list of recent attacks.
 final class EventSink: Sendable {
     static let recentAttacksKept = 50
 
     let state: DaemonState
     let journal = Journal()
+    let hooks: HookRunner
     let logger: Logger
     private let recent = Mutex<[Event]>([])
 
-    init(state: DaemonState, logger: Logger) {
+    init(state: DaemonState, hooks: HookRunner, logger: Logger) {
         self.state = state
+        self.hooks = hooks
         self.logger = logger
     }
 
@@ -40,7 +43,23 @@ final class EventSink: Sendable {
                 list.removeFirst(max(0, list.count - Self.recentAttacksKept))
             }
         }
+        hooks.handle(events)
         state.broadcast(events)
+    }
+}
+
+/// Lets running response hooks finish when the daemon stops: started first, it is stopped last, once the
+/// capture has delivered its final events.
+struct HookService: Service {
+    static let shutdownLimit = Duration.seconds(5)
+
+    let hooks: HookRunner
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        let stopped = await hooks.shutdown(waitingAtMost: Self.shutdownLimit)
+        if stopped > 0 { logger.warning("Response hooks stopped at shutdown", metadata: ["count": "\(stopped)"]) }
     }
 }
 
@@ -52,6 +71,7 @@ struct CaptureService: Service {
     let started: Double
     let configurationPath: String
     let reloads: ReloadCounter
+    let kernel: KernelWatch
 
     func run() async throws {
         let finished = loops.map { loop in
@@ -106,7 +126,9 @@ struct CaptureService: Service {
                 activeAttacks: reports.flatMap(\.activeAttacks),
                 recentAttacks: sink.recentAttacks,
                 services: Array(reports.flatMap(\.services).sorted { $0.synPackets > $1.synPackets }.prefix(100)),
-                sources: Array(reports.flatMap(\.sources).sorted { $0.halfOpen > $1.halfOpen }.prefix(1_000))
+                sources: Array(reports.flatMap(\.sources).sorted { $0.halfOpen > $1.halfOpen }.prefix(1_000)),
+                kernel: kernel.status,
+                hooks: sink.hooks.counters
             )
         )
         return (statistics.frames, now)
@@ -171,6 +193,7 @@ struct ReloadService: Service {
     let loops: [CaptureLoop]
     let notifier: ServiceNotifier
     let reloads: ReloadCounter
+    let hooks: HookRunner
     let hashSeed: UInt64
     let logger: Logger
 
@@ -183,6 +206,7 @@ struct ReloadService: Service {
                 configuration.engine.hashSeed = hashSeed
                 try configuration.validate()
                 for loop in loops { loop.reconfigure(configuration.engine) }
+                hooks.reconfigure(configuration.hooks)
                 reloads.increment()
                 logger.notice("Configuration reloaded", metadata: ["path": "\(path)"])
             } catch {

@@ -75,7 +75,8 @@ extension Engine {
             }
         case .attacked:
             state.pointee.samplingShift = Engine.samplingShift(forSynPerSecond: measured.synPerSecond)
-            if measured.halfOpenPerSecond >= detection.endFraction * state.pointee.startThreshold {
+            let halfOpen = max(measured.halfOpenPerSecond, kernelCorrectedHalfOpen(measured) ?? 0)
+            if halfOpen >= detection.endFraction * state.pointee.startThreshold {
                 state.pointee.lastEvidence = time
             }
             state.pointee.peakSynPerSecond = max(state.pointee.peakSynPerSecond, measured.synPerSecond)
@@ -125,9 +126,9 @@ extension Engine {
     func startThreshold(_ slot: Int, _ measured: WindowMeasurement, step: Int64, time: Int64) -> Double? {
         let detection = configuration.detection
         guard measured.maturedAttempts >= detection.minAttempts else { return nil }
-        if measured.halfOpenPerSecond >= detection.halfOpenPerSecond,
-            measured.completionRatio <= detection.maxCompletionRatio
-        {
+        // While the capture loses frames, the kernel's SYN pressure lets the rate be corrected for the loss.
+        let halfOpen = max(measured.halfOpenPerSecond, kernelCorrectedHalfOpen(measured) ?? 0)
+        if halfOpen >= detection.halfOpenPerSecond, measured.completionRatio <= detection.maxCompletionRatio {
             if victims.keys[slot].port == 0 && !isSpreadOverPorts(slot, measured, step: step) { return nil }
             return detection.halfOpenPerSecond
         }
@@ -283,7 +284,8 @@ extension Engine {
                 attackID: state.attackID,
                 kind: state.kind,
                 figures: figures,
-                summary: summary
+                summary: summary,
+                kernel: kernelFigures(for: key, halfOpenPerSecond: figures.halfOpenPerSecond)
             )
         )
     }

@@ -142,6 +142,8 @@ public struct Event: Hashable, Sendable {
     public var summary: AttackSummary?
     public var scan: ScanFigures?
     public var backscatter: BackscatterFigures?
+    /// Set on attack events when the daemon feeds the kernel's TCP counters (never offline).
+    public var kernel: KernelFigures?
 
     public init(
         type: EventType,
@@ -153,7 +155,8 @@ public struct Event: Hashable, Sendable {
         figures: VictimFigures? = nil,
         summary: AttackSummary? = nil,
         scan: ScanFigures? = nil,
-        backscatter: BackscatterFigures? = nil
+        backscatter: BackscatterFigures? = nil,
+        kernel: KernelFigures? = nil
     ) {
         self.type = type
         self.time = time
@@ -165,5 +168,6 @@ public struct Event: Hashable, Sendable {
         self.summary = summary
         self.scan = scan
         self.backscatter = backscatter
+        self.kernel = kernel
     }
 }

@@ -1,0 +1,105 @@
+/// What the host's kernel said about TCP over its last read interval, handed to the engine by the daemon (the
+/// engine reads nothing itself). It corroborates alerts, and it is evidence while the capture is losing frames.
+public struct KernelObservation: Sendable, Hashable {
+    /// SYN cookies the kernel sent, per second (TcpExt SyncookiesSent).
+    public var syncookiesSentPerSecond: Double?
+    /// SYNs that found a listener's accept queue full, per second (TcpExt ListenOverflows).
+    public var listenOverflowsPerSecond: Double?
+    /// SYNs dropped by listeners for any reason, per second (TcpExt ListenDrops).
+    public var listenDropsPerSecond: Double?
+    /// SYNs answered with a cookie because the SYN queue was full, per second (TcpExt TCPReqQFullDoCookies).
+    public var requestQueueFullCookiesPerSecond: Double?
+    /// SYNs dropped because the SYN queue was full and cookies were off, per second (TcpExt TCPReqQFullDrop).
+    public var requestQueueFullDropsPerSecond: Double?
+    /// Request sockets in SYN_RECV of the listening services with the most.
+    public var synReceived: [ServiceSynReceived]
+    /// The share of frames the capture lost over the same interval (0 = none, 1 = all): its own drop counters.
+    public var captureLoss: Double
+
+    public init(
+        syncookiesSentPerSecond: Double? = nil,
+        listenOverflowsPerSecond: Double? = nil,
+        listenDropsPerSecond: Double? = nil,
+        requestQueueFullCookiesPerSecond: Double? = nil,
+        requestQueueFullDropsPerSecond: Double? = nil,
+        synReceived: [ServiceSynReceived] = [],
+        captureLoss: Double = 0
+    ) {
+        self.syncookiesSentPerSecond = syncookiesSentPerSecond
+        self.listenOverflowsPerSecond = listenOverflowsPerSecond
+        self.listenDropsPerSecond = listenDropsPerSecond
+        self.requestQueueFullCookiesPerSecond = requestQueueFullCookiesPerSecond
+        self.requestQueueFullDropsPerSecond = requestQueueFullDropsPerSecond
+        self.synReceived = synReceived
+        self.captureLoss = captureLoss
+    }
+
+    /// SYNs per second the kernel could not queue: answered by a cookie, or dropped with the queue full.
+    public var synPressurePerSecond: Double {
+        let cookies = max(syncookiesSentPerSecond ?? 0, requestQueueFullCookiesPerSecond ?? 0)
+        return cookies + (requestQueueFullDropsPerSecond ?? 0) + (listenOverflowsPerSecond ?? 0)
+    }
+}
+
+/// SYN_RECV request sockets of one listening service.
+public struct ServiceSynReceived: Sendable, Hashable {
+    public var address: IPAddress
+    public var port: UInt16
+    public var count: Int
+
+    public init(address: IPAddress, port: UInt16, count: Int) {
+        self.address = address
+        self.port = port
+        self.count = count
+    }
+}
+
+/// The kernel's figures carried by an alert: the host-wide rates, and SYN_RECV of the victim when it listens here.
+public struct KernelFigures: Sendable, Hashable {
+    public var observation: KernelObservation
+    /// Request sockets in SYN_RECV on the victim service, when it is a listener of this host.
+    public var victimSynReceived: Int?
+    /// Whether the kernel's figures made this evidence: the capture was losing frames, and the kernel under SYN
+    /// pressure, so the half-open rate was corrected for the loss.
+    public var corroborated: Bool
+
+    public init(observation: KernelObservation, victimSynReceived: Int?, corroborated: Bool) {
+        self.observation = observation
+        self.victimSynReceived = victimSynReceived
+        self.corroborated = corroborated
+    }
+}
+
+extension Engine {
+    /// Captures losing less than this share of frames count as complete.
+    static let negligibleCaptureLoss = 0.01
+    /// The most loss a half-open rate is corrected for: beyond it the capture says too little to scale up.
+    static let maximumCorrectedLoss = 0.9
+
+    /// Takes the kernel's latest reading: later alerts carry it, and it is evidence while the capture loses frames.
+    public func observe(_ observation: KernelObservation) {
+        kernel = observation
+    }
+
+    /// The half-open rate corrected for the frames the capture lost, when the kernel corroborates a flood: the
+    /// capture is losing frames and the kernel sees at least the absolute threshold in SYNs it could not queue.
+    /// Nil when the kernel says nothing more than the capture.
+    func kernelCorrectedHalfOpen(_ measured: WindowMeasurement) -> Double? {
+        guard let kernel, kernel.captureLoss >= Self.negligibleCaptureLoss,
+            kernel.synPressurePerSecond >= configuration.detection.halfOpenPerSecond
+        else { return nil }
+        return measured.halfOpenPerSecond / (1 - min(kernel.captureLoss, Self.maximumCorrectedLoss))
+    }
+
+    /// The kernel's figures for an alert on `key`, with whether they were needed as evidence.
+    func kernelFigures(for key: VictimKey, halfOpenPerSecond: Double) -> KernelFigures? {
+        guard let kernel else { return nil }
+        let listener = kernel.synReceived.first { $0.address == key.address && $0.port == key.port }
+        return KernelFigures(
+            observation: kernel,
+            victimSynReceived: listener?.count,
+            corroborated: halfOpenPerSecond < configuration.detection.halfOpenPerSecond
+                && kernelCorrectedHalfOpen(WindowMeasurement(halfOpenPerSecond: halfOpenPerSecond)) != nil
+        )
+    }
+}
