@@ -20,6 +20,14 @@ struct Status: ParsableCommand {
         text += "\(grouped(capture.int("kernel_drops"))) kernel drops, "
         text += "\(grouped(capture.int("interface_drops"))) interface drops\n"
         text += "attacks  \(status.int("active_attacks")) going on, \(grouped(status.int("attacks"))) since start\n"
+        if status.int("active_attacks") > 0, let attacks = try query.fetch("/v1/attacks") {
+            for attack in attacks.array("active").prefix(3) {
+                text += "         \(attack.service) \(attack.string("kind")): "
+                text += "\(AnalysisReport.rate(attack.double("syn_per_s"))) SYN/s, "
+                text += "\(AnalysisReport.rate(attack.double("half_open_per_s"))) half-open/s, "
+                text += "~\(grouped(attack.int("distinct_sources"))) sources\n"
+            }
+        }
         text += "traffic  \(grouped(status.int("syn_packets"))) SYNs, \(grouped(status.int("completions"))) completed, "
         text += "\(grouped(status.int("resets"))) refused, \(grouped(status.int("timeouts"))) timed out\n"
         let connections = ConnectionColumns.counts(status.object("connections"))

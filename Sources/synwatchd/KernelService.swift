@@ -4,21 +4,33 @@ import Synchronization
 import SynwatchDaemon
 import SynwatchKernel
 
-/// Reads the kernel's TCP counters and listen queues once a second, for status, metrics, alerts and the detector.
+/// Reads the kernel's TCP counters a few times a second and its listen queues once a second: for status, metrics,
+/// alerts and the detector.
 ///
 /// The figures are those of the daemon's network namespace: on the victim itself they are the victim's. A
 /// missing `/proc/net` file (a container) or a refused sock_diag socket leaves those figures out, logged once.
 final class KernelWatch: Sendable {
-    static let interval = Duration.seconds(1)
+    /// Counters are read this often, so that an alert raised a fraction of a second into a flood already carries
+    /// the kernel's figures; their rates span about `rateSpan`.
+    static let interval = Duration.milliseconds(250)
+    static let rateSpan = Duration.seconds(1)
+    /// sock_diag dumps every request socket: listen queues are read once every this many intervals.
+    static let listenQueueEvery = 4
     /// Listeners listed by SYN_RECV count and by accept queue; the totals count them all.
     static let listedListeners = 16
 
     private let counters = KernelTCPCounterReader()
     private let queues: KernelListenQueueReader?
-    private let monitor = Mutex(KernelTCPMonitor())
-    private let latest = Mutex(KernelStatus())
+    private let state = Mutex(State())
     private let reported = Mutex<Set<String>>([])
     private let logger: Logger
+
+    private struct State {
+        var status = KernelStatus()
+        /// Recent samples, oldest first, reaching back just past `rateSpan`.
+        var samples: [KernelTCPSample] = []
+        var reads = 0
+    }
 
     init(logger: Logger) {
         self.logger = logger
@@ -28,32 +40,50 @@ final class KernelWatch: Sendable {
             queues = nil
             logger.warning("Listen queues not watched: no sock_diag socket", metadata: ["error": "\(error)"])
         }
+        // The first status already shows the kernel's figures.
+        poll()
     }
 
     /// The figures of the last read.
-    var status: KernelStatus { latest.withLock { $0 } }
+    var status: KernelStatus { state.withLock { $0.status } }
 
-    /// Reads everything once; failures are logged the first time each kind happens, and leave that part out.
+    /// Reads the counters (and every few calls the listen queues); failures are logged the first time each kind
+    /// happens, and leave that part out.
     func poll() {
-        var status = KernelStatus()
+        let sample: KernelTCPSample?
         do {
-            let sample = try counters.sample()
-            status.counters = sample.counters
-            status.rates = monitor.withLock { monitor in
-                monitor.record(sample)
-                return monitor.rates
-            }
+            sample = try counters.sample()
         } catch {
+            sample = nil
             reportOnce("counters", "Kernel TCP counters not read", error)
         }
-        if let queues {
+        let readQueues = state.withLock { state in
+            defer { state.reads += 1 }
+            return state.reads % Self.listenQueueEvery == 0
+        }
+        var listenQueues: KernelListenQueues?
+        if readQueues, let queues {
             do {
-                status.listenQueues = try queues.read(limit: Self.listedListeners)
+                listenQueues = try queues.read(limit: Self.listedListeners)
             } catch {
                 reportOnce("queues", "Listen queues not read", error)
             }
         }
-        latest.withLock { $0 = status }
+        state.withLock { state in
+            if let sample {
+                state.samples.append(sample)
+                // Keep the newest sample at least `rateSpan` old as the base of the rates.
+                while state.samples.count > 2, sample.time - state.samples[1].time >= Self.rateSpan {
+                    state.samples.removeFirst()
+                }
+                state.status.counters = sample.counters
+                state.status.rates = state.samples.first.flatMap { KernelTCPRates(from: $0, to: sample) }
+            } else {
+                state.status.counters = KernelTCPCounters()
+                state.status.rates = nil
+            }
+            if readQueues { state.status.listenQueues = listenQueues }
+        }
     }
 
     private func reportOnce(_ kind: String, _ message: Logger.Message, _ error: KernelError) {
@@ -62,7 +92,7 @@ final class KernelWatch: Sendable {
     }
 }
 
-/// Polls the kernel once a second and hands each reading to the capture loops' engines.
+/// Polls the kernel a few times a second and hands each reading to the capture loops' engines.
 struct KernelService: Service {
     let watch: KernelWatch
     let loops: [CaptureLoop]

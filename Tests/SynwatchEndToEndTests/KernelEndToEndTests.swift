@@ -1,0 +1,154 @@
+import Foundation
+import Glibc
+import SynwatchTestSupport
+import SynwatchTrafficGen
+import XCTest
+
+/// The kernel's corroboration, for real: a spoofed flood replayed at a real listener with a tiny backlog and SYN
+/// cookies on, `synwatchd` running in the listener's namespace, so that the kernel it reads is the victim's.
+final class KernelEndToEndTests: XCTestCase {
+    static let port: UInt16 = 8080
+
+    /// `synwatch status` shows the kernel's SYN-cookie count rising beside synwatch's own half-open figures, and
+    /// the `attack_start` entry in journald carries both, as does the event the response hook receives.
+    func testSynCookiesRiseBesideTheHalfOpenFiguresInStatusAndAlert() throws {
+        try XCTSkipUnless(NetworkLab.isAvailable, "needs root, ip netns and tcpreplay")
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs /usr/bin/python3")
+        try TestJournald.require()
+        let lab = try ServerClientLab()
+        let workspace = try Workspace()
+        let server = ServerClientLab.serverAddress
+        try NetworkLab.check(["ip", "netns", "exec", lab.server, "sysctl", "-q", "-w", "net.ipv4.tcp_syncookies=1"])
+        // Cookies go back to the spoofed sources: route them to the client's namespace, which drops them (they are
+        // not its addresses and it forwards nothing). Without a route the kernel drops the SYN before any cookie.
+        try NetworkLab.check(
+            ["ip", "-n", lab.server, "route", "add", "198.19.0.0/16", "via", ServerClientLab.clientAddress]
+        )
+        // A listener that never accepts, with room for 4: its SYN queue fills at once and the kernel turns to cookies.
+        let listener = try lab.start(
+            in: lab.server,
+            [
+                "/usr/bin/python3", "-c",
+                "import socket, time; s = socket.socket(); s.bind(('\(server)', \(Self.port))); s.listen(4); "
+                    + "time.sleep(120)",
+            ]
+        )
+        defer { listener.terminate() }
+        // A response hook that keeps what it receives.
+        let received = workspace.path("hook-received")
+        let hook = workspace.path("hook.sh")
+        try "#!/bin/sh\ncat >> \(received)\necho \"$SYNWATCH_EVENT $SYNWATCH_VICTIM $SYNWATCH_PORT\" >> \(received).env\n"
+            .write(toFile: hook, atomically: true, encoding: .utf8)
+        chmod(hook, 0o755)
+        let configuration = workspace.path("synwatch.yaml")
+        try "hooks:\n  command: [\(hook)]\n".write(toFile: configuration, atomically: true, encoding: .utf8)
+        let socket = workspace.path("synwatch.sock")
+        let notify = try NotifyListener(path: workspace.path("notify.sock"))
+        let log = workspace.path("synwatchd.log")
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let daemon = try lab.start(
+            in: lab.server,
+            [
+                DaemonEndToEndTests.daemon.path, "--config", configuration, "--interface",
+                lab.serverPort, "--socket", socket, "--user", "root",
+            ],
+            environment: ["NOTIFY_SOCKET": notify.path],
+            log: log
+        )
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        XCTAssertNotNil(notify.wait(for: "READY=1", timeout: 15), "no READY=1: \(DaemonEndToEndTests.text(log))")
+        // The first snapshot with the kernel's figures comes a moment after READY.
+        try DaemonEndToEndTests.waitFor(timeout: 5) { try Self.kernel(in: Self.status(socket))["available"] as? Bool == true }
+        let before = try Self.cookiesSent(in: try Self.status(socket))
+
+        let flood = workspace.path("flood.pcap")
+        try SpoofedBulk(packets: 12_000, sources: 12_000, rate: 3_000, victim: Endpoint(NetAddress(server)!, Self.port))
+            .write(to: flood)
+        let rewritten = workspace.path("flood-to-server.pcap")
+        try NetworkLab.check([
+            "tcprewrite", "--enet-dmac=\(try lab.serverMAC())", "--infile=\(flood)", "--outfile=\(rewritten)",
+        ])
+        let replay = try lab.start(
+            in: lab.client,
+            ["timeout", "30", "tcpreplay", "-q", "--pps", "3000", "-i", lab.clientPort, rewritten]
+        )
+        defer { if replay.isRunning { replay.terminate() } }
+
+        // Two seconds into the flood: the operator's view, kernel and capture side by side.
+        sleep(2)
+        let shown = try runCommand(Synwatch.executable.path, ["status", "--socket", socket])
+        XCTAssertEqual(shown.status, 0, shown.errors)
+        print("synwatch status, two seconds into the flood:\n\(shown.output)")
+        let kernelLine = try XCTUnwrap(
+            shown.output.split(separator: "\n").first { $0.hasPrefix("kernel ") },
+            shown.output
+        )
+        let sent = try XCTUnwrap(Self.count(before: " sent)", in: String(kernelLine)), String(kernelLine))
+        XCTAssertGreaterThan(sent, before + 1_000, "the kernel's SYN cookies did not rise: \(kernelLine)")
+        XCTAssertTrue(
+            shown.output.contains("\(server):\(Self.port) random-source:") && shown.output.contains(" half-open/s"),
+            shown.output
+        )
+        replay.waitUntilExit()
+        let after = try Self.cookiesSent(in: try Self.status(socket))
+        XCTAssertGreaterThan(after, sent, "the cookie count stopped rising")
+
+        // The alert carries synwatch's figures and the kernel's.
+        let starts = try TestJournald.entries(
+            where: "_PID",
+            is: String(daemon.processIdentifier),
+            count: 1,
+            timeout: 5
+        ).filter { $0["SYNWATCH_EVENT"] == "attack_start" }
+        XCTAssertEqual(starts.count, 1, "\(starts)")
+        let start = try XCTUnwrap(starts.first)
+        XCTAssertEqual(start["SYNWATCH_VICTIM"], server)
+        XCTAssertEqual(start["SYNWATCH_PORT"], String(Self.port))
+        XCTAssertGreaterThan(Double(start["SYNWATCH_HALF_OPEN_PER_S"] ?? "") ?? 0, 100, "\(start)")
+        let cookies = Double(start["SYNWATCH_KERNEL_SYNCOOKIES_SENT_PER_S"] ?? "") ?? 0
+        XCTAssertGreaterThan(cookies, 100, "\(start)")
+        // The listener's request sockets: no more than its queue holds, the rest were cookies.
+        let synReceived = try XCTUnwrap(Int(start["SYNWATCH_KERNEL_SYN_RECV"] ?? ""), "\(start)")
+        XCTAssertLessThanOrEqual(synReceived, 16, "\(start)")
+        XCTAssertEqual(start["SYNWATCH_KERNEL_CORROBORATED"], "false", "the capture lost nothing: \(start)")
+
+        // The hook ran once for the start, with the event as JSON on stdin (kernel figures included) and its
+        // main fields in the environment.
+        try DaemonEndToEndTests.waitFor(timeout: 5) { FileManager.default.fileExists(atPath: received + ".env") }
+        XCTAssertEqual(DaemonEndToEndTests.text(received + ".env"), "attack_start \(server) \(Self.port)\n")
+        let event = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(DaemonEndToEndTests.text(received).utf8)) as? [String: Any]
+        )
+        XCTAssertEqual(event["event"] as? String, "attack_start")
+        XCTAssertEqual(
+            (event["kernel_syncookies_sent_per_s"] as? NSNumber)?.doubleValue,
+            Double(start["SYNWATCH_KERNEL_SYNCOOKIES_SENT_PER_S"] ?? "")
+        )
+
+        kill(daemon.processIdentifier, SIGTERM)
+        try DaemonEndToEndTests.waitFor(timeout: 10) { !daemon.isRunning }
+        XCTAssertEqual(daemon.terminationStatus, 0, DaemonEndToEndTests.text(log))
+    }
+
+    static func status(_ socket: String) throws -> [String: Any] {
+        let body = try DaemonEndToEndTests.get(socket, "/v1/status")
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+    }
+
+    static func kernel(in status: [String: Any]) throws -> [String: Any] {
+        try XCTUnwrap(status["kernel"] as? [String: Any])
+    }
+
+    static func cookiesSent(in status: [String: Any]) throws -> Int {
+        let kernel = try Self.kernel(in: status)
+        let counters = try XCTUnwrap(kernel["counters"] as? [String: Any])
+        return try XCTUnwrap((counters["syncookies_sent"] as? NSNumber)?.intValue)
+    }
+
+    /// The number written just before `suffix`, digit groups and all ("(12,345 sent)" gives 12345).
+    static func count(before suffix: String, in text: String) -> Int? {
+        guard let range = text.range(of: suffix) else { return nil }
+        let digits = text[..<range.lowerBound].reversed().prefix { $0.isNumber || $0 == "," }
+        return Int(String(digits.reversed()).replacingOccurrences(of: ",", with: ""))
+    }
+}
