@@ -87,7 +87,7 @@ extension Engine {
             case .closeWait:
                 entry.pointee.serverFin = fin
                 moveConnection(slot, to: .lastAck)
-                countClose(slot, \.closesClientFirst)
+                countClose(slot, .clientFirst)
             default:
                 // A retransmission.
                 break
@@ -98,10 +98,10 @@ extension Engine {
                 moveConnection(slot, to: .closeWait)
             case .finWait1:
                 moveConnection(slot, to: .closing)
-                countClose(slot, \.closesSimultaneous)
+                countClose(slot, .simultaneous)
             case .finWait2:
                 moveConnection(slot, to: .timeWait)
-                countClose(slot, \.closesServerFirst)
+                countClose(slot, .serverFirst)
             case .timeWait:
                 // A retransmitted FIN: the server acknowledges it again and restarts its TIME_WAIT.
                 entry.pointee.since = now
@@ -121,7 +121,7 @@ extension Engine {
         let slot = connections.find(hashed)
         guard slot >= 0 else { return }
         guard connections.entries[slot].state != .timeWait else { return endConnection(slot, .closed) }
-        countClose(slot, sourceIsLow == connections.entries[slot].serverIsLow ? \.abortsByServer : \.abortsByClient)
+        countClose(slot, sourceIsLow == connections.entries[slot].serverIsLow ? .abortedByServer : .abortedByClient)
         endConnection(slot, .aborted)
     }
 
@@ -178,10 +178,13 @@ extension Engine {
     }
 
     /// Counts a close or an abort of the connection in `slot`, once in all and with its weight on its service.
-    func countClose(_ slot: Int, _ counter: WritableKeyPath<ConnectionCounts, Int>) {
-        counters.connections[keyPath: counter] &+= 1
+    ///
+    /// A switch rather than a key path: an opaque key path applied inside an access to `counters` would make
+    /// the compiler check every access to it at run time, on the SYN path too.
+    func countClose(_ slot: Int, _ close: ConnectionClose) {
+        counters.connections.count(close, weight: 1)
         let service = connectionService(slot)
-        if service >= 0 { victims.connections[service][keyPath: counter] &+= Int(connections.entries[slot].weight) }
+        if service >= 0 { victims.connections[service].count(close, weight: Int(connections.entries[slot].weight)) }
     }
 
     /// Removes the connection in `slot` from the table and from the counts of its state.

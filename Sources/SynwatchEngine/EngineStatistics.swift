@@ -152,6 +152,17 @@ public struct ConnectionCounts: Sendable, Equatable, BitwiseCopyable {
         }
     }
 
+    /// Counts `weight` closes or aborts of kind `close`.
+    mutating func count(_ close: ConnectionClose, weight: Int) {
+        switch close {
+        case .clientFirst: closesClientFirst &+= weight
+        case .serverFirst: closesServerFirst &+= weight
+        case .simultaneous: closesSimultaneous &+= weight
+        case .abortedByClient: abortsByClient &+= weight
+        case .abortedByServer: abortsByServer &+= weight
+        }
+    }
+
     /// Adds another engine's counts.
     public mutating func accumulate(_ other: ConnectionCounts) {
         established += other.established

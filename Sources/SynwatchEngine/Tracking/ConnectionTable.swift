@@ -33,6 +33,15 @@ struct ConnectionEntry: Sendable {
     var weight: UInt8 = 1
 }
 
+/// How a connection closed (both FINs seen, by who sent the first) or was aborted (by who sent the RST).
+enum ConnectionClose {
+    case clientFirst
+    case serverFirst
+    case simultaneous
+    case abortedByClient
+    case abortedByServer
+}
+
 /// Why a connection left the table.
 enum ConnectionEnd {
     /// After a graceful close: the server's last ACK came, its TIME_WAIT ran out, a RST ended the TIME_WAIT,
