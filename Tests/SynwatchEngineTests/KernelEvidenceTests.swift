@@ -1,0 +1,88 @@
+import Testing
+
+@testable import SynwatchEngine
+
+/// The kernel's reading as evidence: only while the capture is losing frames and the kernel itself is under SYN
+/// pressure does it lift a half-open rate the capture under-counts; otherwise it only rides along on alerts.
+@Suite("Kernel evidence")
+struct KernelEvidenceTests {
+    static let victim = v4(198, 18, 0, 10)
+
+    /// A real flood of 200 SYN/s of which the capture kept 30 %: 60 half-open/s seen, under the 100/s threshold.
+    func underCountedFlood(observation: KernelObservation?) -> [Event] {
+        var scenario = Scenario(seed: 7)
+        scenario.flood(to: Self.victim, port: 80, rate: 60, from: 5, to: 20) { $0.spoofedSource(like: Self.victim) }
+        let engine = Engine.make()
+        if let observation { engine.observe(observation) }
+        return scenario.run(on: engine, until: 20 + EngineConfiguration().detection.quietPeriod.seconds + 5)
+    }
+
+    static let pressure = KernelObservation(
+        syncookiesSentPerSecond: 200,
+        requestQueueFullCookiesPerSecond: 200,
+        synReceived: [
+            ServiceSynReceived(address: victim, port: 80, count: 128),
+            ServiceSynReceived(address: victim, port: 443, count: 3),
+        ],
+        captureLoss: 0.7
+    )
+
+    @Test("Without the kernel, a flood the capture under-counts stays below the threshold")
+    func captureAloneMissesIt() {
+        #expect(underCountedFlood(observation: nil).filter { $0.type == .attackStart }.isEmpty)
+    }
+
+    @Test("Capture losing frames and the kernel sending cookies: the corrected rate raises the attack")
+    func corroboratedByTheKernel() throws {
+        let events = underCountedFlood(observation: Self.pressure)
+        let start = try #require(events.first { $0.type == .attackStart }, "\(events.map(\.type))")
+        #expect(start.port == 80)
+        let figures = try #require(start.figures)
+        #expect(figures.halfOpenPerSecond < 100, "the alert reports what was seen: \(figures)")
+        let kernel = try #require(start.kernel)
+        #expect(kernel.corroborated)
+        #expect(kernel.victimSynReceived == 128, "the victim's own listener, not another port's")
+        #expect(kernel.observation == Self.pressure)
+        // It lasts while the evidence does, and ends once the flood stops.
+        #expect(events.contains { $0.type == .attackEnd && $0.attackID == start.attackID })
+    }
+
+    @Test("Capture losing frames without SYN pressure in the kernel is no evidence")
+    func lossWithoutPressure() {
+        var calm = Self.pressure
+        calm.syncookiesSentPerSecond = 0
+        calm.requestQueueFullCookiesPerSecond = 0
+        #expect(underCountedFlood(observation: calm).filter { $0.type == .attackStart }.isEmpty)
+    }
+
+    @Test("SYN pressure with a complete capture: the capture's own count stands")
+    func pressureWithoutLoss() {
+        var complete = Self.pressure
+        complete.captureLoss = 0
+        #expect(underCountedFlood(observation: complete).filter { $0.type == .attackStart }.isEmpty)
+    }
+
+    @Test("A flood the capture sees in full carries the kernel's figures, not marked as needed")
+    func ridesAlong() throws {
+        var scenario = Scenario(seed: 8)
+        scenario.flood(to: Self.victim, port: 443, rate: 2_000, from: 5, to: 10) { $0.spoofedSource(like: Self.victim) }
+        let engine = Engine.make()
+        var reading = Self.pressure
+        reading.captureLoss = 0
+        engine.observe(reading)
+        let start = try #require(scenario.run(on: engine, until: 12).first { $0.type == .attackStart })
+        let kernel = try #require(start.kernel)
+        #expect(!kernel.corroborated)
+        #expect(kernel.victimSynReceived == 3)
+        #expect(kernel.observation.syncookiesSentPerSecond == 200)
+    }
+
+    @Test("Offline, with no kernel reading, events carry no kernel figures")
+    func offline() throws {
+        var scenario = Scenario(seed: 9)
+        scenario.flood(to: Self.victim, port: 80, rate: 2_000, from: 5, to: 10) { $0.spoofedSource(like: Self.victim) }
+        let events = scenario.run(on: Engine.make(), until: 12)
+        #expect(!events.isEmpty)
+        #expect(events.allSatisfy { $0.kernel == nil })
+    }
+}
