@@ -109,6 +109,11 @@ enum Schema {
         ]),
         Section("victims", [.integer("capacity", \.engine.victims.capacity)]),
         Section("sources", [.integer("capacity", \.engine.sources.capacity)]),
+        Section("connections", [
+            .integer("capacity", \.engine.connections.capacity),
+            .duration("time_wait", \.engine.connections.timeWait),
+            .duration("fin_timeout", \.engine.connections.finTimeout),
+        ]),
         Section("windows", [
             .duration("resolution", \.engine.windows.resolution),
             .duration("rate", \.engine.windows.rate),

@@ -19,13 +19,13 @@ import Testing
             ("detections:\n  top_sources: 5\n", "detections", Position(line: 1, column: 1),
              "unknown key; did you mean detection?"),
             ("detection:\n  capacity: 5\n", "detection.capacity", Position(line: 2, column: 3),
-             "unknown key; did you mean handshakes.capacity, victims.capacity, sources.capacity or "
-                + "backscatter.capacity?"),
+             "unknown key; did you mean handshakes.capacity, victims.capacity, sources.capacity, "
+                + "connections.capacity or backscatter.capacity?"),
             ("scan:\n  frobnicate: 1\n", "scan.frobnicate", Position(line: 2, column: 3),
              "unknown key; scan has min_targets, max_completion_ratio, notice_interval"),
             ("# comment\n\nzzz: 1\n", "zzz", Position(line: 3, column: 1),
-             "unknown section; the sections are daemon, handshakes, victims, sources, windows, detection, baseline, "
-                + "classification, scan, backscatter, hooks"),
+             "unknown section; the sections are daemon, handshakes, victims, sources, connections, windows, "
+                + "detection, baseline, classification, scan, backscatter, hooks"),
             ("hash_seed: 42\n", "hash_seed", Position(line: 1, column: 1),
              "is not a configuration key: synwatchd draws a random hash seed at every start, so that no attacker can "
                 + "aim at a table bucket"),

@@ -65,6 +65,10 @@ import Testing
           capacity: 8192
         sources:
           capacity: 131072
+        connections:
+          capacity: 65536
+          time_wait: 30s
+          fin_timeout: 20s
         windows:
           resolution: 50ms
           rate: 4s
@@ -123,6 +127,9 @@ import Testing
         engine.handshakes.capacity = 1_048_576
         engine.victims.capacity = 8192
         engine.sources.capacity = 131_072
+        engine.connections.capacity = 65_536
+        engine.connections.timeWait = .seconds(30)
+        engine.connections.finTimeout = .seconds(20)
         engine.windows.resolution = .milliseconds(50)
         engine.windows.rate = .seconds(4)
         engine.windows.completionGrace = .milliseconds(500)
