@@ -100,7 +100,7 @@ struct CaptureService: Service {
     private func publish(previousFrames: Int, previousTime: Int64) -> (Int, Int64) {
         let reports = loops.map { $0.report.withLock { $0 } }
         var statistics = EngineStatistics()
-        for report in reports { statistics.add(report.statistics) }
+        for report in reports { statistics.accumulate(report.statistics) }
         let now = monotonicNanoseconds()
         let rate = Double(statistics.frames - previousFrames) / (Double(max(1, now - previousTime)) / 1e9)
         let capture = CaptureStatus(
@@ -224,35 +224,8 @@ final class ReloadCounter: Sendable {
     func increment() { count.add(1, ordering: .relaxed) }
 }
 
-extension EngineStatistics {
-    /// Adds another engine's counters (one engine per interface).
-    mutating func add(_ other: EngineStatistics) {
-        frames += other.frames
-        bytes += other.bytes
-        for index in outcomes.indices { outcomes[index] += other.outcomes[index] }
-        if let time = other.firstTime { firstTime = min(firstTime ?? time, time) }
-        if let time = other.lastTime { lastTime = max(lastTime ?? time, time) }
-        synPackets += other.synPackets
-        synRetransmits += other.synRetransmits
-        synAcks += other.synAcks
-        synAckRetransmits += other.synAckRetransmits
-        unsolicitedSynAcks += other.unsolicitedSynAcks
-        completions += other.completions
-        resets += other.resets
-        timeouts += other.timeouts
-        handshakeEvictions += other.handshakeEvictions
-        sampledOut += other.sampledOut
-        victimEvictions += other.victimEvictions
-        victimsUntracked += other.victimsUntracked
-        sourceEvictions += other.sourceEvictions
-        backscatterEvictions += other.backscatterEvictions
-        attacks += other.attacks
-        scanNotices += other.scanNotices
-        backscatterNotices += other.backscatterNotices
-    }
-}
-
 extension TableOccupancy {
+    /// The occupancy of two engines' tables together (one engine per interface).
     func adding(_ other: TableOccupancy) -> TableOccupancy {
         TableOccupancy(
             handshakes: handshakes + other.handshakes,
@@ -262,7 +235,9 @@ extension TableOccupancy {
             sources: sources + other.sources,
             sourceCapacity: sourceCapacity + other.sourceCapacity,
             backscatterAddresses: backscatterAddresses + other.backscatterAddresses,
-            backscatterCapacity: backscatterCapacity + other.backscatterCapacity
+            backscatterCapacity: backscatterCapacity + other.backscatterCapacity,
+            connections: connections + other.connections,
+            connectionCapacity: connectionCapacity + other.connectionCapacity
         )
     }
 }
