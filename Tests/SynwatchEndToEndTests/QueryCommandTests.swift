@@ -15,7 +15,9 @@ final class QueryCommandTests: XCTestCase {
             synwatchd 0.1.0, started 2027-01-15 08:00:00.000Z, configuration /etc/synwatch/synwatch.yaml (1 reload)
             capture  veth0: active, 120,000 packets, 24,100 packets/s, 3 kernel drops, 0 interface drops
             attacks  1 going on, 2 since start
+                     198.18.0.2:80 random-source: 24,000 SYN/s, 23,501 half-open/s, ~23,000 sources
             traffic  100,000 SYNs, 1,500 completed, 0 refused, 0 timed out
+            kernel   no TCP counters here (no /proc/net files)
             connections  120 established, 17 close-wait, 0 last-ack, 3 fin-wait, 0 closing, 90 time-wait (handshakes synwatch saw)
                          closed 400 client first, 290 server first, 1 both at once; RST 60 by clients, 12 by servers
 
