@@ -113,7 +113,7 @@ struct CaptureService: Service {
             kernelDrops: reports.reduce(0) { $0 + $1.kernelDrops },
             interfaceDrops: reports.reduce(0) { $0 + $1.interfaceDrops }
         )
-        let occupancy = reports.dropFirst().reduce(reports[0].occupancy) { $0.adding($1.occupancy) }
+        let occupancy = reports.dropFirst().reduce(reports[0].occupancy) { $0.combined(with: $1.occupancy) }
         state.publish(
             DaemonSnapshot(
                 startedAt: started,
@@ -222,22 +222,4 @@ final class ReloadCounter: Sendable {
     private let count = Atomic<Int>(0)
     var value: Int { count.load(ordering: .relaxed) }
     func increment() { count.add(1, ordering: .relaxed) }
-}
-
-extension TableOccupancy {
-    /// The occupancy of two engines' tables together (one engine per interface).
-    func adding(_ other: TableOccupancy) -> TableOccupancy {
-        TableOccupancy(
-            handshakes: handshakes + other.handshakes,
-            handshakeCapacity: handshakeCapacity + other.handshakeCapacity,
-            victims: victims + other.victims,
-            victimCapacity: victimCapacity + other.victimCapacity,
-            sources: sources + other.sources,
-            sourceCapacity: sourceCapacity + other.sourceCapacity,
-            backscatterAddresses: backscatterAddresses + other.backscatterAddresses,
-            backscatterCapacity: backscatterCapacity + other.backscatterCapacity,
-            connections: connections + other.connections,
-            connectionCapacity: connectionCapacity + other.connectionCapacity
-        )
-    }
 }
