@@ -48,18 +48,29 @@ public struct KernelTCPRates: Equatable, Sendable {
     }
 }
 
-/// The latest sample and the rates over the last interval, for a caller that samples once a second.
+/// The latest sample and the rates over about the last `span`, for a caller that samples more often than that:
+/// the rates are taken from the newest earlier sample at least `span` old (or the oldest kept, early on).
 public struct KernelTCPMonitor: Sendable {
-    /// The latest sample recorded.
-    public private(set) var latest: KernelTCPSample?
-    /// The rates between the two latest samples, nil until there are two (or if the clock did not move).
+    /// How far back the rates reach.
+    public let span: Duration
+    /// Samples kept, oldest first: the newest at least `span` older than the latest, and those after it.
+    private var samples: [KernelTCPSample] = []
+    /// The rates over about `span`, nil until there are two samples (or if the clock did not move).
     public private(set) var rates: KernelTCPRates?
 
-    public init() {}
+    /// - Parameter span: how far back the rates reach; zero gives the rates between the two latest samples.
+    public init(span: Duration = .zero) {
+        self.span = span
+    }
 
-    /// Takes `sample` as the latest one, and the rates since the previous one.
+    /// The latest sample recorded.
+    public var latest: KernelTCPSample? { samples.last }
+
+    /// Takes `sample` as the latest one, and the rates over about `span` up to it.
+    /// - Complexity: amortised O(1); at most `span` divided by the sampling interval, plus two, samples are kept.
     public mutating func record(_ sample: KernelTCPSample) {
-        rates = latest.flatMap { KernelTCPRates(from: $0, to: sample) }
-        latest = sample
+        samples.append(sample)
+        while samples.count > 2, sample.time - samples[1].time >= span { samples.removeFirst() }
+        rates = samples.count > 1 ? KernelTCPRates(from: samples[0], to: sample) : nil
     }
 }

@@ -27,8 +27,7 @@ final class KernelWatch: Sendable {
 
     private struct State {
         var status = KernelStatus()
-        /// Recent samples, oldest first, reaching back just past `rateSpan`.
-        var samples: [KernelTCPSample] = []
+        var monitor = KernelTCPMonitor(span: KernelWatch.rateSpan)
         var reads = 0
     }
 
@@ -71,13 +70,9 @@ final class KernelWatch: Sendable {
         }
         state.withLock { state in
             if let sample {
-                state.samples.append(sample)
-                // Keep the newest sample at least `rateSpan` old as the base of the rates.
-                while state.samples.count > 2, sample.time - state.samples[1].time >= Self.rateSpan {
-                    state.samples.removeFirst()
-                }
+                state.monitor.record(sample)
                 state.status.counters = sample.counters
-                state.status.rates = state.samples.first.flatMap { KernelTCPRates(from: $0, to: sample) }
+                state.status.rates = state.monitor.rates
             } else {
                 state.status.counters = KernelTCPCounters()
                 state.status.rates = nil

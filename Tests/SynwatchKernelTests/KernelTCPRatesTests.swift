@@ -52,4 +52,19 @@ import Testing
         #expect(monitor.rates?.seconds == 0.5)
         #expect(monitor.latest?.counters.listenOverflows == 250)
     }
+
+    @Test func withASpanTheRatesReachBackThatFar() throws {
+        var monitor = KernelTCPMonitor(span: .seconds(1))
+        monitor.record(sample(after: 0, [.syncookiesSent: 0]))
+        monitor.record(sample(after: 0.25, [.syncookiesSent: 100]))
+        // Early on, from the oldest sample there is.
+        #expect(monitor.rates?.seconds == 0.25)
+        #expect(monitor.rates?.perSecond(.syncookiesSent) == 400)
+        for step in 2...8 { monitor.record(sample(after: 0.25 * Double(step), [.syncookiesSent: UInt64(100 * step)])) }
+        // At 2 s: from the sample at 1 s, the newest at least a second old.
+        let rates = try #require(monitor.rates)
+        #expect(rates.seconds == 1)
+        #expect(rates.perSecond(.syncookiesSent) == 400)
+        #expect(monitor.latest?.counters.syncookiesSent == 800)
+    }
 }
