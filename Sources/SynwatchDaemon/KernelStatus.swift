@@ -52,13 +52,6 @@ public struct KernelStatus: Sendable, Equatable {
         return fields
     }
 
-    /// SYN_RECV request sockets of the listener at `address`:`port`; nil when unknown or not a listener here.
-    public func synReceived(address: String, port: UInt16) -> Int? {
-        guard let queues = listenQueues, let ip = KernelIPAddress(address) else { return nil }
-        let endpoint = KernelEndpoint(address: ip, port: port)
-        return queues.synReceived.contains { $0.endpoint == endpoint } ? queues.synReceivedCount(for: endpoint) : nil
-    }
-
     private func json(_ value: UInt64) -> JSONValue { .int(Int(clamping: value)) }
 }
 

@@ -75,8 +75,7 @@ extension Engine {
             }
         case .attacked:
             state.pointee.samplingShift = Engine.samplingShift(forSynPerSecond: measured.synPerSecond)
-            let halfOpen = max(measured.halfOpenPerSecond, kernelCorrectedHalfOpen(measured) ?? 0)
-            if halfOpen >= detection.endFraction * state.pointee.startThreshold {
+            if evidentHalfOpen(measured.halfOpenPerSecond) >= detection.endFraction * state.pointee.startThreshold {
                 state.pointee.lastEvidence = time
             }
             state.pointee.peakSynPerSecond = max(state.pointee.peakSynPerSecond, measured.synPerSecond)
@@ -127,8 +126,9 @@ extension Engine {
         let detection = configuration.detection
         guard measured.maturedAttempts >= detection.minAttempts else { return nil }
         // While the capture loses frames, the kernel's SYN pressure lets the rate be corrected for the loss.
-        let halfOpen = max(measured.halfOpenPerSecond, kernelCorrectedHalfOpen(measured) ?? 0)
-        if halfOpen >= detection.halfOpenPerSecond, measured.completionRatio <= detection.maxCompletionRatio {
+        if evidentHalfOpen(measured.halfOpenPerSecond) >= detection.halfOpenPerSecond,
+            measured.completionRatio <= detection.maxCompletionRatio
+        {
             if victims.keys[slot].port == 0 && !isSpreadOverPorts(slot, measured, step: step) { return nil }
             return detection.halfOpenPerSecond
         }

@@ -81,14 +81,19 @@ extension Engine {
         kernel = observation
     }
 
-    /// The half-open rate corrected for the frames the capture lost, when the kernel corroborates a flood: the
-    /// capture is losing frames and the kernel sees at least the absolute threshold in SYNs it could not queue.
-    /// Nil when the kernel says nothing more than the capture.
-    func kernelCorrectedHalfOpen(_ measured: WindowMeasurement) -> Double? {
-        guard let kernel, kernel.captureLoss >= Self.negligibleCaptureLoss,
-            kernel.synPressurePerSecond >= configuration.detection.halfOpenPerSecond
-        else { return nil }
-        return measured.halfOpenPerSecond / (1 - min(kernel.captureLoss, Self.maximumCorrectedLoss))
+    /// Whether the kernel corroborates a flood the capture under-counts: the capture is losing frames, and the
+    /// kernel sees at least the absolute threshold in SYNs it could not queue.
+    var kernelCorroborates: Bool {
+        guard let kernel else { return false }
+        return kernel.captureLoss >= Self.negligibleCaptureLoss
+            && kernel.synPressurePerSecond >= configuration.detection.halfOpenPerSecond
+    }
+
+    /// The half-open rate the detector weighs: the measured one, corrected for the frames the capture lost while
+    /// the kernel corroborates a flood.
+    func evidentHalfOpen(_ measured: Double) -> Double {
+        guard kernelCorroborates, let kernel else { return measured }
+        return measured / (1 - min(kernel.captureLoss, Self.maximumCorrectedLoss))
     }
 
     /// The kernel's figures for an alert on `key`, with whether they were needed as evidence.
@@ -98,8 +103,7 @@ extension Engine {
         return KernelFigures(
             observation: kernel,
             victimSynReceived: listener?.count,
-            corroborated: halfOpenPerSecond < configuration.detection.halfOpenPerSecond
-                && kernelCorrectedHalfOpen(WindowMeasurement(halfOpenPerSecond: halfOpenPerSecond)) != nil
+            corroborated: kernelCorroborates && halfOpenPerSecond < configuration.detection.halfOpenPerSecond
         )
     }
 }
