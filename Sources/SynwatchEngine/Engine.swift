@@ -61,12 +61,14 @@ public final class Engine {
         let ringLength = Int(windows.rate.nanoseconds / resolution)
         handshakes = HandshakeTable(capacity: configuration.handshakes.capacity, hasher: hasher)
         victims = VictimTable(capacity: configuration.victims.capacity, ringLength: ringLength, hasher: hasher)
-        sources = SourceTable(capacity: configuration.sources.capacity, hasher: hasher)
-        backscatter = BackscatterTable(capacity: configuration.backscatter.capacity, hasher: hasher)
-        connections = ConnectionTable(capacity: configuration.connections.capacity, hasher: hasher)
+        sources = SourceTable(capacity: configuration.sources.capacity)
+        backscatter = BackscatterTable(capacity: configuration.backscatter.capacity)
+        connections = ConnectionTable(capacity: configuration.connections.capacity)
         admission = SourceAdmission(maximumAge: windows.sources)
         outcomeCounts = .allocate(capacity: DecodeOutcome.allCases.count)
         outcomeCounts.initialize(repeating: 0, count: DecodeOutcome.allCases.count)
+        // Filled on the packet path, which allocates nothing.
+        scanCandidates.reserveCapacity(Engine.maximumScanCandidates)
         deriveSettings()
     }
 
@@ -181,7 +183,6 @@ public final class Engine {
     public var statistics: EngineStatistics {
         var result = counters
         result.outcomes = (0..<DecodeOutcome.allCases.count).map { outcomeCounts[$0] }
-        result.firstTime = counters.firstTime
         result.lastTime = now == .min ? nil : Timestamp(nanoseconds: now)
         return result
     }
@@ -264,7 +265,7 @@ public final class Engine {
         for slot in 0..<sources.slots.capacity where sources.slots.isOccupied(slot) {
             sources.advanceEpoch(slot, to: currentEpoch)
             let entry = sources.entries.pointer(slot)
-            let halfOpen = max(0, entry.pointee.attempts.total - entry.pointee.completions.total)
+            let halfOpen = entry.pointee.halfOpen
             guard entry.pointee.attempts.total > 0 else { continue }
             if top.count == limit, let last = top.last,
                 (halfOpen, last.address) <= (last.halfOpen, entry.pointee.address)
@@ -354,7 +355,8 @@ public final class Engine {
         let victim = trackVictim(victimKey, hash: victimHash)
         // The whole host too (port 0), where a flood spread over random ports adds up.
         let hostKey = VictimKey(address: segment.destination, port: 0)
-        let host = segment.destinationPort == 0 ? -1 : trackVictim(hostKey, hash: victims.hash(hostKey))
+        let hostHash = victims.hash(hostKey)
+        let host = segment.destinationPort == 0 ? -1 : trackVictim(hostKey, hash: hostHash)
         let step = currentStep
         if victim >= 0 { countSynPacket(on: victim, step: step) }
         if host >= 0 { countSynPacket(on: host, step: step) }
@@ -410,7 +412,7 @@ public final class Engine {
         // The sources of a spoofed storm send one SYN each: following them one by one would only
         // churn the source table. Scanners still show through their SYNs to other services.
         if !isUnderSpoofedAttack(victim) && !isUnderSpoofedAttack(host) {
-            recordSourceAttempt(sourceHash: sourceHash, targetHash: victimHash)
+            recordSourceAttempt(sourceHash: sourceHash, targetHash: victimHash, addressHash: hostHash)
         }
     }
 
@@ -643,7 +645,12 @@ public final class Engine {
         return slot
     }
 
-    func recordSourceAttempt(sourceHash: UInt64, targetHash: UInt64) {
+    /// Counts the segment's SYN for its source, admitting the source on its second SYN.
+    /// - Parameters:
+    ///   - sourceHash: the source address's hash.
+    ///   - targetHash: the target service's hash.
+    ///   - addressHash: the target address's hash (its host-wide victim hash).
+    func recordSourceAttempt(sourceHash: UInt64, targetHash: UInt64, addressHash: UInt64) {
         let address = segment.source
         let epoch = currentEpoch
         let parity = Int(epoch & 1)
@@ -663,7 +670,7 @@ public final class Engine {
             fresh.attempts[parity] = 2
             fresh.lastTarget = segment.destination
             LinearCounter.add(targetHash, to: &fresh.targets[parity])
-            LinearCounter.add(hasher.hash(segment.destination), to: &fresh.addresses[parity])
+            LinearCounter.add(addressHash, to: &fresh.addresses[parity])
             sources.entries[slot] = fresh
             return
         }
@@ -672,7 +679,7 @@ public final class Engine {
         entry.pointee.attempts[parity] &+= 1
         entry.pointee.lastTarget = segment.destination
         LinearCounter.add(targetHash, to: &entry.pointee.targets[parity])
-        LinearCounter.add(hasher.hash(segment.destination), to: &entry.pointee.addresses[parity])
+        LinearCounter.add(addressHash, to: &entry.pointee.addresses[parity])
         if !entry.pointee.scanCandidate, entry.pointee.targets.union.nonzeroBitCount >= scanCandidateBits,
             scanCandidates.count < Engine.maximumScanCandidates
         {

@@ -20,7 +20,7 @@ public struct EngineConfiguration: Sendable, Equatable {
 
     /// The per-source table.
     public struct Sources: Sendable, Equatable {
-        /// Hard capacity; the least recently seen source is evicted.
+        /// Hard capacity; a full bucket evicts in rotation (close to its oldest entry).
         public var capacity = 65_536
         public init() {}
     }

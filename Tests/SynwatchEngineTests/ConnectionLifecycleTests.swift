@@ -380,7 +380,7 @@ struct ConnectionLifecycleTests {
     /// A full bucket gives up its oldest TIME_WAIT first, else the connection whose state changed longest ago.
     @Test
     func evictionPrefersTheOldestTimeWait() {
-        let table = ConnectionTable(capacity: 8, hasher: KeyedHasher(seed: 1))
+        let table = ConnectionTable(capacity: 8)
         let states: [(ConnectionState, Int64)] = [
             (.established, 10), (.timeWait, 50), (.closeWait, 5), (.timeWait, 40),
             (.finWait2, 30), (.timeWait, 45), (.established, 1), (.lastAck, 60),

@@ -244,7 +244,7 @@ struct SketchTests {
             )
         }
         #expect(LinearCounter.estimate(0) == 0)
-        #expect(LinearCounter.estimate(0b1, 0b10) == 2)
+        #expect(LinearCounter.estimate(0b1 | 0b10) == 2)
         #expect(LinearCounter.estimate(UInt64.max >> 32) == 44)
         #expect(LinearCounter.estimate(.max) == 266)
     }

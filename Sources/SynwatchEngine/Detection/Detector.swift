@@ -233,19 +233,18 @@ extension Engine {
         )
         guard top.count < wanted else { return top }
         let address = victims.keys[slot].address
-        var known = Set(top.map(\.address))
+        let known = Set(top.map(\.address))
         var candidates: [SourceCount] = []
         for source in 0..<sources.slots.capacity where sources.slots.isOccupied(source) {
+            guard sources.entries[source].lastTarget == address else { continue }
+            // Counts of sources silent for two epochs are out of the window.
+            sources.advanceEpoch(source, to: currentEpoch)
             let entry = sources.entries[source]
-            guard entry.lastTarget == address, !known.contains(entry.address) else { continue }
-            let halfOpen = entry.attempts.total - entry.completions.total
-            if halfOpen >= 2 { candidates.append(SourceCount(address: entry.address, halfOpen: halfOpen)) }
+            guard !known.contains(entry.address), entry.halfOpen >= 2 else { continue }
+            candidates.append(SourceCount(address: entry.address, halfOpen: entry.halfOpen))
         }
         candidates.sort { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
-        for candidate in candidates.prefix(wanted - top.count) {
-            top.append(candidate)
-            known.insert(candidate.address)
-        }
+        top += candidates.prefix(wanted - top.count)
         return top.sorted { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
     }
 

@@ -14,11 +14,9 @@ struct KeyedHasher: Sendable {
         return product.high ^ product.low
     }
 
+    /// An address alone: the same value as the address with port 0, so a host's victim hash serves for both.
     @inline(__always)
-    func hash(_ address: IPAddress) -> UInt64 {
-        let mixed = KeyedHasher.fold(address.high ^ seed ^ 0xA076_1D64_78BD_642F, address.low ^ 0xE703_7ED1_A0B4_28DB)
-        return KeyedHasher.fold(mixed ^ 0x8EBC_6AF0_9C88_C6E3, seed ^ 0x5899_65CC_7537_4CC3)
-    }
+    func hash(_ address: IPAddress) -> UInt64 { hash(address, port: 0) }
 
     @inline(__always)
     func hash(_ address: IPAddress, port: UInt16) -> UInt64 {

@@ -66,10 +66,8 @@ enum LinearCounter {
         word |= 1 << (hash >> 58)
     }
 
-    static func estimate(_ words: UInt64...) -> Int {
-        var union: UInt64 = 0
-        for word in words { union |= word }
-        return estimate(bitsSet: union.nonzeroBitCount, of: 64)
+    static func estimate(_ word: UInt64) -> Int {
+        estimate(bitsSet: word.nonzeroBitCount, of: 64)
     }
 
     /// The linear-counting estimate for `bitsSet` of `bits` bits (saturated bitmaps count as one zero left).

@@ -18,13 +18,11 @@ final class BackscatterTable {
     let entries: FlatArray<BackscatterEntry>
     let sketches: FlatArray<UInt8>
     let distinct = HyperLogLog(precision: 8)
-    let hasher: KeyedHasher
 
-    init(capacity: Int, hasher: KeyedHasher) {
+    init(capacity: Int) {
         slots = BucketedSlots(capacity: capacity)
         entries = FlatArray(zeroedCount: slots.capacity)
         sketches = FlatArray(zeroedCount: slots.capacity * 2 * distinct.registerCount)
-        self.hasher = hasher
     }
 
     deinit {

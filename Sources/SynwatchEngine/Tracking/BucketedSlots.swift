@@ -74,21 +74,13 @@ final class BucketedSlots {
         return empty == 0 ? -1 : bucket &* Self.ways &+ empty.trailingZeroBitCount >> 3
     }
 
-    /// The slot of the full bucket of `hash` to evict next in rotation, among those `evictable`
-    /// allows, or -1 when it allows none.
+    /// The slot of the full bucket of `hash` to evict next in rotation.
     @inline(__always)
-    func rotationSlot(hash: UInt64, evictable: (Int) -> Bool = { _ in true }) -> Int {
+    func rotationSlot(hash: UInt64) -> Int {
         let bucket = Int(truncatingIfNeeded: hash) & bucketMask
-        let start = Int(rotation[bucket])
-        for offset in 0..<Self.ways {
-            let way = (start + offset) & (Self.ways - 1)
-            let slot = bucket &* Self.ways &+ way
-            if evictable(slot) {
-                rotation[bucket] = UInt8((way + 1) & (Self.ways - 1))
-                return slot
-            }
-        }
-        return -1
+        let way = Int(rotation[bucket])
+        rotation[bucket] = UInt8((way + 1) & (Self.ways - 1))
+        return bucket &* Self.ways &+ way
     }
 
     /// The slot of the full bucket of `hash` with the smallest `age` among those `evictable` allows, or -1.

@@ -64,14 +64,12 @@ enum ConnectionEnd {
 final class ConnectionTable {
     let slots: BucketedSlots
     let entries: FlatArray<ConnectionEntry>
-    let hasher: KeyedHasher
     /// Next bucket the expiry sweep looks at.
     var sweepCursor = 0
 
-    init(capacity: Int, hasher: KeyedHasher) {
+    init(capacity: Int) {
         slots = BucketedSlots(capacity: capacity)
         entries = FlatArray(zeroedCount: slots.capacity)
-        self.hasher = hasher
     }
 
     deinit { entries.deallocate() }

@@ -3,8 +3,9 @@
 /// A spoofed flood sends about one SYN per source: giving each a table entry would only churn
 /// the table and cost a cache miss per packet. Two bitmaps remember which sources sent a SYN
 /// recently (current and previous generation); a source found in either is admitted. The current
-/// one becomes the previous after `maximumAge` or once an eighth of its bits are set, so false
-/// admissions stay near one in eight whatever the rate, and the window shrinks only under floods.
+/// one becomes the previous after `maximumAge` or once an eighth of its bits are set, so each holds at
+/// most an eighth of the bits and false admissions stay under one in four whatever the rate; the
+/// window shrinks only under floods.
 struct SourceAdmission {
     static let bitCount = 1 << 20
     static let wordCount = bitCount / 64

@@ -13,6 +13,8 @@ struct SourceEntry: Sendable {
     var lastNotice: Int64 = .min
     var scanCandidate = false
 
+    /// Attempts of both epochs that neither completed nor were refused (read after `advanceEpoch`).
+    var halfOpen: Int { max(0, attempts.total - completions.total) }
 }
 
 /// Two 64-bit linear counters indexed by epoch parity.
@@ -35,12 +37,10 @@ struct WordPair: Sendable {
 final class SourceTable {
     let slots: BucketedSlots
     let entries: FlatArray<SourceEntry>
-    let hasher: KeyedHasher
 
-    init(capacity: Int, hasher: KeyedHasher) {
+    init(capacity: Int) {
         slots = BucketedSlots(capacity: capacity)
         entries = FlatArray(zeroedCount: slots.capacity)
-        self.hasher = hasher
     }
 
     deinit { entries.deallocate() }

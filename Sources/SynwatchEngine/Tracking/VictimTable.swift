@@ -3,12 +3,6 @@
 struct VictimKey: Equatable, Sendable {
     var address: IPAddress
     var port: UInt16
-
-    init(address: IPAddress, port: UInt16) {
-        self.address = address
-        self.port = port
-    }
-
 }
 
 /// Counters of one resolution step of a victim's rate window.
