@@ -6,10 +6,12 @@ import SynwatchEngine
 public struct LiveCaptureOptions: Equatable, Sendable {
     /// Bytes kept of each packet: enough for Ethernet, two VLAN tags, IPv6 with a few extension headers and TCP.
     public var snapLength: Int
-    /// The kernel ring buffer: room for a burst while the capture thread is busy (about 0.4 s at 1 Mpps).
+    /// The kernel ring buffer: room for a burst while the capture thread is busy (64 MiB of 128-byte snaps and
+    /// their headers hold a few hundred thousand SYNs: a fraction of a second at 1 Mpps).
     public var bufferSize: Int
     /// How long the kernel may hold packets before handing a block over (`pcap_set_timeout`): latency against the
-    /// cost of a wake-up per few packets (immediate mode costs about 18 % of a core at 150 k pps, 100 ms about 1 %).
+    /// cost of a wake-up per few packets (../shared/PLATFORM-NOTES.md measured immediate mode at about 18 % of a
+    /// core at 149 k pps here, a 50–100 ms timeout at about 1 %).
     public var bufferTimeout: Duration
     /// How long `readFrames` waits for traffic before it returns 0, so the caller ticks its timers at least as
     /// often even on a silent interface.
@@ -76,7 +78,7 @@ public struct CaptureStatistics: Equatable, Sendable {
 ///
 /// The handle is non-blocking (a blocking `pcap_dispatch` can wait forever on a silent interface): `readFrames`
 /// dispatches what the kernel has ready and, when nothing is, waits in `poll()` on libpcap's descriptor and the
-/// stop signal's eventfd, for at most `options.idleInterval`. So every call returns within about that interval,
+/// stop signal's pipe, for at most `options.idleInterval`. So every call returns within about that interval,
 /// with 0 frames if none came, which gives the caller its chance to tick windows and the watchdog; it returns
 /// `nil`, at once, once `stopSignal` is raised from any thread. Frames point into libpcap's ring buffer, valid
 /// until `body` returns: nothing is copied or allocated per frame, and `body` runs on the calling thread.

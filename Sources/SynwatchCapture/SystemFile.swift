@@ -2,7 +2,7 @@
 
 /// A failed system call: its name and `errno`.
 public struct SystemCallError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// The C function that failed, such as `open` or `eventfd`.
+    /// The C function that failed, such as `open` or `pipe`.
     public var call: String
     /// Its `errno`.
     public var errno: Int32

@@ -77,7 +77,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var socketPath = "/run/synwatch/synwatch.sock"
     /// Group given the socket so its members can query without root; `nil` leaves the daemon's own group.
     public var socketGroup: String?
-    /// Unprivileged user the daemon runs as once capture and socket are open.
+    /// Unprivileged user the daemon runs as once its captures are open; it then creates the socket.
     public var user = "synwatch"
     /// Size in bytes of the kernel capture buffer, which absorbs bursts while the engine catches up.
     public var bufferSize = 64 * 1024 * 1024

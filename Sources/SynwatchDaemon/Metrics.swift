@@ -153,6 +153,7 @@ struct Metrics {
         let hooks = snapshot.hooks
         let hookCounters: [(String, String, Int)] = [
             ("runs", "Response hook runs started.", hooks.runs),
+            ("succeeded", "Response hook runs that exited 0.", hooks.succeeded),
             ("failures", "Response hook runs that failed, timed out or could not start.", hooks.failures),
             ("timeouts", "Response hook runs killed at their time limit.", hooks.timeouts),
             ("dropped", "Events that ran no hook because too many were running.", hooks.dropped),
@@ -160,6 +161,7 @@ struct Metrics {
         for (name, help, value) in hookCounters {
             metrics.family("synwatch_hook_\(name)_total", .counter, help, [([:], Double(value))])
         }
+        metrics.family("synwatch_hooks_running", .gauge, "Response hook runs going on.", [([:], Double(hooks.running))])
         return metrics.text
     }
 

@@ -64,6 +64,12 @@ enum QuerySocket {
                     throw QuerySocketError.system(call: "bind", path: path, errno: errno)
                 }
             }
+        } catch {
+            // Not bound: the file at `path`, if any, is not ours to remove.
+            close(fd)
+            throw error
+        }
+        do {
             guard chmod(path, mode) == 0 else { throw QuerySocketError.system(call: "chmod", path: path, errno: errno) }
             if let groupID, chown(path, uid_t.max, groupID) != 0 {
                 throw QuerySocketError.system(call: "chown", path: path, errno: errno)

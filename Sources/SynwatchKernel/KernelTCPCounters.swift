@@ -124,18 +124,6 @@ public struct KernelTCPCounters: Equatable, Sendable {
     /// Whether any counter has a value.
     public var isAvailable: Bool { values.contains { $0 != nil } }
 
-    public var syncookiesSent: UInt64? { self[.syncookiesSent] }
-    public var syncookiesRecv: UInt64? { self[.syncookiesRecv] }
-    public var syncookiesFailed: UInt64? { self[.syncookiesFailed] }
-    public var listenOverflows: UInt64? { self[.listenOverflows] }
-    public var listenDrops: UInt64? { self[.listenDrops] }
-    public var reqQFullDoCookies: UInt64? { self[.reqQFullDoCookies] }
-    public var reqQFullDrop: UInt64? { self[.reqQFullDrop] }
-    public var activeOpens: UInt64? { self[.activeOpens] }
-    public var passiveOpens: UInt64? { self[.passiveOpens] }
-    public var attemptFails: UInt64? { self[.attemptFails] }
-    public var estabResets: UInt64? { self[.estabResets] }
-
     /// The columns of the first table `name` in `text`, by column name; nil without a complete, consistent table.
     static func table(named name: String, in text: String) -> [Substring: Substring]? {
         var names: [Substring]?

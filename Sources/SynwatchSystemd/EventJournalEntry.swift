@@ -90,9 +90,7 @@ extension JournalEntry {
 
     /// `198.18.0.2:80`, `[2001:db8::2]:80`, or `198.18.0.2 (all ports)` for a flood spread over a host's ports.
     static func service(_ event: Event) -> String {
-        guard let address = event.victim else { return "an unknown address" }
-        guard let port = event.port else { return "\(address) (all ports)" }
-        return address.isIPv4 ? "\(address):\(port)" : "[\(address)]:\(port)"
+        event.victim?.serviceText(port: event.port) ?? "an unknown address"
     }
 
     /// `random-source, 24k half-open/s from ~23k sources`; a single source is named.

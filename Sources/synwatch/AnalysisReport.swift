@@ -172,9 +172,7 @@ struct AnalysisReport {
     // MARK: Formatting
 
     static func service(_ address: IPAddress?, _ port: UInt16?) -> String {
-        guard let address else { return "?" }
-        let host = address.isIPv4 ? address.description : "[\(address)]"
-        return port.map { "\(host):\($0)" } ?? "\(host) (all ports)"
+        address?.serviceText(port: port) ?? "?"
     }
 
     static func rate(_ value: Double) -> String {

@@ -41,6 +41,11 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
     /// Frames and capture drops at the previous kernel reading: the capture's own loss over the same interval.
     private var framesAtKernelReading = 0
     private var dropsAtKernelReading = 0
+    /// Drops since the loop began: libpcap's 32-bit counters, read as differences, so that they neither wrap
+    /// nor start again from zero when the interface is reopened.
+    private var kernelDrops = 0
+    private var interfaceDrops = 0
+    private var lastStatistics = CaptureStatistics(received: 0, dropped: 0, interfaceDropped: 0)
     private let onEvents: @Sendable ([Event]) -> Void
     private let logger: Logger
     private var state = "active"
@@ -121,9 +126,17 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
             heartbeat.store(monotonicNanoseconds(), ordering: .relaxed)
             do {
                 capture = try capture.reopened()
+                lastStatistics = CaptureStatistics(received: 0, dropped: 0, interfaceDropped: 0)
                 logger.notice("Capture reopened", metadata: ["interface": "\(interface)"])
                 return
             } catch {
+                // Each new reason is told once, and shown in the status until the interface is back.
+                let reason = "reopening: \(error)"
+                if reason != state {
+                    logger.error("Capture not reopened", metadata: ["interface": "\(interface)", "error": "\(error)"])
+                    state = reason
+                    publishReport()
+                }
                 engine.advance(to: wallClock())
                 if engine.hasEvents { onEvents(engine.takeEvents()) }
                 var pause = timespec(tv_sec: 0, tv_nsec: Int(Self.reopenInterval))
@@ -159,8 +172,8 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
             return pending
         }) else { return }
         let frames = engine.statistics.frames
-        let drops = Int((try? capture.statistics())?.dropped ?? 0)
-        let lost = max(0, drops - dropsAtKernelReading)
+        let drops = kernelDrops
+        let lost = drops - dropsAtKernelReading
         let captured = max(0, frames - framesAtKernelReading)
         (framesAtKernelReading, dropsAtKernelReading) = (frames, drops)
         let rate = { (counter: KernelTCPCounter) in status.rates?.perSecond(counter) }
@@ -182,7 +195,11 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
     }
 
     private func publishReport() {
-        let drops = try? capture.statistics()
+        if let statistics = try? capture.statistics() {
+            kernelDrops += Int(statistics.dropped &- lastStatistics.dropped)
+            interfaceDrops += Int(statistics.interfaceDropped &- lastStatistics.interfaceDropped)
+            lastStatistics = statistics
+        }
         // The lists walk whole tables: once a second is enough for the query socket.
         reports += 1
         let lists = reports % 4 == 1
@@ -195,8 +212,8 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
             activeAttacks: engine.activeAttacks(),
             services: previous?.services ?? engine.services(limit: 100),
             sources: previous?.sources ?? engine.topSources(limit: 1_000),
-            kernelDrops: Int(drops?.dropped ?? 0),
-            interfaceDrops: Int(drops?.interfaceDropped ?? 0)
+            kernelDrops: kernelDrops,
+            interfaceDrops: interfaceDrops
         )
         report.withLock { $0 = next }
     }

@@ -157,7 +157,7 @@ struct DaemonRuntime {
         }
     }
 
-    /// Becomes `user` (and its group) for good, with no capabilities left: setuid away from root clears them.
+    /// Becomes `user` (its group and supplementary groups) for good, with no capabilities left: setuid away from root clears them.
     /// The query socket's directory is made first and given to the user, who creates the socket in it.
     private func dropPrivileges(to user: String, socket: QueryEndpoint) throws {
         guard getuid() == 0, user != "root" else { return }
@@ -179,7 +179,8 @@ struct DaemonRuntime {
                 }
             }
         }
-        guard setgroups(0, nil) == 0, setgid(gid) == 0, setuid(uid) == 0 else {
+        // The user's own supplementary groups stay: the socket's group (daemon.socket_group) is one of them.
+        guard initgroups(user, gid) == 0, setgid(gid) == 0, setuid(uid) == 0 else {
             throw DaemonFailure("cannot become user \(user): \(String(cString: strerror(errno)))")
         }
         logger.info("Running as \(user)", metadata: ["uid": "\(uid)", "gid": "\(gid)"])

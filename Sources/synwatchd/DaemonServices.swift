@@ -6,6 +6,7 @@ import SynwatchConfig
 import SynwatchDaemon
 import SynwatchEngine
 import SynwatchHooks
+import SynwatchProtocol
 import SynwatchSystemd
 import UnixSignals
 
@@ -179,8 +180,7 @@ struct NotifyService: Service {
         guard !attacks.isEmpty else { return line + "no attack" }
         line += "\(attacks.count) attack\(attacks.count == 1 ? "" : "s"): "
         line += attacks.prefix(3).map { attack in
-            let service = attack.port.map { "\(attack.victim):\($0)" } ?? "\(attack.victim) (all ports)"
-            return "\(service) \(attack.kind.rawValue)"
+            "\(attack.victim.serviceText(port: attack.port)) \(attack.kind.rawValue)"
         }.joined(separator: ", ")
         return line
     }

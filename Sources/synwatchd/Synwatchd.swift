@@ -49,7 +49,7 @@ struct Synwatchd: ParsableCommand {
     @Option(help: ArgumentHelp("Path of the query socket. Overrides the file.", valueName: "path"))
     var socket: String?
 
-    @Option(help: ArgumentHelp("User to run as once capture and socket are open. Overrides the file."))
+    @Option(help: ArgumentHelp("User to run as once capture is open. Overrides the file."))
     var user: String?
 
     @Flag(help: "Check the configuration file and exit.")

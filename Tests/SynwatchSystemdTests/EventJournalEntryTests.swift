@@ -45,7 +45,7 @@ final class EventJournalEntryTests: XCTestCase {
     func testMessagesOfEveryEventType() throws {
         XCTAssertEqual(
             JournalEntry(event: Samples.hostUpdate)["MESSAGE"],
-            "SYN flood on 2001:db8::2 (all ports) goes on: random-source, 1.2k half-open/s from ~980 sources"
+            "SYN flood on [2001:db8::2] (all ports) goes on: random-source, 1.2k half-open/s from ~980 sources"
         )
         XCTAssertEqual(
             JournalEntry(event: Samples.singleSourceStart)["MESSAGE"],
