@@ -1,7 +1,17 @@
 # Shared by the scripts: the toolchain on PATH and the Debian packages the build and tests need.
 set -euo pipefail
 
+# The scripts run from the checkout's root; paths given on their command line are the caller's.
+CALLER_DIR="$PWD"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# from_caller PATH: PATH as the caller meant it, absolute.
+from_caller() {
+    case "$1" in
+        /* | -) echo "$1" ;;
+        *) echo "$CALLER_DIR/$1" ;;
+    esac
+}
 
 if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
     export PATH="/opt/swift/usr/bin:$PATH"
@@ -23,8 +33,9 @@ install_packages() {
 
 # libpcap and libsystemd to build against. The tests read captures back with tcpdump, build veth pairs
 # in network namespaces (iproute2) fed by tcpreplay, talk to the query socket with curl, run a real
-# systemd-journald (systemd), a real HTTP server (python3), and nft for the example response hook (nftables).
+# systemd-journald (systemd), a real HTTP server (python3), nft for the example response hook (nftables), and
+# man for the installed man pages (man-db).
 BUILD_PACKAGES=(libpcap-dev libsystemd-dev pkg-config)
-TEST_PACKAGES=(tcpdump tcpreplay iproute2 curl systemd python3 nftables)
+TEST_PACKAGES=(tcpdump tcpreplay iproute2 curl systemd python3 nftables man-db)
 # scripts/package finds the package's dependencies with dpkg-shlibdeps (dpkg-dev).
 PACKAGE_PACKAGES=(dpkg-dev)

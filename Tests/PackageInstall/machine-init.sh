@@ -1,8 +1,9 @@
 # PID 1 of the install test's machine until it becomes systemd (see machine.sh): mounts the machine's root and
-# its own /proc, /sys, /run, /tmp and /dev, hides the Swift toolchain and the checkout, then execs systemd.
+# its own /proc, /sys, /run, /tmp and /dev, hides the folders it is given (the Swift toolchain, the checkout),
+# then execs systemd.
 set -euo pipefail
 dir="$1"
-swift_root="$2"
+read -r -a hidden <<<"$2" # folders the machine must not see, space-separated
 root="$dir/root"
 
 mount -t overlay overlay -o "lowerdir=/,upperdir=$dir/upper,workdir=$dir/work" "$root"
@@ -24,8 +25,8 @@ ln -s pts/ptmx "$root/dev/ptmx"
 mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"
 
 # A server has no Swift: the package must run without the toolchain (nor anything of the build tree).
-for hidden in "$swift_root" /work /root; do
-    [ -d "$root$hidden" ] && mount -t tmpfs -o mode=700 tmpfs "$root$hidden"
+for folder in "${hidden[@]}"; do
+    [ -d "$root$folder" ] && mount -t tmpfs -o mode=700 tmpfs "$root$folder"
 done
 
 cd "$root"

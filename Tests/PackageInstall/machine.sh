@@ -29,20 +29,22 @@ machine_boot() {
     MACHINE_CGROUP="/sys/fs/cgroup/unified/$MACHINE_NAME"
     [ -d /sys/fs/cgroup/unified ] || MACHINE_CGROUP="/sys/fs/cgroup/$MACHINE_NAME"
     mkdir -p "$MACHINE_CGROUP"
-    local swift_root
-    swift_root="$(dirname "$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")")"
+    # What a server does not have: the Swift toolchain's own folder (never / or /usr) and the checkout.
+    local toolchain hidden=("$MACHINE_CHECKOUT" /root)
+    toolchain="$(dirname "$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")")"
+    case "$toolchain" in / | /usr) ;; *) hidden+=("$toolchain") ;; esac
     # The launcher moves itself into the machine's cgroup, then becomes PID 1 of the new namespaces.
     setsid bash -c '
         echo $$ > "$1/cgroup.procs"
         exec ip netns exec "$2" unshare --pid --fork --mount --uts --ipc --cgroup --propagation private \
             bash "$3" "$4" "$5"
-    ' launcher "$MACHINE_CGROUP" "$MACHINE_NAME" "$MACHINE_LIB_DIR/machine-init.sh" "$MACHINE_DIR" "$swift_root" \
+    ' launcher "$MACHINE_CGROUP" "$MACHINE_NAME" "$MACHINE_LIB_DIR/machine-init.sh" "$MACHINE_DIR" "${hidden[*]}" \
         >"$MACHINE_DIR/console.log" 2>&1 </dev/null &
     local deadline=$((SECONDS + 60))
     MACHINE_PID=""
     while [ $SECONDS -lt $deadline ]; do
         MACHINE_PID="$(machine_pid)"
-        if [ -n "$MACHINE_PID" ] && machine_run systemctl is-system-running --wait >/dev/null 2>&1; then
+        if [ -n "$MACHINE_PID" ] && machine_run timeout 10 systemctl is-system-running --wait >/dev/null 2>&1; then
             return 0
         fi
         # is-system-running --wait returns non-zero for "degraded" too: accept any settled state.
@@ -77,7 +79,10 @@ machine_run() {
 
 # Halts systemd (SIGRTMIN+14) and waits for it to end.
 machine_halt() {
-    [ -n "$MACHINE_PID" ] || return 0
+    if [ -z "$MACHINE_PID" ]; then
+        machine_remove_cgroups # a boot that failed may have left processes and cgroups
+        return 0
+    fi
     kill -s RTMIN+14 "$MACHINE_PID" 2>/dev/null || true
     local deadline=$((SECONDS + 30))
     while kill -0 "$MACHINE_PID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
@@ -107,3 +112,4 @@ machine_destroy() {
 }
 
 MACHINE_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+MACHINE_CHECKOUT="$(cd "$MACHINE_LIB_DIR/../.." && pwd)"

@@ -117,7 +117,7 @@ final class AnalyzeCommandTests: XCTestCase {
         let result = try Synwatch.run(["analyze", "--config", path, "/dev/null"])
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.standardError.contains("detection.half_open_per_s"), result.standardError)
-        XCTAssertTrue(result.standardError.contains("2"), "the line: \(result.standardError)")
+        XCTAssertTrue(result.standardError.contains("\(path):2:"), "the line: \(result.standardError)")
     }
 
     func testMissingConfigurationFileIsAnError() throws {

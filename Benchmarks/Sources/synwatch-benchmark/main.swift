@@ -121,9 +121,10 @@ func makeCapture(_ path: String, packets: Int, sources: Int) throws {
 
 let options = Options(CommandLine.arguments.dropFirst())
 try FileManager.default.createDirectory(atPath: options.work, withIntermediateDirectories: true)
-let thresholds =
-    try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: options.thresholds)))
-    as? [String: Double] ?? [:]
+guard
+    let thresholds = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: options.thresholds)))
+        as? [String: Double]
+else { fail("\(options.thresholds): not an object of numbers") }
 
 let throughputCapture = "\(options.work)/spoofed-\(options.packets).pcap"
 try makeCapture(throughputCapture, packets: options.packets, sources: min(options.packets, 1 << 20))

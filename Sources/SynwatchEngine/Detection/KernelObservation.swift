@@ -13,7 +13,7 @@ public struct KernelObservation: Sendable, Hashable {
     public var requestQueueFullDropsPerSecond: Double?
     /// Request sockets in SYN_RECV of the listening services with the most.
     public var synReceived: [ServiceSynReceived]
-    /// The share of frames the capture lost over the same interval (0 = none, 1 = all): its own drop counters.
+    /// The share of frames the capture lost since the previous reading (0 = none, 1 = all): its own drop counters.
     public var captureLoss: Double
 
     public init(
