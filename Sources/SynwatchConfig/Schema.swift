@@ -105,6 +105,7 @@ enum Schema {
         ]),
         Section("handshakes", [
             .duration("timeout", \.engine.handshakes.timeout),
+            .duration("retransmission_deadline", \.engine.handshakes.retransmissionDeadline),
             .integer("capacity", \.engine.handshakes.capacity),
         ]),
         Section("victims", [.integer("capacity", \.engine.victims.capacity)]),
@@ -118,6 +119,8 @@ enum Schema {
             .duration("resolution", \.engine.windows.resolution),
             .duration("rate", \.engine.windows.rate),
             .duration("completion_grace", \.engine.windows.completionGrace),
+            .duration("completion_grace_floor", \.engine.windows.completionGraceFloor),
+            .duration("completion_grace_ceiling", \.engine.windows.completionGraceCeiling),
             .duration("sources", \.engine.windows.sources),
         ]),
         Section("detection", [

@@ -22,7 +22,9 @@ public final class Engine {
     let epochLength: Int64
     var timeout: Int64 = 0
     var scanCandidateBits = 0
-    var graceSteps: Int64 = 0
+    /// Steps ahead of the current one in which attempts seen now may mature.
+    var maturitySteps: Int64 = 0
+    var retransmissionDeadline: Int64 = 0
     var sweepBuckets = 0
     var connectionSweepBuckets = 0
     /// Steps after which an idle engine has nothing left to decide: longer gaps are skipped.
@@ -48,6 +50,8 @@ public final class Engine {
     var pendingEvents: [Event] = []
     /// The kernel's latest reading, when the daemon feeds it.
     var kernel: KernelObservation?
+    /// Completion delays of every service's handshakes: the grace of services not yet learnt.
+    let linkDelays: UnsafeMutablePointer<UInt16>
 
     /// Creates an engine with empty tables of the configured capacities.
     /// - Throws: `ConfigurationProblem` when the configuration cannot work.
@@ -58,7 +62,11 @@ public final class Engine {
         let windows = configuration.windows
         resolution = windows.resolution.nanoseconds
         epochLength = max(resolution, windows.sources.nanoseconds / 2)
-        let ringLength = Int(windows.rate.nanoseconds / resolution)
+        // The rate window, the steps attempts mature in ahead of now, and the retransmission deadline behind it.
+        let ringLength = Int(
+            (windows.rate.nanoseconds + windows.completionGraceCeiling.nanoseconds
+                + configuration.handshakes.retransmissionDeadline.nanoseconds) / resolution + 3
+        )
         handshakes = HandshakeTable(capacity: configuration.handshakes.capacity, hasher: hasher)
         victims = VictimTable(capacity: configuration.victims.capacity, ringLength: ringLength, hasher: hasher)
         sources = SourceTable(capacity: configuration.sources.capacity)
@@ -67,6 +75,8 @@ public final class Engine {
         admission = SourceAdmission(maximumAge: windows.sources)
         outcomeCounts = .allocate(capacity: DecodeOutcome.allCases.count)
         outcomeCounts.initialize(repeating: 0, count: DecodeOutcome.allCases.count)
+        linkDelays = .allocate(capacity: DelayHistogram.buckets)
+        linkDelays.initialize(repeating: 0, count: DelayHistogram.buckets)
         // Filled on the packet path, which allocates nothing.
         scanCandidates.reserveCapacity(Engine.maximumScanCandidates)
         deriveSettings()
@@ -74,6 +84,7 @@ public final class Engine {
 
     deinit {
         outcomeCounts.deallocate()
+        linkDelays.deallocate()
         admission.deallocate()
     }
 
@@ -82,7 +93,8 @@ public final class Engine {
         let windows = configuration.windows
         let detection = configuration.detection
         timeout = configuration.handshakes.timeout.nanoseconds
-        graceSteps = (windows.completionGrace.nanoseconds + resolution - 1) / resolution
+        retransmissionDeadline = configuration.handshakes.retransmissionDeadline.nanoseconds
+        maturitySteps = (windows.completionGraceCeiling.nanoseconds + resolution - 1) / resolution + 1
         sweepBuckets = handshakes.bucketsPerSweep(
             resolution: windows.resolution,
             timeout: configuration.handshakes.timeout
@@ -90,7 +102,7 @@ public final class Engine {
         connectionSweepBuckets = connections.bucketsPerSweep(resolution: windows.resolution)
         scanCandidateBits = LinearCounter.bitsNeeded(for: configuration.scan.minTargets, of: 64)
         let longest = [
-            windows.rate.nanoseconds + detection.quietPeriod.nanoseconds + detection.confirmation.nanoseconds,
+            windows.rate.nanoseconds + detection.quietPeriod.nanoseconds + retransmissionDeadline,
             windows.sources.nanoseconds, timeout, configuration.backscatter.noticeInterval.nanoseconds,
         ].max()!
         settleSteps = longest / resolution + 2
@@ -120,6 +132,8 @@ public final class Engine {
         keep(\.windows.resolution, "windows.resolution")
         keep(\.windows.rate, "windows.rate")
         keep(\.windows.sources, "windows.sources")
+        keep(\.windows.completionGraceCeiling, "windows.completion_grace_ceiling")
+        keep(\.handshakes.retransmissionDeadline, "handshakes.retransmission_deadline")
         // The hash seed is the daemon's, drawn at start, never the file's.
         keep(\.hashSeed, nil)
         configuration = applied
@@ -159,9 +173,8 @@ public final class Engine {
     /// Ends the input: lets the last handshakes mature, then ends attacks still going on.
     public func finish() {
         guard now != .min else { return }
-        let detection = configuration.detection
-        let settle = configuration.windows.completionGrace.nanoseconds + detection.confirmation.nanoseconds
-        advanceClock(to: now + settle + 2 * resolution)
+        // Every attempt has matured and passed its retransmission deadline.
+        advanceClock(to: now + retransmissionDeadline + 3 * resolution)
         for slot in 0..<victims.slots.capacity
         where victims.slots.isOccupied(slot) && victims.states[slot].phase == .attacked {
             endAttack(slot, at: now, reason: .captureEnd)
@@ -357,7 +370,10 @@ public final class Engine {
         let hostKey = VictimKey(address: segment.destination, port: 0)
         let hostHash = victims.hash(hostKey)
         let host = segment.destinationPort == 0 ? -1 : trackVictim(hostKey, hash: hostHash)
-        let step = currentStep
+        // Everything about the attempt is counted in the step it matures in.
+        let grace = victim >= 0 ? victims.states[victim].grace : configuration.windows.completionGrace.nanoseconds
+        let graceCentiseconds = UInt8(truncatingIfNeeded: (grace + 9_999_999) / 10_000_000)
+        let step = (now + Int64(graceCentiseconds) * 10_000_000) / resolution
         if victim >= 0 { countSynPacket(on: victim, step: step) }
         if host >= 0 { countSynPacket(on: host, step: step) }
 
@@ -383,9 +399,14 @@ public final class Engine {
                 if handshakes.entries[slot].clientISN == segment.sequence {
                     counters.synRetransmits &+= 1
                     if victim >= 0 { victims.states[victim].retransmits &+= 1 }
+                    if !handshakes.entries[slot].retransmitted {
+                        handshakes.entries[slot].retransmitted = true
+                        countRetransmitted(slot, opened: true)
+                    }
                     return
                 }
                 // A new ISN on the same 4-tuple is a new attempt; the old one never completed.
+                countRetransmitted(slot, opened: false)
                 handshakes.slots.vacate(slot)
             } else {
                 slot = handshakes.slots.freeSlot(hash: hashed.hash)
@@ -396,18 +417,33 @@ public final class Engine {
                     counters.handshakeEvictions &+= 1
                 }
             }
-            handshakes.open(slot, hashed, isn: segment.sequence, time: now, victim: victim, weight: UInt8(weight))
+            handshakes.open(
+                slot,
+                hashed,
+                isn: segment.sequence,
+                time: now,
+                victim: victim,
+                weight: UInt8(weight),
+                graceCentiseconds: graceCentiseconds
+            )
         } else {
             counters.sampledOut &+= 1
         }
 
         let sourceHash = hasher.hash(segment.source)
         if victim >= 0 {
-            countAttempt(on: victim, sourceHash: sourceHash, tracked: tracked, weight: weight, topSources: true)
+            countAttempt(
+                on: victim,
+                step: step,
+                sourceHash: sourceHash,
+                tracked: tracked,
+                weight: weight,
+                topSources: true
+            )
         }
         // A host-wide attack is a spoofed one: its sources are never heavy hitters.
         if host >= 0 {
-            countAttempt(on: host, sourceHash: sourceHash, tracked: tracked, weight: weight, topSources: false)
+            countAttempt(on: host, step: step, sourceHash: sourceHash, tracked: tracked, weight: weight, topSources: false)
         }
         // The sources of a spoofed storm send one SYN each: following them one by one would only
         // churn the source table. Scanners still show through their SYNs to other services.
@@ -493,6 +529,7 @@ public final class Engine {
         var slot = handshakes.find(handshakes.hash(fromClient))
         if slot >= 0 {
             counters.resets &+= 1
+            countClientReset(slot, of: fromClient)
             handshakes.slots.vacate(slot)
             return
         }
@@ -519,15 +556,24 @@ public final class Engine {
     /// Ends the attempt in `slot` by a completing ACK or the server's RST (nothing listens), crediting
     /// the step of its SYN on its service and its host.
     func close(_ slot: Int, of key: HandshakeKey, client: IPAddress, completed: Bool) {
-        let synStep = handshakes.entries[slot].synTime / resolution
-        let weight = UInt32(handshakes.entries[slot].weight)
+        let entry = handshakes.entries[slot]
+        let step = entry.maturityStep(resolution: resolution)
+        let weight = UInt32(entry.weight)
         handshakes.slots.vacate(slot)
         let parity = Int(currentEpoch & 1)
         let victim = victimSlot(of: key)
-        let hostKey = VictimKey(address: key.server, port: 0)
-        let host = key.serverPort == 0 ? -1 : victims.find(hostKey, hash: victims.hash(hostKey))
-        if victim >= 0 { countClose(on: victim, synStep: synStep, weight: weight, completed: completed) }
-        if host >= 0 { countClose(on: host, synStep: synStep, weight: weight, completed: completed) }
+        let host = hostSlot(of: key)
+        let clientHash = completed ? hasher.hash(client) : 0
+        let count = { (service: Int) in
+            guard service >= 0 else { return }
+            self.countClose(on: service, step: step, weight: weight, completed: completed, retransmitted: entry.retransmitted)
+            guard completed else { return }
+            DelayHistogram.add(self.now - entry.synTime, to: self.victims.delayHistogram(service))
+            self.victims.distinct.add(clientHash, to: self.victims.completerSketch(service, parity: parity))
+        }
+        count(victim)
+        count(host)
+        if completed { DelayHistogram.add(now - entry.synTime, to: linkDelays) }
         if victim >= 0 {
             SpaceSaving.remove(
                 client,
@@ -557,6 +603,13 @@ public final class Engine {
                 // The service may have been evicted (and its slot reused) since: a stale count is harmless.
                 let victim = Int(handshakes.entries[slot].victim) - 1
                 if victim >= 0 && victims.slots.isOccupied(victim) {
+                    // Past the deadline long since: no longer a live stack, whatever it retransmitted.
+                    if handshakes.entries[slot].retransmitted {
+                        let step = handshakes.entries[slot].maturityStep(resolution: resolution)
+                        if victims.holds(victim, step: step) {
+                            victims.stepCounters(victim, step: step).pointee.retransmitted &-= UInt32(handshakes.entries[slot].weight)
+                        }
+                    }
                     let weight = Int(handshakes.entries[slot].weight)
                     victims.states[victim].timeouts &+= weight
                     let hostKey = VictimKey(address: victims.keys[victim].address, port: 0)
@@ -571,6 +624,7 @@ public final class Engine {
 
     // MARK: Tables
 
+    /// Counts a SYN packet in the step its attempt matures in (`step`).
     @inline(__always)
     func countSynPacket(on service: Int, step: Int64) {
         victims.advanceRing(service, to: step)
@@ -578,15 +632,24 @@ public final class Engine {
         victims.states[service].synPackets &+= 1
     }
 
-    /// Counts a new attempt on a service or host: distinct sources always, the attempt itself only
-    /// when tracked (untracked SYNs may be retransmissions), with the weight it stands for.
+    /// Counts a new attempt on a service or host, maturing in `step`: distinct sources always, the
+    /// attempt itself only when tracked (untracked SYNs may be retransmissions), with its weight.
     @inline(__always)
-    func countAttempt(on service: Int, sourceHash: UInt64, tracked: Bool, weight: UInt32, topSources: Bool) {
+    func countAttempt(
+        on service: Int,
+        step: Int64,
+        sourceHash: UInt64,
+        tracked: Bool,
+        weight: UInt32,
+        topSources: Bool
+    ) {
         let parity = Int(currentEpoch & 1)
         victims.advanceEpoch(service, to: currentEpoch)
         victims.distinct.add(sourceHash, to: victims.sketch(service, parity: parity))
+        let counters = victims.stepCounters(service, step: step)
+        LinearCounter.add(sourceHash, to: &counters.pointee.sources)
         guard tracked else { return }
-        victims.stepCounters(service, step: currentStep).pointee.attempts &+= weight
+        counters.pointee.attempts &+= weight
         let state = victims.states.pointer(service)
         state.pointee.attempts &+= Int(weight)
         state.pointee.epochAttempts[parity] &+= weight
@@ -600,23 +663,83 @@ public final class Engine {
         }
     }
 
-    /// Credits a completion or refusal to the step of the SYN it answers.
+    /// Credits a completion or refusal to the step its attempt matures in.
     @inline(__always)
-    func countClose(on service: Int, synStep: Int64, weight: UInt32, completed: Bool) {
+    func countClose(on service: Int, step: Int64, weight: UInt32, completed: Bool, retransmitted: Bool) {
         let state = victims.states.pointer(service)
-        if synStep > state.pointee.ringHead - Int64(victims.ringLength) {
-            let step = victims.stepCounters(service, step: synStep)
-            if completed { step.pointee.completed &+= weight } else { step.pointee.reset &+= weight }
+        if victims.holds(service, step: step) {
+            let counters = victims.stepCounters(service, step: step)
+            if completed { counters.pointee.completed &+= weight } else { counters.pointee.refused &+= weight }
+            if retransmitted { counters.pointee.retransmitted &-= weight }
         }
         if completed { state.pointee.completions &+= Int(weight) } else { state.pointee.resets &+= Int(weight) }
         victims.advanceEpoch(service, to: currentEpoch)
         state.pointee.epochClosed[Int(currentEpoch & 1)] &+= weight
     }
 
+    /// Counts the attempt in `slot` as retransmitted (`opened`) or, once retransmitted, as no longer
+    /// open, in its maturity step on its service and host. The segment is the client's SYN.
+    func countRetransmitted(_ slot: Int, opened: Bool) {
+        let entry = handshakes.entries[slot]
+        guard entry.retransmitted else { return }
+        let step = entry.maturityStep(resolution: resolution)
+        let weight = UInt32(entry.weight)
+        let key = HandshakeKey(
+            client: segment.source,
+            clientPort: segment.sourcePort,
+            server: segment.destination,
+            serverPort: segment.destinationPort
+        )
+        let count = { (service: Int) in
+            guard service >= 0, self.victims.holds(service, step: step) else { return }
+            let counters = self.victims.stepCounters(service, step: step)
+            if opened { counters.pointee.retransmitted &+= weight } else { counters.pointee.retransmitted &-= weight }
+        }
+        count(victimSlot(of: key))
+        count(hostSlot(of: key))
+    }
+
+    /// Counts the client's RST of the attempt in `slot`: it never wanted the connection (it did not
+    /// send the SYN, or gave up), a failure decided at once.
+    func countClientReset(_ slot: Int, of key: HandshakeKey) {
+        let entry = handshakes.entries[slot]
+        let step = entry.maturityStep(resolution: resolution)
+        let weight = UInt32(entry.weight)
+        let count = { (service: Int) in
+            guard service >= 0, self.victims.holds(service, step: step) else { return }
+            let counters = self.victims.stepCounters(service, step: step)
+            counters.pointee.clientReset &+= weight
+            if entry.retransmitted { counters.pointee.retransmitted &-= weight }
+        }
+        count(victimSlot(of: key))
+        count(hostSlot(of: key))
+    }
+
+    /// The completion grace learnt from the handshakes of the service in `slot` (nil: of none yet),
+    /// else from those of every service, else the configured one, between its floor and ceiling.
+    func learntGrace(slot: Int?) -> Int64 {
+        let windows = configuration.windows
+        let quantile = 0.99
+        let learnt =
+            slot.flatMap { DelayHistogram.upperBound(quantile: quantile, of: victims.delayHistogram($0)) }
+            ?? DelayHistogram.upperBound(quantile: quantile, of: linkDelays)
+        guard let learnt else { return windows.completionGrace.nanoseconds }
+        // A quarter more than the bucket's edge: the edge of a handshake near the top of its bucket.
+        return min(max(learnt + learnt / 4, windows.completionGraceFloor.nanoseconds), windows.completionGraceCeiling.nanoseconds)
+    }
+
     @inline(__always)
     func victimSlot(of key: HandshakeKey) -> Int {
         let victimKey = VictimKey(address: key.server, port: key.serverPort)
         return victims.find(victimKey, hash: victims.hash(victimKey))
+    }
+
+    /// The host-wide slot of the attempt's server, or -1.
+    @inline(__always)
+    func hostSlot(of key: HandshakeKey) -> Int {
+        guard key.serverPort != 0 else { return -1 }
+        let hostKey = VictimKey(address: key.server, port: 0)
+        return victims.find(hostKey, hash: victims.hash(hostKey))
     }
 
     /// The slot of a service, added if new; -1 when its bucket holds only services under attack.
@@ -641,7 +764,15 @@ public final class Engine {
             victims.slots.vacate(slot)
             counters.victimEvictions &+= 1
         }
-        victims.open(slot, key: key, hash: hash, time: now, step: currentStep, epoch: currentEpoch)
+        victims.open(
+            slot,
+            key: key,
+            hash: hash,
+            time: now,
+            step: currentStep,
+            epoch: currentEpoch,
+            grace: learntGrace(slot: nil)
+        )
         return slot
     }
 

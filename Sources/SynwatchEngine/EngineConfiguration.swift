@@ -6,6 +6,9 @@ public struct EngineConfiguration: Sendable, Equatable {
     public struct Handshakes: Sendable, Equatable {
         /// A SYN with no completing ACK or RST after this long counts as timed out.
         public var timeout = TimeSpan.seconds(5)
+        /// An unanswered attempt whose SYN was not retransmitted by then has failed: a real TCP stack
+        /// retransmits an unanswered SYN after 1 s (RFC 6298), a spoofed storm never does.
+        public var retransmissionDeadline = TimeSpan.milliseconds(1_500)
         /// Hard capacity; a full bucket evicts in rotation, close to its oldest attempt (and counts it).
         public var capacity = 262_144
         public init() {}
@@ -41,11 +44,17 @@ public struct EngineConfiguration: Sendable, Equatable {
     /// The sliding windows every rate is computed over.
     public struct Windows: Sendable, Equatable {
         /// Granularity of the windows and the interval at which the detector decides.
-        public var resolution = TimeSpan.milliseconds(100)
+        public var resolution = TimeSpan.milliseconds(50)
         /// Length of the window over which SYN and half-open rates are measured.
         public var rate = TimeSpan.seconds(1)
-        /// A handshake younger than this may still complete, so it is not yet counted as half-open.
-        public var completionGrace = TimeSpan.milliseconds(300)
+        /// A handshake younger than its service's grace may still complete, so it is not yet half-open.
+        /// The grace is learnt per service from the handshakes it completes (a high quantile of their
+        /// SYN-to-ACK delay), then from all services; this one applies until either has enough of them.
+        public var completionGrace = TimeSpan.milliseconds(250)
+        /// The learnt grace is never shorter than this (jitter, a server slowed by a flood)...
+        public var completionGraceFloor = TimeSpan.milliseconds(50)
+        /// ...nor longer than this: later, retransmissions tell a live client from a dead one.
+        public var completionGraceCeiling = TimeSpan.seconds(1)
         /// Span over which distinct sources and top sources are counted (two half-span epochs).
         public var sources = TimeSpan.seconds(10)
         public init() {}
@@ -53,13 +62,15 @@ public struct EngineConfiguration: Sendable, Equatable {
 
     /// When an attack on a victim service starts and ends.
     public struct Detection: Sendable, Equatable {
-        /// Half-open handshakes per second that make a flood whatever the service's history.
+        /// Failing handshakes per second that make a flood whatever the service's history.
         public var halfOpenPerSecond = 100.0
-        /// Above this share of completed handshakes the absolute threshold does not apply (a flash crowd).
-        public var maxCompletionRatio = 0.8
+        /// Attempts still undecided after the grace (no answer yet, no retransmission) are evidence only
+        /// beyond what this share of completions allows: a crowd over a lossy path completes the rest.
+        public var maxCompletionRatio = 0.25
         /// Fewest matured attempts in the window before any decision (avoids judging on a handful).
         public var minAttempts = 20
-        /// The evidence must hold this long before `attack_start`.
+        /// Evidence worth this long at the threshold rate starts an attack (a CUSUM of the excess over
+        /// the threshold): a flood many times the threshold is confirmed within one step.
         public var confirmation = TimeSpan.milliseconds(300)
         /// The attack ends after this long without evidence.
         public var quietPeriod = TimeSpan.seconds(10)
@@ -169,8 +180,32 @@ public struct EngineConfiguration: Sendable, Equatable {
         else {
             throw ConfigurationProblem(key: "windows.rate", message: "must span 2 to 600 resolution steps")
         }
-        guard windows.completionGrace.nanoseconds >= 0, windows.completionGrace < windows.rate else {
-            throw ConfigurationProblem(key: "windows.completion_grace", message: "must be shorter than windows.rate")
+        guard windows.completionGraceFloor.nanoseconds >= 0,
+            windows.completionGraceFloor <= windows.completionGraceCeiling
+        else {
+            throw ConfigurationProblem(
+                key: "windows.completion_grace_floor",
+                message: "must be between 0 and windows.completion_grace_ceiling"
+            )
+        }
+        guard windows.completionGraceCeiling.nanoseconds <= 2_500_000_000 else {
+            throw ConfigurationProblem(key: "windows.completion_grace_ceiling", message: "must be at most 2.5s")
+        }
+        guard windows.completionGraceFloor <= windows.completionGrace,
+            windows.completionGrace <= windows.completionGraceCeiling
+        else {
+            throw ConfigurationProblem(
+                key: "windows.completion_grace",
+                message: "must be between windows.completion_grace_floor and windows.completion_grace_ceiling"
+            )
+        }
+        guard handshakes.retransmissionDeadline > windows.completionGraceCeiling,
+            handshakes.retransmissionDeadline < handshakes.timeout
+        else {
+            throw ConfigurationProblem(
+                key: "handshakes.retransmission_deadline",
+                message: "must be longer than windows.completion_grace_ceiling and shorter than handshakes.timeout"
+            )
         }
         guard windows.sources.nanoseconds >= 2 * windows.resolution.nanoseconds else {
             throw ConfigurationProblem(key: "windows.sources", message: "must span at least 2 resolution steps")

@@ -126,11 +126,15 @@ import Testing
 
     @Test("A check that fails on a key left out of the file says that its default applies")
     func checkOnDefault() {
-        let error = loadingError("windows:\n  rate: 200ms\n")
+        let error = loadingError("handshakes:\n  timeout: 1s\n")
         #expect(error?.kind == .invalidValue)
-        #expect(error?.key == "windows.completion_grace")
+        #expect(error?.key == "handshakes.retransmission_deadline")
         #expect(error?.position == nil)
-        #expect(error?.message == "must be shorter than windows.rate (the key is not in the file: its default applies)")
+        #expect(
+            error?.message
+                == "must be longer than windows.completion_grace_ceiling and shorter than handshakes.timeout"
+                + " (the key is not in the file: its default applies)"
+        )
     }
 
     @Test(

@@ -60,6 +60,7 @@ import Testing
           buffer_timeout: 20ms
         handshakes:
           timeout: 8s
+          retransmission_deadline: 3s
           capacity: 1_048_576
         victims:
           capacity: 8192
@@ -70,9 +71,11 @@ import Testing
           time_wait: 30s
           fin_timeout: 20s
         windows:
-          resolution: 50ms
+          resolution: 20ms
           rate: 4s
           completion_grace: 500ms
+          completion_grace_floor: 100ms
+          completion_grace_ceiling: 2s
           sources: 20s
         detection:
           half_open_per_s: 250.5
@@ -124,15 +127,18 @@ import Testing
 
         var engine = EngineConfiguration()
         engine.handshakes.timeout = .seconds(8)
+        engine.handshakes.retransmissionDeadline = .seconds(3)
         engine.handshakes.capacity = 1_048_576
         engine.victims.capacity = 8192
         engine.sources.capacity = 131_072
         engine.connections.capacity = 65_536
         engine.connections.timeWait = .seconds(30)
         engine.connections.finTimeout = .seconds(20)
-        engine.windows.resolution = .milliseconds(50)
+        engine.windows.resolution = .milliseconds(20)
         engine.windows.rate = .seconds(4)
         engine.windows.completionGrace = .milliseconds(500)
+        engine.windows.completionGraceFloor = .milliseconds(100)
+        engine.windows.completionGraceCeiling = .seconds(2)
         engine.windows.sources = .seconds(20)
         engine.detection.halfOpenPerSecond = 250.5
         engine.detection.maxCompletionRatio = 0.7

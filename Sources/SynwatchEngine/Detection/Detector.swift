@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 
-/// What the rate window of one service shows at one step.
+/// What the rate window of one service shows at one step: every figure over the same matured steps.
 struct WindowMeasurement {
     /// SYN packets in the window.
     var synPackets = 0
@@ -18,85 +18,122 @@ struct WindowMeasurement {
 extension Engine {
     // MARK: Victim services
 
-    /// Reads the rate window of `slot` as it stands at the start of `step`.
-    ///
-    /// SYN rate covers the whole window; half-open rate and completion ratio only the steps older
-    /// than the completion grace, whose handshakes had time to complete. Both divide by the part
-    /// of the window the service has existed, so a flood is measured right from its first second.
+    /// Reads the rate window of `slot` as it stands at the start of `step`: the steps whose attempts
+    /// have matured (had their service's grace to complete), over the part the service has existed,
+    /// so a flood is measured right from its first step.
     func measure(_ slot: Int, step: Int64) -> WindowMeasurement {
         victims.advanceRing(slot, to: step - 1)
-        let ringLength = Int64(victims.ringLength)
-        let firstStep = max(step - ringLength, victims.states[slot].firstSeen / resolution)
-        let lastMatured = step - 1 - graceSteps
-        var synPackets = 0, attempts = 0, completed = 0, reset = 0
+        let rateSteps = configuration.windows.rate.nanoseconds / resolution
+        let state = victims.states[slot]
+        let firstStep = max(step - rateSteps, (state.firstSeen + state.grace) / resolution)
+        var synPackets = 0, attempts = 0, completed = 0, halfOpen = 0
         var position = firstStep
         while position < step {
             let counters = victims.stepCounters(slot, step: position).pointee
             synPackets += Int(counters.synPackets)
-            if position <= lastMatured {
-                attempts += Int(counters.attempts)
-                completed += Int(counters.completed)
-                reset += Int(counters.reset)
-            }
+            attempts += Int(counters.attempts)
+            completed += Int(counters.completed)
+            halfOpen += counters.halfOpen
             position += 1
         }
-        let stepSeconds = Double(resolution) / 1e9
         var result = WindowMeasurement()
+        guard firstStep < step else { return result }
+        let seconds = Double(step - firstStep) * Double(resolution) / 1e9
         result.synPackets = synPackets
-        result.synPerSecond = Double(synPackets) / (Double(step - firstStep) * stepSeconds)
-        if lastMatured >= firstStep {
-            let halfOpen = max(0, attempts - completed - reset)
-            result.halfOpenPerSecond = Double(halfOpen) / (Double(lastMatured - firstStep + 1) * stepSeconds)
-            result.completionRatio = attempts > 0 ? Double(completed) / Double(attempts) : 1
-            result.maturedAttempts = attempts
-        }
+        result.synPerSecond = Double(synPackets) / seconds
+        // Sampled attempts are estimates: never more half-open attempts than SYNs.
+        result.halfOpenPerSecond = Double(min(halfOpen, synPackets)) / seconds
+        result.completionRatio = attempts > 0 ? min(1, Double(completed) / Double(attempts)) : 1
+        result.maturedAttempts = attempts
         return result
+    }
+
+    /// Evidence of a flood in the step that just matured (`step - 1`): attempts whose client reset
+    /// them, and attempts still undecided that come from many sources and far outnumber what the
+    /// service completed in the same step. A crowd over a lossy path completes most of its attempts;
+    /// one client's burst into a full listen queue comes from one source and retransmits.
+    func undecidedEvidence(_ slot: Int, step: Int64) -> Double {
+        let counters = victims.stepCounters(slot, step: step - 1).pointee
+        let decided = Double(counters.clientReset)
+        let undecided = Double(max(0, counters.halfOpen - Int(counters.clientReset) - Int(counters.retransmitted)))
+        let ratio = configuration.detection.maxCompletionRatio
+        let allowed = ratio >= 1 ? Double.infinity : Double(counters.completed) * ratio / (1 - ratio)
+        let sources = Double(LinearCounter.estimate(counters.sources))
+        // A 64-bit counter saturates near 260: beyond that, many sources.
+        let manySources = sources >= 0.5 * min(undecided, 200)
+        return decided + (manySources ? max(0, undecided - allowed) : 0)
+    }
+
+    /// Failures decided by now in the step that passed its retransmission deadline: attempts that
+    /// neither completed, nor were refused, nor were retransmitted by a live client.
+    func failedEvidence(_ slot: Int, step: Int64) -> Double {
+        let grace = victims.states[slot].grace
+        let lag = max(0, retransmissionDeadline - grace + resolution - 1) / resolution
+        let deadlineStep = step - 1 - lag
+        guard deadlineStep * resolution >= victims.states[slot].firstSeen + grace,
+            victims.holds(slot, step: deadlineStep)
+        else { return 0 }
+        let counters = victims.stepCounters(slot, step: deadlineStep).pointee
+        return Double(max(0, counters.halfOpen - Int(counters.retransmitted)))
     }
 
     /// The detector's decision for one service at one step.
     func evaluate(_ slot: Int, step: Int64, time: Int64) {
         victims.advanceEpoch(slot, to: time / epochLength)
-        let measured = measure(slot, step: step)
         let state = victims.states.pointer(slot)
+        state.pointee.grace = learntGrace(slot: slot)
+        let measured = measure(slot, step: step)
         let detection = configuration.detection
         switch state.pointee.phase {
-        case .idle, .candidate:
-            guard let threshold = startThreshold(slot, measured, step: step, time: time) else {
-                state.pointee.phase = .idle
-                learnBaseline(slot, measured)
-                return
+        case .idle:
+            let threshold = allowance(slot, measured, time: time)
+            let perStep = threshold * Double(resolution) / 1e9
+            let undecided = undecidedEvidence(slot, step: step) - perStep
+            let failed = failedEvidence(slot, step: step) - perStep
+            if state.pointee.undecidedEvidence == 0 && state.pointee.failedEvidence == 0 {
+                // The SYNs of the step that matured now came one grace before it.
+                state.pointee.evidenceSince = (step - 1) * resolution - state.pointee.grace
             }
-            if state.pointee.phase == .idle {
-                state.pointee.phase = .candidate
-                state.pointee.candidateSince = time
-            }
-            if time - state.pointee.candidateSince >= detection.confirmation.nanoseconds {
+            state.pointee.undecidedEvidence = max(0, state.pointee.undecidedEvidence + undecided)
+            state.pointee.failedEvidence = max(0, state.pointee.failedEvidence + failed)
+            let interval = threshold * Double(detection.confirmation.nanoseconds) / 1e9
+            let evident =
+                max(state.pointee.undecidedEvidence, state.pointee.failedEvidence) >= interval
+                || kernelLiftsOverThreshold(measured)
+            if evident, measured.maturedAttempts >= detection.minAttempts,
+                victims.keys[slot].port != 0 || isSpreadOverPorts(slot, measured, step: step)
+            {
                 startAttack(slot, threshold: threshold, measured: measured, at: time)
+            } else if state.pointee.undecidedEvidence == 0 && state.pointee.failedEvidence == 0 {
+                learnBaseline(slot, measured)
             }
         case .attacked:
             state.pointee.samplingShift = Engine.samplingShift(forSynPerSecond: measured.synPerSecond)
             if evidentHalfOpen(measured.halfOpenPerSecond) >= detection.endFraction * state.pointee.startThreshold {
                 state.pointee.lastEvidence = time
             }
+            let figures = self.figures(slot, measured)
             state.pointee.peakSynPerSecond = max(state.pointee.peakSynPerSecond, measured.synPerSecond)
             state.pointee.peakHalfOpenPerSecond = max(state.pointee.peakHalfOpenPerSecond, measured.halfOpenPerSecond)
+            state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, figures.distinctSources)
             if time - state.pointee.lastEvidence >= detection.quietPeriod.nanoseconds {
                 endAttack(slot, at: time, reason: .quiet)
             } else if time - state.pointee.lastUpdate >= detection.updateInterval.nanoseconds {
                 state.pointee.lastUpdate = time
-                let figures = self.figures(slot, measured)
                 // Only evidence may change the kind: once the flood stops, its emptied windows read as distributed.
                 if state.pointee.lastEvidence == time {
-                    state.pointee.kind = classify(
-                        slot,
-                        distinctSources: figures.distinctSources,
-                        top: figures.topSources.first
-                    )
+                    state.pointee.kind = classify(slot, distinctSources: figures.distinctSources, top: figures.topSources.first)
                 }
-                state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, figures.distinctSources)
                 raise(slot, .attackUpdate, at: time, figures: figures)
             }
         }
+    }
+
+    /// Whether the kernel's reading, while capture loses frames, lifts the window over the threshold.
+    func kernelLiftsOverThreshold(_ measured: WindowMeasurement) -> Bool {
+        let detection = configuration.detection
+        return kernelCorroborates && evidentHalfOpen(measured.halfOpenPerSecond) >= detection.halfOpenPerSecond
+            && measured.completionRatio <= detection.maxCompletionRatio
     }
 
     /// Whether the half-open attempts on a whole host are a spoofed flood spread over its ports, rather
@@ -120,32 +157,24 @@ extension Engine {
         return shift
     }
 
-    /// The threshold the measurement exceeds, when it is evidence of a flood: the absolute one
-    /// (unless most handshakes complete: a flash crowd), else the service's learned baseline.
-    func startThreshold(_ slot: Int, _ measured: WindowMeasurement, step: Int64, time: Int64) -> Double? {
-        let detection = configuration.detection
-        guard measured.maturedAttempts >= detection.minAttempts else { return nil }
-        // While the capture loses frames, the kernel's SYN pressure lets the rate be corrected for the loss.
-        if evidentHalfOpen(measured.halfOpenPerSecond) >= detection.halfOpenPerSecond,
-            measured.completionRatio <= detection.maxCompletionRatio
-        {
-            if victims.keys[slot].port == 0 && !isSpreadOverPorts(slot, measured, step: step) { return nil }
-            return detection.halfOpenPerSecond
-        }
+    /// The failing attempts per second the service may have before they count as evidence: the
+    /// absolute threshold, or below it the service's learnt baseline once warm, while its completion
+    /// ratio has fallen clearly below normal (not a crowd that completes).
+    func allowance(_ slot: Int, _ measured: WindowMeasurement, time: Int64) -> Double {
+        let absolute = configuration.detection.halfOpenPerSecond
         // A host's figures are the sum of its services': only the absolute threshold applies.
-        if victims.keys[slot].port == 0 { return nil }
+        guard victims.keys[slot].port != 0 else { return absolute }
         let baseline = configuration.baseline
         let state = victims.states[slot]
-        guard baseline.enabled, time - state.baselineSince >= baseline.warmup.nanoseconds else { return nil }
-        let threshold = max(
+        guard baseline.enabled, time - state.baselineSince >= baseline.warmup.nanoseconds,
+            measured.completionRatio <= state.baselineCompletion - baseline.minCompletionDrop
+        else { return absolute }
+        let learnt = max(
             baseline.minHalfOpenPerSecond,
             baseline.factor * state.baselineHalfOpen,
             state.baselineHalfOpen + baseline.deviations * state.baselineHalfOpenVariance.squareRoot()
         )
-        guard measured.halfOpenPerSecond >= threshold,
-            measured.completionRatio <= state.baselineCompletion - baseline.minCompletionDrop
-        else { return nil }
-        return threshold
+        return min(absolute, learnt)
     }
 
     /// Moves the service's baseline towards a quiet measurement (exponentially weighted mean and variance).
@@ -166,7 +195,9 @@ extension Engine {
         state.pointee.phase = .attacked
         state.pointee.attackID = nextAttackID
         nextAttackID += 1
-        state.pointee.attackStart = state.pointee.candidateSince
+        state.pointee.attackStart = state.pointee.evidenceSince
+        state.pointee.undecidedEvidence = 0
+        state.pointee.failedEvidence = 0
         state.pointee.lastEvidence = time
         state.pointee.lastUpdate = time
         state.pointee.startThreshold = threshold
@@ -175,8 +206,8 @@ extension Engine {
         state.pointee.peakSynPerSecond = measured.synPerSecond
         state.pointee.peakHalfOpenPerSecond = measured.halfOpenPerSecond
         state.pointee.samplingShift = Engine.samplingShift(forSynPerSecond: measured.synPerSecond)
+        state.pointee.kind = classify(slot, distinctSources: failingSources(slot), top: topSources(slot).first)
         let figures = self.figures(slot, measured)
-        state.pointee.kind = classify(slot, distinctSources: figures.distinctSources, top: figures.topSources.first)
         state.pointee.peakDistinctSources = figures.distinctSources
         counters.attacks += 1
         raise(slot, .attackStart, at: time, figures: figures)
@@ -205,32 +236,54 @@ extension Engine {
 
     /// The figures events carry: rates from the window, sources from the sources epochs.
     func figures(_ slot: Int, _ measured: WindowMeasurement) -> VictimFigures {
-        VictimFigures(
+        let state = victims.states[slot]
+        // In a spoofed storm no source stands out: listing some would only name arbitrary ones.
+        let spoofed = state.phase == .attacked && state.kind == .randomSource
+        return VictimFigures(
             synPerSecond: measured.synPerSecond,
             halfOpenPerSecond: measured.halfOpenPerSecond,
             completionRatio: measured.completionRatio,
-            distinctSources: victims.distinct.estimate(
-                victims.sketch(slot, parity: 0),
-                victims.sketch(slot, parity: 1)
-            ),
-            topSources: topSources(slot)
+            distinctSources: failingSources(slot),
+            topSources: spoofed ? [] : topSources(slot)
         )
     }
 
-    /// The sources with the most half-open attempts on the service in `slot`.
+    /// Half-open attempts in the sources window (weighted where sampled).
+    func failingAttempts(_ slot: Int) -> Int {
+        let state = victims.states[slot]
+        return max(0, state.epochAttempts.total - state.epochClosed.total)
+    }
+
+    /// Estimated distinct sources of the attempts that did not complete in the sources window: all
+    /// sources less those that completed, never more than those attempts.
+    func failingSources(_ slot: Int) -> Int {
+        let all = victims.distinct.estimate(victims.sketch(slot, parity: 0), victims.sketch(slot, parity: 1))
+        let completers = victims.distinct.estimate(
+            victims.completerSketch(slot, parity: 0),
+            victims.completerSketch(slot, parity: 1)
+        )
+        return min(max(0, all - completers), failingAttempts(slot))
+    }
+
+    /// The sources with the most half-open attempts on the service in `slot`, with their counts.
     ///
-    /// The Space-Saving sketch certifies sources holding more than 1/k of the attempts. A botnet of
-    /// many equal bots has none such, so the source table (exact counts for sources that repeat)
-    /// completes the list with the sources whose latest SYN went to this address.
+    /// The Space-Saving sketch finds sources holding more than 1/k of the attempts; a botnet of many
+    /// equal bots has none such, so the source table completes the list with the sources whose latest
+    /// SYN went to this address. Counts come from the source table, which counts every SYN of a
+    /// source that repeats (never sampled): a source it does not hold sent one SYN, and stands out
+    /// in nothing.
     func topSources(_ slot: Int) -> [SourceCount] {
         // A host-wide attack is a spoofed one: no source stands out.
         guard victims.keys[slot].port != 0 else { return [] }
         let wanted = configuration.detection.topSources
-        var top = SpaceSaving.top(
-            wanted,
-            of: [victims.top(slot, parity: 0), victims.top(slot, parity: 1)],
-            k: victims.topK
-        )
+        var top: [SourceCount] = []
+        for candidate in SpaceSaving.top(wanted, of: [victims.top(slot, parity: 0), victims.top(slot, parity: 1)], k: victims.topK) {
+            let source = sources.find(candidate.address, hash: hasher.hash(candidate.address))
+            guard source >= 0 else { continue }
+            sources.advanceEpoch(source, to: currentEpoch)
+            let halfOpen = sources.entries[source].halfOpen
+            if halfOpen >= 2 { top.append(SourceCount(address: candidate.address, halfOpen: halfOpen)) }
+        }
         guard top.count < wanted else { return top }
         let address = victims.keys[slot].address
         let known = Set(top.map(\.address))
@@ -248,17 +301,16 @@ extension Engine {
         return top.sorted { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
     }
 
-    /// Tells the kind of flood from who sends the half-open attempts of the sources window.
+    /// Tells the kind of flood from the attempts that fail in the sources window and their sources;
+    /// completing attempts (a crowd the flood hides in) say nothing about it.
     func classify(_ slot: Int, distinctSources: Int, top: SourceCount?) -> FloodKind {
-        let state = victims.states[slot]
         let classification = configuration.classification
-        let attempts = max(1, state.epochAttempts.total)
-        let halfOpen = max(1, attempts - state.epochClosed.total)
-        if let top, Double(top.halfOpen) >= classification.singleSourceShare * Double(halfOpen) {
+        let failing = max(1, failingAttempts(slot))
+        if let top, Double(top.halfOpen) >= classification.singleSourceShare * Double(failing) {
             return .singleSource
         }
         if distinctSources >= classification.randomSourceMinSources,
-            Double(distinctSources) >= classification.randomSourceDistinctRatio * Double(attempts)
+            Double(distinctSources) >= classification.randomSourceDistinctRatio * Double(failing)
         {
             return .randomSource
         }

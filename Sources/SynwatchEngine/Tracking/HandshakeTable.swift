@@ -32,7 +32,17 @@ struct HandshakeEntry: Sendable {
     /// The attempts this one stands for: 1, or more when its service was sampled under attack.
     var weight: UInt8 = 1
     var synAckSeen = false
+    /// The service's completion grace when the SYN came, in 10 ms: the attempt is judged at
+    /// `synTime` plus this, and its outcome is counted in the step of that moment.
+    var graceCentiseconds: UInt8 = 0
+    /// Whether the client retransmitted the SYN: a live TCP stack, not (yet) a failure.
+    var retransmitted = false
 
+    /// The resolution step in which the attempt matures (its grace runs out).
+    @inline(__always)
+    func maturityStep(resolution: Int64) -> Int64 {
+        (synTime &+ Int64(graceCentiseconds) &* 10_000_000) / resolution
+    }
 }
 
 /// Every handshake between its SYN and its completing ACK, RST or time-out.
@@ -74,7 +84,8 @@ final class HandshakeTable {
         isn: UInt32,
         time: Int64,
         victim: Int,
-        weight: UInt8
+        weight: UInt8,
+        graceCentiseconds: UInt8
     ) {
         slots.occupy(slot, hash: hashed.hash)
         entries[slot] = HandshakeEntry(
@@ -82,7 +93,8 @@ final class HandshakeTable {
             clientISN: isn,
             synTime: time,
             victim: UInt32(truncatingIfNeeded: victim + 1),
-            weight: weight
+            weight: weight,
+            graceCentiseconds: graceCentiseconds
         )
     }
 

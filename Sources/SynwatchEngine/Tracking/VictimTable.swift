@@ -7,15 +7,27 @@ struct VictimKey: Equatable, Sendable {
 
 /// Counters of one resolution step of a victim's rate window.
 ///
-/// Completions and resets are credited to the step of the SYN they answer, so a step's
-/// `attempts - completed - reset` is exactly its attempts still half-open. Attempts on a service
-/// under a heavy attack are sampled (`VictimState.samplingShift`): each tracked one, and its
-/// completion or reset, then counts for as many as it stands for.
+/// Everything about an attempt is counted in the step in which it matures (its SYN plus the
+/// service's completion grace), whenever it happens: so a step's `attempts - completed - refused`
+/// is exactly its attempts still half-open, and every figure read over a span of steps is about the
+/// same SYNs. Attempts on a service under a heavy attack are sampled (`VictimState.samplingShift`):
+/// each tracked one, and its outcome, then counts for as many as it stands for.
 struct StepCounters: Sendable {
+    /// SYN packets, retransmissions included.
     var synPackets: UInt32 = 0
     var attempts: UInt32 = 0
     var completed: UInt32 = 0
-    var reset: UInt32 = 0
+    /// Refused by the server's RST (nothing listens).
+    var refused: UInt32 = 0
+    /// Reset by the client before completing: it never wanted the connection (a decided failure).
+    var clientReset: UInt32 = 0
+    /// Attempts whose SYN was retransmitted and that are still open: live stacks, undecided.
+    var retransmitted: UInt32 = 0
+    /// The attempts' sources, one bit each (`LinearCounter`): a few sources or many.
+    var sources: UInt64 = 0
+
+    /// Attempts that neither completed nor were refused.
+    var halfOpen: Int { max(0, Int(attempts) - Int(completed) - Int(refused)) }
 }
 
 /// A counter per sources epoch, indexed by the epoch's parity: the current and the previous one.
@@ -37,9 +49,8 @@ struct EpochPair: Sendable {
 /// Where a victim service stands in the detector's state machine.
 
 enum Phase: UInt8, Sendable {
+    /// Evidence, if any, is accumulating (`VictimState.undecidedEvidence`, `failedEvidence`).
     case idle
-    /// Evidence holds, waiting for the confirmation time.
-    case candidate
     /// Attack reported; ends after the quiet period without evidence.
     case attacked
 }
@@ -66,7 +77,15 @@ struct VictimState: Sendable {
     var timeouts = 0
 
     var phase = Phase.idle
-    var candidateSince: Int64 = 0
+    /// How long attempts on this service may take to complete (learnt, see `Engine.updateGrace`).
+    var grace: Int64 = 0
+    /// CUSUMs of the excess of failing attempts over the threshold: from attempts still undecided
+    /// when they mature, and from attempts that failed for sure (by RST, or past the retransmission
+    /// deadline without a retransmission). Either reaching the decision interval starts an attack.
+    var undecidedEvidence = 0.0
+    var failedEvidence = 0.0
+    /// Capture time of the SYNs that started the evidence now accumulating.
+    var evidenceSince: Int64 = 0
     var attackID: UInt64 = 0
     var attackStart: Int64 = 0
     var lastEvidence: Int64 = 0
@@ -106,6 +125,11 @@ final class VictimTable {
     let distinct: HyperLogLog
     let tops: FlatArray<TopEntry>
     let topK: Int
+    /// Distinct sources of completed handshakes per epoch parity: subtracted from all sources, they
+    /// leave the sources of failing attempts, which alone tell the kind of a flood.
+    let completerSketches: FlatArray<UInt8>
+    /// Per slot, its handshakes' completion delays (`DelayHistogram`).
+    let delays: FlatArray<UInt16>
     /// Per slot, the service's connections by state (weighted) and how they ended.
     let connections: FlatArray<ConnectionCounts>
     let hasher: KeyedHasher
@@ -123,6 +147,8 @@ final class VictimTable {
         sketches = FlatArray(zeroedCount: count * 2 * distinct.registerCount)
         self.topK = topK
         tops = FlatArray(zeroedCount: count * 2 * topK)
+        completerSketches = FlatArray(zeroedCount: count * 2 * distinct.registerCount)
+        delays = FlatArray(zeroedCount: count * DelayHistogram.buckets)
         connections = FlatArray(zeroedCount: count)
         self.hasher = hasher
     }
@@ -133,6 +159,8 @@ final class VictimTable {
         steps.deallocate()
         sketches.deallocate()
         tops.deallocate()
+        completerSketches.deallocate()
+        delays.deallocate()
         connections.deallocate()
     }
 
@@ -155,6 +183,24 @@ final class VictimTable {
     @inline(__always)
     func sketch(_ slot: Int, parity: Int) -> UnsafeMutablePointer<UInt8> {
         sketches.pointer((slot &* 2 &+ parity) &* distinct.registerCount)
+    }
+
+    /// Distinct-completer registers of `slot` for the epoch of parity `parity`.
+    @inline(__always)
+    func completerSketch(_ slot: Int, parity: Int) -> UnsafeMutablePointer<UInt8> {
+        completerSketches.pointer((slot &* 2 &+ parity) &* distinct.registerCount)
+    }
+
+    /// Completion-delay histogram of `slot`.
+    @inline(__always)
+    func delayHistogram(_ slot: Int) -> UnsafeMutablePointer<UInt16> {
+        delays.pointer(slot &* DelayHistogram.buckets)
+    }
+
+    /// Whether absolute step `step` of `slot` is still in its ring (counts for it may be credited).
+    @inline(__always)
+    func holds(_ slot: Int, step: Int64) -> Bool {
+        step > states[slot].ringHead - Int64(ringLength)
     }
 
     /// Top-source counters of `slot` for the epoch of parity `parity`.
@@ -184,6 +230,7 @@ final class VictimTable {
         guard epoch > current else { return }
         for parity in 0..<2 where epoch - current >= 2 || parity == Int(epoch & 1) {
             sketch(slot, parity: parity).update(repeating: 0, count: distinct.registerCount)
+            completerSketch(slot, parity: parity).update(repeating: 0, count: distinct.registerCount)
             top(slot, parity: parity).update(repeating: .empty, count: topK)
             states[slot].epochAttempts[parity] = 0
             states[slot].epochClosed[parity] = 0
@@ -192,7 +239,7 @@ final class VictimTable {
     }
 
     /// Sets up a new service in the free `slot`.
-    func open(_ slot: Int, key: VictimKey, hash: UInt64, time: Int64, step: Int64, epoch: Int64) {
+    func open(_ slot: Int, key: VictimKey, hash: UInt64, time: Int64, step: Int64, epoch: Int64, grace: Int64) {
         slots.occupy(slot, hash: hash)
         keys[slot] = key
         states[slot] = VictimState()
@@ -201,11 +248,14 @@ final class VictimTable {
         states[slot].baselineSince = time
         states[slot].ringHead = step
         states[slot].sourceEpoch = epoch
+        states[slot].grace = grace
         openings &+= 1
         states[slot].serial = openings
         connections[slot] = ConnectionCounts()
         steps.pointer(slot * ringLength).update(repeating: StepCounters(), count: ringLength)
         sketch(slot, parity: 0).update(repeating: 0, count: distinct.registerCount * 2)
+        completerSketch(slot, parity: 0).update(repeating: 0, count: distinct.registerCount * 2)
+        delayHistogram(slot).update(repeating: 0, count: DelayHistogram.buckets)
         top(slot, parity: 0).update(repeating: .empty, count: topK * 2)
     }
 }
