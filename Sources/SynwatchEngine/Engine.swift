@@ -25,6 +25,9 @@ public final class Engine {
     /// Steps ahead of the current one in which attempts seen now may mature.
     var maturitySteps: Int64 = 0
     var retransmissionDeadline: Int64 = 0
+    /// Steps from the one an attempt matures in to one by which it surely passed its retransmission
+    /// deadline: its SYN came at least one grace floor before the end of its maturity step.
+    var deadlineSteps: Int64 = 0
     var sweepBuckets = 0
     var connectionSweepBuckets = 0
     /// Steps after which an idle engine has nothing left to decide: longer gaps are skipped.
@@ -94,6 +97,7 @@ public final class Engine {
         let detection = configuration.detection
         timeout = configuration.handshakes.timeout.nanoseconds
         retransmissionDeadline = configuration.handshakes.retransmissionDeadline.nanoseconds
+        deadlineSteps = (retransmissionDeadline - windows.completionGraceFloor.nanoseconds + resolution - 1) / resolution
         maturitySteps = (windows.completionGraceCeiling.nanoseconds + resolution - 1) / resolution + 1
         sweepBuckets = handshakes.bucketsPerSweep(
             resolution: windows.resolution,
@@ -568,12 +572,14 @@ public final class Engine {
             guard service >= 0 else { return }
             self.countClose(on: service, step: step, weight: weight, completed: completed, retransmitted: entry.retransmitted)
             guard completed else { return }
+            // After a retransmission the delay measures the client's time-out, not the path.
+            guard !entry.retransmitted else { return }
             DelayHistogram.add(self.now - entry.synTime, to: self.victims.delayHistogram(service))
             self.victims.distinct.add(clientHash, to: self.victims.completerSketch(service, parity: parity))
         }
         count(victim)
         count(host)
-        if completed { DelayHistogram.add(now - entry.synTime, to: linkDelays) }
+        if completed && !entry.retransmitted { DelayHistogram.add(now - entry.synTime, to: linkDelays) }
         if victim >= 0 {
             SpaceSaving.remove(
                 client,

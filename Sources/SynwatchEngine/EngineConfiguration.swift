@@ -50,7 +50,7 @@ public struct EngineConfiguration: Sendable, Equatable {
         /// A handshake younger than its service's grace may still complete, so it is not yet half-open.
         /// The grace is learnt per service from the handshakes it completes (a high quantile of their
         /// SYN-to-ACK delay), then from all services; this one applies until either has enough of them.
-        public var completionGrace = TimeSpan.milliseconds(250)
+        public var completionGrace = TimeSpan.milliseconds(200)
         /// The learnt grace is never shorter than this (jitter, a server slowed by a flood)...
         public var completionGraceFloor = TimeSpan.milliseconds(50)
         /// ...nor longer than this: later, retransmissions tell a live client from a dead one.
@@ -66,7 +66,7 @@ public struct EngineConfiguration: Sendable, Equatable {
         public var halfOpenPerSecond = 100.0
         /// Attempts still undecided after the grace (no answer yet, no retransmission) are evidence only
         /// beyond what this share of completions allows: a crowd over a lossy path completes the rest.
-        public var maxCompletionRatio = 0.25
+        public var maxCompletionRatio = 0.1
         /// Fewest matured attempts in the window before any decision (avoids judging on a handful).
         public var minAttempts = 20
         /// Evidence worth this long at the threshold rate starts an attack (a CUSUM of the excess over

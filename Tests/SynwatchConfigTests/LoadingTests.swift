@@ -75,7 +75,7 @@ import Testing
           rate: 4s
           completion_grace: 500ms
           completion_grace_floor: 100ms
-          completion_grace_ceiling: 2s
+          completion_grace_ceiling: 1200ms
           sources: 20s
         detection:
           half_open_per_s: 250.5
@@ -138,7 +138,7 @@ import Testing
         engine.windows.rate = .seconds(4)
         engine.windows.completionGrace = .milliseconds(500)
         engine.windows.completionGraceFloor = .milliseconds(100)
-        engine.windows.completionGraceCeiling = .seconds(2)
+        engine.windows.completionGraceCeiling = .milliseconds(1_200)
         engine.windows.sources = .seconds(20)
         engine.detection.halfOpenPerSecond = 250.5
         engine.detection.maxCompletionRatio = 0.7

@@ -57,20 +57,19 @@ extension Engine {
         let decided = Double(counters.clientReset)
         let undecided = Double(max(0, counters.halfOpen - Int(counters.clientReset) - Int(counters.retransmitted)))
         let ratio = configuration.detection.maxCompletionRatio
-        let allowed = ratio >= 1 ? Double.infinity : Double(counters.completed) * ratio / (1 - ratio)
+        // At most `ratio` of the step's decided attempts completed: `completed * (1 - ratio) / ratio` others.
+        let allowed = ratio <= 0 ? Double.infinity : Double(counters.completed) * (1 - ratio) / ratio
         let sources = Double(LinearCounter.estimate(counters.sources))
         // A 64-bit counter saturates near 260: beyond that, many sources.
         let manySources = sources >= 0.5 * min(undecided, 200)
         return decided + (manySources ? max(0, undecided - allowed) : 0)
     }
 
-    /// Failures decided by now in the step that passed its retransmission deadline: attempts that
-    /// neither completed, nor were refused, nor were retransmitted by a live client.
+    /// Failures decided by now in the step whose every attempt passed its retransmission deadline:
+    /// attempts that neither completed, nor were refused, nor were retransmitted by a live client.
     func failedEvidence(_ slot: Int, step: Int64) -> Double {
-        let grace = victims.states[slot].grace
-        let lag = max(0, retransmissionDeadline - grace + resolution - 1) / resolution
-        let deadlineStep = step - 1 - lag
-        guard deadlineStep * resolution >= victims.states[slot].firstSeen + grace,
+        let deadlineStep = step - 1 - deadlineSteps
+        guard deadlineStep * resolution >= victims.states[slot].firstSeen,
             victims.holds(slot, step: deadlineStep)
         else { return 0 }
         let counters = victims.stepCounters(slot, step: deadlineStep).pointee

@@ -82,6 +82,37 @@ struct Scenario {
         }
     }
 
+    /// One connection as a real client makes it through a lossy path: the SYN at `time`, sent again
+    /// (same ISN) after 1 s and 3 s while unanswered. The first `lostSyns` tries never reach the
+    /// server; then `lostSynAcks` tries reach it, but its SYN-ACK never reaches the client; the next
+    /// one completes after `roundTrip`.
+    mutating func lossyConnection(
+        from client: IPAddress,
+        to victim: IPAddress,
+        port: UInt16,
+        at time: Int64,
+        lostSyns: Int = 0,
+        lostSynAcks: Int = 0,
+        roundTrip: Int64 = 20 * millisecond
+    ) {
+        let syn = Packet(
+            source: client,
+            destination: victim,
+            sourcePort: UInt16.random(in: 1024...65535, using: &random),
+            destinationPort: port,
+            sequence: random.next32(),
+            flags: .syn
+        )
+        let serverISN = random.next32()
+        let tries: [Int64] = [0, 1, 3, 7].map { time + $0 * second }
+        for index in 0...(lostSyns + lostSynAcks) {
+            add(syn, at: tries[index])
+            guard index >= lostSyns else { continue }
+            add(syn.synAck(isn: serverISN), at: tries[index] + 100_000)
+        }
+        add(syn.completingAck(serverISN: serverISN), at: tries[lostSyns + lostSynAcks] + roundTrip)
+    }
+
     /// Quiet normal traffic: 20 clients completing 20 connections per second in all.
     mutating func background(to victim: IPAddress, port: UInt16, from start: Double, to end: Double) {
         let clients = (1...20).map { index in

@@ -1,0 +1,130 @@
+import Testing
+
+@testable import SynwatchEngine
+
+/// The detector's evidence against what real TCP does: clients retransmit, paths lose packets,
+/// crowds surge, and strong floods must be told within a few hundred milliseconds.
+@Suite("Evidence")
+struct EvidenceTests {
+    let defaults = EngineConfiguration()
+
+    func summary(_ events: [Event]) -> String {
+        events.map { "\($0.type.rawValue)@\($0.scenarioTime) \($0.kind?.rawValue ?? "") \($0.figures.map { "\($0)" } ?? "")" }
+            .joined(separator: "\n")
+    }
+
+    /// One client opens 500 connections at once into a full listen queue: the kernel drops 241 SYNs,
+    /// the client sends them again after 1 s (and some after 3 s), and every handshake completes.
+    @Test
+    func burstIntoAFullListenQueueIsNoFlood() {
+        let victim = v4(198, 18, 0, 10)
+        let client = v4(198, 18, 5, 5)
+        var scenario = Scenario(seed: 21)
+        scenario.background(to: victim, port: 8080, from: 0, to: 12)
+        let start = Scenario.time(5)
+        for index in 0..<500 {
+            let dropped = index % 2 == 1 && index < 482
+            scenario.lossyConnection(
+                from: client,
+                to: victim,
+                port: 8080,
+                at: start + Int64(index) * 20_000,
+                lostSyns: dropped ? (index % 5 == 0 ? 2 : 1) : 0,
+                roundTrip: millisecond
+            )
+        }
+        let engine = Engine.make()
+        let all = scenario.run(on: engine, until: 20)
+        #expect(all.isEmpty, "\(summary(all))")
+        #expect(engine.statistics.completions >= 500)
+    }
+
+    /// A crowd of fresh clients through a path that loses 15 % of SYNs and 10 % of SYN-ACKs between
+    /// the capture point and the hosts: clients retransmit, and every connection completes.
+    @Test(arguments: [300.0, 3_000.0])
+    func flashCrowdOverALossyPathIsNoFlood(rate: Double) {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 22)
+        scenario.background(to: victim, port: 443, from: 0, to: 20)
+        var time = Scenario.time(5)
+        while time < Scenario.time(15) {
+            let client = scenario.spoofedSource(like: victim)
+            let lostSyns = scenario.random.chance(0.15) ? (scenario.random.chance(0.15) ? 2 : 1) : 0
+            let lostSynAcks = scenario.random.chance(0.10) ? 1 : 0
+            scenario.lossyConnection(
+                from: client,
+                to: victim,
+                port: 443,
+                at: time,
+                lostSyns: lostSyns,
+                lostSynAcks: lostSynAcks,
+                roundTrip: Int64.random(in: 5...60, using: &scenario.random) * millisecond
+            )
+            time += Int64(1e9 / rate * Double.random(in: 0.5...1.5, using: &scenario.random))
+        }
+        let all = scenario.run(on: Engine.make(), until: 30)
+        #expect(all.isEmpty, "\(summary(all))")
+    }
+
+    /// A spoofed flood while a crowd connects to the same service: one attack, random-source from
+    /// its first event, whatever the crowd's completing sources.
+    @Test
+    func spoofedFloodInACrowdIsRandomSourceFromTheStart() throws {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 23)
+        let crowd = (0..<300).map { v4(198, 19, UInt8($0 / 200), UInt8($0 % 200 + 1)) }
+        scenario.connections(to: victim, port: 80, rate: 800, from: 0, to: 20, within: 0.04) {
+            crowd.randomElement(using: &$0.random)!
+        }
+        scenario.flood(to: victim, port: 80, rate: 1_500, from: 8, to: 14) { $0.spoofedSource(like: victim) }
+        let all = scenario.run(on: Engine.make(), until: 30)
+        let starts = all.filter { $0.type == .attackStart }
+        try #require(starts.count == 1, "\(summary(all))")
+        #expect(starts[0].kind == .randomSource, "\(summary(all))")
+        #expect(all.allSatisfy { $0.kind == .randomSource }, "\(summary(all))")
+        // Fewer undecided attempts than nine per completed one wait for the retransmission deadline.
+        let deadline = defaults.handshakes.retransmissionDeadline.seconds
+        #expect(starts[0].scenarioTime - 8 <= deadline + 0.3, "\(summary(all))")
+    }
+
+    /// Strong spoofed floods are announced within 0.3 s of capture time, on a service whose handshakes
+    /// are known and on one never seen before. A marginal one beside completing traffic is decided
+    /// once its attempts pass the retransmission deadline.
+    @Test(arguments: [(10_000.0, true), (10_000.0, false), (2_000.0, true), (250.0, true)])
+    func strongerFloodsAreConfirmedSooner(rate: Double, history: Bool) throws {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 24)
+        if history { scenario.background(to: victim, port: 80, from: 0, to: 14) }
+        scenario.flood(to: victim, port: 80, rate: rate, from: 10, to: 14) { $0.spoofedSource(like: victim) }
+        let all = scenario.run(on: Engine.make(), until: 16)
+        let starts = all.filter { $0.type == .attackStart }
+        try #require(starts.count == 1, "\(summary(all))")
+        #expect(starts[0].kind == .randomSource)
+        let delay = starts[0].scenarioTime - 10
+        let bound = rate >= 2_000 ? 0.3 : defaults.handshakes.retransmissionDeadline.seconds + 0.5
+        #expect(delay > 0 && delay <= bound, "\(rate) SYN/s announced after \(delay) s")
+    }
+
+    /// Half-open never exceeds SYNs, nor distinct sources the attempts they come from, in any event.
+    @Test
+    func figuresOfOneEventAgree() throws {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 25)
+        scenario.background(to: victim, port: 80, from: 0, to: 30)
+        scenario.flood(to: victim, port: 80, rate: 20_000, from: 5, to: 8) { $0.spoofedSource(like: victim) }
+        let engine = Engine.make()
+        let all = scenario.run(on: engine, until: 30)
+        try #require(all.contains { $0.type == .attackStart }, "\(summary(all))")
+        let syns = engine.services(limit: 1).first?.synPackets ?? 0
+        for event in all {
+            let figures = try #require(event.figures)
+            #expect(figures.halfOpenPerSecond <= figures.synPerSecond, "\(event)")
+            #expect(figures.distinctSources <= syns, "\(event)")
+            #expect(figures.topSources.isEmpty, "a spoofed storm has no top source: \(event)")
+            if let summary = event.summary {
+                #expect(summary.peakHalfOpenPerSecond <= summary.peakSynPerSecond * 1.05, "\(summary)")
+                #expect(summary.peakDistinctSources <= summary.totalSyns, "\(summary)")
+            }
+        }
+    }
+}
