@@ -5,7 +5,7 @@ import SynwatchEngine
 ///
 /// Anything else is left to libpcap: pcapng, the modified formats (Kuznetzov, Navtel), versions before 2.4
 /// (whose length fields may be swapped), link types the engine does not decode or that libpcap renumbers other
-/// than `LINKTYPE_RAW`, and byte-swapped Linux cooked captures (libpcap rewrites their CAN pseudo-headers).
+/// than `LINKTYPE_RAW`, and byte-swapped Linux cooked and NFLOG captures (whose headers libpcap rewrites).
 struct ClassicPcapHeader {
     static let size = 24
     static let recordHeaderSize = 16
@@ -38,7 +38,8 @@ struct ClassicPcapHeader {
         guard field(4, UInt16.self) == 2, field(6, UInt16.self) == 4 else { return nil }
         // LT_LINKTYPE: the upper 6 bits carry FCS information, not the type.
         guard let linkType = Self.linkType(forFileValue: field(20, UInt32.self) & 0x03FF_FFFF) else { return nil }
-        if swapped && (linkType == .linuxCooked || linkType == .linuxCooked2) { return nil }
+        // libpcap rewrites these in a swapped file: cooked CAN pseudo-headers, NFLOG TLV lengths and types.
+        if swapped && (linkType == .linuxCooked || linkType == .linuxCooked2 || linkType == .nflog) { return nil }
         self.linkType = linkType
         let snapshot = Int(field(16, UInt32.self))
         snapshotLength = snapshot == 0 || snapshot > Self.maximumCaptureLength ? Self.maximumCaptureLength : snapshot
@@ -48,7 +49,7 @@ struct ClassicPcapHeader {
     private static func linkType(forFileValue value: UInt32) -> LinkType? {
         switch value {
         case 101: .raw  // LINKTYPE_RAW is DLT_RAW, 12 on Linux
-        case 0, 1, 108, 113, 228, 229, 276: LinkType(rawValue: Int32(value))
+        case 0, 1, 9, 108, 113, 228, 229, 239, 276: LinkType(rawValue: Int32(value))
         default: nil
         }
     }
