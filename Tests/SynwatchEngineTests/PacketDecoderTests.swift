@@ -819,8 +819,9 @@ struct PacketDecoderTests {
     func outcomeNamesAndProblems() {
         #expect(
             DecodeOutcome.allCases.filter(\.isProblem).map(\.name) == [
-                "truncated_link_header", "bad_link_header", "truncated_ip_header", "bad_ip_version", "bad_ip_header_length",
-                "ipv6_extension_chain_too_long", "truncated_tcp_header", "bad_tcp_header_length",
+                "truncated_link_header", "bad_link_header", "truncated_ip_header", "bad_ip_version",
+                "bad_ip_header_length", "ipv6_extension_chain_too_long", "truncated_tcp_header",
+                "bad_tcp_header_length",
             ]
         )
         #expect(
