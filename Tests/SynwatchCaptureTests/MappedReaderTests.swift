@@ -170,7 +170,7 @@ import Testing
         }
     }
 
-    @Test("pcapng, old versions and modified formats go to libpcap")
+    @Test("Old versions and modified formats go to libpcap, pcapng to its own mapped reader")
     func otherFormatsFallBackToLibpcap() throws {
         var generator = SeededGenerator(seed: 21)
         var old = ClassicFixture(versionMinor: 3)
@@ -180,13 +180,14 @@ import Testing
         let directory = TemporaryDirectory()
         let versionPath = directory.write("v23.pcap", old.bytes)
         let modifiedPath = directory.write("kuznetzov.pcap", kuznetzov)
-        let pcapngPath = directory.write("file.pcapng", PcapngFixture().bytes)
+        let pcapng = PcapngFixture(packets: [.init(timestamp: 1, data: [1], wireLength: 1)])
+        let pcapngPath = directory.write("file.pcapng", pcapng.bytes)
 
         let version = try readAll(.file(versionPath))
         #expect(version.method == .libpcap)
         #expect(version.frames == old.expectedFrames(.ethernet))
         #expect(try CaptureFileReader(.file(modifiedPath)).method == .libpcap)
-        #expect(try CaptureFileReader(.file(pcapngPath)).method == .libpcap)
+        #expect(try CaptureFileReader(.file(pcapngPath)).method == .mappedPcapng)
     }
 
     @Test("Progress: bytes consumed grow to the file size, in both readers")
