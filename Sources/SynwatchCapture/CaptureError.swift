@@ -55,8 +55,8 @@ public struct CaptureError: Error, Equatable, Sendable, CustomStringConvertible 
         case .notACaptureFile:
             return "\(input): not a pcap or pcapng capture file \(cause)"
         case .unsupportedLinkType(let type):
-            return "\(input): unsupported link-layer type \(type); synwatch reads Ethernet, Linux cooked v1/v2, "
-                + "raw IP and loopback captures"
+            return "\(input): unsupported link-layer type \(type); synwatch reads Ethernet (with PPPoE), "
+                + "Linux cooked v1/v2, raw IP, PPP, NFLOG and loopback captures"
         case .truncated(let frames):
             return "\(input): truncated after \(frames) frames \(cause)"
         case .readFailed(let frames):

@@ -5,20 +5,25 @@ import SynwatchEngine
 /// Reads one capture file (pcap or pcapng, or standard input) frame by frame, with nanosecond time stamps.
 ///
 /// Opening chooses the method: a regular classic pcap file of a link type the engine decodes is memory-mapped
-/// and its records walked in place (`Method.mapped`, several times faster); everything else, pcapng and
-/// standard input included, goes through libpcap's `pcap_next_ex` (`Method.libpcap`). Both deliver the same
-/// frames. Frames point into the mapping or libpcap's buffer: nothing is copied or allocated per frame.
+/// and its records walked in place (`Method.mapped`, several times faster); a regular pcapng file is mapped
+/// and its blocks walked by this module's own reader (`Method.mappedPcapng`), which unlike libpcap takes
+/// interfaces of different link types and snapshot lengths; everything else, standard input included, goes
+/// through libpcap's `pcap_next_ex` (`Method.libpcap`). All deliver the same frames where libpcap reads the
+/// file. Frames point into the mapping or libpcap's buffer: nothing is copied or allocated per frame.
 public final class CaptureFileReader: FrameSource {
     /// How the frames are read.
     public enum Method: String, Sendable, CustomStringConvertible {
         /// The file is memory-mapped and its classic pcap records walked in place.
         case mapped
+        /// The file is memory-mapped and its pcapng blocks walked in place, each interface with its link type.
+        case mappedPcapng
         /// libpcap reads the file (`pcap_next_ex`).
         case libpcap
 
         public var description: String {
             switch self {
             case .mapped: "memory-mapped"
+            case .mappedPcapng: "memory-mapped pcapng"
             case .libpcap: "libpcap"
             }
         }
@@ -26,6 +31,7 @@ public final class CaptureFileReader: FrameSource {
 
     private enum Backend {
         case mapped(MappedPcapFile)
+        case mappedPcapng(MappedPcapngFile)
         case libpcap(PcapHandle)
     }
 
@@ -33,12 +39,17 @@ public final class CaptureFileReader: FrameSource {
     public let input: CaptureInput
     /// The method chosen when the file was opened.
     public let method: Method
-    /// The link-layer type of every frame.
+    /// The link-layer type of the frames; in a pcapng file with several interfaces, that of the first one the
+    /// engine decodes (each frame carries its own).
     public let linkType: LinkType
     /// The input's size in bytes, or `nil` when unknown (a pipe).
     public let totalBytes: Int?
     /// Frames delivered so far.
     public private(set) var framesRead = 0
+    /// Frames not delivered because their pcapng interface has a link type the engine does not decode.
+    public var framesSkipped: Int {
+        if case .mappedPcapng(let file) = backend { file.framesSkipped } else { 0 }
+    }
 
     private enum State {
         case reading
@@ -75,6 +86,9 @@ public final class CaptureFileReader: FrameSource {
         case .mapped(let file):
             method = .mapped
             dataLinkType = DataLinkType(rawValue: file.header.linkType.rawValue)
+        case .mappedPcapng(let file):
+            method = .mappedPcapng
+            dataLinkType = file.dataLinkType
         case .libpcap(let handle):
             method = .libpcap
             dataLinkType = handle.dataLinkType
@@ -92,6 +106,8 @@ public final class CaptureFileReader: FrameSource {
         switch backend {
         case .mapped(let file):
             return file.offset
+        case .mappedPcapng(let file):
+            return file.offset
         case .libpcap(let handle):
             guard let offset = handle.streamOffset else { return nil }
             return totalBytes.map { min(offset, $0) } ?? offset
@@ -108,7 +124,9 @@ public final class CaptureFileReader: FrameSource {
         let failure: CaptureError?
         switch backend {
         case .mapped(let file):
-            (count, failure) = readMapped(file, upTo: limit, body)
+            (count, failure) = readMapped(file.readFrames(upTo: limit, body))
+        case .mappedPcapng(let file):
+            (count, failure) = readMapped(file.readFrames(upTo: limit, body))
         case .libpcap(let handle):
             (count, failure) = readLibpcap(handle, upTo: limit, body)
         }
@@ -120,8 +138,9 @@ public final class CaptureFileReader: FrameSource {
         return count
     }
 
-    private func readMapped(_ file: MappedPcapFile, upTo limit: Int, _ body: (Frame) -> Void) -> (Int, CaptureError?) {
-        let (count, stop) = file.readFrames(upTo: limit, body)
+    /// Counts a mapped reader's batch and turns why it stopped into an error, if it was one.
+    private func readMapped(_ batch: (count: Int, stop: MappedPcapFile.Stop?)) -> (Int, CaptureError?) {
+        let (count, stop) = batch
         framesRead += count
         switch stop {
         case nil:
@@ -158,7 +177,7 @@ public final class CaptureFileReader: FrameSource {
         }
     }
 
-    /// Opens a file, mapping it when it is a classic pcap file the mapped reader takes.
+    /// Opens a file, mapping it when it is a classic pcap file the mapped reader takes, or a pcapng file.
     private static func open(
         path: String, input: CaptureInput, allowsMapping: Bool
     ) throws(CaptureError) -> (Backend, Int?) {
@@ -185,6 +204,14 @@ public final class CaptureFileReader: FrameSource {
                 let mapping = try? file.mapReadOnly(size: status.size)
             {
                 return (.mapped(MappedPcapFile(mapping: mapping, header: header)), status.size)
+            }
+            if prefix.withUnsafeBytes({ MappedPcapngFile.isPcapng($0) }),
+                let mapping = try? file.mapReadOnly(size: status.size)
+            {
+                if let dataLinkType = MappedPcapngFile.dataLinkType(of: mapping) {
+                    return (.mappedPcapng(MappedPcapngFile(mapping: mapping, dataLinkType: dataLinkType)), status.size)
+                }
+                munmap(UnsafeMutableRawPointer(mutating: mapping.baseAddress), mapping.count)
             }
         }
         let descriptor = file.take()

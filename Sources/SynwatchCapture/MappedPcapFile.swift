@@ -5,7 +5,7 @@ import SynwatchEngine
 ///
 /// Anything else is left to libpcap: pcapng, the modified formats (Kuznetzov, Navtel), versions before 2.4
 /// (whose length fields may be swapped), link types the engine does not decode or that libpcap renumbers other
-/// than `LINKTYPE_RAW`, and byte-swapped Linux cooked captures (libpcap rewrites their CAN pseudo-headers).
+/// than `LINKTYPE_RAW`, and byte-swapped Linux cooked and NFLOG captures (whose headers libpcap rewrites).
 struct ClassicPcapHeader {
     static let size = 24
     static let recordHeaderSize = 16
@@ -38,17 +38,18 @@ struct ClassicPcapHeader {
         guard field(4, UInt16.self) == 2, field(6, UInt16.self) == 4 else { return nil }
         // LT_LINKTYPE: the upper 6 bits carry FCS information, not the type.
         guard let linkType = Self.linkType(forFileValue: field(20, UInt32.self) & 0x03FF_FFFF) else { return nil }
-        if swapped && (linkType == .linuxCooked || linkType == .linuxCooked2) { return nil }
+        // libpcap rewrites these in a swapped file: cooked CAN pseudo-headers, NFLOG TLV lengths and types.
+        if swapped && (linkType == .linuxCooked || linkType == .linuxCooked2 || linkType == .nflog) { return nil }
         self.linkType = linkType
         let snapshot = Int(field(16, UInt32.self))
         snapshotLength = snapshot == 0 || snapshot > Self.maximumCaptureLength ? Self.maximumCaptureLength : snapshot
     }
 
     /// The `DLT_` value libpcap's `linktype_to_dlt` gives for a file's `LINKTYPE_` value, for the types decoded here.
-    private static func linkType(forFileValue value: UInt32) -> LinkType? {
+    static func linkType(forFileValue value: UInt32) -> LinkType? {
         switch value {
         case 101: .raw  // LINKTYPE_RAW is DLT_RAW, 12 on Linux
-        case 0, 1, 108, 113, 228, 229, 276: LinkType(rawValue: Int32(value))
+        case 0, 1, 9, 108, 113, 228, 229, 239, 276: LinkType(rawValue: Int32(value))
         default: nil
         }
     }
@@ -76,8 +77,6 @@ final class MappedPcapFile {
     private(set) var offset = ClassicPcapHeader.size
     /// Pages before this offset were given back to the kernel.
     private var releasedUpTo = 0
-    /// Read pages are given back in steps of this size, so a large capture costs no more resident memory.
-    static let releaseStep = 4 << 20
 
     /// Takes ownership of `mapping` (unmapped on release), whose first bytes hold `header`.
     init(mapping: UnsafeRawBufferPointer, header: ClassicPcapHeader) {
@@ -92,19 +91,6 @@ final class MappedPcapFile {
     /// The file's size in bytes.
     var size: Int { mapping.count }
 
-    /// Drops the pages already read from this process's resident set (`madvise(MADV_DONTNEED)`; they stay in
-    /// the page cache). Mapped file pages count in the resident size: without this, reading a 1 GB capture
-    /// would make the process look 1 GB large.
-    private func releaseReadPages() {
-        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let end = offset / pageSize * pageSize
-        guard end - releasedUpTo >= Self.releaseStep else { return }
-        let start = UnsafeMutableRawPointer(mutating: mapping.baseAddress! + releasedUpTo)
-        // A hint: when it fails the pages simply stay resident.
-        _ = madvise(start, end - releasedUpTo, MADV_DONTNEED)
-        releasedUpTo = end
-    }
-
     /// Hands up to `limit` frames to `body`; the count delivered, and why it stopped short if it did.
     func readFrames(upTo limit: Int, _ body: (Frame) -> Void) -> (count: Int, stop: Stop?) {
         let base = mapping.baseAddress!
@@ -117,7 +103,7 @@ final class MappedPcapFile {
         var count = 0
         defer {
             self.offset = offset
-            releaseReadPages()
+            releasePages(of: mapping, before: offset, releasedUpTo: &releasedUpTo)
         }
         while count < limit {
             let remaining = end - offset
@@ -160,4 +146,20 @@ final class MappedPcapFile {
         }
         return (count, nil)
     }
+}
+
+/// Read pages are given back in steps of this size, so a large capture costs no more resident memory.
+let mappedReleaseStep = 4 << 20
+
+/// Drops the pages of `mapping` before `offset` from this process's resident set (`madvise(MADV_DONTNEED)`; they
+/// stay in the page cache). Mapped file pages count in the resident size: without this, reading a 1 GB capture
+/// would make the process look 1 GB large.
+func releasePages(of mapping: UnsafeRawBufferPointer, before offset: Int, releasedUpTo: inout Int) {
+    let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let end = offset / pageSize * pageSize
+    guard end - releasedUpTo >= mappedReleaseStep else { return }
+    let start = UnsafeMutableRawPointer(mutating: mapping.baseAddress! + releasedUpTo)
+    // A hint: when it fails the pages simply stay resident.
+    _ = madvise(start, end - releasedUpTo, MADV_DONTNEED)
+    releasedUpTo = end
 }

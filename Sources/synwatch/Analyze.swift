@@ -26,7 +26,7 @@ struct Analyze: ParsableCommand {
 
     @OptionGroup var configurationOptions: ConfigurationOptions
 
-    @Flag(help: "Read classic pcap files through libpcap even where the memory-mapped reader applies.")
+    @Flag(help: "Read pcap and pcapng files through libpcap even where the memory-mapped readers apply.")
     var noMapping = false
 
     func validate() throws {

@@ -42,7 +42,7 @@ import Testing
         #expect(frames == expected)
         #expect(batches.map(\.frames.count) == [50, 50, 23, 50, 7, 50, 30])
         #expect(batches.map(\.input) == [0, 0, 0, 1, 1, 2, 2].map { CaptureInput.file(paths[$0]) })
-        #expect(batches.map(\.method) == [.mapped, .mapped, .mapped, .libpcap, .libpcap, .mapped, .mapped])
+        #expect(batches.map(\.method) == [.mapped, .mapped, .mapped, .mappedPcapng, .mappedPcapng, .mapped, .mapped])
         #expect(sequence.progress == CaptureProgress(
             inputIndex: 2, inputCount: 3, framesRead: 260, bytesConsumed: total, totalBytes: total))
         #expect(sequence.progress.fraction == 1)

@@ -7,7 +7,7 @@ import Testing
     /// File `LINKTYPE_` values the engine decodes, and the link type libpcap reports for each.
     static let linkTypes: [(file: UInt32, linkType: LinkType)] = [
         (0, .bsdLoopback), (1, .ethernet), (101, .raw), (108, .openBSDLoopback), (113, .linuxCooked),
-        (228, .ipv4), (229, .ipv6), (276, .linuxCooked2),
+        (228, .ipv4), (229, .ipv6), (276, .linuxCooked2), (239, .nflog), (9, .ppp),
     ]
 
     @Test("Hand-written files in both byte orders, µs and ns, random sizes and snap lengths", arguments: 0..<40)
@@ -34,6 +34,21 @@ import Testing
         #expect(mapped.error == nil && libpcap.error == nil)
         #expect(libpcap.frames == fixture.expectedFrames(linkType))
         #expect(mapped.frames == libpcap.frames)
+    }
+
+    /// NFLOG is at an even index above, so always little-endian there; libpcap rewrites swapped TLV headers.
+    @Test("A byte-swapped NFLOG file stays with libpcap")
+    func swappedNFLOGStaysWithLibpcap() throws {
+        var generator = SeededGenerator(seed: 11)
+        let fixture = ClassicFixture(
+            bigEndian: true, linkTypeField: 239,
+            records: randomRecords(count: 5, maximumSize: 100, using: &generator))
+        let directory = TemporaryDirectory()
+        let path = directory.write("nflog.pcap", fixture.bytes)
+        let outcome = try readAll(.file(path))
+        #expect(outcome.method == .libpcap)
+        #expect(outcome.frames.count == 5)
+        #expect(outcome.frames.allSatisfy { $0.linkType == .nflog })
     }
 
     @Test("Files written by pcap_dump, µs and ns", arguments: [false, true])
@@ -155,7 +170,7 @@ import Testing
         }
     }
 
-    @Test("pcapng, old versions and modified formats go to libpcap")
+    @Test("Old versions and modified formats go to libpcap, pcapng to its own mapped reader")
     func otherFormatsFallBackToLibpcap() throws {
         var generator = SeededGenerator(seed: 21)
         var old = ClassicFixture(versionMinor: 3)
@@ -165,13 +180,14 @@ import Testing
         let directory = TemporaryDirectory()
         let versionPath = directory.write("v23.pcap", old.bytes)
         let modifiedPath = directory.write("kuznetzov.pcap", kuznetzov)
-        let pcapngPath = directory.write("file.pcapng", PcapngFixture().bytes)
+        let pcapng = PcapngFixture(packets: [.init(timestamp: 1, data: [1], wireLength: 1)])
+        let pcapngPath = directory.write("file.pcapng", pcapng.bytes)
 
         let version = try readAll(.file(versionPath))
         #expect(version.method == .libpcap)
         #expect(version.frames == old.expectedFrames(.ethernet))
         #expect(try CaptureFileReader(.file(modifiedPath)).method == .libpcap)
-        #expect(try CaptureFileReader(.file(pcapngPath)).method == .libpcap)
+        #expect(try CaptureFileReader(.file(pcapngPath)).method == .mappedPcapng)
     }
 
     @Test("Progress: bytes consumed grow to the file size, in both readers")

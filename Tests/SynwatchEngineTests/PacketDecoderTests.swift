@@ -96,6 +96,37 @@ extension ByteWriter {
 
     /// An 8-byte IPv6 options header (hop-by-hop or destination) with a PadN option.
     mutating func optionsHeader(next: UInt8) { u8(next, 0, 1, 4, 0, 0, 0, 0) }
+
+    /// A PPPoE session header (version and type 0x11, code 0, session 0x1234) for a PPP frame of `length` bytes.
+    mutating func pppoe(length: UInt16, versionAndType: UInt8 = 0x11, code: UInt8 = 0) {
+        u8(versionAndType, code)
+        u16(0x1234, length)
+    }
+
+    /// The NFLOG header: family, version 0, resource id 42 (network order).
+    mutating func nflog(family: UInt8) {
+        u8(family, 0)
+        u16(42)
+    }
+
+    /// An NFLOG TLV header, its length (header included) and type in either byte order.
+    mutating func tlv(length: UInt16, type: UInt16, bigEndian: Bool = false) {
+        if bigEndian {
+            u16(length, type)
+        } else {
+            u8(UInt8(length & 0xFF), UInt8(length >> 8), UInt8(type & 0xFF), UInt8(type >> 8))
+        }
+    }
+
+    /// NFLOG TLVs before the payload as the kernel writes them: the packet header (hardware protocol 0x0800,
+    /// hook 3) and a 5-byte prefix `"drop"` padded to 12 bytes.
+    mutating func nflogMetadata(bigEndian: Bool = false) {
+        tlv(length: 8, type: 1, bigEndian: bigEndian)
+        u16(0x0800)
+        u8(3, 0)
+        tlv(length: 9, type: 10, bigEndian: bigEndian)
+        u8(0x64, 0x72, 0x6F, 0x70, 0, 0, 0, 0)
+    }
 }
 
 let v4Source = IPAddress(ipv4: 0xC612_0001)
@@ -332,6 +363,146 @@ let linkFixtures: [DecoderFixture] = [
     },
 ]
 
+let pppFixtures: [DecoderFixture] = [
+    fixture("PPP address, control, IPv4", .ppp, .tcp, syn4, tcpNeeds: 38) {
+        $0.u8(0xFF, 0x03)
+        $0.u16(0x0021)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("PPP IPv6 without address and control", .ppp, .tcp, syn6, tcpNeeds: 56) {
+        $0.u16(0x0057)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("PPP 1-byte protocol IPv4", .ppp, .tcp, data4, tcpNeeds: 35) {
+        $0.u8(0x21)
+        $0.ipv4(totalLength: 46)
+        $0.tcpData()
+    },
+    fixture("PPP address, control, 1-byte protocol IPv6", .ppp, .tcp, syn6, tcpNeeds: 57) {
+        $0.u8(0xFF, 0x03, 0x57)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("PPP LCP is not IP", .ppp, .notIP) {
+        $0.u8(0xFF, 0x03)
+        $0.u16(0xC021)
+        $0.u8(1, 1, 0, 4)
+    },
+    fixture("PPP VJ-compressed TCP is not read", .ppp, .notIP) {
+        $0.u16(0x002D)
+        $0.zeros(20)
+    },
+    fixture("PPPoE session IPv4", .ethernet, .tcp, syn4, tcpNeeds: 56) {
+        $0.ethernet(0x8864)
+        $0.pppoe(length: 42)
+        $0.u16(0x0021)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("PPPoE session IPv6 under 802.1Q", .ethernet, .tcp, syn6, tcpNeeds: 80) {
+        $0.ethernet(0x8100)
+        $0.tag(0x0064, then: 0x8864)
+        $0.pppoe(length: 62)
+        $0.u16(0x0057)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("PPPoE session under QinQ", .ethernet, .tcp, data4, tcpNeeds: 64) {
+        $0.ethernet(0x88A8)
+        $0.tag(0x00C8, then: 0x8100)
+        $0.tag(0x0064, then: 0x8864)
+        $0.pppoe(length: 48)
+        $0.u16(0x0021)
+        $0.ipv4(totalLength: 46)
+        $0.tcpData()
+    },
+    fixture("PPPoE session in Linux cooked v1", .linuxCooked, .tcp, syn4, tcpNeeds: 58) {
+        $0.linuxCooked(0x8864)
+        $0.pppoe(length: 42)
+        $0.u16(0x0021)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("PPPoE discovery is not IP", .ethernet, .notIP) {
+        $0.ethernet(0x8863)
+        $0.u8(0x11, 0x09)
+        $0.u16(0, 4, 0x0101, 0)
+    },
+    fixture("PPPoE session carrying LCP", .ethernet, .notIP) {
+        $0.ethernet(0x8864)
+        $0.pppoe(length: 6)
+        $0.u16(0xC021)
+        $0.u8(1, 1, 0, 4)
+    },
+    fixture("PPPoE session of version 2", .ethernet, .badLinkHeader) {
+        $0.ethernet(0x8864)
+        $0.pppoe(length: 42, versionAndType: 0x21)
+        $0.u16(0x0021)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("PPPoE session with a discovery code", .ethernet, .badLinkHeader) {
+        $0.ethernet(0x8864)
+        $0.pppoe(length: 42, code: 0x07)
+        $0.u16(0x0021)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+]
+
+let nflogFixtures: [DecoderFixture] = [
+    fixture("NFLOG IPv4, little-endian TLVs", .nflog, .tcp, syn4, tcpNeeds: 62) {
+        $0.nflog(family: 2)
+        $0.nflogMetadata()
+        $0.tlv(length: 44, type: 9)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("NFLOG IPv6, big-endian TLVs", .nflog, .tcp, syn6, tcpNeeds: 82) {
+        $0.nflog(family: 10)
+        $0.nflogMetadata(bigEndian: true)
+        $0.tlv(length: 64, type: 9, bigEndian: true)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("NFLOG payload first, padding and TLVs after it", .nflog, .tcp, data4, tcpNeeds: 42) {
+        $0.nflog(family: 2)
+        $0.tlv(length: 50, type: 9)
+        $0.ipv4(totalLength: 46)
+        $0.tcpData()
+        $0.zeros(2)
+        $0.tlv(length: 8, type: 11)
+        $0.u32(1000)
+    },
+    fixture("NFLOG of family 7 (bridge) is not IP", .nflog, .notIP) {
+        $0.nflog(family: 7)
+        $0.nflogMetadata()
+        $0.tlv(length: 44, type: 9)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("NFLOG TLV shorter than its header", .nflog, .badLinkHeader) {
+        $0.nflog(family: 2)
+        $0.tlv(length: 2, type: 1)
+        $0.tlv(length: 44, type: 9)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("NFLOG TLV longer than the frame", .nflog, .truncatedLinkHeader) {
+        $0.nflog(family: 2)
+        $0.tlv(length: 256, type: 1)
+        $0.zeros(4)
+    },
+    fixture("NFLOG payload TLV too short for an IPv4 header", .nflog, .truncatedIPHeader) {
+        $0.nflog(family: 2)
+        $0.tlv(length: 20, type: 9)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+]
+
 let ipv4Fixtures: [DecoderFixture] = [
     fixture("IPv4 with a 4-byte router-alert option", .ethernet, .tcp, syn4, tcpNeeds: 52) {
         $0.ethernet(0x0800)
@@ -528,7 +699,7 @@ let ipv6Fixtures: [DecoderFixture] = [
     },
 ]
 
-let allFixtures = linkFixtures + ipv4Fixtures + ipv6Fixtures
+let allFixtures = linkFixtures + pppFixtures + nflogFixtures + ipv4Fixtures + ipv6Fixtures
 
 /// A segment no decoder would produce, so fields the decoder forgets to write show up.
 let poisonSegment = TCPSegment(
@@ -628,12 +799,29 @@ struct PacketDecoderTests {
         #expect(counts.keys.count >= 9)
     }
 
+    /// An NFLOG payload whose IP header gives no length (segmentation offload) ends with its TLV, not the frame.
+    @Test
+    func nflogPayloadEndsWithItsTLV() {
+        var frame = ByteWriter()
+        frame.nflog(family: 2)
+        frame.tlv(length: 50, type: 9)
+        frame.ipv4(totalLength: 0)
+        frame.tcpData()
+        frame.zeros(2)
+        frame.tlv(length: 8, type: 11)
+        frame.u32(1000)
+        let (outcome, segment) = decode(frame.bytes[...], as: .nflog)
+        #expect(outcome == .tcp)
+        #expect(segment == data4)
+    }
+
     @Test
     func outcomeNamesAndProblems() {
         #expect(
             DecodeOutcome.allCases.filter(\.isProblem).map(\.name) == [
-                "truncated_link_header", "truncated_ip_header", "bad_ip_version", "bad_ip_header_length",
-                "ipv6_extension_chain_too_long", "truncated_tcp_header", "bad_tcp_header_length",
+                "truncated_link_header", "bad_link_header", "truncated_ip_header", "bad_ip_version",
+                "bad_ip_header_length", "ipv6_extension_chain_too_long", "truncated_tcp_header",
+                "bad_tcp_header_length",
             ]
         )
         #expect(

@@ -8,6 +8,9 @@ public enum DecodeOutcome: UInt8, CaseIterable, Sendable {
     case laterFragment
     // Problems: counted per reason and reported, never fatal.
     case truncatedLinkHeader
+    /// A link header field no sender writes: an NFLOG TLV shorter than its own header, a PPPoE session header
+    /// of another version or code.
+    case badLinkHeader
     case truncatedIPHeader
     case badIPVersion
     case badIPHeaderLength
@@ -26,6 +29,7 @@ public enum DecodeOutcome: UInt8, CaseIterable, Sendable {
         case .notTCP: "not_tcp"
         case .laterFragment: "later_fragment"
         case .truncatedLinkHeader: "truncated_link_header"
+        case .badLinkHeader: "bad_link_header"
         case .truncatedIPHeader: "truncated_ip_header"
         case .badIPVersion: "bad_ip_version"
         case .badIPHeaderLength: "bad_ip_header_length"
@@ -87,6 +91,16 @@ public enum PacketDecoder {
             etherType = 0x0800
         case .ipv6:
             etherType = 0x86DD
+        case .ppp:
+            // Address and control (ff 03) may be left out (RFC 1662 address-and-control-field compression).
+            if bytes.count >= 1 && bytes[0] == 0xFF {
+                guard bytes.count >= 2 else { return .truncatedLinkHeader }
+                if bytes[1] == 0x03 { offset = 2 }
+            }
+            guard let type = pppEtherType(bytes, at: &offset) else { return .truncatedLinkHeader }
+            etherType = type
+        case .nflog:
+            return decodeNFLOG(bytes, into: &segment)
         }
         // 802.1Q, 802.1ad and the old QinQ 0x9100: a 4-byte tag whose last two bytes are the next type.
         var tags = 0
@@ -97,10 +111,80 @@ public enum PacketDecoder {
             etherType = bytes.u16(offset + 2)
             offset += 4
         }
+        if etherType == 0x8864 {
+            // PPPoE session (RFC 2516): version and type 0x11, code 0, session id, length, then the PPP protocol.
+            guard bytes.count >= offset + 6 else { return .truncatedLinkHeader }
+            guard bytes[offset] == 0x11, bytes[offset + 1] == 0 else { return .badLinkHeader }
+            offset += 6
+            guard let type = pppEtherType(bytes, at: &offset) else { return .truncatedLinkHeader }
+            etherType = type
+        }
+        return decodeIP(bytes, etherType: etherType, at: offset, into: &segment)
+    }
+
+    static func decodeIP(
+        _ bytes: UnsafeRawBufferPointer,
+        etherType: UInt16,
+        at offset: Int,
+        into segment: inout TCPSegment
+    ) -> DecodeOutcome {
         switch etherType {
-        case 0x0800: return decodeIPv4(bytes, at: offset, into: &segment)
-        case 0x86DD: return decodeIPv6(bytes, at: offset, into: &segment)
+        case 0x0800: decodeIPv4(bytes, at: offset, into: &segment)
+        case 0x86DD: decodeIPv6(bytes, at: offset, into: &segment)
+        default: .notIP
+        }
+    }
+
+    /// Reads a PPP protocol field of 1 or 2 bytes (a 1-byte field is odd: RFC 1661 protocol-field compression).
+    /// - Returns: the EtherType of the IP version it carries, 0 for anything else, `nil` when cut short.
+    static func pppEtherType(_ bytes: UnsafeRawBufferPointer, at offset: inout Int) -> UInt16? {
+        guard bytes.count >= offset + 1 else { return nil }
+        let proto: UInt16
+        if bytes[offset] & 1 == 1 {
+            proto = UInt16(bytes[offset])
+            offset += 1
+        } else {
+            guard bytes.count >= offset + 2 else { return nil }
+            proto = bytes.u16(offset)
+            offset += 2
+        }
+        switch proto {
+        case 0x0021: return 0x0800
+        case 0x0057: return 0x86DD
+        default: return 0
+        }
+    }
+
+    /// NFLOG: family, version, resource id, then TLVs (length including its 4-byte header, type) padded to 4
+    /// bytes; the payload TLV (type 9) holds the IP packet.
+    static func decodeNFLOG(_ bytes: UnsafeRawBufferPointer, into segment: inout TCPSegment) -> DecodeOutcome {
+        guard bytes.count >= 4 else { return .truncatedLinkHeader }
+        let etherType: UInt16
+        switch bytes[0] {
+        case 2: etherType = 0x0800
+        case 10: etherType = 0x86DD
         default: return .notIP
+        }
+        var offset = 4
+        while true {
+            guard bytes.count >= offset + 4 else { return .truncatedLinkHeader }
+            // Length and type are in the capturing host's order (only libpcap swaps them when it reads a file).
+            // Types are below 256, so a zero first and non-zero second type byte means big-endian.
+            let bigEndian = bytes[offset + 2] == 0 && bytes[offset + 3] != 0
+            var length = bytes.u16(offset)
+            var type = bytes.u16(offset + 2)
+            if !bigEndian {
+                length = length.byteSwapped
+                type = type.byteSwapped
+            }
+            guard length >= 4 else { return .badLinkHeader }
+            if type == 9 {
+                // The TLV bounds the packet; a snap length may cut it shorter.
+                let end = min(offset + Int(length), bytes.count)
+                let packet = UnsafeRawBufferPointer(rebasing: bytes[..<end])
+                return decodeIP(packet, etherType: etherType, at: offset + 4, into: &segment)
+            }
+            offset += (Int(length) + 3) & ~3
         }
     }
 
