@@ -125,6 +125,7 @@ final class DetectorEndToEndTests: XCTestCase {
         )
 
         let events = try daemon.events(atLeast: 1, settle: 2)
+        print("events of synwatchd for the crowd and the flood:\n\(LabDaemon.describe(events))")
         let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
         XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(LabDaemon.describe(events))")
         let start = try XCTUnwrap(starts.first, "no attack:\n\(LabDaemon.describe(events))")
@@ -173,6 +174,7 @@ final class DetectorEndToEndTests: XCTestCase {
             events = try daemon.events(atLeast: 1, settle: 0)
         }
         let shown = LabDaemon.describe(events)
+        print("events of synwatchd for the flood:\n\(shown)")
         let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
         let ends = events.filter { $0["SYNWATCH_EVENT"] == "attack_end" }
         XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(shown)")
