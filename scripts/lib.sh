@@ -33,8 +33,8 @@ install_packages() {
 
 # libpcap and libsystemd to build against. The tests read captures back with tcpdump, build veth pairs
 # in network namespaces (iproute2) fed by tcpreplay, talk to the query socket with curl, run a real
-# systemd-journald (systemd), a real HTTP server (python3), nft for the example response hook (nftables), and
-# man for the installed man pages (man-db).
+# systemd-journald (systemd), real servers and clients (python3), nft for the example response hook and for the
+# detector tests' random loss (nftables), and man for the installed man pages (man-db).
 BUILD_PACKAGES=(libpcap-dev libsystemd-dev pkg-config)
 TEST_PACKAGES=(tcpdump tcpreplay iproute2 curl systemd python3 nftables man-db)
 # scripts/package finds the package's dependencies with dpkg-shlibdeps (dpkg-dev).

@@ -1,0 +1,214 @@
+import Foundation
+import Glibc
+
+/// Two namespaces of the test's own joined by a veth pair: a server at 198.18.0.10 and clients at 198.18.0.20,
+/// with no default route, so nothing leaves them. Deleted when released.
+public final class ServerClientLab {
+    public static let serverAddress = "198.18.0.10"
+    public static let clientAddress = "198.18.0.20"
+
+    public let server: String
+    public let client: String
+    public let serverPort: String
+    public let clientPort: String
+    private var processes: [Process] = []
+
+    public init() throws {
+        let name = "sw" + String(UInt32.random(in: 0..<0x100_0000), radix: 16)
+        server = name + "s"
+        client = name + "c"
+        serverPort = name + "s0"
+        clientPort = name + "c0"
+        do {
+            try NetworkLab.check(["ip", "netns", "add", server])
+            try NetworkLab.check(["ip", "netns", "add", client])
+            try NetworkLab.check(
+                [
+                    "ip", "link", "add", serverPort, "netns", server, "type", "veth", "peer", "name", clientPort,
+                    "netns", client,
+                ]
+            )
+            for (namespace, port, address) in [
+                (server, serverPort, Self.serverAddress), (client, clientPort, Self.clientAddress),
+            ] {
+                try NetworkLab.check(["ip", "-n", namespace, "addr", "add", "\(address)/24", "dev", port])
+                try NetworkLab.check(["ip", "-n", namespace, "link", "set", port, "up"])
+                try NetworkLab.check(["ip", "-n", namespace, "link", "set", "lo", "up"])
+            }
+            // Spoofed sources have no route back: let them in, as an Internet-facing server does.
+            for key in ["all", "default", serverPort] {
+                try NetworkLab.check([
+                    "ip", "netns", "exec", server, "sysctl", "-q", "-w", "net.ipv4.conf.\(key).rp_filter=0",
+                ])
+            }
+        } catch {
+            delete()
+            throw error
+        }
+    }
+
+    deinit {
+        for process in processes where process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        delete()
+    }
+
+    private func delete() {
+        _ = try? NetworkLab.run(["ip", "netns", "delete", server])
+        _ = try? NetworkLab.run(["ip", "netns", "delete", client])
+    }
+
+    /// The server port's MAC address, where replayed frames must go to reach the server's TCP stack.
+    public func serverMAC() throws -> String {
+        let (_, output) = try NetworkLab.run(["ip", "-n", server, "-o", "link", "show", serverPort])
+        guard let range = output.range(of: "link/ether ") else {
+            throw LabError(command: "ip link show", output: output)
+        }
+        return String(output[range.upperBound...].prefix(17))
+    }
+
+    /// Starts `arguments` inside `namespace` (`env` and `ip netns exec` exec into it: the process is the command
+    /// itself, for signals and journal `_PID`s); killed with the lab at the latest.
+    public func start(
+        in namespace: String,
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        log: String? = nil
+    ) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ip", "netns", "exec", namespace] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError =
+            try log.map { try FileHandle(forWritingTo: URL(fileURLWithPath: $0)) } ?? FileHandle.nullDevice
+        try process.run()
+        processes.append(process)
+        return process
+    }
+}
+
+extension ServerClientLab {
+    /// Where the crowd's addresses come from: a /20 of 198.18.0.0/15 that nothing else in the lab uses.
+    public static let crowdPrefix = "198.18.16.0/20"
+
+    /// Gives the client's namespace `count` more addresses (198.18.16.1 on, at most 4094), each a host of its own
+    /// for a crowd, and routes them from the server through the client. Returns them in order.
+    public func addCrowdAddresses(_ count: Int) throws -> [String] {
+        precondition((1...4094).contains(count), "a crowd's addresses fit in \(Self.crowdPrefix)")
+        let addresses = (1...count).map { "198.18.\(16 + $0 / 256).\($0 % 256)" }
+        // One `ip -batch` instead of a process per address.
+        let batch = NSTemporaryDirectory() + "\(client)-addresses"
+        try addresses.map { "address add \($0)/32 dev lo\n" }.joined()
+            .write(toFile: batch, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: batch) }
+        try NetworkLab.check(["ip", "-n", client, "-batch", batch])
+        try routeToClient(Self.crowdPrefix)
+        return addresses
+    }
+
+    /// Routes `prefix` from the server through the client. For spoofed sources, whose SYN-ACKs and cookies the
+    /// client then drops (it neither owns nor forwards them): without a route, the server's kernel drops their SYNs
+    /// before its SYN queue.
+    public func routeToClient(_ prefix: String) throws {
+        try NetworkLab.check(["ip", "-n", server, "route", "add", prefix, "via", Self.clientAddress])
+    }
+
+    /// Sets a sysctl inside `namespace`.
+    public func sysctl(in namespace: String, _ key: String, _ value: String) throws {
+        try NetworkLab.check(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w", "\(key)=\(value)"])
+    }
+
+    /// The kernel's `TcpExt` and `Tcp` counters in `namespace` (`TcpExt.TCPSynRetrans`, `TcpExt.ListenOverflows`,
+    /// `Tcp.RetransSegs`…), from `/proc/net/netstat` and `/proc/net/snmp` as seen there.
+    public func tcpCounters(in namespace: String) throws -> [String: Int] {
+        var counters: [String: Int] = [:]
+        for file in ["/proc/net/netstat", "/proc/net/snmp"] {
+            let (status, text) = try NetworkLab.run(["ip", "netns", "exec", namespace, "cat", file])
+            guard status == 0 else { throw LabError(command: "cat \(file) in \(namespace)", output: text) }
+            let lines = text.split(separator: "\n").map { $0.split(separator: " ") }
+            // Lines come in pairs: names, then values, each starting with "Prefix:".
+            for (names, values) in zip(lines, lines.dropFirst()) where names.first == values.first {
+                guard let prefix = names.first, prefix == "TcpExt:" || prefix == "Tcp:" else { continue }
+                for (name, value) in zip(names.dropFirst(), values.dropFirst()) {
+                    counters["\(prefix.dropLast()).\(name)"] = Int(value)
+                }
+            }
+        }
+        return counters
+    }
+}
+
+/// Random loss of a service's TCP segments after the capture point, both ways: nftables rules in the server's
+/// namespace (at its veth's ingress, where a capture there has already seen the segment) and in the client's (at
+/// its veth's ingress, after the server's veth has sent the segment). A capture on the server's port thus sees SYNs
+/// that never reach the server, SYN-ACKs and ACKs that never reach their host, and every retransmission.
+///
+/// `tc netem` would do the same, but the kernels these tests run on may lack it (`CONFIG_NET_SCH_NETEM`); nftables'
+/// `numgen random` is built in wherever nftables is. Removed with the lab's namespaces.
+public struct LabLoss {
+    /// The table's name, in both namespaces.
+    public static let table = "synwatch_loss"
+
+    public let lab: ServerClientLab
+    public let percent: Int
+
+    /// Whether losses can be simulated: `nft` is installed.
+    public static var isAvailable: Bool { (try? NetworkLab.run(["nft", "--version"]).status) == 0 }
+
+    /// Drops `percent` % of the TCP segments to and from `port` on the server, each way.
+    public init(_ lab: ServerClientLab, percent: Int, port: UInt16) throws {
+        precondition((1...99).contains(percent))
+        self.lab = lab
+        self.percent = percent
+        for (namespace, device, match) in [
+            (lab.server, lab.serverPort, "tcp dport \(port)"), (lab.client, lab.clientPort, "tcp sport \(port)"),
+        ] {
+            let rules = """
+                table netdev \(Self.table) {
+                    chain ingress {
+                        type filter hook ingress device "\(device)" priority 0; policy accept;
+                        \(match) numgen random mod 100 < \(percent) counter drop
+                    }
+                }
+                """
+            let file = NSTemporaryDirectory() + "\(namespace)-loss.nft"
+            try rules.write(toFile: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            try NetworkLab.check(["ip", "netns", "exec", namespace, "nft", "-f", file])
+        }
+    }
+
+    /// The segments dropped so far: toward the server, and toward the client.
+    public func dropped() throws -> (toServer: Int, toClient: Int) {
+        func count(_ namespace: String) throws -> Int {
+            let (status, text) = try NetworkLab.run([
+                "ip", "netns", "exec", namespace, "nft", "list", "table", "netdev", Self.table,
+            ])
+            guard status == 0, let range = text.range(of: "packets ") else {
+                throw LabError(command: "nft list table in \(namespace)", output: text)
+            }
+            return Int(text[range.upperBound...].prefix { $0.isNumber }) ?? 0
+        }
+        return (try count(lab.server), try count(lab.client))
+    }
+}
+
+extension ServerClientLab {
+    /// Replays `capture` (frames for `serverAddress`, from the traffic generator) from the client's namespace to
+    /// the server's port at `pps` packets a second, bounded to `timeLimit` seconds: `tcprewrite` first gives every
+    /// frame the server port's MAC address, so the server's TCP stack receives them.
+    /// - Returns: the running `tcpreplay`.
+    public func startReplayToServer(_ capture: String, pps: Int, timeLimit: Int = 30) throws -> Process {
+        let rewritten = capture + "-to-server.pcap"
+        try NetworkLab.check([
+            "tcprewrite", "--enet-dmac=\(try serverMAC())", "--infile=\(capture)", "--outfile=\(rewritten)",
+        ])
+        return try start(
+            in: client,
+            ["timeout", String(timeLimit), "tcpreplay", "-q", "--pps", String(pps), "-i", clientPort, rewritten]
+        )
+    }
+}

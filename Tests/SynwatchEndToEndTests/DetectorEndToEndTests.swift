@@ -1,0 +1,388 @@
+import Foundation
+import Glibc
+import SynwatchTestSupport
+import XCTest
+
+/// The detector against real kernels: the built `synwatchd` captures on the server's veth in a lab of the test's
+/// own, beside a real Linux listener and real clients. What is not a flood on us (SYNs dropped by a full queue and
+/// retransmitted, a crowd through a lossy path) raises no attack; a spoofed flood, alone or inside a crowd, raises
+/// exactly one, `random-source` from its first event, with every field in a real journald.
+///
+/// Every test prints the events the daemon wrote, so a failure shows what the detector made of the traffic.
+final class DetectorEndToEndTests: XCTestCase {
+    static let port: UInt16 = 8080
+    /// The spoofed floods' sources: in 198.18.0.0/15, apart from the lab's hosts and crowd.
+    static let spoofedPrefix = "198.19.0.0/16"
+
+    /// (a) One client opens 400 connections in one burst (0.4 s) to a listener with `listen(4)` that accepts at most
+    /// 500 a second, without SYN cookies: the kernel drops many of the SYNs, the client's kernel retransmits them
+    /// (1 s, 3 s…), and all complete in the end. That is a busy server, not a flood: no attack.
+    ///
+    /// (All 400 in the same millisecond would not do: their retransmissions would come back in the same
+    /// millisecond too, and `listen(4)` lets only a handful through each round, for minutes.)
+    func testSYNsDroppedByAFullQueueAndRetransmittedRaiseNoAttack() throws {
+        let lab = try Self.lab()
+        let workspace = try Workspace()
+        try lab.sysctl(in: lab.server, "net.ipv4.tcp_syncookies", "0")
+        let listener = try LabListener.start(in: lab, port: Self.port, backlog: 4, acceptPause: 0.002)
+        defer { listener.terminate() }
+        let daemon = try LabDaemon(lab, workspace)
+        let clientBefore = try lab.tcpCounters(in: lab.client)
+        let serverBefore = try lab.tcpCounters(in: lab.server)
+
+        let crowd = try LabCrowd(
+            in: lab,
+            port: Self.port,
+            sources: [ServerClientLab.clientAddress],
+            perSource: 400,
+            rate: 1_000,
+            wait: 16
+        )
+        let outcome = try crowd.outcome()
+        let retransmitted = try Self.increase("TcpExt.TCPSynRetrans", lab.tcpCounters(in: lab.client), clientBefore)
+        let server = try lab.tcpCounters(in: lab.server)
+        let queueDrops = Self.increase("TcpExt.TCPReqQFullDrop", server, serverBefore)
+        let overflows = Self.increase("TcpExt.ListenOverflows", server, serverBefore)
+        print(
+            "crowd of one: \(outcome); client SYN retransmissions \(retransmitted); server SYN-queue drops "
+                + "\(queueDrops), listen overflows \(overflows)"
+        )
+
+        // The lab did what it meant to: SYNs really dropped and retransmitted, and every connection served.
+        XCTAssertGreaterThan(retransmitted, 0, "no SYN was retransmitted: the test shows nothing")
+        XCTAssertGreaterThan(queueDrops + overflows, 0, "the server's kernel dropped nothing")
+        XCTAssertEqual(outcome.answered, outcome.attempted, "not every connection completed: \(outcome)")
+
+        try daemon.assertNoAttack(
+            "400 connections at once from one client to listen(4), SYNs dropped and retransmitted"
+        )
+        try daemon.stop()
+    }
+
+    /// (b) A flash crowd: 400 client addresses, 4 connections each, 300 a second for about 5 s, through 10 % random
+    /// loss each way between the capture point and the hosts. synwatchd sees SYNs whose SYN-ACK or ACK was lost and
+    /// the retransmissions; nearly all connections complete. No attack.
+    func testFlashCrowdThroughALossyPathRaisesNoAttack() throws {
+        let lab = try Self.lab()
+        try XCTSkipUnless(LabLoss.isAvailable, "needs nft (nftables) for the lab's losses")
+        let workspace = try Workspace()
+        let listener = try LabListener.start(in: lab, port: Self.port, backlog: 4096)
+        defer { listener.terminate() }
+        let sources = try lab.addCrowdAddresses(400)
+        let loss = try LabLoss(lab, percent: 10, port: Self.port)
+        let daemon = try LabDaemon(lab, workspace)
+        let clientBefore = try lab.tcpCounters(in: lab.client)
+
+        let crowd = try LabCrowd(in: lab, port: Self.port, sources: sources, perSource: 4, rate: 300, wait: 12)
+        let outcome = try crowd.outcome()
+        let dropped = try loss.dropped()
+        let retransmitted = try Self.increase("TcpExt.TCPSynRetrans", lab.tcpCounters(in: lab.client), clientBefore)
+        print(
+            "flash crowd with \(loss.percent) % loss each way: \(outcome); segments dropped toward the server "
+                + "\(dropped.toServer), toward the clients \(dropped.toClient); "
+                + "client SYN retransmissions \(retransmitted)"
+        )
+
+        XCTAssertGreaterThan(dropped.toServer, 50, "the path lost too little toward the server")
+        XCTAssertGreaterThan(dropped.toClient, 50, "the path lost too little toward the clients")
+        XCTAssertGreaterThan(retransmitted, 50, "too few SYNs retransmitted for the test to show anything")
+        XCTAssertGreaterThanOrEqual(
+            Double(outcome.answered),
+            0.97 * Double(outcome.attempted),
+            "the crowd's connections did not nearly all complete: \(outcome)"
+        )
+
+        try daemon.assertNoAttack("a flash crowd of 1,600 connections through 10 % loss each way")
+        try daemon.stop()
+    }
+
+    /// (c) A spoofed flood (5k SYN/s for 3 s from 198.19.0.0/16) in the middle of a flash crowd (300 addresses,
+    /// 1,200 connections, 300 a second) on the same service: exactly one attack, `random-source` from its first
+    /// event, and the crowd still served.
+    func testSpoofedFloodDuringAFlashCrowdIsOneRandomSourceAttack() throws {
+        let lab = try Self.lab()
+        let workspace = try Workspace()
+        let listener = try LabListener.start(in: lab, port: Self.port, backlog: 4096)
+        defer { listener.terminate() }
+        let sources = try lab.addCrowdAddresses(300)
+        try lab.routeToClient(Self.spoofedPrefix)
+        let flood = try Self.spoofedFlood(in: workspace, packets: 15_000, pps: 5_000)
+        let daemon = try LabDaemon(lab, workspace)
+
+        let crowd = try LabCrowd(in: lab, port: Self.port, sources: sources, perSource: 4, rate: 300, wait: 10)
+        usleep(500_000)
+        let floodBegan = Date().timeIntervalSince1970
+        let replay = try lab.startReplayToServer(flood, pps: 5_000)
+        defer { if replay.isRunning { replay.terminate() } }
+        replay.waitUntilExit()
+        let outcome = try crowd.outcome()
+        print("flash crowd beside a spoofed flood of 15,000 SYNs at 5,000/s: \(outcome)")
+        XCTAssertEqual(replay.terminationStatus, 0, "tcpreplay failed")
+        XCTAssertGreaterThanOrEqual(
+            Double(outcome.answered),
+            0.97 * Double(outcome.attempted),
+            "the crowd's connections did not nearly all complete: \(outcome)"
+        )
+
+        let events = try daemon.events(atLeast: 1, settle: 2)
+        print("events of synwatchd for the crowd and the flood:\n\(LabDaemon.describe(events))")
+        let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
+        XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(LabDaemon.describe(events))")
+        let start = try XCTUnwrap(starts.first, "no attack:\n\(LabDaemon.describe(events))")
+        XCTAssertEqual(start["SYNWATCH_VICTIM"], ServerClientLab.serverAddress, LabDaemon.describe(events))
+        XCTAssertEqual(start["SYNWATCH_PORT"], String(Self.port), LabDaemon.describe(events))
+        // The attack's first event already names the kind: no later correction.
+        let first = try XCTUnwrap(events.first { $0["SYNWATCH_ATTACK_ID"] == start["SYNWATCH_ATTACK_ID"] })
+        XCTAssertEqual(first["SYNWATCH_EVENT"], "attack_start", LabDaemon.describe(events))
+        XCTAssertEqual(
+            first["SYNWATCH_KIND"],
+            "random-source",
+            "the attack's first event:\n\(LabDaemon.describe(events))"
+        )
+        XCTAssertTrue(
+            events.allSatisfy { $0["SYNWATCH_KIND"] == nil || $0["SYNWATCH_KIND"] == "random-source" },
+            "an event of another kind:\n\(LabDaemon.describe(events))"
+        )
+        print("attack_start \(LabDaemon.latency(of: start, after: floodBegan)) after the flood began")
+        try daemon.stop()
+    }
+
+    /// (d) A spoofed flood of 12k SYN/s for 2.5 s against a real listener: exactly one `random-source` attack, its
+    /// start within 3 s of the flood's, its start and end in a real journald with every field the daemon writes.
+    func testStrongSpoofedFloodIsOneAttackWithEveryFieldInJournald() throws {
+        let lab = try Self.lab()
+        let workspace = try Workspace()
+        let listener = try LabListener.start(in: lab, port: Self.port, backlog: 1024)
+        defer { listener.terminate() }
+        try lab.routeToClient(Self.spoofedPrefix)
+        let flood = try Self.spoofedFlood(in: workspace, packets: 30_000, pps: 12_000)
+        let daemon = try LabDaemon(lab, workspace)
+
+        let floodBegan = Date().timeIntervalSince1970
+        let replay = try lab.startReplayToServer(flood, pps: 12_000)
+        defer { if replay.isRunning { replay.terminate() } }
+        replay.waitUntilExit()
+        let floodEnded = Date().timeIntervalSince1970
+        XCTAssertEqual(replay.terminationStatus, 0, "tcpreplay failed")
+        print("30,000 spoofed SYNs replayed in \(String(format: "%.2f", floodEnded - floodBegan)) s")
+
+        // The quiet period is 2 s: the end follows soon after the flood's.
+        var events = try daemon.events(atLeast: 1, settle: 0)
+        let deadline = Date().addingTimeInterval(10)
+        while !events.contains(where: { $0["SYNWATCH_EVENT"] == "attack_end" }), Date() < deadline {
+            usleep(250_000)
+            events = try daemon.events(atLeast: 1, settle: 0)
+        }
+        let shown = LabDaemon.describe(events)
+        print("events of synwatchd for the flood:\n\(shown)")
+        let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
+        let ends = events.filter { $0["SYNWATCH_EVENT"] == "attack_end" }
+        XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(shown)")
+        XCTAssertEqual(ends.count, 1, "not exactly one end:\n\(shown)")
+        let start = try XCTUnwrap(starts.first, "no attack_start:\n\(shown)")
+        let end = try XCTUnwrap(ends.first, "no attack_end:\n\(shown)")
+
+        let latency = LabDaemon.latency(of: start, after: floodBegan)
+        print("attack_start \(latency) after the flood began")
+        let reported = (Double(start["__REALTIME_TIMESTAMP"] ?? "") ?? 0) / 1e6
+        XCTAssertGreaterThan(reported, floodBegan, "an attack before the flood:\n\(shown)")
+        XCTAssertLessThan(reported - floodBegan, 3, "attack_start \(latency) after the flood began:\n\(shown)")
+
+        // Both entries: the journal's own fields, then every SYNWATCH_* field the daemon writes for the type.
+        for (entry, type, messageID, priority) in [
+            (start, "attack_start", "82044201de1b4a5bbade0a6e98526953", "2"),
+            (end, "attack_end", "5f7475a03d644448aa60f131bbc144f7", "4"),
+        ] {
+            XCTAssertEqual(entry["MESSAGE_ID"], messageID, "\(type): \(entry)")
+            XCTAssertEqual(entry["PRIORITY"], priority, "\(type): \(entry)")
+            XCTAssertEqual(entry["SYSLOG_IDENTIFIER"], "synwatchd", "\(type): \(entry)")
+            XCTAssertTrue(
+                entry["MESSAGE"]?.hasPrefix("SYN flood on \(ServerClientLab.serverAddress):\(Self.port)") == true,
+                "\(type): \(entry["MESSAGE"] ?? "no MESSAGE")"
+            )
+            XCTAssertEqual(entry["SYNWATCH_EVENT"], type)
+            XCTAssertEqual(entry["SYNWATCH_VICTIM"], ServerClientLab.serverAddress, "\(type): \(entry)")
+            XCTAssertEqual(entry["SYNWATCH_PORT"], String(Self.port), "\(type): \(entry)")
+            XCTAssertEqual(entry["SYNWATCH_KIND"], "random-source", "\(type):\n\(shown)")
+            XCTAssertEqual(entry["SYNWATCH_ATTACK_ID"], start["SYNWATCH_ATTACK_ID"], "\(type): \(entry)")
+            // Capture time is the live clock here: within the run.
+            let time = try XCTUnwrap(Double(entry["SYNWATCH_TIME"] ?? ""), "\(type): \(entry)")
+            XCTAssertTrue(
+                (floodBegan - 1...Date().timeIntervalSince1970 + 1).contains(time),
+                "\(type): time \(time) outside the run"
+            )
+            // The figures of the moment, and the kernel's beside them (the daemon runs in the victim's namespace).
+            for name in [
+                "SYN_PER_S", "HALF_OPEN_PER_S", "COMPLETION_RATIO", "DISTINCT_SOURCES", "KERNEL_SYNCOOKIES_SENT_PER_S",
+                "KERNEL_REQQ_FULL_DO_COOKIES_PER_S", "KERNEL_REQQ_FULL_DROP_PER_S", "KERNEL_LISTEN_OVERFLOWS_PER_S",
+                "KERNEL_LISTEN_DROPS_PER_S", "KERNEL_CAPTURE_LOSS",
+            ] {
+                XCTAssertNotNil(Double(entry["SYNWATCH_" + name] ?? ""), "\(type): SYNWATCH_\(name) in \(entry)")
+            }
+            XCTAssertNotNil(Int(entry["SYNWATCH_KERNEL_SYN_RECV"] ?? ""), "\(type): \(entry)")
+            XCTAssertNotNil(entry["SYNWATCH_KERNEL_CORROBORATED"], "\(type): \(entry)")
+            XCTAssertNotNil(entry["SYNWATCH_TOP_SOURCES"], "\(type): \(entry)")
+        }
+        // The start: a strong flood of one SYN per source, nothing completing.
+        XCTAssertGreaterThan(Double(start["SYNWATCH_SYN_PER_S"] ?? "") ?? 0, 1_000, shown)
+        XCTAssertGreaterThan(Double(start["SYNWATCH_HALF_OPEN_PER_S"] ?? "") ?? 0, 1_000, shown)
+        XCTAssertLessThan(Double(start["SYNWATCH_COMPLETION_RATIO"] ?? "") ?? 1, 0.1, shown)
+        XCTAssertGreaterThan(Int(start["SYNWATCH_DISTINCT_SOURCES"] ?? "") ?? 0, 1_000, shown)
+        // Top sources read `address:count,…`, each spoofed address from the flood's prefix.
+        for pair in (start["SYNWATCH_TOP_SOURCES"] ?? "").split(separator: ",") {
+            XCTAssertTrue(pair.hasPrefix("198.19.") && Int(pair.split(separator: ":").last ?? "") != nil, shown)
+        }
+        // The end: duration, peaks and totals of the whole attack.
+        let began = try XCTUnwrap(Double(end["SYNWATCH_START"] ?? ""), shown)
+        XCTAssertTrue((floodBegan - 1...(Double(start["SYNWATCH_TIME"] ?? "") ?? 0) + 0.001).contains(began), shown)
+        let duration = try XCTUnwrap(Double(end["SYNWATCH_DURATION"] ?? ""), shown)
+        XCTAssertTrue((1...(floodEnded - floodBegan + 3)).contains(duration), "duration \(duration):\n\(shown)")
+        XCTAssertGreaterThan(Double(end["SYNWATCH_PEAK_SYN_PER_S"] ?? "") ?? 0, 8_000, shown)
+        XCTAssertGreaterThan(Double(end["SYNWATCH_PEAK_HALF_OPEN_PER_S"] ?? "") ?? 0, 8_000, shown)
+        XCTAssertGreaterThan(Int(end["SYNWATCH_PEAK_DISTINCT_SOURCES"] ?? "") ?? 0, 8_000, shown)
+        let total = try XCTUnwrap(Int(end["SYNWATCH_TOTAL_SYNS"] ?? ""), shown)
+        XCTAssertTrue((15_000...30_000).contains(total), "total_syns \(total) of 30,000 sent:\n\(shown)")
+        XCTAssertEqual(end["SYNWATCH_END_REASON"], "quiet", shown)
+        try daemon.stop()
+    }
+
+    // MARK: Helpers
+
+    /// A fresh server/client lab, or a skip saying what is missing.
+    static func lab() throws -> ServerClientLab {
+        try XCTSkipUnless(NetworkLab.isAvailable, "needs root, ip netns and tcpreplay")
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs /usr/bin/python3")
+        try XCTSkipUnless(
+            (try? NetworkLab.run(["tcprewrite", "--version"]).status) == 0,
+            "needs tcprewrite (tcpreplay)"
+        )
+        try TestJournald.require()
+        return try ServerClientLab()
+    }
+
+    /// A spoofed flood at the lab's listener written by `synwatch-trafficgen spoofed-bulk`: `packets` SYNs, each
+    /// from a source of its own in `spoofedPrefix`, timed at `pps`.
+    static func spoofedFlood(in workspace: Workspace, packets: Int, pps: Int) throws -> String {
+        let generator = Synwatch.executable.deletingLastPathComponent().appendingPathComponent("synwatch-trafficgen")
+        let flood = workspace.path("flood.pcap")
+        let result = try runCommand(
+            generator.path,
+            [
+                "spoofed-bulk", "--output", flood, "--packets", String(packets), "--sources", String(packets),
+                "--rate", String(pps), "--victim", "\(ServerClientLab.serverAddress):\(port)", "--source-prefix",
+                spoofedPrefix,
+            ]
+        )
+        guard result.status == 0 else { throw LabError(command: "synwatch-trafficgen", output: result.errors) }
+        return flood
+    }
+
+    /// How much a kernel counter rose.
+    static func increase(_ name: String, _ after: [String: Int], _ before: [String: Int]) -> Int {
+        (after[name] ?? 0) - (before[name] ?? 0)
+    }
+}
+
+/// The built `synwatchd` capturing on a lab's server port, in the server's namespace (so the kernel it reads is the
+/// victim's), with a configuration, socket and notify socket of its own; its events read back from journald.
+final class LabDaemon {
+    let process: Process
+    let socket: String
+    let log: String
+    let lab: ServerClientLab
+
+    /// Starts the daemon with a 2 s quiet period and waits for READY=1.
+    init(_ lab: ServerClientLab, _ workspace: Workspace) throws {
+        self.lab = lab
+        let configuration = workspace.path("synwatch.yaml")
+        try "detection:\n  quiet_period: 2s\n".write(toFile: configuration, atomically: true, encoding: .utf8)
+        socket = workspace.path("synwatch.sock")
+        log = workspace.path("synwatchd.log")
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let notify = try NotifyListener(path: workspace.path("notify.sock"))
+        process = try lab.start(
+            in: lab.server,
+            [
+                DaemonEndToEndTests.daemon.path, "--config", configuration, "--interface", lab.serverPort, "--socket",
+                socket, "--user", "root",
+            ],
+            environment: ["NOTIFY_SOCKET": notify.path],
+            log: log
+        )
+        guard notify.wait(for: "READY=1", timeout: 15) != nil else {
+            throw LabError(command: "synwatchd", output: "no READY=1: \(DaemonEndToEndTests.text(log))")
+        }
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    /// The events the daemon wrote to journald, in order: once at least `count` are there, or 5 s have passed, and
+    /// after `settle` more seconds for late ones.
+    func events(atLeast count: Int, settle: Double) throws -> [TestJournald.Fields] {
+        if settle > 0 { usleep(UInt32(settle * 1e6)) }
+        return try TestJournald.entries(
+            where: "_PID",
+            is: String(process.processIdentifier),
+            count: count,
+            timeout: count > 0 ? 5 : 0
+        ).filter { $0["SYNWATCH_EVENT"] != nil }
+    }
+
+    /// No attack in journald nor in the daemon's list of active and recent attacks, a moment after the traffic.
+    func assertNoAttack(_ traffic: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        // A second for the windows to move on, and for any late alert to reach the journal.
+        let events = try events(atLeast: 0, settle: 2)
+        print("events of synwatchd for \(traffic):\n\(Self.describe(events))")
+        let attacks = try DaemonEndToEndTests.get(socket, "/v1/attacks")
+        let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
+        XCTAssertTrue(
+            starts.isEmpty,
+            "\(starts.count) attack(s) on \(traffic):\n\(Self.describe(events))",
+            file: file,
+            line: line
+        )
+        let listed = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(attacks.utf8)) as? [String: Any], attacks)
+        XCTAssertEqual(
+            (listed["active"] as? [Any])?.count,
+            0,
+            "/v1/attacks after \(traffic): \(attacks)",
+            file: file,
+            line: line
+        )
+        XCTAssertEqual(
+            (listed["recent"] as? [Any])?.count,
+            0,
+            "/v1/attacks after \(traffic): \(attacks)",
+            file: file,
+            line: line
+        )
+    }
+
+    /// SIGTERM, and a clean exit.
+    func stop() throws {
+        kill(process.processIdentifier, SIGTERM)
+        try DaemonEndToEndTests.waitFor(timeout: 10) { !process.isRunning }
+        XCTAssertEqual(process.terminationStatus, 0, DaemonEndToEndTests.text(log))
+    }
+
+    /// One line per event: its type, then its SYNWATCH_* fields as the daemon wrote them, and when journald got it.
+    static func describe(_ events: [TestJournald.Fields]) -> String {
+        guard !events.isEmpty else { return "  (no events)" }
+        return events.map { event in
+            let fields = event.filter { $0.key.hasPrefix("SYNWATCH_") && $0.key != "SYNWATCH_EVENT" }
+                .sorted { $0.key < $1.key }
+                .map { "\($0.key.dropFirst("SYNWATCH_".count).lowercased())=\($0.value)" }
+            let logged = (Double(event["__REALTIME_TIMESTAMP"] ?? "") ?? 0) / 1e6
+            return "  \(event["SYNWATCH_EVENT"] ?? "?") (journal \(String(format: "%.3f", logged))) "
+                + fields.joined(separator: " ")
+        }.joined(separator: "\n")
+    }
+
+    /// How long after `began` (seconds since the epoch) journald received `entry`, as text.
+    static func latency(of entry: TestJournald.Fields, after began: Double) -> String {
+        let logged = (Double(entry["__REALTIME_TIMESTAMP"] ?? "") ?? 0) / 1e6
+        return String(format: "%.3f s", logged - began)
+    }
+}
