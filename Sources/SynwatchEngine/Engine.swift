@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The detection engine: frames and their capture timestamps in, events out.
 ///
 /// It follows every TCP handshake (SYN, SYN-ACK, completing ACK, RST, time-out), then each completed
@@ -32,6 +38,8 @@ public final class Engine {
     var connectionSweepBuckets = 0
     /// Steps after which an idle engine has nothing left to decide: longer gaps are skipped.
     var settleSteps: Int64 = 0
+    /// Weight of one step's measurement in a service's baseline.
+    var baselineAlpha = 0.0
 
     var counters = EngineStatistics()
     let outcomeCounts: UnsafeMutablePointer<Int>
@@ -105,10 +113,14 @@ public final class Engine {
         )
         connectionSweepBuckets = connections.bucketsPerSweep(resolution: windows.resolution)
         scanCandidateBits = LinearCounter.bitsNeeded(for: configuration.scan.minTargets, of: 64)
+        // Notice intervals only limit how often notices come: after two backscatter epochs of silence
+        // there is nothing left to count.
         let longest = [
-            windows.rate.nanoseconds + detection.quietPeriod.nanoseconds + retransmissionDeadline,
-            windows.sources.nanoseconds, timeout, configuration.backscatter.noticeInterval.nanoseconds,
+            windows.rate.nanoseconds + windows.completionGraceCeiling.nanoseconds + detection.quietPeriod.nanoseconds
+                + retransmissionDeadline,
+            windows.sources.nanoseconds, timeout, 2 * BackscatterTable.epochLength,
         ].max()!
+        baselineAlpha = 1 - pow(2, -Double(resolution) / Double(configuration.baseline.halfLife.nanoseconds))
         settleSteps = longest / resolution + 2
     }
 

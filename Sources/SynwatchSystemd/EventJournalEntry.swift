@@ -44,7 +44,8 @@ extension JournalEntry {
         append("MESSAGE_ID", event.type.messageID)
         append("PRIORITY", String(event.type.journalPriority.rawValue))
         append("SYSLOG_IDENTIFIER", JournalEntry.syslogIdentifier)
-        for (name, value) in event.fields {
+        // A value the daemon does not have is left out, never written as the text "null".
+        for (name, value) in event.fields where value != .null {
             append(JournalEntry.fieldName(name), JournalEntry.text(of: value))
         }
     }
@@ -65,7 +66,10 @@ extension JournalEntry {
         let victim = event.victim?.description ?? "an unknown address"
         switch event.type {
         case .attackStart: return "SYN flood on \(service(event)): \(shape(event))"
-        case .attackUpdate: return "SYN flood on \(service(event)) goes on: \(shape(event))"
+        case .attackUpdate:
+            // An update comes while the quiet period runs out too: then it must not say the flood goes on.
+            let phase = (event.figures?.halfOpenPerSecond ?? 0) > 0 ? "goes on" : "is subsiding"
+            return "SYN flood on \(service(event)) \(phase): \(shape(event))"
         case .attackEnd:
             var text = "SYN flood on \(service(event)) ended"
             if let summary = event.summary {

@@ -99,12 +99,22 @@ extension Engine {
             let evident =
                 max(state.pointee.undecidedEvidence, state.pointee.failedEvidence) >= interval
                 || kernelLiftsOverThreshold(measured)
-            if evident, measured.maturedAttempts >= detection.minAttempts,
-                victims.keys[slot].port != 0 || isSpreadOverPorts(slot, measured, step: step)
-            {
+            guard evident else {
+                if state.pointee.undecidedEvidence == 0 && state.pointee.failedEvidence == 0 {
+                    learnBaseline(slot, measured)
+                }
+                return
+            }
+            if victims.keys[slot].port == 0 && !isSpreadOverPorts(slot, measured, step: step) {
+                // The evidence is a service's, reported for that service: none is left for the host.
+                state.pointee.undecidedEvidence = 0
+                state.pointee.failedEvidence = 0
+            } else if measured.maturedAttempts >= detection.minAttempts {
                 startAttack(slot, threshold: threshold, measured: measured, at: time)
-            } else if state.pointee.undecidedEvidence == 0 && state.pointee.failedEvidence == 0 {
-                learnBaseline(slot, measured)
+            } else {
+                // Too few attempts to judge yet: evidence waits at the interval, it does not pile up.
+                state.pointee.undecidedEvidence = min(state.pointee.undecidedEvidence, interval)
+                state.pointee.failedEvidence = min(state.pointee.failedEvidence, interval)
             }
         case .attacked:
             state.pointee.samplingShift = Engine.samplingShift(forSynPerSecond: measured.synPerSecond)
@@ -179,7 +189,7 @@ extension Engine {
     /// Moves the service's baseline towards a quiet measurement (exponentially weighted mean and variance).
     func learnBaseline(_ slot: Int, _ measured: WindowMeasurement) {
         let state = victims.states.pointer(slot)
-        let alpha = 1 - pow(2, -Double(resolution) / Double(configuration.baseline.halfLife.nanoseconds))
+        let alpha = baselineAlpha
         let difference = measured.halfOpenPerSecond - state.pointee.baselineHalfOpen
         state.pointee.baselineHalfOpen += alpha * difference
         state.pointee.baselineHalfOpenVariance =
