@@ -735,9 +735,14 @@ public final class Engine {
 
     /// The completion grace learnt from the handshakes of the service in `slot` (nil: of none yet),
     /// else from those of every service, else the configured one, between its floor and ceiling.
+    ///
+    /// The median, not a high quantile: by then at least half of a real crowd's handshakes complete
+    /// (so its undecided attempts never reach nine per completed one), while a flood has none, and
+    /// a service whose clients are far away is still judged in a fraction of their slowest round trip.
+    /// Late completions are credited to the step of the attempt when they come.
     func learntGrace(slot: Int?) -> Int64 {
         let windows = configuration.windows
-        let quantile = 0.99
+        let quantile = 0.5
         let learnt =
             slot.flatMap { DelayHistogram.upperBound(quantile: quantile, of: victims.delayHistogram($0)) }
             ?? DelayHistogram.upperBound(quantile: quantile, of: linkDelays)

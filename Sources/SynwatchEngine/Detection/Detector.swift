@@ -276,21 +276,23 @@ extension Engine {
 
     /// The sources with the most half-open attempts on the service in `slot`, with their counts.
     ///
-    /// The Space-Saving sketch finds sources holding more than 1/k of the attempts; a botnet of many
-    /// equal bots has none such, so the source table completes the list with the sources whose latest
-    /// SYN went to this address. Counts come from the source table, which counts every SYN of a
-    /// source that repeats (never sampled): a source it does not hold sent one SYN, and stands out
-    /// in nothing.
+    /// The Space-Saving sketch finds sources holding more than 1/k of the service's attempts; a botnet
+    /// of many equal bots has none such, so the source table completes the list with the sources
+    /// that aim at this service alone. A count is never more than the source's real SYNs: the
+    /// sketch's certain count (scaled where sampled) capped by the source table's, which counts every
+    /// SYN of a source that repeats. A source the table does not hold sent one SYN: it stands out in
+    /// nothing.
     func topSources(_ slot: Int) -> [SourceCount] {
         // A host-wide attack is a spoofed one: no source stands out.
         guard victims.keys[slot].port != 0 else { return [] }
         let wanted = configuration.detection.topSources
+        let sketches = [victims.top(slot, parity: 0), victims.top(slot, parity: 1)]
         var top: [SourceCount] = []
-        for candidate in SpaceSaving.top(wanted, of: [victims.top(slot, parity: 0), victims.top(slot, parity: 1)], k: victims.topK) {
+        for candidate in SpaceSaving.top(wanted, of: sketches, k: victims.topK) {
             let source = sources.find(candidate.address, hash: hasher.hash(candidate.address))
             guard source >= 0 else { continue }
             sources.advanceEpoch(source, to: currentEpoch)
-            let halfOpen = sources.entries[source].halfOpen
+            let halfOpen = min(candidate.halfOpen, sources.entries[source].halfOpen)
             if halfOpen >= 2 { top.append(SourceCount(address: candidate.address, halfOpen: halfOpen)) }
         }
         guard top.count < wanted else { return top }
@@ -302,7 +304,10 @@ extension Engine {
             // Counts of sources silent for two epochs are out of the window.
             sources.advanceEpoch(source, to: currentEpoch)
             let entry = sources.entries[source]
-            guard !known.contains(entry.address), entry.halfOpen >= 2 else { continue }
+            // A scanner's or a busy client's count is spread over other services: not this one's.
+            guard !known.contains(entry.address), entry.halfOpen >= 2, sources.distinctTargets(source) <= 1 else {
+                continue
+            }
             candidates.append(SourceCount(address: entry.address, halfOpen: entry.halfOpen))
         }
         candidates.sort { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
