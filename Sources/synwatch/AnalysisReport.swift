@@ -136,8 +136,10 @@ struct AnalysisReport {
         if let figures = start.figures {
             text += "      at detection: completion ratio \(Self.percent(figures.completionRatio))"
             if !figures.topSources.isEmpty {
-                text += ", top sources: "
+                text += ", top sources (half-open): "
                 text += figures.topSources.map { "\($0.address) (\($0.halfOpen))" }.joined(separator: ", ")
+            } else if start.kind == .randomSource {
+                text += ", no source stands out"
             }
             text += "\n"
         }

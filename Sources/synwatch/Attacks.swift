@@ -19,8 +19,10 @@ struct Attacks: ParsableCommand {
             text += "~\(grouped(attack.int("distinct_sources"))) sources\n"
             let top = attack.array("top_sources")
             if !top.isEmpty {
-                text += "      top sources: "
+                text += "      top sources (half-open): "
                 text += top.map { "\($0.string("address")) (\($0.int("half_open")))" }.joined(separator: ", ") + "\n"
+            } else if attack.string("kind") == "random-source" {
+                text += "      top sources: none stands out (spoofed, about one SYN per source)\n"
             }
         }
         let recent = attacks.array("recent")

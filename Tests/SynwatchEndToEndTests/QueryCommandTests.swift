@@ -46,7 +46,7 @@ final class QueryCommandTests: XCTestCase {
             Attacks going on: 1
               #2  SYN flood on 198.18.0.2:80  random-source, since 2027-01-15 08:00:00.000Z
                   24,000 SYN/s, 23,501 half-open/s, completion ratio 2 %, ~23,000 sources
-                  top sources: 198.19.0.7 (3)
+                  top sources (half-open): 198.19.0.7 (3)
 
             Recently ended: 1
               #1  SYN flood on 198.18.0.2:443  single-source, 2027-01-15 07:41:40.000Z to 2027-01-15 07:43:20.000Z, lasted 100 s
