@@ -61,6 +61,8 @@ public final class Engine {
     var pendingEvents: [Event] = []
     /// The kernel's latest reading, when the daemon feeds it.
     var kernel: KernelObservation?
+    /// For each attack going on, the most the kernel showed during it (`observe`).
+    var attackKernelPeaks: [UInt64: KernelFigures] = [:]
     /// Completion delays of every service's handshakes: the grace of services not yet learnt.
     let linkDelays: UnsafeMutablePointer<UInt16>
 

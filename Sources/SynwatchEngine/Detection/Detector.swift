@@ -340,6 +340,7 @@ extension Engine {
     ) {
         let key = victims.keys[slot]
         let state = victims.states[slot]
+        let kernelFigures = kernelFigures(slot, type, halfOpenPerSecond: figures.halfOpenPerSecond)
         pendingEvents.append(
             Event(
                 type: type,
@@ -350,9 +351,17 @@ extension Engine {
                 kind: state.kind,
                 figures: figures,
                 summary: summary,
-                kernel: kernelFigures(for: key, halfOpenPerSecond: figures.halfOpenPerSecond)
+                kernel: kernelFigures
             )
         )
+    }
+
+    /// The kernel's figures for an event on `slot`: at the end, the most it showed during the attack
+    /// (the latest reading included); otherwise the latest reading.
+    func kernelFigures(_ slot: Int, _ type: EventType, halfOpenPerSecond: Double) -> KernelFigures? {
+        let latest = kernelFigures(for: victims.keys[slot], halfOpenPerSecond: halfOpenPerSecond)
+        guard type == .attackEnd, let peaks = kernelPeaks(forAttackIn: slot) else { return latest }
+        return latest.map { peaks.merged(with: $0) } ?? peaks
     }
 
     // MARK: Notices

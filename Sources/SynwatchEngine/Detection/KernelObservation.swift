@@ -68,6 +68,30 @@ public struct KernelFigures: Sendable, Hashable {
         self.victimSynReceived = victimSynReceived
         self.corroborated = corroborated
     }
+
+    /// The larger of each figure (SYN_RECV of the victim's listener included), corroborated if either was.
+    func merged(with other: KernelFigures) -> KernelFigures {
+        func most(_ a: Double?, _ b: Double?) -> Double? { a.map { max($0, b ?? $0) } ?? b }
+        var observation = other.observation
+        observation.syncookiesSentPerSecond = most(self.observation.syncookiesSentPerSecond, observation.syncookiesSentPerSecond)
+        observation.listenOverflowsPerSecond = most(self.observation.listenOverflowsPerSecond, observation.listenOverflowsPerSecond)
+        observation.listenDropsPerSecond = most(self.observation.listenDropsPerSecond, observation.listenDropsPerSecond)
+        observation.requestQueueFullCookiesPerSecond = most(
+            self.observation.requestQueueFullCookiesPerSecond,
+            observation.requestQueueFullCookiesPerSecond
+        )
+        observation.requestQueueFullDropsPerSecond = most(
+            self.observation.requestQueueFullDropsPerSecond,
+            observation.requestQueueFullDropsPerSecond
+        )
+        observation.captureLoss = max(self.observation.captureLoss, observation.captureLoss)
+        let synReceived = [victimSynReceived, other.victimSynReceived].compactMap { $0 }.max()
+        return KernelFigures(
+            observation: observation,
+            victimSynReceived: synReceived,
+            corroborated: corroborated || other.corroborated
+        )
+    }
 }
 
 extension Engine {
@@ -77,8 +101,20 @@ extension Engine {
     static let maximumCorrectedLoss = 0.9
 
     /// Takes the kernel's latest reading: later alerts carry it, and it is evidence while the capture loses frames.
+    /// Each attack going on keeps the most the kernel showed during it, for its end.
     public func observe(_ observation: KernelObservation) {
         kernel = observation
+        for slot in 0..<victims.slots.capacity
+        where victims.slots.isOccupied(slot) && victims.states[slot].phase == .attacked {
+            let state = victims.states[slot]
+            let now = kernelFigures(for: victims.keys[slot], halfOpenPerSecond: state.peakHalfOpenPerSecond)!
+            attackKernelPeaks[state.attackID] = attackKernelPeaks[state.attackID].map { $0.merged(with: now) } ?? now
+        }
+    }
+
+    /// The kernel's figures for the end of the attack in `slot`: the most it showed while the attack lasted.
+    func kernelPeaks(forAttackIn slot: Int) -> KernelFigures? {
+        attackKernelPeaks.removeValue(forKey: victims.states[slot].attackID)
     }
 
     /// Whether the kernel corroborates a flood the capture under-counts: the capture is losing frames, and the
