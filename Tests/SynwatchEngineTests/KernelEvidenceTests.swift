@@ -77,6 +77,34 @@ struct KernelEvidenceTests {
         #expect(kernel.observation.syncookiesSentPerSecond == 200)
     }
 
+    @Test("The end of an attack says the most the kernel showed while it lasted, not the calm after it")
+    func endCarriesTheAttacksMost() throws {
+        let engine = Engine.make()
+        var reading = Self.pressure
+        reading.captureLoss = 0
+        engine.observe(reading)
+        var first = Scenario(seed: 10)
+        first.flood(to: Self.victim, port: 80, rate: 2_000, from: 5, to: 7.5) { $0.spoofedSource(like: Self.victim) }
+        var events = first.run(on: engine, until: 7.5)
+        var strongest = reading
+        strongest.syncookiesSentPerSecond = 5_000
+        strongest.synReceived = [ServiceSynReceived(address: Self.victim, port: 80, count: 512)]
+        engine.observe(strongest)
+        var second = Scenario(seed: 11)
+        second.flood(to: Self.victim, port: 80, rate: 2_000, from: 7.5, to: 10) { $0.spoofedSource(like: Self.victim) }
+        events += second.run(on: engine, until: 11)
+        engine.observe(KernelObservation(syncookiesSentPerSecond: 0, synReceived: []))
+        engine.advance(to: Timestamp(nanoseconds: Scenario.time(25)))
+        events += engine.takeEvents()
+        let start = try #require(events.first { $0.type == .attackStart })
+        #expect(start.kernel?.observation.syncookiesSentPerSecond == 200)
+        let end = try #require(events.first { $0.type == .attackEnd }, "\(events.map(\.type))")
+        let kernel = try #require(end.kernel)
+        #expect(kernel.observation.syncookiesSentPerSecond == 5_000)
+        #expect(kernel.victimSynReceived == 512)
+        #expect(!kernel.corroborated, "the capture lost nothing: the kernel was never needed")
+    }
+
     @Test("Offline, with no kernel reading, events carry no kernel figures")
     func offline() throws {
         var scenario = Scenario(seed: 9)
