@@ -28,8 +28,6 @@ public final class Engine {
     let epochLength: Int64
     var timeout: Int64 = 0
     var scanCandidateBits = 0
-    /// Steps ahead of the current one in which attempts seen now may mature.
-    var maturitySteps: Int64 = 0
     var retransmissionDeadline: Int64 = 0
     /// Steps from the one an attempt matures in to one by which it surely passed its retransmission
     /// deadline: its SYN came at least one grace floor before the end of its maturity step.
@@ -108,7 +106,6 @@ public final class Engine {
         timeout = configuration.handshakes.timeout.nanoseconds
         retransmissionDeadline = configuration.handshakes.retransmissionDeadline.nanoseconds
         deadlineSteps = (retransmissionDeadline - windows.completionGraceFloor.nanoseconds + resolution - 1) / resolution
-        maturitySteps = (windows.completionGraceCeiling.nanoseconds + resolution - 1) / resolution + 1
         sweepBuckets = handshakes.bucketsPerSweep(
             resolution: windows.resolution,
             timeout: configuration.handshakes.timeout
