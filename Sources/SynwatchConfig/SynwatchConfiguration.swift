@@ -83,8 +83,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var bufferSize = 64 * 1024 * 1024
     /// Bytes kept of each frame; only the link, VLAN, IP and TCP headers are read.
     public var snapLength = 128
-    /// Longest a captured frame waits in the kernel buffer before it is delivered (libpcap's timeout).
-    public var bufferTimeout = TimeSpan.milliseconds(100)
+    /// Longest a captured frame waits in the kernel buffer before it is delivered (libpcap's timeout): short,
+    /// because it adds to the delay of every alert.
+    public var bufferTimeout = TimeSpan.milliseconds(10)
 
     /// Creates the built-in defaults.
     public init() {}

@@ -27,6 +27,8 @@ struct LoopReport: Sendable {
 final class CaptureLoop: @unchecked Sendable {  // the capture and engine are touched by the loop's thread only
     static let reportInterval: Int64 = 250_000_000
     static let reopenInterval: Int64 = 1_000_000_000
+    /// Frames handed to the engine per read; a shorter read means the ring is drained.
+    static let batch = 4_096
 
     let interface: String
     let stopSignal: CaptureStopSignal
@@ -99,15 +101,18 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
             let now = monotonicNanoseconds()
             heartbeat.store(now, ordering: .relaxed)
             do {
-                guard let frames = try capture.readFrames(upTo: 4_096, engine.process) else { break }
-                // No traffic: the windows slide on wall time, so attacks end while the link is silent.
-                if frames == 0 { engine.advance(to: wallClock()) }
+                let frames = try capture.readFrames(upTo: Self.batch, timeout: untilNextStep(), engine.process)
+                guard let frames else { break }
+                // The ring is drained, so the windows may slide on wall time: a step is decided at its boundary
+                // even when no frame follows it, and attacks end while the link is silent.
+                if frames < Self.batch { engine.advance(to: settledTime()) }
                 state = "active"
             } catch {
                 lostInterface(error)
             }
             applyPendingConfiguration()
             applyPendingKernelReading()
+            // Taken after every batch: a decision reaches the sinks within one batch of its step.
             if engine.hasEvents { onEvents(engine.takeEvents()) }
             if now - lastReport >= Self.reportInterval {
                 publishReport()
@@ -115,6 +120,21 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
             }
         }
         publishReport()
+    }
+
+    /// Wall-clock time that every frame still to come from the kernel is younger than: the open block of the ring
+    /// holds frames for up to the buffer timeout, plus timer rounding of a jiffy or two.
+    private func settledTime() -> Timestamp {
+        Timestamp(nanoseconds: wallClock().nanoseconds - nanoseconds(capture.options.bufferTimeout) - 10_000_000)
+    }
+
+    /// How long the capture may wait for frames before the next step boundary passes the settled time, so an
+    /// idle link still gets each step decided on time; at most the capture's idle interval.
+    private func untilNextStep() -> Duration {
+        let resolution = engine.configuration.windows.resolution.nanoseconds
+        let settled = settledTime().nanoseconds
+        let wait = (settled / resolution + 1) * resolution - settled
+        return min(capture.options.idleInterval, .nanoseconds(wait))
     }
 
     /// Reports the failure and reopens the interface once a second until it is back or the loop stops.
@@ -224,6 +244,11 @@ func monotonicNanoseconds() -> Int64 {
     var spec = timespec()
     clock_gettime(CLOCK_MONOTONIC, &spec)
     return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+}
+
+/// `duration` in whole nanoseconds.
+func nanoseconds(_ duration: Duration) -> Int64 {
+    duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
 }
 
 /// The wall clock as a capture timestamp: what the kernel stamps frames with.

@@ -28,15 +28,9 @@ final class EventSink: Sendable {
 
     var recentAttacks: [Event] { recent.withLock { $0 } }
 
-    /// Called on a capture thread: a datagram per event to journald, and a non-blocking fan-out.
+    /// Called on a capture thread: the recent list, a non-blocking fan-out, the hooks, then a datagram per event
+    /// to journald.
     func deliver(_ events: [Event]) {
-        for event in events {
-            do {
-                try journal.send(JournalEntry(event: event))
-            } catch {
-                logger.error("Alert not written to the journal", metadata: ["error": "\(error)"])
-            }
-        }
         let ended = events.filter { $0.type == .attackEnd }
         if !ended.isEmpty {
             recent.withLock { list in
@@ -44,8 +38,16 @@ final class EventSink: Sendable {
                 list.removeFirst(max(0, list.count - Self.recentAttacksKept))
             }
         }
-        hooks.handle(events)
+        // Subscribers and hooks before journald: a journald slow to take a datagram must not hold them back.
         state.broadcast(events)
+        hooks.handle(events)
+        for event in events {
+            do {
+                try journal.send(JournalEntry(event: event))
+            } catch {
+                logger.error("Alert not written to the journal", metadata: ["error": "\(error)"])
+            }
+        }
     }
 }
 
