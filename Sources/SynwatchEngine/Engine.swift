@@ -86,8 +86,8 @@ public final class Engine {
         admission = SourceAdmission(maximumAge: windows.sources)
         outcomeCounts = .allocate(capacity: DecodeOutcome.allCases.count)
         outcomeCounts.initialize(repeating: 0, count: DecodeOutcome.allCases.count)
-        linkDelays = .allocate(capacity: DelayHistogram.buckets)
-        linkDelays.initialize(repeating: 0, count: DelayHistogram.buckets)
+        linkDelays = .allocate(capacity: DelayHistogram.storage)
+        linkDelays.initialize(repeating: 0, count: DelayHistogram.storage)
         // Filled on the packet path, which allocates nothing.
         scanCandidates.reserveCapacity(Engine.maximumScanCandidates)
         deriveSettings()
@@ -578,19 +578,22 @@ public final class Engine {
         let parity = Int(currentEpoch & 1)
         let victim = victimSlot(of: key)
         let host = hostSlot(of: key)
-        let clientHash = completed ? hasher.hash(client) : 0
-        let count = { (service: Int) in
-            guard service >= 0 else { return }
-            self.countClose(on: service, step: step, weight: weight, completed: completed, retransmitted: entry.retransmitted)
-            guard completed else { return }
-            // After a retransmission the delay measures the client's time-out, not the path.
-            guard !entry.retransmitted else { return }
-            DelayHistogram.add(self.now - entry.synTime, to: self.victims.delayHistogram(service))
-            self.victims.distinct.add(clientHash, to: self.victims.completerSketch(service, parity: parity))
+        if host >= 0 {
+            countClose(on: host, step: step, weight: weight, completed: completed, retransmitted: entry.retransmitted)
         }
-        count(victim)
-        count(host)
-        if completed && !entry.retransmitted { DelayHistogram.add(now - entry.synTime, to: linkDelays) }
+        if victim >= 0 {
+            countClose(on: victim, step: step, weight: weight, completed: completed, retransmitted: entry.retransmitted)
+            // Completers are subtracted from a service's sources (a host-wide attack is spoofed by definition),
+            // and delays learnt per service and for the link (hosts use the link's).
+            if completed {
+                victims.distinct.add(hasher.hash(client), to: victims.completerSketch(victim, parity: parity))
+                // After a retransmission the delay measures the client's time-out, not the path.
+                if !entry.retransmitted {
+                    DelayHistogram.add(now - entry.synTime, to: victims.delayHistogram(victim))
+                    DelayHistogram.add(now - entry.synTime, to: linkDelays)
+                }
+            }
+        }
         if victim >= 0 {
             SpaceSaving.remove(
                 client,

@@ -272,3 +272,30 @@ struct SketchTests {
         #expect(LinearCounter.estimate(bitsSet: bits - 1, of: 64) < count)
     }
 }
+
+/// The completion-delay histogram behind the learnt grace.
+@Suite("Delay histogram")
+struct DelayHistogramTests {
+    @Test("The median's bucket edge, nothing before enough handshakes, and a path that changed is learnt anew")
+    func medianAndDecay() {
+        let counts = UnsafeMutablePointer<UInt16>.allocate(capacity: DelayHistogram.storage)
+        defer { counts.deallocate() }
+        counts.initialize(repeating: 0, count: DelayHistogram.storage)
+        for _ in 0..<(DelayHistogram.minimumSamples - 1) { DelayHistogram.add(40 * millisecond, to: counts) }
+        #expect(DelayHistogram.upperBound(quantile: 0.5, of: counts) == nil)
+        DelayHistogram.add(40 * millisecond, to: counts)
+        // 40 ms lies in [32, 64) ms.
+        #expect(DelayHistogram.upperBound(quantile: 0.5, of: counts) == 64 * millisecond)
+        #expect(DelayHistogram.upperBound(quantile: 0.5, of: counts).map { $0 >= 40 * millisecond } == true)
+        // Under 1 ms, and the longest bucket holds everything beyond.
+        for _ in 0..<100 { DelayHistogram.add(200_000, to: counts) }
+        #expect(DelayHistogram.upperBound(quantile: 0.5, of: counts) == millisecond)
+        // A path that became slow: after a few thousand handshakes the old ones are forgotten.
+        for _ in 0..<4_000 { DelayHistogram.add(300 * millisecond, to: counts) }
+        #expect(DelayHistogram.upperBound(quantile: 0.5, of: counts) == 512 * millisecond)
+        #expect(Int(counts[DelayHistogram.buckets]) < DelayHistogram.decayAt)
+        var total = 0
+        for index in 0..<DelayHistogram.buckets { total += Int(counts[index]) }
+        #expect(total == Int(counts[DelayHistogram.buckets]), "the kept total is the buckets' sum")
+    }
+}

@@ -6,6 +6,8 @@
 
 enum DelayHistogram {
     static let buckets = 16
+    /// The buckets, then their total.
+    static let storage = buckets + 1
     static let decayAt = 1_024
     /// Fewest handshakes before a quantile is trusted.
     static let minimumSamples = 16
@@ -17,17 +19,20 @@ enum DelayHistogram {
         let milliseconds = UInt64(max(0, delay)) / 1_000_000
         let bucket = milliseconds == 0 ? 0 : min(buckets - 1, 64 - milliseconds.leadingZeroBitCount)
         counts[bucket] &+= 1
-        var total = 0
-        for index in 0..<buckets { total += Int(counts[index]) }
-        guard total >= decayAt else { return }
-        for index in 0..<buckets { counts[index] /= 2 }
+        counts[buckets] &+= 1
+        guard counts[buckets] >= decayAt else { return }
+        var total: UInt16 = 0
+        for index in 0..<buckets {
+            counts[index] /= 2
+            total += counts[index]
+        }
+        counts[buckets] = total
     }
 
     /// The upper edge of the bucket holding the `quantile` of the delays, in nanoseconds; nil while
     /// fewer than `minimumSamples` handshakes were counted.
     static func upperBound(quantile: Double, of counts: UnsafeMutablePointer<UInt16>) -> Int64? {
-        var total = 0
-        for index in 0..<buckets { total += Int(counts[index]) }
+        let total = Int(counts[buckets])
         guard total >= minimumSamples else { return nil }
         let wanted = Int((quantile * Double(total)).rounded(.up))
         var seen = 0

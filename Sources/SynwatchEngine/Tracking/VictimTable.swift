@@ -148,7 +148,7 @@ final class VictimTable {
         self.topK = topK
         tops = FlatArray(zeroedCount: count * 2 * topK)
         completerSketches = FlatArray(zeroedCount: count * 2 * distinct.registerCount)
-        delays = FlatArray(zeroedCount: count * DelayHistogram.buckets)
+        delays = FlatArray(zeroedCount: count * DelayHistogram.storage)
         connections = FlatArray(zeroedCount: count)
         self.hasher = hasher
     }
@@ -194,7 +194,7 @@ final class VictimTable {
     /// Completion-delay histogram of `slot`.
     @inline(__always)
     func delayHistogram(_ slot: Int) -> UnsafeMutablePointer<UInt16> {
-        delays.pointer(slot &* DelayHistogram.buckets)
+        delays.pointer(slot &* DelayHistogram.storage)
     }
 
     /// Whether absolute step `step` of `slot` is still in its ring (counts for it may be credited).
@@ -255,7 +255,7 @@ final class VictimTable {
         steps.pointer(slot * ringLength).update(repeating: StepCounters(), count: ringLength)
         sketch(slot, parity: 0).update(repeating: 0, count: distinct.registerCount * 2)
         completerSketch(slot, parity: 0).update(repeating: 0, count: distinct.registerCount * 2)
-        delayHistogram(slot).update(repeating: 0, count: DelayHistogram.buckets)
+        delayHistogram(slot).update(repeating: 0, count: DelayHistogram.storage)
         top(slot, parity: 0).update(repeating: .empty, count: topK * 2)
     }
 }
