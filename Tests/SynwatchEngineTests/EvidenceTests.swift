@@ -87,6 +87,37 @@ struct EvidenceTests {
         #expect(starts[0].scenarioTime - 8 <= deadline + 0.3, "\(summary(all))")
     }
 
+    /// Forty bots that retransmit their SYNs as a real stack would, and never complete: many sources, a
+    /// few attempts each per step, nothing completing. A distributed flood, found without waiting.
+    @Test
+    func retransmittingBotnetIsFoundAtOnce() throws {
+        let victim = v4(198, 18, 0, 10)
+        let bots = (1...40).map { v4(198, 18, 77, UInt8($0)) }
+        var scenario = Scenario(seed: 26)
+        scenario.background(to: victim, port: 80, from: 0, to: 20)
+        var time = Scenario.time(5)
+        while time < Scenario.time(12) {
+            let syn = Packet(
+                source: bots.randomElement(using: &scenario.random)!,
+                destination: victim,
+                sourcePort: UInt16.random(in: 1024...65535, using: &scenario.random),
+                destinationPort: 80,
+                sequence: scenario.random.next32(),
+                flags: .syn
+            )
+            for again in [0, 1, 3] as [Int64] {
+                scenario.add(syn, at: time + again * second)
+                scenario.add(syn.synAck(isn: 7), at: time + again * second + 100_000)
+            }
+            time += 500 * 1_000
+        }
+        let all = scenario.run(on: Engine.make(), until: 20)
+        let starts = all.filter { $0.type == .attackStart }
+        try #require(starts.count == 1, "\(summary(all))")
+        #expect(starts[0].kind == .distributed)
+        #expect(starts[0].scenarioTime - 5 <= 0.3, "\(summary(all))")
+    }
+
     /// Strong spoofed floods are announced within 0.3 s of capture time, on a service whose handshakes
     /// are known and on one never seen before. A marginal one beside completing traffic is decided
     /// once its attempts pass the retransmission deadline.

@@ -60,8 +60,9 @@ extension Engine {
         // At most `ratio` of the step's decided attempts completed: `completed * (1 - ratio) / ratio` others.
         let allowed = ratio <= 0 ? Double.infinity : Double(counters.completed) * (1 - ratio) / ratio
         let sources = Double(LinearCounter.estimate(counters.sources))
-        // A 64-bit counter saturates near 260: beyond that, many sources.
-        let manySources = sources >= 0.5 * min(undecided, 200)
+        // Many sources: at most four undecided attempts each in the step (a client's burst into a full queue
+        // is dozens to hundreds), or fifty of them (the 64-bit counter saturates near 260).
+        let manySources = sources >= 0.25 * min(undecided, 200)
         return decided + (manySources ? max(0, undecided - allowed) : 0)
     }
 
