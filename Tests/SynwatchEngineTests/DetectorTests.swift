@@ -211,14 +211,8 @@ struct DetectorTests {
         scenario.background(to: victim, port: 80, from: 0, to: 30)
         var time = Scenario.time(5)
         while time < Scenario.time(25) {
-            let syn = Packet(
-                source: scenario.spoofedSource(like: victim),
-                destination: victim,
-                sourcePort: UInt16.random(in: 1024...65535, using: &scenario.random),
-                destinationPort: 80,
-                sequence: scenario.random.next32(),
-                flags: .syn
-            )
+            let source = scenario.spoofedSource(like: victim)
+            let syn = scenario.newSyn(from: source, to: victim, port: 80)
             for retry in [0, 1, 3] as [Int64] {
                 scenario.add(syn, at: time + retry * second)
                 scenario.add(syn.synAck(isn: 7), at: time + retry * second + 100_000)

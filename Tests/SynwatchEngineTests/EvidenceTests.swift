@@ -97,14 +97,8 @@ struct EvidenceTests {
         scenario.background(to: victim, port: 80, from: 0, to: 20)
         var time = Scenario.time(5)
         while time < Scenario.time(12) {
-            let syn = Packet(
-                source: bots.randomElement(using: &scenario.random)!,
-                destination: victim,
-                sourcePort: UInt16.random(in: 1024...65535, using: &scenario.random),
-                destinationPort: 80,
-                sequence: scenario.random.next32(),
-                flags: .syn
-            )
+            let bot = bots.randomElement(using: &scenario.random)!
+            let syn = scenario.newSyn(from: bot, to: victim, port: 80)
             for again in [0, 1, 3] as [Int64] {
                 scenario.add(syn, at: time + again * second)
                 scenario.add(syn.synAck(isn: 7), at: time + again * second + 100_000)

@@ -24,6 +24,18 @@ struct Scenario {
             : IPAddress(high: 0x2001_0DB8_0000_0000 | random.next() >> 32, low: random.next())
     }
 
+    /// A new attempt's SYN from `client` to the service: a random client port and ISN.
+    mutating func newSyn(from client: IPAddress, to victim: IPAddress, port: UInt16) -> Packet {
+        Packet(
+            source: client,
+            destination: victim,
+            sourcePort: UInt16.random(in: 1024...65535, using: &random),
+            destinationPort: port,
+            sequence: random.next32(),
+            flags: .syn
+        )
+    }
+
     /// SYNs at `rate` per second from `source()`, each answered by the server's SYN-ACK and never completed.
     mutating func flood(
         to victim: IPAddress,
@@ -36,14 +48,7 @@ struct Scenario {
         var time = Scenario.time(start)
         let interval = 1e9 / rate
         while time < Scenario.time(end) {
-            let syn = Packet(
-                source: source(&self),
-                destination: victim,
-                sourcePort: UInt16.random(in: 1024...65535, using: &random),
-                destinationPort: port,
-                sequence: random.next32(),
-                flags: .syn
-            )
+            let syn = newSyn(from: source(&self), to: victim, port: port)
             add(syn, at: time)
             add(syn.synAck(isn: random.next32()), at: time + 100_000)
             time += Int64(interval * Double.random(in: 0.5...1.5, using: &random))
@@ -64,14 +69,7 @@ struct Scenario {
         let interval = 1e9 / rate
         let longest = Int64(within * 1e9)
         while time < Scenario.time(end) {
-            let syn = Packet(
-                source: source(&self),
-                destination: victim,
-                sourcePort: UInt16.random(in: 1024...65535, using: &random),
-                destinationPort: port,
-                sequence: random.next32(),
-                flags: .syn
-            )
+            let syn = newSyn(from: source(&self), to: victim, port: port)
             let serverISN = random.next32()
             let answered = time + Int64.random(in: 50_000...(longest / 2), using: &random)
             add(syn, at: time)
@@ -95,14 +93,7 @@ struct Scenario {
         lostSynAcks: Int = 0,
         roundTrip: Int64 = 20 * millisecond
     ) {
-        let syn = Packet(
-            source: client,
-            destination: victim,
-            sourcePort: UInt16.random(in: 1024...65535, using: &random),
-            destinationPort: port,
-            sequence: random.next32(),
-            flags: .syn
-        )
+        let syn = newSyn(from: client, to: victim, port: port)
         let serverISN = random.next32()
         let tries: [Int64] = [0, 1, 3, 7].map { time + $0 * second }
         for index in 0...(lostSyns + lostSynAcks) {
