@@ -105,7 +105,8 @@ public final class Engine {
         let detection = configuration.detection
         timeout = configuration.handshakes.timeout.nanoseconds
         retransmissionDeadline = configuration.handshakes.retransmissionDeadline.nanoseconds
-        deadlineSteps = (retransmissionDeadline - windows.completionGraceFloor.nanoseconds + resolution - 1) / resolution
+        deadlineSteps =
+            (retransmissionDeadline - windows.completionGraceFloor.nanoseconds + resolution - 1) / resolution
         sweepBuckets = handshakes.bucketsPerSweep(
             resolution: windows.resolution,
             timeout: configuration.handshakes.timeout
@@ -458,7 +459,14 @@ public final class Engine {
         }
         // A host-wide attack is a spoofed one: its sources are never heavy hitters.
         if host >= 0 {
-            countAttempt(on: host, step: step, sourceHash: sourceHash, tracked: tracked, weight: weight, topSources: false)
+            countAttempt(
+                on: host,
+                step: step,
+                sourceHash: sourceHash,
+                tracked: tracked,
+                weight: weight,
+                topSources: false
+            )
         }
         // The sources of a spoofed storm send one SYN each: following them one by one would only
         // churn the source table. Scanners still show through their SYNs to other services.
@@ -623,13 +631,6 @@ public final class Engine {
                 // The service may have been evicted (and its slot reused) since: a stale count is harmless.
                 let victim = Int(handshakes.entries[slot].victim) - 1
                 if victim >= 0 && victims.slots.isOccupied(victim) {
-                    // Past the deadline long since: no longer a live stack, whatever it retransmitted.
-                    if handshakes.entries[slot].retransmitted {
-                        let step = handshakes.entries[slot].maturityStep(resolution: resolution)
-                        if victims.holds(victim, step: step) {
-                            victims.stepCounters(victim, step: step).pointee.retransmitted &-= UInt32(handshakes.entries[slot].weight)
-                        }
-                    }
                     let weight = Int(handshakes.entries[slot].weight)
                     victims.states[victim].timeouts &+= weight
                     let hostKey = VictimKey(address: victims.keys[victim].address, port: 0)
@@ -750,7 +751,10 @@ public final class Engine {
             ?? DelayHistogram.upperBound(quantile: quantile, of: linkDelays)
         guard let learnt else { return windows.completionGrace.nanoseconds }
         // A quarter more than the bucket's edge: the edge of a handshake near the top of its bucket.
-        return min(max(learnt + learnt / 4, windows.completionGraceFloor.nanoseconds), windows.completionGraceCeiling.nanoseconds)
+        return min(
+            max(learnt + learnt / 4, windows.completionGraceFloor.nanoseconds),
+            windows.completionGraceCeiling.nanoseconds
+        )
     }
 
     @inline(__always)

@@ -245,7 +245,13 @@ final class AnalyzeScenarioTests: XCTestCase {
         XCTAssertEqual(start.port, Int(flood.port), context, file: file, line: line)
         XCTAssertEqual(start.kind, flood.kind.rawValue, context, file: file, line: line)
         XCTAssertGreaterThanOrEqual(start.time, flood.start, context, file: file, line: line)
-        XCTAssertLessThanOrEqual(start.time - flood.start, maximumLatency + 1e-6, "latency \(context)", file: file, line: line)
+        XCTAssertLessThanOrEqual(
+            start.time - flood.start,
+            maximumLatency + 1e-6,
+            "latency \(context)",
+            file: file,
+            line: line
+        )
         let ends = analysis.events("attack_end").filter { $0.attackID == start.attackID }
         XCTAssertEqual(ends.count, 1, context, file: file, line: line)
         if let end = ends.first { XCTAssertGreaterThanOrEqual(end.time, flood.end, context, file: file, line: line) }

@@ -9,8 +9,10 @@ struct EvidenceTests {
     let defaults = EngineConfiguration()
 
     func summary(_ events: [Event]) -> String {
-        events.map { "\($0.type.rawValue)@\($0.scenarioTime) \($0.kind?.rawValue ?? "") \($0.figures.map { "\($0)" } ?? "")" }
-            .joined(separator: "\n")
+        events.map {
+            "\($0.type.rawValue)@\($0.scenarioTime) \($0.kind?.rawValue ?? "") \($0.figures.map { "\($0)" } ?? "")"
+        }
+        .joined(separator: "\n")
     }
 
     /// One client opens 500 connections at once into a full listen queue: the kernel drops 241 SYNs,

@@ -132,7 +132,11 @@ extension Engine {
                 state.pointee.lastUpdate = time
                 // Only evidence may change the kind: once the flood stops, its emptied windows read as distributed.
                 if state.pointee.lastEvidence == time {
-                    state.pointee.kind = classify(slot, distinctSources: figures.distinctSources, top: figures.topSources.first)
+                    state.pointee.kind = classify(
+                        slot,
+                        distinctSources: figures.distinctSources,
+                        top: figures.topSources.first
+                    )
                 }
                 raise(slot, .attackUpdate, at: time, figures: figures)
             }

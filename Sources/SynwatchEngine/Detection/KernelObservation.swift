@@ -73,8 +73,14 @@ public struct KernelFigures: Sendable, Hashable {
     func merged(with other: KernelFigures) -> KernelFigures {
         func most(_ a: Double?, _ b: Double?) -> Double? { a.map { max($0, b ?? $0) } ?? b }
         var observation = other.observation
-        observation.syncookiesSentPerSecond = most(self.observation.syncookiesSentPerSecond, observation.syncookiesSentPerSecond)
-        observation.listenOverflowsPerSecond = most(self.observation.listenOverflowsPerSecond, observation.listenOverflowsPerSecond)
+        observation.syncookiesSentPerSecond = most(
+            self.observation.syncookiesSentPerSecond,
+            observation.syncookiesSentPerSecond
+        )
+        observation.listenOverflowsPerSecond = most(
+            self.observation.listenOverflowsPerSecond,
+            observation.listenOverflowsPerSecond
+        )
         observation.listenDropsPerSecond = most(self.observation.listenDropsPerSecond, observation.listenDropsPerSecond)
         observation.requestQueueFullCookiesPerSecond = most(
             self.observation.requestQueueFullCookiesPerSecond,
