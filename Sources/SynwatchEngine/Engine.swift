@@ -368,6 +368,8 @@ public final class Engine {
     /// One resolution step: time-outs, then a decision for every tracked service, then scans.
     func tick(step: Int64) {
         let time = step * resolution
+        // The step's own sources epoch: after a silence, `setStep` comes only once every step has run.
+        currentEpoch = time / epochLength
         sweepTimeouts(before: time - timeout)
         sweepConnections(at: time, buckets: connectionSweepBuckets)
         for slot in 0..<victims.slots.capacity where victims.slots.isOccupied(slot) {
@@ -522,8 +524,12 @@ public final class Engine {
             server: segment.destination,
             serverPort: segment.destinationPort
         )
-        let slot = handshakes.find(handshakes.hash(key))
-        guard slot >= 0 else { return false }
+        let hashed = handshakes.hash(key)
+        let slot = handshakes.find(hashed)
+        guard slot >= 0 else {
+            noteSampledOutCompleter(on: victim, key: key, fingerprint: hashed.fingerprint)
+            return false
+        }
         let entry = handshakes.entries[slot]
         guard segment.sequence == entry.clientISN &+ 1,
             !entry.synAckSeen || segment.acknowledgement == entry.serverISN &+ 1
@@ -532,6 +538,22 @@ public final class Engine {
         close(slot, of: key, client: segment.source, completed: true)
         openConnection(service: victim, weight: entry.weight)
         return true
+    }
+
+    /// Counts the sender of an ACK on a 4-tuple whose attempts are sampled out as a source that completed: its
+    /// handshake is not tracked, but a source that acknowledges on a connection of the service is no failing one.
+    /// Without this, distinct sources under sampling would count the service's own clients as failing.
+    func noteSampledOutCompleter(on victim: Int, key: HandshakeKey, fingerprint: UInt64) {
+        let host = hostSlot(of: key)
+        let shift = max(victims.states[victim].samplingShift, host >= 0 ? victims.states[host].samplingShift : 0)
+        guard shift > 0, fingerprint & ((1 << UInt64(shift)) - 1) != 0 else { return }
+        let parity = Int(currentEpoch & 1)
+        let clientHash = hasher.hash(segment.source)
+        victims.advanceEpoch(victim, to: currentEpoch)
+        victims.distinct.add(clientHash, to: victims.completerSketch(victim, parity: parity))
+        guard host >= 0 else { return }
+        victims.advanceEpoch(host, to: currentEpoch)
+        victims.distinct.add(clientHash, to: victims.completerSketch(host, parity: parity))
     }
 
     func handleReset() {
@@ -586,10 +608,11 @@ public final class Engine {
             guard service >= 0 else { return }
             self.countClose(on: service, step: step, weight: weight, completed: completed, retransmitted: entry.retransmitted)
             guard completed else { return }
+            // A client that completed only after retransmitting its SYN completed all the same.
+            self.victims.distinct.add(clientHash, to: self.victims.completerSketch(service, parity: parity))
             // After a retransmission the delay measures the client's time-out, not the path.
             guard !entry.retransmitted else { return }
             DelayHistogram.add(self.now - entry.synTime, to: self.victims.delayHistogram(service))
-            self.victims.distinct.add(clientHash, to: self.victims.completerSketch(service, parity: parity))
         }
         count(victim)
         count(host)
