@@ -88,7 +88,10 @@ final class FiguresDaemonTests: XCTestCase {
             let syn = try XCTUnwrap(Double(entry["SYNWATCH_SYN_PER_S"] ?? ""), "\(entry)")
             let halfOpen = try XCTUnwrap(Double(entry["SYNWATCH_HALF_OPEN_PER_S"] ?? ""), "\(entry)")
             XCTAssertLessThanOrEqual(halfOpen, syn, "\(entry)")
-            XCTAssertLessThanOrEqual(Int(entry["SYNWATCH_DISTINCT_SOURCES"] ?? "") ?? .max, ledger.synPackets[service]?.count ?? 0)
+            XCTAssertLessThanOrEqual(
+                Int(entry["SYNWATCH_DISTINCT_SOURCES"] ?? "") ?? .max,
+                ledger.synPackets[service]?.count ?? 0
+            )
             XCTAssertEqual(entry["SYNWATCH_TOP_SOURCES"] ?? "", "", "a spoofed storm with top sources: \(entry)")
             XCTAssertGreaterThanOrEqual(Double(end["SYNWATCH_PEAK_SYN_PER_S"] ?? "") ?? 0, syn, shown)
             XCTAssertGreaterThanOrEqual(Double(end["SYNWATCH_PEAK_HALF_OPEN_PER_S"] ?? "") ?? 0, halfOpen, shown)
@@ -98,7 +101,9 @@ final class FiguresDaemonTests: XCTestCase {
                 shown
             )
         }
-        if entries.contains(where: { $0["SYNWATCH_EVENT"] == "attack_update" && ($0["SYNWATCH_HALF_OPEN_PER_S"] ?? "") == "0" }) {
+        if entries.contains(where: {
+            $0["SYNWATCH_EVENT"] == "attack_update" && ($0["SYNWATCH_HALF_OPEN_PER_S"] ?? "") == "0"
+        }) {
             XCTAssertTrue(entries.contains { ($0["MESSAGE"] ?? "").contains("subsiding") }, shown)
         }
 
@@ -108,7 +113,9 @@ final class FiguresDaemonTests: XCTestCase {
         }
         for (entry, type) in [(start, "attack_start"), (end, "attack_end")] {
             let json = try XCTUnwrap(
-                JSONSerialization.jsonObject(with: Data(DaemonEndToEndTests.text(workspace.path("hook-\(type).json")).utf8))
+                JSONSerialization.jsonObject(
+                    with: Data(DaemonEndToEndTests.text(workspace.path("hook-\(type).json")).utf8)
+                )
                     as? [String: Any],
                 "hook stdin for \(type)"
             )
@@ -137,7 +144,9 @@ final class FiguresDaemonTests: XCTestCase {
         }
         XCTAssertEqual((attacks["active"] as? [Any])?.count, 0, "\(attacks)")
         let recent = try XCTUnwrap((attacks["recent"] as? [[String: Any]])?.last, "\(attacks)")
-        for key in ["peak_syn_per_s", "peak_half_open_per_s", "peak_distinct_sources", "total_syns", "duration", "syn_per_s"] {
+        for key in [
+            "peak_syn_per_s", "peak_half_open_per_s", "peak_distinct_sources", "total_syns", "duration", "syn_per_s",
+        ] {
             XCTAssertEqual(
                 (recent[key] as? NSNumber)?.doubleValue,
                 Double(end["SYNWATCH_" + key.uppercased()] ?? ""),
@@ -146,17 +155,31 @@ final class FiguresDaemonTests: XCTestCase {
         }
         let total = try XCTUnwrap(Int(end["SYNWATCH_TOTAL_SYNS"] ?? ""), shown)
         let text = try Synwatch.run(["attacks", "--socket", socket])
-        XCTAssertTrue(text.standardOutput.contains("\(total.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US")))) SYNs"), text.standardOutput)
+        XCTAssertTrue(
+            text.standardOutput.contains(
+                "\(total.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US")))) SYNs"
+            ),
+            text.standardOutput
+        )
 
         // Against what was replayed. The capture lost nothing (else the counts could only be lower).
         XCTAssertEqual(Double(end["SYNWATCH_KERNEL_CAPTURE_LOSS"] ?? ""), 0, shown)
         let floodStart = Int64((flood.start * 1e9).rounded())
         let synsToService = ledger.synPacketCount(to: service, from: 0, until: .max)
         let fromRevealingWindow = ledger.synPacketCount(
-            to: service, from: floodStart - 1_000_000_000 - FigureBounds.graceCeiling, until: .max)
-        print("total_syns \(total); flood SYNs \(flood.synPackets), service SYNs \(synsToService) (from the revealing window at most \(fromRevealingWindow)), frames sent \(sent)")
+            to: service,
+            from: floodStart - 1_000_000_000 - FigureBounds.graceCeiling,
+            until: .max
+        )
+        print(
+            "total_syns \(total); flood SYNs \(flood.synPackets), service SYNs \(synsToService) (from the revealing window at most \(fromRevealingWindow)), frames sent \(sent)"
+        )
         XCTAssertGreaterThanOrEqual(total, flood.synPackets, "total_syns below the flood's SYNs:\n\(shown)")
-        XCTAssertLessThanOrEqual(total, fromRevealingWindow, "total_syns above the SYNs sent since the revealing window:\n\(shown)")
+        XCTAssertLessThanOrEqual(
+            total,
+            fromRevealingWindow,
+            "total_syns above the SYNs sent since the revealing window:\n\(shown)"
+        )
         // The busiest second of the replay: tcpreplay paces packets to the capture's timestamps, within a few ms.
         var busiest = 0
         var from = floodStart - 1_000_000_000
@@ -174,7 +197,11 @@ final class FiguresDaemonTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(peak, Double(busiest) / stretch * (1 - DaemonFigureBounds.replayPacing), shown)
         let peakHalfOpen = try XCTUnwrap(Double(end["SYNWATCH_PEAK_HALF_OPEN_PER_S"] ?? ""))
         // Half-open: the flood's SYNs, less the few clients' SYNs (200/s over three services) that complete.
-        XCTAssertGreaterThanOrEqual(peakHalfOpen, Double(busiest) / stretch * (1 - DaemonFigureBounds.replayPacing) - 100, shown)
+        XCTAssertGreaterThanOrEqual(
+            peakHalfOpen,
+            Double(busiest) / stretch * (1 - DaemonFigureBounds.replayPacing) - 100,
+            shown
+        )
         // Distinct sources: every spoofed source once; the peak is the 5–10 s window holding the whole flood.
         let peakDistinct = Double(try XCTUnwrap(Int(end["SYNWATCH_PEAK_DISTINCT_SOURCES"] ?? "")))
         XCTAssertLessThanOrEqual(

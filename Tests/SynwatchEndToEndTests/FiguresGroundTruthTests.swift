@@ -67,7 +67,11 @@ final class FiguresGroundTruthTests: XCTestCase {
             XCTFail("no attack_end")
         }
         let peak = events.last?.number("peak_syn_per_s") ?? 0
-        XCTAssertEqual(FigureBounds.samplingShift(forSynPerSecond: peak) > 0, sampled, "sampling at a peak of \(peak) SYN/s")
+        XCTAssertEqual(
+            FigureBounds.samplingShift(forSynPerSecond: peak) > 0,
+            sampled,
+            "sampling at a peak of \(peak) SYN/s"
+        )
         print(report.lines.joined(separator: "\n"))
     }
 }
@@ -136,7 +140,13 @@ final class FigureReport {
 
     /// Every grace the service may have, in centiseconds.
     static var graces: [Int64] {
-        Array(stride(from: FigureBounds.graceFloor, through: FigureBounds.graceCeiling, by: Int(FigureBounds.graceGranularity)))
+        Array(
+            stride(
+                from: FigureBounds.graceFloor,
+                through: FigureBounds.graceCeiling,
+                by: Int(FigureBounds.graceGranularity)
+            )
+        )
     }
 
     /// The truth of the rate window at `time`, for each possible grace: SYN packets, attempts, completed attempts and
@@ -220,8 +230,16 @@ final class FigureReport {
         for entry in top {
             let address = NetAddress(entry["address"] as? String ?? "")
             let count = (entry["half_open"] as? NSNumber)?.intValue ?? -1
-            let real = address.map { ledger.synPacketCount(to: service, from: windowStart, until: time + 1, source: $0) }
-            XCTAssertLessThanOrEqual(count, real ?? -1, "\(label): top source \(entry) above its real SYNs", file: file, line: line)
+            let real = address.map {
+                ledger.synPacketCount(to: service, from: windowStart, until: time + 1, source: $0)
+            }
+            XCTAssertLessThanOrEqual(
+                count,
+                real ?? -1,
+                "\(label): top source \(entry) above its real SYNs",
+                file: file,
+                line: line
+            )
         }
         // Sources listed for a botnet are bots: none of their attempts completed. Beside one flooder the list is
         // filled with clients of a few SYNs, whose completions the source table misses (before it followed them,
@@ -232,7 +250,12 @@ final class FigureReport {
                 let address = NetAddress(entry["address"] as? String ?? "")
                 let innocent = address.map(completers.contains) ?? true
                 if flood.kind == .distributed {
-                    XCTAssertFalse(innocent, "\(label): a client that completes listed: \(entry)", file: file, line: line)
+                    XCTAssertFalse(
+                        innocent,
+                        "\(label): a client that completes listed: \(entry)",
+                        file: file,
+                        line: line
+                    )
                 } else if innocent {
                     innocentListings += 1
                 }
@@ -244,26 +267,70 @@ final class FigureReport {
 
         // syn_per_s: the window's SYN packets, exact but for the grace.
         let synRange = (truths.map(\.synPackets).min()!, truths.map(\.synPackets).max()!)
-        XCTAssertGreaterThanOrEqual(syn, Double(synRange.0) * (1 - relative) - FigureBounds.rateAbsolute, "\(label): syn_per_s \(syn), truth \(synRange)", file: file, line: line)
-        XCTAssertLessThanOrEqual(syn, Double(synRange.1) * (1 + relative) + FigureBounds.rateAbsolute, "\(label): syn_per_s \(syn), truth \(synRange)", file: file, line: line)
+        XCTAssertGreaterThanOrEqual(
+            syn,
+            Double(synRange.0) * (1 - relative) - FigureBounds.rateAbsolute,
+            "\(label): syn_per_s \(syn), truth \(synRange)",
+            file: file,
+            line: line
+        )
+        XCTAssertLessThanOrEqual(
+            syn,
+            Double(synRange.1) * (1 + relative) + FigureBounds.rateAbsolute,
+            "\(label): syn_per_s \(syn), truth \(synRange)",
+            file: file,
+            line: line
+        )
 
         // half_open_per_s: exact unsampled; within the binomial error of the sample when sampled.
         let halfRange = (truths.map(\.halfOpen).min()!, truths.map(\.halfOpen).max()!)
-        let sampling = FigureBounds.samplingDeviations * (Double(truths.map(\.attempts).max()!) * Double((1 << shift) - 1)).squareRoot()
-        XCTAssertGreaterThanOrEqual(halfOpen, Double(halfRange.0) * (1 - relative) - FigureBounds.rateAbsolute - sampling, "\(label): half_open_per_s \(halfOpen), truth \(halfRange) ± \(sampling)", file: file, line: line)
-        XCTAssertLessThanOrEqual(halfOpen, Double(halfRange.1) * (1 + relative) + FigureBounds.rateAbsolute + sampling, "\(label): half_open_per_s \(halfOpen), truth \(halfRange) ± \(sampling)", file: file, line: line)
+        let sampling =
+            FigureBounds.samplingDeviations
+            * (Double(truths.map(\.attempts).max()!) * Double((1 << shift) - 1)).squareRoot()
+        XCTAssertGreaterThanOrEqual(
+            halfOpen,
+            Double(halfRange.0) * (1 - relative) - FigureBounds.rateAbsolute - sampling,
+            "\(label): half_open_per_s \(halfOpen), truth \(halfRange) ± \(sampling)",
+            file: file,
+            line: line
+        )
+        XCTAssertLessThanOrEqual(
+            halfOpen,
+            Double(halfRange.1) * (1 + relative) + FigureBounds.rateAbsolute + sampling,
+            "\(label): half_open_per_s \(halfOpen), truth \(halfRange) ± \(sampling)",
+            file: file,
+            line: line
+        )
 
         // completion_ratio: completed / attempts of the same steps.
         let ratios = truths.map { $0.attempts > 0 ? Double($0.completed) / Double($0.attempts) : 1 }
         let attemptsLow = Double(max(1, truths.map(\.attempts).min()!))
         let ratioSampling = sampling / attemptsLow
-        XCTAssertGreaterThanOrEqual(ratio, ratios.min()! - FigureBounds.ratioAbsolute - ratioSampling, "\(label): completion_ratio \(ratio), truth \(ratios.min()!)…\(ratios.max()!)", file: file, line: line)
-        XCTAssertLessThanOrEqual(ratio, ratios.max()! + FigureBounds.ratioAbsolute + ratioSampling, "\(label): completion_ratio \(ratio), truth \(ratios.min()!)…\(ratios.max()!)", file: file, line: line)
+        XCTAssertGreaterThanOrEqual(
+            ratio,
+            ratios.min()! - FigureBounds.ratioAbsolute - ratioSampling,
+            "\(label): completion_ratio \(ratio), truth \(ratios.min()!)…\(ratios.max()!)",
+            file: file,
+            line: line
+        )
+        XCTAssertLessThanOrEqual(
+            ratio,
+            ratios.max()! + FigureBounds.ratioAbsolute + ratioSampling,
+            "\(label): completion_ratio \(ratio), truth \(ratios.min()!)…\(ratios.max()!)",
+            file: file,
+            line: line
+        )
 
         // distinct_sources: the difference of two HyperLogLog estimates.
         let sources = distinctSources(at: time)
         let hllError = FigureBounds.hyperLogLogRelative * Double(sources.all + sources.completers) + 2
-        XCTAssertLessThanOrEqual(abs(distinct - Double(sources.estimateOf)), hllError, "\(label): distinct_sources \(Int(distinct)), truth \(sources)", file: file, line: line)
+        XCTAssertLessThanOrEqual(
+            abs(distinct - Double(sources.estimateOf)),
+            hllError,
+            "\(label): distinct_sources \(Int(distinct)), truth \(sources)",
+            file: file,
+            line: line
+        )
 
         lines.append(
             "\(label): syn \(syn) [\(synRange.0)…\(synRange.1)] half-open \(halfOpen) [\(halfRange.0)…\(halfRange.1)] ±\(Int(sampling)) "
@@ -281,9 +348,27 @@ final class FigureReport {
             let start = events.first(where: { $0.type == "attack_start" })
         else { return XCTFail("attack_end lacks a summary field: \(end.fields)", file: file, line: line) }
         for event in events {
-            XCTAssertGreaterThanOrEqual(peakSyn, event.number("syn_per_s") ?? 0, "peak_syn_per_s below \(event.type)", file: file, line: line)
-            XCTAssertGreaterThanOrEqual(peakHalf, event.number("half_open_per_s") ?? 0, "peak_half_open_per_s below \(event.type)", file: file, line: line)
-            XCTAssertGreaterThanOrEqual(peakDistinct, event.number("distinct_sources") ?? 0, "peak_distinct_sources below \(event.type)", file: file, line: line)
+            XCTAssertGreaterThanOrEqual(
+                peakSyn,
+                event.number("syn_per_s") ?? 0,
+                "peak_syn_per_s below \(event.type)",
+                file: file,
+                line: line
+            )
+            XCTAssertGreaterThanOrEqual(
+                peakHalf,
+                event.number("half_open_per_s") ?? 0,
+                "peak_half_open_per_s below \(event.type)",
+                file: file,
+                line: line
+            )
+            XCTAssertGreaterThanOrEqual(
+                peakDistinct,
+                event.number("distinct_sources") ?? 0,
+                "peak_distinct_sources below \(event.type)",
+                file: file,
+                line: line
+            )
         }
         // The most SYN packets any second (on the centisecond) held.
         let startTime = Self.nanoseconds(start.time)
@@ -294,14 +379,48 @@ final class FigureReport {
             truePeak = max(truePeak, ledger.synPacketCount(to: service, from: from, until: from + 1_000_000_000))
             from += FigureBounds.graceGranularity
         }
-        XCTAssertLessThanOrEqual(peakSyn, Double(truePeak) * (1 + FigureBounds.rateRelative) + FigureBounds.rateAbsolute, "peak_syn_per_s \(peakSyn) above the busiest second \(truePeak)", file: file, line: line)
-        XCTAssertGreaterThanOrEqual(peakSyn, Double(truePeak) * 0.9, "peak_syn_per_s \(peakSyn) far below the busiest second \(truePeak)", file: file, line: line)
+        XCTAssertLessThanOrEqual(
+            peakSyn,
+            Double(truePeak) * (1 + FigureBounds.rateRelative) + FigureBounds.rateAbsolute,
+            "peak_syn_per_s \(peakSyn) above the busiest second \(truePeak)",
+            file: file,
+            line: line
+        )
+        XCTAssertGreaterThanOrEqual(
+            peakSyn,
+            Double(truePeak) * 0.9,
+            "peak_syn_per_s \(peakSyn) far below the busiest second \(truePeak)",
+            file: file,
+            line: line
+        )
         // total_syns: from the window that revealed the attack (1 s and the grace before the start) to the end.
-        let fewest = ledger.synPacketCount(to: service, from: startTime - 1_000_000_000 - FigureBounds.graceFloor, until: endTime + 1)
-        let most = ledger.synPacketCount(to: service, from: startTime - 1_000_000_000 - FigureBounds.graceCeiling, until: endTime + 1)
-        XCTAssertGreaterThanOrEqual(Int(total), fewest, "total_syns \(Int(total)), truth \(fewest)…\(most)", file: file, line: line)
-        XCTAssertLessThanOrEqual(Int(total), most, "total_syns \(Int(total)), truth \(fewest)…\(most)", file: file, line: line)
+        let fewest = ledger.synPacketCount(
+            to: service,
+            from: startTime - 1_000_000_000 - FigureBounds.graceFloor,
+            until: endTime + 1
+        )
+        let most = ledger.synPacketCount(
+            to: service,
+            from: startTime - 1_000_000_000 - FigureBounds.graceCeiling,
+            until: endTime + 1
+        )
+        XCTAssertGreaterThanOrEqual(
+            Int(total),
+            fewest,
+            "total_syns \(Int(total)), truth \(fewest)…\(most)",
+            file: file,
+            line: line
+        )
+        XCTAssertLessThanOrEqual(
+            Int(total),
+            most,
+            "total_syns \(Int(total)), truth \(fewest)…\(most)",
+            file: file,
+            line: line
+        )
         lines.append("clients that complete listed as top sources: \(innocentListings)")
-        lines.append("end: peak syn \(peakSyn) (busiest second \(truePeak)) half-open \(peakHalf) distinct \(Int(peakDistinct)) total \(Int(total)) [\(fewest)…\(most)] of flood \(flood.synPackets)")
+        lines.append(
+            "end: peak syn \(peakSyn) (busiest second \(truePeak)) half-open \(peakHalf) distinct \(Int(peakDistinct)) total \(Int(total)) [\(fewest)…\(most)] of flood \(flood.synPackets)"
+        )
     }
 }
