@@ -366,6 +366,8 @@ public final class Engine {
     /// One resolution step: time-outs, then a decision for every tracked service, then scans.
     func tick(step: Int64) {
         let time = step * resolution
+        // The step's own sources epoch: after a silence, `setStep` comes only once every step has run.
+        currentEpoch = time / epochLength
         sweepTimeouts(before: time - timeout)
         sweepConnections(at: time, buckets: connectionSweepBuckets)
         for slot in 0..<victims.slots.capacity where victims.slots.isOccupied(slot) {
@@ -527,8 +529,12 @@ public final class Engine {
             server: segment.destination,
             serverPort: segment.destinationPort
         )
-        let slot = handshakes.find(handshakes.hash(key))
-        guard slot >= 0 else { return false }
+        let hashed = handshakes.hash(key)
+        let slot = handshakes.find(hashed)
+        guard slot >= 0 else {
+            noteSampledOutCompleter(on: victim, fingerprint: hashed.fingerprint)
+            return false
+        }
         let entry = handshakes.entries[slot]
         guard segment.sequence == entry.clientISN &+ 1,
             !entry.synAckSeen || segment.acknowledgement == entry.serverISN &+ 1
@@ -537,6 +543,18 @@ public final class Engine {
         close(slot, of: key, client: segment.source, completed: true)
         openConnection(service: victim, weight: entry.weight)
         return true
+    }
+
+    /// Counts the sender of an ACK on a 4-tuple whose attempts are sampled out as a source that completed: its
+    /// handshake is not tracked, but a source that acknowledges on a connection of the service is no failing one.
+    /// Without this, distinct sources under sampling would count the service's own clients as failing. Completers
+    /// are a service's only (a host-wide attack is spoofed by definition); most ACKs end at the first guard.
+    func noteSampledOutCompleter(on victim: Int, fingerprint: UInt64) {
+        let shift = victims.states[victim].samplingShift
+        guard shift > 0, fingerprint & ((1 << UInt64(shift)) - 1) != 0 else { return }
+        let parity = Int(currentEpoch & 1)
+        victims.advanceEpoch(victim, to: currentEpoch)
+        victims.distinct.add(hasher.hash(segment.source), to: victims.completerSketch(victim, parity: parity))
     }
 
     func handleReset() {
@@ -614,7 +632,9 @@ public final class Engine {
             let source = sources.find(client, hash: hasher.hash(client))
             if source >= 0 {
                 sources.advanceEpoch(source, to: currentEpoch)
-                sources.entries.pointer(source).pointee.completions[parity] &+= 1
+                // Every SYN of the source is counted, but only tracked attempts complete here: each stands for
+                // its weight, or a sampled service's busy clients would look half-open.
+                sources.entries.pointer(source).pointee.completions[parity] &+= weight
             }
         }
     }

@@ -89,6 +89,7 @@ public struct Scenario: Sendable {
     ///   - linkType: the link-layer framing.
     ///   - vlanTags: 802.1Q/802.1ad tags, outermost first (Ethernet only).
     ///   - direction: both directions, or only packets towards our network.
+    ///   - ledger: when given, takes note of every attempt and SYN packet written, per service.
     /// - Returns: the ground truth of what was written.
     /// - Throws: `TrafficGenError.invalidConfiguration` for inconsistent parts, `.system` for I/O errors.
     @discardableResult
@@ -98,7 +99,8 @@ public struct Scenario: Sendable {
         precision: TimestampPrecision = .microseconds,
         linkType: LinkLayer = .ethernet,
         vlanTags: [VLANTag] = [],
-        direction: CaptureDirection = .both
+        direction: CaptureDirection = .both,
+        ledger: TrafficLedger? = nil
     ) throws -> GroundTruth {
         guard vlanTags.isEmpty || linkType == .ethernet else {
             throw TrafficGenError.invalidConfiguration(
@@ -125,6 +127,7 @@ public struct Scenario: Sendable {
             guard let segment = schedule.removeEarliest() else { break }
             let frame = try writer.reserveRecord(at: segment.time, length: encoder.frameLength(segment))
             encoder.encode(segment, into: frame)
+            ledger?.record(segment)
             truth.firstPacket = truth.firstPacket ?? seconds(segment.time)
             truth.lastPacket = seconds(segment.time)
         }

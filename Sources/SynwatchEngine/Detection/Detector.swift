@@ -118,7 +118,16 @@ extension Engine {
                 state.pointee.failedEvidence = min(state.pointee.failedEvidence, interval)
             }
         case .attacked:
-            state.pointee.samplingShift = Engine.samplingShift(forSynPerSecond: measured.synPerSecond)
+            // A lower shift tracks 4-tuples the higher one did not: their retransmissions would look like new
+            // attempts. It waits until their attempts have timed out, as every attempt does unsampled.
+            let shift = Engine.samplingShift(forSynPerSecond: measured.synPerSecond)
+            if shift >= state.pointee.samplingShift {
+                state.pointee.samplingShift = shift
+                state.pointee.samplingWanted = time
+            } else if time - state.pointee.samplingWanted >= timeout {
+                state.pointee.samplingShift = shift
+                state.pointee.samplingWanted = time
+            }
             if evidentHalfOpen(measured.halfOpenPerSecond) >= detection.endFraction * state.pointee.startThreshold {
                 state.pointee.lastEvidence = time
             }
@@ -215,11 +224,19 @@ extension Engine {
         state.pointee.lastEvidence = time
         state.pointee.lastUpdate = time
         state.pointee.startThreshold = threshold
-        // The SYNs of the window that revealed the attack belong to it.
-        state.pointee.synPacketsAtStart = state.pointee.synPackets - measured.synPackets
+        // The SYNs of the window that revealed the attack belong to it, and so do those that came since, which
+        // have not matured yet (counted in the steps from this one to the ring's head).
+        var pending = 0
+        var position = time / resolution
+        while position <= state.pointee.ringHead {
+            pending += Int(victims.stepCounters(slot, step: position).pointee.synPackets)
+            position += 1
+        }
+        state.pointee.synPacketsAtStart = state.pointee.synPackets - measured.synPackets - pending
         state.pointee.peakSynPerSecond = measured.synPerSecond
         state.pointee.peakHalfOpenPerSecond = measured.halfOpenPerSecond
         state.pointee.samplingShift = Engine.samplingShift(forSynPerSecond: measured.synPerSecond)
+        state.pointee.samplingWanted = time
         state.pointee.kind = classify(slot, distinctSources: failingSources(slot), top: topSources(slot).first)
         let figures = self.figures(slot, measured)
         state.pointee.peakDistinctSources = figures.distinctSources
@@ -297,11 +314,14 @@ extension Engine {
             let source = sources.find(candidate.address, hash: hasher.hash(candidate.address))
             guard source >= 0 else { continue }
             sources.advanceEpoch(source, to: currentEpoch)
-            let halfOpen = min(candidate.halfOpen, sources.entries[source].halfOpen)
+            // The table's count holds the SYN before the admitting one, whose target and time are unknown.
+            let halfOpen = min(candidate.halfOpen, sources.entries[source].halfOpen - 1)
             if halfOpen >= 2 { top.append(SourceCount(address: candidate.address, halfOpen: halfOpen)) }
         }
         guard top.count < wanted else { return top }
         let address = victims.keys[slot].address
+        // The bit this service sets in a source's targets (`recordSourceAttempt`).
+        let serviceBit = UInt64(1) << (victims.hash(victims.keys[slot]) >> 58)
         let known = Set(top.map(\.address))
         var candidates: [SourceCount] = []
         for source in 0..<sources.slots.capacity where sources.slots.isOccupied(source) {
@@ -309,11 +329,16 @@ extension Engine {
             // Counts of sources silent for two epochs are out of the window.
             sources.advanceEpoch(source, to: currentEpoch)
             let entry = sources.entries[source]
-            // A scanner's or a busy client's count is spread over other services: not this one's.
-            guard !known.contains(entry.address), entry.halfOpen >= 2, sources.distinctTargets(source) <= 1 else {
-                continue
-            }
-            candidates.append(SourceCount(address: entry.address, halfOpen: entry.halfOpen))
+            // A scanner's or a busy client's count is spread over other services: not this one's. A client of
+            // another service of the same host aims at this address too: only sources of this service count.
+            guard !known.contains(entry.address), sources.distinctTargets(source) <= 1,
+                entry.targets.union & serviceBit != 0
+            else { continue }
+            // The SYN before the admitting one is counted too, but its target, its time and whether it completed
+            // (before the source was followed) are unknown: it is not a certain half-open attempt on this service.
+            let halfOpen = entry.halfOpen - 1
+            guard halfOpen >= 2 else { continue }
+            candidates.append(SourceCount(address: entry.address, halfOpen: halfOpen))
         }
         candidates.sort { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
         top += candidates.prefix(wanted - top.count)

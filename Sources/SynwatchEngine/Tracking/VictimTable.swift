@@ -96,6 +96,9 @@ struct VictimState: Sendable {
     var synPacketsAtStart = 0
     /// While under attack, one attempt in 2^samplingShift is tracked (`Engine.handleSyn`).
     var samplingShift: UInt8 = 0
+    /// The latest step time at which the rate still called for `samplingShift` (it is lowered only a handshake
+    /// time-out later).
+    var samplingWanted: Int64 = 0
     var peakSynPerSecond = 0.0
     var peakHalfOpenPerSecond = 0.0
     var peakDistinctSources = 0

@@ -1,0 +1,236 @@
+import Foundation
+import Glibc
+import SynwatchTestSupport
+import SynwatchTrafficGen
+import XCTest
+
+/// The figures of a live `synwatchd` against the ground truth of a generated capture replayed on a veth of the
+/// test's own (`NetworkLab`: 198.18.0.0/15 only, a namespace unique to the run, deleted afterwards): the journal's
+/// entries, the response hook's stdin JSON and `/v1/attacks` (and `synwatch attacks`) agree with each other, and
+/// with what tcpreplay sent, within the bounds of `FigureBounds` and `DaemonFigureBounds`.
+final class FiguresDaemonTests: XCTestCase {
+    func testLiveFiguresAgreeWithEachOtherAndTheReplay() throws {
+        try XCTSkipUnless(NetworkLab.isAvailable, "needs root, ip netns and tcpreplay")
+        try TestJournald.require()
+        let lab = try NetworkLab()
+        let workspace = try Workspace()
+        let capture = workspace.path("flood.pcap")
+        let ledger = TrafficLedger()
+        let truth = try Scenario(seed: 61, duration: 7)
+            .background(Background(rate: 200, clientCount: 1000))
+            .flood(Flood(.randomSource, rate: 3_000, start: 2, duration: 3))
+            .write(to: capture, ledger: ledger)
+        let flood = try XCTUnwrap(truth.floods.first)
+        let service = TrafficLedger.Service(flood.victim, flood.port)
+
+        // A hook that keeps each event's stdin JSON in a file of its own.
+        let hook = workspace.path("hook.sh")
+        try "#!/bin/sh\ncat > \(workspace.path("hook"))-$SYNWATCH_EVENT.json\n"
+            .write(toFile: hook, atomically: true, encoding: .utf8)
+        chmod(hook, 0o755)
+        let configuration = workspace.path("synwatch.yaml")
+        try """
+        detection:
+          quiet_period: 2s
+        hooks:
+          command: [\(hook)]
+          events: [attack_start, attack_end]
+
+        """.write(toFile: configuration, atomically: true, encoding: .utf8)
+        let socket = workspace.path("synwatch.sock")
+        let notify = try NotifyListener(path: workspace.path("notify.sock"))
+        let log = workspace.path("synwatchd.log")
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let daemon = Process()
+        daemon.executableURL = DaemonEndToEndTests.daemon
+        daemon.arguments = [
+            "--config", configuration, "--interface", lab.capturePort, "--socket", socket, "--user", "root",
+        ]
+        var environment = ProcessInfo.processInfo.environment
+        environment["NOTIFY_SOCKET"] = notify.path
+        daemon.environment = environment
+        daemon.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try daemon.run()
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        XCTAssertNotNil(notify.wait(for: "READY=1", timeout: 15), "no READY=1: \(DaemonEndToEndTests.text(log))")
+
+        // Replayed as captured (about 7 s), bounded: tcpreplay says how many packets it sent.
+        let replay = try NetworkLab.run([
+            "timeout", "30", "ip", "netns", "exec", lab.name, "tcpreplay", "-i", lab.replayPort, capture,
+        ])
+        XCTAssertEqual(replay.status, 0, replay.output)
+        let sent = try XCTUnwrap(Self.packetsSent(replay.output), replay.output)
+        XCTAssertEqual(sent, truth.packets, "tcpreplay did not send every packet: \(replay.output)")
+
+        // The end: the quiet period (2 s) after the flood's last evidence.
+        let pid = String(daemon.processIdentifier)
+        var entries: [TestJournald.Fields] = []
+        let deadline = Date().addingTimeInterval(10)
+        repeat {
+            entries = try TestJournald.entries(where: "_PID", is: pid, count: 2, timeout: 1)
+                .filter { $0["SYNWATCH_EVENT"] != nil }
+            if entries.contains(where: { $0["SYNWATCH_EVENT"] == "attack_end" }) { break }
+            usleep(250_000)
+        } while Date() < deadline
+        let shown = LabDaemon.describe(entries)
+        print("events of synwatchd:\n\(shown)")
+        let start = try XCTUnwrap(entries.first { $0["SYNWATCH_EVENT"] == "attack_start" }, shown)
+        let end = try XCTUnwrap(entries.first { $0["SYNWATCH_EVENT"] == "attack_end" }, shown)
+        XCTAssertEqual(entries.filter { $0["SYNWATCH_EVENT"] == "attack_start" }.count, 1, shown)
+        XCTAssertEqual(start["SYNWATCH_VICTIM"], flood.victim.description, shown)
+        XCTAssertEqual(start["SYNWATCH_KIND"], "random-source", shown)
+
+        // Every entry: the invariants, and no field carrying the text "null".
+        for entry in entries {
+            for (key, value) in entry where key.hasPrefix("SYNWATCH_") {
+                XCTAssertNotEqual(value, "null", "\(key) in \(entry)")
+            }
+            let syn = try XCTUnwrap(Double(entry["SYNWATCH_SYN_PER_S"] ?? ""), "\(entry)")
+            let halfOpen = try XCTUnwrap(Double(entry["SYNWATCH_HALF_OPEN_PER_S"] ?? ""), "\(entry)")
+            XCTAssertLessThanOrEqual(halfOpen, syn, "\(entry)")
+            XCTAssertLessThanOrEqual(
+                Int(entry["SYNWATCH_DISTINCT_SOURCES"] ?? "") ?? .max,
+                ledger.synPackets[service]?.count ?? 0
+            )
+            XCTAssertEqual(entry["SYNWATCH_TOP_SOURCES"] ?? "", "", "a spoofed storm with top sources: \(entry)")
+            XCTAssertGreaterThanOrEqual(Double(end["SYNWATCH_PEAK_SYN_PER_S"] ?? "") ?? 0, syn, shown)
+            XCTAssertGreaterThanOrEqual(Double(end["SYNWATCH_PEAK_HALF_OPEN_PER_S"] ?? "") ?? 0, halfOpen, shown)
+            XCTAssertGreaterThanOrEqual(
+                Int(end["SYNWATCH_PEAK_DISTINCT_SOURCES"] ?? "") ?? 0,
+                Int(entry["SYNWATCH_DISTINCT_SOURCES"] ?? "") ?? .max,
+                shown
+            )
+        }
+        if entries.contains(where: {
+            $0["SYNWATCH_EVENT"] == "attack_update" && ($0["SYNWATCH_HALF_OPEN_PER_S"] ?? "") == "0"
+        }) {
+            XCTAssertTrue(entries.contains { ($0["MESSAGE"] ?? "").contains("subsiding") }, shown)
+        }
+
+        // The hook got the same events, figure for figure.
+        try DaemonEndToEndTests.waitFor(timeout: 5) {
+            FileManager.default.fileExists(atPath: workspace.path("hook-attack_end.json"))
+        }
+        for (entry, type) in [(start, "attack_start"), (end, "attack_end")] {
+            let json = try XCTUnwrap(
+                JSONSerialization.jsonObject(
+                    with: Data(DaemonEndToEndTests.text(workspace.path("hook-\(type).json")).utf8)
+                )
+                    as? [String: Any],
+                "hook stdin for \(type)"
+            )
+            XCTAssertEqual(json["event"] as? String, type)
+            for (key, value) in json {
+                guard let number = value as? NSNumber, !(value is Bool) else { continue }
+                let journal = entry["SYNWATCH_" + key.uppercased()]
+                // Times are printed to the nanosecond, which a JSON double rounds: equal within a microsecond.
+                XCTAssertEqual(
+                    Double(journal ?? "") ?? .nan,
+                    number.doubleValue,
+                    accuracy: 1e-6 * max(1, abs(number.doubleValue)),
+                    "\(type) \(key): hook \(number), journal \(journal ?? "none")"
+                )
+            }
+            XCTAssertEqual((json["top_sources"] as? [Any])?.count, 0, "\(type): \(json)")
+        }
+
+        // /v1/attacks: the ended attack with the end's summary, and `synwatch attacks` showing the same total.
+        // The query socket serves the daemon's latest snapshot: it may show the attack going on a moment longer.
+        var attacks: [String: Any] = [:]
+        try DaemonEndToEndTests.waitFor(timeout: 5) {
+            let body = try DaemonEndToEndTests.get(socket, "/v1/attacks")
+            attacks = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+            return (attacks["recent"] as? [Any])?.isEmpty == false && (attacks["active"] as? [Any])?.isEmpty == true
+        }
+        XCTAssertEqual((attacks["active"] as? [Any])?.count, 0, "\(attacks)")
+        let recent = try XCTUnwrap((attacks["recent"] as? [[String: Any]])?.last, "\(attacks)")
+        for key in [
+            "peak_syn_per_s", "peak_half_open_per_s", "peak_distinct_sources", "total_syns", "duration", "syn_per_s",
+        ] {
+            XCTAssertEqual(
+                (recent[key] as? NSNumber)?.doubleValue,
+                Double(end["SYNWATCH_" + key.uppercased()] ?? ""),
+                "/v1/attacks \(key) against the journal"
+            )
+        }
+        let total = try XCTUnwrap(Int(end["SYNWATCH_TOTAL_SYNS"] ?? ""), shown)
+        let text = try Synwatch.run(["attacks", "--socket", socket])
+        XCTAssertTrue(
+            text.standardOutput.contains(
+                "\(total.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US")))) SYNs"
+            ),
+            text.standardOutput
+        )
+
+        // Against what was replayed. The capture lost nothing (else the counts could only be lower).
+        XCTAssertEqual(Double(end["SYNWATCH_KERNEL_CAPTURE_LOSS"] ?? ""), 0, shown)
+        let floodStart = Int64((flood.start * 1e9).rounded())
+        let synsToService = ledger.synPacketCount(to: service, from: 0, until: .max)
+        let fromRevealingWindow = ledger.synPacketCount(
+            to: service,
+            from: floodStart - 1_000_000_000 - FigureBounds.graceCeiling,
+            until: .max
+        )
+        print(
+            "total_syns \(total); flood SYNs \(flood.synPackets), service SYNs \(synsToService) (from the revealing window at most \(fromRevealingWindow)), frames sent \(sent)"
+        )
+        XCTAssertGreaterThanOrEqual(total, flood.synPackets, "total_syns below the flood's SYNs:\n\(shown)")
+        XCTAssertLessThanOrEqual(
+            total,
+            fromRevealingWindow,
+            "total_syns above the SYNs sent since the revealing window:\n\(shown)"
+        )
+        // The busiest second of the replay: tcpreplay paces packets to the capture's timestamps, within a few ms.
+        var busiest = 0
+        var from = floodStart - 1_000_000_000
+        while from < floodStart + 4_000_000_000 {
+            busiest = max(busiest, ledger.synPacketCount(to: service, from: from, until: from + 1_000_000_000))
+            from += FigureBounds.graceGranularity
+        }
+        // tcpreplay may fall behind the capture's pace on a loaded machine: its rates are the capture's divided by
+        // the stretch of its run.
+        let span = (truth.lastPacket ?? 0) - (truth.firstPacket ?? 0)
+        let stretch = max(1, (Self.secondsSent(replay.output) ?? span) / span)
+        let peak = try XCTUnwrap(Double(end["SYNWATCH_PEAK_SYN_PER_S"] ?? ""))
+        print("peak_syn_per_s \(peak); busiest second of the capture \(busiest), replayed \(stretch) times slower")
+        XCTAssertLessThanOrEqual(peak, Double(busiest) * (1 + DaemonFigureBounds.replayPacing), shown)
+        XCTAssertGreaterThanOrEqual(peak, Double(busiest) / stretch * (1 - DaemonFigureBounds.replayPacing), shown)
+        let peakHalfOpen = try XCTUnwrap(Double(end["SYNWATCH_PEAK_HALF_OPEN_PER_S"] ?? ""))
+        // Half-open: the flood's SYNs, less the few clients' SYNs (200/s over three services) that complete.
+        XCTAssertGreaterThanOrEqual(
+            peakHalfOpen,
+            Double(busiest) / stretch * (1 - DaemonFigureBounds.replayPacing) - 100,
+            shown
+        )
+        // Distinct sources: every spoofed source once; the peak is the 5–10 s window holding the whole flood.
+        let peakDistinct = Double(try XCTUnwrap(Int(end["SYNWATCH_PEAK_DISTINCT_SOURCES"] ?? "")))
+        XCTAssertLessThanOrEqual(
+            abs(peakDistinct - Double(flood.distinctSources)),
+            FigureBounds.hyperLogLogRelative * Double(flood.distinctSources) + 1_000,
+            "peak_distinct_sources \(peakDistinct) of \(flood.distinctSources) spoofed sources (and up to 1,000 clients)"
+        )
+
+        kill(daemon.processIdentifier, SIGTERM)
+        try DaemonEndToEndTests.waitFor(timeout: 10) { !daemon.isRunning }
+    }
+
+    /// "… sent in S seconds" of tcpreplay's report.
+    static func secondsSent(_ output: String) -> Double? {
+        guard let range = output.range(of: "sent in ") else { return nil }
+        return Double(output[range.upperBound...].prefix { $0.isNumber || $0 == "." })
+    }
+
+    /// "Actual: N packets" of tcpreplay's report.
+    static func packetsSent(_ output: String) -> Int? {
+        guard let range = output.range(of: "Actual: ") else { return nil }
+        return Int(output[range.upperBound...].prefix { $0.isNumber })
+    }
+}
+
+/// What a live replay adds to the bounds of `FigureBounds`.
+enum DaemonFigureBounds {
+    /// tcpreplay paces by the capture's timestamps; on a loaded 2-core machine it runs behind (the test divides by the
+    /// stretch of its whole run) and unevenly within it: a second of wall time may hold 5 % more or fewer SYNs than
+    /// the capture's second at the run's average pace.
+    static let replayPacing = 0.05
+}
