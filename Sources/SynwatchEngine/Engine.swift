@@ -553,8 +553,11 @@ public final class Engine {
         let shift = victims.states[victim].samplingShift
         guard shift > 0, fingerprint & ((1 << UInt64(shift)) - 1) != 0 else { return }
         let parity = Int(currentEpoch & 1)
+        let sourceHash = hasher.hash(segment.source)
         victims.advanceEpoch(victim, to: currentEpoch)
-        victims.distinct.add(hasher.hash(segment.source), to: victims.completerSketch(victim, parity: parity))
+        victims.distinct.add(sourceHash, to: victims.completerSketch(victim, parity: parity))
+        let source = sources.find(segment.source, hash: sourceHash)
+        if source >= 0 { sources.entries[source].acknowledged = true }
     }
 
     func handleReset() {

@@ -114,7 +114,7 @@ final class FigureReport {
     let service: TrafficLedger.Service
     let flood: FloodTruth
     private(set) var lines: [String] = []
-    /// Clients whose handshakes complete, listed as top sources beside a single flooder.
+    /// Clients whose handshakes complete, listed as top sources (none may be).
     private(set) var innocentListings = 0
     let file: StaticString
     let line: UInt
@@ -241,24 +241,15 @@ final class FigureReport {
                 line: line
             )
         }
-        // Sources listed for a botnet are bots: none of their attempts completed. Beside one flooder the list is
-        // filled with clients of a few SYNs, whose completions the source table misses (before it followed them,
-        // or sampled out): known, counted in the log, not asserted.
+        // Sources listed are flooders: none of their attempts completed (a hook may block them). Clients whose
+        // completions the source table misses under sampling are known by their ACKs.
         if flood.kind != .randomSource, event.type != "attack_end" {
             let completers = Set((ledger.attempts[service] ?? []).filter { $0.completed != nil }.map(\.source))
             for entry in top {
                 let address = NetAddress(entry["address"] as? String ?? "")
                 let innocent = address.map(completers.contains) ?? true
-                if flood.kind == .distributed {
-                    XCTAssertFalse(
-                        innocent,
-                        "\(label): a client that completes listed: \(entry)",
-                        file: file,
-                        line: line
-                    )
-                } else if innocent {
-                    innocentListings += 1
-                }
+                if innocent { innocentListings += 1 }
+                XCTAssertFalse(innocent, "\(label): a client that completes listed: \(entry)", file: file, line: line)
             }
         }
         if flood.kind == .randomSource, event.kind == "random-source" {

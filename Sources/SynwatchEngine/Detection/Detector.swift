@@ -314,6 +314,7 @@ extension Engine {
             let source = sources.find(candidate.address, hash: hasher.hash(candidate.address))
             guard source >= 0 else { continue }
             sources.advanceEpoch(source, to: currentEpoch)
+            guard !Self.completes(sources.entries[source]) else { continue }
             // The table's count holds the SYN before the admitting one, whose target and time are unknown.
             let halfOpen = min(candidate.halfOpen, sources.entries[source].halfOpen - 1)
             if halfOpen >= 2 { top.append(SourceCount(address: candidate.address, halfOpen: halfOpen)) }
@@ -332,7 +333,7 @@ extension Engine {
             // A scanner's or a busy client's count is spread over other services: not this one's. A client of
             // another service of the same host aims at this address too: only sources of this service count.
             guard !known.contains(entry.address), sources.distinctTargets(source) <= 1,
-                entry.targets.union & serviceBit != 0
+                entry.targets.union & serviceBit != 0, !Self.completes(entry)
             else { continue }
             // The SYN before the admitting one is counted too, but its target, its time and whether it completed
             // (before the source was followed) are unknown: it is not a certain half-open attempt on this service.
@@ -343,6 +344,12 @@ extension Engine {
         candidates.sort { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
         top += candidates.prefix(wanted - top.count)
         return top.sorted { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
+    }
+
+    /// Whether a source completes handshakes: a client, however many of its attempts are half-open for the
+    /// moment (under sampling most of its completions go unseen), never a flood's source.
+    static func completes(_ entry: SourceEntry) -> Bool {
+        entry.completions.total > 0 || entry.acknowledged
     }
 
     /// Tells the kind of flood from the attempts that fail in the sources window and their sources;

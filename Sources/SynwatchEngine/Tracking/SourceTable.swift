@@ -12,6 +12,9 @@ struct SourceEntry: Sendable {
     var lastTarget = IPAddress.zero
     var lastNotice: Int64 = .min
     var scanCandidate = false
+    /// Whether it acknowledged on a connection of a service whose attempts were sampled out: it completes
+    /// handshakes, even if none of those this table counts.
+    var acknowledged = false
 
     /// Attempts of both epochs that neither completed nor were refused (read after `advanceEpoch`).
     var halfOpen: Int { max(0, attempts.total - completions.total) }
