@@ -69,21 +69,22 @@ extension VictimFigures {
 }
 
 extension KernelFigures {
-    /// The kernel's figures as `kernel_*` fields: host-wide rates per second (null where the kernel does not count
-    /// them), SYN_RECV of the victim's listener (null when it is not a listener here), the capture's own loss, and
-    /// whether the kernel's figures were needed as evidence.
+    /// The kernel's figures as `kernel_*` fields: host-wide rates per second (left out where the kernel does not
+    /// count them), SYN_RECV of the victim's listener (left out when it is not a listener here or was not read
+    /// yet), the capture's own loss, and whether the kernel's figures were needed as evidence.
     public var fields: [(String, JSONValue)] {
-        func rate(_ value: Double?) -> JSONValue { value.map { .number($0, decimals: 1) } ?? .null }
+        func rate(_ value: Double?) -> JSONValue? { value.map { .number($0, decimals: 1) } }
         let kernel = observation
-        return [
+        let known: [(String, JSONValue?)] = [
             ("kernel_syncookies_sent_per_s", rate(kernel.syncookiesSentPerSecond)),
             ("kernel_reqq_full_do_cookies_per_s", rate(kernel.requestQueueFullCookiesPerSecond)),
             ("kernel_reqq_full_drop_per_s", rate(kernel.requestQueueFullDropsPerSecond)),
             ("kernel_listen_overflows_per_s", rate(kernel.listenOverflowsPerSecond)),
             ("kernel_listen_drops_per_s", rate(kernel.listenDropsPerSecond)),
-            ("kernel_syn_recv", victimSynReceived.map { .int($0) } ?? .null),
+            ("kernel_syn_recv", victimSynReceived.map { .int($0) }),
             ("kernel_capture_loss", .number(kernel.captureLoss, decimals: 3)),
             ("kernel_corroborated", .bool(corroborated)),
         ]
+        return known.compactMap { name, value in value.map { (name, $0) } }
     }
 }

@@ -44,8 +44,7 @@ extension JournalEntry {
         append("MESSAGE_ID", event.type.messageID)
         append("PRIORITY", String(event.type.journalPriority.rawValue))
         append("SYSLOG_IDENTIFIER", JournalEntry.syslogIdentifier)
-        // A value the daemon does not have is left out, never written as the text "null".
-        for (name, value) in event.fields where value != .null {
+        for (name, value) in event.fields {
             append(JournalEntry.fieldName(name), JournalEntry.text(of: value))
         }
     }

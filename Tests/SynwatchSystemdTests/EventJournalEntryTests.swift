@@ -42,6 +42,27 @@ final class EventJournalEntryTests: XCTestCase {
         XCTAssertEqual(entry["SYNWATCH_END_REASON"], "quiet")
     }
 
+    func testUnknownKernelFiguresAreLeftOutAndAQuietUpdateSubsides() {
+        var start = Samples.attackStart
+        start.kernel = KernelFigures(
+            observation: KernelObservation(syncookiesSentPerSecond: 1_500, captureLoss: 0),
+            victimSynReceived: nil,
+            corroborated: false
+        )
+        let entry = JournalEntry(event: start)
+        XCTAssertEqual(entry["SYNWATCH_KERNEL_SYNCOOKIES_SENT_PER_S"], "1500")
+        XCTAssertNil(entry["SYNWATCH_KERNEL_SYN_RECV"], "not read yet: left out")
+        XCTAssertNil(entry["SYNWATCH_KERNEL_LISTEN_DROPS_PER_S"], "not counted: left out")
+        XCTAssertFalse(entry.fields.contains { $0.value == "null" }, "\(entry.fields)")
+
+        var quiet = Samples.hostUpdate
+        quiet.figures?.halfOpenPerSecond = 0
+        XCTAssertEqual(
+            JournalEntry(event: quiet)["MESSAGE"]?.hasPrefix("SYN flood on [2001:db8::2] (all ports) is subsiding: "),
+            true
+        )
+    }
+
     func testMessagesOfEveryEventType() throws {
         XCTAssertEqual(
             JournalEntry(event: Samples.hostUpdate)["MESSAGE"],
