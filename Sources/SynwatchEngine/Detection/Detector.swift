@@ -131,23 +131,20 @@ extension Engine {
             if evidentHalfOpen(measured.halfOpenPerSecond) >= detection.endFraction * state.pointee.startThreshold {
                 state.pointee.lastEvidence = time
             }
-            let figures = self.figures(slot, measured)
+            // Peaks at every step; the top sources (a walk of the source table) only when an event needs them.
+            let distinctSources = failingSources(slot)
             state.pointee.peakSynPerSecond = max(state.pointee.peakSynPerSecond, measured.synPerSecond)
             state.pointee.peakHalfOpenPerSecond = max(state.pointee.peakHalfOpenPerSecond, measured.halfOpenPerSecond)
-            state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, figures.distinctSources)
+            state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, distinctSources)
             if time - state.pointee.lastEvidence >= detection.quietPeriod.nanoseconds {
                 endAttack(slot, at: time, reason: .quiet)
             } else if time - state.pointee.lastUpdate >= detection.updateInterval.nanoseconds {
                 state.pointee.lastUpdate = time
                 // Only evidence may change the kind: once the flood stops, its emptied windows read as distributed.
                 if state.pointee.lastEvidence == time {
-                    state.pointee.kind = classify(
-                        slot,
-                        distinctSources: figures.distinctSources,
-                        top: figures.topSources.first
-                    )
+                    state.pointee.kind = classify(slot, distinctSources: distinctSources, top: topSources(slot).first)
                 }
-                raise(slot, .attackUpdate, at: time, figures: figures)
+                raise(slot, .attackUpdate, at: time, figures: figures(slot, measured))
             }
         }
     }
