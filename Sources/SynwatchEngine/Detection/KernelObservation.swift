@@ -71,25 +71,16 @@ public struct KernelFigures: Sendable, Hashable {
 
     /// The larger of each figure (SYN_RECV of the victim's listener included), corroborated if either was.
     func merged(with other: KernelFigures) -> KernelFigures {
-        func most(_ a: Double?, _ b: Double?) -> Double? { a.map { max($0, b ?? $0) } ?? b }
         var observation = other.observation
-        observation.syncookiesSentPerSecond = most(
-            self.observation.syncookiesSentPerSecond,
-            observation.syncookiesSentPerSecond
-        )
-        observation.listenOverflowsPerSecond = most(
-            self.observation.listenOverflowsPerSecond,
-            observation.listenOverflowsPerSecond
-        )
-        observation.listenDropsPerSecond = most(self.observation.listenDropsPerSecond, observation.listenDropsPerSecond)
-        observation.requestQueueFullCookiesPerSecond = most(
-            self.observation.requestQueueFullCookiesPerSecond,
-            observation.requestQueueFullCookiesPerSecond
-        )
-        observation.requestQueueFullDropsPerSecond = most(
-            self.observation.requestQueueFullDropsPerSecond,
-            observation.requestQueueFullDropsPerSecond
-        )
+        let rates: [WritableKeyPath<KernelObservation, Double?>] = [
+            \.syncookiesSentPerSecond, \.listenOverflowsPerSecond, \.listenDropsPerSecond,
+            \.requestQueueFullCookiesPerSecond, \.requestQueueFullDropsPerSecond,
+        ]
+        for rate in rates {
+            let mine = self.observation[keyPath: rate]
+            observation[keyPath: rate] =
+                mine.map { max($0, observation[keyPath: rate] ?? $0) } ?? observation[keyPath: rate]
+        }
         observation.captureLoss = max(self.observation.captureLoss, observation.captureLoss)
         let synReceived = [victimSynReceived, other.victimSynReceived].compactMap { $0 }.max()
         return KernelFigures(
