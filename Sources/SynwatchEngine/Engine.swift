@@ -417,14 +417,17 @@ public final class Engine {
                 if handshakes.entries[slot].clientISN == segment.sequence {
                     counters.synRetransmits &+= 1
                     if victim >= 0 { victims.states[victim].retransmits &+= 1 }
+                    // A live stack: undecided while it is open.
                     if !handshakes.entries[slot].retransmitted {
                         handshakes.entries[slot].retransmitted = true
-                        countRetransmitted(slot, opened: true)
+                        forEachMaturityStep(of: slot, key) { $0.pointee.retransmitted &+= $1 }
                     }
                     return
                 }
                 // A new ISN on the same 4-tuple is a new attempt; the old one never completed.
-                countRetransmitted(slot, opened: false)
+                if handshakes.entries[slot].retransmitted {
+                    forEachMaturityStep(of: slot, key) { $0.pointee.retransmitted &-= $1 }
+                }
                 handshakes.slots.vacate(slot)
             } else {
                 slot = handshakes.slots.freeSlot(hash: hashed.hash)
@@ -573,7 +576,12 @@ public final class Engine {
         var slot = handshakes.find(handshakes.hash(fromClient))
         if slot >= 0 {
             counters.resets &+= 1
-            countClientReset(slot, of: fromClient)
+            // The client never wanted the connection (it did not send the SYN, or gave up): decided at once.
+            let retransmitted = handshakes.entries[slot].retransmitted
+            forEachMaturityStep(of: slot, fromClient) { counters, weight in
+                counters.pointee.clientReset &+= weight
+                if retransmitted { counters.pointee.retransmitted &-= weight }
+            }
             handshakes.slots.vacate(slot)
             return
         }
@@ -607,6 +615,7 @@ public final class Engine {
         let parity = Int(currentEpoch & 1)
         let victim = victimSlot(of: key)
         let host = hostSlot(of: key)
+        let clientHash = completed ? hasher.hash(client) : 0
         if host >= 0 {
             countClose(on: host, step: step, weight: weight, completed: completed, retransmitted: entry.retransmitted)
         }
@@ -615,7 +624,7 @@ public final class Engine {
             // Completers are subtracted from a service's sources (a host-wide attack is spoofed by definition),
             // and delays learnt per service and for the link (hosts use the link's).
             if completed {
-                victims.distinct.add(hasher.hash(client), to: victims.completerSketch(victim, parity: parity))
+                victims.distinct.add(clientHash, to: victims.completerSketch(victim, parity: parity))
                 // After a retransmission the delay measures the client's time-out, not the path.
                 if !entry.retransmitted {
                     DelayHistogram.add(now - entry.synTime, to: victims.delayHistogram(victim))
@@ -632,7 +641,7 @@ public final class Engine {
             )
         }
         if completed {
-            let source = sources.find(client, hash: hasher.hash(client))
+            let source = sources.find(client, hash: clientHash)
             if source >= 0 {
                 sources.advanceEpoch(source, to: currentEpoch)
                 // Every SYN of the source is counted, but only tracked attempts complete here: each stands for
@@ -721,42 +730,25 @@ public final class Engine {
         state.pointee.epochClosed[Int(currentEpoch & 1)] &+= weight
     }
 
-    /// Counts the attempt in `slot` as retransmitted (`opened`) or, once retransmitted, as no longer
-    /// open, in its maturity step on its service and host. The segment is the client's SYN.
-    func countRetransmitted(_ slot: Int, opened: Bool) {
-        let entry = handshakes.entries[slot]
-        guard entry.retransmitted else { return }
-        let step = entry.maturityStep(resolution: resolution)
-        let weight = UInt32(entry.weight)
-        let key = HandshakeKey(
-            client: segment.source,
-            clientPort: segment.sourcePort,
-            server: segment.destination,
-            serverPort: segment.destinationPort
-        )
-        let count = { (service: Int) in
-            guard service >= 0, self.victims.holds(service, step: step) else { return }
-            let counters = self.victims.stepCounters(service, step: step)
-            if opened { counters.pointee.retransmitted &+= weight } else { counters.pointee.retransmitted &-= weight }
-        }
-        count(victimSlot(of: key))
-        count(hostSlot(of: key))
-    }
-
-    /// Counts the client's RST of the attempt in `slot`: it never wanted the connection (it did not
-    /// send the SYN, or gave up), a failure decided at once.
-    func countClientReset(_ slot: Int, of key: HandshakeKey) {
+    /// Calls `body` with the counters of the step in which the attempt in `slot` matures, on its service and on
+    /// its host (each while that step is still in its ring), and with the attempts it stands for.
+    @inline(__always)
+    func forEachMaturityStep(
+        of slot: Int,
+        _ key: HandshakeKey,
+        _ body: (UnsafeMutablePointer<StepCounters>, UInt32) -> Void
+    ) {
         let entry = handshakes.entries[slot]
         let step = entry.maturityStep(resolution: resolution)
-        let weight = UInt32(entry.weight)
-        let count = { (service: Int) in
-            guard service >= 0, self.victims.holds(service, step: step) else { return }
-            let counters = self.victims.stepCounters(service, step: step)
-            counters.pointee.clientReset &+= weight
-            if entry.retransmitted { counters.pointee.retransmitted &-= weight }
+        // Two calls, not a loop over an array: a flood from a real host resets every attempt.
+        let service = victimSlot(of: key)
+        if service >= 0 && victims.holds(service, step: step) {
+            body(victims.stepCounters(service, step: step), UInt32(entry.weight))
         }
-        count(victimSlot(of: key))
-        count(hostSlot(of: key))
+        let host = hostSlot(of: key)
+        if host >= 0 && victims.holds(host, step: step) {
+            body(victims.stepCounters(host, step: step), UInt32(entry.weight))
+        }
     }
 
     /// The completion grace learnt from the handshakes of the service in `slot` (nil: of none yet),
