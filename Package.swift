@@ -145,7 +145,8 @@ let package = Package(
         .testTarget(
             name: "SynwatchEndToEndTests",
             dependencies: [
-                "SynwatchTrafficGen", "synwatch", "synwatchd", "synwatch-trafficgen", "SynwatchDaemon", "SynwatchEngine",
+                "SynwatchTrafficGen", "synwatch", "synwatchd", "synwatch-trafficgen", "SynwatchDaemon",
+                "SynwatchEngine",
                 "SynwatchTestSupport",
             ],
             swiftSettings: strict

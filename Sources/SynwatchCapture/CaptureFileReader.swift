@@ -95,8 +95,11 @@ public final class CaptureFileReader: FrameSource {
         }
         guard let linkType = dataLinkType.linkType else {
             throw CaptureError(
-                .unsupportedLinkType(dataLinkType), input: input, call: "pcap_datalink",
-                message: "link-layer type \(dataLinkType) is not decoded")
+                .unsupportedLinkType(dataLinkType),
+                input: input,
+                call: "pcap_datalink",
+                message: "link-layer type \(dataLinkType) is not decoded"
+            )
         }
         self.linkType = linkType
     }
@@ -149,11 +152,25 @@ public final class CaptureFileReader: FrameSource {
             state = .ended
             return (count, nil)
         case .truncated(let message):
-            return (count, CaptureError(.truncated(framesRead: framesRead), input: input, call: "mapped read",
-                                        message: message))
+            return (
+                count,
+                CaptureError(
+                    .truncated(framesRead: framesRead),
+                    input: input,
+                    call: "mapped read",
+                    message: message
+                )
+            )
         case .invalidRecord(let message):
-            return (count, CaptureError(.readFailed(framesRead: framesRead), input: input, call: "mapped read",
-                                        message: message))
+            return (
+                count,
+                CaptureError(
+                    .readFailed(framesRead: framesRead),
+                    input: input,
+                    call: "mapped read",
+                    message: message
+                )
+            )
         }
     }
 
@@ -167,8 +184,14 @@ public final class CaptureFileReader: FrameSource {
                     break
                 }
                 let bytes = UnsafeRawBufferPointer(start: data, count: Int(header.caplen))
-                body(Frame(time: handle.timestamp(of: header), linkType: linkType, bytes: bytes,
-                           wireLength: Int(header.len)))
+                body(
+                    Frame(
+                        time: handle.timestamp(of: header),
+                        linkType: linkType,
+                        bytes: bytes,
+                        wireLength: Int(header.len)
+                    )
+                )
                 count += 1
             }
             return (count, nil)
@@ -179,11 +202,17 @@ public final class CaptureFileReader: FrameSource {
 
     /// Opens a file, mapping it when it is a classic pcap file the mapped reader takes, or a pcapng file.
     private static func open(
-        path: String, input: CaptureInput, allowsMapping: Bool
+        path: String,
+        input: CaptureInput,
+        allowsMapping: Bool
     ) throws(CaptureError) -> (Backend, Int?) {
         func failure(_ error: SystemCallError) -> CaptureError {
-            CaptureError(error.errno == ENOENT ? .fileNotFound : .unreadable, input: input, call: error.call,
-                         message: error.message)
+            CaptureError(
+                error.errno == ENOENT ? .fileNotFound : .unreadable,
+                input: input,
+                call: error.call,
+                message: error.message
+            )
         }
         func attempt<Value: ~Copyable>(_ body: () throws(SystemCallError) -> Value) throws(CaptureError) -> Value {
             do {
@@ -228,7 +257,10 @@ public final class CaptureFileReader: FrameSource {
         }
     }
 
-    private static func openLibpcap(stream: UnsafeMutablePointer<FILE>, input: CaptureInput) throws(CaptureError)
+    private static func openLibpcap(
+        stream: UnsafeMutablePointer<FILE>,
+        input: CaptureInput
+    ) throws(CaptureError)
         -> PcapHandle
     {
         do {

@@ -125,7 +125,9 @@ public final class LiveCapture: FrameSource {
     ///   `CAP_NET_RAW`; the call is `pcap_activate`), `captureSetupFailed` (an option, the filter, or an interface
     ///   that is down), or `unsupportedLinkType`.
     public init(
-        interface: String, options: LiveCaptureOptions = LiveCaptureOptions(), stopSignal: CaptureStopSignal? = nil
+        interface: String,
+        options: LiveCaptureOptions = LiveCaptureOptions(),
+        stopSignal: CaptureStopSignal? = nil
     ) throws(CaptureError) {
         let input = CaptureInput.interface(interface)
         self.input = input
@@ -155,8 +157,11 @@ public final class LiveCapture: FrameSource {
         let dataLinkType = handle.dataLinkType
         guard let linkType = dataLinkType.linkType else {
             throw CaptureError(
-                .unsupportedLinkType(dataLinkType), input: input, call: "pcap_datalink",
-                message: "link-layer type \(dataLinkType) is not decoded")
+                .unsupportedLinkType(dataLinkType),
+                input: input,
+                call: "pcap_datalink",
+                message: "link-layer type \(dataLinkType) is not decoded"
+            )
         }
         self.linkType = linkType
         filter = options.filter ?? LiveCaptureOptions.engineFilter(for: linkType)
@@ -240,7 +245,8 @@ public final class LiveCapture: FrameSource {
             throw fail(.interfaceGone(framesRead: framesRead), call: "poll", message: "hang-up on the packet socket")
         }
         guard code != 0 && code != ENETDOWN else { return }
-        let reason: CaptureError.Reason = code == ENODEV || code == ENXIO
+        let reason: CaptureError.Reason =
+            code == ENODEV || code == ENXIO
             ? .interfaceGone(framesRead: framesRead) : .readFailed(framesRead: framesRead)
         throw fail(reason, call: "getsockopt(SO_ERROR)", message: String(cString: strerror(code)))
     }
@@ -251,11 +257,18 @@ public final class LiveCapture: FrameSource {
     public func statistics() throws(CaptureError) -> CaptureStatistics {
         do {
             let counters = try handle.statistics()
-            return CaptureStatistics(received: counters.ps_recv, dropped: counters.ps_drop,
-                                     interfaceDropped: counters.ps_ifdrop)
+            return CaptureStatistics(
+                received: counters.ps_recv,
+                dropped: counters.ps_drop,
+                interfaceDropped: counters.ps_ifdrop
+            )
         } catch {
-            throw CaptureError(.readFailed(framesRead: framesRead), input: input, call: error.call,
-                               message: error.message)
+            throw CaptureError(
+                .readFailed(framesRead: framesRead),
+                input: input,
+                call: error.call,
+                message: error.message
+            )
         }
     }
 
@@ -275,19 +288,28 @@ public final class LiveCapture: FrameSource {
             let header = header!.pointee
             let time = Timestamp(
                 nanoseconds: Int64(header.ts.tv_sec) &* 1_000_000_000
-                    &+ Int64(header.ts.tv_usec) &* context.pointee.fractionScale)
+                    &+ Int64(header.ts.tv_usec) &* context.pointee.fractionScale
+            )
             let bytes = UnsafeRawBufferPointer(start: data, count: Int(header.caplen))
             context.pointee.body(
-                Frame(time: time, linkType: context.pointee.linkType, bytes: bytes, wireLength: Int(header.len)))
+                Frame(time: time, linkType: context.pointee.linkType, bytes: bytes, wireLength: Int(header.len))
+            )
             context.pointee.count += 1
         }
         let result = withoutActuallyEscaping(body) { body in
-            var context = DispatchContext(body: body, linkType: linkType,
-                                          fractionScale: hasNanosecondTimestamps ? 1 : 1000, count: 0)
+            var context = DispatchContext(
+                body: body,
+                linkType: linkType,
+                fractionScale: hasNanosecondTimestamps ? 1 : 1000,
+                count: 0
+            )
             let result = withUnsafeMutablePointer(to: &context) { context in
                 Result { () throws(PcapError) in
                     try handle.dispatch(
-                        limit: Int32(clamping: max(1, limit)), context: UnsafeMutableRawPointer(context), to: callback)
+                        limit: Int32(clamping: max(1, limit)),
+                        context: UnsafeMutableRawPointer(context),
+                        to: callback
+                    )
                 }
             }
             return (context.count, result)

@@ -124,7 +124,8 @@ final class MappedPcapFile {
             }
             let length = Int(captured)
             guard length <= ClassicPcapHeader.maximumCaptureLength else {
-                let message = "record at byte \(offset): captured length \(length) exceeds the maximum "
+                let message =
+                    "record at byte \(offset): captured length \(length) exceeds the maximum "
                     + "\(ClassicPcapHeader.maximumCaptureLength)"
                 return (count, .invalidRecord(message))
             }
@@ -133,12 +134,15 @@ final class MappedPcapFile {
                 return (count, .truncated("record at byte \(offset) has \(available) of \(length) captured bytes"))
             }
             // libpcap reads the time fields as signed 32-bit, but its byte swap yields them unsigned.
-            let (wholeSeconds, fractionUnits) = swapped
+            let (wholeSeconds, fractionUnits) =
+                swapped
                 ? (Int64(seconds), Int64(fraction))
                 : (Int64(Int32(bitPattern: seconds)), Int64(Int32(bitPattern: fraction)))
             let nanoseconds = wholeSeconds &* 1_000_000_000 &+ fractionUnits &* fractionScale
             let bytes = UnsafeRawBufferPointer(
-                start: record + ClassicPcapHeader.recordHeaderSize, count: min(length, snapshot))
+                start: record + ClassicPcapHeader.recordHeaderSize,
+                count: min(length, snapshot)
+            )
             let time = Timestamp(nanoseconds: nanoseconds)
             body(Frame(time: time, linkType: linkType, bytes: bytes, wireLength: Int(wire)))
             offset += ClassicPcapHeader.recordHeaderSize + length

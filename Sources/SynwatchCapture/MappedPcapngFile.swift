@@ -151,7 +151,8 @@ final class MappedPcapngFile {
                 linkType: linkType,
                 dataLinkType: DataLinkType(rawValue: linkType?.rawValue ?? Int32(value)),
                 snapshotLength: snapshot == 0 || snapshot > ClassicPcapHeader.maximumCaptureLength
-                    ? ClassicPcapHeader.maximumCaptureLength : snapshot)
+                    ? ClassicPcapHeader.maximumCaptureLength : snapshot
+            )
             // Options: code, length, value padded to 4 bytes, up to opt_endofopt or the trailer.
             var option = offset + 16
             let end = offset + length - 4
@@ -170,7 +171,8 @@ final class MappedPcapngFile {
                     guard exponent <= (binary ? 63 : 19) else {
                         return .invalidRecord("interface description at byte \(offset) has if_tsresol \(resolution)")
                     }
-                    interface.unitsPerSecond = binary
+                    interface.unitsPerSecond =
+                        binary
                         ? 1 << UInt64(exponent) : (0..<exponent).reduce(1) { value, _ in value * 10 }
                 } else if code == 14 && size == 8 {
                     // if_tsoffset: one 64-bit integer in the section's order, unlike the time stamps' two halves.
@@ -261,8 +263,14 @@ final class MappedPcapngFile {
                 continue
             }
             let bytes = UnsafeRawBufferPointer(start: base + data, count: min(captured, interface.snapshotLength))
-            body(Frame(time: Timestamp(nanoseconds: Self.nanoseconds(units, interface)), linkType: linkType,
-                       bytes: bytes, wireLength: wire))
+            body(
+                Frame(
+                    time: Timestamp(nanoseconds: Self.nanoseconds(units, interface)),
+                    linkType: linkType,
+                    bytes: bytes,
+                    wireLength: wire
+                )
+            )
             count += 1
         }
         return (count, nil)

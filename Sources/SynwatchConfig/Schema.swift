@@ -94,76 +94,106 @@ struct Section: Sendable {
 /// Key names are the engine's field names in snake_case, so that `ConfigurationProblem.key` names them too.
 enum Schema {
     static let sections: [Section] = [
-        Section("daemon", [
-            .names("interfaces", \.daemon.interfaces),
-            .name("socket_path", \.daemon.socketPath),
-            .optionalName("socket_group", \.daemon.socketGroup),
-            .name("user", \.daemon.user),
-            .byteSize("buffer_size", \.daemon.bufferSize),
-            .integer("snap_length", \.daemon.snapLength),
-            .duration("buffer_timeout", \.daemon.bufferTimeout),
-        ]),
-        Section("handshakes", [
-            .duration("timeout", \.engine.handshakes.timeout),
-            .duration("retransmission_deadline", \.engine.handshakes.retransmissionDeadline),
-            .integer("capacity", \.engine.handshakes.capacity),
-        ]),
+        Section(
+            "daemon",
+            [
+                .names("interfaces", \.daemon.interfaces),
+                .name("socket_path", \.daemon.socketPath),
+                .optionalName("socket_group", \.daemon.socketGroup),
+                .name("user", \.daemon.user),
+                .byteSize("buffer_size", \.daemon.bufferSize),
+                .integer("snap_length", \.daemon.snapLength),
+                .duration("buffer_timeout", \.daemon.bufferTimeout),
+            ]
+        ),
+        Section(
+            "handshakes",
+            [
+                .duration("timeout", \.engine.handshakes.timeout),
+                .duration("retransmission_deadline", \.engine.handshakes.retransmissionDeadline),
+                .integer("capacity", \.engine.handshakes.capacity),
+            ]
+        ),
         Section("victims", [.integer("capacity", \.engine.victims.capacity)]),
         Section("sources", [.integer("capacity", \.engine.sources.capacity)]),
-        Section("connections", [
-            .integer("capacity", \.engine.connections.capacity),
-            .duration("time_wait", \.engine.connections.timeWait),
-            .duration("fin_timeout", \.engine.connections.finTimeout),
-        ]),
-        Section("windows", [
-            .duration("resolution", \.engine.windows.resolution),
-            .duration("rate", \.engine.windows.rate),
-            .duration("completion_grace", \.engine.windows.completionGrace),
-            .duration("completion_grace_floor", \.engine.windows.completionGraceFloor),
-            .duration("completion_grace_ceiling", \.engine.windows.completionGraceCeiling),
-            .duration("sources", \.engine.windows.sources),
-        ]),
-        Section("detection", [
-            .number("half_open_per_s", \.engine.detection.halfOpenPerSecond),
-            .number("max_completion_ratio", \.engine.detection.maxCompletionRatio),
-            .integer("min_attempts", \.engine.detection.minAttempts),
-            .duration("confirmation", \.engine.detection.confirmation),
-            .duration("quiet_period", \.engine.detection.quietPeriod),
-            .number("end_fraction", \.engine.detection.endFraction),
-            .duration("update_interval", \.engine.detection.updateInterval),
-            .integer("top_sources", \.engine.detection.topSources),
-        ]),
-        Section("baseline", [
-            .flag("enabled", \.engine.baseline.enabled),
-            .duration("half_life", \.engine.baseline.halfLife),
-            .duration("warmup", \.engine.baseline.warmup),
-            .number("factor", \.engine.baseline.factor),
-            .number("deviations", \.engine.baseline.deviations),
-            .number("min_half_open_per_s", \.engine.baseline.minHalfOpenPerSecond),
-            .number("min_completion_drop", \.engine.baseline.minCompletionDrop),
-        ]),
-        Section("classification", [
-            .number("single_source_share", \.engine.classification.singleSourceShare),
-            .number("random_source_distinct_ratio", \.engine.classification.randomSourceDistinctRatio),
-            .integer("random_source_min_sources", \.engine.classification.randomSourceMinSources),
-        ]),
-        Section("scan", [
-            .integer("min_targets", \.engine.scan.minTargets),
-            .number("max_completion_ratio", \.engine.scan.maxCompletionRatio),
-            .duration("notice_interval", \.engine.scan.noticeInterval),
-        ]),
-        Section("backscatter", [
-            .number("min_per_s", \.engine.backscatter.minPerSecond),
-            .integer("min_sources", \.engine.backscatter.minSources),
-            .duration("notice_interval", \.engine.backscatter.noticeInterval),
-            .integer("capacity", \.engine.backscatter.capacity),
-        ]),
-        Section("hooks", [
-            .command("command", \.hooks.command),
-            .attackEvents("events", \.hooks.events),
-            .duration("timeout", \.hooks.timeout),
-            .integer("max_concurrent", \.hooks.maxConcurrent),
-        ]),
+        Section(
+            "connections",
+            [
+                .integer("capacity", \.engine.connections.capacity),
+                .duration("time_wait", \.engine.connections.timeWait),
+                .duration("fin_timeout", \.engine.connections.finTimeout),
+            ]
+        ),
+        Section(
+            "windows",
+            [
+                .duration("resolution", \.engine.windows.resolution),
+                .duration("rate", \.engine.windows.rate),
+                .duration("completion_grace", \.engine.windows.completionGrace),
+                .duration("completion_grace_floor", \.engine.windows.completionGraceFloor),
+                .duration("completion_grace_ceiling", \.engine.windows.completionGraceCeiling),
+                .duration("sources", \.engine.windows.sources),
+            ]
+        ),
+        Section(
+            "detection",
+            [
+                .number("half_open_per_s", \.engine.detection.halfOpenPerSecond),
+                .number("max_completion_ratio", \.engine.detection.maxCompletionRatio),
+                .integer("min_attempts", \.engine.detection.minAttempts),
+                .duration("confirmation", \.engine.detection.confirmation),
+                .duration("quiet_period", \.engine.detection.quietPeriod),
+                .number("end_fraction", \.engine.detection.endFraction),
+                .duration("update_interval", \.engine.detection.updateInterval),
+                .integer("top_sources", \.engine.detection.topSources),
+            ]
+        ),
+        Section(
+            "baseline",
+            [
+                .flag("enabled", \.engine.baseline.enabled),
+                .duration("half_life", \.engine.baseline.halfLife),
+                .duration("warmup", \.engine.baseline.warmup),
+                .number("factor", \.engine.baseline.factor),
+                .number("deviations", \.engine.baseline.deviations),
+                .number("min_half_open_per_s", \.engine.baseline.minHalfOpenPerSecond),
+                .number("min_completion_drop", \.engine.baseline.minCompletionDrop),
+            ]
+        ),
+        Section(
+            "classification",
+            [
+                .number("single_source_share", \.engine.classification.singleSourceShare),
+                .number("random_source_distinct_ratio", \.engine.classification.randomSourceDistinctRatio),
+                .integer("random_source_min_sources", \.engine.classification.randomSourceMinSources),
+            ]
+        ),
+        Section(
+            "scan",
+            [
+                .integer("min_targets", \.engine.scan.minTargets),
+                .number("max_completion_ratio", \.engine.scan.maxCompletionRatio),
+                .duration("notice_interval", \.engine.scan.noticeInterval),
+            ]
+        ),
+        Section(
+            "backscatter",
+            [
+                .number("min_per_s", \.engine.backscatter.minPerSecond),
+                .integer("min_sources", \.engine.backscatter.minSources),
+                .duration("notice_interval", \.engine.backscatter.noticeInterval),
+                .integer("capacity", \.engine.backscatter.capacity),
+            ]
+        ),
+        Section(
+            "hooks",
+            [
+                .command("command", \.hooks.command),
+                .attackEvents("events", \.hooks.events),
+                .duration("timeout", \.hooks.timeout),
+                .integer("max_concurrent", \.hooks.maxConcurrent),
+            ]
+        ),
     ]
 
     /// Every dotted key, such as `detection.half_open_per_s`, in file order.

@@ -42,12 +42,14 @@ extension HookConfiguration {
         if let command {
             guard let program = command.first, !program.isEmpty else {
                 throw ConfigurationProblem(
-                    key: "hooks.command", message: "must name the program to run, or be null for no hook"
+                    key: "hooks.command",
+                    message: "must name the program to run, or be null for no hook"
                 )
             }
             guard program.hasPrefix("/") else {
                 throw ConfigurationProblem(
-                    key: "hooks.command", message: "must start with the program's absolute path, not '\(program)'"
+                    key: "hooks.command",
+                    message: "must start with the program's absolute path, not '\(program)'"
                 )
             }
             // The arguments become C strings, which end at the first NUL.
@@ -57,7 +59,8 @@ extension HookConfiguration {
         }
         guard !events.isEmpty else {
             throw ConfigurationProblem(
-                key: "hooks.events", message: "must name at least one event; set command to null for no hook"
+                key: "hooks.events",
+                message: "must name at least one event; set command to null for no hook"
             )
         }
         guard timeout >= .milliseconds(100), timeout <= .seconds(600) else {

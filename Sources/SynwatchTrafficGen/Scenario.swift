@@ -104,7 +104,8 @@ public struct Scenario: Sendable {
     ) throws -> GroundTruth {
         guard vlanTags.isEmpty || linkType == .ethernet else {
             throw TrafficGenError.invalidConfiguration(
-                "VLAN tags need the ethernet link type, not \(linkType.rawValue)")
+                "VLAN tags need the ethernet link type, not \(linkType.rawValue)"
+            )
         }
         guard duration > 0, plan.servers.count >= 2 else {
             throw TrafficGenError.invalidConfiguration("a scenario needs a duration above 0 and two servers")
@@ -146,7 +147,10 @@ public struct Scenario: Sendable {
         }
         let origin = startTime * 1_000_000_000
         let frame = ScenarioFrame(
-            family: family, plan: plan, origin: origin, end: origin + Int64((duration * 1e9).rounded())
+            family: family,
+            plan: plan,
+            origin: origin,
+            end: origin + Int64((duration * 1e9).rounded())
         )
         let backgroundRate = parts.lazy.compactMap { part -> Double? in
             if case .background(let background) = part { background.rate } else { nil }

@@ -187,10 +187,12 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
 
     /// The kernel's reading as the engine takes it, with the share of frames this capture lost meanwhile.
     private func applyPendingKernelReading() {
-        guard let status = pendingKernel.withLock({ pending in
-            defer { pending = nil }
-            return pending
-        }) else { return }
+        guard
+            let status = pendingKernel.withLock({ pending in
+                defer { pending = nil }
+                return pending
+            })
+        else { return }
         let frames = engine.statistics.frames
         let drops = kernelDrops
         let lost = drops - dropsAtKernelReading

@@ -10,7 +10,10 @@ import Testing
         var first = ClassicFixture()
         first.records = randomRecords(count: 123, maximumSize: 100, using: &generator)
         let second = PcapngFixture(
-            nanosecond: true, linkType: 276, packets: PcapngTests.randomPackets(count: 57, seed: 3, nanosecond: true))
+            nanosecond: true,
+            linkType: 276,
+            packets: PcapngTests.randomPackets(count: 57, seed: 3, nanosecond: true)
+        )
         var third = ClassicFixture(bigEndian: true, nanosecond: true, linkTypeField: 101)
         third.records = randomRecords(count: 80, maximumSize: 100, using: &generator)
         let directory = TemporaryDirectory()
@@ -21,8 +24,16 @@ import Testing
         let total = first.bytes.count + second.bytes.count + third.bytes.count
 
         let sequence = try CaptureFileSequence(paths.map(CaptureInput.file))
-        #expect(sequence.progress == CaptureProgress(
-            inputIndex: 0, inputCount: 3, framesRead: 0, bytesConsumed: 0, totalBytes: total))
+        #expect(
+            sequence.progress
+                == CaptureProgress(
+                    inputIndex: 0,
+                    inputCount: 3,
+                    framesRead: 0,
+                    bytesConsumed: 0,
+                    totalBytes: total
+                )
+        )
         var frames = [ReadFrame]()
         var batches = [(input: CaptureInput, method: CaptureFileReader.Method, frames: [ReadFrame])]()
         var lastProgress = sequence.progress
@@ -37,14 +48,23 @@ import Testing
             #expect(progress.bytesConsumed! >= lastProgress.bytesConsumed!)
             lastProgress = progress
         }
-        let expected = first.expectedFrames(.ethernet) + second.expectedFrames(.linuxCooked2)
+        let expected =
+            first.expectedFrames(.ethernet) + second.expectedFrames(.linuxCooked2)
             + third.expectedFrames(.raw)
         #expect(frames == expected)
         #expect(batches.map(\.frames.count) == [50, 50, 23, 50, 7, 50, 30])
         #expect(batches.map(\.input) == [0, 0, 0, 1, 1, 2, 2].map { CaptureInput.file(paths[$0]) })
         #expect(batches.map(\.method) == [.mapped, .mapped, .mapped, .mappedPcapng, .mappedPcapng, .mapped, .mapped])
-        #expect(sequence.progress == CaptureProgress(
-            inputIndex: 2, inputCount: 3, framesRead: 260, bytesConsumed: total, totalBytes: total))
+        #expect(
+            sequence.progress
+                == CaptureProgress(
+                    inputIndex: 2,
+                    inputCount: 3,
+                    framesRead: 260,
+                    bytesConsumed: total,
+                    totalBytes: total
+                )
+        )
         #expect(sequence.progress.fraction == 1)
         #expect(try sequence.readFrames(upTo: 50) { _ in } == nil)
     }

@@ -21,7 +21,10 @@ import Testing
         fixture.snapLength = [0, 64, 200, 1514, 65_535, 262_144, 1 << 30][Int(seed / 4) % 7]
         fixture.linkTypeField = fileValue | (seed % 5 == 0 ? 0x0400_0000 : 0)  // sometimes FCS bits
         fixture.records = randomRecords(
-            count: .random(in: 0...200, using: &generator), maximumSize: 1600, using: &generator)
+            count: .random(in: 0...200, using: &generator),
+            maximumSize: 1600,
+            using: &generator
+        )
         let directory = TemporaryDirectory()
         let path = directory.write("fixture.pcap", fixture.bytes)
 
@@ -41,8 +44,10 @@ import Testing
     func swappedNFLOGStaysWithLibpcap() throws {
         var generator = SeededGenerator(seed: 11)
         let fixture = ClassicFixture(
-            bigEndian: true, linkTypeField: 239,
-            records: randomRecords(count: 5, maximumSize: 100, using: &generator))
+            bigEndian: true,
+            linkTypeField: 239,
+            records: randomRecords(count: 5, maximumSize: 100, using: &generator)
+        )
         let directory = TemporaryDirectory()
         let path = directory.write("nflog.pcap", fixture.bytes)
         let outcome = try readAll(.file(path))

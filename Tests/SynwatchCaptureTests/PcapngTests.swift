@@ -12,20 +12,26 @@ import Testing
             timestamp += .random(in: 0...unitsPerSecond, using: &generator)
             let size = Int.random(in: 0...1500, using: &generator)
             return PcapngFixture.Packet(
-                timestamp: timestamp, data: (0..<size).map { _ in .random(in: 0...255, using: &generator) },
-                wireLength: UInt32(size) + .random(in: 0...100, using: &generator))
+                timestamp: timestamp,
+                data: (0..<size).map { _ in .random(in: 0...255, using: &generator) },
+                wireLength: UInt32(size) + .random(in: 0...100, using: &generator)
+            )
         }
     }
 
     @Test(
         "Both byte orders, µs and ns resolution, several link types",
         arguments: [false, true],
-        [(UInt16(1), LinkType.ethernet), (101, .raw), (113, .linuxCooked), (276, .linuxCooked2)])
+        [(UInt16(1), LinkType.ethernet), (101, .raw), (113, .linuxCooked), (276, .linuxCooked2)]
+    )
     func readsPcapng(bigEndian: Bool, linkType: (file: UInt16, type: LinkType)) throws {
         for nanosecond in [false, true] {
             let fixture = PcapngFixture(
-                bigEndian: bigEndian, nanosecond: nanosecond, linkType: linkType.file,
-                packets: Self.randomPackets(count: 150, seed: UInt64(linkType.file), nanosecond: nanosecond))
+                bigEndian: bigEndian,
+                nanosecond: nanosecond,
+                linkType: linkType.file,
+                packets: Self.randomPackets(count: 150, seed: UInt64(linkType.file), nanosecond: nanosecond)
+            )
             let directory = TemporaryDirectory()
             let path = directory.write("fixture.pcapng", fixture.bytes)
             let outcome = try readAll(.file(path))
@@ -172,19 +178,37 @@ struct PcapngBuilder {
         #expect(reader.linkType == .ethernet)
         var frames = [ReadFrame]()
         try reader.forEachFrame { frames.append(ReadFrame($0)) }
-        #expect(frames == [
-            ReadFrame(nanoseconds: 1_700_000_000_123_456_000, linkType: .ethernet, bytes: Self.data(20, 0),
-                      wireLength: 60),
-            ReadFrame(nanoseconds: 1_700_000_001_000_000_007, linkType: .linuxCooked, bytes: Self.data(8, 50),
-                      wireLength: 12),
-            ReadFrame(nanoseconds: 1_700_000_002_000_001_000, linkType: .ethernet, bytes: Self.data(3, 9),
-                      wireLength: 3),
-            // A simple packet's captured length is the block's: its padding counts while the original is longer.
-            ReadFrame(nanoseconds: 0, linkType: .ethernet, bytes: Self.data(7, 1) + [0], wireLength: 9),
-            ReadFrame(nanoseconds: 1_001_500_000_000, linkType: .nflog, bytes: Self.data(16, 100), wireLength: 16),
-            ReadFrame(nanoseconds: 1_700_000_003_250_000_000, linkType: .ppp, bytes: Self.data(4, 200),
-                      wireLength: 6),
-        ])
+        #expect(
+            frames == [
+                ReadFrame(
+                    nanoseconds: 1_700_000_000_123_456_000,
+                    linkType: .ethernet,
+                    bytes: Self.data(20, 0),
+                    wireLength: 60
+                ),
+                ReadFrame(
+                    nanoseconds: 1_700_000_001_000_000_007,
+                    linkType: .linuxCooked,
+                    bytes: Self.data(8, 50),
+                    wireLength: 12
+                ),
+                ReadFrame(
+                    nanoseconds: 1_700_000_002_000_001_000,
+                    linkType: .ethernet,
+                    bytes: Self.data(3, 9),
+                    wireLength: 3
+                ),
+                // A simple packet's captured length is the block's: its padding counts while the original is longer.
+                ReadFrame(nanoseconds: 0, linkType: .ethernet, bytes: Self.data(7, 1) + [0], wireLength: 9),
+                ReadFrame(nanoseconds: 1_001_500_000_000, linkType: .nflog, bytes: Self.data(16, 100), wireLength: 16),
+                ReadFrame(
+                    nanoseconds: 1_700_000_003_250_000_000,
+                    linkType: .ppp,
+                    bytes: Self.data(4, 200),
+                    wireLength: 6
+                ),
+            ]
+        )
         #expect(reader.framesSkipped == 1)
         #expect(reader.bytesConsumed == file.bytes.count)
 
@@ -226,8 +250,10 @@ struct PcapngBuilder {
         badLength.packet(interface: 0, units: 2, data: Self.data(20, 0), wireLength: 20)
         badLength.bytes[badLength.bytes.count - 52 + 4] = 50
         let directory = TemporaryDirectory()
-        for (name, file) in [("undescribed", undescribed), ("oversized", oversized), ("trailer", trailer),
-                             ("length", badLength)] {
+        for (name, file) in [
+            ("undescribed", undescribed), ("oversized", oversized), ("trailer", trailer),
+            ("length", badLength),
+        ] {
             let outcome = try readAll(.file(directory.write("\(name).pcapng", file.bytes)))
             #expect(outcome.method == .mappedPcapng, "\(name)")
             #expect(outcome.frames.count == 1, "\(name)")

@@ -8,27 +8,45 @@ import Testing
     @Test(
         "Unknown keys, with the key most likely meant",
         arguments: [
-            ("detection:\n  half_open_per_sec: 50\n", "detection.half_open_per_sec", Position(line: 2, column: 3),
-             "unknown key; did you mean detection.half_open_per_s?"),
-            ("windows:\n  resolution: 50ms\n  completionGrace: 1s\n", "windows.completionGrace",
-             Position(line: 3, column: 3), "unknown key; did you mean windows.completion_grace?"),
-            ("windows:\n  half_open_per_s: 5\n", "windows.half_open_per_s", Position(line: 2, column: 3),
-             "unknown key; did you mean detection.half_open_per_s?"),
-            ("timeout: 5s\n", "timeout", Position(line: 1, column: 1),
-             "unknown key; did you mean handshakes.timeout or hooks.timeout?"),
-            ("detections:\n  top_sources: 5\n", "detections", Position(line: 1, column: 1),
-             "unknown key; did you mean detection?"),
-            ("detection:\n  capacity: 5\n", "detection.capacity", Position(line: 2, column: 3),
-             "unknown key; did you mean handshakes.capacity, victims.capacity, sources.capacity, "
-                + "connections.capacity or backscatter.capacity?"),
-            ("scan:\n  frobnicate: 1\n", "scan.frobnicate", Position(line: 2, column: 3),
-             "unknown key; scan has min_targets, max_completion_ratio, notice_interval"),
-            ("# comment\n\nzzz: 1\n", "zzz", Position(line: 3, column: 1),
-             "unknown section; the sections are daemon, handshakes, victims, sources, connections, windows, "
-                + "detection, baseline, classification, scan, backscatter, hooks"),
-            ("hash_seed: 42\n", "hash_seed", Position(line: 1, column: 1),
-             "is not a configuration key: synwatchd draws a random hash seed at every start, so that no attacker can "
-                + "aim at a table bucket"),
+            (
+                "detection:\n  half_open_per_sec: 50\n", "detection.half_open_per_sec", Position(line: 2, column: 3),
+                "unknown key; did you mean detection.half_open_per_s?"
+            ),
+            (
+                "windows:\n  resolution: 50ms\n  completionGrace: 1s\n", "windows.completionGrace",
+                Position(line: 3, column: 3), "unknown key; did you mean windows.completion_grace?"
+            ),
+            (
+                "windows:\n  half_open_per_s: 5\n", "windows.half_open_per_s", Position(line: 2, column: 3),
+                "unknown key; did you mean detection.half_open_per_s?"
+            ),
+            (
+                "timeout: 5s\n", "timeout", Position(line: 1, column: 1),
+                "unknown key; did you mean handshakes.timeout or hooks.timeout?"
+            ),
+            (
+                "detections:\n  top_sources: 5\n", "detections", Position(line: 1, column: 1),
+                "unknown key; did you mean detection?"
+            ),
+            (
+                "detection:\n  capacity: 5\n", "detection.capacity", Position(line: 2, column: 3),
+                "unknown key; did you mean handshakes.capacity, victims.capacity, sources.capacity, "
+                    + "connections.capacity or backscatter.capacity?"
+            ),
+            (
+                "scan:\n  frobnicate: 1\n", "scan.frobnicate", Position(line: 2, column: 3),
+                "unknown key; scan has min_targets, max_completion_ratio, notice_interval"
+            ),
+            (
+                "# comment\n\nzzz: 1\n", "zzz", Position(line: 3, column: 1),
+                "unknown section; the sections are daemon, handshakes, victims, sources, connections, windows, "
+                    + "detection, baseline, classification, scan, backscatter, hooks"
+            ),
+            (
+                "hash_seed: 42\n", "hash_seed", Position(line: 1, column: 1),
+                "is not a configuration key: synwatchd draws a random hash seed at every start, so that no attacker can "
+                    + "aim at a table bucket"
+            ),
         ]
     )
     func unknownKey(yaml: String, key: String, position: Position, message: String) {
@@ -42,29 +60,49 @@ import Testing
     @Test(
         "Values of the wrong type",
         arguments: [
-            ("handshakes:\n  capacity: lots\n", "handshakes.capacity", Position(line: 2, column: 13),
-             "expected a whole number, found 'lots'"),
-            ("handshakes:\n  timeout: 5s\n  capacity: 1.5\n", "handshakes.capacity", Position(line: 3, column: 13),
-             "expected a whole number, found '1.5'"),
-            ("handshakes:\n  capacity: 0x100\n", "handshakes.capacity", Position(line: 2, column: 13),
-             "expected a whole number, found '0x100'"),
-            ("detection:\n  half_open_per_s: \"100\"\n", "detection.half_open_per_s", Position(line: 2, column: 20),
-             "expected a number, found '100'"),
-            ("baseline:\n  enabled: 1\n", "baseline.enabled", Position(line: 2, column: 12),
-             "expected true or false, found '1'"),
-            ("detection: 5\n", "detection", Position(line: 1, column: 12),
-             "expected a section of keys such as 'capacity: 4096', found '5'"),
-            ("detection:\n  - top_sources: 5\n", "detection", Position(line: 2, column: 3),
-             "expected a section of keys such as 'capacity: 4096', found a list"),
-            ("daemon:\n  interfaces: eth0\n", "daemon.interfaces", Position(line: 2, column: 15),
-             "expected a list of names, such as [eth0], found 'eth0'"),
-            ("daemon:\n  interfaces: [eth0, [eth1]]\n", "daemon.interfaces", Position(line: 2, column: 22),
-             "expected a list of names, such as [eth0], found a list"),
+            (
+                "handshakes:\n  capacity: lots\n", "handshakes.capacity", Position(line: 2, column: 13),
+                "expected a whole number, found 'lots'"
+            ),
+            (
+                "handshakes:\n  timeout: 5s\n  capacity: 1.5\n", "handshakes.capacity", Position(line: 3, column: 13),
+                "expected a whole number, found '1.5'"
+            ),
+            (
+                "handshakes:\n  capacity: 0x100\n", "handshakes.capacity", Position(line: 2, column: 13),
+                "expected a whole number, found '0x100'"
+            ),
+            (
+                "detection:\n  half_open_per_s: \"100\"\n", "detection.half_open_per_s", Position(line: 2, column: 20),
+                "expected a number, found '100'"
+            ),
+            (
+                "baseline:\n  enabled: 1\n", "baseline.enabled", Position(line: 2, column: 12),
+                "expected true or false, found '1'"
+            ),
+            (
+                "detection: 5\n", "detection", Position(line: 1, column: 12),
+                "expected a section of keys such as 'capacity: 4096', found '5'"
+            ),
+            (
+                "detection:\n  - top_sources: 5\n", "detection", Position(line: 2, column: 3),
+                "expected a section of keys such as 'capacity: 4096', found a list"
+            ),
+            (
+                "daemon:\n  interfaces: eth0\n", "daemon.interfaces", Position(line: 2, column: 15),
+                "expected a list of names, such as [eth0], found 'eth0'"
+            ),
+            (
+                "daemon:\n  interfaces: [eth0, [eth1]]\n", "daemon.interfaces", Position(line: 2, column: 22),
+                "expected a list of names, such as [eth0], found a list"
+            ),
             ("daemon:\n  user: [a]\n", "daemon.user", Position(line: 2, column: 9), "expected a name, found a list"),
             ("daemon:\n  user:\n", "daemon.user", Position(line: 2, column: 8), "expected a name, found no value"),
-            ("daemon:\n  buffer_size: 64MB\n", "daemon.buffer_size", Position(line: 2, column: 16),
-             "expected a size: a whole number of bytes or a whole number with a unit KiB, MiB or GiB (64MiB), "
-                + "found '64MB'"),
+            (
+                "daemon:\n  buffer_size: 64MB\n", "daemon.buffer_size", Position(line: 2, column: 16),
+                "expected a size: a whole number of bytes or a whole number with a unit KiB, MiB or GiB (64MiB), "
+                    + "found '64MB'"
+            ),
         ]
     )
     func wrongType(yaml: String, key: String, position: Position, message: String) {
@@ -87,33 +125,59 @@ import Testing
     @Test(
         "Values out of range, found while reading or by the engine's and the daemon's checks",
         arguments: [
-            ("handshakes:\n  capacity: 99999999999999999999\n", "handshakes.capacity", Position(line: 2, column: 13),
-             "is too large"),
-            ("detection:\n  max_completion_ratio: .nan\n", "detection.max_completion_ratio",
-             Position(line: 2, column: 25), "must be a finite number"),
-            ("# tuned\ndetection:\n  min_attempts: 20\n  top_sources: 40\n", "detection.top_sources",
-             Position(line: 4, column: 16), "must be at most 32"),
+            (
+                "handshakes:\n  capacity: 99999999999999999999\n", "handshakes.capacity", Position(line: 2, column: 13),
+                "is too large"
+            ),
+            (
+                "detection:\n  max_completion_ratio: .nan\n", "detection.max_completion_ratio",
+                Position(line: 2, column: 25), "must be a finite number"
+            ),
+            (
+                "# tuned\ndetection:\n  min_attempts: 20\n  top_sources: 40\n", "detection.top_sources",
+                Position(line: 4, column: 16), "must be at most 32"
+            ),
             ("victims: {capacity: 8}\n", "victims.capacity", Position(line: 1, column: 21), "must be at least 16"),
-            ("detection:\n  half_open_per_s: 0\n", "detection.half_open_per_s", Position(line: 2, column: 20),
-             "must be positive"),
-            ("windows:\n  resolution: 1s\n  rate: 20m\n", "windows.rate", Position(line: 3, column: 9),
-             "must span 2 to 600 resolution steps"),
-            ("daemon:\n  interfaces: [any, eth0]\n", "daemon.interfaces", Position(line: 2, column: 15),
-             "'any' already covers every interface"),
-            ("daemon:\n  interfaces: [eth0, eth0]\n", "daemon.interfaces", Position(line: 2, column: 15),
-             "names an interface twice"),
-            ("daemon:\n  interfaces: []\n", "daemon.interfaces", Position(line: 2, column: 15),
-             "must name at least one interface"),
-            ("daemon:\n  socket_path: synwatch.sock\n", "daemon.socket_path", Position(line: 2, column: 16),
-             "must be an absolute path"),
-            ("daemon:\n  socket_group: ''\n", "daemon.socket_group", Position(line: 2, column: 17),
-             "must be a group name, or null for none"),
-            ("daemon:\n  buffer_size: 512KiB\n", "daemon.buffer_size", Position(line: 2, column: 16),
-             "must be between 1MiB and 2047MiB"),
-            ("daemon:\n  snap_length: 64\n", "daemon.snap_length", Position(line: 2, column: 16),
-             "must be between 82 and 262144"),
-            ("daemon:\n  buffer_timeout: 0\n", "daemon.buffer_timeout", Position(line: 2, column: 19),
-             "must be between 1ms and 1s"),
+            (
+                "detection:\n  half_open_per_s: 0\n", "detection.half_open_per_s", Position(line: 2, column: 20),
+                "must be positive"
+            ),
+            (
+                "windows:\n  resolution: 1s\n  rate: 20m\n", "windows.rate", Position(line: 3, column: 9),
+                "must span 2 to 600 resolution steps"
+            ),
+            (
+                "daemon:\n  interfaces: [any, eth0]\n", "daemon.interfaces", Position(line: 2, column: 15),
+                "'any' already covers every interface"
+            ),
+            (
+                "daemon:\n  interfaces: [eth0, eth0]\n", "daemon.interfaces", Position(line: 2, column: 15),
+                "names an interface twice"
+            ),
+            (
+                "daemon:\n  interfaces: []\n", "daemon.interfaces", Position(line: 2, column: 15),
+                "must name at least one interface"
+            ),
+            (
+                "daemon:\n  socket_path: synwatch.sock\n", "daemon.socket_path", Position(line: 2, column: 16),
+                "must be an absolute path"
+            ),
+            (
+                "daemon:\n  socket_group: ''\n", "daemon.socket_group", Position(line: 2, column: 17),
+                "must be a group name, or null for none"
+            ),
+            (
+                "daemon:\n  buffer_size: 512KiB\n", "daemon.buffer_size", Position(line: 2, column: 16),
+                "must be between 1MiB and 2047MiB"
+            ),
+            (
+                "daemon:\n  snap_length: 64\n", "daemon.snap_length", Position(line: 2, column: 16),
+                "must be between 82 and 262144"
+            ),
+            (
+                "daemon:\n  buffer_timeout: 0\n", "daemon.buffer_timeout", Position(line: 2, column: 19),
+                "must be between 1ms and 1s"
+            ),
         ]
     )
     func invalidValue(yaml: String, key: String, position: Position, message: String) {
@@ -140,14 +204,22 @@ import Testing
     @Test(
         "Text that is not YAML, at the place libyaml gives",
         arguments: [
-            ("handshakes:\n\ttimeout: 5s\n", Position(line: 2, column: 1),
-             "found character that cannot start any token (while scanning for the next token at 2:1)"),
-            ("detection:\n  top_sources: [5\n", Position(line: 3, column: 1),
-             "did not find expected ',' or ']' (while parsing a flow sequence at 2:16)"),
-            ("detection:\n  top_sources: 5\n min_attempts: 3\n", Position(line: 3, column: 2),
-             "did not find expected key (while parsing a block mapping at 1:1)"),
-            ("detection:\n  top_sources: 5\n---\nscan:\n", Position(line: 3, column: 1),
-             "but found another document (expected a single document in the stream at 1:1)"),
+            (
+                "handshakes:\n\ttimeout: 5s\n", Position(line: 2, column: 1),
+                "found character that cannot start any token (while scanning for the next token at 2:1)"
+            ),
+            (
+                "detection:\n  top_sources: [5\n", Position(line: 3, column: 1),
+                "did not find expected ',' or ']' (while parsing a flow sequence at 2:16)"
+            ),
+            (
+                "detection:\n  top_sources: 5\n min_attempts: 3\n", Position(line: 3, column: 2),
+                "did not find expected key (while parsing a block mapping at 1:1)"
+            ),
+            (
+                "detection:\n  top_sources: 5\n---\nscan:\n", Position(line: 3, column: 1),
+                "but found another document (expected a single document in the stream at 1:1)"
+            ),
         ]
     )
     func syntax(yaml: String, position: Position, message: String) {
@@ -178,7 +250,10 @@ import Testing
         let path = "/etc/synwatch/synwatch.yaml"
         #expect(
             ConfigurationError(
-                kind: .invalidValue, path: path, key: "detection.top_sources", position: Position(line: 14, column: 16),
+                kind: .invalidValue,
+                path: path,
+                key: "detection.top_sources",
+                position: Position(line: 14, column: 16),
                 message: "must be at most 32"
             ).description == "/etc/synwatch/synwatch.yaml:14:16: detection.top_sources: must be at most 32"
         )

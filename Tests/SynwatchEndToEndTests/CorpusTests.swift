@@ -31,7 +31,8 @@ final class CorpusTests: XCTestCase {
         let folder = Self.folder
         try XCTSkipUnless(
             FileManager.default.fileExists(atPath: folder.path),
-            "the corpus \(folder.path) is not beside this checkout")
+            "the corpus \(folder.path) is not beside this checkout"
+        )
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path)
             .filter { $0 != "COPYING" && !$0.hasPrefix(".") }.sorted()
         XCTAssertGreaterThanOrEqual(files.count, 768, "captures in \(folder.path)")
@@ -39,8 +40,10 @@ final class CorpusTests: XCTestCase {
         let results = OutcomeList(count: files.count)
         DispatchQueue.concurrentPerform(iterations: Self.parallelRuns) { _ in
             while let index = results.nextIndex() {
-                results.store(Self.analyze(folder.appendingPathComponent(files[index]).path, file: files[index]),
-                              at: index)
+                results.store(
+                    Self.analyze(folder.appendingPathComponent(files[index]).path, file: files[index]),
+                    at: index
+                )
             }
         }
         let outcomes = results.outcomes
@@ -56,7 +59,8 @@ final class CorpusTests: XCTestCase {
             let prefix = "Error: \(folder.path)/\(outcome.file): "
             XCTAssertTrue(
                 lines.count == 2 && lines[1].isEmpty && lines[0].hasPrefix(prefix) && lines[0].count > prefix.count,
-                "\(outcome.file): exit \(outcome.status) must say why in one line, said: \(outcome.standardError)")
+                "\(outcome.file): exit \(outcome.status) must say why in one line, said: \(outcome.standardError)"
+            )
         }
         for outcome in outcomes {
             if let unreadable = outcome.unreadableOutput { XCTFail("\(outcome.file): \(unreadable)") }
@@ -108,7 +112,8 @@ final class CorpusTests: XCTestCase {
             if object["event"] as? String == "attack_start" {
                 let event = AnalyzedEvent(object)
                 outcome.attacks.append(
-                    "\(event.victim ?? "?") port \(event.port.map(String.init) ?? "any") \(event.kind ?? "?")")
+                    "\(event.victim ?? "?") port \(event.port.map(String.init) ?? "any") \(event.kind ?? "?")"
+                )
             }
         }
         return outcome

@@ -37,7 +37,8 @@ final class KernelEndToEndTests: XCTestCase {
         // A response hook that keeps what it receives.
         let received = workspace.path("hook-received")
         let hook = workspace.path("hook.sh")
-        try "#!/bin/sh\ncat >> \(received)\necho \"$SYNWATCH_EVENT $SYNWATCH_VICTIM $SYNWATCH_PORT\" >> \(received).env\n"
+        try
+            "#!/bin/sh\ncat >> \(received)\necho \"$SYNWATCH_EVENT $SYNWATCH_VICTIM $SYNWATCH_PORT\" >> \(received).env\n"
             .write(toFile: hook, atomically: true, encoding: .utf8)
         chmod(hook, 0o755)
         let configuration = workspace.path("synwatch.yaml")
@@ -58,7 +59,9 @@ final class KernelEndToEndTests: XCTestCase {
         defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
         XCTAssertNotNil(notify.wait(for: "READY=1", timeout: 15), "no READY=1: \(DaemonEndToEndTests.text(log))")
         // The first snapshot with the kernel's figures comes a moment after READY.
-        try DaemonEndToEndTests.waitFor(timeout: 5) { try Self.kernel(in: Self.status(socket))["available"] as? Bool == true }
+        try DaemonEndToEndTests.waitFor(timeout: 5) {
+            try Self.kernel(in: Self.status(socket))["available"] as? Bool == true
+        }
         let before = try Self.cookiesSent(in: try Self.status(socket))
 
         let flood = workspace.path("flood.pcap")
