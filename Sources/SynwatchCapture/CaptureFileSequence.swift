@@ -75,8 +75,12 @@ public final class CaptureFileSequence: FrameSource {
                 }
                 sizes.append(info.st_mode & S_IFMT == S_IFREG ? Int(info.st_size) : nil)
             case .interface:
-                throw CaptureError(.unreadable, input: input, call: "stat",
-                                   message: "an interface is read by LiveCapture")
+                throw CaptureError(
+                    .unreadable,
+                    input: input,
+                    call: "stat",
+                    message: "an interface is read by LiveCapture"
+                )
             }
         }
         self.inputs = inputs
@@ -92,8 +96,12 @@ public final class CaptureFileSequence: FrameSource {
         }
         let frames = framesInEarlierInputs + (currentEnded ? 0 : currentReader?.framesRead ?? 0)
         return CaptureProgress(
-            inputIndex: max(currentIndex, 0), inputCount: inputs.count, framesRead: frames,
-            bytesConsumed: consumed, totalBytes: totalBytes)
+            inputIndex: max(currentIndex, 0),
+            inputCount: inputs.count,
+            framesRead: frames,
+            bytesConsumed: consumed,
+            totalBytes: totalBytes
+        )
     }
 
     public func readFrames(upTo limit: Int, _ body: (Frame) -> Void) throws(CaptureError) -> Int? {

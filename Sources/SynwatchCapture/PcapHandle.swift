@@ -1,5 +1,5 @@
-@preconcurrency import Glibc
 import CPcap
+@preconcurrency import Glibc
 import SynwatchEngine
 
 /// A failed libpcap call: its name, libpcap's message (`pcap_geterr` or the error buffer) and status code.
@@ -12,7 +12,8 @@ struct PcapError: Error {
     /// This failure while reading packets, after `framesRead` good ones, as a `CaptureError`.
     func readFailure(input: CaptureInput, framesRead: Int) -> CaptureError {
         // libpcap tells a short read from other failures only in its message.
-        let reason: CaptureError.Reason = message.contains("truncated")
+        let reason: CaptureError.Reason =
+            message.contains("truncated")
             ? .truncated(framesRead: framesRead) : .readFailed(framesRead: framesRead)
         return CaptureError(reason, input: input, call: call, message: message)
     }
@@ -54,14 +55,16 @@ final class PcapHandle {
     /// Wraps `pcap_fopen_offline_with_tstamp_precision`. On success the handle owns `file` and closes it
     /// (libpcap leaves `stdin` open); on failure the caller still owns it.
     static func openOffline(
-        file: UnsafeMutablePointer<FILE>, precision: TimestampPrecision
+        file: UnsafeMutablePointer<FILE>,
+        precision: TimestampPrecision
     ) throws(PcapError) -> PcapHandle {
         let call = "pcap_fopen_offline_with_tstamp_precision"
         return try withErrorBuffer(call) { pcap_fopen_offline_with_tstamp_precision(file, precision.rawValue, $0) }
     }
 
     private static func withErrorBuffer(
-        _ call: String, _ open: (UnsafeMutablePointer<CChar>) -> OpaquePointer?
+        _ call: String,
+        _ open: (UnsafeMutablePointer<CChar>) -> OpaquePointer?
     ) throws(PcapError) -> PcapHandle {
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         let pcap = errorBuffer.withUnsafeMutableBufferPointer { open($0.baseAddress!) }

@@ -73,8 +73,13 @@ public struct RawReadMeasurement: Sendable, CustomStringConvertible {
                 frames += 1
                 bytes += frame.bytes.count
             }
-            return RawReadMeasurement(method: method, readerMethod: reader.method, frames: frames, bytes: bytes,
-                                      duration: clock.now - start)
+            return RawReadMeasurement(
+                method: method,
+                readerMethod: reader.method,
+                frames: frames,
+                bytes: bytes,
+                duration: clock.now - start
+            )
         }
     }
 

@@ -83,7 +83,8 @@ struct ReadOnlyFile: ~Copyable {
 
 /// Calls `body` again while it fails with `EINTR`; any other failure (-1) throws with `call`'s name.
 private func retryingOnInterrupt<Result: BinaryInteger>(
-    _ call: String, _ body: () -> Result
+    _ call: String,
+    _ body: () -> Result
 ) throws(SystemCallError) -> Result {
     while true {
         let result = body()

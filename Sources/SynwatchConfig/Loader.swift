@@ -44,7 +44,11 @@ extension SynwatchConfiguration {
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw ConfigurationError(
-                kind: .unreadable, path: path, key: nil, position: nil, message: "is not UTF-8 text"
+                kind: .unreadable,
+                path: path,
+                key: nil,
+                position: nil,
+                message: "is not UTF-8 text"
             )
         }
         let configuration = try SynwatchConfiguration(yaml: text, path: path)
@@ -122,7 +126,8 @@ private struct Loader {
         let key = section.map { "\($0.name).\(name)" } ?? name
         let message: String
         if name == "hash_seed" {
-            message = "is not a configuration key: synwatchd draws a random hash seed at every start, "
+            message =
+                "is not a configuration key: synwatchd draws a random hash seed at every start, "
                 + "so that no attacker can aim at a table bucket"
         } else {
             let suggestions = Suggestion.keys(near: name, in: section)

@@ -204,7 +204,8 @@ extension Read {
 
     /// A command: the program's path and its arguments as a list of names, or `null` for none.
     static func command(_ node: Node) throws(ValueProblem) -> [String]? {
-        let expected = "the program's absolute path and its arguments as a list, such as [/usr/local/sbin/hook, -q], "
+        let expected =
+            "the program's absolute path and its arguments as a list, such as [/usr/local/sbin/hook, -q], "
             + "or null"
         guard !node.isNull else { return nil }
         guard case .list(let items) = TypedValue(node) else { throw .wrongType(expected, node) }

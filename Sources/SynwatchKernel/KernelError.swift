@@ -26,7 +26,9 @@ public struct KernelError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// Runs a system call that returns -1 and sets `errno` on failure, again while it fails with `EINTR`.
 func retryingOnInterrupt<Result: BinaryInteger>(
-    _ call: String, subject: String? = nil, _ body: () -> Result
+    _ call: String,
+    subject: String? = nil,
+    _ body: () -> Result
 ) throws(KernelError) -> Result {
     while true {
         let result = body()

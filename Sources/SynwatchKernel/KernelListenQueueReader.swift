@@ -60,8 +60,12 @@ public final class KernelListenQueueReader: Sendable {
                 for family in [AF_INET, AF_INET6] {
                     state.sequence &+= 1
                     try Self.dump(
-                        family: family, sequence: state.sequence, on: state.descriptor, buffer: &buffer,
-                        into: &tally)
+                        family: family,
+                        sequence: state.sequence,
+                        on: state.descriptor,
+                        buffer: &buffer,
+                        into: &tally
+                    )
                 }
             } catch {
                 // The rest of a broken dump may still be queued, and the kernel refuses a new dump until it is
@@ -83,7 +87,12 @@ public final class KernelListenQueueReader: Sendable {
         }
         var timeout = timeval(tv_sec: receiveTimeout, tv_usec: 0)
         let status = setsockopt(
-            descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            descriptor,
+            SOL_SOCKET,
+            SO_RCVTIMEO,
+            &timeout,
+            socklen_t(MemoryLayout<timeval>.size)
+        )
         if status != 0 {
             let error = KernelError(call: "setsockopt", subject: "SO_RCVTIMEO", errno: errno)
             close(descriptor)
@@ -99,12 +108,15 @@ public final class KernelListenQueueReader: Sendable {
         let context = Unmanaged.passRetained(job).toOpaque()
         var thread = pthread_t()
         let created = pthread_create(
-            &thread, nil,
+            &thread,
+            nil,
             { context in
                 let job = Unmanaged<NamespaceJob>.fromOpaque(context!).takeRetainedValue()
                 job.run()
                 return nil
-            }, context)
+            },
+            context
+        )
         guard created == 0 else {
             Unmanaged<NamespaceJob>.fromOpaque(context).release()
             throw KernelError(call: "pthread_create", errno: created)
@@ -115,14 +127,23 @@ public final class KernelListenQueueReader: Sendable {
 
     /// Sends one dump request for `family` and counts its replies into `tally`.
     private static func dump(
-        family: Int32, sequence: UInt32, on descriptor: Int32, buffer: inout [UInt8], into tally: inout ListenQueueTally
+        family: Int32,
+        sequence: UInt32,
+        on descriptor: Int32,
+        buffer: inout [UInt8],
+        into tally: inout ListenQueueTally
     ) throws(KernelError) {
         let states: UInt32 = 1 << UInt32(Netlink.stateListen) | 1 << UInt32(Netlink.stateSynReceived)
         var request = SockDiagRequest(
             header: NetlinkMessageHeader(
-                length: UInt32(MemoryLayout<SockDiagRequest>.size), type: Netlink.sockDiagByFamily,
-                flags: Netlink.requestFlag | Netlink.dumpFlag, sequence: sequence, portID: 0),
-            request: InetDiagRequestV2(family: UInt8(family), protocol: UInt8(IPPROTO_TCP), states: states))
+                length: UInt32(MemoryLayout<SockDiagRequest>.size),
+                type: Netlink.sockDiagByFamily,
+                flags: Netlink.requestFlag | Netlink.dumpFlag,
+                sequence: sequence,
+                portID: 0
+            ),
+            request: InetDiagRequestV2(family: UInt8(family), protocol: UInt8(IPPROTO_TCP), states: states)
+        )
         var kernel = NetlinkSocketAddress(family: UInt16(AF_NETLINK))
         let familyName = family == AF_INET ? "AF_INET" : "AF_INET6"
         _ = try retryingOnInterrupt("sendto", subject: "NETLINK_SOCK_DIAG \(familyName)") {
@@ -130,8 +151,13 @@ public final class KernelListenQueueReader: Sendable {
                 withUnsafePointer(to: &kernel) { address in
                     address.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                         sendto(
-                            descriptor, bytes.baseAddress, bytes.count, 0, $0,
-                            socklen_t(MemoryLayout<NetlinkSocketAddress>.size))
+                            descriptor,
+                            bytes.baseAddress,
+                            bytes.count,
+                            0,
+                            $0,
+                            socklen_t(MemoryLayout<NetlinkSocketAddress>.size)
+                        )
                     }
                 }
             }
@@ -142,8 +168,12 @@ public final class KernelListenQueueReader: Sendable {
             let finished = buffer.withUnsafeBytes { bytes in
                 Result { () throws(KernelError) in
                     try parse(
-                        UnsafeRawBufferPointer(rebasing: bytes[..<count]), sequence: sequence, family: family,
-                        familyName: familyName, into: &tally)
+                        UnsafeRawBufferPointer(rebasing: bytes[..<count]),
+                        sequence: sequence,
+                        family: family,
+                        familyName: familyName,
+                        into: &tally
+                    )
                 }
             }
             if try finished.get() { return }
@@ -155,7 +185,9 @@ public final class KernelListenQueueReader: Sendable {
     /// Wraps `recvmsg(2)`, retrying on `EINTR` (a receive timeout is `EAGAIN`); a datagram larger than the buffer
     /// is an `EMSGSIZE` error.
     private static func receive(
-        on descriptor: Int32, into buffer: inout [UInt8], familyName: String
+        on descriptor: Int32,
+        into buffer: inout [UInt8],
+        familyName: String
     ) throws(KernelError) -> (count: Int, fromKernel: Bool) {
         var sender = NetlinkSocketAddress(family: 0, portID: UInt32.max)
         while true {
@@ -185,7 +217,10 @@ public final class KernelListenQueueReader: Sendable {
     }
     /// Reads the messages of one datagram into `tally`; whether the dump is finished.
     static func parse(
-        _ bytes: UnsafeRawBufferPointer, sequence: UInt32, family: Int32, familyName: String,
+        _ bytes: UnsafeRawBufferPointer,
+        sequence: UInt32,
+        family: Int32,
+        familyName: String,
         into tally: inout ListenQueueTally
     ) throws(KernelError) -> Bool {
         let headerSize = MemoryLayout<NetlinkMessageHeader>.size
@@ -235,7 +270,8 @@ public final class KernelListenQueueReader: Sendable {
         switch message.state {
         case Netlink.stateListen:
             tally.addListener(
-                KernelListener(endpoint: endpoint, acceptQueue: message.receiveQueue, backlog: message.sendQueue))
+                KernelListener(endpoint: endpoint, acceptQueue: message.receiveQueue, backlog: message.sendQueue)
+            )
         case Netlink.stateSynReceived:
             tally.addSynReceived(at: endpoint)
         default:

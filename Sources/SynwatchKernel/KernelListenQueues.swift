@@ -91,12 +91,14 @@ struct ListenQueueTally {
         result.listeners = Array(
             listeners.sorted {
                 ($0.acceptQueue, $1.endpoint) > ($1.acceptQueue, $0.endpoint)
-            }.prefix(limit))
+            }.prefix(limit)
+        )
         result.listenerCount = listenerCount
         result.synReceived = Array(
             synReceived.map { KernelSynReceived(endpoint: $0.key, count: $0.value) }.sorted {
                 ($0.count, $1.endpoint) > ($1.count, $0.endpoint)
-            }.prefix(limit))
+            }.prefix(limit)
+        )
         result.synReceivedTotal = synReceivedTotal
         result.synReceivedServiceCount = synReceived.count
         result.synReceivedUntracked = synReceivedUntracked

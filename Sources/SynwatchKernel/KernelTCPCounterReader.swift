@@ -51,7 +51,7 @@ public struct KernelTCPCounterReader: Sendable {
         let descriptor: Int32
         do throws(KernelError) {
             descriptor = try retryingOnInterrupt("open", subject: path) { open(path, O_RDONLY | O_CLOEXEC) }
-        } catch where error.errno == ENOENT || error.errno == ENOTDIR {
+        } catch  where error.errno == ENOENT || error.errno == ENOTDIR {
             return nil
         }
         defer { close(descriptor) }

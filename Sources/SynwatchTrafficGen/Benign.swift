@@ -133,8 +133,11 @@ struct ClientPool {
         let port = 32768 + 2 * ((start &+ portOffsets[index]) % 14116)
         portOffsets[index] &+= 1
         return ConversationPlan(
-            client: prefix.permutedAddress(UInt64(index)), clientPort: port,
-            server: server, rtt: Int64(rtt * 1e9), windowsClient: windows,
+            client: prefix.permutedAddress(UInt64(index)),
+            clientPort: port,
+            server: server,
+            rtt: Int64(rtt * 1e9),
+            windowsClient: windows,
             clientTTL: (windows ? 128 : 64) - hops
         )
     }
@@ -246,8 +249,12 @@ struct FlashCrowdSource: TrafficSource {
         guard let first else { return }
         truth.flashCrowds.append(
             FlashCrowdTruth(
-                service: service.address, port: service.port, start: seconds(first), end: seconds(last),
-                connections: connections, connectionsPerSecond: Double(connections) / arrivals.activeSeconds
+                service: service.address,
+                port: service.port,
+                start: seconds(first),
+                end: seconds(last),
+                connections: connections,
+                connectionsPerSecond: Double(connections) / arrivals.activeSeconds
             )
         )
     }

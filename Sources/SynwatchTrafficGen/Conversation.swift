@@ -71,11 +71,23 @@ struct Conversation {
     private func serverTS(_ time: Int64) -> UInt32 { serverClock &+ UInt32(truncatingIfNeeded: time / 4_000_000) }
 
     private mutating func fromClient(
-        _ time: Int64, seq: UInt32, ack: UInt32, _ flags: TCPFlags, payload: Int = 0
+        _ time: Int64,
+        seq: UInt32,
+        ack: UInt32,
+        _ flags: TCPFlags,
+        payload: Int = 0
     ) -> Segment {
         var segment = Segment(
-            time: time, from: plan.client, plan.clientPort, to: plan.server.address, plan.server.port,
-            sequence: seq, acknowledgment: ack, flags: flags, window: plan.windowsClient ? 1026 : 502, inbound: true
+            time: time,
+            from: plan.client,
+            plan.clientPort,
+            to: plan.server.address,
+            plan.server.port,
+            sequence: seq,
+            acknowledgment: ack,
+            flags: flags,
+            window: plan.windowsClient ? 1026 : 502,
+            inbound: true
         )
         if timestamps { segment.options = .timestamps(tsval: clientTS(time), tsecr: serverTS(time - plan.rtt)) }
         if flags.contains(.rst) { segment.window = 0 }
@@ -89,11 +101,23 @@ struct Conversation {
     }
 
     private mutating func fromServer(
-        _ time: Int64, seq: UInt32, ack: UInt32, _ flags: TCPFlags, payload: Int = 0
+        _ time: Int64,
+        seq: UInt32,
+        ack: UInt32,
+        _ flags: TCPFlags,
+        payload: Int = 0
     ) -> Segment {
         var segment = Segment(
-            time: time, from: plan.server.address, plan.server.port, to: plan.client, plan.clientPort,
-            sequence: seq, acknowledgment: ack, flags: flags, window: flags.contains(.rst) ? 0 : 509, inbound: false
+            time: time,
+            from: plan.server.address,
+            plan.server.port,
+            to: plan.client,
+            plan.clientPort,
+            sequence: seq,
+            acknowledgment: ack,
+            flags: flags,
+            window: flags.contains(.rst) ? 0 : 509,
+            inbound: false
         )
         if timestamps { segment.options = .timestamps(tsval: serverTS(time), tsecr: clientTS(time)) }
         segment.payloadLength = payload

@@ -167,8 +167,15 @@ struct FloodSource: TrafficSource {
         let serverISN = rng.next32()
         let clock = UInt32(truncatingIfNeeded: mix64(source.low ^ source.high))
         var syn = Segment(
-            time: time, from: source, sourcePort, to: victim.address, victim.port, sequence: isn, flags: .syn,
-            window: 512, inbound: true
+            time: time,
+            from: source,
+            sourcePort,
+            to: victim.address,
+            victim.port,
+            sequence: isn,
+            flags: .syn,
+            window: 512,
+            inbound: true
         )
         syn.ttl = ttl
         syn.dontFragment = style == .linux
@@ -183,7 +190,9 @@ struct FloodSource: TrafficSource {
             copy.ipIdentification = UInt32(truncatingIfNeeded: rng.next())
             if style == .linux {
                 copy.options = .linux(
-                    mss: mss, windowScale: 7, tsval: clock &+ UInt32(truncatingIfNeeded: copy.time / 1_000_000),
+                    mss: mss,
+                    windowScale: 7,
+                    tsval: clock &+ UInt32(truncatingIfNeeded: copy.time / 1_000_000),
                     tsecr: 0
                 )
             }
@@ -210,14 +219,24 @@ struct FloodSource: TrafficSource {
     /// The victim's SYN-ACK to `syn`, `delay` ns later; its options answer the SYN's.
     private func synAck(answering syn: Segment, serverISN: UInt32, after delay: Int) -> Segment {
         var reply = Segment(
-            time: syn.time + Int64(delay), from: victim.address, victim.port, to: syn.source, syn.sourcePort,
-            sequence: serverISN, acknowledgment: syn.sequence &+ 1,
-            flags: style == .eceCwr ? [.syn, .ack, .ece] : .synAck, window: 65160, inbound: false
+            time: syn.time + Int64(delay),
+            from: victim.address,
+            victim.port,
+            to: syn.source,
+            syn.sourcePort,
+            sequence: serverISN,
+            acknowledgment: syn.sequence &+ 1,
+            flags: style == .eceCwr ? [.syn, .ack, .ece] : .synAck,
+            window: 65160,
+            inbound: false
         )
         reply.ipIdentification = 0
         if case .linux(_, _, let tsval, _) = syn.options {
             reply.options = .linux(
-                mss: mss, windowScale: 7, tsval: UInt32(truncatingIfNeeded: reply.time / 4_000_000), tsecr: tsval
+                mss: mss,
+                windowScale: 7,
+                tsval: UInt32(truncatingIfNeeded: reply.time / 4_000_000),
+                tsecr: tsval
             )
         } else {
             reply.options = .mss(mss)
@@ -235,9 +254,17 @@ struct FloodSource: TrafficSource {
         }
         truth.floods.append(
             FloodTruth(
-                victim: victim.address, port: victim.port, kind: kind, start: seconds(first), end: seconds(last),
-                synPerSecond: Double(attempts) / arrivals.activeSeconds, attempts: attempts, synPackets: synPackets,
-                distinctSources: distinct, style: style, pulse: pulse
+                victim: victim.address,
+                port: victim.port,
+                kind: kind,
+                start: seconds(first),
+                end: seconds(last),
+                synPerSecond: Double(attempts) / arrivals.activeSeconds,
+                attempts: attempts,
+                synPackets: synPackets,
+                distinctSources: distinct,
+                style: style,
+                pulse: pulse
             )
         )
     }

@@ -152,7 +152,10 @@ final class FrameEncoder {
     }
 
     private func storeIPv4Header(
-        _ segment: Segment, headerLength: Int, carried: Range<Int>, into header: UnsafeMutableRawPointer
+        _ segment: Segment,
+        headerLength: Int,
+        carried: Range<Int>,
+        into header: UnsafeMutableRawPointer
     ) {
         var fragmentField: UInt16
         switch segment.fragment {
@@ -175,7 +178,10 @@ final class FrameEncoder {
     }
 
     private func storeIPv6Header(
-        _ segment: Segment, headerLength: Int, carried: Range<Int>, into header: UnsafeMutableRawPointer
+        _ segment: Segment,
+        headerLength: Int,
+        carried: Range<Int>,
+        into header: UnsafeMutableRawPointer
     ) {
         let flowLabel =
             UInt32(
@@ -238,7 +244,9 @@ final class FrameEncoder {
         segment.options.store(at: tcp + 20)
         if segment.payloadLength > 0 {
             Payload.store(
-                count: segment.payloadLength, streamOffset: segment.payloadOffset, request: segment.inbound,
+                count: segment.payloadLength,
+                streamOffset: segment.payloadOffset,
+                request: segment.inbound,
                 at: tcp + headerLength
             )
         }

@@ -125,8 +125,15 @@ struct ScanSource: TrafficSource {
         let probe = probes[sent]
         let isn = rng.next32()
         var syn = Segment(
-            time: time, from: scanner, scannerPort, to: probe.address, probe.port, sequence: isn, flags: .syn,
-            window: 1024, inbound: true
+            time: time,
+            from: scanner,
+            scannerPort,
+            to: probe.address,
+            probe.port,
+            sequence: isn,
+            flags: .syn,
+            window: 1024,
+            inbound: true
         )
         syn.options = .mss(1460)
         syn.ttl = UInt8(rng.int(in: 37...59))
@@ -137,23 +144,46 @@ struct ScanSource: TrafficSource {
         switch probe.answer {
         case .open:
             var synAck = Segment(
-                time: answerTime, from: probe.address, probe.port, to: scanner, scannerPort,
-                sequence: rng.next32(), acknowledgment: isn &+ 1, flags: .synAck, window: 65160, inbound: false
+                time: answerTime,
+                from: probe.address,
+                probe.port,
+                to: scanner,
+                scannerPort,
+                sequence: rng.next32(),
+                acknowledgment: isn &+ 1,
+                flags: .synAck,
+                window: 65160,
+                inbound: false
             )
             synAck.options = .mss(scanner.family == .ipv4 ? 1460 : 1440)
             schedule.add(synAck)
             // The scanner's kernel never opened this connection and resets it.
             schedule.add(
                 Segment(
-                    time: answerTime + rtt, from: scanner, scannerPort, to: probe.address, probe.port,
-                    sequence: isn &+ 1, flags: .rst, window: 0, inbound: true
+                    time: answerTime + rtt,
+                    from: scanner,
+                    scannerPort,
+                    to: probe.address,
+                    probe.port,
+                    sequence: isn &+ 1,
+                    flags: .rst,
+                    window: 0,
+                    inbound: true
                 )
             )
         case .closed:
             schedule.add(
                 Segment(
-                    time: answerTime, from: probe.address, probe.port, to: scanner, scannerPort, sequence: 0,
-                    acknowledgment: isn &+ 1, flags: .rstAck, window: 0, inbound: false
+                    time: answerTime,
+                    from: probe.address,
+                    probe.port,
+                    to: scanner,
+                    scannerPort,
+                    sequence: 0,
+                    acknowledgment: isn &+ 1,
+                    flags: .rstAck,
+                    window: 0,
+                    inbound: false
                 )
             )
         case .silent:
@@ -172,8 +202,14 @@ struct ScanSource: TrafficSource {
         if case .vertical = config.shape { shape = .vertical } else { shape = .horizontal }
         truth.scans.append(
             ScanTruth(
-                source: scanner, shape: shape, target: summary.target, port: summary.port, start: seconds(first),
-                end: seconds(last), probes: sent, ports: Set(probes.prefix(sent).map(\.port)).count,
+                source: scanner,
+                shape: shape,
+                target: summary.target,
+                port: summary.port,
+                start: seconds(first),
+                end: seconds(last),
+                probes: sent,
+                ports: Set(probes.prefix(sent).map(\.port)).count,
                 targets: Set(probes.prefix(sent).map(\.address)).count
             )
         )
@@ -272,8 +308,16 @@ struct BackscatterSource: TrafficSource {
         let reflector = reflectors.permutedAddress(UInt64(reflectorIndex) ^ salt)
         let port = Self.reflectorPorts[Int(rng.below(UInt64(Self.reflectorPorts.count)))]
         var answer = Segment(
-            time: time, from: reflector, port, to: addresses[which], UInt16(1024 + rng.below(64512)),
-            sequence: rng.next32(), acknowledgment: rng.next32(), flags: .synAck, window: 29200, inbound: true
+            time: time,
+            from: reflector,
+            port,
+            to: addresses[which],
+            UInt16(1024 + rng.below(64512)),
+            sequence: rng.next32(),
+            acknowledgment: rng.next32(),
+            flags: .synAck,
+            window: 29200,
+            inbound: true
         )
         answer.ttl = UInt8(rng.int(in: 40...60))
         answer.ipIdentification = UInt32(truncatingIfNeeded: rng.next())
@@ -304,8 +348,12 @@ struct BackscatterSource: TrafficSource {
             guard let first = stat.first else { continue }
             truth.backscatter.append(
                 BackscatterTruth(
-                    address: address, start: seconds(first), end: seconds(stat.last), synAcks: stat.synAcks,
-                    resets: stat.resets, reflectors: stat.reflectors.count
+                    address: address,
+                    start: seconds(first),
+                    end: seconds(stat.last),
+                    synAcks: stat.synAcks,
+                    resets: stat.resets,
+                    reflectors: stat.reflectors.count
                 )
             )
         }

@@ -123,9 +123,16 @@ struct Segment {
     var fragment: FragmentPart = .whole
 
     init(
-        time: Int64, from source: NetAddress, _ sourcePort: UInt16, to destination: NetAddress,
-        _ destinationPort: UInt16, sequence: UInt32, acknowledgment: UInt32 = 0, flags: TCPFlags,
-        window: UInt16, inbound: Bool
+        time: Int64,
+        from source: NetAddress,
+        _ sourcePort: UInt16,
+        to destination: NetAddress,
+        _ destinationPort: UInt16,
+        sequence: UInt32,
+        acknowledgment: UInt32 = 0,
+        flags: TCPFlags,
+        window: UInt16,
+        inbound: Bool
     ) {
         self.time = time
         self.source = source

@@ -82,13 +82,21 @@ public struct SpoofedBulk: Sendable {
         }
         guard vlanTags.isEmpty || linkType == .ethernet else {
             throw TrafficGenError.invalidConfiguration(
-                "VLAN tags need the ethernet link type, not \(linkType.rawValue)")
+                "VLAN tags need the ethernet link type, not \(linkType.rawValue)"
+            )
         }
 
         let encoder = FrameEncoder(linkType: linkType, vlanTags: vlanTags)
         var template = Segment(
-            time: 0, from: prefix.base, 0, to: victim.address, victim.port, sequence: 0, flags: .syn,
-            window: 64240, inbound: true
+            time: 0,
+            from: prefix.base,
+            0,
+            to: victim.address,
+            victim.port,
+            sequence: 0,
+            flags: .syn,
+            window: 64240,
+            inbound: true
         )
         template.options = .linux(mss: family == .ipv4 ? 1460 : 1440, windowScale: 7, tsval: 0, tsecr: 0)
         template.ttl = 0
@@ -160,9 +168,17 @@ public struct SpoofedBulk: Sendable {
         truth.lastPacket = seconds(origin + Int64(Double(packets - 1) * period))
         truth.floods = [
             FloodTruth(
-                victim: victim.address, port: victim.port, kind: .randomSource, start: truth.firstPacket!,
-                end: truth.lastPacket!, synPerSecond: rate, attempts: packets, synPackets: packets,
-                distinctSources: min(sources, packets), style: .linux, pulse: nil
+                victim: victim.address,
+                port: victim.port,
+                kind: .randomSource,
+                start: truth.firstPacket!,
+                end: truth.lastPacket!,
+                synPerSecond: rate,
+                attempts: packets,
+                synPackets: packets,
+                distinctSources: min(sources, packets),
+                style: .linux,
+                pulse: nil
             )
         ]
         return truth

@@ -28,7 +28,10 @@ struct BackscatterCommand: ParsableCommand {
 
     func run() throws {
         let backscatter = Backscatter(
-            addresses: address.map { [$0] }, rate: rate, start: backscatterStart, duration: backscatterDuration,
+            addresses: address.map { [$0] },
+            rate: rate,
+            start: backscatterStart,
+            duration: backscatterDuration,
             reflectorCount: reflectors
         )
         try scenario.write(scenario.scenario().backscatter(backscatter), output)

@@ -19,7 +19,10 @@ struct FloodCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "The attacked service (default: 198.18.0.10:80 or [2001:db8::a]:80).", valueName: "addr:port"))
+            "The attacked service (default: 198.18.0.10:80 or [2001:db8::a]:80).",
+            valueName: "addr:port"
+        )
+    )
     var victim: Endpoint?
 
     @Option(help: "Seconds after the start when the flood begins.")
@@ -58,8 +61,16 @@ struct FloodCommand: ParsableCommand {
     func run() throws {
         let pulse = pulseOn.flatMap { on in pulseOff.map { Pulse(on: on, off: $0) } }
         let flood = Flood(
-            kind, victim: victim, rate: rate, start: floodStart, duration: floodDuration, sources: sourcePrefix,
-            bots: bots, style: style, pulse: pulse, retransmits: retransmits
+            kind,
+            victim: victim,
+            rate: rate,
+            start: floodStart,
+            duration: floodDuration,
+            sources: sourcePrefix,
+            bots: bots,
+            style: style,
+            pulse: pulse,
+            retransmits: retransmits
         )
         try scenario.write(scenario.scenario().flood(flood), output)
     }

@@ -24,7 +24,9 @@ struct Mixed: ParsableCommand {
     func run() throws {
         let length = scenario.duration
         var mix = Scenario(
-            seed: scenario.seed, duration: length, family: scenario.ipv6 ? .ipv6 : .ipv4,
+            seed: scenario.seed,
+            duration: length,
+            family: scenario.ipv6 ? .ipv6 : .ipv4,
             startTime: scenario.startTime
         )
         if scenario.backgroundRate > 0 {

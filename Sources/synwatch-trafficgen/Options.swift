@@ -66,7 +66,8 @@ struct OutputOptions: ParsableArguments {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let rate = seconds > 0 ? Int(Double(result.packets) / seconds) : 0
         print(
-            "wrote \(result.packets) packets to \(output) in \(String(format: "%.2f", seconds)) s (\(rate) packets/s)")
+            "wrote \(result.packets) packets to \(output) in \(String(format: "%.2f", seconds)) s (\(rate) packets/s)"
+        )
     }
 }
 
@@ -105,8 +106,12 @@ struct ScenarioOptions: ParsableArguments {
     func write(_ scenario: Scenario, _ output: OutputOptions) throws {
         let started = ContinuousClock.now
         let truth = try scenario.write(
-            to: output.output, format: output.format, precision: output.precision, linkType: output.link,
-            vlanTags: output.vlanTags, direction: direction
+            to: output.output,
+            format: output.format,
+            precision: output.precision,
+            linkType: output.link,
+            vlanTags: output.vlanTags,
+            direction: direction
         )
         try output.finish(truth, started: started)
     }

@@ -47,11 +47,20 @@ struct SpoofedBulkCommand: ParsableCommand {
     func run() throws {
         let started = ContinuousClock.now
         let bulk = SpoofedBulk(
-            seed: seed, packets: packets, sources: sources, rate: rate, victim: victim, sourcePrefix: sourcePrefix,
-            family: ipv6 ? .ipv6 : .ipv4, startTime: startTime
+            seed: seed,
+            packets: packets,
+            sources: sources,
+            rate: rate,
+            victim: victim,
+            sourcePrefix: sourcePrefix,
+            family: ipv6 ? .ipv6 : .ipv4,
+            startTime: startTime
         )
         let truth = try bulk.write(
-            to: output.output, format: output.format, precision: output.precision, linkType: output.link,
+            to: output.output,
+            format: output.format,
+            precision: output.precision,
+            linkType: output.link,
             vlanTags: output.vlanTags
         )
         try output.finish(truth, started: started)

@@ -1,5 +1,5 @@
-import Foundation
 import ArgumentParser
+import Foundation
 
 /// `synwatch status`: the daemon, its capture, traffic and tables.
 struct Status: ParsableCommand {
@@ -78,7 +78,8 @@ struct Status: ParsableCommand {
             line += "; SYN_RECV \(grouped(kernel.int("syn_recv")))"
             let services = kernel.array("syn_recv_services").prefix(3)
             if !services.isEmpty {
-                line += " (" + services.map { "\($0.service) \(grouped($0.int("syn_recv")))" }.joined(separator: ", ") + ")"
+                line +=
+                    " (" + services.map { "\($0.service) \(grouped($0.int("syn_recv")))" }.joined(separator: ", ") + ")"
             }
         }
         return line + "\n"

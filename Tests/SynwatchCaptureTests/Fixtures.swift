@@ -1,5 +1,5 @@
-@preconcurrency import Glibc
 import CPcap
+@preconcurrency import Glibc
 import SynwatchCapture
 import SynwatchEngine
 
@@ -113,12 +113,17 @@ struct ClassicFixture {
     func expectedFrames(_ linkType: LinkType) -> [ReadFrame] {
         let snapshot = snapLength == 0 || snapLength > 262_144 ? 262_144 : Int(snapLength)
         return records.map { record in
-            let (seconds, fraction) = bigEndian
+            let (seconds, fraction) =
+                bigEndian
                 ? (Int64(record.seconds), Int64(record.fraction))
                 : (Int64(Int32(bitPattern: record.seconds)), Int64(Int32(bitPattern: record.fraction)))
             let nanoseconds = seconds * 1_000_000_000 + fraction * (nanosecond ? 1 : 1000)
-            return ReadFrame(nanoseconds: nanoseconds, linkType: linkType, bytes: Array(record.data.prefix(snapshot)),
-                             wireLength: Int(record.wireLength))
+            return ReadFrame(
+                nanoseconds: nanoseconds,
+                linkType: linkType,
+                bytes: Array(record.data.prefix(snapshot)),
+                wireLength: Int(record.wireLength)
+            )
         }
     }
 }
@@ -132,13 +137,18 @@ func randomRecords(count: Int, maximumSize: Int, using generator: inout SeededGe
             seconds: .random(in: 0...UInt32.max, using: &generator),
             fraction: .random(in: 0...UInt32.max, using: &generator),
             data: data,
-            wireLength: UInt32(size) + UInt32.random(in: 0...1500, using: &generator))
+            wireLength: UInt32(size) + UInt32.random(in: 0...1500, using: &generator)
+        )
     }
 }
 
 /// Writes `records` with libpcap's own writer: `pcap_open_dead_with_tstamp_precision`, `pcap_dump_open`, `pcap_dump`.
 func writeWithPcapDump(
-    _ path: String, dataLinkType: Int32, snapLength: Int32, nanosecond: Bool, records: [FixtureRecord]
+    _ path: String,
+    dataLinkType: Int32,
+    snapLength: Int32,
+    nanosecond: Bool,
+    records: [FixtureRecord]
 ) {
     let precision = UInt32(nanosecond ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO)
     let dead = pcap_open_dead_with_tstamp_precision(dataLinkType, snapLength, precision)!
@@ -221,8 +231,12 @@ struct PcapngFixture {
 
     func expectedFrames(_ linkType: LinkType) -> [ReadFrame] {
         packets.map {
-            ReadFrame(nanoseconds: Int64($0.timestamp) * (nanosecond ? 1 : 1000), linkType: linkType, bytes: $0.data,
-                      wireLength: Int($0.wireLength))
+            ReadFrame(
+                nanoseconds: Int64($0.timestamp) * (nanosecond ? 1 : 1000),
+                linkType: linkType,
+                bytes: $0.data,
+                wireLength: Int($0.wireLength)
+            )
         }
     }
 }

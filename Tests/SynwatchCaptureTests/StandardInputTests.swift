@@ -78,7 +78,9 @@ import Testing
             #expect(throws: CaptureError.self) { try CaptureFileReader(.standardInput) }
         }
         #expect(error?.reason == .notACaptureFile)
-        #expect(error?.description == "standard input: not a pcap or pcapng capture file "
-            + "(pcap_fopen_offline_with_tstamp_precision: unknown file format)")
+        #expect(
+            error?.description == "standard input: not a pcap or pcapng capture file "
+                + "(pcap_fopen_offline_with_tstamp_precision: unknown file format)"
+        )
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
-@testable import SynwatchConfig
 import Testing
+
+@testable import SynwatchConfig
 
 /// `Config/synwatch.yaml` documents every key with its default, so the file and the code cannot drift apart.
 @Suite struct ShippedExampleTests {

@@ -35,7 +35,10 @@ final class KernelFloodLab {
             for command in [
                 ["ip", "netns", "add", server],
                 ["ip", "netns", "add", client],
-                ["ip", "link", "add", server, "netns", server, "type", "veth", "peer", "name", client, "netns", client],
+                [
+                    "ip", "link", "add", server, "netns", server, "type", "veth", "peer", "name", client, "netns",
+                    client,
+                ],
                 ["ip", "-n", server, "address", "add", Self.serverAddress + "/24", "dev", server],
                 ["ip", "-n", server, "address", "add", Self.serverIPv6Address + "/64", "dev", server, "nodad"],
                 ["ip", "-n", client, "address", "add", Self.clientAddress + "/24", "dev", client],
@@ -170,7 +173,9 @@ struct KernelFloodLabTests {
     /// Reads samples until `done` holds for the change since `start`, for at most 5 seconds: the kernel handles the
     /// veth's packets a little after the sender returns.
     private func sample(
-        _ reader: KernelTCPCounterReader, since start: KernelTCPSample, until done: (KernelTCPRates) -> Bool
+        _ reader: KernelTCPCounterReader,
+        since start: KernelTCPSample,
+        until done: (KernelTCPRates) -> Bool
     ) throws -> KernelTCPRates {
         let deadline = ContinuousClock.now + .seconds(5)
         while true {
@@ -187,8 +192,12 @@ struct KernelFloodLabTests {
         let pid = try #require(
             Int32(
                 try lab.startPython(
-                    in: lab.server, KernelFloodLab.listenerScript,
-                    [KernelFloodLab.serverAddress, KernelFloodLab.serverIPv6Address, String(KernelFloodLab.port)])))
+                    in: lab.server,
+                    KernelFloodLab.listenerScript,
+                    [KernelFloodLab.serverAddress, KernelFloodLab.serverIPv6Address, String(KernelFloodLab.port)]
+                )
+            )
+        )
         // The listener lives in the lab's server namespace, so /proc/PID/net is that namespace's.
         var listenerNamespace = stat()
         var labNamespace = stat()
@@ -200,7 +209,9 @@ struct KernelFloodLabTests {
         let queues = try KernelListenQueueReader(networkNamespacePath: "/run/netns/\(lab.server)")
         let service = KernelEndpoint(address: KernelIPAddress(KernelFloodLab.serverAddress)!, port: KernelFloodLab.port)
         let serviceV6 = KernelEndpoint(
-            address: KernelIPAddress(KernelFloodLab.serverIPv6Address)!, port: KernelFloodLab.port)
+            address: KernelIPAddress(KernelFloodLab.serverIPv6Address)!,
+            port: KernelFloodLab.port
+        )
 
         // 1. Spoofed SYNs fill the SYN queue at once; the kernel answers the rest with cookies.
         let start = try counters.sample()
@@ -228,8 +239,11 @@ struct KernelFloodLabTests {
         // 2. Real clients complete through cookies and fill the accept queue, which nobody empties.
         #expect(
             try lab.startPython(
-                in: lab.client, KernelFloodLab.clientsScript,
-                [KernelFloodLab.serverAddress, String(KernelFloodLab.port), "5"]) == "5")
+                in: lab.client,
+                KernelFloodLab.clientsScript,
+                [KernelFloodLab.serverAddress, String(KernelFloodLab.port), "5"]
+            ) == "5"
+        )
         let deadline = ContinuousClock.now + .seconds(5)
         var full = try queues.read()
         while full.listeners.first?.acceptQueue != 5 && ContinuousClock.now < deadline {

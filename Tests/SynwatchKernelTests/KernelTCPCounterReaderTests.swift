@@ -47,7 +47,10 @@ import Testing
             // 40 KiB of other tables before ours: more than one read's worth.
             let filler = (0..<2000).map { "Pad\($0): A\nPad\($0): 1\n" }.joined()
             try (filler + RealProcFiles.floodedNetstat).write(
-                toFile: folder + "/netstat", atomically: true, encoding: .utf8)
+                toFile: folder + "/netstat",
+                atomically: true,
+                encoding: .utf8
+            )
             try RealProcFiles.floodedSnmp.write(toFile: folder + "/snmp", atomically: true, encoding: .utf8)
             let counters = try KernelTCPCounterReader(netDirectory: folder).read()
             #expect(counters[.listenOverflows] == 500)

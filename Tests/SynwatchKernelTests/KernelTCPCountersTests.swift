@@ -52,7 +52,9 @@ import Testing
     @Test func takesOnlyTheTableOfEachFile() {
         // The snmp counters are not looked for in netstat, nor the reverse.
         let counters = KernelTCPCounters(
-            netstat: "Tcp: ActiveOpens\nTcp: 5\n", snmp: "TcpExt: SyncookiesSent\nTcpExt: 5\n")
+            netstat: "Tcp: ActiveOpens\nTcp: 5\n",
+            snmp: "TcpExt: SyncookiesSent\nTcpExt: 5\n"
+        )
         #expect(counters[.activeOpens] == nil)
         #expect(counters[.syncookiesSent] == nil)
         #expect(!counters.isAvailable)
@@ -91,7 +93,9 @@ import Testing
 
     @Test func toleratesBlankLinesAndExtraSpaces() {
         let counters = KernelTCPCounters(
-            netstat: "\n\nTcpExt:  SyncookiesSent   ListenDrops \n\nTcpExt: 4  9\n", snmp: nil)
+            netstat: "\n\nTcpExt:  SyncookiesSent   ListenDrops \n\nTcpExt: 4  9\n",
+            snmp: nil
+        )
         #expect(counters[.syncookiesSent] == 4)
         #expect(counters[.listenDrops] == 9)
     }
@@ -109,8 +113,10 @@ import Testing
         let cases = KernelTCPCounter.allCases
         #expect(Set(cases.map(\.kernelName)).count == cases.count)
         #expect(Set(cases.map(\.fieldName)).count == cases.count)
-        #expect(cases.filter { $0.file == .snmp }.map(\.kernelName)
-            == ["ActiveOpens", "PassiveOpens", "AttemptFails", "EstabResets"])
+        #expect(
+            cases.filter { $0.file == .snmp }.map(\.kernelName)
+                == ["ActiveOpens", "PassiveOpens", "AttemptFails", "EstabResets"]
+        )
         #expect(KernelTCPCounter.reqQFullDoCookies.description == "TcpExt TCPReqQFullDoCookies")
         #expect(KernelTCPCounter.estabResets.description == "Tcp EstabResets")
     }

@@ -43,22 +43,42 @@ import Testing
     /// One netlink message: header, then `payload`, padded to 4 bytes.
     private func message(type: UInt16, flags: UInt16 = 2, sequence: UInt32 = sequence, _ payload: [UInt8]) -> [UInt8] {
         var header = NetlinkMessageHeader(
-            length: UInt32(16 + payload.count), type: type, flags: flags, sequence: sequence, portID: 4321)
+            length: UInt32(16 + payload.count),
+            type: type,
+            flags: flags,
+            sequence: sequence,
+            portID: 4321
+        )
         var bytes = withUnsafeBytes(of: &header) { Array($0) } + payload
         bytes += [UInt8](repeating: 0, count: Netlink.aligned(bytes.count) - bytes.count)
         return bytes
     }
 
     /// An `inet_diag_msg` for a socket on `address`:`port` in `state`.
-    private func socket(_ address: String, _ port: UInt16, state: UInt8, rqueue: UInt32 = 0, wqueue: UInt32 = 0)
+    private func socket(
+        _ address: String,
+        _ port: UInt16,
+        state: UInt8,
+        rqueue: UInt32 = 0,
+        wqueue: UInt32 = 0
+    )
         -> [UInt8]
     {
         let ip = KernelIPAddress(address)!
         var id = InetDiagSocketID(sourcePortNetworkOrder: port.bigEndian, destinationPortNetworkOrder: 0x3412)
         withUnsafeMutableBytes(of: &id.source) { $0.copyBytes(from: ip.bytes) }
         var diag = InetDiagMessage(
-            family: UInt8(ip.isIPv6 ? AF_INET6 : AF_INET), state: state, timer: 0, retransmits: 0, id: id,
-            expires: 0, receiveQueue: rqueue, sendQueue: wqueue, uid: 0, inode: 99)
+            family: UInt8(ip.isIPv6 ? AF_INET6 : AF_INET),
+            state: state,
+            timer: 0,
+            retransmits: 0,
+            id: id,
+            expires: 0,
+            receiveQueue: rqueue,
+            sendQueue: wqueue,
+            uid: 0,
+            inode: 99
+        )
         return message(type: Netlink.sockDiagByFamily, withUnsafeBytes(of: &diag) { Array($0) })
     }
 
@@ -69,7 +89,12 @@ import Testing
     private func parse(_ bytes: [UInt8], family: Int32 = AF_INET, into tally: inout ListenQueueTally) throws -> Bool {
         try bytes.withUnsafeBytes {
             try KernelListenQueueReader.parse(
-                $0, sequence: Self.sequence, family: family, familyName: "AF_INET", into: &tally)
+                $0,
+                sequence: Self.sequence,
+                family: family,
+                familyName: "AF_INET",
+                into: &tally
+            )
         }
     }
 
@@ -94,10 +119,15 @@ import Testing
         let web = KernelEndpoint(address: KernelIPAddress("198.18.0.1")!, port: 80)
         #expect(result.listeners == [KernelListener(endpoint: web, acceptQueue: 5, backlog: 4)])
         #expect(result.listeners.first?.isAcceptQueueFull == true)
-        #expect(result.synReceived == [
-            KernelSynReceived(endpoint: web, count: 2),
-            KernelSynReceived(endpoint: KernelEndpoint(address: KernelIPAddress("2001:db8::5")!, port: 443), count: 1),
-        ])
+        #expect(
+            result.synReceived == [
+                KernelSynReceived(endpoint: web, count: 2),
+                KernelSynReceived(
+                    endpoint: KernelEndpoint(address: KernelIPAddress("2001:db8::5")!, port: 443),
+                    count: 1
+                ),
+            ]
+        )
         #expect(result.synReceivedTotal == 3)
         #expect(result.synReceivedCount(for: web) == 2)
         #expect(!result.dumpInterrupted)

@@ -8,7 +8,8 @@ struct AddressTests {
         arguments: [
             "198.18.0.10", "0.0.0.0", "255.255.255.255", "2001:db8::a", "::", "::1", "2001:db8:0:1:1:1:1:1",
             "2001:db8::1:0:0:1", "fe80::", "1:2:3:4:5:6:7:8",
-        ])
+        ]
+    )
     func roundTrip(text: String) throws {
         let address = try #require(NetAddress(text))
         #expect(address.description == text)
@@ -18,7 +19,8 @@ struct AddressTests {
         "malformed addresses are rejected",
         arguments: [
             "198.18.0", "198.18.0.256", "1.2.3.4.5", "2001:db8:::1", "1:2:3:4:5:6:7:8:9", "12345::", "", "::g",
-        ])
+        ]
+    )
     func rejects(text: String) {
         #expect(NetAddress(text) == nil)
     }

@@ -67,7 +67,8 @@ struct CaptureFormatTests {
                 capture.frames.enumerated().allSatisfy { index, frame in
                     frame.bytes.count == 60 + index % 1400 && frame.bytes.allSatisfy { $0 == UInt8(index % 251) }
                         && frame.time == Int64(index) * 1000
-                })
+                }
+            )
         }
     }
 
@@ -91,7 +92,10 @@ struct CaptureFormatTests {
         arguments: combinations
     )
     func everyCombination(
-        format: CaptureFormat, precision: TimestampPrecision, link: LinkLayer, family: AddressFamily
+        format: CaptureFormat,
+        precision: TimestampPrecision,
+        link: LinkLayer,
+        family: AddressFamily
     ) throws {
         try withScratchDirectory { directory in
             let path = "\(directory)/all.\(format.rawValue)"
@@ -135,7 +139,8 @@ struct CaptureFormatTests {
                 lines.allSatisfy {
                     $0.contains("ethertype 802.1Q-QinQ (0x88a8)") && $0.contains("vlan 200, p 0")
                         && $0.contains("vlan 100, p 3")
-                })
+                }
+            )
             #expect(throws: TrafficGenError.self) {
                 try Scenario(seed: 3, duration: 0.5).background().write(to: path, linkType: .rawIP, vlanTags: tags)
             }

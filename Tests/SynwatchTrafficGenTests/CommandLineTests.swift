@@ -34,7 +34,8 @@ struct CommandLineTests {
             #expect(truth.floods.first?.distinctSources == 12)
             let parsed = try Capture(path: capture)
             #expect(
-                parsed.frames.count == truth.packets && parsed.linkType == 113 && parsed.resolution == 1_000_000_000)
+                parsed.frames.count == truth.packets && parsed.linkType == 113 && parsed.resolution == 1_000_000_000
+            )
         }
     }
 

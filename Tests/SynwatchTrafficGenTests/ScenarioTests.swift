@@ -13,7 +13,10 @@ struct ScenarioTests {
             let truth = try Scenario(seed: 21, duration: 4)
                 .background(
                     Background(
-                        rate: 150, closedPortShare: 0.05, lostSynAckShare: 0.05, resetShare: 0.1,
+                        rate: 150,
+                        closedPortShare: 0.05,
+                        lostSynAckShare: 0.05,
+                        resetShare: 0.1,
                         simultaneousCloseShare: 0.1
                     )
                 )

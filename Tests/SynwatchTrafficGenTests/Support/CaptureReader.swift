@@ -210,7 +210,9 @@ func decode(_ frame: CapturedFrame, linkType: UInt32) throws -> DecodedPacket {
         guard offset + totalLength <= bytes.count else { throw DecodeError.truncated }
         let fragment = be16(offset + 6)
         packet = DecodedPacket(
-            time: frame.time, isIPv6: false, source: Array(bytes[(offset + 12)..<(offset + 16)]),
+            time: frame.time,
+            isIPv6: false,
+            source: Array(bytes[(offset + 12)..<(offset + 16)]),
             destination: Array(bytes[(offset + 16)..<(offset + 20)]),
             transport: Array(bytes[(offset + headerLength)..<(offset + totalLength)])
         )
@@ -242,7 +244,9 @@ func decode(_ frame: CapturedFrame, linkType: UInt32) throws -> DecodedPacket {
         }
         guard next == 6 else { throw DecodeError.unknownProtocol(next) }
         packet = DecodedPacket(
-            time: frame.time, isIPv6: true, source: Array(bytes[(offset + 8)..<(offset + 24)]),
+            time: frame.time,
+            isIPv6: true,
+            source: Array(bytes[(offset + 8)..<(offset + 24)]),
             destination: Array(bytes[(offset + 24)..<(offset + 40)]),
             transport: Array(bytes[position..<(offset + 40 + payloadLength)])
         )
@@ -258,10 +262,13 @@ func decode(_ frame: CapturedFrame, linkType: UInt32) throws -> DecodedPacket {
         let tcp = packet.transport
         let headerLength = Int(tcp[12] >> 4) * 4
         packet.tcp = TCPHeader(
-            sourcePort: UInt16(tcp[0]) << 8 | UInt16(tcp[1]), destinationPort: UInt16(tcp[2]) << 8 | UInt16(tcp[3]),
+            sourcePort: UInt16(tcp[0]) << 8 | UInt16(tcp[1]),
+            destinationPort: UInt16(tcp[2]) << 8 | UInt16(tcp[3]),
             sequence: UInt32(tcp[4]) << 24 | UInt32(tcp[5]) << 16 | UInt32(tcp[6]) << 8 | UInt32(tcp[7]),
             acknowledgment: UInt32(tcp[8]) << 24 | UInt32(tcp[9]) << 16 | UInt32(tcp[10]) << 8 | UInt32(tcp[11]),
-            flags: tcp[13], window: UInt16(tcp[14]) << 8 | UInt16(tcp[15]), headerLength: headerLength,
+            flags: tcp[13],
+            window: UInt16(tcp[14]) << 8 | UInt16(tcp[15]),
+            headerLength: headerLength,
             payloadLength: tcp.count - headerLength
         )
         if !packet.moreFragments {
