@@ -47,7 +47,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // What the daemon and the CLI say to the outside: events and summaries as JSON.
-        .target(name: "SynwatchProtocol", dependencies: ["SynwatchEngine"], swiftSettings: strict),
+        .target(name: "SynwatchProtocol", dependencies: ["SynwatchEngine", "SynwatchKernel"], swiftSettings: strict),
         // The daemon's systemd edge: readiness and watchdog, socket activation, journald entries and logging.
         .target(
             name: "SynwatchSystemd",

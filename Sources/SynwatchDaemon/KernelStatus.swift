@@ -23,55 +23,35 @@ public struct KernelStatus: Sendable, Equatable {
     /// Whether anything was read: in a container without `/proc/net` files nothing is, and that is no error.
     public var isAvailable: Bool { counters.isAvailable || listenQueues != nil }
 
-    /// The body of `kernel` in `GET /v1/status`.
-    public var fields: [(String, JSONValue)] {
-        var fields: [(String, JSONValue)] = [("available", .bool(isAvailable))]
-        fields.append(
-            ("counters", .object(KernelTCPCounter.allCases.map { ($0.fieldName, counters[$0].map(json) ?? .null) }))
-        )
-        fields.append(
-            (
-                "per_s",
-                .object(
-                    KernelTCPCounter.allCases.map { counter in
-                        (counter.fieldName, rates?.perSecond(counter).map { .number($0, decimals: 1) } ?? .null)
-                    }
+    /// `kernel` in `GET /v1/status`.
+    public var contract: V1.Kernel {
+        V1.Kernel(
+            available: isAvailable,
+            counters: NamedCounts(
+                KernelTCPCounter.allCases.map { ($0.fieldName, Nullable(counters[$0].map { Int(clamping: $0) })) }
+            ),
+            perSecond: NamedCounts(
+                KernelTCPCounter.allCases.map { counter in
+                    (counter.fieldName, Nullable(rates?.perSecond(counter).map { KernelRate($0) }))
+                }
+            ),
+            listeners: Nullable(listenQueues?.listenerCount),
+            listenersFull: listenQueues?.listeners.filter(\.isAcceptQueueFull).map {
+                V1.Kernel.Listener(
+                    victim: $0.endpoint.address.description,
+                    port: $0.endpoint.port,
+                    acceptQueue: Int($0.acceptQueue),
+                    backlog: Int($0.backlog)
                 )
-            )
+            },
+            synReceived: Nullable(listenQueues?.synReceivedTotal),
+            synReceivedServices: listenQueues?.synReceived.map {
+                V1.Kernel.SynReceived(
+                    victim: $0.endpoint.address.description,
+                    port: $0.endpoint.port,
+                    synReceived: $0.count
+                )
+            }
         )
-        if let queues = listenQueues {
-            fields += [
-                ("listeners", .int(queues.listenerCount)),
-                ("listeners_full", .array(queues.listeners.filter(\.isAcceptQueueFull).map(\.json))),
-                ("syn_recv", .int(queues.synReceivedTotal)),
-                ("syn_recv_services", .array(queues.synReceived.map(\.json))),
-            ]
-        } else {
-            fields += [("listeners", .null), ("syn_recv", .null)]
-        }
-        return fields
-    }
-
-    private func json(_ value: UInt64) -> JSONValue { .int(Int(clamping: value)) }
-}
-
-extension KernelListener {
-    var json: JSONValue {
-        .object([
-            ("victim", .string(endpoint.address.description)),
-            ("port", .int(Int(endpoint.port))),
-            ("accept_queue", .int(Int(acceptQueue))),
-            ("backlog", .int(Int(backlog))),
-        ])
-    }
-}
-
-extension KernelSynReceived {
-    var json: JSONValue {
-        .object([
-            ("victim", .string(endpoint.address.description)),
-            ("port", .int(Int(endpoint.port))),
-            ("syn_recv", .int(count)),
-        ])
     }
 }

@@ -56,7 +56,7 @@ struct Response {
 
     /// `{"error": message}` with `status`.
     static func error(_ status: Int, _ message: String) -> Response {
-        .json(.object([("error", .string(message))]), status: status)
+        .json(ContractJSON.tree(V1.ErrorBody(error: message)), status: status)
     }
 
     /// The whole response as bytes.

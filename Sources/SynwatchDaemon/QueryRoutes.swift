@@ -32,14 +32,15 @@ struct QueryRoutes: Sendable {
 
         let snapshot = state.snapshot
         switch head.path {
-        case "/v1/status": return .response(.json(snapshot.statusJSON(version: version, now: now)))
-        case "/v1/attacks": return .response(.json(snapshot.attacksJSON))
+        case "/v1/status": return .response(.json(ContractJSON.tree(snapshot.status(version: version, now: now))))
+        case "/v1/attacks": return .response(.json(ContractJSON.tree(snapshot.attacks)))
         case "/v1/victims", "/v1/sources":
             guard let limit = Self.limit(head.query["limit"]) else {
                 return .response(.error(400, "limit must be a whole number from 1 to \(Self.maximumLimit)"))
             }
             let body =
-                head.path == "/v1/victims" ? snapshot.victimsJSON(limit: limit) : snapshot.sourcesJSON(limit: limit)
+                head.path == "/v1/victims"
+                ? ContractJSON.tree(snapshot.victims(limit: limit)) : ContractJSON.tree(snapshot.sources(limit: limit))
             return .response(.json(body))
         default:
             return .response(

@@ -3,60 +3,58 @@ import SynwatchProtocol
 
 extension CaptureStatus {
     /// The capture as `/v1/status` shows it.
-    public var fields: [(String, JSONValue)] {
-        [
-            ("interfaces", .array(interfaces.map { .string($0) })),
-            ("state", .string(state)),
-            ("packets", .int(packets)),
-            ("packets_per_s", .number(packetsPerSecond, decimals: Event.rateDecimals)),
-            ("kernel_drops", .int(kernelDrops)),
-            ("interface_drops", .int(interfaceDrops)),
-        ]
+    public var contract: V1.Capture {
+        V1.Capture(
+            interfaces: interfaces,
+            state: state,
+            packets: packets,
+            packetsPerSecond: Rate(packetsPerSecond),
+            kernelDrops: kernelDrops,
+            interfaceDrops: interfaceDrops
+        )
     }
 }
 
 extension DaemonSnapshot {
-    /// The body of `GET /v1/status`: the daemon, its capture, the engine's summary fields and the attack count.
+    /// What `GET /v1/status` answers: the daemon, its capture, the engine's totals, the attacks going on, the
+    /// kernel's view and the hooks.
     /// - Parameters:
     ///   - version: the daemon's version.
     ///   - now: wall-clock seconds since the epoch, for the uptime.
-    public func statusJSON(version: String, now: Double) -> JSONValue {
-        var fields: [(String, JSONValue)] = [
-            ("version", .string(version)),
-            ("started_at", .number(startedAt, decimals: 3)),
-            ("updated_at", .number(updatedAt, decimals: 3)),
-            ("uptime", .number(max(0, now - startedAt), decimals: 3)),
-            ("configuration", .string(configurationPath)),
-            ("reloads", .int(reloads)),
-            ("capture", .object(capture.fields)),
-        ]
-        fields += statistics.summaryFields(occupancy: occupancy)
-        fields.append(("active_attacks", .int(activeAttacks.count)))
-        fields.append(("kernel", .object(kernel.fields)))
-        fields.append(("hooks", .object(hooks.fields)))
-        return .object(fields)
+    public func status(version: String, now: Double) -> V1.Status {
+        V1.Status(
+            daemon: V1.Daemon(
+                version: version,
+                startedAt: Seconds(startedAt),
+                updatedAt: Seconds(updatedAt),
+                uptime: Seconds(max(0, now - startedAt)),
+                configuration: configurationPath,
+                reloads: reloads,
+                capture: capture.contract
+            ),
+            traffic: V1.Traffic(statistics),
+            totals: V1.EngineTotals(statistics, occupancy: occupancy),
+            live: V1.Live(activeAttacks: activeAttacks.count, kernel: kernel.contract, hooks: hooks.contract)
+        )
     }
 
-    /// The body of `GET /v1/attacks`: attacks going on, and the latest that ended.
-    public var attacksJSON: JSONValue {
-        .object([
-            ("active", .array(activeAttacks.map { .object($0.fields) })),
-            ("recent", .array(recentAttacks.map(\.json))),
-        ])
+    /// What `GET /v1/attacks` answers: attacks going on, and the latest that ended.
+    public var attacks: V1.Attacks {
+        V1.Attacks(active: activeAttacks.map(V1.ActiveAttack.init), recent: recentAttacks.map(V1.Event.init))
     }
 
-    /// The body of `GET /v1/victims`: the busiest services, at most `limit`.
-    public func victimsJSON(limit: Int) -> JSONValue {
-        .object([("victims", .array(services.prefix(limit).map { .object($0.fields) }))])
+    /// What `GET /v1/victims` answers: the busiest services, at most `limit`.
+    public func victims(limit: Int) -> V1.Victims {
+        V1.Victims(victims: services.prefix(limit).map(V1.Service.init))
     }
 
-    /// The body of `GET /v1/sources`: the sources with the most half-open attempts, at most `limit`.
-    public func sourcesJSON(limit: Int) -> JSONValue {
+    /// What `GET /v1/sources` answers: the sources with the most half-open attempts, at most `limit`.
+    public func sources(limit: Int) -> V1.Sources {
         let top = sources.enumerated().sorted { lhs, rhs in
             // Stable among equals: the table's own order breaks ties.
             lhs.element.halfOpen != rhs.element.halfOpen
                 ? lhs.element.halfOpen > rhs.element.halfOpen : lhs.offset < rhs.offset
         }
-        return .object([("sources", .array(top.prefix(limit).map { .object($0.element.fields) }))])
+        return V1.Sources(sources: top.prefix(limit).map { V1.Source($0.element) })
     }
 }

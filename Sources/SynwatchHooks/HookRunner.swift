@@ -22,16 +22,16 @@ public struct HookCounters: Sendable, Equatable {
 
     public init() {}
 
-    /// The counters as the status API and metrics name them, `running` last.
-    public var fields: [(String, JSONValue)] {
-        [
-            ("runs", .int(runs)),
-            ("succeeded", .int(succeeded)),
-            ("failures", .int(failures)),
-            ("timeouts", .int(timeouts)),
-            ("dropped", .int(dropped)),
-            ("running", .int(running)),
-        ]
+    /// The counters as status and metrics name them.
+    public var contract: V1.Hooks {
+        V1.Hooks(
+            runs: runs,
+            succeeded: succeeded,
+            failures: failures,
+            timeouts: timeouts,
+            dropped: dropped,
+            running: running
+        )
     }
 }
 
@@ -169,7 +169,7 @@ public final class HookRunner: Sendable {
         let process = HookProcess(
             arguments: command,
             environment: environment,
-            input: Array((event.json.rendered + "\n").utf8)
+            input: Array((ContractJSON.text(V1.Event(event)) + "\n").utf8)
         )
         var metadata = Self.metadata(event)
         metadata["command"] = "\(command.first ?? "")"

@@ -69,12 +69,13 @@ struct AnalysisReport {
         text += connections(statistics: statistics, services: services)
 
         text += "\nTraffic\n"
-        text += table(statistics.trafficFields)
-        let problems = statistics.problemFields.filter { if case .int(let n) = $0.1 { n > 0 } else { false } }
+        let totals = V1.EngineTotals(statistics, occupancy: occupancy)
+        text += table(ContractJSON.tree(V1.Traffic(statistics)))
+        let problems = totals.problems.entries.filter { $0.value > 0 }
         text += "\nDecode problems: \(problems.isEmpty ? "none" : String(statistics.problems))\n"
-        text += table(problems)
+        text += table(problems.map { ($0.name, .int($0.value)) })
         text += "\nSkipped (not TCP)\n"
-        text += table(statistics.skippedFields)
+        text += table(ContractJSON.tree(totals.skipped))
         text += "\nTables (tracked now / capacity, evicted)\n"
         text += "  handshakes   \(grouped(occupancy.handshakes)) / \(grouped(occupancy.handshakeCapacity)), "
         text += "\(grouped(statistics.handshakeEvictions)) evicted, "
@@ -161,6 +162,11 @@ struct AnalysisReport {
         default:
             return ""
         }
+    }
+
+    /// The members of an object, one per line.
+    private func table(_ object: JSONValue) -> String {
+        if case .object(let members) = object { table(members) } else { "" }
     }
 
     private func table(_ fields: [(String, JSONValue)]) -> String {

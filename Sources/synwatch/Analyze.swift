@@ -71,13 +71,14 @@ struct Analyze: ParsableCommand {
 
         let statistics = engine.statistics
         if json {
-            var fields: [(String, JSONValue)] = [
-                ("event", .string("summary")), ("files", .array(files.map { .string($0) })),
-            ]
-            fields += statistics.summaryFields(occupancy: engine.occupancy)
-            fields.append(("services", .array(engine.services(limit: Self.servicesListed).map { .object($0.fields) })))
-            if let readError { fields.append(("error", .string(readError.description))) }
-            output.write(JSONValue.object(fields).rendered + "\n")
+            let summary = V1.Summary(
+                files: files,
+                traffic: V1.Traffic(statistics),
+                totals: V1.EngineTotals(statistics, occupancy: engine.occupancy),
+                services: engine.services(limit: Self.servicesListed).map(V1.Service.init),
+                error: readError?.description
+            )
+            output.write(ContractJSON.text(summary) + "\n")
         } else {
             output.write(
                 report.render(
@@ -94,7 +95,7 @@ struct Analyze: ParsableCommand {
     private func deliver(_ events: [Event], to report: inout AnalysisReport, output: OutputStream) {
         for event in events {
             if json {
-                output.write(event.json.rendered + "\n")
+                output.write(ContractJSON.text(V1.Event(event)) + "\n")
             } else {
                 report.record(event)
             }

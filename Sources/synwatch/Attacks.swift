@@ -1,4 +1,5 @@
 import ArgumentParser
+import SynwatchProtocol
 
 /// `synwatch attacks`: attacks going on and the latest that ended.
 struct Attacks: ParsableCommand {
@@ -7,34 +8,39 @@ struct Attacks: ParsableCommand {
     @OptionGroup var query: QueryOptions
 
     func run() throws {
-        guard let attacks = try query.fetch("/v1/attacks") else { return }
-        let active = attacks.array("active")
+        guard let attacks = try query.fetch("/v1/attacks", as: V1.Attacks.self) else { return }
+        let active = attacks.active
         var text = "Attacks going on: \(active.isEmpty ? "none" : String(active.count))\n"
         for attack in active {
-            text += "  #\(attack.int("attack_id"))  SYN flood on \(attack.service)  \(attack.string("kind")), "
-            text += "since \(attack.time("start"))\n"
-            text += "      \(AnalysisReport.rate(attack.double("syn_per_s"))) SYN/s, "
-            text += "\(AnalysisReport.rate(attack.double("half_open_per_s"))) half-open/s, "
-            text += "completion ratio \(AnalysisReport.percent(attack.double("completion_ratio"))), "
-            text += "~\(grouped(attack.int("distinct_sources"))) sources\n"
-            let top = attack.array("top_sources")
-            if !top.isEmpty {
+            let identity = attack.identity
+            let window = attack.window
+            text += "  #\(identity.attackID)  SYN flood on \(attack.service)  \(identity.kind), "
+            text += "since \(identity.start.text)\n"
+            text += "      \(AnalysisReport.rate(window.synPerSecond.value)) SYN/s, "
+            text += "\(AnalysisReport.rate(window.halfOpenPerSecond.value)) half-open/s, "
+            text += "completion ratio \(AnalysisReport.percent(window.completionRatio.value)), "
+            text += "~\(grouped(window.distinctSources)) sources\n"
+            if !window.topSources.isEmpty {
                 text += "      top sources (half-open): "
-                text += top.map { "\($0.string("address")) (\($0.int("half_open")))" }.joined(separator: ", ") + "\n"
-            } else if attack.string("kind") == "random-source" {
+                text += window.topSources.map { "\($0.address) (\($0.halfOpen))" }.joined(separator: ", ") + "\n"
+            } else if identity.kind == "random-source" {
                 text += "      top sources: none stands out (spoofed, about one SYN per source)\n"
             }
         }
-        let recent = attacks.array("recent")
+        let recent = attacks.recent
         text += "\nRecently ended: \(recent.isEmpty ? "none" : String(recent.count))\n"
         for attack in recent.reversed() {
-            text += "  #\(attack.int("attack_id"))  SYN flood on \(attack.service)  \(attack.string("kind")), "
-            text += "\(attack.time("start")) to \(attack.time("time")), "
-            text += "lasted \(AnalysisReport.format(seconds: attack.double("duration")))\n"
-            text += "      peak \(AnalysisReport.rate(attack.double("peak_syn_per_s"))) SYN/s, "
-            text += "\(AnalysisReport.rate(attack.double("peak_half_open_per_s"))) half-open/s, "
-            text += "~\(grouped(attack.int("peak_distinct_sources"))) sources, "
-            text += "\(grouped(attack.int("total_syns"))) SYNs\n"
+            let header = attack.header
+            guard let end = attack.end else {
+                throw CommandFailure("bad response from synwatchd at \(query.socket): a recent attack has no end")
+            }
+            text += "  #\(header.attackID ?? 0)  SYN flood on \(attack.service)  \(header.kind ?? "?"), "
+            text += "\(end.start.text) to \(header.time.text), "
+            text += "lasted \(AnalysisReport.format(seconds: end.duration.value))\n"
+            text += "      peak \(AnalysisReport.rate(end.peakSynPerSecond.value)) SYN/s, "
+            text += "\(AnalysisReport.rate(end.peakHalfOpenPerSecond.value)) half-open/s, "
+            text += "~\(grouped(end.peakDistinctSources)) sources, "
+            text += "\(grouped(end.totalSyns)) SYNs\n"
         }
         OutputStream.standardOutput.write(text)
     }

@@ -20,21 +20,4 @@ enum ConnectionColumns {
             "\(grouped(counts.abortsByClient))/\(grouped(counts.abortsByServer))",
         ]
     }
-
-    /// The counts of a `connections` object of the query API (`fin_wait` read as FIN_WAIT_1).
-    static func counts(_ object: JSONObject) -> ConnectionCounts {
-        var counts = ConnectionCounts()
-        counts.established = object.int("established")
-        counts.finWait1 = object.int("fin_wait")
-        counts.closing = object.int("closing")
-        counts.timeWait = object.int("time_wait")
-        counts.closeWait = object.int("close_wait")
-        counts.lastAck = object.int("last_ack")
-        counts.closesClientFirst = object.int("closes_client_first")
-        counts.closesServerFirst = object.int("closes_server_first")
-        counts.closesSimultaneous = object.int("closes_simultaneous")
-        counts.abortsByClient = object.int("aborted_by_client")
-        counts.abortsByServer = object.int("aborted_by_server")
-        return counts
-    }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
-import Foundation
 import SynwatchDaemon
 import SynwatchEngine
+import SynwatchProtocol
 
 /// `--socket` and `--json`: how every query subcommand reaches the daemon and prints its answer.
 struct QueryOptions: ParsableArguments {
@@ -11,52 +11,64 @@ struct QueryOptions: ParsableArguments {
     @Flag(help: "Print the daemon's JSON as it is.")
     var json = false
 
-    /// The body of `GET target`, printed as is with `--json`, otherwise parsed as a JSON object.
+    /// The body of `GET target`, printed as is with `--json`, otherwise decoded as `type`.
     /// - Returns: nil when `--json` printed it.
-    /// - Throws: `CommandFailure` with the client's one-line error.
-    func fetch(_ target: String) throws -> JSONObject? {
+    /// - Throws: `CommandFailure` with the client's one-line error, the daemon's error body, or what is wrong with
+    ///   the answer (a missing field is an error, never a zero).
+    func fetch<Body: Decodable>(_ target: String, as type: Body.Type) throws -> Body? {
         let response: QueryClient.Response
         do {
             response = try QueryClient(path: socket).get(target)
         } catch {
             throw CommandFailure("\(error)")
         }
-        guard response.status == 200 else {
-            let error = QueryClient.failure(response.status, body: response.body)
-            throw CommandFailure(error.description)
-        }
+        guard response.status == 200 else { throw Self.failure(response.status, body: response.body) }
         if json {
             OutputStream.standardOutput.write(response.body.hasSuffix("\n") ? response.body : response.body + "\n")
             return nil
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any] else {
-            throw CommandFailure("bad response from synwatchd at \(socket): not a JSON object")
+        return try decode(type, from: response.body)
+    }
+
+    /// One body or event line from the daemon, decoded.
+    /// - Throws: `CommandFailure` naming the field that is missing or wrong.
+    func decode<Body: Decodable>(_ type: Body.Type, from text: String) throws -> Body {
+        do {
+            return try ContractJSON.decode(type, from: text)
+        } catch {
+            throw CommandFailure("bad response from synwatchd at \(socket): \(Self.reason(error))")
         }
-        return JSONObject(object)
+    }
+
+    /// The daemon's `{"error": …}` answer as the client's error.
+    static func failure(_ status: Int, body: String) -> CommandFailure {
+        let message = (try? ContractJSON.decode(V1.ErrorBody.self, from: body))?.error
+        let error = QueryClientError.status(status, message: message ?? (body.isEmpty ? "no message" : body))
+        return CommandFailure(error.description)
+    }
+
+    /// A decoding error in one phrase: which field, and what is wrong with it.
+    static func reason(_ error: any Error) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case DecodingError.keyNotFound(let key, let context):
+            let parent = path(context)
+            return "no field \(parent.isEmpty ? "" : parent + ".")\(key.stringValue)"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            return "field \(path(context)) is not what it should be"
+        case DecodingError.dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "not JSON" : "field \(path(context)) is not what it should be"
+        default:
+            return "\(error)"
+        }
     }
 }
 
-/// Typed reads of a JSON object from the daemon; missing fields read as zero or empty.
-struct JSONObject {
-    let fields: [String: Any]
-
-    init(_ fields: [String: Any]) { self.fields = fields }
-
-    func int(_ key: String) -> Int { (fields[key] as? NSNumber)?.intValue ?? 0 }
-    func double(_ key: String) -> Double { (fields[key] as? NSNumber)?.doubleValue ?? 0 }
-    func string(_ key: String) -> String { fields[key] as? String ?? "" }
-    func object(_ key: String) -> JSONObject { JSONObject(fields[key] as? [String: Any] ?? [:]) }
-    func array(_ key: String) -> [JSONObject] { (fields[key] as? [[String: Any]] ?? []).map(JSONObject.init) }
-
-    /// `victim` and `port` as `address:port`, or `address (all ports)`.
-    var service: String {
-        AnalysisReport.service(IPAddress(string("victim")), (fields["port"] as? NSNumber).map { UInt16($0.intValue) })
-    }
-
-    /// A time field (seconds since the epoch) as UTC date and time.
-    func time(_ key: String) -> String {
-        AnalysisReport.format(Timestamp(nanoseconds: Int64((double(key) * 1e9).rounded())))
-    }
+extension CaptureTime {
+    /// The time as UTC date and time to the millisecond.
+    var text: String { AnalysisReport.format(timestamp) }
 }
 
 /// Rows of cells under a header, the first column left-aligned and the others right-aligned.

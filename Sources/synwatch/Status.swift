@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import SynwatchEngine
+import SynwatchProtocol
 
 /// `synwatch status`: the daemon, its capture, traffic and tables.
 struct Status: ParsableCommand {
@@ -8,34 +9,36 @@ struct Status: ParsableCommand {
     @OptionGroup var query: QueryOptions
 
     func run() throws {
-        guard let status = try query.fetch("/v1/status") else { return }
-        let capture = status.object("capture")
-        let reloads = status.int("reloads")
-        var text = "synwatchd \(status.string("version")), started \(status.time("started_at")), "
-        text += "configuration \(status.string("configuration"))"
-        text += reloads > 0 ? " (\(reloads) reload\(reloads == 1 ? "" : "s"))\n" : "\n"
-        let interfaces = (capture.fields["interfaces"] as? [String] ?? []).joined(separator: ", ")
-        text += "capture  \(interfaces): \(capture.string("state")), \(grouped(capture.int("packets"))) packets, "
-        text += "\(AnalysisReport.rate(capture.double("packets_per_s"))) packets/s, "
-        text += "\(grouped(capture.int("kernel_drops"))) kernel drops, "
-        text += "\(grouped(capture.int("interface_drops"))) interface drops\n"
-        text += "attacks  \(status.int("active_attacks")) going on, \(grouped(status.int("attacks"))) since start\n"
-        if status.int("active_attacks") > 0, let attacks = try query.fetch("/v1/attacks") {
-            for attack in attacks.array("active").prefix(3) {
-                text += "         \(attack.service) \(attack.string("kind")): "
-                text += "\(AnalysisReport.rate(attack.double("syn_per_s"))) SYN/s, "
-                text += "\(AnalysisReport.rate(attack.double("half_open_per_s"))) half-open/s, "
-                text += "~\(grouped(attack.int("distinct_sources"))) sources\n"
+        guard let status = try query.fetch("/v1/status", as: V1.Status.self) else { return }
+        let daemon = status.daemon
+        let capture = daemon.capture
+        let traffic = status.traffic
+        let live = status.live
+        var text = "synwatchd \(daemon.version), started \(Self.wallClock(daemon.startedAt)), "
+        text += "configuration \(daemon.configuration)"
+        text += daemon.reloads > 0 ? " (\(daemon.reloads) reload\(daemon.reloads == 1 ? "" : "s"))\n" : "\n"
+        text += "capture  \(capture.interfaces.joined(separator: ", ")): \(capture.state), "
+        text += "\(grouped(capture.packets)) packets, "
+        text += "\(AnalysisReport.rate(capture.packetsPerSecond.value)) packets/s, "
+        text += "\(grouped(capture.kernelDrops)) kernel drops, "
+        text += "\(grouped(capture.interfaceDrops)) interface drops\n"
+        text += "attacks  \(live.activeAttacks) going on, \(grouped(status.totals.attacks)) since start\n"
+        if live.activeAttacks > 0, let attacks = try query.fetch("/v1/attacks", as: V1.Attacks.self) {
+            for attack in attacks.active.prefix(3) {
+                text += "         \(attack.service) \(attack.identity.kind): "
+                text += "\(AnalysisReport.rate(attack.window.synPerSecond.value)) SYN/s, "
+                text += "\(AnalysisReport.rate(attack.window.halfOpenPerSecond.value)) half-open/s, "
+                text += "~\(grouped(attack.window.distinctSources)) sources\n"
             }
         }
-        text += "traffic  \(grouped(status.int("syn_packets"))) SYNs, \(grouped(status.int("completions"))) completed, "
-        text += "\(grouped(status.int("resets"))) refused, \(grouped(status.int("timeouts"))) timed out\n"
-        let connections = ConnectionColumns.counts(status.object("connections"))
-        text += Self.kernelLine(status.object("kernel"))
-        let hooks = status.object("hooks")
-        if hooks.int("runs") + hooks.int("dropped") > 0 {
-            text += "hooks    \(grouped(hooks.int("runs"))) runs, \(grouped(hooks.int("failures"))) failed "
-            text += "(\(grouped(hooks.int("timeouts"))) timed out), \(grouped(hooks.int("dropped"))) dropped\n"
+        text += "traffic  \(grouped(traffic.synPackets)) SYNs, \(grouped(traffic.completions)) completed, "
+        text += "\(grouped(traffic.resets)) refused, \(grouped(traffic.timeouts)) timed out\n"
+        let connections = status.totals.connections.states.counts
+        text += Self.kernelLine(live.kernel)
+        let hooks = live.hooks
+        if hooks.runs + hooks.dropped > 0 {
+            text += "hooks    \(grouped(hooks.runs)) runs, \(grouped(hooks.failures)) failed "
+            text += "(\(grouped(hooks.timeouts)) timed out), \(grouped(hooks.dropped)) dropped\n"
         }
         text += "connections  \(grouped(connections.established)) established, "
         text += "\(grouped(connections.closeWait)) close-wait, \(grouped(connections.lastAck)) last-ack, "
@@ -47,39 +50,41 @@ struct Status: ParsableCommand {
         text +=
             "RST \(grouped(connections.abortsByClient)) by clients, \(grouped(connections.abortsByServer)) by servers\n"
         text += "\nTables (tracked now / capacity, evicted)\n"
-        let tables = status.object("tables")
+        let tables = status.totals.tables
+        let rows: [(String, Int, Int, Int)] = [
+            ("handshakes", tables.handshakes.tracked, tables.handshakes.capacity, tables.handshakes.evictions),
+            ("victims", tables.victims.tracked, tables.victims.capacity, tables.victims.evictions),
+            ("sources", tables.sources.tracked, tables.sources.capacity, tables.sources.evictions),
+            ("backscatter", tables.backscatter.tracked, tables.backscatter.capacity, tables.backscatter.evictions),
+            ("connections", tables.connections.tracked, tables.connections.capacity, tables.connections.evictions),
+        ]
         text += columns(
             ["", "tracked", "capacity", "evicted"],
-            ["handshakes", "victims", "sources", "backscatter", "connections"].map { name in
-                let table = tables.object(name)
-                return [
-                    name, grouped(table.int("tracked")), grouped(table.int("capacity")),
-                    grouped(table.int("evictions")),
-                ]
-            }
+            rows.map { [$0.0, grouped($0.1), grouped($0.2), grouped($0.3)] }
         )
         OutputStream.standardOutput.write(text)
     }
 
+    /// Wall-clock seconds since the epoch as UTC date and time.
+    static func wallClock(_ seconds: Seconds) -> String {
+        AnalysisReport.format(Timestamp(nanoseconds: Int64((seconds.value * 1e9).rounded())))
+    }
+
     /// The kernel's own SYN figures on the daemon's host: what it could not queue, and its SYN_RECV sockets.
-    static func kernelLine(_ kernel: JSONObject) -> String {
-        guard (kernel.fields["available"] as? Bool) == true else {
-            return "kernel   no TCP counters here (no /proc/net files)\n"
-        }
-        let perSecond = kernel.object("per_s")
-        let totals = kernel.object("counters")
+    static func kernelLine(_ kernel: V1.Kernel) -> String {
+        guard kernel.available else { return "kernel   no TCP counters here (no /proc/net files)\n" }
         func rate(_ name: String) -> String {
-            perSecond.fields[name] is NSNumber ? AnalysisReport.rate(perSecond.double(name)) + "/s" : "-"
+            kernel.perSecond[name]?.value.map { AnalysisReport.rate($0.value) + "/s" } ?? "-"
         }
-        var line = "kernel   SYN cookies \(rate("syncookies_sent")) (\(grouped(totals.int("syncookies_sent"))) sent), "
+        let cookiesSent = kernel.counters["syncookies_sent"]?.value ?? 0
+        var line = "kernel   SYN cookies \(rate("syncookies_sent")) (\(grouped(cookiesSent)) sent), "
         line += "queue full \(rate("reqq_full_do_cookies")) cookies, \(rate("reqq_full_drop")) dropped, "
         line += "listen overflows \(rate("listen_overflows"))"
-        if kernel.fields["syn_recv"] is NSNumber {
-            line += "; SYN_RECV \(grouped(kernel.int("syn_recv")))"
-            let services = kernel.array("syn_recv_services").prefix(3)
+        if let synReceived = kernel.synReceived.value {
+            line += "; SYN_RECV \(grouped(synReceived))"
+            let services = (kernel.synReceivedServices ?? []).prefix(3)
             if !services.isEmpty {
-                line +=
-                    " (" + services.map { "\($0.service) \(grouped($0.int("syn_recv")))" }.joined(separator: ", ") + ")"
+                line += " (" + services.map { "\($0.service) \(grouped($0.synReceived))" }.joined(separator: ", ") + ")"
             }
         }
         return line + "\n"

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SynwatchProtocol
 
 /// `synwatch top sources|victims`: the sources with the most half-open attempts, or the busiest services.
 struct Top: ParsableCommand {
@@ -23,40 +24,37 @@ struct Top: ParsableCommand {
     }
 
     func run() throws {
-        guard let answer = try query.fetch("/v1/\(subject.rawValue)?limit=\(limit)") else { return }
+        let target = "/v1/\(subject.rawValue)?limit=\(limit)"
         switch subject {
         case .sources:
-            let sources = answer.array("sources")
+            guard let sources = try query.fetch(target, as: V1.Sources.self)?.sources else { return }
             guard !sources.isEmpty else { return OutputStream.standardOutput.write("No sources with repeated SYNs.\n") }
             let rows = sources.map { source in
                 [
-                    source.string("address"), grouped(source.int("half_open")), grouped(source.int("attempts")),
-                    grouped(source.int("completions")), grouped(source.int("distinct_targets")),
-                    source.string("last_target"),
+                    source.address, grouped(source.halfOpen), grouped(source.attempts), grouped(source.completions),
+                    grouped(source.distinctTargets), source.lastTarget,
                 ]
             }
             OutputStream.standardOutput.write(
                 columns(["source", "half-open", "attempts", "completed", "services", "last target"], rows)
             )
         case .victims:
-            let victims = answer.array("victims")
+            guard let victims = try query.fetch(target, as: V1.Victims.self)?.victims else { return }
             guard !victims.isEmpty else { return OutputStream.standardOutput.write("No services seen yet.\n") }
             let rows = victims.map { victim in
                 [
-                    victim.service, grouped(victim.int("syn_packets")), grouped(victim.int("attempts")),
-                    grouped(victim.int("completions")), grouped(victim.int("resets")), grouped(victim.int("timeouts")),
-                    victim.fields["under_attack"] as? Bool == true ? "attacked" : "",
+                    victim.service, grouped(victim.synPackets), grouped(victim.attempts), grouped(victim.completions),
+                    grouped(victim.resets), grouped(victim.timeouts), victim.underAttack ? "attacked" : "",
                 ]
             }
             OutputStream.standardOutput.write(
                 columns(["service", "SYNs", "attempts", "completed", "refused", "timed out", ""], rows)
             )
             // Whole hosts have no connections of their own: only services do.
-            let connections = victims.filter { $0.fields["connections"] != nil }
-            guard !connections.isEmpty else { return }
-            let connectionRows = connections.map { victim in
-                [victim.service] + ConnectionColumns.cells(ConnectionColumns.counts(victim.object("connections")))
+            let connectionRows = victims.compactMap { victim in
+                victim.connections.map { [victim.service] + ConnectionColumns.cells($0.counts) }
             }
+            guard !connectionRows.isEmpty else { return }
             OutputStream.standardOutput.write(
                 "\n\(ConnectionColumns.title)\n" + columns(["service"] + ConnectionColumns.header, connectionRows)
             )

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import SynwatchDaemon
+import SynwatchProtocol
 
 /// `synwatch watch`: the daemon's events as they happen, until interrupted.
 struct Watch: ParsableCommand {
@@ -16,38 +16,38 @@ struct Watch: ParsableCommand {
             try QueryClient(path: query.socket).follow("/v1/events") { line in
                 if query.json {
                     output.write(line + "\n")
-                } else if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] {
-                    output.write(Self.describe(JSONObject(object)) + "\n")
+                } else {
+                    output.write(Self.describe(try query.decode(V1.Event.self, from: line)) + "\n")
                 }
                 // A watcher reads the stream as it comes: every line at once, not when a buffer fills.
                 output.flush()
                 return true
             }
+        } catch let failure as CommandFailure {
+            throw failure
         } catch {
             throw CommandFailure("\(error)")
         }
     }
 
     /// One readable line for an event.
-    static func describe(_ event: JSONObject) -> String {
-        let type = event.string("event")
-        var line = "\(event.time("time"))  \(type.padding(toLength: 13, withPad: " ", startingAt: 0))"
-        switch type {
-        case "scan":
-            line += "  \(event.string("source")): ~\(grouped(event.int("distinct_targets"))) services, "
-            line += "\(grouped(event.int("syns"))) SYNs"
-        case "backscatter":
-            line += "  \(event.service): \(AnalysisReport.rate(event.double("synack_per_s"))) unsolicited SYN-ACK/s "
-            line += "from ~\(grouped(event.int("distinct_sources"))) reflectors"
-        default:
-            line += "  #\(event.int("attack_id"))  \(event.service)  \(event.string("kind"))  "
-            if type == "attack_end" {
-                line += "lasted \(AnalysisReport.format(seconds: event.double("duration"))), "
-                line += "peak \(AnalysisReport.rate(event.double("peak_syn_per_s"))) SYN/s"
-            } else {
-                line += "\(AnalysisReport.rate(event.double("syn_per_s"))) SYN/s, "
-                line += "\(AnalysisReport.rate(event.double("half_open_per_s"))) half-open/s, "
-                line += "~\(grouped(event.int("distinct_sources"))) sources"
+    static func describe(_ event: V1.Event) -> String {
+        let type = event.header.event
+        var line = "\(event.header.time.text)  \(type)\(String(repeating: " ", count: max(0, 13 - type.count)))"
+        if let scan = event.scan {
+            line += "  \(scan.source): ~\(grouped(scan.distinctTargets)) services, \(grouped(scan.syns)) SYNs"
+        } else if let backscatter = event.backscatter {
+            line += "  \(event.service): \(AnalysisReport.rate(backscatter.synAckPerSecond.value)) unsolicited "
+            line += "SYN-ACK/s from ~\(grouped(backscatter.distinctSources)) reflectors"
+        } else {
+            line += "  #\(event.header.attackID ?? 0)  \(event.service)  \(event.header.kind ?? "")  "
+            if let end = event.end {
+                line += "lasted \(AnalysisReport.format(seconds: end.duration.value)), "
+                line += "peak \(AnalysisReport.rate(end.peakSynPerSecond.value)) SYN/s"
+            } else if let window = event.window {
+                line += "\(AnalysisReport.rate(window.synPerSecond.value)) SYN/s, "
+                line += "\(AnalysisReport.rate(window.halfOpenPerSecond.value)) half-open/s, "
+                line += "~\(grouped(window.distinctSources)) sources"
             }
         }
         return line

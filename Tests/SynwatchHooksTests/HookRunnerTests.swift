@@ -400,9 +400,9 @@ import Testing
 
     @Test("The counters as status and metrics name them")
     func counterFields() {
-        let fields = counters(runs: 6, succeeded: 2, failures: 3, timeouts: 1, dropped: 4, running: 1).fields
+        let hooks = counters(runs: 6, succeeded: 2, failures: 3, timeouts: 1, dropped: 4, running: 1).contract
         #expect(
-            JSONValue.object(fields).rendered
+            ContractJSON.text(hooks)
                 == #"{"runs":6,"succeeded":2,"failures":3,"timeouts":1,"dropped":4,"running":1}"#
         )
     }

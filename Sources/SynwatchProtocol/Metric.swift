@@ -1,0 +1,219 @@
+/// One Prometheus metric family derived from a contract value: its name, type, help text and samples.
+///
+/// Declared beside the figures they expose (`V1.Status.metrics`), so a figure and its metric change together.
+public struct MetricFamily<Root>: Sendable {
+    public enum Kind: String, Sendable {
+        case counter, gauge
+    }
+
+    /// One sample: its labels and value.
+    public typealias Sample = (labels: [String: String], value: Double)
+
+    public var name: String
+    public var kind: Kind
+    public var help: String
+    public var samples: @Sendable (Root) -> [Sample]
+
+    public init(_ name: String, _ kind: Kind, _ help: String, samples: @escaping @Sendable (Root) -> [Sample]) {
+        self.name = name
+        self.kind = kind
+        self.help = help
+        self.samples = samples
+    }
+
+    /// A family of one unlabelled sample.
+    public init(_ name: String, _ kind: Kind, _ help: String, value: @escaping @Sendable (Root) -> Double) {
+        self.init(name, kind, help) { [([:], value($0))] }
+    }
+}
+
+extension V1.Status {
+    /// The status figures as metrics, in the order `/metrics` lists them.
+    public static let metrics: [MetricFamily<V1.Status>] = {
+        typealias Family = MetricFamily<V1.Status>
+        var families: [Family] = [
+            Family("synwatch_info", .gauge, "The daemon's version.") { [(["version": $0.daemon.version], 1)] },
+            Family("synwatch_start_time_seconds", .gauge, "When the daemon started, seconds since the epoch.") {
+                $0.daemon.startedAt.value
+            },
+            Family("synwatch_reloads_total", .counter, "Successful configuration reloads.") {
+                Double($0.daemon.reloads)
+            },
+            Family("synwatch_capture_active", .gauge, "1 while the capture is active.") {
+                $0.daemon.capture.state == "active" ? 1 : 0
+            },
+            Family("synwatch_packets_total", .counter, "Frames the engine received.") {
+                Double($0.daemon.capture.packets)
+            },
+            Family("synwatch_packets_per_second", .gauge, "Frames per second over the last status interval.") {
+                $0.daemon.capture.packetsPerSecond.value
+            },
+            Family("synwatch_kernel_drops_total", .counter, "Frames the kernel dropped: the capture fell behind.") {
+                Double($0.daemon.capture.kernelDrops)
+            },
+            Family("synwatch_interface_drops_total", .counter, "Frames the interfaces dropped.") {
+                Double($0.daemon.capture.interfaceDrops)
+            },
+        ]
+        let counters: [(String, String, @Sendable (V1.Status) -> Int)] = [
+            ("bytes", "Bytes of the frames received.", { $0.traffic.bytes }),
+            ("syn_packets", "SYN packets.", { $0.traffic.synPackets }),
+            ("syn_retransmits", "SYNs repeating a tracked attempt.", { $0.traffic.synRetransmits }),
+            ("syn_acks", "SYN-ACK packets.", { $0.traffic.synAcks }),
+            ("unsolicited_syn_acks", "SYN-ACKs answering no tracked attempt.", { $0.traffic.unsolicitedSynAcks }),
+            ("completions", "Handshakes completed.", { $0.traffic.completions }),
+            ("resets", "Attempts ended by a RST.", { $0.traffic.resets }),
+            ("timeouts", "Attempts that timed out half-open.", { $0.traffic.timeouts }),
+            ("attacks", "Attacks detected.", { $0.totals.attacks }),
+            ("scan_notices", "Scan notices.", { $0.totals.scanNotices }),
+            ("backscatter_notices", "Backscatter notices.", { $0.totals.backscatterNotices }),
+            (
+                "sampled_out", "Attempts on attacked services left untracked by sampling.",
+                { $0.totals.tables.handshakes.sampledOut }
+            ),
+            (
+                "untracked_syns", "SYNs to services the full victim table could not track.",
+                { $0.totals.tables.victims.untrackedSyns }
+            ),
+        ]
+        families += counters.map { name, help, value in
+            Family("synwatch_\(name)_total", .counter, help) { Double(value($0)) }
+        }
+        families.append(Family("synwatch_attacks_active", .gauge, "Attacks going on.") { Double($0.live.activeAttacks) })
+
+        @Sendable func tables(_ status: V1.Status) -> [(String, V1.Table)] {
+            let tables = status.totals.tables
+            let handshakes = tables.handshakes
+            let victims = tables.victims
+            return [
+                ("handshakes", V1.Table(tracked: handshakes.tracked, capacity: handshakes.capacity, evictions: handshakes.evictions)),
+                ("victims", V1.Table(tracked: victims.tracked, capacity: victims.capacity, evictions: victims.evictions)),
+                ("sources", tables.sources), ("backscatter", tables.backscatter), ("connections", tables.connections),
+            ]
+        }
+        families += [
+            Family("synwatch_table_entries", .gauge, "Entries in each bounded table.") {
+                tables($0).map { (["table": $0.0], Double($0.1.tracked)) }
+            },
+            Family("synwatch_table_capacity", .gauge, "Capacity of each bounded table.") {
+                tables($0).map { (["table": $0.0], Double($0.1.capacity)) }
+            },
+            Family("synwatch_table_evictions_total", .counter, "Entries evicted from each full table.") {
+                tables($0).map { (["table": $0.0], Double($0.1.evictions)) }
+            },
+            Family("synwatch_decode_problems_total", .counter, "Malformed frames, per reason.") {
+                $0.totals.problems.entries.map { (["reason": $0.name], Double($0.value)) }
+            },
+        ]
+
+        let states = V1.ConnectionStates.metricStates
+        families += [
+            Family(
+                "synwatch_connections_tracked",
+                .gauge,
+                "Connections whose handshake synwatch saw, by server-side TCP state."
+            ) { status in states.map { (["state": $0.0], Double($0.1(status.totals.connections.states))) } },
+            Family(
+                "synwatch_connections_closed_total",
+                .counter,
+                "Graceful closes of connections whose handshake synwatch saw, by who sent the first FIN."
+            ) { status in
+                V1.ConnectionStates.metricCloses.map {
+                    (["first": $0.0], Double($0.1(status.totals.connections.states)))
+                }
+            },
+            Family("synwatch_connections_aborted_total", .counter, "Connections ended by a RST, by who sent it.") {
+                status in
+                V1.ConnectionStates.metricAborts.map { (["by": $0.0], Double($0.1(status.totals.connections.states))) }
+            },
+            Family(
+                "synwatch_kernel_tcp_total",
+                .counter,
+                "The kernel's own TCP counters (TcpExt of /proc/net/netstat, Tcp of /proc/net/snmp)."
+            ) { status in
+                status.live.kernel.counters.entries.compactMap { entry in
+                    entry.value.value.map { (["counter": entry.name], Double($0)) }
+                }
+            },
+            Family("synwatch_kernel_syn_recv", .gauge, "Request sockets in SYN_RECV on this host, in all.") { status in
+                status.live.kernel.synReceived.value.map { [([:], Double($0))] } ?? []
+            },
+            Family(
+                "synwatch_kernel_service_syn_recv",
+                .gauge,
+                "Request sockets in SYN_RECV of the listeners with the most."
+            ) { status in
+                (status.live.kernel.synReceivedServices ?? []).map {
+                    (["victim": $0.victim, "port": String($0.port)], Double($0.synReceived))
+                }
+            },
+        ]
+        let hooks: [(String, String, @Sendable (V1.Hooks) -> Int)] = [
+            ("runs", "Response hook runs started.", { $0.runs }),
+            ("succeeded", "Response hook runs that exited 0.", { $0.succeeded }),
+            ("failures", "Response hook runs that failed, timed out or could not start.", { $0.failures }),
+            ("timeouts", "Response hook runs killed at their time limit.", { $0.timeouts }),
+            ("dropped", "Events that ran no hook because too many were running.", { $0.dropped }),
+        ]
+        families += hooks.map { name, help, value in
+            Family("synwatch_hook_\(name)_total", .counter, help) { Double(value($0.live.hooks)) }
+        }
+        families.append(
+            Family("synwatch_hooks_running", .gauge, "Response hook runs going on.") { Double($0.live.hooks.running) }
+        )
+        return families
+    }()
+}
+
+extension V1.ConnectionStates {
+    /// The `state` label of each server-side state.
+    public static let metricStates: [(String, @Sendable (V1.ConnectionStates) -> Int)] = [
+        ("established", { $0.established }), ("fin_wait", { $0.finWait }), ("closing", { $0.closing }),
+        ("time_wait", { $0.timeWait }), ("close_wait", { $0.closeWait }), ("last_ack", { $0.lastAck }),
+    ]
+
+    /// The `first` label of graceful closes: who sent the first FIN.
+    public static let metricCloses: [(String, @Sendable (V1.ConnectionStates) -> Int)] = [
+        ("client", { $0.closesClientFirst }), ("server", { $0.closesServerFirst }),
+        ("simultaneous", { $0.closesSimultaneous }),
+    ]
+
+    /// The `by` label of RST aborts.
+    public static let metricAborts: [(String, @Sendable (V1.ConnectionStates) -> Int)] = [
+        ("client", { $0.abortedByClient }), ("server", { $0.abortedByServer }),
+    ]
+}
+
+extension V1.ActiveAttack {
+    /// The figures of each attack going on, labelled by attack.
+    public static let metrics: [MetricFamily<[V1.ActiveAttack]>] = {
+        let figures: [(String, String, @Sendable (V1.ActiveAttack) -> Double)] = [
+            ("syn_per_second", "SYNs per second to the victim, latest window.", { $0.window.synPerSecond.value }),
+            (
+                "half_open_per_second", "Half-open attempts per second, latest window.",
+                { $0.window.halfOpenPerSecond.value }
+            ),
+            (
+                "completion_ratio", "Share of handshakes completed, latest window.",
+                { $0.window.completionRatio.value }
+            ),
+            ("distinct_sources", "Estimated distinct sources.", { Double($0.window.distinctSources) }),
+            (
+                "start_time_seconds", "When the attack started (capture time).",
+                { Double($0.identity.start.timestamp.nanoseconds) / 1e9 }
+            ),
+        ]
+        return figures.map { name, help, value in
+            MetricFamily("synwatch_attack_\(name)", .gauge, help) { attacks in
+                attacks.map { (Self.metricLabels($0.identity), value($0)) }
+            }
+        }
+    }()
+
+    static func metricLabels(_ identity: Identity) -> [String: String] {
+        [
+            "attack_id": String(identity.attackID), "victim": identity.victim,
+            "port": identity.port.map(String.init) ?? "", "kind": identity.kind,
+        ]
+    }
+}
