@@ -8,28 +8,11 @@ extension Event {
         ("LANG", "C.UTF-8"),
     ]
 
-    /// The event's fields as a hook's environment variables: each field of `fields` upper-cased after `SYNWATCH_`,
-    /// the names journald entries use (`SYNWATCH_EVENT`, `SYNWATCH_ATTACK_ID`, `SYNWATCH_VICTIM`, `SYNWATCH_PORT`,
-    /// `SYNWATCH_KIND`, `SYNWATCH_SYN_PER_S`, …). Strings are bare, numbers as in JSON, and
+    /// The event's fields as a hook's environment variables: each field of `V1.Event` upper-cased after
+    /// `SYNWATCH_`, the names journald entries use (`SYNWATCH_EVENT`, `SYNWATCH_ATTACK_ID`, `SYNWATCH_VICTIM`,
+    /// `SYNWATCH_PORT`, `SYNWATCH_KIND`, `SYNWATCH_SYN_PER_S`, …). Strings are bare, numbers as in JSON, and
     /// `SYNWATCH_TOP_SOURCES` lists the addresses alone, separated by spaces, heaviest first.
     public var hookEnvironment: [(name: String, value: String)] {
-        fields.map { name, value in ("SYNWATCH_" + name.uppercased(), Self.environmentText(of: value)) }
-    }
-
-    /// A field's value as the text of a variable; a list of sources becomes their addresses.
-    private static func environmentText(of value: JSONValue) -> String {
-        switch value {
-        case .string(let text):
-            return text
-        case .array(let elements):
-            return elements.map { element in
-                if case .object(let members) = element, let address = members.first(where: { $0.0 == "address" }) {
-                    return environmentText(of: address.1)
-                }
-                return environmentText(of: element)
-            }.joined(separator: " ")
-        case .null, .bool, .int, .number, .raw, .object:
-            return value.rendered
-        }
+        FlatFields(lists: .firstMembers).fields(of: V1.Event(self))
     }
 }

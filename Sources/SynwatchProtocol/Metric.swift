@@ -79,15 +79,27 @@ extension V1.Status {
         families += counters.map { name, help, value in
             Family("synwatch_\(name)_total", .counter, help) { Double(value($0)) }
         }
-        families.append(Family("synwatch_attacks_active", .gauge, "Attacks going on.") { Double($0.live.activeAttacks) })
+        families.append(
+            Family("synwatch_attacks_active", .gauge, "Attacks going on.") { Double($0.live.activeAttacks) }
+        )
 
         @Sendable func tables(_ status: V1.Status) -> [(String, V1.Table)] {
             let tables = status.totals.tables
             let handshakes = tables.handshakes
             let victims = tables.victims
             return [
-                ("handshakes", V1.Table(tracked: handshakes.tracked, capacity: handshakes.capacity, evictions: handshakes.evictions)),
-                ("victims", V1.Table(tracked: victims.tracked, capacity: victims.capacity, evictions: victims.evictions)),
+                (
+                    "handshakes",
+                    V1.Table(
+                        tracked: handshakes.tracked,
+                        capacity: handshakes.capacity,
+                        evictions: handshakes.evictions
+                    )
+                ),
+                (
+                    "victims",
+                    V1.Table(tracked: victims.tracked, capacity: victims.capacity, evictions: victims.evictions)
+                ),
                 ("sources", tables.sources), ("backscatter", tables.backscatter), ("connections", tables.connections),
             ]
         }
@@ -184,25 +196,27 @@ extension V1.ConnectionStates {
     ]
 }
 
+extension V1.Event.Window {
+    /// The window's figures as per-attack gauges: `synwatch_attack_<name>`, help text, value.
+    public static let metrics: [(name: String, help: String, value: @Sendable (Self) -> Double)] = [
+        ("syn_per_second", "SYNs per second to the victim, latest window.", { $0.synPerSecond.value }),
+        ("half_open_per_second", "Half-open attempts per second, latest window.", { $0.halfOpenPerSecond.value }),
+        ("completion_ratio", "Share of handshakes completed, latest window.", { $0.completionRatio.value }),
+        ("distinct_sources", "Estimated distinct sources.", { Double($0.distinctSources) }),
+    ]
+}
+
 extension V1.ActiveAttack {
-    /// The figures of each attack going on, labelled by attack.
+    /// The window's figures of each attack going on and its start, labelled by attack.
     public static let metrics: [MetricFamily<[V1.ActiveAttack]>] = {
-        let figures: [(String, String, @Sendable (V1.ActiveAttack) -> Double)] = [
-            ("syn_per_second", "SYNs per second to the victim, latest window.", { $0.window.synPerSecond.value }),
-            (
-                "half_open_per_second", "Half-open attempts per second, latest window.",
-                { $0.window.halfOpenPerSecond.value }
-            ),
-            (
-                "completion_ratio", "Share of handshakes completed, latest window.",
-                { $0.window.completionRatio.value }
-            ),
-            ("distinct_sources", "Estimated distinct sources.", { Double($0.window.distinctSources) }),
+        var figures: [(name: String, help: String, value: @Sendable (V1.ActiveAttack) -> Double)] =
+            V1.Event.Window.metrics.map { figure in (figure.name, figure.help, { figure.value($0.window) }) }
+        figures.append(
             (
                 "start_time_seconds", "When the attack started (capture time).",
                 { Double($0.identity.start.timestamp.nanoseconds) / 1e9 }
-            ),
-        ]
+            )
+        )
         return figures.map { name, help, value in
             MetricFamily("synwatch_attack_\(name)", .gauge, help) { attacks in
                 attacks.map { (Self.metricLabels($0.identity), value($0)) }

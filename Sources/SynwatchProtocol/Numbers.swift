@@ -71,7 +71,10 @@ public struct CaptureTime: Codable, Hashable, Sendable, JSONNumberText {
     /// `1700000000.5` as nanoseconds; nil for anything but plain decimal text.
     static func parse(_ text: String) -> Timestamp? {
         let negative = text.hasPrefix("-")
-        let parts = (negative ? text.dropFirst() : Substring(text)).split(separator: ".", omittingEmptySubsequences: false)
+        let parts = (negative ? text.dropFirst() : Substring(text)).split(
+            separator: ".",
+            omittingEmptySubsequences: false
+        )
         guard (1...2).contains(parts.count), let whole = Int64(parts[0]) else { return nil }
         var fraction: Int64 = 0
         if parts.count == 2 {

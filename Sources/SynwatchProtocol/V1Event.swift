@@ -238,9 +238,4 @@ extension V1.Event.KernelEvidence {
 extension Event {
     /// The event as one JSON object, exactly as every edge writes it.
     public var json: JSONValue { ContractJSON.tree(V1.Event(self)) }
-
-    /// The event's fields in their fixed order: the members of `json`.
-    public var fields: [(String, JSONValue)] {
-        if case .object(let members) = json { members } else { [] }
-    }
 }

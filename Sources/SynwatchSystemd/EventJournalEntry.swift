@@ -36,27 +36,16 @@ extension JournalEntry {
     public static let syslogIdentifier = "synwatchd"
 
     /// The alert entry of an engine event: `MESSAGE`, `MESSAGE_ID`, `PRIORITY`, `SYSLOG_IDENTIFIER`, then every
-    /// field of `Event.fields` upper-cased after `SYNWATCH_`. `SYNWATCH_TOP_SOURCES` reads `address:count,…`
-    /// (split an IPv6 address from its count at the last colon).
+    /// field of `V1.Event` upper-cased after `SYNWATCH_`. `SYNWATCH_TOP_SOURCES` reads `address:count,…` (split an
+    /// IPv6 address from its count at the last colon).
     public init(event: Event) {
         self.init()
         append("MESSAGE", JournalEntry.message(for: event))
         append("MESSAGE_ID", event.type.messageID)
         append("PRIORITY", String(event.type.journalPriority.rawValue))
         append("SYSLOG_IDENTIFIER", JournalEntry.syslogIdentifier)
-        for (name, value) in event.fields {
-            append(JournalEntry.fieldName(name), JournalEntry.text(of: value))
-        }
-    }
-
-    /// A field's value as journal text: strings bare, numbers as in JSON, arrays comma-separated and the members of
-    /// an object in them colon-separated.
-    static func text(of value: JSONValue) -> String {
-        switch value {
-        case .string(let text): text
-        case .array(let elements): elements.map(text(of:)).joined(separator: ",")
-        case .object(let members): members.map { text(of: $0.1) }.joined(separator: ":")
-        case .null, .bool, .int, .number, .raw: value.rendered
+        for field in FlatFields(lists: .full).fields(of: V1.Event(event)) {
+            append(JournalEntry.fieldName(field.name, prefix: ""), field.value)
         }
     }
 
