@@ -196,16 +196,6 @@ extension V1.ConnectionStates {
     ]
 }
 
-extension V1.Event.Window {
-    /// The window's figures as per-attack gauges: `synwatch_attack_<name>`, help text, value.
-    public static let metrics: [(name: String, help: String, value: @Sendable (Self) -> Double)] = [
-        ("syn_per_second", "SYNs per second to the victim, latest window.", { $0.synPerSecond.value }),
-        ("half_open_per_second", "Half-open attempts per second, latest window.", { $0.halfOpenPerSecond.value }),
-        ("completion_ratio", "Share of handshakes completed, latest window.", { $0.completionRatio.value }),
-        ("distinct_sources", "Estimated distinct sources.", { Double($0.distinctSources) }),
-    ]
-}
-
 extension V1.ActiveAttack {
     /// The window's figures of each attack going on and its start, labelled by attack.
     public static let metrics: [MetricFamily<[V1.ActiveAttack]>] = {
