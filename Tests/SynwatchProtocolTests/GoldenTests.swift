@@ -241,6 +241,25 @@ struct GoldenTests {
         try Self.check(value, golden: name)
     }
 
+    @Test("Figures the kernel could not give are null, lists it could not give are left out")
+    func unreadKernel() throws {
+        let kernel = V1.Kernel(
+            available: false,
+            counters: NamedCounts([("syncookies_sent", Nullable(nil))]),
+            perSecond: NamedCounts([("syncookies_sent", Nullable(nil))]),
+            listeners: Nullable(nil),
+            listenersFull: nil,
+            synReceived: Nullable(nil),
+            synReceivedServices: nil
+        )
+        let text = ContractJSON.text(kernel)
+        #expect(
+            text == #"{"available":false,"counters":{"syncookies_sent":null},"per_s":{"syncookies_sent":null},"#
+                + #""listeners":null,"syn_recv":null}"#
+        )
+        #expect(try ContractJSON.decode(V1.Kernel.self, from: text) == kernel)
+    }
+
     @Test("A missing required field is an error naming it, not a zero")
     func missingField() throws {
         let status = try Self.golden("status").replacing(#""reloads":1,"#, with: "")
