@@ -3,9 +3,6 @@
 /// environment, and the metrics. Field names are those of DESIGN.md; a type's fields are declared in the order they
 /// are written.
 public enum V1 {
-    /// The prefix of every path of this version.
-    public static let pathPrefix = "/v1/"
-
     /// Writes one group's fields into the enclosing object, as if they were the object's own.
     static func flatten(_ groups: [any Encodable], into encoder: any Encoder) throws {
         for group in groups { try group.encode(to: encoder) }
