@@ -54,11 +54,13 @@ extension V1 {
             public var distinctSources: Int
             /// Heaviest first.
             public var topSources: [TopSource]
+            /// Seconds the victim's handshakes had to complete before they counted as half-open.
+            public var completionGrace: Seconds
 
             enum CodingKeys: String, CodingKey {
                 case synPerSecond = "syn_per_s", halfOpenPerSecond = "half_open_per_s"
                 case completionRatio = "completion_ratio", distinctSources = "distinct_sources"
-                case topSources = "top_sources"
+                case topSources = "top_sources", completionGrace = "completion_grace"
             }
         }
 
@@ -206,6 +208,7 @@ extension V1.Event.Window {
         topSources = figures.topSources.map {
             V1.Event.TopSource(address: $0.address.description, halfOpen: $0.halfOpen)
         }
+        completionGrace = Seconds(figures.completionGrace.seconds)
     }
 
     /// The window's figures as per-attack gauges: `synwatch_attack_<name>`, help text, value.
@@ -214,6 +217,10 @@ extension V1.Event.Window {
         ("half_open_per_second", "Half-open attempts per second, latest window.", { $0.halfOpenPerSecond.value }),
         ("completion_ratio", "Share of handshakes completed, latest window.", { $0.completionRatio.value }),
         ("distinct_sources", "Estimated distinct sources.", { Double($0.distinctSources) }),
+        (
+            "completion_grace_seconds", "Seconds the victim's handshakes had to complete before counting as half-open.",
+            { $0.completionGrace.value }
+        ),
     ]
 }
 

@@ -73,6 +73,7 @@ import Testing
                 "SYNWATCH_COMPLETION_RATIO=0.013",
                 "SYNWATCH_DISTINCT_SOURCES=3",
                 "SYNWATCH_TOP_SOURCES=198.18.5.5",
+                "SYNWATCH_COMPLETION_GRACE=0",
             ]
         )
     }

@@ -15,7 +15,8 @@ struct GoldenTests {
         halfOpenPerSecond: 23_990,
         completionRatio: 0.0004,
         distinctSources: 23_512,
-        topSources: [SourceCount(address: IPAddress("2001:db8::1")!, halfOpen: 3)]
+        topSources: [SourceCount(address: IPAddress("2001:db8::1")!, halfOpen: 3)],
+        completionGrace: .milliseconds(250)
     )
 
     static let events: [(String, Event)] = [
@@ -278,6 +279,23 @@ struct GoldenTests {
             let decoded = try ContractJSON.decode([CaptureTime].self, from: ContractJSON.text([time]))
             #expect(decoded == [time], "\(time.jsonNumberText)")
         }
+    }
+
+    @Test("The completion grace reaches every edge: JSON, journald, hooks, metrics and the CLI's reading")
+    func completionGrace() throws {
+        let event = V1.Event(Self.events[0].1)
+        #expect(ContractJSON.text(event).contains(#""completion_grace":0.25"#))
+        #expect(FlatFields(lists: .full).fields(of: event).contains { $0 == ("SYNWATCH_COMPLETION_GRACE", "0.25") })
+        #expect(
+            FlatFields(lists: .firstMembers).fields(of: event).contains { $0 == ("SYNWATCH_COMPLETION_GRACE", "0.25") }
+        )
+        let attacks = [V1.ActiveAttack(Self.attack)]
+        let family = try #require(
+            V1.ActiveAttack.metrics.first { $0.name == "synwatch_attack_completion_grace_seconds" }
+        )
+        #expect(family.samples(attacks).map(\.value) == [0.25])
+        let read = try ContractJSON.decode(V1.Attacks.self, from: Self.golden("attacks"))
+        #expect(read.active.first?.window.completionGrace == 0.25)
     }
 
     /// The golden file `Golden/<name>.json`: one line, as the wire carries it.

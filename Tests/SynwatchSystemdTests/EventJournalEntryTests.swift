@@ -25,6 +25,7 @@ final class EventJournalEntryTests: XCTestCase {
                 "SYNWATCH_COMPLETION_RATIO=0.001",
                 "SYNWATCH_DISTINCT_SOURCES=23312",
                 "SYNWATCH_TOP_SOURCES=198.18.7.1:40,2001:db8::7:12",
+                "SYNWATCH_COMPLETION_GRACE=0",
             ]
         )
     }

@@ -272,7 +272,8 @@ extension Engine {
             halfOpenPerSecond: measured.halfOpenPerSecond,
             completionRatio: measured.completionRatio,
             distinctSources: failingSources(slot),
-            topSources: spoofed ? [] : topSources(slot)
+            topSources: spoofed ? [] : topSources(slot),
+            completionGrace: TimeSpan(nanoseconds: state.grace)
         )
     }
 

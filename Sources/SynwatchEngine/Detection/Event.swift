@@ -40,19 +40,24 @@ public struct VictimFigures: Hashable, Sendable {
     public var distinctSources: Int
     /// The sources with the most half-open handshakes, largest first.
     public var topSources: [SourceCount]
+    /// How long the victim's handshakes had to complete before they counted as half-open: learnt from its own
+    /// handshake delays, between the configured floor and ceiling.
+    public var completionGrace: TimeSpan
 
     public init(
         synPerSecond: Double = 0,
         halfOpenPerSecond: Double = 0,
         completionRatio: Double = 1,
         distinctSources: Int = 0,
-        topSources: [SourceCount] = []
+        topSources: [SourceCount] = [],
+        completionGrace: TimeSpan = TimeSpan(nanoseconds: 0)
     ) {
         self.synPerSecond = synPerSecond
         self.halfOpenPerSecond = halfOpenPerSecond
         self.completionRatio = completionRatio
         self.distinctSources = distinctSources
         self.topSources = topSources
+        self.completionGrace = completionGrace
     }
 }
 
