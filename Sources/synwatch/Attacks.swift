@@ -1,13 +1,13 @@
 import ArgumentParser
 
 /// `synwatch attacks`: attacks going on and the latest that ended.
-struct Attacks: ParsableCommand {
+struct Attacks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the attacks going on and the latest ended.")
 
     @OptionGroup var query: QueryOptions
 
-    func run() throws {
-        guard let attacks = try query.fetch("/v1/attacks") else { return }
+    func run() async throws {
+        guard let attacks = try await query.fetch("/v1/attacks") else { return }
         let active = attacks.array("active")
         var text = "Attacks going on: \(active.isEmpty ? "none" : String(active.count))\n"
         for attack in active {

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
-import SynwatchDaemon
+import SynwatchClient
 import SynwatchEngine
+import SynwatchProtocol
 
 /// `--socket` and `--json`: how every query subcommand reaches the daemon and prints its answer.
 struct QueryOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The daemon's query socket.", valueName: "path"))
-    var socket = QueryEndpoint.defaultPath
+    var socket = QuerySocketPath.standard
 
     @Flag(help: "Print the daemon's JSON as it is.")
     var json = false
@@ -14,22 +15,23 @@ struct QueryOptions: ParsableArguments {
     /// The body of `GET target`, printed as is with `--json`, otherwise parsed as a JSON object.
     /// - Returns: nil when `--json` printed it.
     /// - Throws: `CommandFailure` with the client's one-line error.
-    func fetch(_ target: String) throws -> JSONObject? {
+    func fetch(_ target: String) async throws -> JSONObject? {
         let response: QueryClient.Response
         do {
-            response = try QueryClient(path: socket).get(target)
+            response = try await QueryClient(path: socket).get(target)
         } catch {
             throw CommandFailure("\(error)")
         }
+        let body = response.text
         guard response.status == 200 else {
-            let error = QueryClient.failure(response.status, body: response.body)
+            let error = QueryClient.failure(response.status, body: body)
             throw CommandFailure(error.description)
         }
         if json {
-            OutputStream.standardOutput.write(response.body.hasSuffix("\n") ? response.body : response.body + "\n")
+            OutputStream.standardOutput.write(body.hasSuffix("\n") ? body : body + "\n")
             return nil
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any] else {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else {
             throw CommandFailure("bad response from synwatchd at \(socket): not a JSON object")
         }
         return JSONObject(object)

@@ -2,13 +2,13 @@ import ArgumentParser
 import Foundation
 
 /// `synwatch status`: the daemon, its capture, traffic and tables.
-struct Status: ParsableCommand {
+struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the running daemon's capture, traffic and tables.")
 
     @OptionGroup var query: QueryOptions
 
-    func run() throws {
-        guard let status = try query.fetch("/v1/status") else { return }
+    func run() async throws {
+        guard let status = try await query.fetch("/v1/status") else { return }
         let capture = status.object("capture")
         let reloads = status.int("reloads")
         var text = "synwatchd \(status.string("version")), started \(status.time("started_at")), "
@@ -20,7 +20,7 @@ struct Status: ParsableCommand {
         text += "\(grouped(capture.int("kernel_drops"))) kernel drops, "
         text += "\(grouped(capture.int("interface_drops"))) interface drops\n"
         text += "attacks  \(status.int("active_attacks")) going on, \(grouped(status.int("attacks"))) since start\n"
-        if status.int("active_attacks") > 0, let attacks = try query.fetch("/v1/attacks") {
+        if status.int("active_attacks") > 0, let attacks = try await query.fetch("/v1/attacks") {
             for attack in attacks.array("active").prefix(3) {
                 text += "         \(attack.service) \(attack.string("kind")): "
                 text += "\(AnalysisReport.rate(attack.double("syn_per_s"))) SYN/s, "

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 /// `synwatch top sources|victims`: the sources with the most half-open attempts, or the busiest services.
-struct Top: ParsableCommand {
+struct Top: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the sources with the most half-open handshakes, or the busiest victim services."
     )
@@ -22,8 +22,8 @@ struct Top: ParsableCommand {
         guard (1...1_000).contains(limit) else { throw ValidationError("--limit must be from 1 to 1000.") }
     }
 
-    func run() throws {
-        guard let answer = try query.fetch("/v1/\(subject.rawValue)?limit=\(limit)") else { return }
+    func run() async throws {
+        guard let answer = try await query.fetch("/v1/\(subject.rawValue)?limit=\(limit)") else { return }
         switch subject {
         case .sources:
             let sources = answer.array("sources")
