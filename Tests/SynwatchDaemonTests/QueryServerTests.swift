@@ -133,6 +133,45 @@ final class QueryServerTests: XCTestCase {
         try await first.stop()
     }
 
+    func testServesAnActivatedSocket() async throws {
+        let folder = NSTemporaryDirectory() + "synwatch-query-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // What systemd hands over: a socket it bound and listens on.
+        let path = folder + "/activated.sock"
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        RawClient.withAddress(path) { XCTAssertEqual(bind(fd, $0, $1), 0) }
+        XCTAssertEqual(listen(fd, 16), 0)
+        let server = QueryServer(
+            state: DaemonState(QueryFixtures.snapshot),
+            endpoint: .fileDescriptor(fd),
+            version: "0.1.0"
+        )
+        let task = Task { try await server.run() }
+        try await server.waitUntilListening()
+        let response = try await QueryClient(path: path).get("/v1/status")
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(try RunningServer.object(response.text)["version"] as? String, "0.1.0")
+        task.cancel()
+        try await task.value
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path), "systemd's socket file is not ours to remove")
+
+        // A descriptor that does not listen is refused.
+        let idle = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(idle) }
+        let refusing = QueryServer(
+            state: DaemonState(QueryFixtures.snapshot),
+            endpoint: .fileDescriptor(idle),
+            version: "0"
+        )
+        do {
+            try await refusing.run()
+            XCTFail("served a socket that does not listen")
+        } catch let error as QuerySocketError {
+            XCTAssertEqual(error, .notAListeningSocket(idle))
+        }
+    }
+
     func testUnknownGroupIsAClearError() async throws {
         let folder = NSTemporaryDirectory() + "synwatch-query-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: folder) }
