@@ -46,6 +46,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The query socket's client: what the CLI (and tests) ask the daemon with.
+        .target(
+            name: "SynwatchClient",
+            dependencies: ["SynwatchProtocol", .product(name: "FlyingSocks", package: "FlyingFox")],
+            swiftSettings: strict
+        ),
         // What the daemon and the CLI say to the outside: events and summaries as JSON.
         .target(name: "SynwatchProtocol", dependencies: ["SynwatchEngine", "SynwatchKernel"], swiftSettings: strict),
         // The daemon's systemd edge: readiness and watchdog, socket activation, journald entries and logging.
@@ -70,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "synwatch",
             dependencies: [
-                "SynwatchEngine", "SynwatchCapture", "SynwatchConfig", "SynwatchDaemon", "SynwatchProtocol",
+                "SynwatchEngine", "SynwatchCapture", "SynwatchConfig", "SynwatchClient", "SynwatchProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -97,7 +103,7 @@ let package = Package(
         // What the tests of several modules share: a real journald, network namespaces, a known daemon snapshot.
         .target(
             name: "SynwatchTestSupport",
-            dependencies: ["SynwatchDaemon", "SynwatchEngine"],
+            dependencies: ["SynwatchClient", "SynwatchDaemon", "SynwatchEngine"],
             swiftSettings: strict
         ),
 
@@ -122,7 +128,9 @@ let package = Package(
         ),
         .testTarget(
             name: "SynwatchDaemonTests",
-            dependencies: ["SynwatchDaemon", "SynwatchEngine", "SynwatchProtocol", "SynwatchTestSupport"],
+            dependencies: [
+                "SynwatchClient", "SynwatchDaemon", "SynwatchEngine", "SynwatchProtocol", "SynwatchTestSupport",
+            ],
             swiftSettings: strict
         ),
         // Against a real notify socket of the test's own and a real systemd-journald.

@@ -8,41 +8,65 @@ import SynwatchProtocol
 ///
 /// Serves `GET /v1/status`, `/v1/attacks`, `/v1/victims`, `/v1/sources`, `/v1/events` (a live NDJSON stream)
 /// and `/metrics` (Prometheus text) from a `DaemonState`, which it only reads: the capture loop never waits
-/// for it. Every client is bounded: the request head in size and time, each write in time, the number of
-/// clients in all (past it, 503). It is one long-running task, `run()`, as a swift-service-lifecycle `Service`.
+/// for it. The socket stays fair (see `Limits`): clients that say nothing cannot keep the operator's query out,
+/// nor can one user's watchers, and a burst of connections never fills the listen queue. It is one long-running
+/// task, `run()`, as a swift-service-lifecycle `Service`.
 ///
-/// Built on FlyingSocks (FlyingFox's socket layer) rather than FlyingFox's `HTTPServer`, which binds its own
-/// socket (no socket activation), and has no client limit, no request-head limit and no read timeout.
+/// Built on FlyingSocks (FlyingFox's socket layer) rather than FlyingFox's `HTTPServer`: that binds a socket of
+/// its own (no socket activation, no mode or group set before `listen`), closes a malformed request without an
+/// answer, and has no bound on request heads, their time, or clients.
 public final class QueryServer: Sendable {
-    /// Bounds on what one client can take.
+    /// Bounds on what clients can take, chosen so an operator's query is answered however others behave.
     public struct Limits: Sendable {
-        /// Clients served at once (event watchers included); more get 503.
+        /// Connections past their request (answers being written, event watchers); more get 503. Well under the
+        /// daemon's 1,024 descriptors, with room for the capture and the hooks.
         public var maxClients: Int
+        /// Of those, what one user (peer uid) may hold: a user's runaway watchers leave room for everyone else.
+        public var maxClientsPerUser: Int
+        /// Connections still sending their request head. A new one beyond this closes the one waiting longest,
+        /// so idle connections can never crowd out a client that asks at once (as every real client does).
+        public var maxWaiting: Int
         /// Bytes of request line and headers.
         public var maxRequestHead: Int
         /// Seconds a client has to send its whole request head.
         public var requestTimeout: Double
-        /// Seconds one write may wait for a client that does not read before it is dropped.
+        /// Seconds one write of an answer may wait for a client that does not read before it is dropped.
         public var writeTimeout: Double
+        /// Seconds an event watcher's socket buffer may stay full before the watcher is dropped: one that reads
+        /// catches up within it, one that stopped reading must not hold its subscription and a full buffer.
+        /// Meanwhile its backlog is bounded by its subscription (`DaemonState.subscriberBuffer` events).
+        public var watcherStallTimeout: Double
+        /// The listen queue of a socket the server creates: the kernel's own ceiling (`net.core.somaxconn`), so a
+        /// burst of connections waits in the queue for the accept loop rather than failing with EAGAIN.
+        /// systemd's `Backlog=` sets it for an activated socket (SOMAXCONN by default).
+        public var backlog: Int32
 
         public init(
-            maxClients: Int = 64,
+            maxClients: Int = 256,
+            maxClientsPerUser: Int = 64,
+            maxWaiting: Int = 64,
             maxRequestHead: Int = 8_192,
             requestTimeout: Double = 5,
-            writeTimeout: Double = 10
+            writeTimeout: Double = 10,
+            watcherStallTimeout: Double = 2,
+            backlog: Int32 = 4_096
         ) {
             self.maxClients = maxClients
+            self.maxClientsPerUser = maxClientsPerUser
+            self.maxWaiting = maxWaiting
             self.maxRequestHead = maxRequestHead
             self.requestTimeout = requestTimeout
             self.writeTimeout = writeTimeout
+            self.watcherStallTimeout = watcherStallTimeout
+            self.backlog = backlog
         }
     }
 
     public let endpoint: QueryEndpoint
     public let limits: Limits
     private let routes: QueryRoutes
+    private let admission: Admission
     private let listening = Mutex<Listening>(.pending([]))
-    private let clients = Mutex((served: 0, refused: 0))
 
     private enum Listening {
         case pending([CheckedContinuation<Void, any Error>])
@@ -66,6 +90,7 @@ public final class QueryServer: Sendable {
         self.endpoint = endpoint
         self.limits = limits
         routes = QueryRoutes(state: state, version: version)
+        admission = Admission(limits)
     }
 
     /// Returns once the socket listens (for `READY=1`).
@@ -94,7 +119,7 @@ public final class QueryServer: Sendable {
         do {
             switch endpoint {
             case .path(let path, let group):
-                fd = try QuerySocket.bindAndListen(path: path, group: group, backlog: Int32(limits.maxClients))
+                fd = try QuerySocket.bindAndListen(path: path, group: group, backlog: limits.backlog)
             case .fileDescriptor(let activated):
                 try QuerySocket.validateActivated(activated)
                 fd = activated
@@ -135,6 +160,7 @@ public final class QueryServer: Sendable {
         }
     }
 
+    /// Accepts as fast as clients come, each served by a task of its own, so the listen queue drains at once.
     private func accept(on listener: AsyncSocket) async throws {
         try await withThrowingDiscardingTaskGroup { group in
             while !Task.isCancelled {
@@ -146,46 +172,33 @@ public final class QueryServer: Sendable {
                     try await Task.sleep(nanoseconds: 100_000_000)
                     continue
                 }
-                let admitted = clients.withLock { clients in
-                    if clients.served < limits.maxClients {
-                        clients.served += 1
-                        return true
-                    }
-                    clients.refused += 1
-                    return false
-                }
-                if admitted {
-                    group.addTask {
-                        await self.serve(client)
-                        self.clients.withLock { $0.served -= 1 }
-                    }
-                } else {
-                    group.addTask {
-                        await self.refuse(client)
-                        self.clients.withLock { $0.refused -= 1 }
-                    }
+                let fd = client.socket.file.rawValue
+                // Not inherited by hook processes.
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                let id = admission.arrive(fd)
+                group.addTask {
+                    await self.serve(client, id: id)
+                    self.admission.leave(id)
+                    try? client.close()
                 }
             }
         }
     }
 
-    /// Answers 503 to a client past the limit; past twice the limit, just hangs up.
-    private func refuse(_ client: AsyncSocket) async {
-        defer { try? client.close() }
-        guard clients.withLock({ $0.refused }) <= limits.maxClients else { return }
-        let response = Response.error(503, "too many clients (at most \(limits.maxClients)); try again")
-        _ = await write(response.encoded, to: client, timeout: 1)
-    }
-
-    private func serve(_ client: AsyncSocket) async {
-        defer { try? client.close() }
+    private func serve(_ client: AsyncSocket, id: UInt64) async {
         let head: RequestHead
         switch await readHead(from: client) {
         case .head(let read): head = read
         case .answer(let response):
+            admission.stopWaiting(id)
             _ = await write(response.encoded, to: client, timeout: limits.writeTimeout)
             return
         case .gone: return
+        }
+        let user = Self.peerUser(client.socket.file.rawValue)
+        if let refusal = admission.admit(id, user: user) {
+            _ = await write(Response.error(503, refusal).encoded, to: client, timeout: 1)
+            return
         }
         switch routes.answer(head, now: Self.now()) {
         case .response(let response): _ = await write(response.encoded, to: client, timeout: limits.writeTimeout)
@@ -237,14 +250,14 @@ public final class QueryServer: Sendable {
     }
 
     /// Follows the daemon's events as NDJSON, one flushed line (and chunk) per event, until the client leaves,
-    /// stops reading for longer than the write timeout, or the server stops.
+    /// stops reading for longer than the watcher stall timeout, or the server stops.
     private func streamEvents(to client: AsyncSocket, chunked: Bool) async {
         // Subscribed before the header goes out: a client that has the header gets every later event.
         let events = routes.state.subscribe()
         var header = "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nCache-Control: no-store\r\n"
         header += (chunked ? "Transfer-Encoding: chunked\r\n" : "") + "Connection: close\r\n\r\n"
         guard await write(Array(header.utf8), to: client, timeout: limits.writeTimeout) else { return }
-        let timeout = limits.writeTimeout
+        let timeout = limits.watcherStallTimeout
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await event in events {
@@ -277,6 +290,13 @@ public final class QueryServer: Sendable {
         }
     }
 
+    /// The user id of the peer process (`SO_PEERCRED`), nil if the kernel does not tell.
+    private static func peerUser(_ fd: Int32) -> uid_t? {
+        var credentials = PeerCredentials()
+        var length = socklen_t(MemoryLayout<PeerCredentials>.size)
+        return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 ? credentials.uid : nil
+    }
+
     private static func now() -> Double {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
@@ -301,5 +321,78 @@ func withDeadline<T: Sendable>(
         defer { group.cancelAll() }
         guard let result = try await group.next() else { throw CancellationError() }
         return result
+    }
+}
+
+/// `struct ucred`, which Glibc does not export to Swift: the same layout.
+private struct PeerCredentials {
+    var pid: pid_t = 0
+    var uid: uid_t = 0
+    var gid: gid_t = 0
+}
+
+/// Who holds the query socket: connections still sending their request head, and those past it, per user.
+private final class Admission: Sendable {
+    private struct State {
+        var next: UInt64 = 0
+        /// Connections waiting for their head, by arrival (ids grow), with their descriptors.
+        var waiting: [UInt64: Int32] = [:]
+        /// Connections past their head, and their user.
+        var admitted: [UInt64: uid_t?] = [:]
+        var perUser: [uid_t: Int] = [:]
+    }
+
+    private let limits: QueryServer.Limits
+    private let state = Mutex(State())
+
+    init(_ limits: QueryServer.Limits) { self.limits = limits }
+
+    /// Registers a new connection as waiting for its head; past `maxWaiting`, ends the wait of the oldest.
+    func arrive(_ fd: Int32) -> UInt64 {
+        state.withLock { state in
+            let id = state.next
+            state.next += 1
+            if state.waiting.count >= limits.maxWaiting, let oldest = state.waiting.keys.min() {
+                // Its reader sees the end of the stream and closes it. Under the lock: the descriptor is still
+                // open, since a connection leaves `waiting` before it is closed.
+                shutdown(state.waiting.removeValue(forKey: oldest)!, Int32(SHUT_RDWR))
+            }
+            state.waiting[id] = fd
+            return id
+        }
+    }
+
+    /// The connection's head is in (or it is answered without one): it is no longer waiting.
+    func stopWaiting(_ id: UInt64) {
+        _ = state.withLock { $0.waiting.removeValue(forKey: id) }
+    }
+
+    /// Admits a connection whose head is in.
+    /// - Returns: nil, or why it is refused (503).
+    func admit(_ id: UInt64, user: uid_t?) -> String? {
+        state.withLock { state in
+            state.waiting.removeValue(forKey: id)
+            guard state.admitted.count < limits.maxClients else {
+                return "too many clients (at most \(limits.maxClients)); try again"
+            }
+            if let user {
+                guard state.perUser[user, default: 0] < limits.maxClientsPerUser else {
+                    return "too many clients of user \(user) (at most \(limits.maxClientsPerUser)); try again"
+                }
+                state.perUser[user, default: 0] += 1
+            }
+            state.admitted[id] = .some(user)
+            return nil
+        }
+    }
+
+    /// Forgets a connection, before it is closed.
+    func leave(_ id: UInt64) {
+        state.withLock { state in
+            state.waiting.removeValue(forKey: id)
+            guard let entry = state.admitted.removeValue(forKey: id), let user = entry else { return }
+            state.perUser[user]! -= 1
+            if state.perUser[user] == 0 { state.perUser.removeValue(forKey: user) }
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import SynwatchProtocol
 
 /// Where the query server listens.
 public enum QueryEndpoint: Sendable, Equatable {
@@ -8,7 +9,7 @@ public enum QueryEndpoint: Sendable, Equatable {
     case fileDescriptor(Int32)
 
     /// The default path of the daemon's socket.
-    public static let defaultPath = "/run/synwatch/synwatch.sock"
+    public static let defaultPath = QuerySocketPath.standard
 }
 
 /// A failure to set up or serve the query socket, naming the call and errno as swift-system does.

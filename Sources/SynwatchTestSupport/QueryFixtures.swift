@@ -1,4 +1,5 @@
 import Foundation
+import SynwatchClient
 import SynwatchDaemon
 import SynwatchEngine
 import XCTest

@@ -2,13 +2,13 @@ import ArgumentParser
 import SynwatchProtocol
 
 /// `synwatch attacks`: attacks going on and the latest that ended.
-struct Attacks: ParsableCommand {
+struct Attacks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the attacks going on and the latest ended.")
 
     @OptionGroup var query: QueryOptions
 
-    func run() throws {
-        guard let attacks = try query.fetch("/v1/attacks", as: V1.Attacks.self) else { return }
+    func run() async throws {
+        guard let attacks = try await query.fetch("/v1/attacks", as: V1.Attacks.self) else { return }
         let active = attacks.active
         var text = "Attacks going on: \(active.isEmpty ? "none" : String(active.count))\n"
         for attack in active {

@@ -1,12 +1,12 @@
 import ArgumentParser
-import SynwatchDaemon
+import SynwatchClient
 import SynwatchEngine
 import SynwatchProtocol
 
 /// `--socket` and `--json`: how every query subcommand reaches the daemon and prints its answer.
 struct QueryOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The daemon's query socket.", valueName: "path"))
-    var socket = QueryEndpoint.defaultPath
+    var socket = QuerySocketPath.standard
 
     @Flag(help: "Print the daemon's JSON as it is.")
     var json = false
@@ -15,19 +15,22 @@ struct QueryOptions: ParsableArguments {
     /// - Returns: nil when `--json` printed it.
     /// - Throws: `CommandFailure` with the client's one-line error, the daemon's error body, or what is wrong with
     ///   the answer (a missing field is an error, never a zero).
-    func fetch<Body: Decodable>(_ target: String, as type: Body.Type) throws -> Body? {
+    func fetch<Body: Decodable>(_ target: String, as type: Body.Type) async throws -> Body? {
         let response: QueryClient.Response
         do {
-            response = try QueryClient(path: socket).get(target)
+            response = try await QueryClient(path: socket).get(target)
         } catch {
             throw CommandFailure("\(error)")
         }
-        guard response.status == 200 else { throw Self.failure(response.status, body: response.body) }
+        let body = response.text
+        guard response.status == 200 else {
+            throw CommandFailure(QueryClient.failure(response.status, body: body).description)
+        }
         if json {
-            OutputStream.standardOutput.write(response.body.hasSuffix("\n") ? response.body : response.body + "\n")
+            OutputStream.standardOutput.write(body.hasSuffix("\n") ? body : body + "\n")
             return nil
         }
-        return try decode(type, from: response.body)
+        return try decode(type, from: body)
     }
 
     /// One body or event line from the daemon, decoded.
@@ -38,13 +41,6 @@ struct QueryOptions: ParsableArguments {
         } catch {
             throw CommandFailure("bad response from synwatchd at \(socket): \(Self.reason(error))")
         }
-    }
-
-    /// The daemon's `{"error": …}` answer as the client's error.
-    static func failure(_ status: Int, body: String) -> CommandFailure {
-        let message = (try? ContractJSON.decode(V1.ErrorBody.self, from: body))?.error
-        let error = QueryClientError.status(status, message: message ?? (body.isEmpty ? "no message" : body))
-        return CommandFailure(error.description)
     }
 
     /// A decoding error in one phrase: which field, and what is wrong with it.

@@ -3,13 +3,13 @@ import SynwatchEngine
 import SynwatchProtocol
 
 /// `synwatch status`: the daemon, its capture, traffic and tables.
-struct Status: ParsableCommand {
+struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the running daemon's capture, traffic and tables.")
 
     @OptionGroup var query: QueryOptions
 
-    func run() throws {
-        guard let status = try query.fetch("/v1/status", as: V1.Status.self) else { return }
+    func run() async throws {
+        guard let status = try await query.fetch("/v1/status", as: V1.Status.self) else { return }
         let daemon = status.daemon
         let capture = daemon.capture
         let traffic = status.traffic
@@ -23,7 +23,7 @@ struct Status: ParsableCommand {
         text += "\(grouped(capture.kernelDrops)) kernel drops, "
         text += "\(grouped(capture.interfaceDrops)) interface drops\n"
         text += "attacks  \(live.activeAttacks) going on, \(grouped(status.totals.attacks)) since start\n"
-        if live.activeAttacks > 0, let attacks = try query.fetch("/v1/attacks", as: V1.Attacks.self) {
+        if live.activeAttacks > 0, let attacks = try await query.fetch("/v1/attacks", as: V1.Attacks.self) {
             for attack in attacks.active.prefix(3) {
                 text += "         \(attack.service) \(attack.identity.kind): "
                 text += "\(AnalysisReport.rate(attack.window.synPerSecond.value)) SYN/s, "

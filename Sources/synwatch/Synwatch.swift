@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// `synwatch`: the operator's command. Analyses capture files offline with the daemon's engine.
 @main
-struct Synwatch: ParsableCommand {
+struct Synwatch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "synwatch",
         abstract: "Detect TCP SYN floods in capture files, and query the synwatchd daemon.",

@@ -2,7 +2,7 @@ import ArgumentParser
 import SynwatchProtocol
 
 /// `synwatch top sources|victims`: the sources with the most half-open attempts, or the busiest services.
-struct Top: ParsableCommand {
+struct Top: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the sources with the most half-open handshakes, or the busiest victim services."
     )
@@ -23,11 +23,11 @@ struct Top: ParsableCommand {
         guard (1...1_000).contains(limit) else { throw ValidationError("--limit must be from 1 to 1000.") }
     }
 
-    func run() throws {
+    func run() async throws {
         let target = "/v1/\(subject.rawValue)?limit=\(limit)"
         switch subject {
         case .sources:
-            guard let sources = try query.fetch(target, as: V1.Sources.self)?.sources else { return }
+            guard let sources = try await query.fetch(target, as: V1.Sources.self)?.sources else { return }
             guard !sources.isEmpty else { return OutputStream.standardOutput.write("No sources with repeated SYNs.\n") }
             let rows = sources.map { source in
                 [
@@ -39,7 +39,7 @@ struct Top: ParsableCommand {
                 columns(["source", "half-open", "attempts", "completed", "services", "last target"], rows)
             )
         case .victims:
-            guard let victims = try query.fetch(target, as: V1.Victims.self)?.victims else { return }
+            guard let victims = try await query.fetch(target, as: V1.Victims.self)?.victims else { return }
             guard !victims.isEmpty else { return OutputStream.standardOutput.write("No services seen yet.\n") }
             let rows = victims.map { victim in
                 [

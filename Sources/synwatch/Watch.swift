@@ -1,19 +1,19 @@
 import ArgumentParser
-import SynwatchDaemon
+import SynwatchClient
 import SynwatchProtocol
 
 /// `synwatch watch`: the daemon's events as they happen, until interrupted.
-struct Watch: ParsableCommand {
+struct Watch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Follow the daemon's events as they happen, one line each, until interrupted."
     )
 
     @OptionGroup var query: QueryOptions
 
-    func run() throws {
+    func run() async throws {
         let output = OutputStream.standardOutput
         do {
-            try QueryClient(path: query.socket).follow("/v1/events") { line in
+            try await QueryClient(path: query.socket).follow("/v1/events") { line in
                 if query.json {
                     output.write(line + "\n")
                 } else {

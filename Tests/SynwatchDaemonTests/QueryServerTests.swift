@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SynwatchClient
 import SynwatchDaemon
 import SynwatchEngine
 import SynwatchTestSupport
@@ -9,10 +10,10 @@ import XCTest
 final class QueryServerTests: XCTestCase {
     func testStatus() async throws {
         let server = try await RunningServer()
-        let response = try server.client.get("/v1/status")
+        let response = try await server.client.get("/v1/status")
         XCTAssertEqual(response.status, 200)
         XCTAssertEqual(response.headers["content-type"], "application/json")
-        let status = try RunningServer.object(response.body)
+        let status = try RunningServer.object(response.text)
         XCTAssertEqual(status["version"] as? String, "0.1.0")
         XCTAssertEqual(status["started_at"] as? Int, 1_800_000_000)
         XCTAssertEqual(status["configuration"] as? String, "/etc/synwatch/synwatch.yaml")
@@ -46,7 +47,7 @@ final class QueryServerTests: XCTestCase {
 
     func testAttacksVictimsAndSources() async throws {
         let server = try await RunningServer()
-        let attacks = try RunningServer.object(server.client.get("/v1/attacks").body)
+        let attacks = try await RunningServer.object(server.client.get("/v1/attacks").text)
         let active = try XCTUnwrap(attacks["active"] as? [[String: Any]])
         XCTAssertEqual(active.count, 1)
         XCTAssertEqual(active.first?["attack_id"] as? Int, 2)
@@ -58,9 +59,8 @@ final class QueryServerTests: XCTestCase {
         XCTAssertEqual(recent.first?["event"] as? String, "attack_end")
         XCTAssertEqual(recent.first?["end_reason"] as? String, "quiet")
 
-        let victims = try XCTUnwrap(
-            RunningServer.object(server.client.get("/v1/victims").body)["victims"] as? [[String: Any]]
-        )
+        let victimsBody = try await server.client.get("/v1/victims").text
+        let victims = try XCTUnwrap(RunningServer.object(victimsBody)["victims"] as? [[String: Any]])
         XCTAssertEqual(victims.map { $0["victim"] as? String }, ["198.18.0.2", "2001:db8::1"])
         XCTAssertNil(victims[1]["port"], "a whole host has no port")
         XCTAssertEqual(
@@ -73,26 +73,25 @@ final class QueryServerTests: XCTestCase {
         )
         XCTAssertNil(victims[1]["connections"], "a whole host has no connections of its own")
 
-        let sources = try XCTUnwrap(
-            RunningServer.object(server.client.get("/v1/sources").body)["sources"] as? [[String: Any]]
-        )
+        let sourcesBody = try await server.client.get("/v1/sources").text
+        let sources = try XCTUnwrap(RunningServer.object(sourcesBody)["sources"] as? [[String: Any]])
         XCTAssertEqual(sources.map { $0["address"] as? String }, ["198.19.0.2", "198.19.0.3", "198.19.0.1"])
         XCTAssertEqual(sources.first?["half_open"] as? Int, 500)
-        let two = try RunningServer.object(server.client.get("/v1/sources?limit=2").body)["sources"] as? [Any]
+        let two = try await RunningServer.object(server.client.get("/v1/sources?limit=2").text)["sources"] as? [Any]
         XCTAssertEqual(two?.count, 2)
         for bad in ["0", "1001", "x", ""] {
-            let response = try server.client.get("/v1/sources?limit=\(bad)")
+            let response = try await server.client.get("/v1/sources?limit=\(bad)")
             XCTAssertEqual(response.status, 400, bad)
-            XCTAssertNotNil(try RunningServer.object(response.body)["error"] as? String)
+            XCTAssertNotNil(try RunningServer.object(response.text)["error"] as? String)
         }
         try await server.stop()
     }
 
     func testUnknownPathAndWrongMethod() async throws {
         let server = try await RunningServer()
-        let missing = try server.client.get("/v2/status")
+        let missing = try await server.client.get("/v2/status")
         XCTAssertEqual(missing.status, 404)
-        XCTAssertEqual(try RunningServer.object(missing.body)["error"] as? String, "no such path: /v2/status")
+        XCTAssertEqual(try RunningServer.object(missing.text)["error"] as? String, "no such path: /v2/status")
         let post = try RawClient.exchange(
             server.path,
             "POST /v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
@@ -126,11 +125,51 @@ final class QueryServerTests: XCTestCase {
         let replacing = QueryServer(state: first.state, endpoint: .path(stale), version: "0.1.0")
         let task = Task { try await replacing.run() }
         try await replacing.waitUntilListening()
-        XCTAssertEqual(try QueryClient(path: stale).get("/v1/status").status, 200)
+        let replaced = try await QueryClient(path: stale).get("/v1/status")
+        XCTAssertEqual(replaced.status, 200)
         task.cancel()
         try await task.value
         XCTAssertFalse(FileManager.default.fileExists(atPath: stale), "the socket file goes with the server")
         try await first.stop()
+    }
+
+    func testServesAnActivatedSocket() async throws {
+        let folder = NSTemporaryDirectory() + "synwatch-query-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // What systemd hands over: a socket it bound and listens on.
+        let path = folder + "/activated.sock"
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        RawClient.withAddress(path) { XCTAssertEqual(bind(fd, $0, $1), 0) }
+        XCTAssertEqual(listen(fd, 16), 0)
+        let server = QueryServer(
+            state: DaemonState(QueryFixtures.snapshot),
+            endpoint: .fileDescriptor(fd),
+            version: "0.1.0"
+        )
+        let task = Task { try await server.run() }
+        try await server.waitUntilListening()
+        let response = try await QueryClient(path: path).get("/v1/status")
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(try RunningServer.object(response.text)["version"] as? String, "0.1.0")
+        task.cancel()
+        try await task.value
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path), "systemd's socket file is not ours to remove")
+
+        // A descriptor that does not listen is refused.
+        let idle = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(idle) }
+        let refusing = QueryServer(
+            state: DaemonState(QueryFixtures.snapshot),
+            endpoint: .fileDescriptor(idle),
+            version: "0"
+        )
+        do {
+            try await refusing.run()
+            XCTFail("served a socket that does not listen")
+        } catch let error as QuerySocketError {
+            XCTAssertEqual(error, .notAListeningSocket(idle))
+        }
     }
 
     func testUnknownGroupIsAClearError() async throws {
@@ -179,13 +218,13 @@ final class QueryServerTests: XCTestCase {
 
     func testMetrics() async throws {
         let server = try await RunningServer()
-        let response = try server.client.get("/metrics")
+        let response = try await server.client.get("/metrics")
         XCTAssertEqual(response.status, 200)
         XCTAssertEqual(response.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8")
         var help: Set<String> = []
         var types: [String: String] = [:]
         var samples: [String: Double] = [:]
-        for line in response.body.split(separator: "\n").map(String.init) {
+        for line in response.text.split(separator: "\n").map(String.init) {
             let words = line.split(separator: " ", maxSplits: 3).map(String.init)
             if line.hasPrefix("# HELP ") {
                 help.insert(words[2])
@@ -243,7 +282,7 @@ final class QueryServerTests: XCTestCase {
         let watchers = (0..<2).map { _ in
             Task.detached { () throws -> [UInt64] in
                 var ids: [UInt64] = []
-                try QueryClient(path: path).follow("/v1/events") { line in
+                try await QueryClient(path: path).follow("/v1/events") { line in
                     let object = try RunningServer.object(line)
                     XCTAssertEqual(object["event"] as? String, "attack_update")
                     ids.append(UInt64(object["attack_id"] as? Int ?? 0))
@@ -287,22 +326,23 @@ final class QueryServerTests: XCTestCase {
     }
 
     func testTooManyClientsGet503() async throws {
-        let server = try await RunningServer(limits: QueryServer.Limits(maxClients: 2, requestTimeout: 30))
-        // Two clients that connect and say nothing take both places.
-        let silent = try (0..<2).map { _ in try RawClient.connect(server.path) }
-        defer { silent.forEach { close($0) } }
-        try await Task.sleep(nanoseconds: 100_000_000)
-        let refused = try server.client.get("/v1/status")
+        let server = try await RunningServer(limits: QueryServer.Limits(maxClients: 2))
+        // Two event watchers take both places.
+        let watchers = try (0..<2).map { _ in try RawClient.connect(server.path) }
+        defer { watchers.forEach { close($0) } }
+        for watcher in watchers { try RawClient.send(watcher, "GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n") }
+        for _ in 0..<500 where server.state.subscriberCount < 2 { try await Task.sleep(nanoseconds: 10_000_000) }
+        let refused = try await server.client.get("/v1/status")
         XCTAssertEqual(refused.status, 503)
         XCTAssertEqual(
-            try RunningServer.object(refused.body)["error"] as? String,
+            try RunningServer.object(refused.text)["error"] as? String,
             "too many clients (at most 2); try again"
         )
-        close(silent[0])
+        close(watchers[0])
         // The server frees the place once it sees the hang-up; each answer frees its own place just after sending.
         var status = 0
         for _ in 0..<100 {
-            status = try server.client.get("/v1/status").status
+            status = try await server.client.get("/v1/status").status
             if status == 200 { break }
             try await Task.sleep(nanoseconds: 10_000_000)
         }
@@ -316,7 +356,8 @@ final class QueryServerTests: XCTestCase {
         defer { close(slow) }
         try RawClient.send(slow, "GET /v1/status HTTP/1.1\r\n")
         // Meanwhile others are served.
-        XCTAssertEqual(try server.client.get("/v1/status").status, 200)
+        let meanwhile = try await server.client.get("/v1/status")
+        XCTAssertEqual(meanwhile.status, 200)
         XCTAssertTrue(try RawClient.readToEnd(slow).hasPrefix("HTTP/1.1 408 "))
         let large = "GET /v1/status HTTP/1.1\r\nX-Padding: " + String(repeating: "a", count: 2_000) + "\r\n\r\n"
         XCTAssertTrue(try RawClient.exchange(server.path, large).hasPrefix("HTTP/1.1 431 "))
