@@ -28,7 +28,7 @@ public final class NetworkNamespace {
     }
 
     /// `ip netns exec` of the namespace before `arguments`.
-    public func inside(_ arguments: [String]) -> [String] {
+    func inside(_ arguments: [String]) -> [String] {
         ["ip", "netns", "exec", name] + arguments
     }
 
@@ -61,7 +61,7 @@ public final class NetworkLab {
     /// Why lab tests are skipped, when they are.
     public static let unavailableReason: Comment = "needs root, ip netns and tcpreplay"
 
-    public let namespace: NetworkNamespace
+    private let namespace: NetworkNamespace
     /// The namespace's name, also the prefix of both interfaces.
     public var name: String { namespace.name }
     /// The root-namespace end of the pair.

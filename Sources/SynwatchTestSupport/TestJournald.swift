@@ -41,7 +41,7 @@ public enum TestJournald {
     }
 
     /// Whether something is bound to the datagram socket at `path` (connect succeeds only then).
-    public static func isListening(_ path: String) -> Bool {
+    private static func isListening(_ path: String) -> Bool {
         let socket = Glibc.socket(AF_UNIX, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
         guard socket >= 0 else { return false }
         defer { close(socket) }
