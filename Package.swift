@@ -107,7 +107,11 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .testTarget(name: "SynwatchEngineTests", dependencies: ["SynwatchEngine"], swiftSettings: strict),
+        .testTarget(
+            name: "SynwatchEngineTests",
+            dependencies: ["SynwatchEngine", "SynwatchTrafficGen"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "SynwatchCaptureTests",
             // File fixtures are built with libpcap itself; live tests replay the traffic generator's captures.
@@ -150,11 +154,16 @@ let package = Package(
         .testTarget(
             name: "SynwatchHooksTests",
             dependencies: [
-                "SynwatchHooks", "SynwatchEngine", "SynwatchProtocol", .product(name: "Logging", package: "swift-log"),
+                "SynwatchHooks", "SynwatchEngine", "SynwatchProtocol", "SynwatchTestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "SynwatchTrafficGenTests", dependencies: ["SynwatchTrafficGen"], swiftSettings: strict),
+        .testTarget(
+            name: "SynwatchTrafficGenTests",
+            dependencies: ["SynwatchTrafficGen", "SynwatchTestSupport"],
+            swiftSettings: strict
+        ),
         // Runs the built `synwatch` on generated and real captures, as an operator would.
         .testTarget(
             name: "SynwatchEndToEndTests",

@@ -7,14 +7,16 @@ let package = Package(
     name: "synwatch-benchmarks",
     dependencies: [.package(path: "synwatch")],
     targets: [
+        .systemLibrary(name: "CBenchmarkPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         .executableTarget(
             name: "synwatch-benchmark",
             dependencies: [
+                "CBenchmarkPcap",
                 .product(name: "SynwatchEngine", package: "synwatch"),
                 .product(name: "SynwatchCapture", package: "synwatch"),
                 .product(name: "SynwatchTrafficGen", package: "synwatch"),
             ],
             swiftSettings: [.treatAllWarnings(as: .error)]
-        )
+        ),
     ]
 )

@@ -65,9 +65,7 @@ public enum LabListener {
         )
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline {
-            let (_, listening) = try NetworkLab.run([
-                "ip", "netns", "exec", lab.server, "ss", "-Htln", "sport = :\(port)",
-            ])
+            let listening = try lab.serverNamespace.run(["ss", "-Htln", "sport = :\(port)"], mergingErrors: true).output
             if !listening.isEmpty { return process }
             usleep(50_000)
         }
@@ -203,18 +201,14 @@ public struct LabCrowd {
         precondition(!sources.isEmpty && perSource > 0 && sources.count * perSource <= 20_000)
         let total = Double(sources.count * perSource)
         let bound = Int(((rate.map { total / $0 } ?? 0) + wait + 10).rounded(.up))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "ip", "netns", "exec", lab.client, "timeout", String(bound), "/usr/bin/python3", "-c", Self.script,
-            ServerClientLab.serverAddress, String(port), sources.joined(separator: ","), String(perSource),
-            String(rate ?? 0), String(wait),
-        ]
         output = Pipe()
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try ChildProcess.start(
+            lab.clientNamespace.inside([
+                "timeout", String(bound), "/usr/bin/python3", "-c", Self.script, ServerClientLab.serverAddress,
+                String(port), sources.joined(separator: ","), String(perSource), String(rate ?? 0), String(wait),
+            ]),
+            output: .pipe(output)
+        )
         self.process = process
     }
 

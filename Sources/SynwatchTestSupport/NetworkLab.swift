@@ -1,57 +1,100 @@
 import Foundation
+import Glibc
 import Testing
+
+/// A network namespace of the test's own: added when made, deleted (with its interfaces) when released. Every lab
+/// of the tests is built of these, so none outlives its test and none touches another name.
+public final class NetworkNamespace {
+    /// The namespace's name: a prefix of the lab's and 6 random hex digits, so parallel and concurrent runs never
+    /// meet; often also the prefix of the lab's interfaces.
+    public let name: String
+
+    /// Whether the tests can make namespaces: root, and an `ip` that knows them.
+    public static let isAvailable = geteuid() == 0 && (try? ChildProcess.run(["ip", "netns", "list"]).status) == 0
+
+    /// A fresh name for a lab's namespaces and interfaces (at most 15 bytes with their suffixes).
+    public static func freshName(_ prefix: String = "sw") -> String {
+        prefix + String(format: "%06x", UInt32.random(in: 0..<0x100_0000))
+    }
+
+    /// Adds the namespace `name`.
+    public init(_ name: String) throws {
+        self.name = name
+        try ChildProcess.check(["ip", "netns", "add", name])
+    }
+
+    deinit {
+        _ = try? ChildProcess.run(["ip", "netns", "delete", name])
+    }
+
+    /// `ip netns exec` of the namespace before `arguments`.
+    func inside(_ arguments: [String]) -> [String] {
+        ["ip", "netns", "exec", name] + arguments
+    }
+
+    /// Runs `arguments` inside the namespace, which must succeed, and returns what it wrote.
+    /// - Throws: `LabError` when it exits with a status other than 0.
+    @discardableResult
+    public func check(_ arguments: [String], environment: [String: String]? = nil) throws -> String {
+        try ChildProcess.check(inside(arguments), environment: environment)
+    }
+
+    /// Runs `arguments` inside the namespace to its end.
+    public func run(
+        _ arguments: [String],
+        environment: [String: String]? = nil,
+        mergingErrors: Bool = false
+    ) throws -> CommandResult {
+        try ChildProcess.run(inside(arguments), environment: environment, mergingErrors: mergingErrors)
+    }
+}
 
 /// A veth pair of the test's own: `capturePort` in the root namespace (no address, no route, IPv6 off), where
 /// the test captures, and `replayPort` in a fresh namespace, where `tcpreplay` sends the generator's captures.
 ///
-/// Names are `sw` and 6 random hex digits, so parallel and concurrent runs never meet; the lab deletes its own
-/// namespace and link when released, and never touches any other name.
+/// The lab deletes its namespace and link when released, and never touches any other name.
 public final class NetworkLab {
-    /// Whether the tests can build labs: root, and an `ip` that knows network namespaces.
+    /// Whether the tests can build labs: namespaces, and `tcpreplay`.
     public static let isAvailable =
-        geteuid() == 0 && (try? run(["ip", "netns", "list"]).status) == 0
-        && (try? run(["tcpreplay", "--version"]).status) == 0
+        NetworkNamespace.isAvailable && (try? ChildProcess.run(["tcpreplay", "--version"]).status) == 0
 
     /// Why lab tests are skipped, when they are.
     public static let unavailableReason: Comment = "needs root, ip netns and tcpreplay"
 
+    private let namespace: NetworkNamespace
     /// The namespace's name, also the prefix of both interfaces.
-    public let name: String
+    public var name: String { namespace.name }
     /// The root-namespace end of the pair.
     public let capturePort: String
     /// The end inside the namespace.
     public let replayPort: String
 
     public init() throws {
-        name = "sw" + String(format: "%06x", UInt32.random(in: 0..<0x100_0000))
-        capturePort = name + "a"
-        replayPort = name + "b"
+        namespace = try NetworkNamespace(NetworkNamespace.freshName())
+        capturePort = namespace.name + "a"
+        replayPort = namespace.name + "b"
         do {
-            try Self.check(["ip", "netns", "add", name])
-            try Self.check(
-                ["ip", "link", "add", capturePort, "type", "veth", "peer", "name", replayPort, "netns", name])
-            // No address on either end: nothing but the replayed frames crosses the pair.
-            try Self.check(["sysctl", "-q", "-w", "net.ipv6.conf.\(capturePort).disable_ipv6=1"])
-            try Self.check([
-                "ip", "netns", "exec", name, "sysctl", "-q", "-w",
-                "net.ipv6.conf.\(replayPort).disable_ipv6=1",
+            try ChildProcess.check([
+                "ip", "link", "add", capturePort, "type", "veth", "peer", "name", replayPort, "netns", name,
             ])
-            try Self.check(["ip", "link", "set", capturePort, "up"])
-            try Self.check(["ip", "-n", name, "link", "set", replayPort, "up"])
+            // No address on either end: nothing but the replayed frames crosses the pair.
+            try ChildProcess.check(["sysctl", "-q", "-w", "net.ipv6.conf.\(capturePort).disable_ipv6=1"])
+            try namespace.check(["sysctl", "-q", "-w", "net.ipv6.conf.\(replayPort).disable_ipv6=1"])
+            try ChildProcess.check(["ip", "link", "set", capturePort, "up"])
+            try ChildProcess.check(["ip", "-n", name, "link", "set", replayPort, "up"])
         } catch {
-            delete()
+            deleteCapturePort()
             throw error
         }
     }
 
     deinit {
-        delete()
+        deleteCapturePort()
     }
 
-    /// Removes the namespace (which takes the pair with it) and the root end, if still there.
-    private func delete() {
-        _ = try? Self.run(["ip", "netns", "delete", name])
-        _ = try? Self.run(["ip", "link", "delete", capturePort])
+    /// Removes the root end, if still there (the namespace takes the pair with it).
+    private func deleteCapturePort() {
+        _ = try? ChildProcess.run(["ip", "link", "delete", capturePort])
     }
 
     /// How fast `tcpreplay` sends.
@@ -76,48 +119,8 @@ public final class NetworkLab {
         case .packetsPerSecond(let pps): rate = ["--pps", String(pps)]
         case .topSpeed: rate = ["--topspeed"]
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments =
-            ["timeout", "60", "ip", "netns", "exec", name, "tcpreplay", "-q", "-i", replayPort]
-            + rate + files
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
+        return try ChildProcess.start(
+            ["timeout", "60"] + namespace.inside(["tcpreplay", "-q", "-i", replayPort] + rate + files)
+        )
     }
-
-    /// Runs a command to its end; its exit status and what it wrote (standard output and error together).
-    @discardableResult
-    public static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
-    }
-
-    /// Runs a command that must succeed.
-    public static func check(_ arguments: [String]) throws {
-        let (status, output) = try run(arguments)
-        guard status == 0 else { throw LabError(command: arguments.joined(separator: " "), output: output) }
-    }
-}
-
-/// A lab command that failed.
-public struct LabError: Error, CustomStringConvertible {
-    public var command: String
-    public var output: String
-
-    public init(command: String, output: String) {
-        self.command = command
-        self.output = output
-    }
-
-    public var description: String { "\(command): \(output)" }
 }

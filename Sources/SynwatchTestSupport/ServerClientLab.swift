@@ -7,62 +7,52 @@ public final class ServerClientLab {
     public static let serverAddress = "198.18.0.10"
     public static let clientAddress = "198.18.0.20"
 
-    public let server: String
-    public let client: String
+    public let serverNamespace: NetworkNamespace
+    public let clientNamespace: NetworkNamespace
+    /// The server's namespace's name.
+    public var server: String { serverNamespace.name }
+    /// The client's namespace's name.
+    public var client: String { clientNamespace.name }
     public let serverPort: String
     public let clientPort: String
     private var processes: [Process] = []
 
     public init() throws {
-        let name = "sw" + String(UInt32.random(in: 0..<0x100_0000), radix: 16)
-        server = name + "s"
-        client = name + "c"
+        let name = NetworkNamespace.freshName()
+        serverNamespace = try NetworkNamespace(name + "s")
+        clientNamespace = try NetworkNamespace(name + "c")
         serverPort = name + "s0"
         clientPort = name + "c0"
-        do {
-            try NetworkLab.check(["ip", "netns", "add", server])
-            try NetworkLab.check(["ip", "netns", "add", client])
-            try NetworkLab.check(
-                [
-                    "ip", "link", "add", serverPort, "netns", server, "type", "veth", "peer", "name", clientPort,
-                    "netns", client,
-                ]
-            )
-            for (namespace, port, address) in [
-                (server, serverPort, Self.serverAddress), (client, clientPort, Self.clientAddress),
-            ] {
-                try NetworkLab.check(["ip", "-n", namespace, "addr", "add", "\(address)/24", "dev", port])
-                try NetworkLab.check(["ip", "-n", namespace, "link", "set", port, "up"])
-                try NetworkLab.check(["ip", "-n", namespace, "link", "set", "lo", "up"])
-            }
-            // Spoofed sources have no route back: let them in, as an Internet-facing server does.
-            for key in ["all", "default", serverPort] {
-                try NetworkLab.check([
-                    "ip", "netns", "exec", server, "sysctl", "-q", "-w", "net.ipv4.conf.\(key).rp_filter=0",
-                ])
-            }
-        } catch {
-            delete()
-            throw error
+        try ChildProcess.check(
+            [
+                "ip", "link", "add", serverPort, "netns", name + "s", "type", "veth", "peer", "name", clientPort,
+                "netns", name + "c",
+            ]
+        )
+        for (namespace, port, address) in [
+            (server, serverPort, Self.serverAddress), (client, clientPort, Self.clientAddress),
+        ] {
+            try ChildProcess.check(["ip", "-n", namespace, "addr", "add", "\(address)/24", "dev", port])
+            try ChildProcess.check(["ip", "-n", namespace, "link", "set", port, "up"])
+            try ChildProcess.check(["ip", "-n", namespace, "link", "set", "lo", "up"])
+        }
+        // Spoofed sources have no route back: let them in, as an Internet-facing server does.
+        for key in ["all", "default", serverPort] {
+            try serverNamespace.check(["sysctl", "-q", "-w", "net.ipv4.conf.\(key).rp_filter=0"])
         }
     }
 
+    /// Kills what the lab started; the namespaces go with their properties.
     deinit {
         for process in processes where process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
-        delete()
-    }
-
-    private func delete() {
-        _ = try? NetworkLab.run(["ip", "netns", "delete", server])
-        _ = try? NetworkLab.run(["ip", "netns", "delete", client])
     }
 
     /// The server port's MAC address, where replayed frames must go to reach the server's TCP stack.
     public func serverMAC() throws -> String {
-        let (_, output) = try NetworkLab.run(["ip", "-n", server, "-o", "link", "show", serverPort])
+        let output = try ChildProcess.run(["ip", "-n", server, "-o", "link", "show", serverPort]).output
         guard let range = output.range(of: "link/ether ") else {
             throw LabError(command: "ip link show", output: output)
         }
@@ -77,14 +67,11 @@ public final class ServerClientLab {
         environment: [String: String] = [:],
         log: String? = nil
     ) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ip", "netns", "exec", namespace] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError =
-            try log.map { try FileHandle(forWritingTo: URL(fileURLWithPath: $0)) } ?? FileHandle.nullDevice
-        try process.run()
+        let process = try ChildProcess.start(
+            ["ip", "netns", "exec", namespace] + arguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+            errors: log.map { .file($0) } ?? .discard
+        )
         processes.append(process)
         return process
     }
@@ -104,7 +91,7 @@ extension ServerClientLab {
         try addresses.map { "address add \($0)/32 dev lo\n" }.joined()
             .write(toFile: batch, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: batch) }
-        try NetworkLab.check(["ip", "-n", client, "-batch", batch])
+        try ChildProcess.check(["ip", "-n", client, "-batch", batch])
         try routeToClient(Self.crowdPrefix)
         return addresses
     }
@@ -113,12 +100,12 @@ extension ServerClientLab {
     /// client then drops (it neither owns nor forwards them): without a route, the server's kernel drops their SYNs
     /// before its SYN queue.
     public func routeToClient(_ prefix: String) throws {
-        try NetworkLab.check(["ip", "-n", server, "route", "add", prefix, "via", Self.clientAddress])
+        try ChildProcess.check(["ip", "-n", server, "route", "add", prefix, "via", Self.clientAddress])
     }
 
     /// Sets a sysctl inside `namespace`.
     public func sysctl(in namespace: String, _ key: String, _ value: String) throws {
-        try NetworkLab.check(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w", "\(key)=\(value)"])
+        try ChildProcess.check(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w", "\(key)=\(value)"])
     }
 
     /// The kernel's `TcpExt` and `Tcp` counters in `namespace` (`TcpExt.TCPSynRetrans`, `TcpExt.ListenOverflows`,
@@ -126,8 +113,7 @@ extension ServerClientLab {
     public func tcpCounters(in namespace: String) throws -> [String: Int] {
         var counters: [String: Int] = [:]
         for file in ["/proc/net/netstat", "/proc/net/snmp"] {
-            let (status, text) = try NetworkLab.run(["ip", "netns", "exec", namespace, "cat", file])
-            guard status == 0 else { throw LabError(command: "cat \(file) in \(namespace)", output: text) }
+            let text = try ChildProcess.check(["ip", "netns", "exec", namespace, "cat", file])
             let lines = text.split(separator: "\n").map { $0.split(separator: " ") }
             // Lines come in pairs: names, then values, each starting with "Prefix:".
             for (names, values) in zip(lines, lines.dropFirst()) where names.first == values.first {
@@ -156,7 +142,7 @@ public struct LabLoss {
     public let percent: Int
 
     /// Whether losses can be simulated: `nft` is installed.
-    public static var isAvailable: Bool { (try? NetworkLab.run(["nft", "--version"]).status) == 0 }
+    public static var isAvailable: Bool { (try? ChildProcess.run(["nft", "--version"]).status) == 0 }
 
     /// Drops `percent` % of the TCP segments to and from `port` on the server, each way.
     public init(_ lab: ServerClientLab, percent: Int, port: UInt16) throws {
@@ -177,17 +163,17 @@ public struct LabLoss {
             let file = NSTemporaryDirectory() + "\(namespace)-loss.nft"
             try rules.write(toFile: file, atomically: true, encoding: .utf8)
             defer { try? FileManager.default.removeItem(atPath: file) }
-            try NetworkLab.check(["ip", "netns", "exec", namespace, "nft", "-f", file])
+            try ChildProcess.check(["ip", "netns", "exec", namespace, "nft", "-f", file])
         }
     }
 
     /// The segments dropped so far: toward the server, and toward the client.
     public func dropped() throws -> (toServer: Int, toClient: Int) {
         func count(_ namespace: String) throws -> Int {
-            let (status, text) = try NetworkLab.run([
+            let text = try ChildProcess.check([
                 "ip", "netns", "exec", namespace, "nft", "list", "table", "netdev", Self.table,
             ])
-            guard status == 0, let range = text.range(of: "packets ") else {
+            guard let range = text.range(of: "packets ") else {
                 throw LabError(command: "nft list table in \(namespace)", output: text)
             }
             return Int(text[range.upperBound...].prefix { $0.isNumber }) ?? 0
@@ -203,7 +189,7 @@ extension ServerClientLab {
     /// - Returns: the running `tcpreplay`.
     public func startReplayToServer(_ capture: String, pps: Int, timeLimit: Int = 30) throws -> Process {
         let rewritten = capture + "-to-server.pcap"
-        try NetworkLab.check([
+        try ChildProcess.check([
             "tcprewrite", "--enet-dmac=\(try serverMAC())", "--infile=\(capture)", "--outfile=\(rewritten)",
         ])
         return try start(

@@ -30,11 +30,10 @@ public enum TestJournald {
     ) throws -> [Fields] {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
-            _ = try runCommand("/usr/bin/journalctl", ["--sync"])
-            let result = try runCommand(
-                "/usr/bin/journalctl",
-                ["-o", "json", "--all", "--no-pager", "\(field)=\(value)"]
-            )
+            _ = try ChildProcess.run(["/usr/bin/journalctl", "--sync"])
+            let result = try ChildProcess.run([
+                "/usr/bin/journalctl", "-o", "json", "--all", "--no-pager", "\(field)=\(value)",
+            ])
             let entries = try result.output.split(separator: "\n").map { try parse(Data($0.utf8)) }
             if entries.count >= count || Date() >= deadline { return entries }
             usleep(50_000)
@@ -42,7 +41,7 @@ public enum TestJournald {
     }
 
     /// Whether something is bound to the datagram socket at `path` (connect succeeds only then).
-    public static func isListening(_ path: String) -> Bool {
+    private static func isListening(_ path: String) -> Bool {
         let socket = Glibc.socket(AF_UNIX, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
         guard socket >= 0 else { return false }
         defer { close(socket) }
@@ -58,14 +57,10 @@ public enum TestJournald {
         if isListening(socketPath) { return nil }
         guard getuid() == 0 else { return "nothing listens on \(socketPath), and starting journald needs root" }
         guard access(binary, X_OK) == 0 else { return "nothing listens on \(socketPath), and \(binary) is missing" }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        let process: Process
         do {
             try FileManager.default.createDirectory(atPath: "/run/systemd/journal", withIntermediateDirectories: true)
-            try process.run()
+            process = try ChildProcess.start([binary])
         } catch {
             return "could not start \(binary): \(error)"
         }
@@ -87,35 +82,6 @@ public enum TestJournald {
             return nil
         }
     }
-}
-
-/// The standard output and status of a finished command.
-public struct CommandResult {
-    public var status: Int32
-    public var output: String
-    public var errors: String
-}
-
-/// Runs `executable` to its end.
-public func runCommand(_ executable: String, _ arguments: [String]) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    // Both pipes are read to their ends before the wait; journalctl's outputs here are small.
-    let outputData = output.fileHandleForReading.readDataToEndOfFile()
-    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return CommandResult(
-        status: process.terminationStatus,
-        output: String(decoding: outputData, as: UTF8.self),
-        errors: String(decoding: errorData, as: UTF8.self)
-    )
 }
 
 extension sockaddr_un {

@@ -1,13 +1,14 @@
 import Foundation
 
-/// A small, fast, seeded generator (SplitMix64) with its own bounded and real-valued draws.
+/// A small, fast, seeded generator (SplitMix64) with its own bounded and real-valued draws: the traffic generator's,
+/// and the one every seeded test uses, so a random test replays exactly from its seed.
 ///
 /// The draws are implemented here rather than through the standard library's `random(in:using:)`, whose
 /// algorithms may change between releases: the same seed must give a byte-identical capture.
-struct SeededRandom {
+public struct SeededRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    init(seed: UInt64) {
+    public init(seed: UInt64) {
         state = seed
     }
 
@@ -17,7 +18,7 @@ struct SeededRandom {
         state = mixer.next()
     }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -25,7 +26,7 @@ struct SeededRandom {
         return z ^ (z >> 31)
     }
 
-    mutating func next32() -> UInt32 { UInt32(truncatingIfNeeded: next() >> 32) }
+    public mutating func next32() -> UInt32 { UInt32(truncatingIfNeeded: next() >> 32) }
 
     /// A value in `0..<bound` (multiply-high; the bias is below 2^-32 for the bounds used here).
     mutating func below(_ bound: UInt64) -> UInt64 {
@@ -38,10 +39,10 @@ struct SeededRandom {
     }
 
     /// A uniform value in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
+    public mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
 
     /// True with probability `probability`.
-    mutating func chance(_ probability: Double) -> Bool { unit() < probability }
+    public mutating func chance(_ probability: Double) -> Bool { unit() < probability }
 
     /// An exponential draw: the gap before the next event of a Poisson process of `rate` per second, in ns.
     mutating func exponentialGap(rate: Double) -> Int64 {

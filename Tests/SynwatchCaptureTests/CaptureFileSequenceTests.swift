@@ -6,7 +6,7 @@ import Testing
 @Suite struct CaptureFileSequenceTests {
     @Test("Frames come in the order of the inputs, a batch never spans two, progress reaches the total")
     func readsInOrder() throws {
-        var generator = SeededGenerator(seed: 41)
+        var generator = SeededRandom(seed: 41)
         var first = ClassicFixture()
         first.records = randomRecords(count: 123, maximumSize: 100, using: &generator)
         let second = PcapngFixture(
@@ -83,7 +83,7 @@ import Testing
 
     @Test("An error in the second file names it and counts that file's frames")
     func errorNamesTheFile() throws {
-        var generator = SeededGenerator(seed: 42)
+        var generator = SeededRandom(seed: 42)
         var fixture = ClassicFixture()
         fixture.records = randomRecords(count: 10, maximumSize: 50, using: &generator)
         let directory = TemporaryDirectory()

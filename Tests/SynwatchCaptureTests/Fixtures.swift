@@ -2,6 +2,7 @@ import CPcap
 @preconcurrency import Glibc
 import SynwatchCapture
 import SynwatchEngine
+import SynwatchTrafficGen
 
 /// A frame as read back, copied out of the reader's buffer so sequences can be compared.
 struct ReadFrame: Equatable, CustomStringConvertible {
@@ -46,22 +47,9 @@ func readAll(_ input: CaptureInput, allowsMapping: Bool = true, batch: Int = 7) 
     }
 }
 
-/// SplitMix64: a small seeded generator, so every fixture is the same on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-        return value ^ (value >> 31)
-    }
-}
+/// The traffic generator's seeded random, so every fixture is the same on every run; named here alone, as the
+/// traffic generator's other types would meet the capture module's in the files that do not import it.
+typealias SeededRandom = SynwatchTrafficGen.SeededRandom
 
 /// One record of a classic pcap fixture, with its header fields as stored in the file.
 struct FixtureRecord {
@@ -129,7 +117,7 @@ struct ClassicFixture {
 }
 
 /// Random records: sizes from 0 to `maximumSize`, time fields over the whole 32-bit range.
-func randomRecords(count: Int, maximumSize: Int, using generator: inout SeededGenerator) -> [FixtureRecord] {
+func randomRecords(count: Int, maximumSize: Int, using generator: inout SeededRandom) -> [FixtureRecord] {
     (0..<count).map { _ in
         let size = Int.random(in: 0...maximumSize, using: &generator)
         let data = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }

@@ -212,7 +212,7 @@ struct LiveCaptureTests {
         let file = directory.path("flood.pcap")
         try SpoofedBulk(packets: 100, sources: 100).write(to: file)
         let capture = try LiveCapture(interface: lab.capturePort)
-        try NetworkLab.check(["ip", "link", "set", lab.capturePort, "down"])
+        try ChildProcess.check(["ip", "link", "set", lab.capturePort, "down"])
         for _ in 0..<3 { #expect(try capture.readFrames(upTo: 64, timeout: .milliseconds(50)) { _ in } == 0) }
         // A new capture cannot start on it meanwhile: a retry loop sees why.
         let downError = #expect(throws: CaptureError.self) { try capture.reopened() }
@@ -221,7 +221,7 @@ struct LiveCaptureTests {
             downError?.description == "interface \(lab.capturePort): cannot set up the capture "
                 + "(pcap_activate: That device is not up)"
         )
-        try NetworkLab.check(["ip", "link", "set", lab.capturePort, "up"])
+        try ChildProcess.check(["ip", "link", "set", lab.capturePort, "up"])
         let replay = try lab.startReplay([file], pps: 1000)
         let frames = try collect(capture, expected: 100)
         replay.waitUntilExit()
@@ -235,7 +235,7 @@ struct LiveCaptureTests {
     func interfaceDeleted() throws {
         let lab = try NetworkLab()
         let capture = try LiveCapture(interface: lab.capturePort)
-        try NetworkLab.check(["ip", "link", "delete", lab.capturePort])
+        try ChildProcess.check(["ip", "link", "delete", lab.capturePort])
         let start = ContinuousClock.now
         let error = #expect(throws: CaptureError.self) {
             for _ in 0..<20 { _ = try capture.readFrames(upTo: 64) { _ in } }

@@ -12,7 +12,7 @@ import Testing
 
     @Test("Hand-written files in both byte orders, µs and ns, random sizes and snap lengths", arguments: 0..<40)
     func handWrittenFilesMatchLibpcap(seed: UInt64) throws {
-        var generator = SeededGenerator(seed: seed)
+        var generator = SeededRandom(seed: seed)
         let (fileValue, linkType) = Self.linkTypes[Int(seed) % Self.linkTypes.count]
         var fixture = ClassicFixture()
         fixture.bigEndian = seed % 2 == 1
@@ -42,7 +42,7 @@ import Testing
     /// NFLOG is at an even index above, so always little-endian there; libpcap rewrites swapped TLV headers.
     @Test("A byte-swapped NFLOG file stays with libpcap")
     func swappedNFLOGStaysWithLibpcap() throws {
-        var generator = SeededGenerator(seed: 11)
+        var generator = SeededRandom(seed: 11)
         let fixture = ClassicFixture(
             bigEndian: true,
             linkTypeField: 239,
@@ -58,7 +58,7 @@ import Testing
 
     @Test("Files written by pcap_dump, µs and ns", arguments: [false, true])
     func pcapDumpFilesMatchLibpcap(nanosecond: Bool) throws {
-        var generator = SeededGenerator(seed: nanosecond ? 7 : 8)
+        var generator = SeededRandom(seed: nanosecond ? 7 : 8)
         let records = randomRecords(count: 500, maximumSize: 9000, using: &generator)
         let directory = TemporaryDirectory()
         let path = directory.path("dump.pcap")
@@ -74,7 +74,7 @@ import Testing
 
     @Test("Raw IP written as DLT_RAW 12 is stored as LINKTYPE_RAW 101 and read back as .raw by both readers")
     func rawIPIsRenumbered() throws {
-        var generator = SeededGenerator(seed: 3)
+        var generator = SeededRandom(seed: 3)
         let records = randomRecords(count: 20, maximumSize: 100, using: &generator)
         let directory = TemporaryDirectory()
         let path = directory.path("raw.pcap")
@@ -90,7 +90,7 @@ import Testing
 
     @Test("Records at libpcap's maximum length, and longer than the snap length but not the maximum")
     func largestRecords() throws {
-        var generator = SeededGenerator(seed: 11)
+        var generator = SeededRandom(seed: 11)
         var fixture = ClassicFixture(snapLength: 1000)
         fixture.records = randomRecords(count: 3, maximumSize: 10, using: &generator)
         fixture.records[1].data = (0..<262_144).map { UInt8(truncatingIfNeeded: $0) }
@@ -107,7 +107,7 @@ import Testing
 
     @Test("A file cut at every byte of its last records: truncated after the complete ones, never a crash")
     func truncatedAtEveryByte() throws {
-        var generator = SeededGenerator(seed: 5)
+        var generator = SeededRandom(seed: 5)
         var fixture = ClassicFixture(bigEndian: false)
         fixture.records = randomRecords(count: 6, maximumSize: 40, using: &generator)
         let whole = fixture.bytes
@@ -135,7 +135,7 @@ import Testing
 
     @Test("A captured length above libpcap's maximum is a read error after the good frames, in both readers")
     func impossibleCapturedLength() throws {
-        var generator = SeededGenerator(seed: 9)
+        var generator = SeededRandom(seed: 9)
         var fixture = ClassicFixture(bigEndian: true)
         fixture.records = randomRecords(count: 4, maximumSize: 60, using: &generator)
         var bytes = fixture.bytes
@@ -177,7 +177,7 @@ import Testing
 
     @Test("Old versions and modified formats go to libpcap, pcapng to its own mapped reader")
     func otherFormatsFallBackToLibpcap() throws {
-        var generator = SeededGenerator(seed: 21)
+        var generator = SeededRandom(seed: 21)
         var old = ClassicFixture(versionMinor: 3)
         old.records = randomRecords(count: 10, maximumSize: 60, using: &generator)
         var kuznetzov = old.bytes
@@ -197,7 +197,7 @@ import Testing
 
     @Test("Progress: bytes consumed grow to the file size, in both readers")
     func progressReachesFileSize() throws {
-        var generator = SeededGenerator(seed: 13)
+        var generator = SeededRandom(seed: 13)
         var fixture = ClassicFixture()
         fixture.records = randomRecords(count: 3000, maximumSize: 100, using: &generator)
         let directory = TemporaryDirectory()

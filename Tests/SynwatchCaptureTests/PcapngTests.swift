@@ -5,7 +5,7 @@ import Testing
 /// pcapng read by the mapped reader and by libpcap, from hand-built blocks.
 @Suite struct PcapngTests {
     static func randomPackets(count: Int, seed: UInt64, nanosecond: Bool) -> [PcapngFixture.Packet] {
-        var generator = SeededGenerator(seed: seed)
+        var generator = SeededRandom(seed: seed)
         let unitsPerSecond: UInt64 = nanosecond ? 1_000_000_000 : 1_000_000
         var timestamp = 1_700_000_000 * unitsPerSecond
         return (0..<count).map { _ in

@@ -21,7 +21,7 @@ import Testing
 
     @Test("A pipe: pcap and pcapng, size unknown")
     func pipe() throws {
-        var generator = SeededGenerator(seed: 31)
+        var generator = SeededRandom(seed: 31)
         var classic = ClassicFixture(bigEndian: true, nanosecond: true)
         classic.records = randomRecords(count: 100, maximumSize: 200, using: &generator)
         let pcapng = PcapngFixture(packets: PcapngTests.randomPackets(count: 30, seed: 2, nanosecond: false))
@@ -49,7 +49,7 @@ import Testing
 
     @Test("A redirected file: read through libpcap, size known")
     func redirectedFile() throws {
-        var generator = SeededGenerator(seed: 32)
+        var generator = SeededRandom(seed: 32)
         var fixture = ClassicFixture()
         fixture.records = randomRecords(count: 2000, maximumSize: 300, using: &generator)
         let directory = TemporaryDirectory()

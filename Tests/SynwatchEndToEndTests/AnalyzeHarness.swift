@@ -1,4 +1,5 @@
 import Foundation
+import SynwatchTestSupport
 import SynwatchTrafficGen
 import XCTest
 
@@ -18,24 +19,8 @@ enum Synwatch {
 
     /// Runs `synwatch` with `arguments`, optionally feeding `input` to its standard input.
     static func run(_ arguments: [String], input: URL? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        if let input { process.standardInput = try FileHandle(forReadingFrom: input) }
-        try process.run()
-        // Read before waiting: a full pipe would block the child.
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(
-            status: process.terminationStatus,
-            standardOutput: String(decoding: outputData, as: UTF8.self),
-            standardError: String(decoding: errorData, as: UTF8.self)
-        )
+        let result = try ChildProcess.run([executable.path] + arguments, input: input.map { .file($0) } ?? .empty)
+        return Result(status: result.status, standardOutput: result.output, standardError: result.errors)
     }
 
     /// `synwatch analyze --json` on `files`: the events, then the summary.

@@ -1,4 +1,5 @@
 import Foundation
+import SynwatchTestSupport
 import XCTest
 
 /// `synwatch analyze --json` on every capture of the Zeek test-suite corpus in ../shared/corpus/zeek-traces:
@@ -73,38 +74,18 @@ final class CorpusTests: XCTestCase {
     /// Runs `synwatch analyze --json` on one file, killed after the time limit.
     static func analyze(_ path: String, file: String) -> Outcome {
         var outcome = Outcome(file: file)
-        let process = Process()
-        process.executableURL = Synwatch.executable
-        process.arguments = ["analyze", "--json", path]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
+        let result: CommandResult
         do {
-            try process.run()
+            result = try ChildProcess.run([Synwatch.executable.path, "analyze", "--json", path], timeLimit: timeLimit)
         } catch {
             outcome.unreadableOutput = "could not start synwatch: \(error)"
             return outcome
         }
-        let finished = DispatchSemaphore(value: 0)
-        let timedOut = TimeoutFlag()
-        let pid = process.processIdentifier
-        DispatchQueue.global().async {
-            if finished.wait(timeout: .now() + timeLimit) == .timedOut {
-                timedOut.set()
-                kill(pid, SIGKILL)
-            }
-        }
-        // stderr is read on its own thread: a full pipe would block the child.
-        let errorData = ErrorReader(errors.fileHandleForReading)
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        finished.signal()
-        outcome.status = process.terminationStatus
-        outcome.killedBySignal = process.terminationReason == .uncaughtSignal
-        outcome.timedOut = timedOut.isSet
-        outcome.standardError = errorData.text()
-        for line in String(decoding: outputData, as: UTF8.self).split(separator: "\n") {
+        outcome.status = result.status
+        outcome.killedBySignal = result.killedBySignal
+        outcome.timedOut = result.timedOut
+        outcome.standardError = result.errors
+        for line in result.output.split(separator: "\n") {
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
                 outcome.unreadableOutput = "not a JSON line: \(line.prefix(200))"
                 continue
@@ -139,30 +120,4 @@ private final class OutcomeList: @unchecked Sendable {
     func store(_ outcome: CorpusTests.Outcome, at index: Int) { lock.withLock { stored[index] = outcome } }
 
     var outcomes: [CorpusTests.Outcome] { lock.withLock { stored.compactMap { $0 } } }
-}
-
-private final class TimeoutFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
-}
-
-/// Reads a pipe to its end on a thread of its own.
-private final class ErrorReader: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private var data = Data()
-
-    init(_ handle: FileHandle) {
-        DispatchQueue.global().async {
-            self.data = handle.readDataToEndOfFile()
-            self.done.signal()
-        }
-    }
-
-    func text() -> String {
-        done.wait()
-        return String(decoding: data, as: UTF8.self)
-    }
 }

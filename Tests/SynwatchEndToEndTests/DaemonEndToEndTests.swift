@@ -29,20 +29,21 @@ final class DaemonEndToEndTests: XCTestCase {
         let notify = try NotifyListener(path: workspace.path("notify.sock"))
         chmod(notify.path, 0o666)
 
-        let process = Process()
-        process.executableURL = Self.daemon
-        process.arguments = [
-            "--config", configuration, "--interface", lab.capturePort, "--socket", socket, "--user", "nobody",
-        ]
         var environment = ProcessInfo.processInfo.environment
         environment["NOTIFY_SOCKET"] = notify.path
         environment["WATCHDOG_USEC"] = "3000000"
         environment.removeValue(forKey: "WATCHDOG_PID")
-        process.environment = environment
         let log = workspace.path("synwatchd.log")
         _ = FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        try process.run()
+        let process = try ChildProcess.start(
+            [
+                Self.daemon.path, "--config", configuration, "--interface", lab.capturePort, "--socket", socket,
+                "--user", "nobody",
+            ],
+            environment: environment,
+            output: .inherit,
+            errors: .file(log)
+        )
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         let pid = String(process.processIdentifier)
 
@@ -60,12 +61,12 @@ final class DaemonEndToEndTests: XCTestCase {
         XCTAssertTrue(credentials.contains("CapPrm:\t0000000000000000"), "\(credentials)")
 
         // `synwatch watch` follows the event stream while the flood comes and goes.
-        let watch = Process()
-        watch.executableURL = Synwatch.executable
-        watch.arguments = ["watch", "--socket", socket]
         let watched = Pipe()
-        watch.standardOutput = watched
-        try watch.run()
+        let watch = try ChildProcess.start(
+            [Synwatch.executable.path, "watch", "--socket", socket],
+            output: .pipe(watched),
+            errors: .inherit
+        )
         defer { if watch.isRunning { watch.terminate() } }
 
         let replayStart = Date().timeIntervalSince1970
@@ -183,11 +184,11 @@ final class DaemonEndToEndTests: XCTestCase {
             victim: Endpoint(NetAddress(ServerClientLab.serverAddress)!, 80)
         ).write(to: flood)
         let rewritten = workspace.path("flood-to-server.pcap")
-        try NetworkLab.check([
+        try ChildProcess.check([
             "tcprewrite", "--enet-dmac=\(try lab.serverMAC())", "--infile=\(flood)", "--outfile=\(rewritten)",
         ])
         let floodBegan = Date().timeIntervalSince1970
-        try NetworkLab.check([
+        try ChildProcess.check([
             "timeout", "30", "ip", "netns", "exec", lab.client, "tcpreplay", "-q", "--pps", "3000", "-i",
             lab.clientPort, rewritten,
         ])
@@ -225,16 +226,18 @@ final class DaemonEndToEndTests: XCTestCase {
         try "detection:\n  quiet_period: 5s\n".write(toFile: good, atomically: true, encoding: .utf8)
         let bad = workspace.path("bad.yaml")
         try "detection:\n  quiet_period: soon\n".write(toFile: bad, atomically: true, encoding: .utf8)
-        let valid = try runCommand(Self.daemon.path, ["--check-config", "--config", good])
+        let valid = try ChildProcess.run([Self.daemon.path, "--check-config", "--config", good])
         XCTAssertEqual(valid.status, 0, valid.errors)
         XCTAssertEqual(valid.output, "\(good): configuration is valid\n")
-        let invalid = try runCommand(Self.daemon.path, ["--check-config", "--config", bad])
+        let invalid = try ChildProcess.run([Self.daemon.path, "--check-config", "--config", bad])
         XCTAssertNotEqual(invalid.status, 0)
         XCTAssertTrue(
             invalid.errors.contains("\(bad):2:") && invalid.errors.contains("detection.quiet_period"),
             invalid.errors
         )
-        let missing = try runCommand(Self.daemon.path, ["--check-config", "--config", workspace.path("none.yaml")])
+        let missing = try ChildProcess.run([
+            Self.daemon.path, "--check-config", "--config", workspace.path("none.yaml"),
+        ])
         XCTAssertEqual(missing.status, 0)
         XCTAssertTrue(missing.output.contains("the built-in defaults are valid"), missing.output)
     }
@@ -253,9 +256,9 @@ final class DaemonEndToEndTests: XCTestCase {
 
     /// `curl --unix-socket` on the daemon's socket: the body, which must come with a 200.
     static func get(_ socket: String, _ path: String) throws -> String {
-        let result = try runCommand(
-            "/usr/bin/curl",
-            ["-sS", "-f", "--max-time", "5", "--unix-socket", socket, "http://localhost\(path)"]
+        let result = try ChildProcess.run([
+            "/usr/bin/curl", "-sS", "-f", "--max-time", "5", "--unix-socket", socket, "http://localhost\(path)",
+        ]
         )
         guard result.status == 0 else { throw Synwatch.AnalysisFailure(message: "curl \(path): \(result.errors)") }
         return result.output

@@ -260,7 +260,7 @@ final class DetectorEndToEndTests: XCTestCase {
         try XCTSkipUnless(NetworkLab.isAvailable, "needs root, ip netns and tcpreplay")
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs /usr/bin/python3")
         try XCTSkipUnless(
-            (try? NetworkLab.run(["tcprewrite", "--version"]).status) == 0,
+            (try? ChildProcess.run(["tcprewrite", "--version"]).status) == 0,
             "needs tcprewrite (tcpreplay)"
         )
         try TestJournald.require()
@@ -272,13 +272,12 @@ final class DetectorEndToEndTests: XCTestCase {
     static func spoofedFlood(in workspace: Workspace, packets: Int, pps: Int) throws -> String {
         let generator = Synwatch.executable.deletingLastPathComponent().appendingPathComponent("synwatch-trafficgen")
         let flood = workspace.path("flood.pcap")
-        let result = try runCommand(
+        let result = try ChildProcess.run([
             generator.path,
-            [
-                "spoofed-bulk", "--output", flood, "--packets", String(packets), "--sources", String(packets),
-                "--rate", String(pps), "--victim", "\(ServerClientLab.serverAddress):\(port)", "--source-prefix",
-                spoofedPrefix,
-            ]
+            "spoofed-bulk", "--output", flood, "--packets", String(packets), "--sources", String(packets),
+            "--rate", String(pps), "--victim", "\(ServerClientLab.serverAddress):\(port)", "--source-prefix",
+            spoofedPrefix,
+        ]
         )
         guard result.status == 0 else { throw LabError(command: "synwatch-trafficgen", output: result.errors) }
         return flood

@@ -41,23 +41,25 @@ final class FiguresDaemonTests: XCTestCase {
         let notify = try NotifyListener(path: workspace.path("notify.sock"))
         let log = workspace.path("synwatchd.log")
         _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let daemon = Process()
-        daemon.executableURL = DaemonEndToEndTests.daemon
-        daemon.arguments = [
-            "--config", configuration, "--interface", lab.capturePort, "--socket", socket, "--user", "root",
-        ]
-        var environment = ProcessInfo.processInfo.environment
-        environment["NOTIFY_SOCKET"] = notify.path
-        daemon.environment = environment
-        daemon.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        try daemon.run()
+        let daemon = try ChildProcess.start(
+            [
+                DaemonEndToEndTests.daemon.path, "--config", configuration, "--interface", lab.capturePort, "--socket",
+                socket, "--user", "root",
+            ],
+            environment: ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path]) { $1 },
+            output: .inherit,
+            errors: .file(log)
+        )
         defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
         XCTAssertNotNil(notify.wait(for: "READY=1", timeout: 15), "no READY=1: \(DaemonEndToEndTests.text(log))")
 
         // Replayed as captured (about 7 s), bounded: tcpreplay says how many packets it sent.
-        let replay = try NetworkLab.run([
-            "timeout", "30", "ip", "netns", "exec", lab.name, "tcpreplay", "-i", lab.replayPort, capture,
-        ])
+        let replay = try ChildProcess.run(
+            [
+                "timeout", "30", "ip", "netns", "exec", lab.name, "tcpreplay", "-i", lab.replayPort, capture,
+            ],
+            mergingErrors: true
+        )
         XCTAssertEqual(replay.status, 0, replay.output)
         let sent = try XCTUnwrap(Self.packetsSent(replay.output), replay.output)
         XCTAssertEqual(sent, truth.packets, "tcpreplay did not send every packet: \(replay.output)")

@@ -18,10 +18,10 @@ final class KernelEndToEndTests: XCTestCase {
         let lab = try ServerClientLab()
         let workspace = try Workspace()
         let server = ServerClientLab.serverAddress
-        try NetworkLab.check(["ip", "netns", "exec", lab.server, "sysctl", "-q", "-w", "net.ipv4.tcp_syncookies=1"])
+        try ChildProcess.check(["ip", "netns", "exec", lab.server, "sysctl", "-q", "-w", "net.ipv4.tcp_syncookies=1"])
         // Cookies go back to the spoofed sources: route them to the client's namespace, which drops them (they are
         // not its addresses and it forwards nothing). Without a route the kernel drops the SYN before any cookie.
-        try NetworkLab.check(
+        try ChildProcess.check(
             ["ip", "-n", lab.server, "route", "add", "198.19.0.0/16", "via", ServerClientLab.clientAddress]
         )
         // A listener that never accepts, with room for 4: its SYN queue fills at once and the kernel turns to cookies.
@@ -68,7 +68,7 @@ final class KernelEndToEndTests: XCTestCase {
         try SpoofedBulk(packets: 12_000, sources: 12_000, rate: 3_000, victim: Endpoint(NetAddress(server)!, Self.port))
             .write(to: flood)
         let rewritten = workspace.path("flood-to-server.pcap")
-        try NetworkLab.check([
+        try ChildProcess.check([
             "tcprewrite", "--enet-dmac=\(try lab.serverMAC())", "--infile=\(flood)", "--outfile=\(rewritten)",
         ])
         let replay = try lab.start(
@@ -79,7 +79,7 @@ final class KernelEndToEndTests: XCTestCase {
 
         // Two seconds into the flood: the operator's view, kernel and capture side by side.
         sleep(2)
-        let shown = try runCommand(Synwatch.executable.path, ["status", "--socket", socket])
+        let shown = try ChildProcess.run([Synwatch.executable.path, "status", "--socket", socket])
         XCTAssertEqual(shown.status, 0, shown.errors)
         print("synwatch status, two seconds into the flood:\n\(shown.output)")
         let kernelLine = try XCTUnwrap(

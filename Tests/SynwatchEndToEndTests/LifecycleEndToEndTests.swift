@@ -289,6 +289,6 @@ final class LifecycleEndToEndTests: XCTestCase {
 
     /// `ss` in the lab's server namespace: its output.
     static func ss(_ lab: ServerClientLab, _ arguments: [String]) -> String {
-        (try? NetworkLab.run(["ip", "netns", "exec", lab.server, "ss"] + arguments).output) ?? ""
+        (try? ChildProcess.run(["ip", "netns", "exec", lab.server, "ss"] + arguments, mergingErrors: true).output) ?? ""
     }
 }

@@ -91,12 +91,12 @@ final class QueryCommandTests: XCTestCase {
 
     func testWatch() async throws {
         let server = try await RunningServer()
-        let process = Process()
-        process.executableURL = Synwatch.executable
-        process.arguments = ["watch", "--socket", server.path]
         let output = Pipe()
-        process.standardOutput = output
-        try process.run()
+        let process = try ChildProcess.start(
+            [Synwatch.executable.path, "watch", "--socket", server.path],
+            output: .pipe(output),
+            errors: .inherit
+        )
         for _ in 0..<500 where server.state.subscriberCount < 1 { try await Task.sleep(nanoseconds: 10_000_000) }
         server.state.broadcast([QueryFixtures.update(1), QueryFixtures.snapshot.recentAttacks[0]])
         // The first line arrives while the stream is still open: lines are flushed as they come.
@@ -134,14 +134,9 @@ final class QueryCommandTests: XCTestCase {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/sbin/runuser"), "no runuser")
         let server = try await RunningServer()
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: server.folder)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-        process.arguments = ["-u", "nobody", "--", Synwatch.executable.path, "status", "--socket", server.path]
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let message = try ChildProcess.run([
+            "/usr/sbin/runuser", "-u", "nobody", "--", Synwatch.executable.path, "status", "--socket", server.path,
+        ]).errors
         try XCTSkipIf(
             message.contains("Permission denied") && message.contains("synwatch:"),
             "nobody cannot run the binary here"

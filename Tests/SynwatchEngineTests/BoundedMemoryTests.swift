@@ -45,7 +45,7 @@ struct BoundedMemoryTests {
     @Test
     func spoofedStreamStaysWithinCapacity() throws {
         let engine = try Engine(configuration: Self.configuration)
-        var random = SplitMix64(seed: 64)
+        var random = SeededRandom(seed: 64)
         let services: [(IPAddress, UInt16)] = (0..<40).map { (index: Int) in
             (IPAddress(ipv4: 0xC612_000A + UInt32(index / 5)), UInt16(80 + index % 5))
         }

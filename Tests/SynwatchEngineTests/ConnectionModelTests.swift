@@ -142,7 +142,7 @@ struct ConnectionModelTests {
     }
 
     func compareOneSequence(seed: UInt64) throws {
-        var random = SplitMix64(seed: seed)
+        var random = SeededRandom(seed: seed)
         let engine = try Engine(configuration: Self.configuration)
         var model = ConnectionModel(configuration: Self.configuration)
         let servers = [v4(198, 18, 0, 1), v6(0x1)]
@@ -223,7 +223,7 @@ struct ConnectionModelTests {
         #expect(engine.statistics.connectionEvictions == 0)
     }
 
-    func gap(_ random: inout SplitMix64) -> Int64 {
+    func gap(_ random: inout SeededRandom) -> Int64 {
         switch Int.random(in: 0..<100, using: &random) {
         case 0..<80: Int64.random(in: 0...(20 * millisecond), using: &random)
         case 80..<97: Int64.random(in: (20 * millisecond)...(800 * millisecond), using: &random)

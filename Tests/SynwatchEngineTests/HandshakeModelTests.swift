@@ -170,7 +170,7 @@ struct HandshakeModel {
 
 /// Random handshake traffic among few servers and many clients: every kind of segment, right and wrong.
 struct HandshakeTrafficGenerator {
-    var random: SplitMix64
+    var random: SeededRandom
     let servers: [IPAddress]
     /// Clients by family: IPv4 ones first, then IPv6.
     let clients: [[IPAddress]]
@@ -179,7 +179,7 @@ struct HandshakeTrafficGenerator {
     var history: [HandshakeModel.Key] = []
 
     init(seed: UInt64) {
-        random = SplitMix64(seed: seed)
+        random = SeededRandom(seed: seed)
         servers = [v4(198, 18, 0, 1), v4(198, 18, 0, 2), v6(0x1)]
         let clientCount = [3, 20, 200].randomElement(using: &random)!
         clients = [

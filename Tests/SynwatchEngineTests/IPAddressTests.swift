@@ -92,7 +92,7 @@ struct IPAddressTests {
     /// the rules of RFC 5952 rather than a second implementation of them.
     @Test
     func randomAddressesRoundTripInCanonicalForm() throws {
-        var random = SplitMix64(seed: 5952)
+        var random = SeededRandom(seed: 5952)
         for _ in 0..<20_000 {
             var groups = (0..<8).map { _ in random.chance(0.5) ? 0 : UInt16.random(in: 1...0xFFFF, using: &random) }
             if random.chance(0.1) { groups = [0, 0, 0, 0, 0, 0xFFFF] + groups.suffix(2) }

@@ -15,7 +15,7 @@ struct SketchTests {
 
     /// Distinct sources as a flood brings them: runs of consecutive IPv4 addresses (the hardest
     /// input for a weak hash) or random IPv6 ones.
-    func sources(_ count: Int, trial: Int, random: inout SplitMix64) -> [IPAddress] {
+    func sources(_ count: Int, trial: Int, random: inout SeededRandom) -> [IPAddress] {
         if trial % 2 == 0 {
             let base = UInt32.random(in: 0..<(UInt32.max - UInt32(count)), using: &random)
             return (0..<UInt32(count)).map { IPAddress(ipv4: base + $0) }
@@ -42,7 +42,7 @@ struct SketchTests {
     @Test
     func hyperLogLogStaysWithinItsErrorBound() {
         let sketch = HyperLogLog(precision: 9)
-        var random = SplitMix64(seed: 0x4C4C)
+        var random = SeededRandom(seed: 0x4C4C)
         var errors = [Double]()
         for count in [200, 500, 1_000, 1_300, 1_600, 2_000, 2_600, 3_500, 5_000, 10_000, 30_000, 100_000] {
             for trial in 0..<(count >= 30_000 ? 4 : 10) {
@@ -62,7 +62,7 @@ struct SketchTests {
     @Test
     func hyperLogLogCountsSmallSetsNearlyExactly() {
         let sketch = HyperLogLog(precision: 9)
-        var random = SplitMix64(seed: 0x5A11)
+        var random = SeededRandom(seed: 0x5A11)
         #expect(estimate(sketch, of: []) == 0)
         for count in 1...100 {
             for trial in 0..<6 {
@@ -97,7 +97,7 @@ struct SketchTests {
     /// counter (less what it inherited), between f - n/k and f, so every such item is reported.
     @Test
     func spaceSavingFindsEveryFrequentItem() {
-        var random = SplitMix64(seed: 0x5555)
+        var random = SeededRandom(seed: 0x5555)
         for _ in 0..<60 {
             let k = [4, 8, 16].randomElement(using: &random)!
             let length = Int.random(in: 2_000...20_000, using: &random)
@@ -217,7 +217,7 @@ struct SketchTests {
     /// average), and the estimate must be the linear-counting one for those bits.
     @Test
     func linearCounterStaysWithinItsBounds() {
-        var random = SplitMix64(seed: 0x1C)
+        var random = SeededRandom(seed: 0x1C)
         let m = 64.0
         for count in stride(from: 0, through: 200, by: 5) {
             let n = Double(count)
@@ -252,7 +252,7 @@ struct SketchTests {
     /// Near-exact while the word is sparse: 20 items, as many as a scan needs, within a few.
     @Test
     func linearCounterIsCloseForAFewDozen() {
-        var random = SplitMix64(seed: 0x2C)
+        var random = SeededRandom(seed: 0x2C)
         var errors = 0
         for trial in 0..<200 {
             var word: UInt64 = 0

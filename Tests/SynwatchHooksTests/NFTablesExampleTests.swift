@@ -1,11 +1,16 @@
 import Foundation
 import SynwatchEngine
 import SynwatchHooks
+import SynwatchTestSupport
 import Testing
+
+/// Whether the example can run: namespaces, and nft (Debian package nftables).
+private let nftablesAvailable =
+    NetworkNamespace.isAvailable && FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft")
 
 /// The shipped example hook, `packaging/hooks/nftables-block-sources`, run by the runner against the nftables of a
 /// network namespace of the test's own, as an operator would enable it.
-@Suite(.enabled(if: NetworkNamespace.isAvailable, NetworkNamespace.unavailableReason))
+@Suite(.enabled(if: nftablesAvailable, "needs root, ip netns and nft (Debian package nftables)"))
 struct NFTablesExampleTests {
     static let script: String = {
         var components = #filePath.split(separator: "/", omittingEmptySubsequences: false)
@@ -32,7 +37,7 @@ struct NFTablesExampleTests {
 
     @Test("On attack_start of a distributed or single-source flood the top sources join the sets with a timeout")
     func blocksTopSources() async throws {
-        let namespace = try NetworkNamespace()
+        let namespace = try NetworkNamespace(NetworkNamespace.freshName("swh"))
         let logs = LogCapture()
         let runner = runner(in: namespace, logs: logs)
         var figures = Events.figures
@@ -45,10 +50,10 @@ struct NFTablesExampleTests {
                 == "nftables-block-sources: blocked for 10m (attack 1): 198.18.3.4 198.18.3.6 2001:db8::3:5"
         )
 
-        let blocked4 = try namespace.run(["nft", "list", "set", "inet", "synwatch", "blocked4"])
+        let blocked4 = try namespace.check(["nft", "list", "set", "inet", "synwatch", "blocked4"])
         #expect(blocked4.contains("198.18.3.4 timeout 10m expires"))
         #expect(blocked4.contains("198.18.3.6 timeout 10m expires"))
-        let blocked6 = try namespace.run(["nft", "list", "set", "inet", "synwatch", "blocked6"])
+        let blocked6 = try namespace.check(["nft", "list", "set", "inet", "synwatch", "blocked6"])
         #expect(blocked6.contains("2001:db8::3:5 timeout 10m expires"))
 
         // A single source of another attack joins the same set; attack_end leaves the sets to their timeouts.
@@ -57,31 +62,31 @@ struct NFTablesExampleTests {
         runner.handle([Events.start(2, kind: .singleSource, figures: single), Events.end(1)])
         #expect(await runner.finished(runs: 3))
         #expect(runner.counters.succeeded == 3)
-        let after = try namespace.run(["nft", "list", "set", "inet", "synwatch", "blocked4"])
+        let after = try namespace.check(["nft", "list", "set", "inet", "synwatch", "blocked4"])
         #expect(["198.18.3.4", "198.18.3.6", "198.18.3.9"].allSatisfy { after.contains("\($0) timeout 10m") })
     }
 
     @Test("A random-source flood blocks nothing: its sources are spoofed")
     func ignoresRandomSource() async throws {
-        let namespace = try NetworkNamespace()
+        let namespace = try NetworkNamespace(NetworkNamespace.freshName("swh"))
         let runner = runner(in: namespace, logs: LogCapture())
         var figures = Events.figures
         figures.topSources = Self.sources
         runner.handle([Events.start(1, kind: .randomSource, figures: figures)])
         #expect(await runner.finished(runs: 1))
         #expect(runner.counters.succeeded == 1)
-        #expect(try namespace.run(["nft", "list", "tables"]).isEmpty)
+        #expect(try namespace.check(["nft", "list", "tables"]).isEmpty)
     }
 
     @Test("Addresses are checked strictly: anything else is skipped, reported, and never reaches nft")
     func rejectsWhatIsNotAnAddress() throws {
-        let namespace = try NetworkNamespace()
+        let namespace = try NetworkNamespace(NetworkNamespace.freshName("swh"))
         let hostile = [
             "198.18.0.1", "198.18.0.256", "010.1.1.1", "198.18.0.2;", "}", "flush", "ruleset", "*", "$(id)",
             "2001:db8::1", "2001:db8:::1", "2001:db8::1::2", "::ffff:198.18.0.3", "1:2:3:4:5:6:7:8:9",
         ]
-        let result = try namespace.runScript(
-            Self.script,
+        let result = try Self.runScript(
+            in: namespace,
             environment: [
                 "SYNWATCH_EVENT": "attack_start", "SYNWATCH_KIND": "distributed", "SYNWATCH_ATTACK_ID": "5",
                 "SYNWATCH_TOP_SOURCES": hostile.joined(separator: " "), "BLOCK_TIMEOUT": "90s",
@@ -89,92 +94,31 @@ struct NFTablesExampleTests {
         )
         #expect(result.status == 1)
         for rejected in hostile where !["198.18.0.1", "2001:db8::1"].contains(rejected) {
-            #expect(result.stderr.contains("skipped '\(rejected)'"), "\(rejected) was not reported")
+            #expect(result.errors.contains("skipped '\(rejected)'"), "\(rejected) was not reported")
         }
-        let blocked4 = try namespace.run(["nft", "list", "set", "inet", "synwatch", "blocked4"])
+        let blocked4 = try namespace.check(["nft", "list", "set", "inet", "synwatch", "blocked4"])
         #expect(blocked4.contains("elements = { 198.18.0.1 timeout 1m30s expires"))
-        let blocked6 = try namespace.run(["nft", "list", "set", "inet", "synwatch", "blocked6"])
+        let blocked6 = try namespace.check(["nft", "list", "set", "inet", "synwatch", "blocked6"])
         #expect(blocked6.contains("elements = { 2001:db8::1 timeout 1m30s expires"))
 
-        let badTimeout = try namespace.runScript(
-            Self.script,
+        let badTimeout = try Self.runScript(
+            in: namespace,
             environment: [
                 "SYNWATCH_EVENT": "attack_start", "SYNWATCH_KIND": "distributed",
                 "SYNWATCH_TOP_SOURCES": "198.18.0.7", "BLOCK_TIMEOUT": "10m; flush ruleset",
             ]
         )
         #expect(badTimeout.status == 2)
-        #expect(!(try namespace.run(["nft", "list", "set", "inet", "synwatch", "blocked4"]).contains("198.18.0.7")))
+        #expect(!(try namespace.check(["nft", "list", "set", "inet", "synwatch", "blocked4"]).contains("198.18.0.7")))
     }
 }
 
-/// A network namespace of the test's own, for its own nftables ruleset: no interface but loopback, no traffic.
-/// Its name is `swh` and 6 random hex digits; it is deleted when released.
-final class NetworkNamespace {
-    static let isAvailable =
-        geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
-        && FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft")
-
-    static let unavailableReason: Comment = "needs root, ip netns and nft (Debian package nftables)"
-
-    let name = "swh" + String(format: "%06x", UInt32.random(in: 0..<0x100_0000))
-
-    init() throws {
-        let created = try Self.execute(["/usr/sbin/ip", "netns", "add", name], environment: nil)
-        guard created.status == 0 else { throw NamespaceFailure("ip netns add \(name): \(created.stderr)") }
-    }
-
-    deinit {
-        _ = try? Self.execute(["/usr/sbin/ip", "netns", "delete", name], environment: nil)
-    }
-
-    /// Runs `arguments` inside the namespace and returns its standard output.
-    /// - Throws: `NamespaceFailure` when it exits with a status other than 0.
-    func run(_ arguments: [String]) throws -> String {
-        let result = try Self.execute(["/usr/sbin/ip", "netns", "exec", name] + arguments, environment: nil)
-        guard result.status == 0 else {
-            throw NamespaceFailure("\(arguments.joined(separator: " ")): \(result.stderr)")
-        }
-        return result.stdout
-    }
-
-    /// Runs `script` inside the namespace with only `environment` and a PATH.
-    func runScript(
-        _ script: String,
-        environment: [String: String]
-    ) throws -> (status: Int32, stdout: String, stderr: String) {
-        try Self.execute(
-            ["/usr/sbin/ip", "netns", "exec", name, script],
+extension NFTablesExampleTests {
+    /// Runs the example inside `namespace` with only `environment` and a PATH.
+    static func runScript(in namespace: NetworkNamespace, environment: [String: String]) throws -> CommandResult {
+        try namespace.run(
+            [script],
             environment: environment.merging(["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]) { $1 }
         )
-    }
-
-    private static func execute(
-        _ arguments: [String],
-        environment: [String: String]?
-    ) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        if let environment { process.environment = environment }
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let stdout = output.fileHandleForReading.readDataToEndOfFile()
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (
-            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)
-        )
-    }
-}
-
-struct NamespaceFailure: Error, CustomStringConvertible {
-    var description: String
-
-    init(_ description: String) {
-        self.description = description
     }
 }

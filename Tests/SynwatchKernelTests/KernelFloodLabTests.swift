@@ -12,9 +12,8 @@ import Testing
 /// `c`; the lab deletes both namespaces (and so the pair) when released.
 final class KernelFloodLab {
     static let isAvailable =
-        geteuid() == 0 && (try? NetworkLab.run(["ip", "netns", "list"]).status) == 0
-        && (try? NetworkLab.run(["python3", "--version"]).status) == 0
-        && (try? NetworkLab.run(["ss", "--version"]).status) == 0
+        NetworkNamespace.isAvailable && (try? ChildProcess.run(["python3", "--version"]).status) == 0
+        && (try? ChildProcess.run(["ss", "--version"]).status) == 0
 
     static let unavailableReason: Comment = "needs root, ip netns, ss and python3"
 
@@ -23,67 +22,50 @@ final class KernelFloodLab {
     static let clientAddress = "198.18.77.2"
     static let port: UInt16 = 8080
 
-    let server: String
-    let client: String
+    let serverNamespace: NetworkNamespace
+    let clientNamespace: NetworkNamespace
+    var server: String { serverNamespace.name }
+    var client: String { clientNamespace.name }
     private var processes: [(process: Process, input: Pipe)] = []
 
     init() throws {
-        let name = "swk" + String(format: "%06x", UInt32.random(in: 0..<0x100_0000))
-        server = name + "s"
-        client = name + "c"
-        do {
-            for command in [
-                ["ip", "netns", "add", server],
-                ["ip", "netns", "add", client],
-                [
-                    "ip", "link", "add", server, "netns", server, "type", "veth", "peer", "name", client, "netns",
-                    client,
-                ],
-                ["ip", "-n", server, "address", "add", Self.serverAddress + "/24", "dev", server],
-                ["ip", "-n", server, "address", "add", Self.serverIPv6Address + "/64", "dev", server, "nodad"],
-                ["ip", "-n", client, "address", "add", Self.clientAddress + "/24", "dev", client],
-                ["ip", "-n", server, "link", "set", server, "up"],
-                ["ip", "-n", client, "link", "set", client, "up"],
-                ["ip", "-n", server, "route", "add", "198.19.0.0/16", "via", Self.clientAddress],
-                ["ip", "netns", "exec", server, "sysctl", "-q", "-w", "net.ipv4.tcp_syncookies=1"],
-            ] {
-                try NetworkLab.check(command)
-            }
-        } catch {
-            delete()
-            throw error
+        let name = NetworkNamespace.freshName("swk")
+        serverNamespace = try NetworkNamespace(name + "s")
+        clientNamespace = try NetworkNamespace(name + "c")
+        for command in [
+            ["ip", "link", "add", server, "netns", server, "type", "veth", "peer", "name", client, "netns", client],
+            ["ip", "-n", server, "address", "add", Self.serverAddress + "/24", "dev", server],
+            ["ip", "-n", server, "address", "add", Self.serverIPv6Address + "/64", "dev", server, "nodad"],
+            ["ip", "-n", client, "address", "add", Self.clientAddress + "/24", "dev", client],
+            ["ip", "-n", server, "link", "set", server, "up"],
+            ["ip", "-n", client, "link", "set", client, "up"],
+            ["ip", "-n", server, "route", "add", "198.19.0.0/16", "via", Self.clientAddress],
+            ["ip", "netns", "exec", server, "sysctl", "-q", "-w", "net.ipv4.tcp_syncookies=1"],
+        ] {
+            try ChildProcess.check(command)
         }
     }
 
+    /// Ends the lab's processes (closing their standard input ends them; the signal is for one that hangs); the
+    /// namespaces go with their properties.
     deinit {
-        delete()
-    }
-
-    /// Ends the lab's processes (closing their standard input ends them; the signal is for one that hangs), then
-    /// removes both namespaces.
-    private func delete() {
         for (process, input) in processes {
             try? input.fileHandleForWriting.close()
             if process.isRunning { process.terminate() }
             process.waitUntilExit()
         }
-        processes = []
-        _ = try? NetworkLab.run(["ip", "netns", "delete", server])
-        _ = try? NetworkLab.run(["ip", "netns", "delete", client])
     }
 
     /// Starts `python3 -c script arguments…` in `namespace`, bounded to 60 seconds, and returns the first line it
     /// prints; the script runs until its standard input closes.
     func startPython(in namespace: String, _ script: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["timeout", "60", "ip", "netns", "exec", namespace, "python3", "-c", script] + arguments
         let input = Pipe()
         let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try ChildProcess.start(
+            ["timeout", "60", "ip", "netns", "exec", namespace, "python3", "-c", script] + arguments,
+            input: .pipe(input),
+            output: .pipe(output)
+        )
         processes.append((process, input))
         var line = Data()
         while !line.contains(UInt8(ascii: "\n")) {
@@ -98,19 +80,18 @@ final class KernelFloodLab {
 
     /// Sends `count` spoofed SYNs to the server's port from the client namespace, and waits for the sender's end.
     func flood(count: Int) throws {
-        let (status, output) = try NetworkLab.run([
+        let output = try ChildProcess.check([
             "timeout", "30", "ip", "netns", "exec", client, "python3", "-c", Self.floodScript,
             Self.serverAddress, String(Self.port), String(count),
         ])
-        guard status == 0, output.trimmingCharacters(in: .whitespacesAndNewlines) == String(count) else {
+        guard output.trimmingCharacters(in: .whitespacesAndNewlines) == String(count) else {
             throw LabError(command: "flood from \(client)", output: output)
         }
     }
 
     /// The lines `ss` prints in the server namespace for `arguments`, split into columns.
     func ss(_ arguments: [String]) throws -> [[Substring]] {
-        let (status, output) = try NetworkLab.run(["ip", "netns", "exec", server, "ss", "-H"] + arguments)
-        guard status == 0 else { throw LabError(command: "ss " + arguments.joined(separator: " "), output: output) }
+        let output = try serverNamespace.check(["ss", "-H"] + arguments)
         return output.split(separator: "\n").map { $0.split(whereSeparator: \.isWhitespace) }
     }
 

@@ -54,7 +54,7 @@ import Testing
         #expect(!found.isAcceptQueueFull)
         #expect(queues.listenerCount >= 1)
 
-        let ss = try NetworkLab.run(["ss", "-Hltn", "sport", "= :\(port)"])
+        let ss = try ChildProcess.run(["ss", "-Hltn", "sport", "= :\(port)"], mergingErrors: true)
         let columns = ss.output.split(whereSeparator: \.isWhitespace)
         #expect(columns.count >= 4 && columns[1] == "3" && columns[2] == "8" && columns[3] == "\(endpoint)")
     }

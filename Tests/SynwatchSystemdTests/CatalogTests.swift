@@ -31,10 +31,10 @@ final class CatalogTests: XCTestCase {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try FileManager.default.copyItem(at: Self.catalog, to: directory.appendingPathComponent("synwatch.catalog"))
 
-        let update = try runCommand("/usr/bin/journalctl", ["--root=\(root.path)", "--update-catalog"])
+        let update = try ChildProcess.run(["/usr/bin/journalctl", "--root=\(root.path)", "--update-catalog"])
         XCTAssertEqual(update.status, 0)
         XCTAssertEqual(update.errors, "", "journalctl's parser complained")
-        let list = try runCommand("/usr/bin/journalctl", ["--root=\(root.path)", "--list-catalog"])
+        let list = try ChildProcess.run(["/usr/bin/journalctl", "--root=\(root.path)", "--list-catalog"])
         XCTAssertEqual(list.status, 0)
         let lines = list.output.split(separator: "\n")
         for type in EventType.allCases {

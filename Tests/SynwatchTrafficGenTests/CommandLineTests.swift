@@ -1,4 +1,5 @@
 import Foundation
+import SynwatchTestSupport
 import SynwatchTrafficGen
 import Testing
 
@@ -12,8 +13,8 @@ private let executable: String? = {
 /// Runs the built command as its users do.
 @Suite("synwatch-trafficgen command", .enabled(if: executable != nil, "the synwatch-trafficgen binary is not built"))
 struct CommandLineTests {
-    private func run(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
-        try runProcess(executable!, arguments)
+    private func run(_ arguments: [String]) throws -> CommandResult {
+        try ChildProcess.run([executable!] + arguments)
     }
 
     @Test("flood writes the capture and the truth it reports")

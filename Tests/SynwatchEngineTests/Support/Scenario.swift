@@ -5,10 +5,10 @@ struct Scenario {
     /// Scenario time 0, as a capture time.
     static let origin: Int64 = 1_700_000_000 * second
 
-    var random: SplitMix64
+    var random: SeededRandom
     private var packets: [(time: Int64, order: Int, packet: Packet)] = []
 
-    init(seed: UInt64) { random = SplitMix64(seed: seed) }
+    init(seed: UInt64) { random = SeededRandom(seed: seed) }
 
     /// Capture time of scenario second `seconds`.
     static func time(_ seconds: Double) -> Int64 { origin + Int64((seconds * 1e9).rounded()) }

@@ -1,24 +1,10 @@
+import SynwatchTrafficGen
+
 @testable import SynwatchEngine
 
-/// SplitMix64: a tiny seeded generator, so every random test replays exactly from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func next32() -> UInt32 { UInt32(truncatingIfNeeded: next() >> 32) }
-
-    /// True with probability `p`.
-    mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &self) < p }
-}
+/// The traffic generator's seeded random, so every random test replays exactly from its seed. Named here alone: the
+/// traffic generator's other public types would meet the engine's in every test file that imported it.
+typealias SeededRandom = SynwatchTrafficGen.SeededRandom
 
 /// Builds frames field by field in network order, so fixtures spell out every byte they contain.
 struct ByteWriter {

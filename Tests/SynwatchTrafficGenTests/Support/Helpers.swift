@@ -1,4 +1,5 @@
 import Foundation
+import SynwatchTestSupport
 
 /// Runs `tcpdump` on capture files: the reference reader every written format must satisfy.
 enum Tcpdump {
@@ -10,11 +11,11 @@ enum Tcpdump {
 
     /// `tcpdump -nn -r FILE ARGUMENTS`: its output lines, and its error text when it failed.
     static func read(_ file: String, _ arguments: [String] = []) throws -> [String] {
-        let (status, text, diagnostics) = try runProcess(executable!, ["-nn", "-r", file] + arguments)
-        guard status == 0 else {
-            throw TcpdumpFailed(status: status, diagnostics)
+        let result = try ChildProcess.run([executable!, "-nn", "-r", file] + arguments)
+        guard result.status == 0 else {
+            throw TcpdumpFailed(status: result.status, result.errors)
         }
-        return text.split(separator: "\n").map(String.init)
+        return result.output.split(separator: "\n").map(String.init)
     }
 
     struct TcpdumpFailed: Error, CustomStringConvertible {
@@ -28,23 +29,6 @@ enum Tcpdump {
 
         var description: String { "tcpdump exited with \(status): \(stderr)" }
     }
-}
-
-/// Runs a program to its end: its exit status, standard output and standard error.
-func runProcess(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    // Read before waiting: a full pipe would block the child forever.
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let diagnostics = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, text, diagnostics)
 }
 
 /// A directory of its own for one test's files, removed afterwards.
