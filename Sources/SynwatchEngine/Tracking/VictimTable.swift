@@ -170,9 +170,9 @@ final class VictimTable {
     @inline(__always)
     func hash(_ key: VictimKey) -> UInt64 { hasher.hash(key.address, port: key.port) }
 
-    /// The slot of `key`, or -1.
+    /// The slot of `key`.
     @inline(__always)
-    func find(_ key: VictimKey, hash: UInt64) -> Int {
+    func find(_ key: VictimKey, hash: UInt64) -> Int? {
         slots.find(hash: hash) { keys.base[$0] == key }
     }
 
