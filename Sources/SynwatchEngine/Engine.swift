@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The detection engine: frames and their capture timestamps in, events out.
 ///
 /// It follows every TCP handshake (SYN, SYN-ACK, completing ACK, RST, time-out), then each completed
@@ -12,6 +6,10 @@ import Darwin
 /// clock is the capture time of the frames it is given (and of `advance(to:)` when traffic stops),
 /// so a capture replayed through it gives the same events every time. Every table is bounded by
 /// the configuration. Not thread-safe: one capture loop owns one engine.
+///
+/// Its jobs, one folder each: `Clock` (capture time in steps and epochs), `Handshakes` (SYN to completion),
+/// `Connections` (completion to close), `Tracking` (the bounded tables, what enters them and what they drop),
+/// `Detection` (decisions and events once a step), `Reports` (what it tells when asked), `Configuration`.
 public final class Engine {
     public private(set) var configuration: EngineConfiguration
 
@@ -24,17 +22,7 @@ public final class Engine {
     var admission: SourceAdmission
 
     var clock: StepClock
-    // Configuration in the units the per-packet path uses.
-    var timeout: Int64 = 0
-    var scanCandidateBits = 0
-    var retransmissionDeadline: Int64 = 0
-    /// Steps from the one an attempt matures in to one by which it surely passed its retransmission
-    /// deadline: its SYN came at least one grace floor before the end of its maturity step.
-    var deadlineSteps: Int64 = 0
-    var sweepBuckets = 0
-    var connectionSweepBuckets = 0
-    /// Weight of one step's measurement in a service's baseline.
-    var baselineAlpha = 0.0
+    var settings: DerivedSettings
 
     var counters = EngineStatistics()
     let outcomeCounts: UnsafeMutablePointer<Int>
@@ -78,41 +66,15 @@ public final class Engine {
         outcomeCounts.initialize(repeating: 0, count: DecodeOutcome.allCases.count)
         linkDelays = .allocate(capacity: DelayHistogram.storage)
         linkDelays.initialize(repeating: 0, count: DelayHistogram.storage)
+        settings = DerivedSettings(configuration, handshakes: handshakes, connections: connections)
         // Filled on the packet path, which allocates nothing.
         scanCandidates.reserveCapacity(Engine.maximumScanCandidates)
-        deriveSettings()
     }
 
     deinit {
         outcomeCounts.deallocate()
         linkDelays.deallocate()
         admission.deallocate()
-    }
-
-    /// The configuration in the units the per-packet path and the steps use.
-    private func deriveSettings() {
-        let windows = configuration.windows
-        let detection = configuration.detection
-        let resolution = clock.resolution
-        timeout = configuration.handshakes.timeout.nanoseconds
-        retransmissionDeadline = configuration.handshakes.retransmissionDeadline.nanoseconds
-        deadlineSteps =
-            (retransmissionDeadline - windows.completionGraceFloor.nanoseconds + resolution - 1) / resolution
-        sweepBuckets = handshakes.bucketsPerSweep(
-            resolution: windows.resolution,
-            timeout: configuration.handshakes.timeout
-        )
-        connectionSweepBuckets = connections.bucketsPerSweep(resolution: windows.resolution)
-        scanCandidateBits = LinearCounter.bitsNeeded(for: configuration.scan.minTargets, of: 64)
-        // Notice intervals only limit how often notices come: after two backscatter epochs of silence
-        // there is nothing left to count.
-        let longest = [
-            windows.rate.nanoseconds + windows.completionGraceCeiling.nanoseconds + detection.quietPeriod.nanoseconds
-                + retransmissionDeadline,
-            windows.sources.nanoseconds, timeout, 2 * BackscatterTable.epochLength,
-        ].max()!
-        baselineAlpha = 1 - pow(2, -Double(resolution) / Double(configuration.baseline.halfLife.nanoseconds))
-        clock.settleSteps = longest / resolution + 2
     }
 
     /// Applies a new configuration without losing what the engine has learnt (a reload).
@@ -144,7 +106,7 @@ public final class Engine {
         // The hash seed is the daemon's, drawn at start, never the file's.
         keep(\.hashSeed, nil)
         configuration = applied
-        deriveSettings()
+        settings = DerivedSettings(applied, handshakes: handshakes, connections: connections)
         return deferred
     }
 
@@ -184,7 +146,7 @@ public final class Engine {
     public func finish() {
         guard clock.hasStarted else { return }
         // Every attempt has matured and passed its retransmission deadline.
-        advanceClock(to: clock.now + retransmissionDeadline + 3 * clock.resolution)
+        advanceClock(to: clock.now + settings.retransmissionDeadline + 3 * clock.resolution)
         for slot in 0..<victims.slots.capacity
         where victims.slots.isOccupied(slot) && victims.states[slot].phase == .attacked {
             endAttack(slot, at: clock.now, reason: .captureEnd)
@@ -213,7 +175,7 @@ public final class Engine {
     /// Runs the detector once per resolution step up to `step`; after a long silence, only as many
     /// steps as it takes for every window to empty.
     func runSteps(to step: Int64) {
-        let last = min(step, clock.step + clock.settleSteps)
+        let last = min(step, clock.step + settings.settleSteps)
         var next = clock.step + 1
         while next <= last {
             tick(step: next)
@@ -232,8 +194,8 @@ public final class Engine {
         let time = step * clock.resolution
         // The step's own sources epoch: after a silence, `settle` comes only once every step has run.
         clock.enter(step)
-        sweepTimeouts(before: time - timeout)
-        sweepConnections(at: time, buckets: connectionSweepBuckets)
+        sweepTimeouts(before: time - settings.timeout)
+        sweepConnections(at: time, buckets: settings.connectionSweepBuckets)
         for slot in 0..<victims.slots.capacity where victims.slots.isOccupied(slot) {
             evaluate(slot, step: step, time: time)
         }

@@ -6,8 +6,6 @@ struct StepClock {
     let resolution: Int64
     /// Nanoseconds of one sources epoch: half the sources window, at least a step.
     let epochLength: Int64
-    /// Steps after which an idle engine has nothing left to decide: longer gaps are skipped.
-    var settleSteps: Int64 = 0
     /// Capture time of the newest frame (or tick); `.min` before the first. Frames from the past are taken as
     /// happening now.
     private(set) var now: Int64 = .min

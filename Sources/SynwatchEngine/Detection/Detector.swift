@@ -69,7 +69,7 @@ extension Engine {
     /// Failures decided by now in the step whose every attempt passed its retransmission deadline:
     /// attempts that neither completed, nor were refused, nor were retransmitted by a live client.
     func failedEvidence(_ slot: Int, step: Int64) -> Double {
-        let deadlineStep = step - 1 - deadlineSteps
+        let deadlineStep = step - 1 - settings.deadlineSteps
         guard deadlineStep * clock.resolution >= victims.states[slot].firstSeen,
             victims.holds(slot, step: deadlineStep)
         else { return 0 }
@@ -124,7 +124,7 @@ extension Engine {
             if shift >= state.pointee.samplingShift {
                 state.pointee.samplingShift = shift
                 state.pointee.samplingWanted = time
-            } else if time - state.pointee.samplingWanted >= timeout {
+            } else if time - state.pointee.samplingWanted >= settings.timeout {
                 state.pointee.samplingShift = shift
                 state.pointee.samplingWanted = time
             }
@@ -200,7 +200,7 @@ extension Engine {
     /// Moves the service's baseline towards a quiet measurement (exponentially weighted mean and variance).
     func learnBaseline(_ slot: Int, _ measured: WindowMeasurement) {
         let state = victims.states.pointer(slot)
-        let alpha = baselineAlpha
+        let alpha = settings.baselineAlpha
         let difference = measured.halfOpenPerSecond - state.pointee.baselineHalfOpen
         state.pointee.baselineHalfOpen += alpha * difference
         state.pointee.baselineHalfOpenVariance =

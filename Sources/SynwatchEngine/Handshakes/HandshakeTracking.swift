@@ -126,7 +126,9 @@ extension Engine {
         // table only when the service has a FIN of its own waiting for the client's ACK.
         let victimKey = VictimKey(address: segment.destination, port: segment.destinationPort)
         guard let victim = victims.find(victimKey, hash: victims.hash(victimKey)) else { return }
-        if victims.states[victim].lastActive >= clock.now - timeout, completeHandshake(&segment, on: victim) { return }
+        if victims.states[victim].lastActive >= clock.now - settings.timeout, completeHandshake(&segment, on: victim) {
+            return
+        }
         if victims.connections[victim].awaitingFinAck > 0 { acknowledgeServerFin(&segment) }
     }
 
@@ -237,7 +239,7 @@ extension Engine {
     /// Drops attempts whose SYN is older than `cutoff`, a slice of the table per step.
     func sweepTimeouts(before cutoff: Int64) {
         let slots = handshakes.slots
-        for _ in 0..<sweepBuckets {
+        for _ in 0..<settings.handshakeSweepBuckets {
             let bucket = handshakes.sweepCursor
             handshakes.sweepCursor = (bucket + 1) & slots.bucketMask
             guard slots.tags[bucket] != 0 else { continue }

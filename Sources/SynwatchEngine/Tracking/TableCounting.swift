@@ -139,7 +139,7 @@ extension Engine {
         entry.pointee.lastTarget = segment.destination
         LinearCounter.add(targetHash, to: &entry.pointee.targets[parity])
         LinearCounter.add(addressHash, to: &entry.pointee.addresses[parity])
-        if !entry.pointee.scanCandidate, entry.pointee.targets.union.nonzeroBitCount >= scanCandidateBits,
+        if !entry.pointee.scanCandidate, entry.pointee.targets.union.nonzeroBitCount >= settings.scanCandidateBits,
             scanCandidates.count < Engine.maximumScanCandidates
         {
             entry.pointee.scanCandidate = true

@@ -77,7 +77,7 @@ struct VictimState: Sendable {
     var timeouts = 0
 
     var phase = Phase.idle
-    /// How long attempts on this service may take to complete (learnt, see `Engine.updateGrace`).
+    /// How long attempts on this service may take to complete (learnt, see `Engine.learntGrace`).
     var grace: Int64 = 0
     /// CUSUMs of the excess of failing attempts over the threshold: from attempts still undecided
     /// when they mature, and from attempts that failed for sure (by RST, or past the retransmission
