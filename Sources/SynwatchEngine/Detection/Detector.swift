@@ -23,9 +23,9 @@ extension Engine {
     /// so a flood is measured right from its first step.
     func measure(_ slot: Int, step: Int64) -> WindowMeasurement {
         victims.advanceRing(slot, to: step - 1)
-        let rateSteps = configuration.windows.rate.nanoseconds / resolution
+        let rateSteps = configuration.windows.rate.nanoseconds / clock.resolution
         let state = victims.states[slot]
-        let firstStep = max(step - rateSteps, (state.firstSeen + state.grace) / resolution)
+        let firstStep = max(step - rateSteps, (state.firstSeen + state.grace) / clock.resolution)
         var synPackets = 0, attempts = 0, completed = 0, halfOpen = 0
         var position = firstStep
         while position < step {
@@ -38,7 +38,7 @@ extension Engine {
         }
         var result = WindowMeasurement()
         guard firstStep < step else { return result }
-        let seconds = Double(step - firstStep) * Double(resolution) / 1e9
+        let seconds = Double(step - firstStep) * Double(clock.resolution) / 1e9
         result.synPackets = synPackets
         result.synPerSecond = Double(synPackets) / seconds
         // Sampled attempts are estimates: never more half-open attempts than SYNs.
@@ -69,8 +69,8 @@ extension Engine {
     /// Failures decided by now in the step whose every attempt passed its retransmission deadline:
     /// attempts that neither completed, nor were refused, nor were retransmitted by a live client.
     func failedEvidence(_ slot: Int, step: Int64) -> Double {
-        let deadlineStep = step - 1 - deadlineSteps
-        guard deadlineStep * resolution >= victims.states[slot].firstSeen,
+        let deadlineStep = step - 1 - settings.deadlineSteps
+        guard deadlineStep * clock.resolution >= victims.states[slot].firstSeen,
             victims.holds(slot, step: deadlineStep)
         else { return 0 }
         let counters = victims.stepCounters(slot, step: deadlineStep).pointee
@@ -79,7 +79,7 @@ extension Engine {
 
     /// The detector's decision for one service at one step.
     func evaluate(_ slot: Int, step: Int64, time: Int64) {
-        victims.advanceEpoch(slot, to: time / epochLength)
+        victims.advanceEpoch(slot, to: time / clock.epochLength)
         let state = victims.states.pointer(slot)
         state.pointee.grace = learntGrace(slot: slot)
         let measured = measure(slot, step: step)
@@ -87,12 +87,12 @@ extension Engine {
         switch state.pointee.phase {
         case .idle:
             let threshold = allowance(slot, measured, time: time)
-            let perStep = threshold * Double(resolution) / 1e9
+            let perStep = threshold * Double(clock.resolution) / 1e9
             let undecided = undecidedEvidence(slot, step: step) - perStep
             let failed = failedEvidence(slot, step: step) - perStep
             if state.pointee.undecidedEvidence == 0 && state.pointee.failedEvidence == 0 {
                 // The SYNs of the step that matured now came one grace before it.
-                state.pointee.evidenceSince = (step - 1) * resolution - state.pointee.grace
+                state.pointee.evidenceSince = (step - 1) * clock.resolution - state.pointee.grace
             }
             state.pointee.undecidedEvidence = max(0, state.pointee.undecidedEvidence + undecided)
             state.pointee.failedEvidence = max(0, state.pointee.failedEvidence + failed)
@@ -124,7 +124,7 @@ extension Engine {
             if shift >= state.pointee.samplingShift {
                 state.pointee.samplingShift = shift
                 state.pointee.samplingWanted = time
-            } else if time - state.pointee.samplingWanted >= timeout {
+            } else if time - state.pointee.samplingWanted >= settings.timeout {
                 state.pointee.samplingShift = shift
                 state.pointee.samplingWanted = time
             }
@@ -200,7 +200,7 @@ extension Engine {
     /// Moves the service's baseline towards a quiet measurement (exponentially weighted mean and variance).
     func learnBaseline(_ slot: Int, _ measured: WindowMeasurement) {
         let state = victims.states.pointer(slot)
-        let alpha = baselineAlpha
+        let alpha = settings.baselineAlpha
         let difference = measured.halfOpenPerSecond - state.pointee.baselineHalfOpen
         state.pointee.baselineHalfOpen += alpha * difference
         state.pointee.baselineHalfOpenVariance =
@@ -224,7 +224,7 @@ extension Engine {
         // The SYNs of the window that revealed the attack belong to it, and so do those that came since, which
         // have not matured yet (counted in the steps from this one to the ring's head).
         var pending = 0
-        var position = time / resolution
+        var position = time / clock.resolution
         while position <= state.pointee.ringHead {
             pending += Int(victims.stepCounters(slot, step: position).pointee.synPackets)
             position += 1
@@ -243,7 +243,7 @@ extension Engine {
 
     func endAttack(_ slot: Int, at time: Int64, reason: AttackSummary.EndReason) {
         let state = victims.states.pointer(slot)
-        let figures = self.figures(slot, measure(slot, step: time / resolution))
+        let figures = self.figures(slot, measure(slot, step: time / clock.resolution))
         state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, figures.distinctSources)
         let end = reason == .quiet ? state.pointee.lastEvidence : time
         let summary = AttackSummary(
@@ -309,9 +309,8 @@ extension Engine {
         let sketches = [victims.top(slot, parity: 0), victims.top(slot, parity: 1)]
         var top: [SourceCount] = []
         for candidate in SpaceSaving.top(wanted, of: sketches, k: victims.topK) {
-            let source = sources.find(candidate.address, hash: hasher.hash(candidate.address))
-            guard source >= 0 else { continue }
-            sources.advanceEpoch(source, to: currentEpoch)
+            guard let source = sources.find(candidate.address, hash: hasher.hash(candidate.address)) else { continue }
+            sources.advanceEpoch(source, to: clock.epoch)
             guard !Self.completes(sources.entries[source]) else { continue }
             // The table's count holds the SYN before the admitting one, whose target and time are unknown.
             let halfOpen = min(candidate.halfOpen, sources.entries[source].halfOpen - 1)
@@ -326,7 +325,7 @@ extension Engine {
         for source in 0..<sources.slots.capacity where sources.slots.isOccupied(source) {
             guard sources.entries[source].lastTarget == address else { continue }
             // Counts of sources silent for two epochs are out of the window.
-            sources.advanceEpoch(source, to: currentEpoch)
+            sources.advanceEpoch(source, to: clock.epoch)
             let entry = sources.entries[source]
             // A scanner's or a busy client's count is spread over other services: not this one's. A client of
             // another service of the same host aims at this address too: only sources of this service count.
@@ -409,7 +408,7 @@ extension Engine {
     /// Raises a scan notice for candidates whose handshakes had time to complete and mostly did not.
     func judgeScanCandidates(at time: Int64) {
         guard !scanCandidates.isEmpty else { return }
-        let grace = configuration.windows.completionGrace.nanoseconds + resolution
+        let grace = configuration.windows.completionGrace.nanoseconds + clock.resolution
         let scan = configuration.scan
         scanCandidates.removeAll { candidate in
             guard time - candidate.since >= grace else { return false }

@@ -20,6 +20,8 @@ final class BucketedSlots {
     let rotation: FlatArray<UInt8>
     /// Occupied slots.
     private(set) var count = 0
+    /// Entries given up to make room (`claim`): what the table dropped.
+    private(set) var evictions = 0
 
     /// - Parameter capacity: slots wanted; rounded up to a power of two of at least one bucket.
     init(capacity: Int) {
@@ -52,10 +54,10 @@ final class BucketedSlots {
     @inline(__always)
     func firstSlot(_ hash: UInt64) -> Int { (Int(truncatingIfNeeded: hash) & bucketMask) &* Self.ways }
 
-    /// The slot whose tag matches `hash` and for which `matches` holds, or -1.
+    /// The slot whose tag matches `hash` and for which `matches` holds.
     /// - Complexity: O(1): one bucket.
     @inline(__always)
-    func find(hash: UInt64, matches: (Int) -> Bool) -> Int {
+    func find(hash: UInt64, matches: (Int) -> Bool) -> Int? {
         let bucket = Int(truncatingIfNeeded: hash) & bucketMask
         var candidates = Self.zeroBytes(tags[bucket] ^ (UInt64(Self.tag(hash)) &* 0x0101_0101_0101_0101))
         while candidates != 0 {
@@ -63,15 +65,33 @@ final class BucketedSlots {
             if matches(slot) { return slot }
             candidates &= candidates &- 1
         }
-        return -1
+        return nil
     }
 
-    /// An unoccupied slot in the bucket of `hash`, or -1 when the bucket is full.
+    /// An unoccupied slot in the bucket of `hash`, nil when the bucket is full.
     @inline(__always)
-    func freeSlot(hash: UInt64) -> Int {
+    func freeSlot(hash: UInt64) -> Int? {
         let bucket = Int(truncatingIfNeeded: hash) & bucketMask
         let empty = Self.zeroBytes(tags[bucket])
-        return empty == 0 ? -1 : bucket &* Self.ways &+ empty.trailingZeroBitCount >> 3
+        return empty == 0 ? nil : bucket &* Self.ways &+ empty.trailingZeroBitCount >> 3
+    }
+
+    /// A slot for a new entry in the bucket of `hash`, not yet occupied: a free one, else the one `evicting` picks
+    /// from the full bucket, vacated and counted; nil when it picks none.
+    @inline(__always)
+    func claim(hash: UInt64, evicting: (UInt64) -> Int?) -> Int? {
+        if let free = freeSlot(hash: hash) { return free }
+        guard let slot = evicting(hash) else { return nil }
+        vacate(slot)
+        evictions &+= 1
+        return slot
+    }
+
+    /// A slot for a new entry in the bucket of `hash`: a free one, else the next in rotation, evicted and counted.
+    @inline(__always)
+    func claim(hash: UInt64) -> Int {
+        // Evicting in rotation reads nothing of the old entry: under a flood its line is not in cache.
+        claim(hash: hash, evicting: rotationSlot(hash:))!
     }
 
     /// The slot of the full bucket of `hash` to evict next in rotation.
@@ -83,10 +103,10 @@ final class BucketedSlots {
         return bucket &* Self.ways &+ way
     }
 
-    /// The slot of the full bucket of `hash` with the smallest `age` among those `evictable` allows, or -1.
-    func oldestSlot(hash: UInt64, age: (Int) -> Int64, evictable: (Int) -> Bool = { _ in true }) -> Int {
+    /// The slot of the full bucket of `hash` with the smallest `age` among those `evictable` allows.
+    func oldestSlot(hash: UInt64, age: (Int) -> Int64, evictable: (Int) -> Bool = { _ in true }) -> Int? {
         let first = firstSlot(hash)
-        var oldest = -1
+        var oldest: Int?
         var oldestAge = Int64.max
         for slot in first..<(first + Self.ways) where evictable(slot) {
             let slotAge = age(slot)

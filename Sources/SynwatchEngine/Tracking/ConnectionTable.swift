@@ -74,9 +74,9 @@ final class ConnectionTable {
 
     deinit { entries.deallocate() }
 
-    /// The slot of the connection with this hash and fingerprint, or -1.
+    /// The slot of the connection with this hash and fingerprint.
     @inline(__always)
-    func find(_ hashed: (hash: UInt64, fingerprint: UInt64)) -> Int {
+    func find(_ hashed: (hash: UInt64, fingerprint: UInt64)) -> Int? {
         slots.find(hash: hashed.hash) { entries.base[$0].fingerprint == hashed.fingerprint }
     }
 
@@ -84,10 +84,10 @@ final class ConnectionTable {
     /// state changed least recently.
     func evictionSlot(hash: UInt64) -> Int {
         let entries = self.entries
-        // TIME_WAIT ages sort before every other state's (capture times are far below 2^62).
+        // TIME_WAIT ages sort before every other state's (capture times are far below 2^62); every slot is a choice.
         return slots.oldestSlot(hash: hash) { slot in
             entries[slot].state == .timeWait ? entries[slot].since &- (1 << 62) : entries[slot].since
-        }
+        }!
     }
 
     /// Buckets to sweep per resolution step so the whole table is swept once a second (or once a step).

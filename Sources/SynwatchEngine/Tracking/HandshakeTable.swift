@@ -12,6 +12,33 @@ struct HandshakeKey: Equatable, Sendable {
         self.ports = UInt32(clientPort) << 16 | UInt32(serverPort)
     }
 
+    /// The attempt `segment` belongs to, sent by its client (SYN, ACK, the client's RST) or its server (SYN-ACK,
+    /// the server's RST).
+    @inline(__always)
+    init(_ segment: TCPSegment, sentBy sender: Sender) {
+        switch sender {
+        case .client:
+            self.init(
+                client: segment.source,
+                clientPort: segment.sourcePort,
+                server: segment.destination,
+                serverPort: segment.destinationPort
+            )
+        case .server:
+            self.init(
+                client: segment.destination,
+                clientPort: segment.destinationPort,
+                server: segment.source,
+                serverPort: segment.sourcePort
+            )
+        }
+    }
+
+    enum Sender {
+        case client
+        case server
+    }
+
     var serverPort: UInt16 { UInt16(truncatingIfNeeded: ports) }
 }
 
@@ -37,6 +64,10 @@ struct HandshakeEntry: Sendable {
     var graceCentiseconds: UInt8 = 0
     /// Whether the client retransmitted the SYN: a live TCP stack, not (yet) a failure.
     var retransmitted = false
+
+    /// The victim table slot of the attempt's service, when it had one.
+    @inline(__always)
+    var victimSlot: Int? { victim == 0 ? nil : Int(victim) - 1 }
 
     /// The resolution step in which the attempt matures (its grace runs out).
     @inline(__always)
@@ -70,9 +101,9 @@ final class HandshakeTable {
         hasher.hash(key.client, key.server, ports: key.ports)
     }
 
-    /// The slot of the attempt with this hash and fingerprint, or -1.
+    /// The slot of the attempt with this hash and fingerprint.
     @inline(__always)
-    func find(_ hashed: (hash: UInt64, fingerprint: UInt64)) -> Int {
+    func find(_ hashed: (hash: UInt64, fingerprint: UInt64)) -> Int? {
         slots.find(hash: hashed.hash) { entries.base[$0].fingerprint == hashed.fingerprint }
     }
 
@@ -83,7 +114,7 @@ final class HandshakeTable {
         _ hashed: (hash: UInt64, fingerprint: UInt64),
         isn: UInt32,
         time: Int64,
-        victim: Int,
+        victim: Int?,
         weight: UInt8,
         graceCentiseconds: UInt8
     ) {
@@ -92,7 +123,7 @@ final class HandshakeTable {
             fingerprint: hashed.fingerprint,
             clientISN: isn,
             synTime: time,
-            victim: UInt32(truncatingIfNeeded: victim + 1),
+            victim: victim.map { UInt32(truncatingIfNeeded: $0 + 1) } ?? 0,
             weight: weight,
             graceCentiseconds: graceCentiseconds
         )

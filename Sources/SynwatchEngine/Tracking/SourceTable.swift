@@ -48,9 +48,9 @@ final class SourceTable {
 
     deinit { entries.deallocate() }
 
-    /// The slot of `address`, or -1.
+    /// The slot of `address`.
     @inline(__always)
-    func find(_ address: IPAddress, hash: UInt64) -> Int {
+    func find(_ address: IPAddress, hash: UInt64) -> Int? {
         slots.find(hash: hash) { entries.base[$0].address == address }
     }
 

@@ -77,7 +77,7 @@ struct VictimState: Sendable {
     var timeouts = 0
 
     var phase = Phase.idle
-    /// How long attempts on this service may take to complete (learnt, see `Engine.updateGrace`).
+    /// How long attempts on this service may take to complete (learnt, see `Engine.learntGrace`).
     var grace: Int64 = 0
     /// CUSUMs of the excess of failing attempts over the threshold: from attempts still undecided
     /// when they mature, and from attempts that failed for sure (by RST, or past the retransmission
@@ -170,9 +170,9 @@ final class VictimTable {
     @inline(__always)
     func hash(_ key: VictimKey) -> UInt64 { hasher.hash(key.address, port: key.port) }
 
-    /// The slot of `key`, or -1.
+    /// The slot of `key`.
     @inline(__always)
-    func find(_ key: VictimKey, hash: UInt64) -> Int {
+    func find(_ key: VictimKey, hash: UInt64) -> Int? {
         slots.find(hash: hash) { keys.base[$0] == key }
     }
 

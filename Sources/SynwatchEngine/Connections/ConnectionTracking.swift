@@ -1,10 +1,9 @@
+/// Every connection whose handshake completed, through its close as the server's kernel sees it.
 extension Engine {
-    // MARK: Connections
-
-    /// The connection table's hash of the current segment's 4-tuple, with its endpoints in a fixed order so
+    /// The connection table's hash of `segment`'s 4-tuple, with its endpoints in a fixed order so
     /// both directions find one entry, and whether the segment's source is the first (low) endpoint.
     @inline(__always)
-    func connectionHash() -> (hashed: (hash: UInt64, fingerprint: UInt64), sourceIsLow: Bool) {
+    func connectionHash(_ segment: TCPSegment) -> (hashed: (hash: UInt64, fingerprint: UInt64), sourceIsLow: Bool) {
         let source = segment.source
         let destination = segment.destination
         let sourcePort = segment.sourcePort
@@ -26,23 +25,25 @@ extension Engine {
         Int32(bitPattern: acknowledgement &- fin) > 0
     }
 
-    /// Starts following the connection whose handshake the current segment (from the client) completed.
-    func openConnection(service: Int, weight: UInt8) {
-        let (hashed, sourceIsLow) = connectionHash()
-        var slot = connections.find(hashed)
-        if slot >= 0 {
+    /// Starts following the connection whose handshake `segment` (from the client) completed.
+    func openConnection(_ segment: inout TCPSegment, service: Int, weight: UInt8) {
+        let (hashed, sourceIsLow) = connectionHash(segment)
+        if let held = connections.find(hashed) {
             // The server accepted a new SYN on a 4-tuple it held: a TIME_WAIT reused, or a close out of sight.
-            endConnection(slot, connections.entries[slot].state == .timeWait ? .closed : .expired)
+            endConnection(held, connections.entries[held].state == .timeWait ? .closed : .expired)
         }
-        slot = connections.slots.freeSlot(hash: hashed.hash)
-        if slot < 0 {
+        let slot: Int
+        if let free = connections.slots.freeSlot(hash: hashed.hash) {
+            slot = free
+        } else {
+            // Not `claim`: an evicted connection leaves the counts of its state too, as every end does.
             slot = connections.evictionSlot(hash: hashed.hash)
             endConnection(slot, .evicted)
         }
         connections.slots.occupy(slot, hash: hashed.hash)
         connections.entries[slot] = ConnectionEntry(
             fingerprint: hashed.fingerprint,
-            since: now,
+            since: clock.now,
             victim: UInt32(truncatingIfNeeded: service + 1),
             victimSerial: victims.states[service].serial,
             serverIsLow: !sourceIsLow,
@@ -54,10 +55,9 @@ extension Engine {
     }
 
     /// The client's ACK, when it acknowledges the FIN of a server waiting for it.
-    func acknowledgeServerFin() {
-        let (hashed, sourceIsLow) = connectionHash()
-        let slot = connections.find(hashed)
-        guard slot >= 0 else { return }
+    func acknowledgeServerFin(_ segment: inout TCPSegment) {
+        let (hashed, sourceIsLow) = connectionHash(segment)
+        guard let slot = connections.find(hashed) else { return }
         let entry = connections.entries.pointer(slot)
         guard sourceIsLow != entry.pointee.serverIsLow,
             Engine.acknowledges(segment.acknowledgement, fin: entry.pointee.serverFin)
@@ -71,11 +71,10 @@ extension Engine {
     }
 
     /// A FIN from either side. Any ACK it carries was taken first (`handleAck`), as the receiver takes it.
-    func handleFin() {
+    func handleFin(_ segment: inout TCPSegment) {
         guard connections.slots.count > 0 else { return }
-        let (hashed, sourceIsLow) = connectionHash()
-        let slot = connections.find(hashed)
-        guard slot >= 0 else { return }
+        let (hashed, sourceIsLow) = connectionHash(segment)
+        guard let slot = connections.find(hashed) else { return }
         let entry = connections.entries.pointer(slot)
         if sourceIsLow == entry.pointee.serverIsLow {
             // The FIN takes the sequence number after the segment's data.
@@ -104,7 +103,7 @@ extension Engine {
                 countClose(slot, .serverFirst)
             case .timeWait:
                 // A retransmitted FIN: the server acknowledges it again and restarts its TIME_WAIT.
-                entry.pointee.since = now
+                entry.pointee.since = clock.now
             default:
                 // A retransmission.
                 break
@@ -115,11 +114,10 @@ extension Engine {
     /// A RST that answers no handshake: it aborts the connection (and ends a TIME_WAIT, as Linux lets it).
     ///
     /// Its sequence number is not checked against the window, which the engine does not follow.
-    func resetConnection() {
+    func resetConnection(_ segment: inout TCPSegment) {
         guard connections.slots.count > 0 else { return }
-        let (hashed, sourceIsLow) = connectionHash()
-        let slot = connections.find(hashed)
-        guard slot >= 0 else { return }
+        let (hashed, sourceIsLow) = connectionHash(segment)
+        guard let slot = connections.find(hashed) else { return }
         guard connections.entries[slot].state != .timeWait else { return endConnection(slot, .closed) }
         countClose(slot, sourceIsLow == connections.entries[slot].serverIsLow ? .abortedByServer : .abortedByClient)
         endConnection(slot, .aborted)
@@ -151,13 +149,16 @@ extension Engine {
 
     // MARK: Connection counts
 
-    /// Whether the connection's service still holds the slot it had: otherwise its counts went with it.
+    /// The slot of the connection's service, while it still holds the slot it had: otherwise its counts went
+    /// with it.
     @inline(__always)
-    func connectionService(_ slot: Int) -> Int {
-        let service = Int(connections.entries[slot].victim) - 1
-        guard service >= 0, victims.slots.isOccupied(service),
-            victims.states[service].serial == connections.entries[slot].victimSerial
-        else { return -1 }
+    func connectionService(_ slot: Int) -> Int? {
+        let entry = connections.entries[slot]
+        guard entry.victim > 0 else { return nil }
+        let service = Int(entry.victim) - 1
+        guard victims.slots.isOccupied(service), victims.states[service].serial == entry.victimSerial else {
+            return nil
+        }
         return service
     }
 
@@ -167,14 +168,13 @@ extension Engine {
         let old = entry.pointee.state
         counters.connections[old] &-= 1
         counters.connections[state] &+= 1
-        let service = connectionService(slot)
-        if service >= 0 {
+        if let service = connectionService(slot) {
             let weight = Int(entry.pointee.weight)
             victims.connections[service][old] &-= weight
             victims.connections[service][state] &+= weight
         }
         entry.pointee.state = state
-        entry.pointee.since = now
+        entry.pointee.since = clock.now
     }
 
     /// Counts a close or an abort of the connection in `slot`, once in all and with its weight on its service.
@@ -183,16 +183,18 @@ extension Engine {
     /// the compiler check every access to it at run time, on the SYN path too.
     func countClose(_ slot: Int, _ close: ConnectionClose) {
         counters.connections.count(close, weight: 1)
-        let service = connectionService(slot)
-        if service >= 0 { victims.connections[service].count(close, weight: Int(connections.entries[slot].weight)) }
+        if let service = connectionService(slot) {
+            victims.connections[service].count(close, weight: Int(connections.entries[slot].weight))
+        }
     }
 
     /// Removes the connection in `slot` from the table and from the counts of its state.
     func endConnection(_ slot: Int, _ end: ConnectionEnd) {
         let state = connections.entries[slot].state
         counters.connections[state] &-= 1
-        let service = connectionService(slot)
-        if service >= 0 { victims.connections[service][state] &-= Int(connections.entries[slot].weight) }
+        if let service = connectionService(slot) {
+            victims.connections[service][state] &-= Int(connections.entries[slot].weight)
+        }
         connections.slots.vacate(slot)
         switch end {
         case .closed: counters.connectionsClosed &+= 1

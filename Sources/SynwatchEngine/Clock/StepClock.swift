@@ -1,0 +1,56 @@
+/// The engine's only clock: the capture time of its input, cut into resolution steps and sources epochs.
+///
+/// Dividing happens only when a step ends, not per packet.
+struct StepClock {
+    /// Nanoseconds of one step.
+    let resolution: Int64
+    /// Nanoseconds of one sources epoch: half the sources window, at least a step.
+    let epochLength: Int64
+    /// Capture time of the newest frame (or tick); `.min` before the first. Frames from the past are taken as
+    /// happening now.
+    private(set) var now: Int64 = .min
+    /// Capture time of the first frame; `.min` before it.
+    private(set) var start: Int64 = .min
+    private(set) var step: Int64 = 0
+    /// The sources epoch of `step` (or of the step being run).
+    private(set) var epoch: Int64 = 0
+    /// Start of the step after `step`.
+    private var nextStepStart: Int64 = .min
+
+    init(resolution: Int64, epochLength: Int64) {
+        self.resolution = resolution
+        self.epochLength = epochLength
+    }
+
+    /// Whether a frame has been seen.
+    var hasStarted: Bool { now != .min }
+
+    /// The parity of the current sources epoch: which half of the per-epoch counters is counting.
+    var parity: Int { Int(epoch & 1) }
+
+    /// Moves `now` forward to `time`.
+    /// - Returns: the step `time` falls in, when steps ended up to it and must run; nil otherwise.
+    @inline(__always)
+    mutating func advance(to time: Int64) -> Int64? {
+        guard time > now else { return nil }
+        if now == .min {
+            start = time
+            settle(at: time / resolution)
+        }
+        now = time
+        return time >= nextStepStart ? time / resolution : nil
+    }
+
+    /// Enters step `step` while running it: its own sources epoch, as a silence's steps run one by one.
+    mutating func enter(_ step: Int64) {
+        epoch = step * resolution / epochLength
+    }
+
+    /// Makes `step` the current step once every step up to it has run.
+    mutating func settle(at step: Int64) {
+        self.step = step
+        nextStepStart = (step + 1) * resolution
+        // Epochs are counted from the start of the step: at most one step early, which no count notices.
+        epoch = step * resolution / epochLength
+    }
+}

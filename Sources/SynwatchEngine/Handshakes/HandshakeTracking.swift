@@ -1,0 +1,296 @@
+/// Every handshake from its SYN to its completing ACK, RST or time-out, counted on its service and its host.
+extension Engine {
+    func handleSyn(_ segment: inout TCPSegment) {
+        counters.synPackets &+= 1
+        let now = clock.now
+        let victimKey = VictimKey(address: segment.destination, port: segment.destinationPort)
+        let victimHash = victims.hash(victimKey)
+        let victim = trackVictim(victimKey, hash: victimHash)
+        // The whole host too (port 0), where a flood spread over random ports adds up.
+        let hostKey = VictimKey(address: segment.destination, port: 0)
+        let hostHash = victims.hash(hostKey)
+        let host = segment.destinationPort == 0 ? nil : trackVictim(hostKey, hash: hostHash)
+        // Everything about the attempt is counted in the step it matures in.
+        let grace = victim.map { victims.states[$0].grace } ?? configuration.windows.completionGrace.nanoseconds
+        let graceCentiseconds = UInt8(truncatingIfNeeded: (grace + 9_999_999) / 10_000_000)
+        let step = (now + Int64(graceCentiseconds) * 10_000_000) / clock.resolution
+        if let victim { countSynPacket(on: victim, step: step) }
+        if let host { countSynPacket(on: host, step: step) }
+
+        let key = HandshakeKey(segment, sentBy: .client)
+        let hashed = handshakes.hash(key)
+        // A service under a heavy attack has its attempts sampled by 4-tuple, so a flood stops filling
+        // the table (and evicting other services' handshakes) once it is known. Retransmissions of a
+        // sampled 4-tuple are sampled too. A tracked attempt stands for `weight` attempts.
+        let shift = max(
+            victim.map { victims.states[$0].samplingShift } ?? 0,
+            host.map { victims.states[$0].samplingShift } ?? 0
+        )
+        let tracked = hashed.fingerprint & ((1 << UInt64(shift)) - 1) == 0
+        let weight = UInt32(1) << UInt32(shift)
+        if tracked {
+            let slot: Int
+            if let held = handshakes.find(hashed) {
+                if handshakes.entries[held].clientISN == segment.sequence {
+                    counters.synRetransmits &+= 1
+                    if let victim { victims.states[victim].retransmits &+= 1 }
+                    // A live stack: undecided while it is open.
+                    if !handshakes.entries[held].retransmitted {
+                        handshakes.entries[held].retransmitted = true
+                        forEachMaturityStep(of: held, key) { $0.pointee.retransmitted &+= $1 }
+                    }
+                    return
+                }
+                // A new ISN on the same 4-tuple is a new attempt; the old one never completed.
+                if handshakes.entries[held].retransmitted {
+                    forEachMaturityStep(of: held, key) { $0.pointee.retransmitted &-= $1 }
+                }
+                handshakes.slots.vacate(held)
+                slot = held
+            } else {
+                slot = handshakes.slots.claim(hash: hashed.hash)
+            }
+            handshakes.open(
+                slot,
+                hashed,
+                isn: segment.sequence,
+                time: now,
+                victim: victim,
+                weight: UInt8(weight),
+                graceCentiseconds: graceCentiseconds
+            )
+        } else {
+            counters.sampledOut &+= 1
+        }
+
+        let sourceHash = hasher.hash(segment.source)
+        if let victim {
+            countAttempt(
+                on: victim,
+                step: step,
+                source: segment.source,
+                sourceHash: sourceHash,
+                tracked: tracked,
+                weight: weight,
+                topSources: true
+            )
+        }
+        // A host-wide attack is a spoofed one: its sources are never heavy hitters.
+        if let host {
+            countAttempt(
+                on: host,
+                step: step,
+                source: segment.source,
+                sourceHash: sourceHash,
+                tracked: tracked,
+                weight: weight,
+                topSources: false
+            )
+        }
+        // The sources of a spoofed storm send one SYN each: following them one by one would only
+        // churn the source table. Scanners still show through their SYNs to other services.
+        if !isUnderSpoofedAttack(victim) && !isUnderSpoofedAttack(host) {
+            recordSourceAttempt(&segment, sourceHash: sourceHash, targetHash: victimHash, addressHash: hostHash)
+        }
+    }
+
+    @inline(__always)
+    func isUnderSpoofedAttack(_ slot: Int?) -> Bool {
+        guard let slot else { return false }
+        return victims.states[slot].phase == .attacked && victims.states[slot].kind == .randomSource
+    }
+
+    func handleSynAck(_ segment: inout TCPSegment) {
+        counters.synAcks &+= 1
+        guard let slot = handshakes.find(handshakes.hash(HandshakeKey(segment, sentBy: .server))) else {
+            counters.unsolicitedSynAcks &+= 1
+            // A service of ours that receives SYNs answers attempts that were sampled out or evicted:
+            // backscatter is SYN-ACKs from others.
+            let service = VictimKey(address: segment.source, port: segment.sourcePort)
+            if victims.find(service, hash: victims.hash(service)) == nil { recordBackscatter(&segment) }
+            return
+        }
+        let entry = handshakes.entries.pointer(slot)
+        guard segment.acknowledgement == entry.pointee.clientISN &+ 1 else { return }
+        if entry.pointee.synAckSeen && entry.pointee.serverISN == segment.sequence {
+            counters.synAckRetransmits &+= 1
+        } else {
+            entry.pointee.synAckSeen = true
+            entry.pointee.serverISN = segment.sequence
+        }
+    }
+
+    func handleAck(_ segment: inout TCPSegment) {
+        // Most ACKs carry data of established connections: look in the handshake table only when the
+        // destination is a service that had a SYN within the handshake time-out, and in the connection
+        // table only when the service has a FIN of its own waiting for the client's ACK.
+        let victimKey = VictimKey(address: segment.destination, port: segment.destinationPort)
+        guard let victim = victims.find(victimKey, hash: victims.hash(victimKey)) else { return }
+        if victims.states[victim].lastActive >= clock.now - settings.timeout, completeHandshake(&segment, on: victim) {
+            return
+        }
+        if victims.connections[victim].awaitingFinAck > 0 { acknowledgeServerFin(&segment) }
+    }
+
+    /// Whether `segment` completes a tracked handshake on `victim`; if so, it is counted and the connection
+    /// followed from then on.
+    func completeHandshake(_ segment: inout TCPSegment, on victim: Int) -> Bool {
+        let key = HandshakeKey(segment, sentBy: .client)
+        let hashed = handshakes.hash(key)
+        guard let slot = handshakes.find(hashed) else {
+            noteSampledOutCompleter(segment.source, on: victim, fingerprint: hashed.fingerprint)
+            return false
+        }
+        let entry = handshakes.entries[slot]
+        guard segment.sequence == entry.clientISN &+ 1,
+            !entry.synAckSeen || segment.acknowledgement == entry.serverISN &+ 1
+        else { return false }
+        counters.completions &+= 1
+        close(slot, of: key, completed: true)
+        openConnection(&segment, service: victim, weight: entry.weight)
+        return true
+    }
+
+    /// Counts the sender of an ACK on a 4-tuple whose attempts are sampled out as a source that completed: its
+    /// handshake is not tracked, but a source that acknowledges on a connection of the service is no failing one.
+    /// Without this, distinct sources under sampling would count the service's own clients as failing. Completers
+    /// are a service's only (a host-wide attack is spoofed by definition); most ACKs end at the first guard.
+    func noteSampledOutCompleter(_ client: IPAddress, on victim: Int, fingerprint: UInt64) {
+        let shift = victims.states[victim].samplingShift
+        guard shift > 0, fingerprint & ((1 << UInt64(shift)) - 1) != 0 else { return }
+        let sourceHash = hasher.hash(client)
+        victims.advanceEpoch(victim, to: clock.epoch)
+        victims.distinct.add(sourceHash, to: victims.completerSketch(victim, parity: clock.parity))
+        if let source = sources.find(client, hash: sourceHash) { sources.entries[source].acknowledged = true }
+    }
+
+    func handleReset(_ segment: inout TCPSegment) {
+        // From the client: it gives up, or its kernel resets a SYN-ACK it never asked for (a flood
+        // from a real host), or a scanner tears down. The attempt ends without completing: it stays
+        // counted as half-open, and only leaves the table.
+        let fromClient = HandshakeKey(segment, sentBy: .client)
+        if let slot = handshakes.find(handshakes.hash(fromClient)) {
+            counters.resets &+= 1
+            // The client never wanted the connection (it did not send the SYN, or gave up): decided at once.
+            let retransmitted = handshakes.entries[slot].retransmitted
+            forEachMaturityStep(of: slot, fromClient) { counters, weight in
+                counters.pointee.clientReset &+= weight
+                if retransmitted { counters.pointee.retransmitted &-= weight }
+            }
+            handshakes.slots.vacate(slot)
+            return
+        }
+        // From the server: nothing listens on that port (RST/ACK acknowledging the SYN).
+        let fromServer = HandshakeKey(segment, sentBy: .server)
+        if let slot = handshakes.find(handshakes.hash(fromServer)) {
+            guard
+                !segment.flags.contains(.ack) || segment.acknowledgement == handshakes.entries[slot].clientISN &+ 1
+            else { return }
+            counters.resets &+= 1
+            close(slot, of: fromServer, completed: false)
+            return
+        }
+        // Otherwise it may abort a connection that completed.
+        resetConnection(&segment)
+    }
+
+    /// Ends the attempt in `slot` by a completing ACK or the server's RST (nothing listens), crediting
+    /// the step of its SYN on its service and its host.
+    func close(_ slot: Int, of key: HandshakeKey, completed: Bool) {
+        let client = key.client
+        let entry = handshakes.entries[slot]
+        let step = entry.maturityStep(resolution: clock.resolution)
+        let weight = UInt32(entry.weight)
+        handshakes.slots.vacate(slot)
+        let parity = clock.parity
+        let victim = victimSlot(of: key)
+        let host = hostSlot(of: key)
+        let clientHash = completed ? hasher.hash(client) : 0
+        if let host {
+            countClose(on: host, step: step, weight: weight, completed: completed, retransmitted: entry.retransmitted)
+        }
+        if let victim {
+            countClose(on: victim, step: step, weight: weight, completed: completed, retransmitted: entry.retransmitted)
+            // Completers are subtracted from a service's sources (a host-wide attack is spoofed by definition),
+            // and delays learnt per service and for the link (hosts use the link's).
+            if completed {
+                victims.distinct.add(clientHash, to: victims.completerSketch(victim, parity: parity))
+                // After a retransmission the delay measures the client's time-out, not the path.
+                if !entry.retransmitted {
+                    DelayHistogram.add(clock.now - entry.synTime, to: victims.delayHistogram(victim))
+                    DelayHistogram.add(clock.now - entry.synTime, to: linkDelays)
+                }
+            }
+            SpaceSaving.remove(
+                client,
+                weight: Int32(weight),
+                from: victims.top(victim, parity: parity),
+                k: victims.topK
+            )
+        }
+        if completed, let source = sources.find(client, hash: clientHash) {
+            sources.advanceEpoch(source, to: clock.epoch)
+            // Every SYN of the source is counted, but only tracked attempts complete here: each stands for
+            // its weight, or a sampled service's busy clients would look half-open.
+            sources.entries.pointer(source).pointee.completions[parity] &+= weight
+        }
+    }
+
+    /// Drops attempts whose SYN is older than `cutoff`, a slice of the table per step.
+    func sweepTimeouts(before cutoff: Int64) {
+        let slots = handshakes.slots
+        for _ in 0..<settings.handshakeSweepBuckets {
+            let bucket = handshakes.sweepCursor
+            handshakes.sweepCursor = (bucket + 1) & slots.bucketMask
+            guard slots.tags[bucket] != 0 else { continue }
+            for slot in (bucket * 8)..<(bucket * 8 + 8)
+            where slots.isOccupied(slot) && handshakes.entries[slot].synTime < cutoff {
+                // The service may have been evicted (and its slot reused) since: a stale count is harmless.
+                if let victim = handshakes.entries[slot].victimSlot, victims.slots.isOccupied(victim) {
+                    let weight = Int(handshakes.entries[slot].weight)
+                    victims.states[victim].timeouts &+= weight
+                    let hostKey = VictimKey(address: victims.keys[victim].address, port: 0)
+                    if let host = victims.find(hostKey, hash: victims.hash(hostKey)), host != victim {
+                        victims.states[host].timeouts &+= weight
+                    }
+                }
+                counters.timeouts &+= 1
+                slots.vacate(slot)
+            }
+        }
+    }
+
+    /// Calls `body` with the counters of the step in which the attempt in `slot` matures, on its service and on
+    /// its host (each while that step is still in its ring), and with the attempts it stands for.
+    @inline(__always)
+    func forEachMaturityStep(
+        of slot: Int,
+        _ key: HandshakeKey,
+        _ body: (UnsafeMutablePointer<StepCounters>, UInt32) -> Void
+    ) {
+        let entry = handshakes.entries[slot]
+        let step = entry.maturityStep(resolution: clock.resolution)
+        // Two calls, not a loop over an array: a flood from a real host resets every attempt.
+        if let service = victimSlot(of: key), victims.holds(service, step: step) {
+            body(victims.stepCounters(service, step: step), UInt32(entry.weight))
+        }
+        if let host = hostSlot(of: key), victims.holds(host, step: step) {
+            body(victims.stepCounters(host, step: step), UInt32(entry.weight))
+        }
+    }
+
+    /// The slot of the attempt's service.
+    @inline(__always)
+    func victimSlot(of key: HandshakeKey) -> Int? {
+        let victimKey = VictimKey(address: key.server, port: key.serverPort)
+        return victims.find(victimKey, hash: victims.hash(victimKey))
+    }
+
+    /// The host-wide slot of the attempt's server.
+    @inline(__always)
+    func hostSlot(of key: HandshakeKey) -> Int? {
+        guard key.serverPort != 0 else { return nil }
+        let hostKey = VictimKey(address: key.server, port: 0)
+        return victims.find(hostKey, hash: victims.hash(hostKey))
+    }
+}
