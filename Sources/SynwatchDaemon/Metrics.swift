@@ -33,7 +33,7 @@ struct Metrics {
             "synwatch_capture_active",
             .gauge,
             "1 while the capture is active.",
-            [([:], capture.state == "active" ? 1 : 0)]
+            [([:], capture.state == .active ? 1 : 0)]
         )
         metrics.family(
             "synwatch_packets_total",

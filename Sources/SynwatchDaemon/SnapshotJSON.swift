@@ -6,7 +6,7 @@ extension CaptureStatus {
     public var fields: [(String, JSONValue)] {
         [
             ("interfaces", .array(interfaces.map { .string($0) })),
-            ("state", .string(state)),
+            ("state", .string(state.rawValue)),
             ("packets", .int(packets)),
             ("packets_per_s", .number(packetsPerSecond, decimals: Event.rateDecimals)),
             ("kernel_drops", .int(kernelDrops)),

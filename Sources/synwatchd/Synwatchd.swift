@@ -1,18 +1,11 @@
 import ArgumentParser
-import Foundation
 import Glibc
-import Logging
-import ServiceLifecycle
-import Synchronization
-import SynwatchCapture
 import SynwatchConfig
 import SynwatchDaemon
-import SynwatchEngine
-import SynwatchSystemd
 
 /// `synwatchd`: watches the wire for SYN floods and tells systemd, journald and the query socket.
 @main
-struct Synwatchd: ParsableCommand {
+struct Synwatchd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "synwatchd",
         abstract: "Detect TCP SYN floods on live interfaces; alerts go to journald, state to a query socket.",
@@ -55,8 +48,14 @@ struct Synwatchd: ParsableCommand {
     @Flag(help: "Check the configuration file and exit.")
     var checkConfig = false
 
-    func run() throws {
-        Self.unblockStopSignals()
+    /// Unblocks the stop signals on the main thread, before any other thread starts, then parses and runs.
+    @MainActor
+    static func main() async {
+        unblockStopSignals()
+        await main(nil)
+    }
+
+    func run() async throws {
         let loaded = try loadConfiguration()
         if checkConfig {
             print(
@@ -66,12 +65,17 @@ struct Synwatchd: ParsableCommand {
         }
         var configuration = loaded.configuration
         configuration.engine.hashSeed = UInt64.random(in: .min ... .max)
-        let daemon = try DaemonRuntime(configuration: configuration, path: config, overrides: overrides)
+        DaemonRuntime.bootstrapLogging()
+        let daemon = DaemonRuntime(
+            configuration: configuration,
+            path: config,
+            version: Self.configuration.version,
+            overrides: overrides
+        )
         if loaded.fileWasMissing {
             daemon.logger.notice("No configuration file; using the built-in defaults", metadata: ["path": "\(config)"])
         }
-        let prepared = try daemon.prepare()
-        try Self.runBlocking { try await daemon.run(prepared) }
+        try await daemon.run()
     }
 
     /// Unblocks the signals the daemon answers: a launcher may exec it with them blocked (systemd-socket-activate
@@ -81,18 +85,6 @@ struct Synwatchd: ParsableCommand {
         sigemptyset(&signals)
         for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
         pthread_sigmask(SIG_UNBLOCK, &signals, nil)
-    }
-
-    /// Runs `body` on the task pool and waits for it on this (main) thread.
-    static func runBlocking(_ body: @escaping @Sendable () async throws -> Void) throws {
-        let finished = DispatchSemaphore(value: 0)
-        let outcome = Mutex<Result<Void, any Error>>(.success(()))
-        Task {
-            do { try await body() } catch { outcome.withLock { $0 = .failure(error) } }
-            finished.signal()
-        }
-        finished.wait()
-        try outcome.withLock { $0 }.get()
     }
 
     /// The command-line options applied over the file.

@@ -3,12 +3,10 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 import SynwatchConfig
-import SynwatchDaemon
 import SynwatchEngine
 import SynwatchHooks
 import SynwatchProtocol
 import SynwatchSystemd
-import UnixSignals
 
 /// Where events go: journald, the response hook, the live `/v1/events` subscribers, and the list of recent attacks.
 final class EventSink: Sendable {
@@ -68,6 +66,8 @@ struct HookService: Service {
 
 /// The capture threads, and the snapshot they publish a few times a second.
 struct CaptureService: Service {
+    static let publishInterval = Duration.milliseconds(250)
+
     let loops: [CaptureLoop]
     let state: DaemonState
     let sink: EventSink
@@ -90,8 +90,7 @@ struct CaptureService: Service {
         var previousFrames = 0
         var previousTime = monotonicNanoseconds()
         // Publishes until shutdown begins; the loops stop after that, and their last report is published too.
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: .milliseconds(250))
+        await repeating(every: Self.publishInterval) {
             (previousFrames, previousTime) = publish(previousFrames: previousFrames, previousTime: previousTime)
         }
         for loop in loops { loop.stopSignal.stop() }
@@ -110,7 +109,8 @@ struct CaptureService: Service {
             interfaces: reports.map(\.interface),
             // One interface: its state; several: each named.
             state: reports.count == 1
-                ? reports[0].state : reports.map { "\($0.interface): \($0.state)" }.joined(separator: "; "),
+                ? reports[0].state
+                : .interfaces(reports.map { InterfaceCaptureState(interface: $0.interface, state: $0.state) }),
             packets: statistics.frames,
             packetsPerSecond: rate,
             kernelDrops: reports.reduce(0) { $0 + $1.kernelDrops },
@@ -156,18 +156,19 @@ struct NotifyService: Service {
         logger.notice("synwatchd is ready", metadata: ["interfaces": "\(loops.map(\.interface))"])
         let watchdog = (try? notifier.watchdogInterval) ?? nil
         let interval = watchdog.map { min(Self.statusInterval, $0 / 3) } ?? Self.statusInterval
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        let tell = {
             notify { try notifier.status(Self.statusLine(state.snapshot)) }
             if let watchdog, loopsAreProgressing(within: watchdog / 2) { notify { try notifier.watchdog() } }
-            try? await Task.sleep(for: interval)
         }
+        tell()
+        await repeating(every: interval) { tell() }
         notify { try notifier.stopping() }
     }
 
     private func loopsAreProgressing(within limit: Duration) -> Bool {
         let now = monotonicNanoseconds()
-        let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
-        return loops.allSatisfy { now - $0.heartbeat.load(ordering: .relaxed) < nanoseconds }
+        let limit = nanoseconds(limit)
+        return loops.allSatisfy { now - $0.heartbeat.load(ordering: .relaxed) < limit }
     }
 
     private func notify(_ body: () throws -> Bool) {
@@ -188,8 +189,10 @@ struct NotifyService: Service {
     }
 }
 
-/// SIGHUP: reads the configuration file again; applies it when valid, keeps the old one otherwise.
-struct ReloadService: Service {
+/// Each request (SIGHUP) reads the configuration file again; applies it when valid, keeps the old one otherwise.
+struct ReloadService<Requests: AsyncSequence & Sendable>: Service
+where Requests.Element: Sendable, Requests.Failure == Never {
+    let requests: Requests
     let path: String
     let overrides: @Sendable (inout SynwatchConfiguration) -> Void
     let loops: [CaptureLoop]
@@ -200,7 +203,7 @@ struct ReloadService: Service {
     let logger: Logger
 
     func run() async throws {
-        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+        for await _ in requests.cancelOnGracefulShutdown() {
             _ = try? notifier.reloading()
             do {
                 var configuration = try SynwatchConfiguration.load(path: path).configuration

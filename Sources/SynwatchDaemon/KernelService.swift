@@ -1,7 +1,7 @@
+import Dispatch
 import Logging
 import ServiceLifecycle
 import Synchronization
-import SynwatchDaemon
 import SynwatchKernel
 
 /// Reads the kernel's TCP counters a few times a second and its listen queues once a second: for status, metrics,
@@ -91,13 +91,18 @@ final class KernelWatch: Sendable {
 struct KernelService: Service {
     let watch: KernelWatch
     let loops: [CaptureLoop]
+    /// procfs reads and sock_diag dumps block in the kernel: they run here, off the cooperative pool.
+    let queue: DispatchQueue
 
     func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            watch.poll()
-            let status = watch.status
-            for loop in loops { loop.observeKernel(status) }
-            try? await Task.sleep(for: KernelWatch.interval)
-        }
+        await poll()
+        await repeating(every: KernelWatch.interval) { await poll() }
+    }
+
+    private func poll() async {
+        let watch = watch
+        await blocking(on: queue) { watch.poll() }
+        let status = watch.status
+        for loop in loops { loop.observeKernel(status) }
     }
 }
