@@ -20,7 +20,7 @@ public struct DaemonRuntime: Sendable {
     /// The command-line options, applied over the file again on each reload.
     public let overrides: @Sendable (inout SynwatchConfiguration) -> Void
     public let logger: Logger
-    /// Start-up and the kernel's readings block in system calls: they run on this queue, off the cooperative pool.
+    /// The kernel's readings block in system calls: they run on this queue, off the cooperative pool.
     private let blockingQueue = DispatchQueue(label: "synwatchd.blocking")
 
     public init(
@@ -50,7 +50,7 @@ public struct DaemonRuntime: Sendable {
         }
     }
 
-    /// What `prepare()` opened for `run(_:reloadRequests:gracefulShutdownSignals:)`.
+    /// What `prepare()` opened for `run(_:)`.
     public struct Prepared: Sendable {
         let started: Double
         /// The state the query socket serves.
@@ -60,24 +60,12 @@ public struct DaemonRuntime: Sendable {
         let server: QueryServer
     }
 
-    /// The daemon's whole life: opens the captures and the socket, gives up root, then runs the services until
-    /// SIGTERM or SIGINT, reloading the configuration on SIGHUP.
-    public func run() async throws {
-        let prepared = try await prepare()
-        try await run(
-            prepared,
-            reloadRequests: await UnixSignalsSequence(trapping: .sighup),
-            gracefulShutdownSignals: [.sigterm, .sigint]
-        )
-    }
-
-    /// Opens the captures and gives up root (glibc changes the credentials of every thread of the process).
-    public func prepare() async throws -> Prepared {
-        let runtime = self
-        return try await blocking(on: blockingQueue) { try runtime.open() }
-    }
-
-    private func open() throws -> Prepared {
+    /// Opens the captures and the socket, then gives up root.
+    ///
+    /// Call it on the process's main thread before that thread first suspends: Swift's async main then parks the
+    /// thread for good (`dispatch_main`), and glibc no longer changes a parked main thread's credentials, which
+    /// are those `ps` and `/proc/PID/status` show.
+    public func prepare() throws -> Prepared {
         let daemon = configuration.daemon
         let started = Date().timeIntervalSince1970
         let captures = try openCaptures()
@@ -101,6 +89,15 @@ public struct DaemonRuntime: Sendable {
         let server = QueryServer(state: state, endpoint: endpoint, version: version)
         try dropPrivileges(to: daemon.user, socket: endpoint)
         return Prepared(started: started, state: state, sink: sink, loops: loops, server: server)
+    }
+
+    /// Runs the services until SIGTERM or SIGINT, reloading the configuration on SIGHUP.
+    public func run(_ prepared: Prepared) async throws {
+        try await run(
+            prepared,
+            reloadRequests: await UnixSignalsSequence(trapping: .sighup),
+            gracefulShutdownSignals: [.sigterm, .sigint]
+        )
     }
 
     /// Runs the services until graceful shutdown: one of `gracefulShutdownSignals`, or the caller's own (the group

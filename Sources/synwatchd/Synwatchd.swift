@@ -48,20 +48,27 @@ struct Synwatchd: AsyncParsableCommand {
     @Flag(help: "Check the configuration file and exit.")
     var checkConfig = false
 
-    /// Unblocks the stop signals on the main thread, before any other thread starts, then parses and runs.
+    /// Parses the command line, then opens the captures and gives up root on the process's main thread, before its
+    /// first suspension (see `DaemonRuntime.prepare()`); the services then run in tasks until a stop signal.
     @MainActor
     static func main() async {
         unblockStopSignals()
-        await main(nil)
+        do {
+            guard let (daemon, prepared) = try parse().prepare() else { return }
+            try await daemon.run(prepared)
+        } catch {
+            exit(withError: error)
+        }
     }
 
-    func run() async throws {
+    /// The daemon, opened; nil when only the configuration was to be checked.
+    private func prepare() throws -> (DaemonRuntime, DaemonRuntime.Prepared)? {
         let loaded = try loadConfiguration()
         if checkConfig {
             print(
                 "\(config): \(loaded.fileWasMissing ? "no file; the built-in defaults are" : "configuration is") valid"
             )
-            return
+            return nil
         }
         var configuration = loaded.configuration
         configuration.engine.hashSeed = UInt64.random(in: .min ... .max)
@@ -75,7 +82,7 @@ struct Synwatchd: AsyncParsableCommand {
         if loaded.fileWasMissing {
             daemon.logger.notice("No configuration file; using the built-in defaults", metadata: ["path": "\(config)"])
         }
-        try await daemon.run()
+        return (daemon, try daemon.prepare())
     }
 
     /// Unblocks the signals the daemon answers: a launcher may exec it with them blocked (systemd-socket-activate

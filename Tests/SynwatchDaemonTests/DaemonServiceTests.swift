@@ -37,7 +37,7 @@ final class DaemonServiceTests: XCTestCase {
         var configuration = try SynwatchConfiguration.load(path: file).configuration
         overrides(&configuration)
         let daemon = DaemonRuntime(configuration: configuration, path: file, version: "0.1.0", overrides: overrides)
-        let prepared = try await daemon.prepare()
+        let prepared = try daemon.prepare()
         let state = prepared.state
         XCTAssertEqual(state.snapshot.capture.state, .starting)
         let (reloadRequests, reload) = AsyncStream.makeStream(of: Void.self)
