@@ -53,11 +53,14 @@ final class DaemonServiceTests: XCTestCase {
                 XCTAssertNotNil(ready)
                 XCTAssertTrue(FileManager.default.fileExists(atPath: socket), "READY before the socket listens")
                 try await waitUntil { state.snapshot.capture.state == .active }
+                let active = try await curl(socket, "/v1/status")
+                XCTAssertTrue(active.contains("\"state\":\"active\""), active)
                 let status = await notify.next(startingWith: "STATUS=", timeout: 5)
                 XCTAssertNotNil(status)
 
-                // The flood on the wire reaches the engine and the snapshot the query socket serves.
-                let replay = try lab.startReplay([capture], speed: .asCaptured)
+                // The flood on the wire reaches the engine and the snapshot the query socket serves. At top speed:
+                // tcpreplay's own pacing took up to a minute on a loaded machine.
+                let replay = try lab.startReplay([capture], speed: .topSpeed)
                 while replay.isRunning { try await Task.sleep(for: .milliseconds(50)) }
                 XCTAssertEqual(replay.terminationStatus, 0)
                 let flood = truth.floods[0]
@@ -92,6 +95,8 @@ final class DaemonServiceTests: XCTestCase {
                 try await waitUntil {
                     if case .reopening = state.snapshot.capture.state { true } else { false }
                 }
+                let reopening = try await curl(socket, "/v1/status")
+                XCTAssertTrue(reopening.contains("\"state\":\"reopening: interface \(interface)"), reopening)
 
                 // Graceful shutdown: STOPPING, every service ends, the socket is gone.
                 shutdown.triggerGracefulShutdown()
@@ -101,6 +106,19 @@ final class DaemonServiceTests: XCTestCase {
                 XCTAssertFalse(FileManager.default.fileExists(atPath: socket))
             }
         }
+    }
+
+    /// The body curl gets for `path` on the query socket; waited for without blocking a thread of the pool.
+    private func curl(_ socket: String, _ path: String) async throws -> String {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "curl is not installed")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = ["-sS", "--max-time", "5", "--unix-socket", socket, "http://localhost" + path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     }
 
     /// Polls `condition` every 50 ms until it holds, failing after `timeout`.
