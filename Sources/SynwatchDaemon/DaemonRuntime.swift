@@ -60,7 +60,7 @@ public struct DaemonRuntime: Sendable {
         let server: QueryServer
     }
 
-    /// Opens the captures and the socket, then gives up root.
+    /// Opens the captures, makes the query socket's directory, then gives up root; the socket is made by `run(_:)`.
     ///
     /// Call it on the process's main thread before that thread first suspends: Swift's async main then parks the
     /// thread for good (`dispatch_main`), and glibc no longer changes a parked main thread's credentials, which
