@@ -121,8 +121,8 @@ let package = Package(
         .testTarget(
             name: "SynwatchDaemonTests",
             dependencies: [
-                "SynwatchConfig", "SynwatchDaemon", "SynwatchEngine", "SynwatchProtocol", "SynwatchTestSupport",
-                "SynwatchTrafficGen",
+                "SynwatchConfig", "SynwatchDaemon", "SynwatchEngine", "SynwatchProtocol", "SynwatchSystemd",
+                "SynwatchTestSupport", "SynwatchTrafficGen", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict

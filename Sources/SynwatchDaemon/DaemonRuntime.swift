@@ -113,7 +113,7 @@ public struct DaemonRuntime: Sendable {
         let (started, state, sink, loops, server) =
             (prepared.started, prepared.state, prepared.sink, prepared.loops, prepared.server)
         let reloads = ReloadCounter()
-        let notifier = ServiceNotifier()
+        let sender = NotifySender(notifier: ServiceNotifier(), logger: logger)
         let kernel = await blocking(on: blockingQueue) { [logger] in KernelWatch(logger: logger) }
         // Stopped in reverse order: the hooks last, once the capture has delivered its final events.
         let services: [any Service] = [
@@ -129,7 +129,7 @@ public struct DaemonRuntime: Sendable {
                 kernel: kernel
             ),
             QueryService(server: server),
-            NotifyService(notifier: notifier, loops: loops, state: state, logger: logger) {
+            NotifyService(sender: sender, loops: loops, state: state, logger: logger) {
                 try await server.waitUntilListening()
             },
             ReloadService(
@@ -137,7 +137,7 @@ public struct DaemonRuntime: Sendable {
                 path: path,
                 overrides: overrides,
                 loops: loops,
-                notifier: notifier,
+                sender: sender,
                 reloads: reloads,
                 hooks: sink.hooks,
                 hashSeed: configuration.engine.hashSeed,

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -138,12 +139,50 @@ struct CaptureService: Service {
     }
 }
 
+/// Sends to the service manager in order, on a queue of its own: `sd_notify` blocks while the manager's socket
+/// queue is full (a busy manager, or a test's socket left unread), and a service must not wait on it, at shutdown
+/// least of all.
+final class NotifySender: Sendable {
+    /// How long the way out waits for `STOPPING=1` to leave.
+    static let flushLimit = Duration.seconds(1)
+
+    let notifier: ServiceNotifier
+    private let queue = DispatchQueue(label: "synwatchd.notify")
+    private let logger: Logger
+
+    init(notifier: ServiceNotifier, logger: Logger) {
+        self.notifier = notifier
+        self.logger = logger
+    }
+
+    /// Queues one message; a failure is logged.
+    func send(_ message: @escaping @Sendable (ServiceNotifier) throws -> Bool) {
+        queue.async { [notifier, logger] in
+            do { _ = try message(notifier) } catch {
+                logger.warning("sd_notify failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Returns once every queued message is sent, or after `limit`.
+    func flush(waitingAtMost limit: Duration = flushLimit) async {
+        let (sent, done) = AsyncStream.makeStream(of: Void.self)
+        queue.async { done.finish() }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for await _ in sent {} }
+            group.addTask { try? await Task.sleep(for: limit) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}
+
 /// systemd's view of the daemon: READY once capture and socket are up, a live STATUS line, WATCHDOG
 /// only while every capture loop makes progress, STOPPING on the way out.
 struct NotifyService: Service {
     static let statusInterval = Duration.seconds(2)
 
-    let notifier: ServiceNotifier
+    let sender: NotifySender
     let loops: [CaptureLoop]
     let state: DaemonState
     let logger: Logger
@@ -152,27 +191,25 @@ struct NotifyService: Service {
 
     func run() async throws {
         try await untilListening()
-        notify { try notifier.ready() }
+        sender.send { try $0.ready() }
         logger.notice("synwatchd is ready", metadata: ["interfaces": "\(loops.map(\.interface))"])
-        let watchdog = (try? notifier.watchdogInterval) ?? nil
+        let watchdog = (try? sender.notifier.watchdogInterval) ?? nil
         let interval = watchdog.map { min(Self.statusInterval, $0 / 3) } ?? Self.statusInterval
         let tell = {
-            notify { try notifier.status(Self.statusLine(state.snapshot)) }
-            if let watchdog, loopsAreProgressing(within: watchdog / 2) { notify { try notifier.watchdog() } }
+            let line = Self.statusLine(state.snapshot)
+            sender.send { try $0.status(line) }
+            if let watchdog, loopsAreProgressing(within: watchdog / 2) { sender.send { try $0.watchdog() } }
         }
         tell()
         await repeating(every: interval) { tell() }
-        notify { try notifier.stopping() }
+        sender.send { try $0.stopping() }
+        await sender.flush()
     }
 
     private func loopsAreProgressing(within limit: Duration) -> Bool {
         let now = monotonicNanoseconds()
         let limit = nanoseconds(limit)
         return loops.allSatisfy { now - $0.heartbeat.load(ordering: .relaxed) < limit }
-    }
-
-    private func notify(_ body: () throws -> Bool) {
-        do { _ = try body() } catch { logger.warning("sd_notify failed", metadata: ["error": "\(error)"]) }
     }
 
     /// "12,345 pkt/s, 0 drops, 1,234 handshakes, 1 attack: 198.18.0.2:80 random-source".
@@ -196,7 +233,7 @@ where Requests.Element: Sendable, Requests.Failure == Never {
     let path: String
     let overrides: @Sendable (inout SynwatchConfiguration) -> Void
     let loops: [CaptureLoop]
-    let notifier: ServiceNotifier
+    let sender: NotifySender
     let reloads: ReloadCounter
     let hooks: HookRunner
     let hashSeed: UInt64
@@ -204,7 +241,7 @@ where Requests.Element: Sendable, Requests.Failure == Never {
 
     func run() async throws {
         for await _ in requests.cancelOnGracefulShutdown() {
-            _ = try? notifier.reloading()
+            sender.send { try $0.reloading() }
             do {
                 var configuration = try SynwatchConfiguration.load(path: path).configuration
                 overrides(&configuration)
@@ -217,7 +254,7 @@ where Requests.Element: Sendable, Requests.Failure == Never {
             } catch {
                 logger.error("Configuration not reloaded; the running one stays", metadata: ["error": "\(error)"])
             }
-            _ = try? notifier.ready()
+            sender.send { try $0.ready() }
         }
     }
 }

@@ -1,11 +1,14 @@
 import Foundation
 import Glibc
+import Logging
 import ServiceLifecycleTestKit
 import SynwatchConfig
-import SynwatchDaemon
+import SynwatchSystemd
 import SynwatchTestSupport
 import SynwatchTrafficGen
 import XCTest
+
+@testable import SynwatchDaemon
 
 /// The daemon's services in this process, as the executable runs them: a live capture on a veth of the test's own,
 /// the query socket, a notify socket of the test's own, reloads on the reload trigger and a graceful shutdown.
@@ -105,6 +108,25 @@ final class DaemonServiceTests: XCTestCase {
                 try await group.next()
                 XCTAssertFalse(FileManager.default.fileExists(atPath: socket))
             }
+        }
+    }
+
+    /// A notify socket nobody reads fills up (`net.unix.max_dgram_qlen`, 10 by default) and then `sd_notify`
+    /// blocks: the services go on, the way out waits for it only so long, and the messages still leave in order.
+    func testAFullNotifySocketHoldsNoServiceUp() async throws {
+        let folder = try TemporaryFolder()
+        let notify = try NotifySocket(path: folder.path("notify.sock"))
+        setenv("NOTIFY_SOCKET", notify.path, 1)
+        defer { unsetenv("NOTIFY_SOCKET") }
+        let sender = NotifySender(notifier: ServiceNotifier(), logger: Logger(label: "synwatchd.test"))
+        let clock = ContinuousClock()
+        let start = clock.now
+        for index in 0..<30 { sender.send { try $0.status("message \(index)") } }
+        await sender.flush(waitingAtMost: .milliseconds(300))
+        XCTAssertLessThan(clock.now - start, .seconds(2))
+        for index in 0..<30 {
+            let message = await notify.next(startingWith: "STATUS=", timeout: 5)
+            XCTAssertEqual(message, "STATUS=message \(index)")
         }
     }
 
