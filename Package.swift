@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
     ],
     targets: [
         // C: libpcap, reached through a one-header system-library module.
@@ -37,12 +38,18 @@ let package = Package(
             dependencies: ["SynwatchEngine", "SynwatchHooks", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
-        // The daemon's state shared by its capture loop and its query socket.
+        // The daemon as a library: its services (capture loops, kernel readings, systemd, reloads), its state
+        // and the query socket that serves it.
         .target(
             name: "SynwatchDaemon",
             dependencies: [
-                "SynwatchEngine", "SynwatchHooks", "SynwatchKernel", "SynwatchProtocol",
+                "SynwatchCapture", "SynwatchConfig", "SynwatchEngine", "SynwatchHooks", "SynwatchKernel",
+                "SynwatchProtocol", "SynwatchSystemd",
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "FlyingSocks", package: "FlyingFox"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -81,16 +88,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The daemon: live capture into the engine, alerts to journald, state to the query socket.
+        // The daemon's command line: its options and help (the man page's source), then the library's run.
         .executableTarget(
             name: "synwatchd",
             dependencies: [
-                "SynwatchDaemon", "SynwatchCapture", "SynwatchConfig", "SynwatchSystemd", "SynwatchEngine",
-                "SynwatchProtocol", "SynwatchKernel", "SynwatchHooks",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                "SynwatchConfig", "SynwatchDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
@@ -130,10 +132,15 @@ let package = Package(
             exclude: ["Golden"],
             swiftSettings: strict
         ),
+        // The query server, and the daemon's services in-process: on a veth of the test's own, with a notify
+        // socket of the test's own.
         .testTarget(
             name: "SynwatchDaemonTests",
             dependencies: [
-                "SynwatchClient", "SynwatchDaemon", "SynwatchEngine", "SynwatchProtocol", "SynwatchTestSupport",
+                "SynwatchClient", "SynwatchConfig", "SynwatchDaemon", "SynwatchEngine", "SynwatchProtocol",
+                "SynwatchSystemd", "SynwatchTestSupport", "SynwatchTrafficGen",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),

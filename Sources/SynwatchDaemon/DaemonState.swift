@@ -7,7 +7,7 @@ public struct CaptureStatus: Sendable, Equatable {
     /// The interfaces captured on (`any` for all).
     public var interfaces: [String]
     /// `active`, or why not (an interface down, being reopened).
-    public var state: String
+    public var state: CaptureState
     /// Frames the engine received, and per second over the last status interval.
     public var packets: Int
     public var packetsPerSecond: Double
@@ -17,7 +17,7 @@ public struct CaptureStatus: Sendable, Equatable {
 
     public init(
         interfaces: [String],
-        state: String = "starting",
+        state: CaptureState = .starting,
         packets: Int = 0,
         packetsPerSecond: Double = 0,
         kernelDrops: Int = 0,

@@ -6,7 +6,7 @@ extension CaptureStatus {
     public var contract: V1.Capture {
         V1.Capture(
             interfaces: interfaces,
-            state: state,
+            state: state.rawValue,
             packets: packets,
             packetsPerSecond: Rate(packetsPerSecond),
             kernelDrops: kernelDrops,

@@ -114,7 +114,7 @@ public enum QueryFixtures {
             reloads: 1,
             capture: CaptureStatus(
                 interfaces: ["veth0"],
-                state: "active",
+                state: .active,
                 packets: 120_000,
                 packetsPerSecond: 24_100.25,
                 kernelDrops: 3,

@@ -1,18 +1,11 @@
 import ArgumentParser
-import Foundation
 import Glibc
-import Logging
-import ServiceLifecycle
-import Synchronization
-import SynwatchCapture
 import SynwatchConfig
 import SynwatchDaemon
-import SynwatchEngine
-import SynwatchSystemd
 
 /// `synwatchd`: watches the wire for SYN floods and tells systemd, journald and the query socket.
 @main
-struct Synwatchd: ParsableCommand {
+struct Synwatchd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "synwatchd",
         abstract: "Detect TCP SYN floods on live interfaces; alerts go to journald, state to a query socket.",
@@ -55,23 +48,41 @@ struct Synwatchd: ParsableCommand {
     @Flag(help: "Check the configuration file and exit.")
     var checkConfig = false
 
-    func run() throws {
-        Self.unblockStopSignals()
+    /// Parses the command line, then opens the captures and gives up root on the process's main thread, before its
+    /// first suspension (see `DaemonRuntime.prepare()`); the services then run in tasks until a stop signal.
+    @MainActor
+    static func main() async {
+        unblockStopSignals()
+        do {
+            guard let (daemon, prepared) = try parse().prepare() else { return }
+            try await daemon.run(prepared)
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    /// The daemon, opened; nil when only the configuration was to be checked.
+    private func prepare() throws -> (DaemonRuntime, DaemonRuntime.Prepared)? {
         let loaded = try loadConfiguration()
         if checkConfig {
             print(
                 "\(config): \(loaded.fileWasMissing ? "no file; the built-in defaults are" : "configuration is") valid"
             )
-            return
+            return nil
         }
         var configuration = loaded.configuration
         configuration.engine.hashSeed = UInt64.random(in: .min ... .max)
-        let daemon = try DaemonRuntime(configuration: configuration, path: config, overrides: overrides)
+        DaemonRuntime.bootstrapLogging()
+        let daemon = DaemonRuntime(
+            configuration: configuration,
+            path: config,
+            version: Self.configuration.version,
+            overrides: overrides
+        )
         if loaded.fileWasMissing {
             daemon.logger.notice("No configuration file; using the built-in defaults", metadata: ["path": "\(config)"])
         }
-        let prepared = try daemon.prepare()
-        try Self.runBlocking { try await daemon.run(prepared) }
+        return (daemon, try daemon.prepare())
     }
 
     /// Unblocks the signals the daemon answers: a launcher may exec it with them blocked (systemd-socket-activate
@@ -81,18 +92,6 @@ struct Synwatchd: ParsableCommand {
         sigemptyset(&signals)
         for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
         pthread_sigmask(SIG_UNBLOCK, &signals, nil)
-    }
-
-    /// Runs `body` on the task pool and waits for it on this (main) thread.
-    static func runBlocking(_ body: @escaping @Sendable () async throws -> Void) throws {
-        let finished = DispatchSemaphore(value: 0)
-        let outcome = Mutex<Result<Void, any Error>>(.success(()))
-        Task {
-            do { try await body() } catch { outcome.withLock { $0 = .failure(error) } }
-            finished.signal()
-        }
-        finished.wait()
-        try outcome.withLock { $0 }.get()
     }
 
     /// The command-line options applied over the file.

@@ -1,35 +1,45 @@
+import Dispatch
 import Foundation
 @preconcurrency import Glibc
 import Logging
 import ServiceLifecycle
 import SynwatchCapture
 import SynwatchConfig
-import SynwatchDaemon
 import SynwatchEngine
 import SynwatchHooks
 import SynwatchSystemd
+import UnixSignals
 
 /// The daemon put together: captures opened, privileges dropped, services run until a stop signal.
-struct DaemonRuntime {
-    let configuration: SynwatchConfiguration
-    let path: String
-    let overrides: @Sendable (inout SynwatchConfiguration) -> Void
-    let logger: Logger
+public struct DaemonRuntime: Sendable {
+    public let configuration: SynwatchConfiguration
+    /// The configuration file, read again on each reload.
+    public let path: String
+    /// The daemon's version, as the query socket tells it.
+    public let version: String
+    /// The command-line options, applied over the file again on each reload.
+    public let overrides: @Sendable (inout SynwatchConfiguration) -> Void
+    public let logger: Logger
+    /// The kernel's readings block in system calls: they run on this queue, off the cooperative pool.
+    private let blockingQueue = DispatchQueue(label: "synwatchd.blocking")
 
-    init(
+    public init(
         configuration: SynwatchConfiguration,
         path: String,
+        version: String,
+        logger: Logger = Logger(label: "synwatchd"),
         overrides: @escaping @Sendable (inout SynwatchConfiguration) -> Void
-    ) throws {
+    ) {
         self.configuration = configuration
         self.path = path
+        self.version = version
+        self.logger = logger
         self.overrides = overrides
-        DaemonRuntime.bootstrapLogging()
-        logger = Logger(label: "synwatchd")
     }
 
     /// Logs to journald when systemd started us (it sets JOURNAL_STREAM or INVOCATION_ID), to stderr otherwise.
-    static func bootstrapLogging() {
+    /// Once per process, before the first logger is made.
+    public static func bootstrapLogging() {
         let environment = ProcessInfo.processInfo.environment
         let underSystemd = environment["JOURNAL_STREAM"] != nil || environment["INVOCATION_ID"] != nil
         LoggingSystem.bootstrap { label in
@@ -41,17 +51,21 @@ struct DaemonRuntime {
     }
 
     /// What `prepare()` opened for `run(_:)`.
-    struct Prepared: Sendable {
+    public struct Prepared: Sendable {
         let started: Double
-        let state: DaemonState
+        /// The state the query socket serves.
+        public let state: DaemonState
         let sink: EventSink
         let loops: [CaptureLoop]
         let server: QueryServer
     }
 
-    /// Opens the captures and gives up root, on the main thread before any task runs: the main thread's
-    /// credentials are the process's as `ps` and systemd see them.
-    func prepare() throws -> Prepared {
+    /// Opens the captures, makes the query socket's directory, then gives up root; the socket is made by `run(_:)`.
+    ///
+    /// Call it on the process's main thread before that thread first suspends: Swift's async main then parks the
+    /// thread for good (`dispatch_main`), and glibc no longer changes a parked main thread's credentials, which
+    /// are those `ps` and `/proc/PID/status` show.
+    public func prepare() throws -> Prepared {
         let daemon = configuration.daemon
         let started = Date().timeIntervalSince1970
         let captures = try openCaptures()
@@ -72,23 +86,39 @@ struct DaemonRuntime {
             try CaptureLoop(capture: capture, configuration: engine, logger: logger, onEvents: sink.deliver)
         }
         let endpoint = try queryEndpoint()
-        let server = QueryServer(state: state, endpoint: endpoint, version: Synwatchd.configuration.version)
+        let server = QueryServer(state: state, endpoint: endpoint, version: version)
         try dropPrivileges(to: daemon.user, socket: endpoint)
         return Prepared(started: started, state: state, sink: sink, loops: loops, server: server)
     }
 
-    /// Runs the services until SIGTERM or SIGINT.
-    func run(_ prepared: Prepared) async throws {
+    /// Runs the services until SIGTERM or SIGINT, reloading the configuration on SIGHUP.
+    public func run(_ prepared: Prepared) async throws {
+        try await run(
+            prepared,
+            reloadRequests: await UnixSignalsSequence(trapping: .sighup),
+            gracefulShutdownSignals: [.sigterm, .sigint]
+        )
+    }
+
+    /// Runs the services until graceful shutdown: one of `gracefulShutdownSignals`, or the caller's own (the group
+    /// follows a graceful shutdown of the task it runs in).
+    /// - Parameters:
+    ///   - reloadRequests: each element reloads the configuration file (SIGHUP).
+    ///   - gracefulShutdownSignals: the signals that stop the daemon.
+    public func run<Requests: AsyncSequence & Sendable>(
+        _ prepared: Prepared,
+        reloadRequests: Requests,
+        gracefulShutdownSignals: [UnixSignal]
+    ) async throws where Requests.Element: Sendable, Requests.Failure == Never {
         let (started, state, sink, loops, server) =
             (prepared.started, prepared.state, prepared.sink, prepared.loops, prepared.server)
-        let engine = configuration.engine
         let reloads = ReloadCounter()
-        let notifier = ServiceNotifier()
-        let kernel = KernelWatch(logger: logger)
+        let sender = NotifySender(notifier: ServiceNotifier(), logger: logger)
+        let kernel = await blocking(on: blockingQueue) { [logger] in KernelWatch(logger: logger) }
         // Stopped in reverse order: the hooks last, once the capture has delivered its final events.
         let services: [any Service] = [
             HookService(hooks: sink.hooks, logger: logger),
-            KernelService(watch: kernel, loops: loops),
+            KernelService(watch: kernel, loops: loops, queue: blockingQueue),
             CaptureService(
                 loops: loops,
                 state: state,
@@ -99,24 +129,25 @@ struct DaemonRuntime {
                 kernel: kernel
             ),
             QueryService(server: server),
-            NotifyService(notifier: notifier, loops: loops, state: state, logger: logger) {
+            NotifyService(sender: sender, loops: loops, state: state, logger: logger) {
                 try await server.waitUntilListening()
             },
             ReloadService(
+                requests: reloadRequests,
                 path: path,
                 overrides: overrides,
                 loops: loops,
-                notifier: notifier,
+                sender: sender,
                 reloads: reloads,
                 hooks: sink.hooks,
-                hashSeed: engine.hashSeed,
+                hashSeed: configuration.engine.hashSeed,
                 logger: logger
             ),
         ]
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-                gracefulShutdownSignals: [.sigterm, .sigint],
+                gracefulShutdownSignals: gracefulShutdownSignals,
                 logger: logger
             )
         )

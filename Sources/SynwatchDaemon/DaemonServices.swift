@@ -1,14 +1,13 @@
+import Dispatch
 import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
 import SynwatchConfig
-import SynwatchDaemon
 import SynwatchEngine
 import SynwatchHooks
 import SynwatchProtocol
 import SynwatchSystemd
-import UnixSignals
 
 /// Where events go: journald, the response hook, the live `/v1/events` subscribers, and the list of recent attacks.
 final class EventSink: Sendable {
@@ -68,6 +67,8 @@ struct HookService: Service {
 
 /// The capture threads, and the snapshot they publish a few times a second.
 struct CaptureService: Service {
+    static let publishInterval = Duration.milliseconds(250)
+
     let loops: [CaptureLoop]
     let state: DaemonState
     let sink: EventSink
@@ -90,8 +91,7 @@ struct CaptureService: Service {
         var previousFrames = 0
         var previousTime = monotonicNanoseconds()
         // Publishes until shutdown begins; the loops stop after that, and their last report is published too.
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: .milliseconds(250))
+        await repeating(every: Self.publishInterval) {
             (previousFrames, previousTime) = publish(previousFrames: previousFrames, previousTime: previousTime)
         }
         for loop in loops { loop.stopSignal.stop() }
@@ -110,7 +110,8 @@ struct CaptureService: Service {
             interfaces: reports.map(\.interface),
             // One interface: its state; several: each named.
             state: reports.count == 1
-                ? reports[0].state : reports.map { "\($0.interface): \($0.state)" }.joined(separator: "; "),
+                ? reports[0].state
+                : .interfaces(reports.map { InterfaceCaptureState(interface: $0.interface, state: $0.state) }),
             packets: statistics.frames,
             packetsPerSecond: rate,
             kernelDrops: reports.reduce(0) { $0 + $1.kernelDrops },
@@ -138,12 +139,50 @@ struct CaptureService: Service {
     }
 }
 
+/// Sends to the service manager in order, on a queue of its own: `sd_notify` blocks while the manager's socket
+/// queue is full (a busy manager, or a test's socket left unread), and a service must not wait on it, at shutdown
+/// least of all.
+final class NotifySender: Sendable {
+    /// How long the way out waits for `STOPPING=1` to leave.
+    static let flushLimit = Duration.seconds(1)
+
+    let notifier: ServiceNotifier
+    private let queue = DispatchQueue(label: "synwatchd.notify")
+    private let logger: Logger
+
+    init(notifier: ServiceNotifier, logger: Logger) {
+        self.notifier = notifier
+        self.logger = logger
+    }
+
+    /// Queues one message; a failure is logged.
+    func send(_ message: @escaping @Sendable (ServiceNotifier) throws -> Bool) {
+        queue.async { [notifier, logger] in
+            do { _ = try message(notifier) } catch {
+                logger.warning("sd_notify failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Returns once every queued message is sent, or after `limit`.
+    func flush(waitingAtMost limit: Duration = flushLimit) async {
+        let (sent, done) = AsyncStream.makeStream(of: Void.self)
+        queue.async { done.finish() }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for await _ in sent {} }
+            group.addTask { try? await Task.sleep(for: limit) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}
+
 /// systemd's view of the daemon: READY once capture and socket are up, a live STATUS line, WATCHDOG
 /// only while every capture loop makes progress, STOPPING on the way out.
 struct NotifyService: Service {
     static let statusInterval = Duration.seconds(2)
 
-    let notifier: ServiceNotifier
+    let sender: NotifySender
     let loops: [CaptureLoop]
     let state: DaemonState
     let logger: Logger
@@ -152,26 +191,25 @@ struct NotifyService: Service {
 
     func run() async throws {
         try await untilListening()
-        notify { try notifier.ready() }
+        sender.send { try $0.ready() }
         logger.notice("synwatchd is ready", metadata: ["interfaces": "\(loops.map(\.interface))"])
-        let watchdog = (try? notifier.watchdogInterval) ?? nil
+        let watchdog = (try? sender.notifier.watchdogInterval) ?? nil
         let interval = watchdog.map { min(Self.statusInterval, $0 / 3) } ?? Self.statusInterval
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            notify { try notifier.status(Self.statusLine(state.snapshot)) }
-            if let watchdog, loopsAreProgressing(within: watchdog / 2) { notify { try notifier.watchdog() } }
-            try? await Task.sleep(for: interval)
+        let tell = {
+            let line = Self.statusLine(state.snapshot)
+            sender.send { try $0.status(line) }
+            if let watchdog, loopsAreProgressing(within: watchdog / 2) { sender.send { try $0.watchdog() } }
         }
-        notify { try notifier.stopping() }
+        tell()
+        await repeating(every: interval) { tell() }
+        sender.send { try $0.stopping() }
+        await sender.flush()
     }
 
     private func loopsAreProgressing(within limit: Duration) -> Bool {
         let now = monotonicNanoseconds()
-        let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
-        return loops.allSatisfy { now - $0.heartbeat.load(ordering: .relaxed) < nanoseconds }
-    }
-
-    private func notify(_ body: () throws -> Bool) {
-        do { _ = try body() } catch { logger.warning("sd_notify failed", metadata: ["error": "\(error)"]) }
+        let limit = nanoseconds(limit)
+        return loops.allSatisfy { now - $0.heartbeat.load(ordering: .relaxed) < limit }
     }
 
     /// "12,345 pkt/s, 0 drops, 1,234 handshakes, 1 attack: 198.18.0.2:80 random-source".
@@ -188,20 +226,22 @@ struct NotifyService: Service {
     }
 }
 
-/// SIGHUP: reads the configuration file again; applies it when valid, keeps the old one otherwise.
-struct ReloadService: Service {
+/// Each request (SIGHUP) reads the configuration file again; applies it when valid, keeps the old one otherwise.
+struct ReloadService<Requests: AsyncSequence & Sendable>: Service
+where Requests.Element: Sendable, Requests.Failure == Never {
+    let requests: Requests
     let path: String
     let overrides: @Sendable (inout SynwatchConfiguration) -> Void
     let loops: [CaptureLoop]
-    let notifier: ServiceNotifier
+    let sender: NotifySender
     let reloads: ReloadCounter
     let hooks: HookRunner
     let hashSeed: UInt64
     let logger: Logger
 
     func run() async throws {
-        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
-            _ = try? notifier.reloading()
+        for await _ in requests.cancelOnGracefulShutdown() {
+            sender.send { try $0.reloading() }
             do {
                 var configuration = try SynwatchConfiguration.load(path: path).configuration
                 overrides(&configuration)
@@ -214,7 +254,7 @@ struct ReloadService: Service {
             } catch {
                 logger.error("Configuration not reloaded; the running one stays", metadata: ["error": "\(error)"])
             }
-            _ = try? notifier.ready()
+            sender.send { try $0.ready() }
         }
     }
 }

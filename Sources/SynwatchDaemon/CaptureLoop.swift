@@ -2,14 +2,13 @@
 import Logging
 import Synchronization
 import SynwatchCapture
-import SynwatchDaemon
 import SynwatchEngine
 import SynwatchKernel
 
 /// What one capture loop measured last, merged into the daemon's snapshot.
 struct LoopReport: Sendable {
     var interface: String
-    var state: String
+    var state: CaptureState
     var statistics: EngineStatistics
     var occupancy: TableOccupancy
     var activeAttacks: [AttackStatus]
@@ -50,7 +49,7 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
     private var lastStatistics = CaptureStatistics(received: 0, dropped: 0, interfaceDropped: 0)
     private let onEvents: @Sendable ([Event]) -> Void
     private let logger: Logger
-    private var state = "active"
+    private var state = CaptureState.active
     private var reports = 0
 
     /// - Parameters:
@@ -71,7 +70,7 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
         report = Mutex(
             LoopReport(
                 interface: capture.interface,
-                state: "active",
+                state: .active,
                 statistics: EngineStatistics(),
                 occupancy: engine.occupancy,
                 activeAttacks: [],
@@ -106,7 +105,7 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
                 // The ring is drained, so the windows may slide on wall time: a step is decided at its boundary
                 // even when no frame follows it, and attacks end while the link is silent.
                 if frames < Self.batch { engine.advance(to: settledTime()) }
-                state = "active"
+                state = .active
             } catch {
                 lostInterface(error)
             }
@@ -140,7 +139,7 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
     /// Reports the failure and reopens the interface once a second until it is back or the loop stops.
     private func lostInterface(_ error: CaptureError) {
         logger.error("Capture failed; reopening", metadata: ["interface": "\(interface)", "error": "\(error)"])
-        state = "reopening: \(error)"
+        state = .reopening(reason: "\(error)")
         publishReport()
         while !stopSignal.isRaised {
             heartbeat.store(monotonicNanoseconds(), ordering: .relaxed)
@@ -151,7 +150,7 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
                 return
             } catch {
                 // Each new reason is told once, and shown in the status until the interface is back.
-                let reason = "reopening: \(error)"
+                let reason = CaptureState.reopening(reason: "\(error)")
                 if reason != state {
                     logger.error("Capture not reopened", metadata: ["interface": "\(interface)", "error": "\(error)"])
                     state = reason

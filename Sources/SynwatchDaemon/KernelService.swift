@@ -1,7 +1,7 @@
+import Dispatch
 import Logging
 import ServiceLifecycle
 import Synchronization
-import SynwatchDaemon
 import SynwatchKernel
 
 /// Reads the kernel's TCP counters a few times a second and its listen queues once a second: for status, metrics,
@@ -22,8 +22,11 @@ final class KernelWatch: Sendable {
     private let counters = KernelTCPCounterReader()
     private let queues: KernelListenQueueReader?
     private let state = Mutex(State())
-    private let reported = Mutex<Set<String>>([])
+    private let reported = Mutex<Set<Reading>>([])
     private let logger: Logger
+
+    /// The two readings, each of which may fail on its own.
+    private enum Reading { case counters, listenQueues }
 
     private struct State {
         var status = KernelStatus()
@@ -54,7 +57,7 @@ final class KernelWatch: Sendable {
             sample = try counters.sample()
         } catch {
             sample = nil
-            reportOnce("counters", "Kernel TCP counters not read", error)
+            reportOnce(.counters, "Kernel TCP counters not read", error)
         }
         let readQueues = state.withLock { state in
             defer { state.reads += 1 }
@@ -65,7 +68,7 @@ final class KernelWatch: Sendable {
             do {
                 listenQueues = try queues.read(limit: Self.listedListeners)
             } catch {
-                reportOnce("queues", "Listen queues not read", error)
+                reportOnce(.listenQueues, "Listen queues not read", error)
             }
         }
         state.withLock { state in
@@ -81,7 +84,7 @@ final class KernelWatch: Sendable {
         }
     }
 
-    private func reportOnce(_ kind: String, _ message: Logger.Message, _ error: KernelError) {
+    private func reportOnce(_ kind: Reading, _ message: Logger.Message, _ error: KernelError) {
         guard reported.withLock({ $0.insert(kind).inserted }) else { return }
         logger.warning(message, metadata: ["error": "\(error)"])
     }
@@ -91,13 +94,18 @@ final class KernelWatch: Sendable {
 struct KernelService: Service {
     let watch: KernelWatch
     let loops: [CaptureLoop]
+    /// procfs reads and sock_diag dumps block in the kernel: they run here, off the cooperative pool.
+    let queue: DispatchQueue
 
     func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            watch.poll()
-            let status = watch.status
-            for loop in loops { loop.observeKernel(status) }
-            try? await Task.sleep(for: KernelWatch.interval)
-        }
+        await poll()
+        await repeating(every: KernelWatch.interval) { await poll() }
+    }
+
+    private func poll() async {
+        let watch = watch
+        await blocking(on: queue) { watch.poll() }
+        let status = watch.status
+        for loop in loops { loop.observeKernel(status) }
     }
 }

@@ -1,0 +1,222 @@
+import Foundation
+import Glibc
+import Logging
+import ServiceLifecycleTestKit
+import SynwatchConfig
+import SynwatchSystemd
+import SynwatchTestSupport
+import SynwatchTrafficGen
+import XCTest
+
+@testable import SynwatchDaemon
+
+/// The daemon's services in this process, as the executable runs them: a live capture on a veth of the test's own,
+/// the query socket, a notify socket of the test's own, reloads on the reload trigger and a graceful shutdown.
+///
+/// XCTest, not Swift Testing: `NOTIFY_SOCKET` is process-wide, and XCTest runs one test at a time.
+final class DaemonServiceTests: XCTestCase {
+    func testServicesStartReadyCaptureReloadAndShutDownGracefully() async throws {
+        try XCTSkipUnless(NetworkLab.isAvailable, "needs root, ip netns and tcpreplay")
+        let lab = try NetworkLab()
+        let folder = try TemporaryFolder()
+        let file = folder.path("synwatch.yaml")
+        try "detection:\n  quiet_period: 1s\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let capture = folder.path("flood.pcap")
+        let truth = try Scenario(seed: 10, duration: 4)
+            .flood(Flood(.randomSource, rate: 3000, start: 1, duration: 2))
+            .write(to: capture)
+        let socket = folder.path("run/synwatch.sock")
+        let notify = try NotifySocket(path: folder.path("notify.sock"))
+        setenv("NOTIFY_SOCKET", notify.path, 1)
+        unsetenv("WATCHDOG_USEC")
+        defer { unsetenv("NOTIFY_SOCKET") }
+
+        let interface = lab.capturePort
+        let overrides: @Sendable (inout SynwatchConfiguration) -> Void = { configuration in
+            configuration.daemon.interfaces = [interface]
+            configuration.daemon.socketPath = socket
+            configuration.daemon.user = "root"
+        }
+        var configuration = try SynwatchConfiguration.load(path: file).configuration
+        overrides(&configuration)
+        let daemon = DaemonRuntime(configuration: configuration, path: file, version: "0.1.0", overrides: overrides)
+        let prepared = try daemon.prepare()
+        let state = prepared.state
+        XCTAssertEqual(state.snapshot.capture.state, .starting)
+        let (reloadRequests, reload) = AsyncStream.makeStream(of: Void.self)
+
+        try await testGracefulShutdown { shutdown in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await daemon.run(prepared, reloadRequests: reloadRequests, gracefulShutdownSignals: [])
+                }
+
+                // Ready once the capture runs and the socket listens.
+                let ready = await notify.next(startingWith: "READY=1", timeout: 10)
+                XCTAssertNotNil(ready)
+                XCTAssertTrue(FileManager.default.fileExists(atPath: socket), "READY before the socket listens")
+                try await waitUntil { state.snapshot.capture.state == .active }
+                let active = try await curl(socket, "/v1/status")
+                XCTAssertTrue(active.contains("\"state\":\"active\""), active)
+                let status = await notify.next(startingWith: "STATUS=", timeout: 5)
+                XCTAssertNotNil(status)
+
+                // The flood on the wire reaches the engine and the snapshot the query socket serves. At top speed:
+                // tcpreplay's own pacing took up to a minute on a loaded machine.
+                let replay = try lab.startReplay([capture], speed: .topSpeed)
+                while replay.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+                XCTAssertEqual(replay.terminationStatus, 0)
+                let flood = truth.floods[0]
+                try await waitUntil(timeout: .seconds(10)) {
+                    (state.snapshot.activeAttacks.map(\.victim.description)
+                        + state.snapshot.recentAttacks.compactMap { $0.victim?.description })
+                        .contains(flood.victim.description)
+                }
+                try await waitUntil { state.snapshot.capture.packets >= truth.packets }
+
+                // A valid file: RELOADING, then READY, and one reload counted.
+                try "detection:\n  quiet_period: 2s\n".write(toFile: file, atomically: true, encoding: .utf8)
+                reload.yield()
+                let reloading = await notify.next(startingWith: "RELOADING=1", timeout: 5)
+                XCTAssertNotNil(reloading)
+                let reloaded = await notify.next(startingWith: "READY=1", timeout: 5)
+                XCTAssertNotNil(reloaded)
+                try await waitUntil { state.snapshot.reloads == 1 }
+
+                // An invalid file: the running configuration stays, and no reload is counted.
+                try "detection:\n  half_open_per_s: -1\n".write(toFile: file, atomically: true, encoding: .utf8)
+                reload.yield()
+                let refused = await notify.next(startingWith: "RELOADING=1", timeout: 5)
+                XCTAssertNotNil(refused)
+                let back = await notify.next(startingWith: "READY=1", timeout: 5)
+                XCTAssertNotNil(back)
+                try await Task.sleep(for: .milliseconds(600))
+                XCTAssertEqual(state.snapshot.reloads, 1)
+
+                // The interface goes away: the capture is reopening, and says why.
+                try ChildProcess.check(["ip", "link", "delete", interface])
+                try await waitUntil {
+                    if case .reopening = state.snapshot.capture.state { true } else { false }
+                }
+                let reopening = try await curl(socket, "/v1/status")
+                XCTAssertTrue(reopening.contains("\"state\":\"reopening: interface \(interface)"), reopening)
+
+                // Graceful shutdown: STOPPING, every service ends, the socket is gone.
+                shutdown.triggerGracefulShutdown()
+                let stopping = await notify.next(startingWith: "STOPPING=1", timeout: 5)
+                XCTAssertNotNil(stopping)
+                try await group.next()
+                XCTAssertFalse(FileManager.default.fileExists(atPath: socket))
+            }
+        }
+    }
+
+    /// A notify socket nobody reads fills up (`net.unix.max_dgram_qlen`, 10 by default) and then `sd_notify`
+    /// blocks: the services go on, the way out waits for it only so long, and the messages still leave in order.
+    func testAFullNotifySocketHoldsNoServiceUp() async throws {
+        let folder = try TemporaryFolder()
+        let notify = try NotifySocket(path: folder.path("notify.sock"))
+        setenv("NOTIFY_SOCKET", notify.path, 1)
+        defer { unsetenv("NOTIFY_SOCKET") }
+        let sender = NotifySender(notifier: ServiceNotifier(), logger: Logger(label: "synwatchd.test"))
+        let clock = ContinuousClock()
+        let start = clock.now
+        for index in 0..<30 { sender.send { try $0.status("message \(index)") } }
+        await sender.flush(waitingAtMost: .milliseconds(300))
+        XCTAssertLessThan(clock.now - start, .seconds(2))
+        for index in 0..<30 {
+            let message = await notify.next(startingWith: "STATUS=", timeout: 5)
+            XCTAssertEqual(message, "STATUS=message \(index)")
+        }
+    }
+
+    /// The body curl gets for `path` on the query socket; waited for without blocking a thread of the pool.
+    private func curl(_ socket: String, _ path: String) async throws -> String {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "curl is not installed")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = ["-sS", "--max-time", "5", "--unix-socket", socket, "http://localhost" + path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    /// Polls `condition` every 50 ms until it holds, failing after `timeout`.
+    private func waitUntil(
+        timeout: Duration = .seconds(5),
+        file: StaticString = #filePath,
+        line: UInt = #line,
+        _ condition: () -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !condition() {
+            guard ContinuousClock.now < deadline else {
+                return XCTFail("condition not met within \(timeout)", file: file, line: line)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}
+
+/// A datagram socket standing in for systemd's notify socket: every message the daemon sends, in order.
+private final class NotifySocket: Sendable {
+    let path: String
+    private let descriptor: CInt
+
+    init(path: String) throws {
+        self.path = path
+        descriptor = socket(AF_UNIX, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw TestError("socket: errno \(errno)") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { bytes in
+            for (index, byte) in path.utf8.prefix(bytes.count - 1).enumerated() { bytes[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard bound == 0 else { throw TestError("bind \(path): errno \(errno)") }
+    }
+
+    deinit { close(descriptor) }
+
+    /// The next message that starts with `prefix`, skipping others, within `timeout` seconds; polled without
+    /// blocking a thread of the cooperative pool the daemon runs on.
+    func next(startingWith prefix: String, timeout: Double) async -> String? {
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        var buffer = [UInt8](repeating: 0, count: 4_096)
+        while ContinuousClock.now < deadline {
+            let count = recv(descriptor, &buffer, buffer.count, CInt(MSG_DONTWAIT))
+            if count > 0 {
+                let message = String(decoding: buffer[..<count], as: UTF8.self)
+                if message.hasPrefix(prefix) { return message }
+                continue
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+}
+
+/// A temporary folder, removed with everything in it.
+private final class TemporaryFolder {
+    let url: URL
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("synwatch-daemon-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
+
+private struct TestError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
