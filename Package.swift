@@ -16,7 +16,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
@@ -26,6 +25,8 @@ let package = Package(
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         // C: libsystemd (sd_notify, socket activation, journal sending), the same way.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // C: libyaml's parser for the configuration file (what Yams wraps, without Yams' Foundation and ICU).
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
 
         // The pure detection engine: bytes and capture timestamps in, events out. No I/O, no clock.
         .target(name: "SynwatchEngine", swiftSettings: strict),
@@ -34,7 +35,7 @@ let package = Package(
         // The YAML configuration file.
         .target(
             name: "SynwatchConfig",
-            dependencies: ["SynwatchEngine", "SynwatchHooks", .product(name: "Yams", package: "Yams")],
+            dependencies: ["CYAML", "SynwatchEngine", "SynwatchHooks"],
             swiftSettings: strict
         ),
         // The daemon's state shared by its capture loop and its query socket.
