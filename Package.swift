@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // C: libpcap, reached through a one-header system-library module.
@@ -28,14 +29,29 @@ let package = Package(
         // C: libyaml's parser for the configuration file (what Yams wraps, without Yams' Foundation and ICU).
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
 
+        // The one syscall layer: swift-system's descriptors and errno, one error type naming the failing call.
+        .target(
+            name: "SynwatchSystem",
+            dependencies: [.product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict
+        ),
         // The pure detection engine: bytes and capture timestamps in, events out. No I/O, no clock.
         .target(name: "SynwatchEngine", swiftSettings: strict),
         // Reading frames from capture files (and, later, live interfaces) into the engine.
-        .target(name: "SynwatchCapture", dependencies: ["CPcap", "SynwatchEngine"], swiftSettings: strict),
+        .target(
+            name: "SynwatchCapture",
+            dependencies: [
+                "CPcap", "SynwatchEngine", "SynwatchSystem", .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
         // The YAML configuration file.
         .target(
             name: "SynwatchConfig",
-            dependencies: ["CYAML", "SynwatchEngine", "SynwatchHooks"],
+            dependencies: [
+                "CYAML", "SynwatchEngine", "SynwatchHooks", "SynwatchSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strict
         ),
         // The daemon's state shared by its capture loop and its query socket.
@@ -53,16 +69,24 @@ let package = Package(
         .target(
             name: "SynwatchSystemd",
             dependencies: [
-                "CSystemd", "SynwatchEngine", "SynwatchProtocol", .product(name: "Logging", package: "swift-log"),
+                "CSystemd", "SynwatchEngine", "SynwatchProtocol", "SynwatchSystem",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         // The kernel's own view of TCP: /proc/net/netstat and /proc/net/snmp counters, SYN_RECV per listener.
-        .target(name: "SynwatchKernel", swiftSettings: strict),
+        .target(
+            name: "SynwatchKernel",
+            dependencies: ["SynwatchSystem", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict
+        ),
         // Response hooks: an operator's command run on attack events, with the event on stdin.
         .target(
             name: "SynwatchHooks",
-            dependencies: ["SynwatchEngine", "SynwatchProtocol", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SynwatchEngine", "SynwatchProtocol", "SynwatchSystem", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strict
         ),
         // Realistic synthetic traffic written as pcap/pcapng, for tests, benchmarks and tcpreplay.
@@ -81,7 +105,7 @@ let package = Package(
             name: "synwatchd",
             dependencies: [
                 "SynwatchDaemon", "SynwatchCapture", "SynwatchConfig", "SynwatchSystemd", "SynwatchEngine",
-                "SynwatchProtocol", "SynwatchKernel", "SynwatchHooks",
+                "SynwatchProtocol", "SynwatchKernel", "SynwatchHooks", "SynwatchSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -124,20 +148,21 @@ let package = Package(
         .testTarget(
             name: "SynwatchSystemdTests",
             dependencies: [
-                "SynwatchSystemd", "SynwatchEngine", "SynwatchProtocol", "SynwatchTestSupport",
+                "SynwatchSystemd", "SynwatchEngine", "SynwatchProtocol", "SynwatchSystem", "SynwatchTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "SynwatchKernelTests",
-            dependencies: ["SynwatchKernel", "SynwatchTestSupport"],
+            dependencies: ["SynwatchKernel", "SynwatchSystem", "SynwatchTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "SynwatchHooksTests",
             dependencies: [
-                "SynwatchHooks", "SynwatchEngine", "SynwatchProtocol", .product(name: "Logging", package: "swift-log"),
+                "SynwatchHooks", "SynwatchEngine", "SynwatchProtocol", "SynwatchSystem",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
