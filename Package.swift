@@ -128,6 +128,11 @@ let package = Package(
 
         .testTarget(name: "SynwatchEngineTests", dependencies: ["SynwatchEngine"], swiftSettings: strict),
         .testTarget(
+            name: "SynwatchSystemTests",
+            dependencies: ["SynwatchSystem", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "SynwatchCaptureTests",
             // File fixtures are built with libpcap itself; live tests replay the traffic generator's captures.
             dependencies: ["SynwatchCapture", "SynwatchEngine", "CPcap", "SynwatchTrafficGen", "SynwatchTestSupport"],
