@@ -16,26 +16,43 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // C: libpcap, reached through a one-header system-library module.
         .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
         // C: libsystemd (sd_notify, socket activation, journal sending), the same way.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        // C: libyaml's parser for the configuration file (what Yams wraps, without Yams' Foundation and ICU).
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
 
+        // The one syscall layer: swift-system's descriptors and errno, one error type naming the failing call.
+        .target(
+            name: "SynwatchSystem",
+            dependencies: [.product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict
+        ),
         // The pure detection engine: bytes and capture timestamps in, events out. No I/O, no clock.
         .target(name: "SynwatchEngine", swiftSettings: strict),
         // Reading frames from capture files (and, later, live interfaces) into the engine.
-        .target(name: "SynwatchCapture", dependencies: ["CPcap", "SynwatchEngine"], swiftSettings: strict),
+        .target(
+            name: "SynwatchCapture",
+            dependencies: [
+                "CPcap", "SynwatchEngine", "SynwatchSystem", .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
         // The YAML configuration file.
         .target(
             name: "SynwatchConfig",
-            dependencies: ["SynwatchEngine", "SynwatchHooks", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "CYAML", "SynwatchEngine", "SynwatchHooks", "SynwatchSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strict
         ),
         // The daemon as a library: its services (capture loops, kernel readings, systemd, reloads), its state
@@ -44,7 +61,7 @@ let package = Package(
             name: "SynwatchDaemon",
             dependencies: [
                 "SynwatchCapture", "SynwatchConfig", "SynwatchEngine", "SynwatchHooks", "SynwatchKernel",
-                "SynwatchProtocol", "SynwatchSystemd",
+                "SynwatchProtocol", "SynwatchSystem", "SynwatchSystemd",
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "FlyingSocks", package: "FlyingFox"),
                 .product(name: "Logging", package: "swift-log"),
@@ -65,16 +82,24 @@ let package = Package(
         .target(
             name: "SynwatchSystemd",
             dependencies: [
-                "CSystemd", "SynwatchEngine", "SynwatchProtocol", .product(name: "Logging", package: "swift-log"),
+                "CSystemd", "SynwatchEngine", "SynwatchProtocol", "SynwatchSystem",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         // The kernel's own view of TCP: /proc/net/netstat and /proc/net/snmp counters, SYN_RECV per listener.
-        .target(name: "SynwatchKernel", swiftSettings: strict),
+        .target(
+            name: "SynwatchKernel",
+            dependencies: ["SynwatchSystem", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict
+        ),
         // Response hooks: an operator's command run on attack events, with the event on stdin.
         .target(
             name: "SynwatchHooks",
-            dependencies: ["SynwatchEngine", "SynwatchProtocol", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SynwatchEngine", "SynwatchProtocol", "SynwatchSystem", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strict
         ),
         // Realistic synthetic traffic written as pcap/pcapng, for tests, benchmarks and tcpreplay.
@@ -115,6 +140,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "SynwatchSystemTests",
+            dependencies: ["SynwatchSystem", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "SynwatchCaptureTests",
             // File fixtures are built with libpcap itself; live tests replay the traffic generator's captures.
             dependencies: ["SynwatchCapture", "SynwatchEngine", "CPcap", "SynwatchTrafficGen", "SynwatchTestSupport"],
@@ -148,20 +178,20 @@ let package = Package(
         .testTarget(
             name: "SynwatchSystemdTests",
             dependencies: [
-                "SynwatchSystemd", "SynwatchEngine", "SynwatchProtocol", "SynwatchTestSupport",
+                "SynwatchSystemd", "SynwatchEngine", "SynwatchProtocol", "SynwatchSystem", "SynwatchTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "SynwatchKernelTests",
-            dependencies: ["SynwatchKernel", "SynwatchTestSupport"],
+            dependencies: ["SynwatchKernel", "SynwatchSystem", "SynwatchTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "SynwatchHooksTests",
             dependencies: [
-                "SynwatchHooks", "SynwatchEngine", "SynwatchProtocol", "SynwatchTestSupport",
+                "SynwatchHooks", "SynwatchEngine", "SynwatchProtocol", "SynwatchSystem", "SynwatchTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -31,11 +31,11 @@ install_packages() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# libpcap and libsystemd to build against. The tests read captures back with tcpdump, build veth pairs
+# libpcap, libsystemd and libyaml to build against. The tests read captures back with tcpdump, build veth pairs
 # in network namespaces (iproute2) fed by tcpreplay, talk to the query socket with curl, run a real
 # systemd-journald (systemd), real servers and clients (python3), nft for the example response hook and for the
 # detector tests' random loss (nftables), and man for the installed man pages (man-db).
-BUILD_PACKAGES=(libpcap-dev libsystemd-dev pkg-config)
+BUILD_PACKAGES=(libpcap-dev libsystemd-dev libyaml-dev pkg-config)
 TEST_PACKAGES=(tcpdump tcpreplay iproute2 curl systemd python3 nftables man-db)
 # scripts/package finds the package's dependencies with dpkg-shlibdeps (dpkg-dev).
 PACKAGE_PACKAGES=(dpkg-dev)

@@ -1,6 +1,8 @@
 @preconcurrency import CPcap
 @preconcurrency import Glibc
 import SynwatchEngine
+import SynwatchSystem
+import SystemPackage
 
 /// Reads one capture file (pcap or pcapng, or standard input) frame by frame, with nanosecond time stamps.
 ///
@@ -208,7 +210,7 @@ public final class CaptureFileReader: FrameSource {
     ) throws(CaptureError) -> (Backend, Int?) {
         func failure(_ error: SystemCallError) -> CaptureError {
             CaptureError(
-                error.errno == ENOENT ? .fileNotFound : .unreadable,
+                error.errno == .noSuchFileOrDirectory ? .fileNotFound : .unreadable,
                 input: input,
                 call: error.call,
                 message: error.message

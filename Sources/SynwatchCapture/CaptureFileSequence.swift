@@ -1,5 +1,7 @@
 @preconcurrency import Glibc
 import SynwatchEngine
+import SynwatchSystem
+import SystemPackage
 
 /// How far a run over one or more captures has got, for a progress display.
 public struct CaptureProgress: Equatable, Sendable {
@@ -59,21 +61,23 @@ public final class CaptureFileSequence: FrameSource {
     public init(_ inputs: [CaptureInput], allowsMapping: Bool = true) throws(CaptureError) {
         var sizes = [Int?]()
         for input in inputs {
-            var info = stat()
             switch input {
             case .standardInput:
-                let regular = fstat(STDIN_FILENO, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
-                sizes.append(regular ? Int(info.st_size) : nil)
+                let info = try? FileDescriptor.standardInput.stat()
+                sizes.append(info.flatMap { $0.type == .regular ? Int($0.size) : nil })
             case .file(let path):
-                guard stat(path, &info) == 0 else {
-                    let reason: CaptureError.Reason = errno == ENOENT ? .fileNotFound : .unreadable
-                    throw CaptureError(reason, input: input, call: "stat", message: String(cString: strerror(errno)))
+                let info: Stat
+                do {
+                    info = try SystemCall.named("stat") { try FilePath(path).stat() }
+                } catch {
+                    let reason: CaptureError.Reason =
+                        error.errno == .noSuchFileOrDirectory ? .fileNotFound : .unreadable
+                    throw CaptureError(reason, input: input, call: error.call, message: error.message)
                 }
-                guard info.st_mode & S_IFMT != S_IFDIR else {
-                    let message = String(cString: strerror(EISDIR))
-                    throw CaptureError(.unreadable, input: input, call: "stat", message: message)
+                guard info.type != .directory else {
+                    throw CaptureError(.unreadable, input: input, call: "stat", message: Errno.isDirectory.description)
                 }
-                sizes.append(info.st_mode & S_IFMT == S_IFREG ? Int(info.st_size) : nil)
+                sizes.append(info.type == .regular ? Int(info.size) : nil)
             case .interface:
                 throw CaptureError(
                     .unreadable,

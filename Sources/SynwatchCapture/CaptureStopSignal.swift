@@ -1,5 +1,6 @@
-@preconcurrency import Glibc
 import Synchronization
+import SynwatchSystem
+import SystemPackage
 
 /// Asks a `LiveCapture` running on another thread to stop: its current `readFrames` returns at once, and every
 /// later call returns `nil`.
@@ -11,30 +12,22 @@ import Synchronization
 public final class CaptureStopSignal: Sendable {
     private let raised = Atomic<Bool>(false)
     /// The pipe's read end, readable once the signal is raised.
-    let descriptor: Int32
-    private let writeDescriptor: Int32
+    let descriptor: FileDescriptor
+    private let writeDescriptor: FileDescriptor
 
     /// A signal not yet raised.
     ///
-    /// Wraps `pipe(2)` and `fcntl(2)` (both ends close-on-exec, the write end non-blocking).
-    /// - Throws: `SystemCallError` naming `pipe` or `fcntl`, when the process is out of descriptors.
+    /// Wraps `pipe2(2)`: both ends close-on-exec and non-blocking (the read end is only polled, never read).
+    /// - Throws: `SystemCallError` naming `pipe`, when the process is out of descriptors.
     public init() throws(SystemCallError) {
-        var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else { throw SystemCallError(call: "pipe", errno: errno) }
-        guard fcntl(ends[0], F_SETFD, FD_CLOEXEC) == 0, fcntl(ends[1], F_SETFD, FD_CLOEXEC) == 0,
-            fcntl(ends[1], F_SETFL, O_NONBLOCK) == 0
-        else {
-            let error = SystemCallError(call: "fcntl", errno: errno)
-            close(ends[0])
-            close(ends[1])
-            throw error
+        (descriptor, writeDescriptor) = try SystemCall.named("pipe") {
+            try FileDescriptor.pipe(options: [.closeOnExec, .nonBlocking])
         }
-        (descriptor, writeDescriptor) = (ends[0], ends[1])
     }
 
     deinit {
-        close(descriptor)
-        close(writeDescriptor)
+        try? descriptor.close()
+        try? writeDescriptor.close()
     }
 
     /// Whether `stop()` has been called.
@@ -44,11 +37,10 @@ public final class CaptureStopSignal: Sendable {
 
     /// Raises the signal; safe from any thread, and more than once.
     ///
-    /// Wraps `write(2)` of one byte to the pipe, retried on `EINTR`; a full pipe (`EAGAIN`, after thousands of
-    /// calls) is already readable, so it needs nothing more.
+    /// Wraps `write(2)` of one byte to the pipe, retried on `EINTR` by swift-system; a full pipe (`EAGAIN`, after
+    /// thousands of calls) is already readable, so it needs nothing more.
     public func stop() {
         raised.store(true, ordering: .releasing)
-        var byte: UInt8 = 1
-        while write(writeDescriptor, &byte, 1) < 0 && errno == EINTR {}
+        _ = try? writeDescriptor.writeAll(CollectionOfOne(UInt8(1)))
     }
 }

@@ -1,6 +1,8 @@
 @preconcurrency import CPcap
 @preconcurrency import Glibc
 import SynwatchEngine
+import SynwatchSystem
+import SystemPackage
 
 /// How a live capture is set up: the daemon configuration's `capture` keys.
 public struct LiveCaptureOptions: Equatable, Sendable {
@@ -211,16 +213,20 @@ public final class LiveCapture: FrameSource {
         let deadline = ContinuousClock.now + timeout
         var descriptors = [
             pollfd(fd: packetDescriptor, events: Int16(POLLIN), revents: 0),
-            pollfd(fd: stopSignal.descriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: stopSignal.descriptor.rawValue, events: Int16(POLLIN), revents: 0),
         ]
         while true {
             let remaining = Self.milliseconds(deadline - ContinuousClock.now)
             if remaining <= 0 { return 0 }
-            let ready = poll(&descriptors, 2, Int32(clamping: remaining))
-            if ready < 0 {
+            do {
+                _ = try SystemCall.checked("poll", retryOnInterrupt: false) {
+                    poll(&descriptors, 2, Int32(clamping: remaining))
+                }
+            } catch  where error.errno == .interrupted {
                 // A signal (SIGHUP for a reload) only shortens the wait.
-                if errno == EINTR { continue }
-                throw fail(.readFailed(framesRead: framesRead), call: "poll", message: String(cString: strerror(errno)))
+                continue
+            } catch {
+                throw fail(.readFailed(framesRead: framesRead), call: error.call, message: error.message)
             }
             if stopSignal.isRaised { return nil }
             let events = descriptors[0].revents

@@ -1,20 +1,16 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import SynwatchSystem
+import SystemPackage
 
-/// A failed system call while reading the file, named with its errno.
-struct FileProblem: Error, CustomStringConvertible {
-    var description: String
+/// Why the configuration file cannot be read: a failed call, or a file too large to be a configuration.
+enum FileProblem: Error, CustomStringConvertible {
+    case failed(SystemCallError)
+    case tooLarge
 
-    /// The failure of `call`, described from the current `errno`.
-    init(call: String, errno code: Int32) {
-        description = "\(call): \(String(cString: strerror(code))) (errno \(code))"
-    }
-
-    init(_ description: String) {
-        self.description = description
+    var description: String {
+        switch self {
+        case .failed(let error): "\(error.call): \(error.message) (errno \(error.errno.rawValue))"
+        case .tooLarge: "is larger than 1 MiB: not a configuration file"
+        }
     }
 }
 
@@ -26,30 +22,30 @@ enum ConfigurationFile {
     /// The bytes of the file at `path`, or `nil` when nothing exists there.
     ///
     /// Only a missing file is `nil`: a file that exists but cannot be read is an error, never the defaults.
-    /// Calls `open(2)` and `read(2)`, retrying both on `EINTR`.
+    /// Calls `open(2)` and `read(2)` through swift-system, which retries both on `EINTR`.
     /// - Throws: `FileProblem` naming the failing call and its errno.
     static func contents(of path: String) throws(FileProblem) -> [UInt8]? {
-        var descriptor: Int32
-        repeat { descriptor = open(path, O_RDONLY | O_CLOEXEC) } while descriptor < 0 && errno == EINTR
-        guard descriptor >= 0 else {
-            let code = errno
-            if code == ENOENT { return nil }
-            throw FileProblem(call: "open", errno: code)
+        let file: FileDescriptor
+        do {
+            file = try SystemCall.named("open") { try FileDescriptor.open(path, .readOnly, options: .closeOnExec) }
+        } catch {
+            if error.errno == .noSuchFileOrDirectory { return nil }
+            throw .failed(error)
         }
-        defer { close(descriptor) }
+        defer { try? file.close() }
 
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                throw FileProblem(call: "read", errno: code)
+            let count: Int
+            do {
+                count = try SystemCall.named("read") { try chunk.withUnsafeMutableBytes { try file.read(into: $0) } }
+            } catch {
+                throw .failed(error)
             }
             if count == 0 { return bytes }
             bytes += chunk[..<count]
-            guard bytes.count <= sizeLimit else { throw FileProblem("is larger than 1 MiB: not a configuration file") }
+            guard bytes.count <= sizeLimit else { throw .tooLarge }
         }
     }
 }

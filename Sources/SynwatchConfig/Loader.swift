@@ -1,5 +1,4 @@
 import SynwatchEngine
-import Yams
 
 /// The configuration read from a path, and whether there was a file at all.
 public struct LoadedConfiguration: Sendable, Equatable {
@@ -66,15 +65,15 @@ private struct Loader {
         // Where each key's value stands, so that problems found by `validate()` can point at it.
         var positions: [String: ConfigurationError.Position] = [:]
 
-        let root: Node?
+        let root: YAMLNode?
         do {
-            root = try Yams.compose(yaml: yaml, .default, .default, .utf8)
+            root = try YAMLNode.compose(yaml)
         } catch {
-            throw syntaxError(error)
+            throw composeError(error)
         }
         // No document, or one that is only `~`: nothing is set.
         guard let root, !root.isNull else { return configuration }
-        guard case .mapping(let sections) = root else {
+        guard case .mapping(let sections) = root.content else {
             throw problem(.wrongType("sections such as 'detection:'", root), key: nil, at: root)
         }
         for (sectionKey, sectionValue) in sections {
@@ -84,7 +83,7 @@ private struct Loader {
             }
             // A section whose keys are all commented out.
             if sectionValue.isNull { continue }
-            guard case .mapping(let settings) = sectionValue else {
+            guard case .mapping(let settings) = sectionValue.content else {
                 let expected = "a section of keys such as 'capacity: 4096'"
                 throw problem(.wrongType(expected, sectionValue), key: sectionName, at: sectionValue)
             }
@@ -99,7 +98,7 @@ private struct Loader {
                 } catch {
                     throw problem(error, key: key, at: settingValue)
                 }
-                positions[key] = position(of: settingValue.mark)
+                positions[key] = settingValue.position
             }
         }
 
@@ -115,14 +114,14 @@ private struct Loader {
     }
 
     /// The name a key node spells.
-    private func name(of key: Node, in section: Section?) throws(ConfigurationError) -> String {
-        guard case .scalar(let scalar) = key else {
+    private func name(of key: YAMLNode, in section: Section?) throws(ConfigurationError) -> String {
+        guard let name = key.scalar else {
             throw problem(.wrongType("a key name", key), key: section?.name, at: key)
         }
-        return scalar.string
+        return name
     }
 
-    private func unknownKey(_ name: String, in section: Section?, at node: Node) -> ConfigurationError {
+    private func unknownKey(_ name: String, in section: Section?, at node: YAMLNode) -> ConfigurationError {
         let key = section.map { "\($0.name).\(name)" } ?? name
         let message: String
         if name == "hash_seed" {
@@ -140,11 +139,11 @@ private struct Loader {
                 message = "unknown section; the sections are \(Schema.sections.map(\.name).joined(separator: ", "))"
             }
         }
-        return error(.unknownKey, key: key, at: position(of: node.mark), message)
+        return error(.unknownKey, key: key, at: node.position, message)
     }
 
-    private func problem(_ problem: ValueProblem, key: String?, at node: Node) -> ConfigurationError {
-        error(problem.kind, key: key, at: position(of: problem.mark ?? node.mark), problem.message)
+    private func problem(_ problem: ValueProblem, key: String?, at node: YAMLNode) -> ConfigurationError {
+        error(problem.kind, key: key, at: problem.position ?? node.position, problem.message)
     }
 
     private func error(
@@ -156,48 +155,22 @@ private struct Loader {
         ConfigurationError(kind: kind, path: path, key: key, position: position, message: message)
     }
 
-    private func position(of mark: Mark?) -> ConfigurationError.Position? {
-        mark.map { ConfigurationError.Position(line: $0.line, column: $0.column) }
-    }
-
-    /// The error for text that Yams cannot compose, at the position libyaml reports.
-    private func syntaxError(_ error: any Error) -> ConfigurationError {
-        func explained(_ problem: String, _ context: YamlError.Context?) -> String {
-            context.map { "\(problem) (\($0.text) at \($0.mark))" } ?? problem
-        }
-
-        switch error as? YamlError {
-        case .scanner(let context, let problem, let mark, _),
-            .parser(let context, let problem, let mark, _),
-            .composer(let context, let problem, let mark, _):
-            return self.error(.syntax, key: nil, at: position(of: mark), explained(problem, context))
-        case .reader(let problem, let offset, _, _):
-            let position = offset.map { offset in
-                let lines = yaml.prefix(offset).split(separator: "\n", omittingEmptySubsequences: false)
-                let column = (lines.last?.unicodeScalars.count ?? 0) + 1
-                return ConfigurationError.Position(line: lines.count, column: column)
+    /// The error for text that is not one YAML document, at the position libyaml reports.
+    private func composeError(_ error: YAMLError) -> ConfigurationError {
+        switch error {
+        case .syntax(let message, let position):
+            return self.error(.syntax, key: nil, at: position, message)
+        case .duplicateKey(let name, let position, let parents):
+            guard let sectionName = parents.first else {
+                return self.error(.duplicateKey, key: name, at: position, "appears more than once at the top level")
             }
-            return self.error(.syntax, key: nil, at: position, problem)
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            return duplicateKey(duplicates.first ?? "", at: context.mark)
-        default:
-            return self.error(.syntax, key: nil, at: nil, "\(error)")
+            var key = name
+            if parents.count == 1, let section = Schema.section(named: sectionName), section.setting(named: name) != nil
+            {
+                key = "\(section.name).\(name)"
+            }
+            let message = "is given more than once in its section; this is the first"
+            return self.error(.duplicateKey, key: key, at: position, message)
         }
-    }
-
-    /// A key given twice. Yams reports only its name and its first position, so the section is the one whose
-    /// header line comes last before it.
-    private func duplicateKey(_ name: String, at mark: Mark) -> ConfigurationError {
-        let position = ConfigurationError.Position(line: mark.line, column: mark.column)
-        if position.column == 1 {
-            return error(.duplicateKey, key: name, at: position, "appears more than once at the top level")
-        }
-        let lines = yaml.split(separator: "\n", omittingEmptySubsequences: false).prefix(position.line)
-        let header = lines.last { $0.first?.isLetter == true }.map { String($0.prefix { $0 != ":" }) }
-        var key = name
-        if let section = header.flatMap(Schema.section(named:)), section.setting(named: name) != nil {
-            key = "\(section.name).\(name)"
-        }
-        return error(.duplicateKey, key: key, at: position, "is given more than once in its section; this is the first")
     }
 }

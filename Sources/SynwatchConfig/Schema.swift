@@ -1,14 +1,13 @@
 import SynwatchEngine
-import Yams
 
 /// One key of a section: its name and how its value is read into the configuration.
 struct Setting: Sendable {
     let name: String
-    let read: @Sendable (Node, inout SynwatchConfiguration) throws(ValueProblem) -> Void
+    let read: @Sendable (YAMLNode, inout SynwatchConfiguration) throws(ValueProblem) -> Void
 
     private init(
         _ name: String,
-        _ read: @escaping @Sendable (Node, inout SynwatchConfiguration) throws(ValueProblem) -> Void
+        _ read: @escaping @Sendable (YAMLNode, inout SynwatchConfiguration) throws(ValueProblem) -> Void
     ) {
         self.name = name
         self.read = read
@@ -18,7 +17,7 @@ struct Setting: Sendable {
     private static func field<Field>(
         _ name: String,
         _ field: WritableKeyPath<SynwatchConfiguration, Field> & Sendable,
-        _ reader: @escaping @Sendable (Node) throws(ValueProblem) -> Field
+        _ reader: @escaping @Sendable (YAMLNode) throws(ValueProblem) -> Field
     ) -> Setting {
         Setting(name) { node, configuration throws(ValueProblem) in configuration[keyPath: field] = try reader(node) }
     }

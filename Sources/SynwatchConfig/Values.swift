@@ -1,23 +1,22 @@
 import SynwatchEngine
-import Yams
 
 /// Why one value cannot be read; the loader adds the key and the position.
 struct ValueProblem: Error {
     var kind: ConfigurationError.Kind
     var message: String
     /// The part of the value at fault, such as one item of a list; `nil` for the whole value.
-    var mark: Mark?
+    var position: ConfigurationError.Position?
 
     /// The value is not of the expected form.
-    static func wrongType(_ expected: String, _ node: Node) -> ValueProblem {
+    static func wrongType(_ expected: String, _ node: YAMLNode) -> ValueProblem {
         let found: String
         switch TypedValue(node) {
         case .null: found = "no value"
         case .list: found = "a list"
         case .section: found = "a section"
-        case .flag, .integer, .number, .text: found = "'\(node.scalar?.string ?? "")'"
+        case .flag, .integer, .number, .text: found = "'\(node.scalar ?? "")'"
         }
-        return ValueProblem(kind: .wrongType, message: "expected \(expected), found \(found)", mark: node.mark)
+        return ValueProblem(kind: .wrongType, message: "expected \(expected), found \(found)", position: node.position)
     }
 
     /// The value has the right form but cannot be used.
@@ -35,21 +34,14 @@ enum TypedValue {
     case integer(Int?)
     case number(Double)
     case text(String)
-    case list([Node])
-    case section(Node.Mapping)
+    case list([YAMLNode])
+    case section([(key: YAMLNode, value: YAMLNode)])
 
-    init(_ node: Node) {
-        switch node {
-        case .mapping(let mapping):
-            self = .section(mapping)
-        case .sequence(let sequence):
-            self = .list(Array(sequence))
-        case .alias(let alias):
-            // Composing resolves aliases, so this is only reached for hand-built nodes.
-            self = .text("*\(alias.anchor.rawValue)")
-        case .scalar(let scalar):
-            let isPlain = scalar.style == .plain || scalar.style == .any
-            self = isPlain ? TypedValue(plain: scalar.string) : .text(scalar.string)
+    init(_ node: YAMLNode) {
+        switch node.content {
+        case .mapping(let pairs): self = .section(pairs)
+        case .sequence(let items): self = .list(items)
+        case .scalar(let text, let isPlain): self = isPlain ? TypedValue(plain: text) : .text(text)
         }
     }
 
@@ -93,7 +85,7 @@ enum Read {
         "a duration: a number of seconds (5, 0.3) or a number with a unit ms, s, m or h (300ms, 5s, 2m, 1h)"
 
     /// A duration: a number of seconds (`5`, `0.3`) or a number with a unit (`300ms`, `5s`, `2m`, `1h`).
-    static func duration(_ node: Node) throws(ValueProblem) -> TimeSpan {
+    static func duration(_ node: YAMLNode) throws(ValueProblem) -> TimeSpan {
         let nanoseconds: Double
         switch TypedValue(node) {
         case .integer(let seconds?): nanoseconds = Double(seconds) * 1e9
@@ -126,7 +118,7 @@ enum Read {
     }
 
     /// A size in bytes: a whole number of bytes or a whole number with a unit (`64KiB`, `64MiB`, `1GiB`).
-    static func byteSize(_ node: Node) throws(ValueProblem) -> Int {
+    static func byteSize(_ node: YAMLNode) throws(ValueProblem) -> Int {
         let forms = "a size: a whole number of bytes or a whole number with a unit KiB, MiB or GiB (64MiB)"
         switch TypedValue(node) {
         case .integer(let bytes?):
@@ -146,7 +138,7 @@ enum Read {
     }
 
     /// A whole number.
-    static func integer(_ node: Node) throws(ValueProblem) -> Int {
+    static func integer(_ node: YAMLNode) throws(ValueProblem) -> Int {
         switch TypedValue(node) {
         case .integer(let value?): return value
         case .integer(nil): throw .invalid("is too large")
@@ -155,7 +147,7 @@ enum Read {
     }
 
     /// A finite number, whole or not.
-    static func number(_ node: Node) throws(ValueProblem) -> Double {
+    static func number(_ node: YAMLNode) throws(ValueProblem) -> Double {
         switch TypedValue(node) {
         case .integer(let value?): return Double(value)
         case .integer(nil): throw .invalid("is too large")
@@ -167,32 +159,32 @@ enum Read {
     }
 
     /// `true` or `false` (YAML's `yes`, `no`, `on` and `off` too).
-    static func flag(_ node: Node) throws(ValueProblem) -> Bool {
+    static func flag(_ node: YAMLNode) throws(ValueProblem) -> Bool {
         guard case .flag(let value) = TypedValue(node) else { throw .wrongType("true or false", node) }
         return value
     }
 
     /// A name: any scalar, read as the text it is written as (`user: 1000` is the text "1000").
-    static func name(_ node: Node) throws(ValueProblem) -> String {
-        guard case .scalar(let scalar) = node, !node.isNull else { throw .wrongType("a name", node) }
-        return scalar.string
+    static func name(_ node: YAMLNode) throws(ValueProblem) -> String {
+        guard let text = node.scalar, !node.isNull else { throw .wrongType("a name", node) }
+        return text
     }
 
     /// A name, or `null` for none.
-    static func optionalName(_ node: Node) throws(ValueProblem) -> String? {
+    static func optionalName(_ node: YAMLNode) throws(ValueProblem) -> String? {
         guard !node.isNull else { return nil }
-        guard case .scalar(let scalar) = node else { throw .wrongType("a name or null", node) }
-        return scalar.string
+        guard let text = node.scalar else { throw .wrongType("a name or null", node) }
+        return text
     }
 
     /// A list of names, such as `[eth0, eth1]`.
-    static func names(_ node: Node) throws(ValueProblem) -> [String] {
+    static func names(_ node: YAMLNode) throws(ValueProblem) -> [String] {
         let expected = "a list of names, such as [eth0]"
         guard case .list(let items) = TypedValue(node) else { throw .wrongType(expected, node) }
         var names: [String] = []
         for item in items {
-            guard case .scalar(let scalar) = item, !item.isNull else { throw .wrongType(expected, item) }
-            names.append(scalar.string)
+            guard let text = item.scalar, !item.isNull else { throw .wrongType(expected, item) }
+            names.append(text)
         }
         return names
     }
@@ -203,7 +195,7 @@ extension Read {
     static let attackEventTypes: [EventType] = [.attackStart, .attackUpdate, .attackEnd]
 
     /// A command: the program's path and its arguments as a list of names, or `null` for none.
-    static func command(_ node: Node) throws(ValueProblem) -> [String]? {
+    static func command(_ node: YAMLNode) throws(ValueProblem) -> [String]? {
         let expected =
             "the program's absolute path and its arguments as a list, such as [/usr/local/sbin/hook, -q], "
             + "or null"
@@ -211,22 +203,21 @@ extension Read {
         guard case .list(let items) = TypedValue(node) else { throw .wrongType(expected, node) }
         var arguments: [String] = []
         for item in items {
-            guard case .scalar(let scalar) = item, !item.isNull else { throw .wrongType(expected, item) }
-            arguments.append(scalar.string)
+            guard let text = item.scalar, !item.isNull else { throw .wrongType(expected, item) }
+            arguments.append(text)
         }
         return arguments
     }
 
     /// A list of attack event types, such as `[attack_start, attack_end]`, each named once.
-    static func attackEvents(_ node: Node) throws(ValueProblem) -> Set<EventType> {
+    static func attackEvents(_ node: YAMLNode) throws(ValueProblem) -> Set<EventType> {
         let names = attackEventTypes.map(\.rawValue)
         let allowed = names.joined(separator: ", ")
         let expected = "a list of events, such as [attack_start, attack_end]"
         guard case .list(let items) = TypedValue(node) else { throw .wrongType(expected, node) }
         var events: Set<EventType> = []
         for item in items {
-            guard case .scalar(let scalar) = item, !item.isNull else { throw .wrongType(expected, item) }
-            let name = scalar.string
+            guard let name = item.scalar, !item.isNull else { throw .wrongType(expected, item) }
             guard let event = EventType(rawValue: name), attackEventTypes.contains(event) else {
                 let message: String
                 if EventType(rawValue: name) != nil {
@@ -236,17 +227,17 @@ extension Read {
                 } else {
                     message = "unknown event '\(name)'; hooks run on \(allowed)"
                 }
-                throw ValueProblem(kind: .invalidValue, message: message, mark: item.mark)
+                throw ValueProblem(kind: .invalidValue, message: message, position: item.position)
             }
             guard events.insert(event).inserted else {
-                throw ValueProblem(kind: .invalidValue, message: "names \(name) twice", mark: item.mark)
+                throw ValueProblem(kind: .invalidValue, message: "names \(name) twice", position: item.position)
             }
         }
         return events
     }
 }
 
-extension Node {
+extension YAMLNode {
     /// An empty value, `~` or `null`.
     var isNull: Bool {
         if case .null = TypedValue(self) { return true }

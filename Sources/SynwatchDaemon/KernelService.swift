@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 import SynwatchKernel
+import SynwatchSystem
 
 /// Reads the kernel's TCP counters a few times a second and its listen queues once a second: for status, metrics,
 /// alerts and the detector.
@@ -84,7 +85,7 @@ final class KernelWatch: Sendable {
         }
     }
 
-    private func reportOnce(_ kind: Reading, _ message: Logger.Message, _ error: KernelError) {
+    private func reportOnce(_ kind: Reading, _ message: Logger.Message, _ error: SystemCallError) {
         guard reported.withLock({ $0.insert(kind).inserted }) else { return }
         logger.warning(message, metadata: ["error": "\(error)"])
     }

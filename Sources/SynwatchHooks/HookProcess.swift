@@ -1,19 +1,6 @@
 import Glibc
-import Synchronization
-
-/// A system call that failed: which call, and its errno.
-public struct HookSystemError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// The C function that failed, such as `posix_spawn`.
-    public var call: String
-    public var errno: CInt
-
-    public init(call: String, errno: CInt) {
-        self.call = call
-        self.errno = errno
-    }
-
-    public var description: String { "\(call) failed: \(String(cString: strerror(errno))) (errno \(errno))" }
-}
+import SynwatchSystem
+import SystemPackage
 
 /// How one run of a hook ended.
 enum HookOutcome: Equatable {
@@ -26,7 +13,7 @@ enum HookOutcome: Equatable {
     /// The daemon's shutdown ended the program: its process group was killed.
     case stoppedAtShutdown
     /// The program could not be started.
-    case spawnFailed(HookSystemError)
+    case spawnFailed(SystemCallError)
 }
 
 /// What a finished run leaves: how it ended, how long it took, and the start of what it wrote to standard error.
@@ -70,16 +57,16 @@ struct HookProcess {
         }
         started(spawned.pid)
 
-        var stdinFD: CInt? = spawned.stdinFD
-        var stderrFD: CInt? = spawned.stderrFD
+        var stdinFD: FileDescriptor? = spawned.stdinFD
+        var stderrFD: FileDescriptor? = spawned.stderrFD
         var written = 0
         var stderr: [UInt8] = []
         var stopAt: ContinuousClock.Instant?
         var timedOut = false
         var killed = false
         defer {
-            if let stdinFD { close(stdinFD) }
-            if let stderrFD { close(stderrFD) }
+            try? stdinFD?.close()
+            try? stderrFD?.close()
         }
 
         while !Self.hasExited(spawned.pid) {
@@ -94,7 +81,7 @@ struct HookProcess {
                 killed = true
             }
             if let fd = stdinFD, !Self.writeSome(input, from: &written, to: fd) {
-                close(fd)
+                try? fd.close()
                 stdinFD = nil
             }
             Self.wait(readingFrom: &stderrFD, into: &stderr, for: Self.checkInterval)
@@ -120,13 +107,9 @@ struct HookProcess {
     /// A started program and the parent's ends of its pipes.
     private struct Spawned {
         var pid: pid_t
-        var stdinFD: CInt
-        var stderrFD: CInt
+        var stdinFD: FileDescriptor
+        var stderrFD: FileDescriptor
     }
-
-    /// Creating pipes and spawning, one run at a time: without `closefrom`, a child spawned by another run between
-    /// `pipe` and `FD_CLOEXEC` would inherit this run's pipe and hold its standard input open.
-    private static let spawnLock = Mutex(())
 
     /// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34), which Swift's Glibc module does not declare: closes
     /// in the child every descriptor the daemon did not open close-on-exec, such as capture sockets.
@@ -134,76 +117,67 @@ struct HookProcess {
         unsafeBitCast($0, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, CInt) -> CInt).self)
     }
 
-    private func spawn() throws(HookSystemError) -> Spawned {
+    private func spawn() throws(SystemCallError) -> Spawned {
         guard let path = arguments.first, path.hasPrefix("/") else {
-            throw HookSystemError(call: "posix_spawn", errno: ENOENT)
+            throw SystemCallError(call: "posix_spawn", errno: .noSuchFileOrDirectory)
         }
-        return try Self.spawnLock.withLock { _ throws(HookSystemError) -> Spawned in
-            let stdinPipe = try Self.makePipe()
-            let stderrPipe: (read: CInt, write: CInt)
-            do throws(HookSystemError) {
-                stderrPipe = try Self.makePipe()
-            } catch {
-                close(stdinPipe.read)
-                close(stdinPipe.write)
-                throw error
-            }
-            // The child's ends belong to the child alone; the parent's ends stay with the caller on success.
-            defer {
-                close(stdinPipe.read)
-                close(stderrPipe.write)
-            }
-
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            posix_spawn_file_actions_adddup2(&actions, stdinPipe.read, STDIN_FILENO)
-            posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)
-            posix_spawn_file_actions_adddup2(&actions, stderrPipe.write, STDERR_FILENO)
-            if let addCloseFrom = Self.addCloseFrom { _ = addCloseFrom(&actions, STDERR_FILENO + 1) }
-
-            var attributes = posix_spawnattr_t()
-            posix_spawnattr_init(&attributes)
-            defer { posix_spawnattr_destroy(&attributes) }
-            // Default dispositions and no blocked signal: the daemon ignores SIGTERM, SIGHUP and SIGPIPE to handle
-            // them itself, and an ignored signal stays ignored across exec.
-            var everySignal = sigset_t()
-            sigfillset(&everySignal)
-            var noSignal = sigset_t()
-            sigemptyset(&noSignal)
-            posix_spawnattr_setsigdefault(&attributes, &everySignal)
-            posix_spawnattr_setsigmask(&attributes, &noSignal)
-            // A process group of its own, so that the time limit reaches whatever the program starts.
-            posix_spawnattr_setpgroup(&attributes, 0)
-            posix_spawnattr_setflags(
-                &attributes,
-                Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
-            )
-
-            var pid: pid_t = 0
-            let result = Self.withCStrings(arguments) { argv in
-                Self.withCStrings(environment) { envp in posix_spawn(&pid, path, &actions, &attributes, argv, envp) }
-            }
-            guard result == 0 else {
-                close(stdinPipe.write)
-                close(stderrPipe.read)
-                throw HookSystemError(call: "posix_spawn", errno: result)
-            }
-            return Spawned(pid: pid, stdinFD: stdinPipe.write, stderrFD: stderrPipe.read)
+        // Both pipes close on exec from their creation, so a child spawned meanwhile by another run inherits neither.
+        let stdinPipe = try Self.makePipe()
+        let stderrPipe: (readEnd: FileDescriptor, writeEnd: FileDescriptor)
+        do throws(SystemCallError) {
+            stderrPipe = try Self.makePipe()
+        } catch {
+            try? stdinPipe.readEnd.close()
+            try? stdinPipe.writeEnd.close()
+            throw error
         }
+        // The child's ends belong to the child alone; the parent's ends stay with the caller on success.
+        defer {
+            try? stdinPipe.readEnd.close()
+            try? stderrPipe.writeEnd.close()
+        }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, stdinPipe.readEnd.rawValue, STDIN_FILENO)
+        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, stderrPipe.writeEnd.rawValue, STDERR_FILENO)
+        if let addCloseFrom = Self.addCloseFrom { _ = addCloseFrom(&actions, STDERR_FILENO + 1) }
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Default dispositions and no blocked signal: the daemon ignores SIGTERM, SIGHUP and SIGPIPE to handle
+        // them itself, and an ignored signal stays ignored across exec.
+        var everySignal = sigset_t()
+        sigfillset(&everySignal)
+        var noSignal = sigset_t()
+        sigemptyset(&noSignal)
+        posix_spawnattr_setsigdefault(&attributes, &everySignal)
+        posix_spawnattr_setsigmask(&attributes, &noSignal)
+        // A process group of its own, so that the time limit reaches whatever the program starts.
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(
+            &attributes,
+            Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
+        )
+
+        var pid: pid_t = 0
+        let result = Self.withCStrings(arguments) { argv in
+            Self.withCStrings(environment) { envp in posix_spawn(&pid, path, &actions, &attributes, argv, envp) }
+        }
+        guard result == 0 else {
+            try? stdinPipe.writeEnd.close()
+            try? stderrPipe.readEnd.close()
+            throw SystemCallError(call: "posix_spawn", errno: result)
+        }
+        return Spawned(pid: pid, stdinFD: stdinPipe.writeEnd, stderrFD: stderrPipe.readEnd)
     }
 
-    /// A pipe whose ends are closed on exec. Calls `pipe(2)` and `fcntl(2)`.
-    private static func makePipe() throws(HookSystemError) -> (read: CInt, write: CInt) {
-        var ends: [CInt] = [-1, -1]
-        guard pipe(&ends) == 0 else { throw HookSystemError(call: "pipe", errno: errno) }
-        for end in ends where fcntl(end, F_SETFD, FD_CLOEXEC) != 0 {
-            let code = errno
-            close(ends[0])
-            close(ends[1])
-            throw HookSystemError(call: "fcntl", errno: code)
-        }
-        return (ends[0], ends[1])
+    /// A pipe whose ends are closed on exec. Wraps `pipe2(2)`.
+    private static func makePipe() throws(SystemCallError) -> (readEnd: FileDescriptor, writeEnd: FileDescriptor) {
+        try SystemCall.named("pipe") { try FileDescriptor.pipe(options: .closeOnExec) }
     }
 
     /// A NULL-terminated array of C strings for `strings`, valid during `body`.
@@ -226,43 +200,52 @@ struct HookProcess {
     }
 
     /// Writes what the pipe takes without blocking; false once the input is written, or the program stopped reading.
-    private static func writeSome(_ input: [UInt8], from written: inout Int, to fd: CInt) -> Bool {
+    private static func writeSome(_ input: [UInt8], from written: inout Int, to fd: FileDescriptor) -> Bool {
         while written < input.count {
-            var target = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            var target = pollfd(fd: fd.rawValue, events: Int16(POLLOUT), revents: 0)
             guard poll(&target, 1, 0) == 1, target.revents & Int16(POLLOUT) != 0 else {
                 // Not writable: full (try again later), or closed by the program (give up).
                 return target.revents & Int16(POLLERR | POLLHUP) == 0
             }
             // Writable means room for at least PIPE_BUF bytes, so a write of no more never blocks.
             let count = min(input.count - written, Int(PIPE_BUF))
-            let result = input.withUnsafeBytes { write(fd, $0.baseAddress! + written, count) }
-            if result < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
+            do {
+                written += try input.withUnsafeBytes { bytes in
+                    try fd.write(UnsafeRawBufferPointer(rebasing: bytes[written..<written + count]))
+                }
+            } catch Errno.resourceTemporarilyUnavailable {
+                continue
+            } catch {
                 return false
             }
-            written += result
         }
         return false
     }
 
     /// Reads standard error for up to `interval` (a plain sleep once it is closed), keeping its first bytes.
-    private static func wait(readingFrom fd: inout CInt?, into kept: inout [UInt8], for interval: Duration) {
+    private static func wait(readingFrom fd: inout FileDescriptor?, into kept: inout [UInt8], for interval: Duration) {
         let (seconds, attoseconds) = interval.components
         let milliseconds = CInt(seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
         guard let open = fd else {
             _ = poll(nil, 0, milliseconds)
             return
         }
-        var target = pollfd(fd: open, events: Int16(POLLIN), revents: 0)
+        var target = pollfd(fd: open.rawValue, events: Int16(POLLIN), revents: 0)
         var timeout = milliseconds
         // A bounded number of reads, so that a program writing without pause is still looked at in time.
         for _ in 0..<16 {
             guard poll(&target, 1, timeout) == 1 else { return }
             var chunk = [UInt8](repeating: 0, count: 4_096)
-            let count = chunk.withUnsafeMutableBytes { read(open, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR || errno == EAGAIN { continue }
+            let count: Int
+            do {
+                count = try chunk.withUnsafeMutableBytes { try open.read(into: $0) }
+            } catch Errno.resourceTemporarilyUnavailable {
+                continue
+            } catch {
+                count = -1
+            }
             guard count > 0 else {
-                close(open)
+                try? open.close()
                 fd = nil
                 return
             }
@@ -276,17 +259,17 @@ struct HookProcess {
     /// Whether `pid` has exited, without reaping it. Calls `waitid(2)` with `WNOWAIT`.
     private static func hasExited(_ pid: pid_t) -> Bool {
         var info = siginfo_t()
-        while waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 {
-            // Only EINTR can happen for a child of ours; anything else means there is nothing left to wait for.
-            guard errno == EINTR else { return true }
-        }
+        // Only EINTR can happen for a child of ours; any other failure means there is nothing left to wait for.
+        guard
+            (try? SystemCall.checked("waitid") { waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) }) != nil
+        else { return true }
         return info._sifields._kill.si_pid == pid
     }
 
     /// Reaps `pid` and returns its wait status. Calls `waitpid(2)`, retrying on `EINTR`.
     private static func reap(_ pid: pid_t) -> CInt {
         var status: CInt = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        _ = try? SystemCall.checked("waitpid") { waitpid(pid, &status, 0) }
         return status
     }
 }

@@ -3,6 +3,7 @@ import Logging
 import Synchronization
 import SynwatchEngine
 import SynwatchProtocol
+import SynwatchSystem
 
 /// What the hook runner did since it was created, for status and metrics.
 public struct HookCounters: Sendable, Equatable {
@@ -229,7 +230,7 @@ public final class HookRunner: Sendable {
             return
         }
         if access(path, X_OK) != 0 {
-            let error = HookSystemError(call: "access", errno: errno)
+            let error = SystemCallError(call: "access", errno: errno)
             logger.warning(
                 "Response hook command cannot be executed",
                 metadata: ["command": "\(path)", "error": "\(error)"]

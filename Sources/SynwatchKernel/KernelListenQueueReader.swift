@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import SynwatchSystem
 
 /// Reads listeners and SYN_RECV sockets of a network namespace through `NETLINK_SOCK_DIAG`, as `ss` does.
 ///
@@ -31,8 +32,8 @@ public final class KernelListenQueueReader: Sendable {
     /// Entering another namespace needs `CAP_SYS_ADMIN`: a thread of its own enters it, opens the socket and ends,
     /// leaving the caller's threads where they were.
     ///
-    /// - Throws: `KernelError` naming the failed call (`open`, `setns`, `socket`, `setsockopt`).
-    public init(networkNamespacePath: String? = nil) throws(KernelError) {
+    /// - Throws: `SystemCallError` naming the failed call (`open`, `setns`, `socket`, `setsockopt`).
+    public init(networkNamespacePath: String? = nil) throws(SystemCallError) {
         self.networkNamespacePath = networkNamespacePath
         let descriptor = try Self.openSocket(inNetworkNamespace: networkNamespacePath)
         state = Mutex(SocketState(descriptor: descriptor))
@@ -46,16 +47,16 @@ public final class KernelListenQueueReader: Sendable {
     /// - Parameters:
     ///   - limit: how many listeners and services to return, the largest first.
     ///   - trackedCapacity: how many listeners, and how many services with SYN_RECV sockets, to count one by one.
-    /// - Throws: `KernelError`: `sendto` or `recvmsg` failing (`EAGAIN` after a 5-second silence), or the kernel
+    /// - Throws: `SystemCallError`: `sendto` or `recvmsg` failing (`EAGAIN` after a 5-second silence), or the kernel
     ///   refusing the request (call `SOCK_DIAG_BY_FAMILY`), or a malformed reply (`EPROTO`, `EMSGSIZE`).
     /// - Complexity: O(n) in the sockets dumped, plus sorting the tracked entries.
-    public func read(limit: Int = 16, trackedCapacity: Int = 4096) throws(KernelError) -> KernelListenQueues {
+    public func read(limit: Int = 16, trackedCapacity: Int = 4096) throws(SystemCallError) -> KernelListenQueues {
         var tally = ListenQueueTally(capacity: max(trackedCapacity, 0))
-        try state.withLock { (state) throws(KernelError) in
+        try state.withLock { (state) throws(SystemCallError) in
             if state.descriptor < 0 {
                 state.descriptor = try Self.openSocket(inNetworkNamespace: networkNamespacePath)
             }
-            do throws(KernelError) {
+            do throws(SystemCallError) {
                 var buffer = [UInt8](repeating: 0, count: Self.bufferSize)
                 for family in [AF_INET, AF_INET6] {
                     state.sequence &+= 1
@@ -81,8 +82,8 @@ public final class KernelListenQueueReader: Sendable {
     /// Opens a `NETLINK_SOCK_DIAG` socket in this thread's namespace, with a receive timeout.
     ///
     /// Wraps `socket(2)` and `setsockopt(2)`.
-    static func openSocket() throws(KernelError) -> Int32 {
-        let descriptor = try retryingOnInterrupt("socket", subject: "NETLINK_SOCK_DIAG") {
+    static func openSocket() throws(SystemCallError) -> Int32 {
+        let descriptor = try SystemCall.checked("socket", subject: "NETLINK_SOCK_DIAG") {
             socket(AF_NETLINK, Int32(SOCK_RAW.rawValue | SOCK_CLOEXEC.rawValue), Netlink.sockDiagProtocol)
         }
         var timeout = timeval(tv_sec: receiveTimeout, tv_usec: 0)
@@ -94,7 +95,7 @@ public final class KernelListenQueueReader: Sendable {
             socklen_t(MemoryLayout<timeval>.size)
         )
         if status != 0 {
-            let error = KernelError(call: "setsockopt", subject: "SO_RCVTIMEO", errno: errno)
+            let error = SystemCallError(call: "setsockopt", subject: "SO_RCVTIMEO", errno: errno)
             close(descriptor)
             throw error
         }
@@ -102,7 +103,7 @@ public final class KernelListenQueueReader: Sendable {
     }
 
     /// Opens the socket in the namespace at `path` from a thread of its own, or here when `path` is nil.
-    static func openSocket(inNetworkNamespace path: String?) throws(KernelError) -> Int32 {
+    static func openSocket(inNetworkNamespace path: String?) throws(SystemCallError) -> Int32 {
         guard let path else { return try openSocket() }
         let job = NamespaceJob(path: path)
         let context = Unmanaged.passRetained(job).toOpaque()
@@ -119,7 +120,7 @@ public final class KernelListenQueueReader: Sendable {
         )
         guard created == 0 else {
             Unmanaged<NamespaceJob>.fromOpaque(context).release()
-            throw KernelError(call: "pthread_create", errno: created)
+            throw SystemCallError(call: "pthread_create", errno: created)
         }
         pthread_join(thread, nil)
         return try job.result.get()
@@ -132,7 +133,7 @@ public final class KernelListenQueueReader: Sendable {
         on descriptor: Int32,
         buffer: inout [UInt8],
         into tally: inout ListenQueueTally
-    ) throws(KernelError) {
+    ) throws(SystemCallError) {
         let states: UInt32 = 1 << UInt32(Netlink.stateListen) | 1 << UInt32(Netlink.stateSynReceived)
         var request = SockDiagRequest(
             header: NetlinkMessageHeader(
@@ -146,7 +147,7 @@ public final class KernelListenQueueReader: Sendable {
         )
         var kernel = NetlinkSocketAddress(family: UInt16(AF_NETLINK))
         let familyName = family == AF_INET ? "AF_INET" : "AF_INET6"
-        _ = try retryingOnInterrupt("sendto", subject: "NETLINK_SOCK_DIAG \(familyName)") {
+        _ = try SystemCall.checked("sendto", subject: "NETLINK_SOCK_DIAG \(familyName)") {
             withUnsafeBytes(of: &request) { bytes in
                 withUnsafePointer(to: &kernel) { address in
                     address.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -166,7 +167,7 @@ public final class KernelListenQueueReader: Sendable {
             let (count, fromKernel) = try receive(on: descriptor, into: &buffer, familyName: familyName)
             guard fromKernel else { continue }
             let finished = buffer.withUnsafeBytes { bytes in
-                Result { () throws(KernelError) in
+                Result { () throws(SystemCallError) in
                     try parse(
                         UnsafeRawBufferPointer(rebasing: bytes[..<count]),
                         sequence: sequence,
@@ -188,10 +189,12 @@ public final class KernelListenQueueReader: Sendable {
         on descriptor: Int32,
         into buffer: inout [UInt8],
         familyName: String
-    ) throws(KernelError) -> (count: Int, fromKernel: Bool) {
+    ) throws(SystemCallError) -> (count: Int, fromKernel: Bool) {
         var sender = NetlinkSocketAddress(family: 0, portID: UInt32.max)
-        while true {
-            let (count, code, flags) = buffer.withUnsafeMutableBytes { bytes in
+        var flags: Int32 = 0
+        let subject = "NETLINK_SOCK_DIAG \(familyName)"
+        let count = try SystemCall.checked("recvmsg", subject: subject) {
+            buffer.withUnsafeMutableBytes { bytes in
                 var vector = iovec(iov_base: bytes.baseAddress, iov_len: bytes.count)
                 return withUnsafeMutablePointer(to: &vector) { vector in
                     withUnsafeMutablePointer(to: &sender) { sender in
@@ -201,20 +204,18 @@ public final class KernelListenQueueReader: Sendable {
                         message.msg_iov = vector
                         message.msg_iovlen = 1
                         let count = recvmsg(descriptor, &message, 0)
-                        return (count, count < 0 ? errno : 0, message.msg_flags)
+                        flags = message.msg_flags
+                        return count
                     }
                 }
             }
-            if count < 0 {
-                if code == EINTR { continue }
-                throw KernelError(call: "recvmsg", subject: "NETLINK_SOCK_DIAG \(familyName)", errno: code)
-            }
-            if flags & Int32(MSG_TRUNC) != 0 {
-                throw KernelError(call: "recvmsg", subject: "NETLINK_SOCK_DIAG \(familyName)", errno: EMSGSIZE)
-            }
-            return (count, sender.portID == 0)
         }
+        if flags & Int32(MSG_TRUNC) != 0 {
+            throw SystemCallError(call: "recvmsg", subject: subject, errno: EMSGSIZE)
+        }
+        return (count, sender.portID == 0)
     }
+
     /// Reads the messages of one datagram into `tally`; whether the dump is finished.
     static func parse(
         _ bytes: UnsafeRawBufferPointer,
@@ -222,9 +223,9 @@ public final class KernelListenQueueReader: Sendable {
         family: Int32,
         familyName: String,
         into tally: inout ListenQueueTally
-    ) throws(KernelError) -> Bool {
+    ) throws(SystemCallError) -> Bool {
         let headerSize = MemoryLayout<NetlinkMessageHeader>.size
-        let malformed = KernelError(call: "recvmsg", subject: "NETLINK_SOCK_DIAG \(familyName)", errno: EPROTO)
+        let malformed = SystemCallError(call: "recvmsg", subject: "NETLINK_SOCK_DIAG \(familyName)", errno: EPROTO)
         var offset = 0
         while offset + headerSize <= bytes.count {
             let header = bytes.loadUnaligned(fromByteOffset: offset, as: NetlinkMessageHeader.self)
@@ -241,7 +242,7 @@ public final class KernelListenQueueReader: Sendable {
                 if length >= headerSize + 4 {
                     let error = bytes.loadUnaligned(fromByteOffset: payload, as: Int32.self)
                     if error < 0 {
-                        throw KernelError(call: "SOCK_DIAG_BY_FAMILY", subject: familyName, errno: -error)
+                        throw SystemCallError(call: "SOCK_DIAG_BY_FAMILY", subject: familyName, errno: -error)
                     }
                 }
                 return true
@@ -250,7 +251,7 @@ public final class KernelListenQueueReader: Sendable {
                 let error = -bytes.loadUnaligned(fromByteOffset: payload, as: Int32.self)
                 // A kernel without IPv6 has no IPv6 sockets to show.
                 if error == 0 || (family == AF_INET6 && (error == ENOENT || error == EAFNOSUPPORT)) { return true }
-                throw KernelError(call: "SOCK_DIAG_BY_FAMILY", subject: familyName, errno: error)
+                throw SystemCallError(call: "SOCK_DIAG_BY_FAMILY", subject: familyName, errno: error)
             case Netlink.sockDiagByFamily:
                 guard length >= headerSize + MemoryLayout<InetDiagMessage>.size else { throw malformed }
                 count(bytes.loadUnaligned(fromByteOffset: payload, as: InetDiagMessage.self), into: &tally)
@@ -284,7 +285,7 @@ public final class KernelListenQueueReader: Sendable {
 private final class NamespaceJob: @unchecked Sendable {
     // Written by the job's thread only, read by the caller after `pthread_join`.
     let path: String
-    var result: Result<Int32, KernelError> = .failure(KernelError(call: "pthread_create", errno: ECHILD))
+    var result: Result<Int32, SystemCallError> = .failure(SystemCallError(call: "pthread_create", errno: ECHILD))
 
     /// `CLONE_NEWNET` from <sched.h>, which Glibc's module does not export.
     static let newNetworkNamespace: Int32 = 0x4000_0000
@@ -294,8 +295,8 @@ private final class NamespaceJob: @unchecked Sendable {
     }
 
     func run() {
-        result = Result { () throws(KernelError) -> Int32 in
-            let namespace = try retryingOnInterrupt("open", subject: path) { open(path, O_RDONLY | O_CLOEXEC) }
+        result = Result { () throws(SystemCallError) -> Int32 in
+            let namespace = try SystemCall.checked("open", subject: path) { open(path, O_RDONLY | O_CLOEXEC) }
             defer { close(namespace) }
             try Self.enter(namespace)
             return try KernelListenQueueReader.openSocket()
@@ -305,14 +306,14 @@ private final class NamespaceJob: @unchecked Sendable {
     /// Moves this thread into the network namespace `descriptor` refers to.
     ///
     /// Wraps `setns(2)`, looked up at run time: Glibc's module does not export it (it needs `_GNU_SOURCE`).
-    private static func enter(_ descriptor: Int32) throws(KernelError) {
+    private static func enter(_ descriptor: Int32) throws(SystemCallError) {
         typealias SetNamespace = @convention(c) (Int32, Int32) -> Int32
         guard let symbol = dlsym(nil, "setns") else {
-            throw KernelError(call: "dlsym", subject: "setns", errno: ENOSYS)
+            throw SystemCallError(call: "dlsym", subject: "setns", errno: ENOSYS)
         }
         let setNamespace = unsafeBitCast(symbol, to: SetNamespace.self)
         if setNamespace(descriptor, newNetworkNamespace) != 0 {
-            throw KernelError(call: "setns", subject: "CLONE_NEWNET", errno: errno)
+            throw SystemCallError(call: "setns", subject: "CLONE_NEWNET", errno: errno)
         }
     }
 }

@@ -1,4 +1,6 @@
 import Glibc
+import SynwatchSystem
+import SystemPackage
 
 /// Reads the TCP counters of a network namespace from its `net` folder under procfs.
 ///
@@ -28,8 +30,8 @@ public struct KernelTCPCounterReader: Sendable {
 
     /// Reads both files now; a missing file leaves its counters nil.
     ///
-    /// - Throws: `KernelError` naming the call and the file, for any failure but a missing file.
-    public func read() throws(KernelError) -> KernelTCPCounters {
+    /// - Throws: `SystemCallError` naming the call and the file, for any failure but a missing file.
+    public func read() throws(SystemCallError) -> KernelTCPCounters {
         let netstat = try Self.readFile(netDirectory + "/netstat")
         let snmp = try Self.readFile(netDirectory + "/snmp")
         return KernelTCPCounters(netstat: netstat, snmp: snmp)
@@ -37,40 +39,38 @@ public struct KernelTCPCounterReader: Sendable {
 
     /// Reads both files now and stamps them with the monotonic clock.
     ///
-    /// - Throws: `KernelError` as `read()` does.
-    public func sample() throws(KernelError) -> KernelTCPSample {
+    /// - Throws: `SystemCallError` as `read()` does.
+    public func sample() throws(SystemCallError) -> KernelTCPSample {
         let counters = try read()
         return KernelTCPSample(time: .now, counters: counters)
     }
 
     /// The whole text of `path`, nil if it (or its folder) does not exist.
     ///
-    /// Procfs files report a size of 0, so this reads to the end. Wraps `open(2)` and `read(2)`, retrying on
-    /// `EINTR`.
-    static func readFile(_ path: String) throws(KernelError) -> String? {
-        let descriptor: Int32
-        do throws(KernelError) {
-            descriptor = try retryingOnInterrupt("open", subject: path) { open(path, O_RDONLY | O_CLOEXEC) }
-        } catch  where error.errno == ENOENT || error.errno == ENOTDIR {
+    /// Procfs files report a size of 0, so this reads to the end. Wraps `open(2)` and `read(2)` through
+    /// swift-system, which retries both on `EINTR`.
+    static func readFile(_ path: String) throws(SystemCallError) -> String? {
+        let file: FileDescriptor
+        do {
+            file = try SystemCall.named("open", subject: path) {
+                try FileDescriptor.open(path, .readOnly, options: .closeOnExec)
+            }
+        } catch  where error.errno == .noSuchFileOrDirectory || error.errno == .notDirectory {
             return nil
         }
-        defer { close(descriptor) }
+        defer { try? file.close() }
         var bytes: [UInt8] = []
         let chunk = 16 << 10
         while true {
             let start = bytes.count
             guard start < maximumFileSize else {
-                throw KernelError(call: "read", subject: path, errno: EFBIG)
+                throw SystemCallError(call: "read", subject: path, errno: .fileTooLarge)
             }
             bytes.append(contentsOf: repeatElement(0, count: chunk))
-            let (count, code) = bytes.withUnsafeMutableBytes { buffer in
-                let count = Glibc.read(descriptor, buffer.baseAddress! + start, chunk)
-                return (count, count < 0 ? errno : 0)
-            }
-            guard count >= 0 else {
-                bytes.removeLast(chunk)
-                if code == EINTR { continue }
-                throw KernelError(call: "read", subject: path, errno: code)
+            let count = try SystemCall.named("read", subject: path) {
+                try bytes.withUnsafeMutableBytes {
+                    try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[start...]))
+                }
             }
             bytes.removeLast(chunk - count)
             if count == 0 { break }

@@ -1,5 +1,6 @@
 import CSystemd
 import Glibc
+import SynwatchSystem
 
 /// The syslog priority of a journal entry (`PRIORITY=`): the smaller, the more urgent.
 public enum JournalPriority: Int, Sendable, CaseIterable, Comparable {
@@ -69,7 +70,7 @@ public struct Journal: Sendable {
     /// libsystemd drops an entry silently when no journald listens (`/run/systemd/journal/socket` is missing),
     /// as it is outside systemd; the daemon's other outputs still tell.
     ///
-    /// - Throws: `SystemdError` naming `sd_journal_sendv`: `EINVAL` for an entry without fields or a field with an
+    /// - Throws: `SystemCallError` naming `sd_journal_sendv`: `EINVAL` for an entry without fields or a field with an
     ///   empty name, or the errno of the send. Retried on `EINTR`.
     public func send(_ entry: JournalEntry) throws {
         // One buffer holds every "NAME=value"; the iovecs point into it.
@@ -84,7 +85,9 @@ public struct Journal: Sendable {
         }
         try bytes.withUnsafeMutableBytes { buffer in
             let vectors = ranges.map { iovec(iov_base: buffer.baseAddress! + $0.lowerBound, iov_len: $0.count) }
-            _ = try systemdCall("sd_journal_sendv") { sd_journal_sendv(vectors, CInt(vectors.count)) }
+            _ = try SystemCall.checkedNegativeErrno("sd_journal_sendv") {
+                sd_journal_sendv(vectors, CInt(vectors.count))
+            }
         }
     }
 }

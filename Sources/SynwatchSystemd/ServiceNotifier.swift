@@ -1,5 +1,6 @@
 import CSystemd
 import Glibc
+import SynwatchSystem
 
 /// Tells the service manager how the daemon is doing, over `$NOTIFY_SOCKET` (`sd_notify(3)`).
 ///
@@ -13,10 +14,10 @@ public struct ServiceNotifier: Sendable {
     ///
     /// - Parameter state: The assignments, for example `"READY=1\nSTATUS=capturing on eth0"`.
     /// - Returns: `true` when sent, `false` when there is no notify socket.
-    /// - Throws: `SystemdError` naming `sd_notify`. Retried on `EINTR`.
+    /// - Throws: `SystemCallError` naming `sd_notify`. Retried on `EINTR`.
     @discardableResult
     public func send(_ state: String) throws -> Bool {
-        try systemdCall("sd_notify") { sd_notify(0, state) } > 0
+        try SystemCall.checkedNegativeErrno("sd_notify") { sd_notify(0, state) } > 0
     }
 
     /// `READY=1`: start-up (or a reload) is complete. Send it only once the daemon does its job.
@@ -52,11 +53,14 @@ public struct ServiceNotifier: Sendable {
     /// How often the service manager expects `WATCHDOG=1`, from `sd_watchdog_enabled(0, &usec)`
     /// (`WATCHDOG_USEC`, for this process when `WATCHDOG_PID` is set); nil when the watchdog is off.
     ///
-    /// - Throws: `SystemdError` naming `sd_watchdog_enabled` for a malformed environment.
+    /// - Throws: `SystemCallError` naming `sd_watchdog_enabled` for a malformed environment.
     public var watchdogInterval: Duration? {
         get throws {
             var microseconds: UInt64 = 0
-            guard try systemdCall("sd_watchdog_enabled", { sd_watchdog_enabled(0, &microseconds) }) > 0 else {
+            guard
+                try SystemCall.checkedNegativeErrno("sd_watchdog_enabled", { sd_watchdog_enabled(0, &microseconds) })
+                    > 0
+            else {
                 return nil
             }
             return .microseconds(Int64(clamping: microseconds))

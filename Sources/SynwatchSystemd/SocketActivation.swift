@@ -1,5 +1,6 @@
 import CSystemd
 import Glibc
+import SynwatchSystem
 
 /// Sockets handed over by the service manager (`sd_listen_fds(3)`): with a `.socket` unit, systemd binds the
 /// query socket and passes it from file descriptor 3 (`SD_LISTEN_FDS_START`) on.
@@ -17,10 +18,10 @@ public enum SocketActivation {
         /// - Parameters:
         ///   - listening: `true` to require a listening socket, `false` a non-listening one, nil for either.
         ///   - path: The file system path the socket must be bound to, or nil for any.
-        /// - Throws: `SystemdError` naming `sd_is_socket_unix`, for example `EBADF` for a closed descriptor.
+        /// - Throws: `SystemCallError` naming `sd_is_socket_unix`, for example `EBADF` for a closed descriptor.
         public func isUnixStreamSocket(listening: Bool? = nil, path: String? = nil) throws -> Bool {
             let listen: CInt = listening.map { $0 ? 1 : 0 } ?? -1
-            return try systemdCall("sd_is_socket_unix") {
+            return try SystemCall.checkedNegativeErrno("sd_is_socket_unix") {
                 sd_is_socket_unix(rawValue, CInt(SOCK_STREAM.rawValue), listen, path, 0)
             } > 0
         }
@@ -31,9 +32,9 @@ public enum SocketActivation {
     ///
     /// - Parameter unsetEnvironment: Whether to remove `LISTEN_PID`, `LISTEN_FDS` and `LISTEN_FDNAMES`, so
     ///   children do not inherit them.
-    /// - Throws: `SystemdError` naming `sd_listen_fds` for a malformed environment or a descriptor not open.
+    /// - Throws: `SystemCallError` naming `sd_listen_fds` for a malformed environment or a descriptor not open.
     public static func listenFileDescriptors(unsetEnvironment: Bool = true) throws -> [FileDescriptor] {
-        let count = try systemdCall("sd_listen_fds") { sd_listen_fds(unsetEnvironment ? 1 : 0) }
+        let count = try SystemCall.checkedNegativeErrno("sd_listen_fds") { sd_listen_fds(unsetEnvironment ? 1 : 0) }
         return (0..<count).map { FileDescriptor(rawValue: SD_LISTEN_FDS_START + $0) }
     }
 }

@@ -220,6 +220,11 @@ import Testing
                 "detection:\n  top_sources: 5\n---\nscan:\n", Position(line: 3, column: 1),
                 "but found another document (expected a single document in the stream at 1:1)"
             ),
+            ("detection:\n  top_sources: *five\n", Position(line: 2, column: 16), "found undefined alias"),
+            (
+                "detection:\n  top_sources: 5\u{1}\n", Position(line: 2, column: 17),
+                "control characters are not allowed"
+            ),
         ]
     )
     func syntax(yaml: String, position: Position, message: String) {
@@ -243,6 +248,11 @@ import Testing
         #expect(section?.key == "detection")
         #expect(section?.position == Position(line: 1, column: 1))
         #expect(section?.message == "appears more than once at the top level")
+
+        let flow = loadingError("scan: {min_targets: 9, notice_interval: 5s, min_targets: 3}\n")
+        #expect(flow?.kind == .duplicateKey)
+        #expect(flow?.key == "scan.min_targets")
+        #expect(flow?.position == Position(line: 1, column: 8))
     }
 
     @Test("The description reads like a compiler's, leaving out what is unknown")

@@ -26,6 +26,15 @@ import Testing
         #expect(loaded.configuration == SynwatchConfiguration())
     }
 
+    @Test("An alias reads the value its anchor names")
+    func aliases() throws {
+        let configuration = try SynwatchConfiguration(
+            yaml: "victims: {capacity: &tables 8192}\nsources: {capacity: *tables}\n"
+        )
+        #expect(configuration.engine.victims.capacity == 8192)
+        #expect(configuration.engine.sources.capacity == 8192)
+    }
+
     @Test("A file that exists but cannot be read is an error, never the defaults")
     func unreadableFile() {
         let directory = TemporaryDirectory()

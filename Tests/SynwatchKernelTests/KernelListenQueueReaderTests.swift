@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import SynwatchKernel
+import SynwatchSystem
 import SynwatchTestSupport
 import Testing
 
@@ -75,11 +76,11 @@ import Testing
     }
 
     @Test func failuresToEnterANamespaceNameTheCall() {
-        #expect(throws: KernelError(call: "open", subject: "/nonexistent-netns", errno: ENOENT)) {
+        #expect(throws: SystemCallError(call: "open", subject: "/nonexistent-netns", errno: ENOENT)) {
             try KernelListenQueueReader(networkNamespacePath: "/nonexistent-netns")
         }
         // A mount namespace is not a network namespace.
-        #expect(throws: KernelError(call: "setns", subject: "CLONE_NEWNET", errno: EINVAL)) {
+        #expect(throws: SystemCallError(call: "setns", subject: "CLONE_NEWNET", errno: EINVAL)) {
             try KernelListenQueueReader(networkNamespacePath: "/proc/self/ns/mnt")
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import SynwatchKernel
+import SynwatchSystem
 import Testing
 
 @Suite struct KernelTCPCounterReaderTests {
@@ -61,8 +62,10 @@ import Testing
     @Test func otherFailuresNameTheCallTheFileAndErrno() throws {
         try withFolder { folder in
             try FileManager.default.createDirectory(atPath: folder + "/netstat", withIntermediateDirectories: false)
-            let error = #expect(throws: KernelError.self) { try KernelTCPCounterReader(netDirectory: folder).read() }
-            #expect(error == KernelError(call: "read", subject: folder + "/netstat", errno: EISDIR))
+            let error = #expect(throws: SystemCallError.self) {
+                try KernelTCPCounterReader(netDirectory: folder).read()
+            }
+            #expect(error == SystemCallError(call: "read", subject: folder + "/netstat", errno: EISDIR))
             #expect(error?.description == "read(\(folder)/netstat) failed: Is a directory (errno 21)")
         }
     }

@@ -1,4 +1,5 @@
 import Glibc
+import SynwatchSystem
 import Testing
 
 @testable import SynwatchKernel
@@ -142,22 +143,22 @@ import Testing
 
     @Test func reportsTheKernelsErrors() throws {
         var tally = ListenQueueTally(capacity: 10)
-        #expect(throws: KernelError(call: "SOCK_DIAG_BY_FAMILY", subject: "AF_INET", errno: EPERM)) {
+        #expect(throws: SystemCallError(call: "SOCK_DIAG_BY_FAMILY", subject: "AF_INET", errno: EPERM)) {
             try parse(message(type: Netlink.errorType, errorMessage(-EPERM)), into: &tally)
         }
-        #expect(throws: KernelError(call: "SOCK_DIAG_BY_FAMILY", subject: "AF_INET", errno: ENOMEM)) {
+        #expect(throws: SystemCallError(call: "SOCK_DIAG_BY_FAMILY", subject: "AF_INET", errno: ENOMEM)) {
             try parse(message(type: Netlink.doneType, [0xF4, 0xFF, 0xFF, 0xFF]), into: &tally)
         }
         // A kernel without IPv6 has nothing to dump for it; for IPv4 the same answer is an error.
         #expect(try parse(message(type: Netlink.errorType, errorMessage(-ENOENT)), family: AF_INET6, into: &tally))
-        #expect(throws: KernelError.self) {
+        #expect(throws: SystemCallError.self) {
             try parse(message(type: Netlink.errorType, errorMessage(-ENOENT)), into: &tally)
         }
     }
 
     @Test func rejectsMalformedMessages() throws {
         var tally = ListenQueueTally(capacity: 10)
-        let malformed = KernelError(call: "recvmsg", subject: "NETLINK_SOCK_DIAG AF_INET", errno: EPROTO)
+        let malformed = SystemCallError(call: "recvmsg", subject: "NETLINK_SOCK_DIAG AF_INET", errno: EPROTO)
         var longer = message(type: Netlink.sockDiagByFamily, [1, 2, 3, 4])
         longer[0] = 200
         #expect(throws: malformed) { try parse(longer, into: &tally) }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import SynwatchEngine
+import SynwatchSystem
 import SynwatchSystemd
 import SynwatchTestSupport
 import XCTest
@@ -45,11 +46,11 @@ final class JournalTests: XCTestCase {
     }
 
     func testRefusedEntriesAreErrorsNamingTheCall() {
-        let invalid = SystemdError(call: "sd_journal_sendv", errno: EINVAL)
-        XCTAssertThrowsError(try Journal().send(JournalEntry())) { XCTAssertEqual($0 as? SystemdError, invalid) }
+        let invalid = SystemCallError(call: "sd_journal_sendv", errno: EINVAL)
+        XCTAssertThrowsError(try Journal().send(JournalEntry())) { XCTAssertEqual($0 as? SystemCallError, invalid) }
         let nameless = JournalEntry(fields: [JournalField("MESSAGE", "hello"), JournalField("", "value")])
         XCTAssertThrowsError(try Journal().send(nameless)) {
-            XCTAssertEqual($0 as? SystemdError, invalid)
+            XCTAssertEqual($0 as? SystemCallError, invalid)
             XCTAssertEqual("\($0)", "sd_journal_sendv failed: Invalid argument (errno 22)")
         }
     }

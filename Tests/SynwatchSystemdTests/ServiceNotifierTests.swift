@@ -1,4 +1,5 @@
 import Glibc
+import SynwatchSystem
 import SynwatchSystemd
 import XCTest
 
@@ -51,7 +52,7 @@ final class ServiceNotifierTests: XCTestCase {
     func testAMissingNotifySocketIsAnErrorNamingTheCall() throws {
         try withEnvironment(["NOTIFY_SOCKET": "/tmp/synwatch-no-such-directory/notify"]) {
             XCTAssertThrowsError(try ServiceNotifier().ready()) { error in
-                XCTAssertEqual(error as? SystemdError, SystemdError(call: "sd_notify", errno: ENOENT))
+                XCTAssertEqual(error as? SystemCallError, SystemCallError(call: "sd_notify", errno: ENOENT))
                 XCTAssertEqual("\(error)", "sd_notify failed: No such file or directory (errno 2)")
             }
         }
@@ -75,7 +76,7 @@ final class ServiceNotifierTests: XCTestCase {
         }
         try withEnvironment(["WATCHDOG_USEC": "soon", "WATCHDOG_PID": me]) {
             XCTAssertThrowsError(try notifier.watchdogInterval) { error in
-                XCTAssertEqual((error as? SystemdError)?.call, "sd_watchdog_enabled")
+                XCTAssertEqual((error as? SystemCallError)?.call, "sd_watchdog_enabled")
             }
         }
     }

@@ -1,4 +1,5 @@
 import Glibc
+import SynwatchSystem
 import SynwatchSystemd
 import XCTest
 
@@ -51,7 +52,7 @@ final class SocketActivationTests: XCTestCase {
         close(pipeEnds[0])
         close(pipeEnds[1])
         XCTAssertThrowsError(try SocketActivation.FileDescriptor(rawValue: pipeEnds[0]).isUnixStreamSocket()) {
-            XCTAssertEqual($0 as? SystemdError, SystemdError(call: "sd_is_socket_unix", errno: EBADF))
+            XCTAssertEqual($0 as? SystemCallError, SystemCallError(call: "sd_is_socket_unix", errno: EBADF))
         }
     }
 }

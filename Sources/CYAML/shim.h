@@ -1,0 +1,2 @@
+// libyaml for Swift: the public header, nothing more.
+#include <yaml.h>
