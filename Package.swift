@@ -18,7 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -42,14 +42,18 @@ let package = Package(
             name: "SynwatchDaemon",
             dependencies: [
                 "SynwatchEngine", "SynwatchHooks", "SynwatchKernel", "SynwatchProtocol",
-                .product(name: "FlyingSocks", package: "FlyingFox"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
         // The query socket's client: what the CLI (and tests) ask the daemon with.
         .target(
             name: "SynwatchClient",
-            dependencies: ["SynwatchProtocol", .product(name: "FlyingSocks", package: "FlyingFox")],
+            dependencies: [
+                "SynwatchProtocol", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         // What the daemon and the CLI say to the outside: events and summaries as JSON.
