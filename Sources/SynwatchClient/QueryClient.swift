@@ -116,14 +116,13 @@ public struct QueryClient: Sendable {
         _ target: String,
         _ read: (inout Parts, _ endDeadline: () -> Void) async throws -> T
     ) async throws -> T {
-        let clock = ContinuousClock()
-        let end = clock.now + .nanoseconds(Int64(timeout * 1e9))
         let connection = try await connect()
         let channel = connection.channel
-        let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout * 1e9))) {
+        let deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout * 1e9))) {
             channel.close(promise: nil)
         }
         do {
+            defer { deadline.cancel() }
             return try await connection.executeThenClose { inbound, outbound in
                 var parts = inbound.makeAsyncIterator()
                 let headers = HTTPHeaders([("Host", "synwatchd"), ("Connection", "close")])
@@ -133,16 +132,20 @@ public struct QueryClient: Sendable {
                         .end(nil),
                     ]
                 )
-                let result = try await read(&parts) { timer.cancel() }
-                timer.cancel()
-                return result
+                return try await read(&parts) { deadline.cancel() }
             }
-        } catch let error as QueryClientError {
-            throw error
         } catch {
-            timer.cancel()
-            guard clock.now < end else { throw QueryClientError.badResponse(path: path, reason: "no answer in time") }
-            throw QueryClientError.badResponse(path: path, reason: "\(error)")
+            // The deadline ran (rather than being cancelled) and closed the connection.
+            if (try? await deadline.futureResult.get()) != nil {
+                throw QueryClientError.badResponse(path: path, reason: "no answer in time")
+            }
+            switch error {
+            case let error as IOError: throw QueryClientError.system(call: "recv", path: path, errno: error.errnoCode)
+            case let error as HTTPParserError: throw QueryClientError.badResponse(path: path, reason: "\(error)")
+            case is ChannelError: throw QueryClientError.badResponse(path: path, reason: "connection closed early")
+            // The daemon's refusals (`QueryClientError`) and `read`'s own errors.
+            default: throw error
+            }
         }
     }
 

@@ -59,7 +59,8 @@ struct Response {
     static func head(_ status: Int, version: HTTPVersion = .http1_1, headers: HTTPHeaders) -> HTTPResponseHead {
         HTTPResponseHead(
             version: version,
-            status: HTTPResponseStatus(statusCode: status, reasonPhrase: reason(status)),
+            // `.custom`: NIO's own phrase for 413 is the older "Payload Too Large".
+            status: .custom(code: UInt(status), reasonPhrase: reason(status)),
             headers: headers
         )
     }
