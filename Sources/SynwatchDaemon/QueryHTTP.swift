@@ -1,4 +1,3 @@
-import Glibc
 import NIOCore
 import NIOHTTP1
 import SynwatchProtocol
@@ -174,19 +173,5 @@ final class RequestHeadGuard: Sendable {
             }
             context.fireChannelRead(data)
         }
-    }
-}
-
-/// Keeps the listening socket alive through accept errors it can recover from (out of descriptors or memory):
-/// swallows them and accepts again after a pause, rather than ending the server.
-final class AcceptBackoff: ChannelDuplexHandler, Sendable {
-    typealias InboundIn = any Channel
-    typealias OutboundIn = any Channel
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let error = error as? IOError, [EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED].contains(error.errnoCode)
-        else { return context.fireErrorCaught(error) }
-        let contextBox = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.eventLoop.scheduleTask(in: .milliseconds(100)) { contextBox.value.read() }
     }
 }

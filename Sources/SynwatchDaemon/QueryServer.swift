@@ -164,13 +164,10 @@ public final class QueryServer: Sendable {
     }
 
     /// NIO's server on the listening socket `fd`: each connection decoded by NIOHTTP1 within the head limits.
+    /// Accept errors it can recover from (out of descriptors or memory) pause accepting for a moment
+    /// (NIO's `AcceptBackoffHandler`) rather than ending the server.
     private static func listen(on fd: Int32, limits: Limits) async throws -> NIOAsyncChannel<Connection, Never> {
         try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(AcceptBackoff())
-                }
-            }
             .bind(fd) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let headGuard = RequestHeadGuard(

@@ -367,6 +367,27 @@ final class QueryServerTests: XCTestCase {
         try await server.stop()
     }
 
+    func testOutOfDescriptorsPausesAcceptingAndRecovers() async throws {
+        let server = try await RunningServer()
+        // Every descriptor taken but one, which the client's socket takes: the server's accept fails with EMFILE.
+        var fillers: [Int32] = []
+        defer { fillers.forEach { close($0) } }
+        while case let fd = dup(0), fd >= 0 { fillers.append(fd) }
+        XCTAssertEqual(errno, EMFILE)
+        close(fillers.removeLast())
+        let client = try RawClient.connect(server.path)
+        defer { close(client) }
+        try RawClient.send(client, "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(300))
+        // Descriptors free again: the waiting connection is accepted and answered.
+        fillers.forEach { close($0) }
+        fillers = []
+        XCTAssertTrue(try RawClient.readToEnd(client).hasPrefix("HTTP/1.1 200 OK\r\n"))
+        let response = try await server.client.get("/v1/status")
+        XCTAssertEqual(response.status, 200)
+        try await server.stop()
+    }
+
     func testCurl() async throws {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "curl is not installed")
         let server = try await RunningServer()
