@@ -209,7 +209,9 @@ public final class QueryServer: Sendable {
                 head = read
             } catch {
                 admission.stopWaiting(id)
-                _ = await send(answer(to: error).parts, on: channel, within: limits.writeTimeout)
+                if let answer = answer(to: error) {
+                    _ = await send(answer.parts, on: channel, within: limits.writeTimeout)
+                }
                 return
             }
             let user = await Self.peerUser(channel)
@@ -229,12 +231,13 @@ public final class QueryServer: Sendable {
         }
     }
 
-    /// The answer to a request whose head never came whole.
-    private func answer(to error: any Error) -> Response {
+    /// The answer to a request whose head never came whole; nil when the connection itself failed.
+    private func answer(to error: any Error) -> Response? {
         switch error {
         case RequestHeadFailure.timedOut: .error(408, "no complete request within \(limits.requestTimeout) s")
         case RequestHeadFailure.tooLarge: .error(431, "request head larger than \(limits.maxRequestHead) bytes")
-        default: .error(400, "malformed request")
+        case is HTTPParserError: .error(400, "malformed request")
+        default: nil
         }
     }
 
@@ -272,7 +275,8 @@ public final class QueryServer: Sendable {
     }
 
     /// Writes `parts` and waits until they are on the socket, at most `seconds`: a client that does not take them
-    /// in time is dropped (its connection closed).
+    /// in time is dropped (its connection closed). Through the channel rather than `NIOAsyncChannel`'s writer, whose
+    /// `write` returns before the bytes are out: an answer must be on the socket before the connection closes.
     /// - Returns: false when the client is gone or too slow.
     private func send(_ parts: [HTTPServerResponsePart], on channel: any Channel, within seconds: Double) async -> Bool
     {
