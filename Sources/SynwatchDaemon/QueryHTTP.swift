@@ -175,3 +175,35 @@ final class RequestHeadGuard: Sendable {
         }
     }
 }
+
+/// Drops an event watcher whose connection stays unwritable (its socket buffer and NIO's both full) for longer than
+/// `timeout`: one that reads catches up within it, one that stopped reading must not hold its subscription.
+/// Watches writability on the event loop, so following the stream costs no timer per event.
+final class StallDrop: ChannelInboundHandler {
+    typealias InboundIn = Any
+    typealias InboundOut = Any
+
+    private let timeout: TimeAmount
+    private var drop: Scheduled<Void>?
+
+    init(timeout: Double) { self.timeout = .nanoseconds(Int64(timeout * 1e9)) }
+
+    func handlerAdded(context: ChannelHandlerContext) { update(context) }
+
+    func handlerRemoved(context: ChannelHandlerContext) { drop?.cancel() }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        update(context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func update(_ context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            drop?.cancel()
+            drop = nil
+        } else if drop == nil {
+            let channel = context.channel
+            drop = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+        }
+    }
+}

@@ -201,7 +201,7 @@ public final class QueryServer: Sendable {
         let channel = connection.channel
         let id = admission.arrive(channel)
         defer { admission.leave(id) }
-        try? await connection.executeThenClose { inbound, _ in
+        try? await connection.executeThenClose { inbound, outbound in
             var requests = inbound.makeAsyncIterator()
             let head: HTTPRequestHead
             do {
@@ -223,7 +223,7 @@ public final class QueryServer: Sendable {
             switch routes.answer(request, now: Self.now()) {
             case .response(let response): _ = await send(response.parts, on: channel, within: limits.writeTimeout)
             case .events:
-                await streamEvents(to: channel, version: request.version) {
+                await streamEvents(to: channel, through: outbound, version: request.version) {
                     // Notices the client hanging up while no events flow; anything it sends is discarded.
                     while (try? await requests.next()) != nil {}
                 }
@@ -245,6 +245,7 @@ public final class QueryServer: Sendable {
     /// leaves (`untilHangUp` returns), stops reading for longer than the watcher stall timeout, or the server stops.
     private func streamEvents(
         to channel: any Channel,
+        through outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
         version: HTTPVersion,
         untilHangUp: () async -> Void
     ) async {
@@ -256,19 +257,32 @@ public final class QueryServer: Sendable {
         ])
         let head = HTTPServerResponsePart.head(Response.head(200, version: version, headers: headers))
         guard await send([head], on: channel, within: limits.writeTimeout) else { return }
-        let timeout = limits.watcherStallTimeout
+        let stall = limits.watcherStallTimeout
+        // Small buffers: a watcher that stops reading costs only the lines that fill them (the kernel makes this
+        // about 8 KB; NIO holds one line) before it waits out the stall timeout, so fifty of them cannot take the
+        // CPU from the operator's query. The backlog that matters is its subscription's.
+        let watching = channel.eventLoop.submit {
+            try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: 4_096)
+            try channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: 1, high: 1))
+            try channel.pipeline.syncOperations.addHandler(StallDrop(timeout: stall), position: .first)
+        }
+        guard (try? await watching.get()) != nil else { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await event in events {
-                    let line = HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: event.json.rendered + "\n")))
-                    guard await self.send([line], on: channel, within: timeout) else { return }
+                do {
+                    // The writer waits only while the connection is unwritable; `StallDrop` bounds that wait.
+                    for await event in events {
+                        try await outbound.write(.body(.byteBuffer(ByteBuffer(string: event.json.rendered + "\n"))))
+                    }
+                } catch {
+                    return
                 }
                 // The daemon ended the subscriptions (shutdown): end the body properly.
                 if !Task.isCancelled { _ = await self.send([.end(nil)], on: channel, within: 1) }
                 channel.close(promise: nil)
             }
             await untilHangUp()
-            // Fails a write still waiting, so the stream's task ends now (the client left or the server stops).
+            // Ends a write still waiting, so the stream's task ends now (the client left or the server stops).
             channel.close(promise: nil)
             group.cancelAll()
         }
