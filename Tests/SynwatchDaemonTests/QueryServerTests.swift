@@ -362,6 +362,11 @@ final class QueryServerTests: XCTestCase {
         XCTAssertTrue(try RawClient.readToEnd(slow).hasPrefix("HTTP/1.1 408 "))
         let large = "GET /v1/status HTTP/1.1\r\nX-Padding: " + String(repeating: "a", count: 2_000) + "\r\n\r\n"
         XCTAssertTrue(try RawClient.exchange(server.path, large).hasPrefix("HTTP/1.1 431 "))
+        // A head that goes on past the limit is answered at once, not at the timeout.
+        let endless = "GET /v1/status HTTP/1.1\r\nX-Padding: " + String(repeating: "a", count: 1_500)
+        XCTAssertTrue(try RawClient.exchange(server.path, endless).hasPrefix("HTTP/1.1 431 "))
+        let longTarget = "GET /" + String(repeating: "a", count: 2_000) + " HTTP/1.1\r\n\r\n"
+        XCTAssertTrue(try RawClient.exchange(server.path, longTarget).hasPrefix("HTTP/1.1 431 "))
         let body = try RawClient.exchange(server.path, "GET /v1/status HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")
         XCTAssertTrue(body.hasPrefix("HTTP/1.1 413 "), body)
         try await server.stop()
