@@ -17,7 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
@@ -63,8 +63,9 @@ let package = Package(
                 "SynwatchCapture", "SynwatchConfig", "SynwatchEngine", "SynwatchHooks", "SynwatchKernel",
                 "SynwatchProtocol", "SynwatchSystem", "SynwatchSystemd",
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
-                .product(name: "FlyingSocks", package: "FlyingFox"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
@@ -73,7 +74,10 @@ let package = Package(
         // The query socket's client: what the CLI (and tests) ask the daemon with.
         .target(
             name: "SynwatchClient",
-            dependencies: ["SynwatchProtocol", .product(name: "FlyingSocks", package: "FlyingFox")],
+            dependencies: [
+                "SynwatchProtocol", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         // What the daemon and the CLI say to the outside: events and summaries as JSON.

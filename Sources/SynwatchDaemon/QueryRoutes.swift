@@ -20,7 +20,7 @@ struct QueryRoutes: Sendable {
     let version: String
 
     /// The answer to `head`; `now` is wall-clock seconds since the epoch.
-    func answer(_ head: RequestHead, now: Double) -> Answer {
+    func answer(_ head: Request, now: Double) -> Answer {
         guard Self.paths.contains(head.path) else { return .response(.error(404, "no such path: \(head.path)")) }
         guard head.method == "GET" else {
             var response = Response.error(405, "\(head.method) is not allowed on \(head.path); use GET")

@@ -1,6 +1,7 @@
-import FlyingSocks
-import Foundation
 import Glibc
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 import Synchronization
 import SynwatchProtocol
 
@@ -12,9 +13,8 @@ import SynwatchProtocol
 /// nor can one user's watchers, and a burst of connections never fills the listen queue. It is one long-running
 /// task, `run()`, as a swift-service-lifecycle `Service`.
 ///
-/// Built on FlyingSocks (FlyingFox's socket layer) rather than FlyingFox's `HTTPServer`: that binds a socket of
-/// its own (no socket activation, no mode or group set before `listen`), closes a malformed request without an
-/// answer, and has no bound on request heads, their time, or clients.
+/// On SwiftNIO: NIOHTTP1 decodes requests and encodes answers, `ServerBootstrap` serves the socket that
+/// `QuerySocket` (or systemd) bound, so its mode and group are set before anyone can connect.
 public final class QueryServer: Sendable {
     /// Bounds on what clients can take, chosen so an operator's query is answered however others behave.
     public struct Limits: Sendable {
@@ -38,7 +38,7 @@ public final class QueryServer: Sendable {
         public var watcherStallTimeout: Double
         /// The listen queue of a socket the server creates: the kernel's own ceiling (`net.core.somaxconn`), so a
         /// burst of connections waits in the queue for the accept loop rather than failing with EAGAIN.
-        /// systemd's `Backlog=` sets it for an activated socket (SOMAXCONN by default).
+        /// Set on an activated socket too (NIO would leave 128 there, below systemd's default of SOMAXCONN).
         public var backlog: Int32
 
         public init(
@@ -111,42 +111,77 @@ public final class QueryServer: Sendable {
     }
 
     /// Listens and serves until the task is cancelled, then closes the socket (and removes the file it created).
-    /// - Throws: `QuerySocketError` when the socket cannot be set up; errors of the socket layer.
+    /// - Throws: `QuerySocketError` when the socket cannot be set up; errors of NIO.
     public func run() async throws {
         let fd: Int32
-        let pool: SocketPool<ePoll> = .ePoll()
-        let listener: AsyncSocket
+        let name: String
         do {
             switch endpoint {
             case .path(let path, let group):
                 fd = try QuerySocket.bindAndListen(path: path, group: group, backlog: limits.backlog)
+                name = path
             case .fileDescriptor(let activated):
                 try QuerySocket.validateActivated(activated)
                 fd = activated
+                name = "file descriptor \(fd)"
             }
-            try await pool.prepare()
-            listener = try AsyncSocket(socket: Socket(file: .init(rawValue: fd)), pool: pool)
+        } catch {
+            // Nothing was bound: a file at the path, if any, is not ours to remove.
+            settle(.failed(error))
+            throw error
+        }
+        defer { if case .path(let path, _) = endpoint { unlink(path) } }
+        let listener: NIOAsyncChannel<Connection, Never>
+        do {
+            listener = try await Self.listen(on: fd, limits: limits)
+            // NIO listens again on a socket it is handed, with a backlog of 128: set ours back.
+            guard Glibc.listen(fd, limits.backlog) == 0 else {
+                let code = errno
+                try? await listener.channel.close()
+                throw QuerySocketError.system(call: "listen", path: name, errno: code)
+            }
         } catch {
             settle(.failed(error))
             throw error
         }
-        defer {
-            close(fd)
-            if case .path(let path, _) = endpoint { unlink(path) }
-        }
         settle(.listening)
 
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await pool.run() }
-                group.addTask { try await self.accept(on: listener) }
-                // Either ending (cancellation, a failing pool) ends the other.
-                try await group.next()
-                group.cancelAll()
+            // Closes the listening socket once the server stops.
+            try await listener.executeThenClose { connections in
+                // Accepts as fast as clients come, each served by a task of its own, so the listen queue drains at
+                // once; when the server stops, so do they.
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in connections {
+                        group.addTask { await self.serve(connection) }
+                    }
+                    group.cancelAll()
+                }
             }
         } catch  where Task.isCancelled {
             return
         }
+    }
+
+    /// NIO's server on the listening socket `fd`: each connection decoded by NIOHTTP1 within the head limits.
+    /// Accept errors it can recover from (out of descriptors or memory) pause accepting for a moment
+    /// (NIO's `AcceptBackoffHandler`) rather than ending the server.
+    private static func listen(on fd: Int32, limits: Limits) async throws -> NIOAsyncChannel<Connection, Never> {
+        try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(fd) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let headGuard = RequestHeadGuard(
+                        limit: limits.maxRequestHead,
+                        timeout: limits.requestTimeout,
+                        eventLoop: channel.eventLoop
+                    )
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(headGuard.bytes)
+                    try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
+                    try pipeline.addHandler(headGuard.head)
+                    return try Connection(wrappingChannelSynchronously: channel)
+                }
+            }
     }
 
     private func settle(_ state: Listening) {
@@ -160,130 +195,114 @@ public final class QueryServer: Sendable {
         }
     }
 
-    /// Accepts as fast as clients come, each served by a task of its own, so the listen queue drains at once.
-    private func accept(on listener: AsyncSocket) async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            while !Task.isCancelled {
-                let client: AsyncSocket
-                do {
-                    client = try await listener.accept()
-                } catch  where !Task.isCancelled {
-                    // Out of descriptors or memory for a moment: a pause, rather than a dead query socket.
-                    try await Task.sleep(nanoseconds: 100_000_000)
-                    continue
+    typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+
+    private func serve(_ connection: Connection) async {
+        let channel = connection.channel
+        let id = admission.arrive(channel)
+        defer { admission.leave(id) }
+        try? await connection.executeThenClose { inbound, outbound in
+            var requests = inbound.makeAsyncIterator()
+            let head: HTTPRequestHead
+            do {
+                guard case .head(let read)? = try await requests.next() else { return }
+                head = read
+            } catch {
+                admission.stopWaiting(id)
+                if let answer = answer(to: error) {
+                    _ = await send(answer.parts, on: channel, within: limits.writeTimeout)
                 }
-                let fd = client.socket.file.rawValue
-                // Not inherited by hook processes.
-                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-                let id = admission.arrive(fd)
-                group.addTask {
-                    await self.serve(client, id: id)
-                    self.admission.leave(id)
-                    try? client.close()
+                return
+            }
+            let user = await Self.peerUser(channel)
+            if let refusal = admission.admit(id, user: user) {
+                _ = await send(Response.error(503, refusal).parts, on: channel, within: 1)
+                return
+            }
+            let request = Request(head)
+            switch routes.answer(request, now: Self.now()) {
+            case .response(let response): _ = await send(response.parts, on: channel, within: limits.writeTimeout)
+            case .events:
+                await streamEvents(to: channel, through: outbound, version: request.version) {
+                    // Notices the client hanging up while no events flow; anything it sends is discarded.
+                    while (try? await requests.next()) != nil {}
                 }
             }
         }
     }
 
-    private func serve(_ client: AsyncSocket, id: UInt64) async {
-        let head: RequestHead
-        switch await readHead(from: client) {
-        case .head(let read): head = read
-        case .answer(let response):
-            admission.stopWaiting(id)
-            _ = await write(response.encoded, to: client, timeout: limits.writeTimeout)
-            return
-        case .gone: return
-        }
-        let user = Self.peerUser(client.socket.file.rawValue)
-        if let refusal = admission.admit(id, user: user) {
-            _ = await write(Response.error(503, refusal).encoded, to: client, timeout: 1)
-            return
-        }
-        switch routes.answer(head, now: Self.now()) {
-        case .response(let response): _ = await write(response.encoded, to: client, timeout: limits.writeTimeout)
-        case .events: await streamEvents(to: client, chunked: head.version == "HTTP/1.1")
+    /// The answer to a request whose head never came whole; nil when the connection itself failed.
+    private func answer(to error: any Error) -> Response? {
+        switch error {
+        case RequestHeadFailure.timedOut: .error(408, "no complete request within \(limits.requestTimeout) s")
+        case RequestHeadFailure.tooLarge: .error(431, "request head larger than \(limits.maxRequestHead) bytes")
+        case is HTTPParserError: .error(400, "malformed request")
+        default: nil
         }
     }
 
-    private enum HeadResult {
-        case head(RequestHead)
-        case answer(Response)
-        case gone
-    }
-
-    /// The request head, within the size and time limits.
-    private func readHead(from client: AsyncSocket) async -> HeadResult {
-        let limit = limits.maxRequestHead
-        do {
-            return try await withDeadline(seconds: limits.requestTimeout) {
-                var buffer: [UInt8] = []
-                while true {
-                    let searchFrom = max(0, buffer.count - 3)
-                    buffer += try await client.read(atMost: 4_096)
-                    if let end = Self.endOfHead(in: buffer, from: searchFrom) {
-                        guard end <= limit else { break }
-                        guard let head = RequestHead(buffer[..<end]) else {
-                            return .answer(.error(400, "malformed request"))
-                        }
-                        return .head(head)
-                    }
-                    if buffer.count > limit { break }
-                }
-                return .answer(.error(431, "request head larger than \(limit) bytes"))
-            }
-        } catch is DeadlineExceeded {
-            return .answer(.error(408, "no complete request within \(limits.requestTimeout) s"))
-        } catch {
-            return .gone
-        }
-    }
-
-    /// Where `\r\n\r\n` starts in `buffer`, looking from `start`.
-    private static func endOfHead(in buffer: [UInt8], from start: Int) -> Int? {
-        guard buffer.count >= 4 else { return nil }
-        for index in start...(buffer.count - 4)
-        where buffer[index] == 13 && buffer[index + 1] == 10 && buffer[index + 2] == 13 && buffer[index + 3] == 10 {
-            return index
-        }
-        return nil
-    }
-
-    /// Follows the daemon's events as NDJSON, one flushed line (and chunk) per event, until the client leaves,
-    /// stops reading for longer than the watcher stall timeout, or the server stops.
-    private func streamEvents(to client: AsyncSocket, chunked: Bool) async {
+    /// Follows the daemon's events as NDJSON, one flushed line (and chunk, in HTTP/1.1) per event, until the client
+    /// leaves (`untilHangUp` returns), stops reading for longer than the watcher stall timeout, or the server stops.
+    private func streamEvents(
+        to channel: any Channel,
+        through outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
+        version: HTTPVersion,
+        untilHangUp: () async -> Void
+    ) async {
         // Subscribed before the header goes out: a client that has the header gets every later event.
         let events = routes.state.subscribe()
-        var header = "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nCache-Control: no-store\r\n"
-        header += (chunked ? "Transfer-Encoding: chunked\r\n" : "") + "Connection: close\r\n\r\n"
-        guard await write(Array(header.utf8), to: client, timeout: limits.writeTimeout) else { return }
-        let timeout = limits.watcherStallTimeout
+        // The encoder frames the body in chunks for HTTP/1.1 clients; HTTP/1.0 ones read it to the close.
+        let headers = HTTPHeaders([
+            ("Content-Type", "application/x-ndjson"), ("Cache-Control", "no-store"), ("Connection", "close"),
+        ])
+        let head = HTTPServerResponsePart.head(Response.head(200, version: version, headers: headers))
+        guard await send([head], on: channel, within: limits.writeTimeout) else { return }
+        let stall = limits.watcherStallTimeout
+        // Small buffers: a watcher that stops reading costs only the lines that fill them (the kernel makes this
+        // about 8 KB; NIO holds one line) before it waits out the stall timeout, so fifty of them cannot take the
+        // CPU from the operator's query. The backlog that matters is its subscription's.
+        let watching = channel.eventLoop.submit {
+            try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: 4_096)
+            try channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: 1, high: 1))
+            try channel.pipeline.syncOperations.addHandler(StallDrop(timeout: stall), position: .first)
+        }
+        guard (try? await watching.get()) != nil else { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await event in events {
-                    let line = event.json.rendered + "\n"
-                    let data = chunked ? String(line.utf8.count, radix: 16) + "\r\n" + line + "\r\n" : line
-                    guard await self.write(Array(data.utf8), to: client, timeout: timeout) else { return }
+                do {
+                    // The writer waits only while the connection is unwritable; `StallDrop` bounds that wait.
+                    for await event in events {
+                        try await outbound.write(.body(.byteBuffer(ByteBuffer(string: event.json.rendered + "\n"))))
+                    }
+                } catch {
+                    return
                 }
                 // The daemon ended the subscriptions (shutdown): end the body properly.
-                if chunked && !Task.isCancelled {
-                    _ = await self.write(Array("0\r\n\r\n".utf8), to: client, timeout: 1)
-                }
+                if !Task.isCancelled { _ = await self.send([.end(nil)], on: channel, within: 1) }
+                channel.close(promise: nil)
             }
-            group.addTask {
-                // Notices the client hanging up while no events flow; anything it sends is discarded.
-                while (try? await client.read(atMost: 512)) != nil {}
-            }
-            await group.next()
+            await untilHangUp()
+            // Ends a write still waiting, so the stream's task ends now (the client left or the server stops).
+            channel.close(promise: nil)
             group.cancelAll()
         }
     }
 
-    /// Writes `bytes` within `timeout` seconds.
+    /// Writes `parts` and waits until they are on the socket, at most `seconds`: a client that does not take them
+    /// in time is dropped (its connection closed). Through the channel rather than `NIOAsyncChannel`'s writer, whose
+    /// `write` returns before the bytes are out: an answer must be on the socket before the connection closes.
     /// - Returns: false when the client is gone or too slow.
-    private func write(_ bytes: [UInt8], to client: AsyncSocket, timeout: Double) async -> Bool {
+    private func send(_ parts: [HTTPServerResponsePart], on channel: any Channel, within seconds: Double) async -> Bool
+    {
+        guard let last = parts.last else { return true }
+        for part in parts.dropLast() { channel.write(part, promise: nil) }
+        let written: EventLoopFuture<Void> = channel.writeAndFlush(last)
+        let deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(seconds * 1e9))) {
+            channel.close(promise: nil)
+        }
+        defer { deadline.cancel() }
         do {
-            try await withDeadline(seconds: timeout) { try await client.write(Data(bytes)) }
+            try await written.get()
             return true
         } catch {
             return false
@@ -291,10 +310,13 @@ public final class QueryServer: Sendable {
     }
 
     /// The user id of the peer process (`SO_PEERCRED`), nil if the kernel does not tell.
-    private static func peerUser(_ fd: Int32) -> uid_t? {
-        var credentials = PeerCredentials()
-        var length = socklen_t(MemoryLayout<PeerCredentials>.size)
-        return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 ? credentials.uid : nil
+    private static func peerUser(_ channel: any Channel) async -> uid_t? {
+        guard let socket = channel as? any SocketOptionProvider else { return nil }
+        let credentials: PeerCredentials? = try? await socket.unsafeGetSocketOption(
+            level: .socket,
+            name: NIOBSDSocket.Option(rawValue: SO_PEERCRED)
+        ).get()
+        return credentials?.uid
     }
 
     private static func now() -> Double {
@@ -304,28 +326,8 @@ public final class QueryServer: Sendable {
     }
 }
 
-/// An operation on a client ran out of time.
-struct DeadlineExceeded: Error {}
-
-/// The result of `operation`, or `DeadlineExceeded` after `seconds` (the operation is then cancelled).
-func withDeadline<T: Sendable>(
-    seconds: Double,
-    _ operation: @escaping @Sendable () async throws -> T
-) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask(operation: operation)
-        group.addTask {
-            try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
-            throw DeadlineExceeded()
-        }
-        defer { group.cancelAll() }
-        guard let result = try await group.next() else { throw CancellationError() }
-        return result
-    }
-}
-
 /// `struct ucred`, which Glibc does not export to Swift: the same layout.
-private struct PeerCredentials {
+private struct PeerCredentials: Sendable {
     var pid: pid_t = 0
     var uid: uid_t = 0
     var gid: gid_t = 0
@@ -335,8 +337,8 @@ private struct PeerCredentials {
 private final class Admission: Sendable {
     private struct State {
         var next: UInt64 = 0
-        /// Connections waiting for their head, by arrival (ids grow), with their descriptors.
-        var waiting: [UInt64: Int32] = [:]
+        /// Connections waiting for their head, by arrival (ids grow).
+        var waiting: [UInt64: any Channel] = [:]
         /// Connections past their head, and their user.
         var admitted: [UInt64: uid_t?] = [:]
         var perUser: [uid_t: Int] = [:]
@@ -348,16 +350,15 @@ private final class Admission: Sendable {
     init(_ limits: QueryServer.Limits) { self.limits = limits }
 
     /// Registers a new connection as waiting for its head; past `maxWaiting`, ends the wait of the oldest.
-    func arrive(_ fd: Int32) -> UInt64 {
+    func arrive(_ channel: any Channel) -> UInt64 {
         state.withLock { state in
             let id = state.next
             state.next += 1
             if state.waiting.count >= limits.maxWaiting, let oldest = state.waiting.keys.min() {
-                // Its reader sees the end of the stream and closes it. Under the lock: the descriptor is still
-                // open, since a connection leaves `waiting` before it is closed.
-                shutdown(state.waiting.removeValue(forKey: oldest)!, Int32(SHUT_RDWR))
+                // Its reader sees the end of the stream and returns.
+                state.waiting.removeValue(forKey: oldest)!.close(promise: nil)
             }
-            state.waiting[id] = fd
+            state.waiting[id] = channel
             return id
         }
     }
