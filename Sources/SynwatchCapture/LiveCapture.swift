@@ -148,7 +148,7 @@ public final class LiveCapture: FrameSource {
             handle = try PcapHandle.create(device: interface)
             try handle.setSnapLength(options.snapLength)
             try handle.setBufferSize(options.bufferSize)
-            try handle.setBufferTimeout(milliseconds: Self.milliseconds(options.bufferTimeout))
+            try handle.setBufferTimeout(milliseconds: options.bufferTimeout.timeoutMilliseconds)
             try handle.setPromiscuous(options.promiscuous)
             // Without nanosecond support the capture still runs, in microseconds.
             _ = try handle.requestTimestampPrecision(.nanoseconds)
@@ -216,7 +216,7 @@ public final class LiveCapture: FrameSource {
             pollfd(fd: stopSignal.descriptor.rawValue, events: Int16(POLLIN), revents: 0),
         ]
         while true {
-            let remaining = Self.milliseconds(deadline - ContinuousClock.now)
+            let remaining = (deadline - ContinuousClock.now).timeoutMilliseconds
             if remaining <= 0 { return 0 }
             do {
                 _ = try SystemCall.checked("poll", retryOnInterrupt: false) {
@@ -352,13 +352,6 @@ public final class LiveCapture: FrameSource {
         let lost = ["went down", "disappeared", "Hangup", "No such device", "Network is down"]
         return lost.contains { error.message.contains($0) }
             ? .interfaceGone(framesRead: framesRead) : .readFailed(framesRead: framesRead)
-    }
-
-    /// `duration` in whole milliseconds, rounded up so a short wait is not a busy loop.
-    private static func milliseconds(_ duration: Duration) -> Int {
-        let (seconds, attoseconds) = duration.components
-        if seconds < 0 || (seconds == 0 && attoseconds <= 0) { return 0 }
-        return Int(seconds) * 1000 + Int((attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
     }
 }
 

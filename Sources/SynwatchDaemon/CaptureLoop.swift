@@ -4,6 +4,7 @@ import Synchronization
 import SynwatchCapture
 import SynwatchEngine
 import SynwatchKernel
+import SynwatchSystem
 
 /// What one capture loop measured last, merged into the daemon's snapshot.
 struct LoopReport: Sendable {
@@ -80,7 +81,7 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
                 interfaceDrops: 0
             )
         )
-        heartbeat.store(monotonicNanoseconds(), ordering: .relaxed)
+        heartbeat.store(Clocks.monotonicNanoseconds(), ordering: .relaxed)
     }
 
     /// Hands a reloaded configuration to the loop, applied between two batches.
@@ -97,7 +98,7 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
     func run() {
         var lastReport: Int64 = 0
         while !stopSignal.isRaised {
-            let now = monotonicNanoseconds()
+            let now = Clocks.monotonicNanoseconds()
             heartbeat.store(now, ordering: .relaxed)
             do {
                 let frames = try capture.readFrames(upTo: Self.batch, timeout: untilNextStep(), engine.process)
@@ -124,7 +125,7 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
     /// Wall-clock time that every frame still to come from the kernel is younger than: the open block of the ring
     /// holds frames for up to the buffer timeout, plus timer rounding of a jiffy or two.
     private func settledTime() -> Timestamp {
-        Timestamp(nanoseconds: wallClock().nanoseconds - nanoseconds(capture.options.bufferTimeout) - 10_000_000)
+        Timestamp(nanoseconds: Clocks.wall().nanoseconds - capture.options.bufferTimeout.wholeNanoseconds - 10_000_000)
     }
 
     /// How long the capture may wait for frames before the next step boundary passes the settled time, so an
@@ -142,7 +143,7 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
         state = .reopening(reason: "\(error)")
         publishReport()
         while !stopSignal.isRaised {
-            heartbeat.store(monotonicNanoseconds(), ordering: .relaxed)
+            heartbeat.store(Clocks.monotonicNanoseconds(), ordering: .relaxed)
             do {
                 capture = try capture.reopened()
                 lastStatistics = CaptureStatistics(received: 0, dropped: 0, interfaceDropped: 0)
@@ -156,7 +157,7 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
                     state = reason
                     publishReport()
                 }
-                engine.advance(to: wallClock())
+                engine.advance(to: Clocks.wall())
                 if engine.hasEvents { onEvents(engine.takeEvents()) }
                 var pause = timespec(tv_sec: 0, tv_nsec: Int(Self.reopenInterval))
                 nanosleep(&pause, nil)
@@ -238,23 +239,4 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
         )
         report.withLock { $0 = next }
     }
-}
-
-/// Nanoseconds of CLOCK_MONOTONIC: for intervals the wall clock must not bend.
-func monotonicNanoseconds() -> Int64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
-}
-
-/// `duration` in whole nanoseconds.
-func nanoseconds(_ duration: Duration) -> Int64 {
-    duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
-}
-
-/// The wall clock as a capture timestamp: what the kernel stamps frames with.
-func wallClock() -> Timestamp {
-    var spec = timespec()
-    clock_gettime(CLOCK_REALTIME, &spec)
-    return Timestamp(seconds: Int64(spec.tv_sec), nanoseconds: Int64(spec.tv_nsec))
 }

@@ -1,5 +1,5 @@
 import Dispatch
-import Foundation
+import Glibc
 @preconcurrency import Glibc
 import Logging
 import ServiceLifecycle
@@ -8,6 +8,7 @@ import SynwatchConfig
 import SynwatchEngine
 import SynwatchHooks
 import SynwatchSystemd
+import SystemPackage
 import UnixSignals
 
 /// The daemon put together: captures opened, privileges dropped, services run until a stop signal.
@@ -40,8 +41,7 @@ public struct DaemonRuntime: Sendable {
     /// Logs to journald when systemd started us (it sets JOURNAL_STREAM or INVOCATION_ID), to stderr otherwise.
     /// Once per process, before the first logger is made.
     public static func bootstrapLogging() {
-        let environment = ProcessInfo.processInfo.environment
-        let underSystemd = environment["JOURNAL_STREAM"] != nil || environment["INVOCATION_ID"] != nil
+        let underSystemd = getenv("JOURNAL_STREAM") != nil || getenv("INVOCATION_ID") != nil
         LoggingSystem.bootstrap { label in
             var handler: any LogHandler =
                 underSystemd ? JournalLogHandler(label: label) : StreamLogHandler.standardError(label: label)
@@ -67,7 +67,7 @@ public struct DaemonRuntime: Sendable {
     /// are those `ps` and `/proc/PID/status` show.
     public func prepare() throws -> Prepared {
         let daemon = configuration.daemon
-        let started = Date().timeIntervalSince1970
+        let started = Clocks.wall().seconds
         let captures = try openCaptures()
         let engine = configuration.engine
         let emptyOccupancy = try Engine(configuration: engine).occupancy
@@ -198,13 +198,13 @@ public struct DaemonRuntime: Sendable {
         let uid = entry.pointee.pw_uid
         let gid = entry.pointee.pw_gid
         if case .path(let path, _) = socket {
-            let directory = (path as NSString).deletingLastPathComponent
+            let directory = FilePath(path).removingLastComponent().string
             let created = mkdir(directory, 0o755) == 0
             guard created || errno == EEXIST else {
                 throw DaemonFailure("cannot create \(directory): \(String(cString: strerror(errno)))")
             }
             // Only a directory of its own goes to the user: one just made, or one named synwatch (never /run).
-            if created || (directory as NSString).lastPathComponent == "synwatch" {
+            if created || FilePath(directory).lastComponent?.string == "synwatch" {
                 guard chown(directory, uid, gid) == 0 else {
                     throw DaemonFailure("cannot give \(directory) to \(user): \(String(cString: strerror(errno)))")
                 }

@@ -1,5 +1,4 @@
 import Dispatch
-import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -7,6 +6,7 @@ import SynwatchConfig
 import SynwatchEngine
 import SynwatchHooks
 import SynwatchProtocol
+import SynwatchSystem
 import SynwatchSystemd
 
 /// Where events go: journald, the response hook, the live `/v1/events` subscribers, and the list of recent attacks.
@@ -78,18 +78,16 @@ struct CaptureService: Service {
     let kernel: KernelWatch
 
     func run() async throws {
-        let finished = loops.map { loop in
-            AsyncStream<Void> { continuation in
-                let thread = Thread {
-                    loop.run()
-                    continuation.finish()
-                }
-                thread.name = "capture \(loop.interface)"
-                thread.start()
+        let finished = try loops.map { loop in
+            let (stream, continuation) = AsyncStream<Void>.makeStream()
+            try SystemCall.detachThread(named: "capture \(loop.interface)") {
+                loop.run()
+                continuation.finish()
             }
+            return stream
         }
         var previousFrames = 0
-        var previousTime = monotonicNanoseconds()
+        var previousTime = Clocks.monotonicNanoseconds()
         // Publishes until shutdown begins; the loops stop after that, and their last report is published too.
         await repeating(every: Self.publishInterval) {
             (previousFrames, previousTime) = publish(previousFrames: previousFrames, previousTime: previousTime)
@@ -104,7 +102,7 @@ struct CaptureService: Service {
         let reports = loops.map { $0.report.withLock { $0 } }
         var statistics = EngineStatistics()
         for report in reports { statistics.accumulate(report.statistics) }
-        let now = monotonicNanoseconds()
+        let now = Clocks.monotonicNanoseconds()
         let rate = Double(statistics.frames - previousFrames) / (Double(max(1, now - previousTime)) / 1e9)
         let capture = CaptureStatus(
             interfaces: reports.map(\.interface),
@@ -121,7 +119,7 @@ struct CaptureService: Service {
         state.publish(
             DaemonSnapshot(
                 startedAt: started,
-                updatedAt: Date().timeIntervalSince1970,
+                updatedAt: Clocks.wall().seconds,
                 configurationPath: configurationPath,
                 reloads: reloads.value,
                 capture: capture,
@@ -207,8 +205,8 @@ struct NotifyService: Service {
     }
 
     private func loopsAreProgressing(within limit: Duration) -> Bool {
-        let now = monotonicNanoseconds()
-        let limit = nanoseconds(limit)
+        let now = Clocks.monotonicNanoseconds()
+        let limit = limit.wholeNanoseconds
         return loops.allSatisfy { now - $0.heartbeat.load(ordering: .relaxed) < limit }
     }
 

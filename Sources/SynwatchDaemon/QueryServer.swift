@@ -220,7 +220,7 @@ public final class QueryServer: Sendable {
                 return
             }
             let request = Request(head)
-            switch routes.answer(request, now: Self.now()) {
+            switch routes.answer(request, now: Clocks.wall().seconds) {
             case .response(let response): _ = await send(response.parts, on: channel, within: limits.writeTimeout)
             case .events:
                 await streamEvents(to: channel, through: outbound, version: request.version) {
@@ -319,11 +319,6 @@ public final class QueryServer: Sendable {
         return credentials?.uid
     }
 
-    private static func now() -> Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-    }
 }
 
 /// `struct ucred`, which Glibc does not export to Swift: the same layout.

@@ -224,8 +224,7 @@ struct HookProcess {
 
     /// Reads standard error for up to `interval` (a plain sleep once it is closed), keeping its first bytes.
     private static func wait(readingFrom fd: inout FileDescriptor?, into kept: inout [UInt8], for interval: Duration) {
-        let (seconds, attoseconds) = interval.components
-        let milliseconds = CInt(seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
+        let milliseconds = CInt(interval.wholeMilliseconds)
         guard let open = fd else {
             _ = poll(nil, 0, milliseconds)
             return

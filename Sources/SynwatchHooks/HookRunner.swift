@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 import Logging
 import Synchronization
 import SynwatchEngine
@@ -158,9 +158,15 @@ public final class HookRunner: Sendable {
                 logger.warning("Response hook not run: too many hooks running", metadata: metadata)
             }
         case .run(let command, let timeout):
-            let thread = Thread { [self] in run(command, timeout: timeout, for: event) }
-            thread.name = "response hook"
-            thread.start()
+            do {
+                try SystemCall.detachThread(named: "response hook") { [self] in
+                    run(command, timeout: timeout, for: event)
+                }
+            } catch {
+                var metadata = Self.metadata(event)
+                metadata["command"] = "\(command.first ?? "")"
+                record(HookResult(outcome: .spawnFailed(error), duration: .zero, stderr: []), timeout, metadata)
+            }
         }
     }
 
@@ -183,6 +189,11 @@ public final class HookRunner: Sendable {
                 logger.debug("Response hook started", metadata: metadata)
             }
         )
+        record(result, timeout, metadata)
+    }
+
+    /// A run's end: logged, and counted.
+    private func record(_ result: HookResult, _ timeout: TimeSpan, _ metadata: Logger.Metadata) {
         log(result, timeout: timeout, metadata: metadata)
         state.withLock { state in
             state.counters.running -= 1
@@ -250,8 +261,7 @@ public final class HookRunner: Sendable {
 
     /// `1.234`: seconds with milliseconds.
     static func seconds(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let milliseconds = seconds * 1_000 + attoseconds / 1_000_000_000_000_000
+        let milliseconds = duration.wholeMilliseconds
         let fraction = String(milliseconds % 1_000)
         return "\(milliseconds / 1_000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
     }

@@ -32,10 +32,7 @@ public struct KernelTCPRates: Equatable, Sendable {
     }
 
     /// The interval in seconds.
-    public var seconds: Double {
-        let (seconds, attoseconds) = interval.components
-        return Double(seconds) + Double(attoseconds) * 1e-18
-    }
+    public var seconds: Double { interval.inSeconds }
 
     /// How much `counter` rose over the interval, nil when unknown.
     public func increase(_ counter: KernelTCPCounter) -> UInt64? {
