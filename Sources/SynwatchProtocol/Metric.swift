@@ -217,7 +217,7 @@ extension V1.ActiveAttack {
     static func metricLabels(_ identity: Identity) -> [String: String] {
         [
             "attack_id": String(identity.attackID), "victim": identity.victim,
-            "port": identity.port.map(String.init) ?? "", "kind": identity.kind,
+            "port": identity.port.map(String.init) ?? "", "kind": identity.kind.rawValue,
         ]
     }
 }

@@ -1,3 +1,5 @@
+import SynwatchEngine
+
 /// Version 1 of what synwatch says to the outside: the bodies of the query API under `/v1/`, its event stream, the
 /// lines of `synwatch analyze --json`, and (through the same values) the journald fields, the hooks' input and
 /// environment, and the metrics. Field names are those of DESIGN.md; a type's fields are declared in the order they
@@ -17,3 +19,7 @@ extension V1 {
         public init(error: String) { self.error = error }
     }
 }
+
+/// The engine's own names are the wire's: `random-source`, `attack_start`, …
+extension FloodKind: Codable {}
+extension EventType: Codable {}

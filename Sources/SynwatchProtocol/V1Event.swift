@@ -34,13 +34,13 @@ extension V1 {
 
         public struct Header: Codable, Hashable, Sendable {
             /// `attack_start`, `attack_update`, `attack_end`, `scan` or `backscatter`.
-            public var event: String
+            public var event: EventType
             public var attackID: UInt64?
             public var time: CaptureTime
             public var victim: String?
             public var port: UInt16?
             /// `random-source`, `single-source` or `distributed`.
-            public var kind: String?
+            public var kind: FloodKind?
 
             enum CodingKeys: String, CodingKey {
                 case event, attackID = "attack_id", time, victim, port, kind
@@ -164,12 +164,12 @@ extension V1.Event {
     /// The event as the engine reported it.
     public init(_ event: Event) {
         header = Header(
-            event: event.type.rawValue,
+            event: event.type,
             attackID: event.attackID,
             time: CaptureTime(event.time),
             victim: event.victim?.description,
             port: event.port,
-            kind: event.kind?.rawValue
+            kind: event.kind
         )
         window = event.figures.map(Window.init)
         end = event.summary.map(End.init)

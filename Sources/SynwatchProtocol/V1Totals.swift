@@ -188,7 +188,7 @@ extension V1 {
             public var attackID: UInt64
             public var victim: String
             public var port: UInt16?
-            public var kind: String
+            public var kind: FloodKind
             public var start: CaptureTime
 
             enum CodingKeys: String, CodingKey {
@@ -428,7 +428,7 @@ extension V1.ActiveAttack {
             attackID: attack.attackID,
             victim: attack.victim.description,
             port: attack.port,
-            kind: attack.kind.rawValue,
+            kind: attack.kind,
             start: CaptureTime(attack.start)
         )
         window = V1.Event.Window(attack.figures)

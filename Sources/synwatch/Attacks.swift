@@ -14,7 +14,7 @@ struct Attacks: AsyncParsableCommand {
         for attack in active {
             let identity = attack.identity
             let window = attack.window
-            text += "  #\(identity.attackID)  SYN flood on \(attack.service)  \(identity.kind), "
+            text += "  #\(identity.attackID)  SYN flood on \(attack.service)  \(identity.kind.rawValue), "
             text += "since \(identity.start.text)\n"
             text += "      \(AnalysisReport.rate(window.synPerSecond.value)) SYN/s, "
             text += "\(AnalysisReport.rate(window.halfOpenPerSecond.value)) half-open/s, "
@@ -23,7 +23,7 @@ struct Attacks: AsyncParsableCommand {
             if !window.topSources.isEmpty {
                 text += "      top sources (half-open): "
                 text += window.topSources.map { "\($0.address) (\($0.halfOpen))" }.joined(separator: ", ") + "\n"
-            } else if identity.kind == "random-source" {
+            } else if identity.kind == .randomSource {
                 text += "      top sources: none stands out (spoofed, about one SYN per source)\n"
             }
         }
@@ -34,7 +34,7 @@ struct Attacks: AsyncParsableCommand {
             guard let end = attack.end else {
                 throw CommandFailure("bad response from synwatchd at \(query.socket): a recent attack has no end")
             }
-            text += "  #\(header.attackID ?? 0)  SYN flood on \(attack.service)  \(header.kind ?? "?"), "
+            text += "  #\(header.attackID ?? 0)  SYN flood on \(attack.service)  \(header.kind?.rawValue ?? "?"), "
             text += "\(end.start.text) to \(header.time.text), "
             text += "lasted \(AnalysisReport.format(seconds: end.duration.value))\n"
             text += "      peak \(AnalysisReport.rate(end.peakSynPerSecond.value)) SYN/s, "

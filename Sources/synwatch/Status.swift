@@ -25,7 +25,7 @@ struct Status: AsyncParsableCommand {
         text += "attacks  \(live.activeAttacks) going on, \(grouped(status.totals.attacks)) since start\n"
         if live.activeAttacks > 0, let attacks = try await query.fetch("/v1/attacks", as: V1.Attacks.self) {
             for attack in attacks.active.prefix(3) {
-                text += "         \(attack.service) \(attack.identity.kind): "
+                text += "         \(attack.service) \(attack.identity.kind.rawValue): "
                 text += "\(AnalysisReport.rate(attack.window.synPerSecond.value)) SYN/s, "
                 text += "\(AnalysisReport.rate(attack.window.halfOpenPerSecond.value)) half-open/s, "
                 text += "~\(grouped(attack.window.distinctSources)) sources\n"

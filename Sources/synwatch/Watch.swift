@@ -32,7 +32,7 @@ struct Watch: AsyncParsableCommand {
 
     /// One readable line for an event.
     static func describe(_ event: V1.Event) -> String {
-        let type = event.header.event
+        let type = event.header.event.rawValue
         var line = "\(event.header.time.text)  \(type)\(String(repeating: " ", count: max(0, 13 - type.count)))"
         if let scan = event.scan {
             line += "  \(scan.source): ~\(grouped(scan.distinctTargets)) services, \(grouped(scan.syns)) SYNs"
@@ -40,7 +40,7 @@ struct Watch: AsyncParsableCommand {
             line += "  \(event.service): \(AnalysisReport.rate(backscatter.synAckPerSecond.value)) unsolicited "
             line += "SYN-ACK/s from ~\(grouped(backscatter.distinctSources)) reflectors"
         } else {
-            line += "  #\(event.header.attackID ?? 0)  \(event.service)  \(event.header.kind ?? "")  "
+            line += "  #\(event.header.attackID ?? 0)  \(event.service)  \(event.header.kind?.rawValue ?? "")  "
             if let end = event.end {
                 line += "lasted \(AnalysisReport.format(seconds: end.duration.value)), "
                 line += "peak \(AnalysisReport.rate(end.peakSynPerSecond.value)) SYN/s"
