@@ -26,7 +26,7 @@ final class DaemonServiceTests: XCTestCase {
             .flood(Flood(.randomSource, rate: 3000, start: 1, duration: 2))
             .write(to: capture)
         let socket = folder.path("run/synwatch.sock")
-        let notify = try NotifySocket(path: folder.path("notify.sock"))
+        let notify = try NotifyListener(path: folder.path("notify.sock"))
         setenv("NOTIFY_SOCKET", notify.path, 1)
         unsetenv("WATCHDOG_USEC")
         defer { unsetenv("NOTIFY_SOCKET") }
@@ -115,7 +115,7 @@ final class DaemonServiceTests: XCTestCase {
     /// blocks: the services go on, the way out waits for it only so long, and the messages still leave in order.
     func testAFullNotifySocketHoldsNoServiceUp() async throws {
         let folder = try TemporaryFolder()
-        let notify = try NotifySocket(path: folder.path("notify.sock"))
+        let notify = try NotifyListener(path: folder.path("notify.sock"))
         setenv("NOTIFY_SOCKET", notify.path, 1)
         defer { unsetenv("NOTIFY_SOCKET") }
         let sender = NotifySender(notifier: ServiceNotifier(), logger: Logger(label: "synwatchd.test"))
@@ -157,48 +157,6 @@ final class DaemonServiceTests: XCTestCase {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-    }
-}
-
-/// A datagram socket standing in for systemd's notify socket: every message the daemon sends, in order.
-private final class NotifySocket: Sendable {
-    let path: String
-    private let descriptor: CInt
-
-    init(path: String) throws {
-        self.path = path
-        descriptor = socket(AF_UNIX, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { throw TestError("socket: errno \(errno)") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { bytes in
-            for (index, byte) in path.utf8.prefix(bytes.count - 1).enumerated() { bytes[index] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard bound == 0 else { throw TestError("bind \(path): errno \(errno)") }
-    }
-
-    deinit { close(descriptor) }
-
-    /// The next message that starts with `prefix`, skipping others, within `timeout` seconds; polled without
-    /// blocking a thread of the cooperative pool the daemon runs on.
-    func next(startingWith prefix: String, timeout: Double) async -> String? {
-        let deadline = ContinuousClock.now + .seconds(timeout)
-        var buffer = [UInt8](repeating: 0, count: 4_096)
-        while ContinuousClock.now < deadline {
-            let count = recv(descriptor, &buffer, buffer.count, CInt(MSG_DONTWAIT))
-            if count > 0 {
-                let message = String(decoding: buffer[..<count], as: UTF8.self)
-                if message.hasPrefix(prefix) { return message }
-                continue
-            }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return nil
     }
 }
 
