@@ -1,3 +1,4 @@
+import FoundationEssentials
 import SynwatchEngine
 import SynwatchProtocol
 
@@ -197,33 +198,19 @@ struct AnalysisReport {
 
     /// UTC date and time to the millisecond, from capture time.
     static func format(_ time: Timestamp) -> String {
-        let milliseconds = time.nanoseconds / 1_000_000
-        var days = milliseconds / 86_400_000
-        var rest = milliseconds % 86_400_000
-        if rest < 0 {
-            days -= 1
-            rest += 86_400_000
-        }
-        let (year, month, day) = civilDate(daysSinceEpoch: days)
-        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let millis = rest % 1000
-        let clock = "\(two(rest / 3_600_000)):\(two(rest / 60_000 % 60)):\(two(rest / 1000 % 60))"
-        let fraction = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        return "\(year)-\(two(month))-\(two(day)) \(clock).\(fraction)Z"
+        // Half a millisecond in: the style truncates, and a Double of the whole milliseconds may fall just short.
+        let milliseconds = Double(time.nanoseconds / 1_000_000) + 0.5
+        return utc.format(Date(timeIntervalSince1970: milliseconds / 1_000))
     }
 
-    /// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-    static func civilDate(daysSinceEpoch: Int64) -> (Int64, Int64, Int64) {
-        let z = daysSinceEpoch + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
+    private static let utc = Date.ISO8601FormatStyle(
+        dateSeparator: .dash,
+        dateTimeSeparator: .space,
+        timeSeparator: .colon,
+        timeZoneSeparator: .omitted,
+        includingFractionalSeconds: true,
+        timeZone: .gmt
+    )
 }
 
 /// `1234567` as `1,234,567`.
