@@ -26,19 +26,9 @@ public final class Engine {
 
     var counters = EngineStatistics()
     let outcomeCounts: UnsafeMutablePointer<Int>
-    var nextAttackID: UInt64 = 1
-    /// Sources that crossed the scan target count, judged once their handshakes had time to complete.
-    var scanCandidates: [(slot: Int, source: IPAddress, since: Int64)] = []
-    static let maximumScanCandidates = 256
-    /// A service under attack keeps at least this many tracked attempts per second (if it has them)...
-    static let minimumTrackedPerSecond = 2_000.0
-    /// ...while tracking as few as one in 2^this.
-    static let maximumSamplingShift: UInt8 = 6
-    var pendingEvents: [Event] = []
+    var detector = Detector()
     /// The kernel's latest reading, when the daemon feeds it.
     var kernel: KernelObservation?
-    /// For each attack going on, the most the kernel showed during it (`observe`).
-    var attackKernelPeaks: [UInt64: KernelFigures] = [:]
     /// Completion delays of every service's handshakes: the grace of services not yet learnt.
     let linkDelays: UnsafeMutablePointer<UInt16>
 
@@ -68,7 +58,7 @@ public final class Engine {
         linkDelays.initialize(repeating: 0, count: DelayHistogram.storage)
         settings = DerivedSettings(configuration, handshakes: handshakes, connections: connections)
         // Filled on the packet path, which allocates nothing.
-        scanCandidates.reserveCapacity(Engine.maximumScanCandidates)
+        detector.scanCandidates.reserveCapacity(Detector.maximumScanCandidates)
     }
 
     deinit {
@@ -147,21 +137,24 @@ public final class Engine {
         guard clock.hasStarted else { return }
         // Every attempt has matured and passed its retransmission deadline.
         advanceClock(to: clock.now + settings.retransmissionDeadline + 3 * clock.resolution)
-        for slot in 0..<victims.slots.capacity
-        where victims.slots.isOccupied(slot) && victims.states[slot].phase == .attacked {
-            endAttack(slot, at: clock.now, reason: .captureEnd)
+        let inputs = detectorInputs
+        withDetector { detector, _ in
+            for slot in 0..<victims.slots.capacity
+            where victims.slots.isOccupied(slot) && victims.states[slot].phase == .attacked {
+                detector.endAttack(slot, at: clock.now, reason: .captureEnd, inputs)
+            }
         }
     }
 
     // MARK: Output
 
     /// Whether events are waiting in `takeEvents()`.
-    public var hasEvents: Bool { !pendingEvents.isEmpty }
+    public var hasEvents: Bool { !detector.pendingEvents.isEmpty }
 
     /// The events raised since the last call, in capture-time order.
     public func takeEvents() -> [Event] {
-        defer { pendingEvents.removeAll(keepingCapacity: true) }
-        return pendingEvents
+        defer { detector.pendingEvents.removeAll(keepingCapacity: true) }
+        return detector.pendingEvents
     }
 
     // MARK: Steps
@@ -196,11 +189,36 @@ public final class Engine {
         clock.enter(step)
         sweepTimeouts(before: time - settings.timeout)
         sweepConnections(at: time, buckets: settings.connectionSweepBuckets)
-        for slot in 0..<victims.slots.capacity where victims.slots.isOccupied(slot) {
-            evaluate(slot, step: step, time: time)
-        }
-        judgeScanCandidates(at: time)
-        judgeBackscatter(at: time)
+        let inputs = detectorInputs
+        withDetector { detector, counters in detector.tick(step: step, time: time, inputs, counters: &counters) }
+    }
+
+    /// Runs `body` on the detector and the counters taken out of the engine, then puts them back. An access to
+    /// the engine's own properties held across the detector's work would keep the optimizer from dropping the
+    /// run-time exclusivity checks of every access to them, those of the packet path included.
+    @inline(__always)
+    func withDetector(_ body: (inout Detector, inout EngineStatistics) -> Void) {
+        var taken = Detector()
+        swap(&taken, &detector)
+        var counts = counters
+        body(&taken, &counts)
+        counters = counts
+        swap(&taken, &detector)
+    }
+
+    /// What the detector reads, as it stands now.
+    var detectorInputs: DetectorInputs {
+        DetectorInputs(
+            configuration: configuration,
+            settings: settings,
+            clock: clock,
+            hasher: hasher,
+            victims: victims,
+            sources: sources,
+            backscatter: backscatter,
+            linkDelays: linkDelays,
+            kernel: kernel
+        )
     }
 
 }

@@ -15,81 +15,55 @@ struct WindowMeasurement {
     var maturedAttempts = 0
 }
 
-extension Engine {
-    // MARK: Victim services
+/// The detector: the evidence and state of each service's attack, once a step, and the events they raise.
+///
+/// The engine owns it and hands it what it reads (`DetectorInputs`) and the counters it adds to, never itself
+/// (`Engine.withDetector`).
+struct Detector {
+    var nextAttackID: UInt64 = 1
+    /// Sources that crossed the scan target count, judged once their handshakes had time to complete.
+    var scanCandidates: [(slot: Int, source: IPAddress, since: Int64)] = []
+    static let maximumScanCandidates = 256
+    /// A service under attack keeps at least this many tracked attempts per second (if it has them)...
+    static let minimumTrackedPerSecond = 2_000.0
+    /// ...while tracking as few as one in 2^this.
+    static let maximumSamplingShift: UInt8 = 6
+    var pendingEvents: [Event] = []
+    /// For each attack going on, the most the kernel showed during it (`observe`).
+    var attackKernelPeaks: [UInt64: KernelFigures] = [:]
+}
 
-    /// Reads the rate window of `slot` as it stands at the start of `step`: the steps whose attempts
-    /// have matured (had their service's grace to complete), over the part the service has existed,
-    /// so a flood is measured right from its first step.
-    func measure(_ slot: Int, step: Int64) -> WindowMeasurement {
-        victims.advanceRing(slot, to: step - 1)
-        let rateSteps = configuration.windows.rate.nanoseconds / clock.resolution
-        let state = victims.states[slot]
-        let firstStep = max(step - rateSteps, (state.firstSeen + state.grace) / clock.resolution)
-        var synPackets = 0, attempts = 0, completed = 0, halfOpen = 0
-        var position = firstStep
-        while position < step {
-            let counters = victims.stepCounters(slot, step: position).pointee
-            synPackets += Int(counters.synPackets)
-            attempts += Int(counters.attempts)
-            completed += Int(counters.completed)
-            halfOpen += counters.halfOpen
-            position += 1
+extension Detector {
+    /// One step's decisions: every tracked service, then scans, then backscatter.
+    mutating func tick(step: Int64, time: Int64, _ inputs: DetectorInputs, counters: inout EngineStatistics) {
+        let victims = inputs.victims
+        for slot in 0..<victims.slots.capacity where victims.slots.isOccupied(slot) {
+            evaluate(slot, step: step, time: time, inputs, counters: &counters)
         }
-        var result = WindowMeasurement()
-        guard firstStep < step else { return result }
-        let seconds = Double(step - firstStep) * Double(clock.resolution) / 1e9
-        result.synPackets = synPackets
-        result.synPerSecond = Double(synPackets) / seconds
-        // Sampled attempts are estimates: never more half-open attempts than SYNs.
-        result.halfOpenPerSecond = Double(min(halfOpen, synPackets)) / seconds
-        result.completionRatio = attempts > 0 ? min(1, Double(completed) / Double(attempts)) : 1
-        result.maturedAttempts = attempts
-        return result
-    }
-
-    /// Evidence of a flood in the step that just matured (`step - 1`): attempts whose client reset
-    /// them, and attempts still undecided that come from many sources and far outnumber what the
-    /// service completed in the same step. A crowd over a lossy path completes most of its attempts;
-    /// one client's burst into a full listen queue comes from one source and retransmits.
-    func undecidedEvidence(_ slot: Int, step: Int64) -> Double {
-        let counters = victims.stepCounters(slot, step: step - 1).pointee
-        let decided = Double(counters.clientReset)
-        let undecided = Double(max(0, counters.halfOpen - Int(counters.clientReset) - Int(counters.retransmitted)))
-        let ratio = configuration.detection.maxCompletionRatio
-        // At most `ratio` of the step's decided attempts completed: `completed * (1 - ratio) / ratio` others.
-        let allowed = ratio <= 0 ? Double.infinity : Double(counters.completed) * (1 - ratio) / ratio
-        let sources = Double(LinearCounter.estimate(counters.sources))
-        // Many sources: at most four undecided attempts each in the step (a client's burst into a full queue
-        // is dozens to hundreds), or fifty of them (the 64-bit counter saturates near 260).
-        let manySources = sources >= 0.25 * min(undecided, 200)
-        return decided + (manySources ? max(0, undecided - allowed) : 0)
-    }
-
-    /// Failures decided by now in the step whose every attempt passed its retransmission deadline:
-    /// attempts that neither completed, nor were refused, nor were retransmitted by a live client.
-    func failedEvidence(_ slot: Int, step: Int64) -> Double {
-        let deadlineStep = step - 1 - settings.deadlineSteps
-        guard deadlineStep * clock.resolution >= victims.states[slot].firstSeen,
-            victims.holds(slot, step: deadlineStep)
-        else { return 0 }
-        let counters = victims.stepCounters(slot, step: deadlineStep).pointee
-        return Double(max(0, counters.halfOpen - Int(counters.retransmitted)))
+        judgeScanCandidates(at: time, inputs, counters: &counters)
+        judgeBackscatter(at: time, inputs, counters: &counters)
     }
 
     /// The detector's decision for one service at one step.
-    func evaluate(_ slot: Int, step: Int64, time: Int64) {
+    mutating func evaluate(
+        _ slot: Int,
+        step: Int64,
+        time: Int64,
+        _ inputs: DetectorInputs,
+        counters: inout EngineStatistics
+    ) {
+        let victims = inputs.victims, clock = inputs.clock
         victims.advanceEpoch(slot, to: time / clock.epochLength)
         let state = victims.states.pointer(slot)
-        state.pointee.grace = learntGrace(slot: slot)
-        let measured = measure(slot, step: step)
-        let detection = configuration.detection
+        state.pointee.grace = inputs.learntGrace(slot: slot)
+        let measured = inputs.measure(slot, step: step)
+        let detection = inputs.configuration.detection
         switch state.pointee.phase {
         case .idle:
-            let threshold = allowance(slot, measured, time: time)
+            let threshold = inputs.allowance(slot, measured, time: time)
             let perStep = threshold * Double(clock.resolution) / 1e9
-            let undecided = undecidedEvidence(slot, step: step) - perStep
-            let failed = failedEvidence(slot, step: step) - perStep
+            let undecided = inputs.undecidedEvidence(slot, step: step) - perStep
+            let failed = inputs.failedEvidence(slot, step: step) - perStep
             if state.pointee.undecidedEvidence == 0 && state.pointee.failedEvidence == 0 {
                 // The SYNs of the step that matured now came one grace before it.
                 state.pointee.evidenceSince = (step - 1) * clock.resolution - state.pointee.grace
@@ -99,19 +73,19 @@ extension Engine {
             let interval = threshold * Double(detection.confirmation.nanoseconds) / 1e9
             let evident =
                 max(state.pointee.undecidedEvidence, state.pointee.failedEvidence) >= interval
-                || kernelLiftsOverThreshold(measured)
+                || inputs.kernelLiftsOverThreshold(measured)
             guard evident else {
                 if state.pointee.undecidedEvidence == 0 && state.pointee.failedEvidence == 0 {
-                    learnBaseline(slot, measured)
+                    inputs.learnBaseline(slot, measured)
                 }
                 return
             }
-            if victims.keys[slot].port == 0 && !isSpreadOverPorts(slot, measured, step: step) {
+            if victims.keys[slot].port == 0 && !inputs.isSpreadOverPorts(slot, measured, step: step) {
                 // The evidence is a service's, reported for that service: none is left for the host.
                 state.pointee.undecidedEvidence = 0
                 state.pointee.failedEvidence = 0
             } else if measured.maturedAttempts >= detection.minAttempts {
-                startAttack(slot, threshold: threshold, measured: measured, at: time)
+                startAttack(slot, threshold: threshold, measured: measured, at: time, inputs, counters: &counters)
             } else {
                 // Too few attempts to judge yet: evidence waits at the interval, it does not pile up.
                 state.pointee.undecidedEvidence = min(state.pointee.undecidedEvidence, interval)
@@ -120,53 +94,39 @@ extension Engine {
         case .attacked:
             // A lower shift tracks 4-tuples the higher one did not: their retransmissions would look like new
             // attempts. It waits until their attempts have timed out, as every attempt does unsampled.
-            let shift = Engine.samplingShift(forSynPerSecond: measured.synPerSecond)
+            let shift = Detector.samplingShift(forSynPerSecond: measured.synPerSecond)
             if shift >= state.pointee.samplingShift {
                 state.pointee.samplingShift = shift
                 state.pointee.samplingWanted = time
-            } else if time - state.pointee.samplingWanted >= settings.timeout {
+            } else if time - state.pointee.samplingWanted >= inputs.settings.timeout {
                 state.pointee.samplingShift = shift
                 state.pointee.samplingWanted = time
             }
-            if evidentHalfOpen(measured.halfOpenPerSecond) >= detection.endFraction * state.pointee.startThreshold {
+            if inputs.evidentHalfOpen(measured.halfOpenPerSecond) >= detection.endFraction
+                * state.pointee.startThreshold
+            {
                 state.pointee.lastEvidence = time
             }
             // Peaks at every step; the top sources (a walk of the source table) only when an event needs them.
-            let distinctSources = failingSources(slot)
+            let distinctSources = inputs.failingSources(slot)
             state.pointee.peakSynPerSecond = max(state.pointee.peakSynPerSecond, measured.synPerSecond)
             state.pointee.peakHalfOpenPerSecond = max(state.pointee.peakHalfOpenPerSecond, measured.halfOpenPerSecond)
             state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, distinctSources)
             if time - state.pointee.lastEvidence >= detection.quietPeriod.nanoseconds {
-                endAttack(slot, at: time, reason: .quiet)
+                endAttack(slot, at: time, reason: .quiet, inputs)
             } else if time - state.pointee.lastUpdate >= detection.updateInterval.nanoseconds {
                 state.pointee.lastUpdate = time
                 // Only evidence may change the kind: once the flood stops, its emptied windows read as distributed.
                 if state.pointee.lastEvidence == time {
-                    state.pointee.kind = classify(slot, distinctSources: distinctSources, top: topSources(slot).first)
+                    state.pointee.kind = inputs.classify(
+                        slot,
+                        distinctSources: distinctSources,
+                        top: inputs.topSources(slot).first
+                    )
                 }
-                raise(slot, .attackUpdate, at: time, figures: figures(slot, measured))
+                raise(slot, .attackUpdate, at: time, figures: inputs.figures(slot, measured), inputs)
             }
         }
-    }
-
-    /// Whether the kernel's reading, while capture loses frames, lifts the window over the threshold.
-    func kernelLiftsOverThreshold(_ measured: WindowMeasurement) -> Bool {
-        let detection = configuration.detection
-        return kernelCorroborates && evidentHalfOpen(measured.halfOpenPerSecond) >= detection.halfOpenPerSecond
-            && measured.completionRatio <= detection.maxCompletionRatio
-    }
-
-    /// Whether the half-open attempts on a whole host are a spoofed flood spread over its ports, rather
-    /// than a flood on one service (reported for that service) or one source probing many ports (a scan).
-    func isSpreadOverPorts(_ host: Int, _ measured: WindowMeasurement, step: Int64) -> Bool {
-        let distinct = victims.distinct.estimate(victims.sketch(host, parity: 0), victims.sketch(host, parity: 1))
-        guard classify(host, distinctSources: distinct, top: nil) == .randomSource else { return false }
-        let address = victims.keys[host].address
-        for slot in 0..<victims.slots.capacity
-        where victims.slots.isOccupied(slot) && slot != host && victims.keys[slot].address == address {
-            if measure(slot, step: step).halfOpenPerSecond >= 0.5 * measured.halfOpenPerSecond { return false }
-        }
-        return true
     }
 
     /// How many halvings of the tracked attempts a SYN rate allows while keeping the sample large
@@ -177,40 +137,15 @@ extension Engine {
         return shift
     }
 
-    /// The failing attempts per second the service may have before they count as evidence: the
-    /// absolute threshold, or below it the service's learnt baseline once warm, while its completion
-    /// ratio has fallen clearly below normal (not a crowd that completes).
-    func allowance(_ slot: Int, _ measured: WindowMeasurement, time: Int64) -> Double {
-        let absolute = configuration.detection.halfOpenPerSecond
-        // A host's figures are the sum of its services': only the absolute threshold applies.
-        guard victims.keys[slot].port != 0 else { return absolute }
-        let baseline = configuration.baseline
-        let state = victims.states[slot]
-        guard baseline.enabled, time - state.baselineSince >= baseline.warmup.nanoseconds,
-            measured.completionRatio <= state.baselineCompletion - baseline.minCompletionDrop
-        else { return absolute }
-        let learnt = max(
-            baseline.minHalfOpenPerSecond,
-            baseline.factor * state.baselineHalfOpen,
-            state.baselineHalfOpen + baseline.deviations * state.baselineHalfOpenVariance.squareRoot()
-        )
-        return min(absolute, learnt)
-    }
-
-    /// Moves the service's baseline towards a quiet measurement (exponentially weighted mean and variance).
-    func learnBaseline(_ slot: Int, _ measured: WindowMeasurement) {
-        let state = victims.states.pointer(slot)
-        let alpha = settings.baselineAlpha
-        let difference = measured.halfOpenPerSecond - state.pointee.baselineHalfOpen
-        state.pointee.baselineHalfOpen += alpha * difference
-        state.pointee.baselineHalfOpenVariance =
-            (1 - alpha) * (state.pointee.baselineHalfOpenVariance + alpha * difference * difference)
-        if measured.maturedAttempts > 0 {
-            state.pointee.baselineCompletion += alpha * (measured.completionRatio - state.pointee.baselineCompletion)
-        }
-    }
-
-    func startAttack(_ slot: Int, threshold: Double, measured: WindowMeasurement, at time: Int64) {
+    mutating func startAttack(
+        _ slot: Int,
+        threshold: Double,
+        measured: WindowMeasurement,
+        at time: Int64,
+        _ inputs: DetectorInputs,
+        counters: inout EngineStatistics
+    ) {
+        let victims = inputs.victims
         let state = victims.states.pointer(slot)
         state.pointee.phase = .attacked
         state.pointee.attackID = nextAttackID
@@ -224,7 +159,7 @@ extension Engine {
         // The SYNs of the window that revealed the attack belong to it, and so do those that came since, which
         // have not matured yet (counted in the steps from this one to the ring's head).
         var pending = 0
-        var position = time / clock.resolution
+        var position = time / inputs.clock.resolution
         while position <= state.pointee.ringHead {
             pending += Int(victims.stepCounters(slot, step: position).pointee.synPackets)
             position += 1
@@ -232,18 +167,22 @@ extension Engine {
         state.pointee.synPacketsAtStart = state.pointee.synPackets - measured.synPackets - pending
         state.pointee.peakSynPerSecond = measured.synPerSecond
         state.pointee.peakHalfOpenPerSecond = measured.halfOpenPerSecond
-        state.pointee.samplingShift = Engine.samplingShift(forSynPerSecond: measured.synPerSecond)
+        state.pointee.samplingShift = Detector.samplingShift(forSynPerSecond: measured.synPerSecond)
         state.pointee.samplingWanted = time
-        state.pointee.kind = classify(slot, distinctSources: failingSources(slot), top: topSources(slot).first)
-        let figures = self.figures(slot, measured)
+        state.pointee.kind = inputs.classify(
+            slot,
+            distinctSources: inputs.failingSources(slot),
+            top: inputs.topSources(slot).first
+        )
+        let figures = inputs.figures(slot, measured)
         state.pointee.peakDistinctSources = figures.distinctSources
         counters.attacks += 1
-        raise(slot, .attackStart, at: time, figures: figures)
+        raise(slot, .attackStart, at: time, figures: figures, inputs)
     }
 
-    func endAttack(_ slot: Int, at time: Int64, reason: AttackSummary.EndReason) {
-        let state = victims.states.pointer(slot)
-        let figures = self.figures(slot, measure(slot, step: time / clock.resolution))
+    mutating func endAttack(_ slot: Int, at time: Int64, reason: AttackSummary.EndReason, _ inputs: DetectorInputs) {
+        let state = inputs.victims.states.pointer(slot)
+        let figures = inputs.figures(slot, inputs.measure(slot, step: time / inputs.clock.resolution))
         state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, figures.distinctSources)
         let end = reason == .quiet ? state.pointee.lastEvidence : time
         let summary = AttackSummary(
@@ -255,126 +194,24 @@ extension Engine {
             totalSyns: max(0, state.pointee.synPackets - state.pointee.synPacketsAtStart),
             endReason: reason
         )
-        raise(slot, .attackEnd, at: time, figures: figures, summary: summary)
+        raise(slot, .attackEnd, at: time, figures: figures, summary: summary, inputs)
         state.pointee.phase = .idle
         state.pointee.samplingShift = 0
         // The attack must not become the service's idea of normal.
         state.pointee.baselineSince = min(state.pointee.baselineSince, state.pointee.attackStart)
     }
 
-    /// The figures events carry: rates from the window, sources from the sources epochs.
-    func figures(_ slot: Int, _ measured: WindowMeasurement) -> VictimFigures {
-        let state = victims.states[slot]
-        // In a spoofed storm no source stands out: listing some would only name arbitrary ones.
-        let spoofed = state.phase == .attacked && state.kind == .randomSource
-        return VictimFigures(
-            synPerSecond: measured.synPerSecond,
-            halfOpenPerSecond: measured.halfOpenPerSecond,
-            completionRatio: measured.completionRatio,
-            distinctSources: failingSources(slot),
-            topSources: spoofed ? [] : topSources(slot),
-            completionGrace: TimeSpan(nanoseconds: state.grace)
-        )
-    }
-
-    /// Half-open attempts in the sources window (weighted where sampled).
-    func failingAttempts(_ slot: Int) -> Int {
-        let state = victims.states[slot]
-        return max(0, state.epochAttempts.total - state.epochClosed.total)
-    }
-
-    /// Estimated distinct sources of the attempts that did not complete in the sources window: all
-    /// sources less those that completed, never more than those attempts.
-    func failingSources(_ slot: Int) -> Int {
-        let all = victims.distinct.estimate(victims.sketch(slot, parity: 0), victims.sketch(slot, parity: 1))
-        let completers = victims.distinct.estimate(
-            victims.completerSketch(slot, parity: 0),
-            victims.completerSketch(slot, parity: 1)
-        )
-        return min(max(0, all - completers), failingAttempts(slot))
-    }
-
-    /// The sources with the most half-open attempts on the service in `slot`, with their counts.
-    ///
-    /// The Space-Saving sketch finds sources holding more than 1/k of the service's attempts; a botnet
-    /// of many equal bots has none such, so the source table completes the list with the sources
-    /// that aim at this service alone. A count is never more than the source's real SYNs: the
-    /// sketch's certain count (scaled where sampled) capped by the source table's, which counts every
-    /// SYN of a source that repeats. A source the table does not hold sent one SYN: it stands out in
-    /// nothing.
-    func topSources(_ slot: Int) -> [SourceCount] {
-        // A host-wide attack is a spoofed one: no source stands out.
-        guard victims.keys[slot].port != 0 else { return [] }
-        let wanted = configuration.detection.topSources
-        let sketches = [victims.top(slot, parity: 0), victims.top(slot, parity: 1)]
-        var top: [SourceCount] = []
-        for candidate in SpaceSaving.top(wanted, of: sketches, k: victims.topK) {
-            guard let source = sources.find(candidate.address, hash: hasher.hash(candidate.address)) else { continue }
-            sources.advanceEpoch(source, to: clock.epoch)
-            guard !Self.completes(sources.entries[source]) else { continue }
-            // The table's count holds the SYN before the admitting one, whose target and time are unknown.
-            let halfOpen = min(candidate.halfOpen, sources.entries[source].halfOpen - 1)
-            if halfOpen >= 2 { top.append(SourceCount(address: candidate.address, halfOpen: halfOpen)) }
-        }
-        guard top.count < wanted else { return top }
-        let address = victims.keys[slot].address
-        // The bit this service sets in a source's targets (`recordSourceAttempt`).
-        let serviceBit = UInt64(1) << (victims.hash(victims.keys[slot]) >> 58)
-        let known = Set(top.map(\.address))
-        var candidates: [SourceCount] = []
-        for source in 0..<sources.slots.capacity where sources.slots.isOccupied(source) {
-            guard sources.entries[source].lastTarget == address else { continue }
-            // Counts of sources silent for two epochs are out of the window.
-            sources.advanceEpoch(source, to: clock.epoch)
-            let entry = sources.entries[source]
-            // A scanner's or a busy client's count is spread over other services: not this one's. A client of
-            // another service of the same host aims at this address too: only sources of this service count.
-            guard !known.contains(entry.address), sources.distinctTargets(source) <= 1,
-                entry.targets.union & serviceBit != 0, !Self.completes(entry)
-            else { continue }
-            // The SYN before the admitting one is counted too, but its target, its time and whether it completed
-            // (before the source was followed) are unknown: it is not a certain half-open attempt on this service.
-            let halfOpen = entry.halfOpen - 1
-            guard halfOpen >= 2 else { continue }
-            candidates.append(SourceCount(address: entry.address, halfOpen: halfOpen))
-        }
-        candidates.sort { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
-        top += candidates.prefix(wanted - top.count)
-        return top.sorted { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
-    }
-
-    /// Whether a source completes handshakes: a client, however many of its attempts are half-open for the
-    /// moment (under sampling most of its completions go unseen), never a flood's source.
-    static func completes(_ entry: SourceEntry) -> Bool {
-        entry.completions.total > 0 || entry.acknowledged
-    }
-
-    /// Tells the kind of flood from the attempts that fail in the sources window and their sources;
-    /// completing attempts (a crowd the flood hides in) say nothing about it.
-    func classify(_ slot: Int, distinctSources: Int, top: SourceCount?) -> FloodKind {
-        let classification = configuration.classification
-        let failing = max(1, failingAttempts(slot))
-        if let top, Double(top.halfOpen) >= classification.singleSourceShare * Double(failing) {
-            return .singleSource
-        }
-        if distinctSources >= classification.randomSourceMinSources,
-            Double(distinctSources) >= classification.randomSourceDistinctRatio * Double(failing)
-        {
-            return .randomSource
-        }
-        return .distributed
-    }
-
-    func raise(
+    mutating func raise(
         _ slot: Int,
         _ type: EventType,
         at time: Int64,
         figures: VictimFigures,
-        summary: AttackSummary? = nil
+        summary: AttackSummary? = nil,
+        _ inputs: DetectorInputs
     ) {
-        let key = victims.keys[slot]
-        let state = victims.states[slot]
-        let kernelFigures = kernelFigures(slot, type, halfOpenPerSecond: figures.halfOpenPerSecond)
+        let key = inputs.victims.keys[slot]
+        let state = inputs.victims.states[slot]
+        let kernelFigures = kernelFigures(slot, type, halfOpenPerSecond: figures.halfOpenPerSecond, inputs)
         pendingEvents.append(
             Event(
                 type: type,
@@ -392,13 +229,32 @@ extension Engine {
 
     /// The kernel's figures for an event on `slot`: at the end, the most it showed during the attack
     /// (the latest reading included); otherwise the latest reading.
-    func kernelFigures(_ slot: Int, _ type: EventType, halfOpenPerSecond: Double) -> KernelFigures? {
-        let latest = kernelFigures(for: victims.keys[slot], halfOpenPerSecond: halfOpenPerSecond)
-        guard type == .attackEnd, let peaks = kernelPeaks(forAttackIn: slot) else { return latest }
+    mutating func kernelFigures(
+        _ slot: Int,
+        _ type: EventType,
+        halfOpenPerSecond: Double,
+        _ inputs: DetectorInputs
+    ) -> KernelFigures? {
+        let latest = inputs.kernelFigures(for: inputs.victims.keys[slot], halfOpenPerSecond: halfOpenPerSecond)
+        guard type == .attackEnd, let peaks = kernelPeaks(forAttackIn: slot, inputs) else { return latest }
         return latest.map { peaks.merged(with: $0) } ?? peaks
     }
 
-    // MARK: Notices
+    /// The kernel's figures for the end of the attack in `slot`: the most it showed while the attack lasted.
+    mutating func kernelPeaks(forAttackIn slot: Int, _ inputs: DetectorInputs) -> KernelFigures? {
+        attackKernelPeaks.removeValue(forKey: inputs.victims.states[slot].attackID)
+    }
+
+    /// Keeps, for each attack going on, the most the kernel showed during it, for its end.
+    mutating func recordKernelPeaks(_ inputs: DetectorInputs) {
+        let victims = inputs.victims
+        for slot in 0..<victims.slots.capacity
+        where victims.slots.isOccupied(slot) && victims.states[slot].phase == .attacked {
+            let state = victims.states[slot]
+            let now = inputs.kernelFigures(for: victims.keys[slot], halfOpenPerSecond: state.peakHalfOpenPerSecond)!
+            attackKernelPeaks[state.attackID] = attackKernelPeaks[state.attackID].map { $0.merged(with: now) } ?? now
+        }
+    }
 
     /// Nanoseconds from `start` to `end`; `Int64.max` when `start` is `.min` (never).
     static func elapsed(from start: Int64, to end: Int64) -> Int64 {
@@ -406,11 +262,16 @@ extension Engine {
     }
 
     /// Raises a scan notice for candidates whose handshakes had time to complete and mostly did not.
-    func judgeScanCandidates(at time: Int64) {
+    mutating func judgeScanCandidates(at time: Int64, _ inputs: DetectorInputs, counters: inout EngineStatistics) {
         guard !scanCandidates.isEmpty else { return }
-        let grace = configuration.windows.completionGrace.nanoseconds + clock.resolution
-        let scan = configuration.scan
-        scanCandidates.removeAll { candidate in
+        let sources = inputs.sources
+        let grace = inputs.configuration.windows.completionGrace.nanoseconds + inputs.clock.resolution
+        let scan = inputs.configuration.scan
+        // Taken out while judged (without a copy): the judgement appends to `pendingEvents`, another part of `self`.
+        var candidates: [(slot: Int, source: IPAddress, since: Int64)] = []
+        swap(&candidates, &scanCandidates)
+        defer { swap(&candidates, &scanCandidates) }
+        candidates.removeAll { candidate in
             guard time - candidate.since >= grace else { return false }
             let slot = candidate.slot
             // The slot may have been given to another source since.
@@ -422,7 +283,7 @@ extension Engine {
             let attempts = state.pointee.attempts.total
             let ratio = attempts > 0 ? Double(state.pointee.completions.total) / Double(attempts) : 1
             guard ratio <= scan.maxCompletionRatio,
-                Engine.elapsed(from: state.pointee.lastNotice, to: time) >= scan.noticeInterval.nanoseconds
+                Detector.elapsed(from: state.pointee.lastNotice, to: time) >= scan.noticeInterval.nanoseconds
             else { return true }
             state.pointee.lastNotice = time
             let addresses = sources.distinctAddresses(slot)
@@ -446,9 +307,10 @@ extension Engine {
 
     /// Raises a backscatter notice for each address that received enough unsolicited SYN-ACKs from
     /// enough reflectors, measured over at least the confirmation time.
-    func judgeBackscatter(at time: Int64) {
-        let settings = configuration.backscatter
-        let confirmation = configuration.detection.confirmation.nanoseconds
+    mutating func judgeBackscatter(at time: Int64, _ inputs: DetectorInputs, counters: inout EngineStatistics) {
+        let backscatter = inputs.backscatter
+        let settings = inputs.configuration.backscatter
+        let confirmation = inputs.configuration.detection.confirmation.nanoseconds
         let slots = backscatter.slots
         guard slots.count > 0 else { return }
         for slot in 0..<slots.capacity where slots.isOccupied(slot) {
@@ -456,7 +318,7 @@ extension Engine {
             let entry = backscatter.entries.pointer(slot)
             let total = entry.pointee.synAcks.total
             guard total >= settings.minSources,
-                Engine.elapsed(from: entry.pointee.lastNotice, to: time) >= settings.noticeInterval.nanoseconds
+                Detector.elapsed(from: entry.pointee.lastNotice, to: time) >= settings.noticeInterval.nanoseconds
             else { continue }
             let windowStart = max(entry.pointee.firstSeen, (entry.pointee.epoch - 1) * BackscatterTable.epochLength)
             let span = time - windowStart

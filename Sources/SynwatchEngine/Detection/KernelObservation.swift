@@ -92,27 +92,20 @@ public struct KernelFigures: Sendable, Hashable {
 }
 
 extension Engine {
-    /// Captures losing less than this share of frames count as complete.
-    static let negligibleCaptureLoss = 0.01
-    /// The most loss a half-open rate is corrected for: beyond it the capture says too little to scale up.
-    static let maximumCorrectedLoss = 0.9
-
     /// Takes the kernel's latest reading: later alerts carry it, and it is evidence while the capture loses frames.
     /// Each attack going on keeps the most the kernel showed during it, for its end.
     public func observe(_ observation: KernelObservation) {
         kernel = observation
-        for slot in 0..<victims.slots.capacity
-        where victims.slots.isOccupied(slot) && victims.states[slot].phase == .attacked {
-            let state = victims.states[slot]
-            let now = kernelFigures(for: victims.keys[slot], halfOpenPerSecond: state.peakHalfOpenPerSecond)!
-            attackKernelPeaks[state.attackID] = attackKernelPeaks[state.attackID].map { $0.merged(with: now) } ?? now
-        }
+        let inputs = detectorInputs
+        withDetector { detector, _ in detector.recordKernelPeaks(inputs) }
     }
+}
 
-    /// The kernel's figures for the end of the attack in `slot`: the most it showed while the attack lasted.
-    func kernelPeaks(forAttackIn slot: Int) -> KernelFigures? {
-        attackKernelPeaks.removeValue(forKey: victims.states[slot].attackID)
-    }
+extension DetectorInputs {
+    /// Captures losing less than this share of frames count as complete.
+    static let negligibleCaptureLoss = 0.01
+    /// The most loss a half-open rate is corrected for: beyond it the capture says too little to scale up.
+    static let maximumCorrectedLoss = 0.9
 
     /// Whether the kernel corroborates a flood the capture under-counts: the capture is losing frames, and the
     /// kernel sees at least the absolute threshold in SYNs it could not queue.

@@ -63,11 +63,12 @@ extension Engine {
     /// - Complexity: O(victim capacity).
     public func activeAttacks() -> [AttackStatus] {
         var result: [AttackStatus] = []
+        let inputs = detectorInputs
         for slot in 0..<victims.slots.capacity
         where victims.slots.isOccupied(slot) && victims.states[slot].phase == .attacked {
             let key = victims.keys[slot]
             let state = victims.states[slot]
-            let figures = self.figures(slot, measure(slot, step: clock.step))
+            let figures = inputs.figures(slot, inputs.measure(slot, step: clock.step))
             result.append(
                 AttackStatus(
                     attackID: state.attackID,

@@ -62,7 +62,15 @@ extension Engine {
     /// a service whose clients are far away is still judged in a fraction of their slowest round trip.
     /// Late completions are credited to the step of the attempt when they come.
     func learntGrace(slot: Int?) -> Int64 {
-        let windows = configuration.windows
+        Engine.learntGrace(slot: slot, victims: victims, linkDelays: linkDelays, windows: configuration.windows)
+    }
+
+    static func learntGrace(
+        slot: Int?,
+        victims: VictimTable,
+        linkDelays: UnsafeMutablePointer<UInt16>,
+        windows: EngineConfiguration.Windows
+    ) -> Int64 {
         let quantile = 0.5
         let learnt =
             slot.flatMap { DelayHistogram.upperBound(quantile: quantile, of: victims.delayHistogram($0)) }
@@ -140,10 +148,10 @@ extension Engine {
         LinearCounter.add(targetHash, to: &entry.pointee.targets[parity])
         LinearCounter.add(addressHash, to: &entry.pointee.addresses[parity])
         if !entry.pointee.scanCandidate, entry.pointee.targets.union.nonzeroBitCount >= settings.scanCandidateBits,
-            scanCandidates.count < Engine.maximumScanCandidates
+            detector.scanCandidates.count < Detector.maximumScanCandidates
         {
             entry.pointee.scanCandidate = true
-            scanCandidates.append((slot, address, clock.now))
+            detector.scanCandidates.append((slot, address, clock.now))
         }
     }
 

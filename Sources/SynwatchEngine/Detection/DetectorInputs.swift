@@ -1,0 +1,239 @@
+/// What the detector reads of the engine at one step, handed in rather than the engine itself: the tables are
+/// shared references (the packet path writes them between steps), the rest are copies that do not change
+/// during a step.
+struct DetectorInputs {
+    let configuration: EngineConfiguration
+    let settings: DerivedSettings
+    let clock: StepClock
+    let hasher: KeyedHasher
+    let victims: VictimTable
+    let sources: SourceTable
+    let backscatter: BackscatterTable
+    /// Completion delays of every service's handshakes: the grace of services not yet learnt.
+    let linkDelays: UnsafeMutablePointer<UInt16>
+    /// The kernel's latest reading, when the daemon feeds it.
+    let kernel: KernelObservation?
+}
+
+extension DetectorInputs {
+
+    /// Reads the rate window of `slot` as it stands at the start of `step`: the steps whose attempts
+    /// have matured (had their service's grace to complete), over the part the service has existed,
+    /// so a flood is measured right from its first step.
+    func measure(_ slot: Int, step: Int64) -> WindowMeasurement {
+        victims.advanceRing(slot, to: step - 1)
+        let rateSteps = configuration.windows.rate.nanoseconds / clock.resolution
+        let state = victims.states[slot]
+        let firstStep = max(step - rateSteps, (state.firstSeen + state.grace) / clock.resolution)
+        var synPackets = 0, attempts = 0, completed = 0, halfOpen = 0
+        var position = firstStep
+        while position < step {
+            let counters = victims.stepCounters(slot, step: position).pointee
+            synPackets += Int(counters.synPackets)
+            attempts += Int(counters.attempts)
+            completed += Int(counters.completed)
+            halfOpen += counters.halfOpen
+            position += 1
+        }
+        var result = WindowMeasurement()
+        guard firstStep < step else { return result }
+        let seconds = Double(step - firstStep) * Double(clock.resolution) / 1e9
+        result.synPackets = synPackets
+        result.synPerSecond = Double(synPackets) / seconds
+        // Sampled attempts are estimates: never more half-open attempts than SYNs.
+        result.halfOpenPerSecond = Double(min(halfOpen, synPackets)) / seconds
+        result.completionRatio = attempts > 0 ? min(1, Double(completed) / Double(attempts)) : 1
+        result.maturedAttempts = attempts
+        return result
+    }
+
+    /// Evidence of a flood in the step that just matured (`step - 1`): attempts whose client reset
+    /// them, and attempts still undecided that come from many sources and far outnumber what the
+    /// service completed in the same step. A crowd over a lossy path completes most of its attempts;
+    /// one client's burst into a full listen queue comes from one source and retransmits.
+    func undecidedEvidence(_ slot: Int, step: Int64) -> Double {
+        let counters = victims.stepCounters(slot, step: step - 1).pointee
+        let decided = Double(counters.clientReset)
+        let undecided = Double(max(0, counters.halfOpen - Int(counters.clientReset) - Int(counters.retransmitted)))
+        let ratio = configuration.detection.maxCompletionRatio
+        // At most `ratio` of the step's decided attempts completed: `completed * (1 - ratio) / ratio` others.
+        let allowed = ratio <= 0 ? Double.infinity : Double(counters.completed) * (1 - ratio) / ratio
+        let sources = Double(LinearCounter.estimate(counters.sources))
+        // Many sources: at most four undecided attempts each in the step (a client's burst into a full queue
+        // is dozens to hundreds), or fifty of them (the 64-bit counter saturates near 260).
+        let manySources = sources >= 0.25 * min(undecided, 200)
+        return decided + (manySources ? max(0, undecided - allowed) : 0)
+    }
+
+    /// Failures decided by now in the step whose every attempt passed its retransmission deadline:
+    /// attempts that neither completed, nor were refused, nor were retransmitted by a live client.
+    func failedEvidence(_ slot: Int, step: Int64) -> Double {
+        let deadlineStep = step - 1 - settings.deadlineSteps
+        guard deadlineStep * clock.resolution >= victims.states[slot].firstSeen,
+            victims.holds(slot, step: deadlineStep)
+        else { return 0 }
+        let counters = victims.stepCounters(slot, step: deadlineStep).pointee
+        return Double(max(0, counters.halfOpen - Int(counters.retransmitted)))
+    }
+
+    /// Whether the kernel's reading, while capture loses frames, lifts the window over the threshold.
+    func kernelLiftsOverThreshold(_ measured: WindowMeasurement) -> Bool {
+        let detection = configuration.detection
+        return kernelCorroborates && evidentHalfOpen(measured.halfOpenPerSecond) >= detection.halfOpenPerSecond
+            && measured.completionRatio <= detection.maxCompletionRatio
+    }
+
+    /// Whether the half-open attempts on a whole host are a spoofed flood spread over its ports, rather
+    /// than a flood on one service (reported for that service) or one source probing many ports (a scan).
+    func isSpreadOverPorts(_ host: Int, _ measured: WindowMeasurement, step: Int64) -> Bool {
+        let distinct = victims.distinct.estimate(victims.sketch(host, parity: 0), victims.sketch(host, parity: 1))
+        guard classify(host, distinctSources: distinct, top: nil) == .randomSource else { return false }
+        let address = victims.keys[host].address
+        for slot in 0..<victims.slots.capacity
+        where victims.slots.isOccupied(slot) && slot != host && victims.keys[slot].address == address {
+            if measure(slot, step: step).halfOpenPerSecond >= 0.5 * measured.halfOpenPerSecond { return false }
+        }
+        return true
+    }
+
+    /// The failing attempts per second the service may have before they count as evidence: the
+    /// absolute threshold, or below it the service's learnt baseline once warm, while its completion
+    /// ratio has fallen clearly below normal (not a crowd that completes).
+    func allowance(_ slot: Int, _ measured: WindowMeasurement, time: Int64) -> Double {
+        let absolute = configuration.detection.halfOpenPerSecond
+        // A host's figures are the sum of its services': only the absolute threshold applies.
+        guard victims.keys[slot].port != 0 else { return absolute }
+        let baseline = configuration.baseline
+        let state = victims.states[slot]
+        guard baseline.enabled, time - state.baselineSince >= baseline.warmup.nanoseconds,
+            measured.completionRatio <= state.baselineCompletion - baseline.minCompletionDrop
+        else { return absolute }
+        let learnt = max(
+            baseline.minHalfOpenPerSecond,
+            baseline.factor * state.baselineHalfOpen,
+            state.baselineHalfOpen + baseline.deviations * state.baselineHalfOpenVariance.squareRoot()
+        )
+        return min(absolute, learnt)
+    }
+
+    /// Moves the service's baseline towards a quiet measurement (exponentially weighted mean and variance).
+    func learnBaseline(_ slot: Int, _ measured: WindowMeasurement) {
+        let state = victims.states.pointer(slot)
+        let alpha = settings.baselineAlpha
+        let difference = measured.halfOpenPerSecond - state.pointee.baselineHalfOpen
+        state.pointee.baselineHalfOpen += alpha * difference
+        state.pointee.baselineHalfOpenVariance =
+            (1 - alpha) * (state.pointee.baselineHalfOpenVariance + alpha * difference * difference)
+        if measured.maturedAttempts > 0 {
+            state.pointee.baselineCompletion += alpha * (measured.completionRatio - state.pointee.baselineCompletion)
+        }
+    }
+
+    /// The figures events carry: rates from the window, sources from the sources epochs.
+    func figures(_ slot: Int, _ measured: WindowMeasurement) -> VictimFigures {
+        let state = victims.states[slot]
+        // In a spoofed storm no source stands out: listing some would only name arbitrary ones.
+        let spoofed = state.phase == .attacked && state.kind == .randomSource
+        return VictimFigures(
+            synPerSecond: measured.synPerSecond,
+            halfOpenPerSecond: measured.halfOpenPerSecond,
+            completionRatio: measured.completionRatio,
+            distinctSources: failingSources(slot),
+            topSources: spoofed ? [] : topSources(slot),
+            completionGrace: TimeSpan(nanoseconds: state.grace)
+        )
+    }
+
+    /// Half-open attempts in the sources window (weighted where sampled).
+    func failingAttempts(_ slot: Int) -> Int {
+        let state = victims.states[slot]
+        return max(0, state.epochAttempts.total - state.epochClosed.total)
+    }
+
+    /// Estimated distinct sources of the attempts that did not complete in the sources window: all
+    /// sources less those that completed, never more than those attempts.
+    func failingSources(_ slot: Int) -> Int {
+        let all = victims.distinct.estimate(victims.sketch(slot, parity: 0), victims.sketch(slot, parity: 1))
+        let completers = victims.distinct.estimate(
+            victims.completerSketch(slot, parity: 0),
+            victims.completerSketch(slot, parity: 1)
+        )
+        return min(max(0, all - completers), failingAttempts(slot))
+    }
+
+    /// The sources with the most half-open attempts on the service in `slot`, with their counts.
+    ///
+    /// The Space-Saving sketch finds sources holding more than 1/k of the service's attempts; a botnet
+    /// of many equal bots has none such, so the source table completes the list with the sources
+    /// that aim at this service alone. A count is never more than the source's real SYNs: the
+    /// sketch's certain count (scaled where sampled) capped by the source table's, which counts every
+    /// SYN of a source that repeats. A source the table does not hold sent one SYN: it stands out in
+    /// nothing.
+    func topSources(_ slot: Int) -> [SourceCount] {
+        // A host-wide attack is a spoofed one: no source stands out.
+        guard victims.keys[slot].port != 0 else { return [] }
+        let wanted = configuration.detection.topSources
+        let sketches = [victims.top(slot, parity: 0), victims.top(slot, parity: 1)]
+        var top: [SourceCount] = []
+        for candidate in SpaceSaving.top(wanted, of: sketches, k: victims.topK) {
+            guard let source = sources.find(candidate.address, hash: hasher.hash(candidate.address)) else { continue }
+            sources.advanceEpoch(source, to: clock.epoch)
+            guard !Self.completes(sources.entries[source]) else { continue }
+            // The table's count holds the SYN before the admitting one, whose target and time are unknown.
+            let halfOpen = min(candidate.halfOpen, sources.entries[source].halfOpen - 1)
+            if halfOpen >= 2 { top.append(SourceCount(address: candidate.address, halfOpen: halfOpen)) }
+        }
+        guard top.count < wanted else { return top }
+        let address = victims.keys[slot].address
+        // The bit this service sets in a source's targets (`recordSourceAttempt`).
+        let serviceBit = UInt64(1) << (victims.hash(victims.keys[slot]) >> 58)
+        let known = Set(top.map(\.address))
+        var candidates: [SourceCount] = []
+        for source in 0..<sources.slots.capacity where sources.slots.isOccupied(source) {
+            guard sources.entries[source].lastTarget == address else { continue }
+            // Counts of sources silent for two epochs are out of the window.
+            sources.advanceEpoch(source, to: clock.epoch)
+            let entry = sources.entries[source]
+            // A scanner's or a busy client's count is spread over other services: not this one's. A client of
+            // another service of the same host aims at this address too: only sources of this service count.
+            guard !known.contains(entry.address), sources.distinctTargets(source) <= 1,
+                entry.targets.union & serviceBit != 0, !Self.completes(entry)
+            else { continue }
+            // The SYN before the admitting one is counted too, but its target, its time and whether it completed
+            // (before the source was followed) are unknown: it is not a certain half-open attempt on this service.
+            let halfOpen = entry.halfOpen - 1
+            guard halfOpen >= 2 else { continue }
+            candidates.append(SourceCount(address: entry.address, halfOpen: halfOpen))
+        }
+        candidates.sort { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
+        top += candidates.prefix(wanted - top.count)
+        return top.sorted { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
+    }
+
+    /// Whether a source completes handshakes: a client, however many of its attempts are half-open for the
+    /// moment (under sampling most of its completions go unseen), never a flood's source.
+    static func completes(_ entry: SourceEntry) -> Bool {
+        entry.completions.total > 0 || entry.acknowledged
+    }
+
+    /// Tells the kind of flood from the attempts that fail in the sources window and their sources;
+    /// completing attempts (a crowd the flood hides in) say nothing about it.
+    func classify(_ slot: Int, distinctSources: Int, top: SourceCount?) -> FloodKind {
+        let classification = configuration.classification
+        let failing = max(1, failingAttempts(slot))
+        if let top, Double(top.halfOpen) >= classification.singleSourceShare * Double(failing) {
+            return .singleSource
+        }
+        if distinctSources >= classification.randomSourceMinSources,
+            Double(distinctSources) >= classification.randomSourceDistinctRatio * Double(failing)
+        {
+            return .randomSource
+        }
+        return .distributed
+    }
+
+    /// How long attempts on `slot` may take to complete (see `Engine.learntGrace`).
+    func learntGrace(slot: Int) -> Int64 {
+        Engine.learntGrace(slot: slot, victims: victims, linkDelays: linkDelays, windows: configuration.windows)
+    }
+}
