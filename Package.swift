@@ -198,6 +198,7 @@ let package = Package(
             dependencies: [
                 "SynwatchHooks", "SynwatchEngine", "SynwatchProtocol", "SynwatchSystem", "SynwatchTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),

@@ -3,6 +3,7 @@ import Logging
 import Synchronization
 import SynwatchEngine
 import SynwatchHooks
+import SystemPackage
 import Testing
 
 /// One log record as a test reads it.
@@ -62,10 +63,18 @@ final class TemporaryDirectory {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 
     /// Writes an executable `/bin/sh` script called `name` with `body` and returns its path.
+    ///
+    /// The descriptor is close-on-exec: a child that another test forks meanwhile must not hold the script open
+    /// for writing, or running it fails with ETXTBSY.
     func script(_ name: String, _ body: String) throws -> String {
         let file = "\(path)/\(name)"
-        try Data("#!/bin/sh\n\(body)\n".utf8).write(to: URL(fileURLWithPath: file))
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: file)
+        let descriptor = try FileDescriptor.open(
+            file,
+            .writeOnly,
+            options: [.create, .truncate, .closeOnExec],
+            permissions: [.ownerReadWriteExecute, .groupReadExecute, .otherReadExecute]
+        )
+        try descriptor.closeAfter { _ = try descriptor.writeAll("#!/bin/sh\n\(body)\n".utf8) }
         return file
     }
 
