@@ -1,27 +1,33 @@
+import Prometheus
 import SynwatchKernel
 import SynwatchProtocol
 
-/// The Prometheus text exposition (format 0.0.4) of a snapshot, for `GET /metrics`.
+/// The Prometheus text exposition (format 0.0.4) of a snapshot, for `GET /metrics`, written by swift-prometheus.
 ///
 /// The families come from the contract: `V1.Status.metrics` for the status figures, `V1.ActiveAttack.metrics` per
-/// attack; only what the status does not carry (connections per listed service, every listener's accept queue) is
-/// declared here.
-struct Metrics {
+/// attack, `V1.Service.metrics` per service up to the cap; only what the status does not carry (connections per
+/// listed service, every listener's accept queue) is declared here. Each rendering fills a registry of its own from
+/// one snapshot, so a series that left the snapshot (a service out of the table, an attack over) is gone at once.
+enum Metrics {
     static let contentType = "text/plain; version=0.0.4; charset=utf-8"
-
-    private var text = ""
 
     /// Every metric of `snapshot`, each family with its `# HELP` and `# TYPE` lines.
     static func render(_ snapshot: DaemonSnapshot, version: String) -> String {
-        var metrics = Metrics()
+        let registry = PrometheusCollectorRegistry()
         let status = snapshot.status(version: version, now: snapshot.updatedAt)
-        for family in V1.Status.metrics { metrics.family(family, of: status) }
+        for family in V1.Status.metrics { registry.add(family, of: status) }
         let attacks = snapshot.activeAttacks.map(V1.ActiveAttack.init)
-        for family in V1.ActiveAttack.metrics { metrics.family(family, of: attacks) }
+        for family in V1.ActiveAttack.metrics { registry.add(family, of: attacks) }
         let services = snapshot.services.map(V1.Service.init)
-        for family in Self.serviceFamilies { metrics.family(family, of: services) }
-        metrics.family(Self.acceptQueues, of: snapshot.kernel.listenQueues)
-        return metrics.text
+        let exported = V1.Service.Exported(
+            busiest: services,
+            tracked: snapshot.occupancy.victims,
+            limit: snapshot.serviceLimit
+        )
+        for family in V1.Service.metrics { registry.add(family, of: exported) }
+        for family in Self.serviceFamilies { registry.add(family, of: exported.services) }
+        registry.add(Self.acceptQueues, of: snapshot.kernel.listenQueues)
+        return registry.emitToString()
     }
 
     /// Accept queue lengths of every listener sock_diag listed, not only the full ones the status names.
@@ -74,31 +80,27 @@ struct Metrics {
             ),
         ]
     }()
+}
 
-    /// One metric family; families without samples (no attack going on) keep their HELP and TYPE lines.
-    private mutating func family<Root>(_ family: MetricFamily<Root>, of root: Root) {
-        text += "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) \(family.kind.rawValue)\n"
+extension PrometheusCollectorRegistry {
+    /// Registers the samples `family` gives for `root`, labels in name order. A counter takes its value whole (a
+    /// fresh counter starts at zero); a negative or non-finite count, which no contract figure is, is left out.
+    func add<Root>(_ family: MetricFamily<Root>, of root: Root) {
         for (labels, value) in family.samples(root) {
-            text += family.name
-            if !labels.isEmpty {
-                let pairs = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\(Self.escape($0.value))\"" }
-                text += "{" + pairs.joined(separator: ",") + "}"
-            }
-            text += " " + JSONValue.number(value, decimals: 6).rendered + "\n"
-        }
-    }
-
-    /// A label value with backslash, quote and newline escaped, as the format requires.
-    private static func escape(_ value: String) -> String {
-        var escaped = ""
-        for character in value {
-            switch character {
-            case "\\": escaped += "\\\\"
-            case "\"": escaped += "\\\""
-            case "\n": escaped += "\\n"
-            default: escaped.append(character)
+            let pairs = labels.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            let descriptor = MetricNameDescriptor(metricName: family.name, unitName: "", helpText: family.help)
+            switch family.kind {
+            case .gauge:
+                makeGauge(descriptor: descriptor, labels: pairs).set(to: value)
+            case .counter:
+                guard value.isFinite, value >= 0 else { continue }
+                let counter = makeCounter(descriptor: descriptor, labels: pairs)
+                if value < 0x1p63, value == value.rounded(.towardZero) {
+                    counter.increment(by: Int64(value))
+                } else {
+                    counter.increment(by: value)
+                }
             }
         }
-        return escaped
     }
 }
