@@ -36,6 +36,6 @@ install_packages() {
 # systemd-journald (systemd), real servers and clients (python3), nft for the example response hook and for the
 # detector tests' random loss (nftables), and man for the installed man pages (man-db).
 BUILD_PACKAGES=(libpcap-dev libsystemd-dev libyaml-dev pkg-config)
-TEST_PACKAGES=(tcpdump tcpreplay iproute2 curl systemd python3 nftables man-db)
+TEST_PACKAGES=(tcpdump tcpreplay iproute2 curl systemd python3 nftables man-db prometheus)
 # scripts/package finds the package's dependencies with dpkg-shlibdeps (dpkg-dev).
 PACKAGE_PACKAGES=(dpkg-dev)

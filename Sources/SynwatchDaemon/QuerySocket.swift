@@ -121,7 +121,9 @@ enum QuerySocket {
                     throw QuerySocketError.system(call: "bind", path: name, errno: errno)
                 }
             }
-            guard listen(fd, backlog) == 0 else { throw QuerySocketError.system(call: "listen", path: name, errno: errno) }
+            guard listen(fd, backlog) == 0 else {
+                throw QuerySocketError.system(call: "listen", path: name, errno: errno)
+            }
         } catch {
             close(fd)
             throw error

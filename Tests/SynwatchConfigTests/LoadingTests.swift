@@ -185,7 +185,9 @@ import Testing
         hooks.maxConcurrent = 2
 
         var metrics = MetricsConfiguration()
-        metrics.listen = [ListenAddress(host: "198.18.0.10", port: 9464), ListenAddress(host: "2001:db8::10", port: 9100)]
+        metrics.listen = [
+            ListenAddress(host: "198.18.0.10", port: 9464), ListenAddress(host: "2001:db8::10", port: 9100),
+        ]
         metrics.maxServices = 20
         return SynwatchConfiguration(engine: engine, daemon: daemon, hooks: hooks, metrics: metrics)
     }
