@@ -29,6 +29,7 @@ public struct QueryRoutes: Sendable {
     let state: DaemonState
     let version: String
     let paths: Paths
+    let metrics = MetricsExposition()
 
     /// The answer to `head`; `now` is wall-clock seconds since the epoch.
     func answer(_ head: Request, now: Double) -> Answer {
@@ -57,8 +58,8 @@ public struct QueryRoutes: Sendable {
             return .response(
                 Response(
                     status: 200,
-                    contentType: Metrics.contentType,
-                    body: Metrics.render(snapshot, version: version)
+                    contentType: MetricsExposition.contentType,
+                    body: metrics.render(snapshot, version: version)
                 )
             )
         }
