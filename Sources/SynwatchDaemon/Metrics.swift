@@ -114,8 +114,8 @@ private struct Registry {
         for (labels, value) in family.samples(root) {
             let pairs = labels.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             let key = family.name + "{" + pairs.map { "\($0)=\($1)" }.joined(separator: ",") + "}"
-            if family.kind == .counter, !(value.isFinite && value >= 0) { continue }
-            seen.insert(key)
+            // A series given twice (a service seen on two interfaces) keeps its first sample.
+            guard family.kind == .gauge || (value.isFinite && value >= 0), seen.insert(key).inserted else { continue }
             let existing = series[key] ?? Series(metric: register(family, pairs), value: 0)
             switch existing.metric {
             case .gauge(let gauge): gauge.set(to: value)
