@@ -67,6 +67,13 @@ struct Setting: Sendable {
         .field(name, field, Read.command)
     }
 
+    static func listenAddresses(
+        _ name: String,
+        _ field: WritableKeyPath<SynwatchConfiguration, [ListenAddress]> & Sendable
+    ) -> Setting {
+        .field(name, field, Read.listenAddresses)
+    }
+
     static func attackEvents(
         _ name: String,
         _ field: WritableKeyPath<SynwatchConfiguration, Set<EventType>> & Sendable
@@ -191,6 +198,13 @@ enum Schema {
                 .attackEvents("events", \.hooks.events),
                 .duration("timeout", \.hooks.timeout),
                 .integer("max_concurrent", \.hooks.maxConcurrent),
+            ]
+        ),
+        Section(
+            "metrics",
+            [
+                .listenAddresses("listen", \.metrics.listen),
+                .integer("max_services", \.metrics.maxServices),
             ]
         ),
     ]

@@ -14,16 +14,20 @@ public struct SynwatchConfiguration: Sendable, Equatable {
     public var daemon: DaemonConfiguration
     /// The `hooks:` section: the command `synwatchd` runs on attack events.
     public var hooks: HookConfiguration
+    /// The `metrics:` section: `/metrics` over TCP for Prometheus, and its per-service series.
+    public var metrics: MetricsConfiguration
 
     /// Creates a configuration from its parts, the built-in defaults unless given.
     public init(
         engine: EngineConfiguration = .init(),
         daemon: DaemonConfiguration = .init(),
-        hooks: HookConfiguration = .init()
+        hooks: HookConfiguration = .init(),
+        metrics: MetricsConfiguration = .init()
     ) {
         self.engine = engine
         self.daemon = daemon
         self.hooks = hooks
+        self.metrics = metrics
     }
 
     /// Checks the values that each look valid on their own but cannot work, engine first.
@@ -32,6 +36,7 @@ public struct SynwatchConfiguration: Sendable, Equatable {
         try engine.validate()
         try daemon.validate()
         try hooks.validate()
+        try metrics.validate()
     }
 }
 

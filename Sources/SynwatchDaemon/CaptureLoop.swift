@@ -49,16 +49,19 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
     private var interfaceDrops = 0
     private var lastStatistics = CaptureStatistics(received: 0, dropped: 0, interfaceDropped: 0)
     private let onEvents: @Sendable ([Event]) -> Void
+    private let listing: ServiceListing
     private let logger: Logger
     private var state = CaptureState.active
     private var reports = 0
 
     /// - Parameters:
     ///   - capture: an activated capture; its stop signal stops the loop.
+    ///   - listing: how many services each report lists.
     ///   - onEvents: called on the loop's thread with each batch of events; must not block.
     init(
         capture: LiveCapture,
         configuration: EngineConfiguration,
+        listing: ServiceListing,
         logger: Logger,
         onEvents: @escaping @Sendable ([Event]) -> Void
     ) throws(ConfigurationProblem) {
@@ -67,6 +70,7 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
         self.stopSignal = capture.stopSignal
         self.engine = try Engine(configuration: configuration)
         self.logger = logger
+        self.listing = listing
         self.onEvents = onEvents
         report = Mutex(
             LoopReport(
@@ -232,7 +236,7 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
             statistics: engine.statistics,
             occupancy: engine.occupancy,
             activeAttacks: engine.activeAttacks(),
-            services: previous?.services ?? engine.services(limit: 100),
+            services: previous?.services ?? engine.services(limit: listing.listed),
             sources: previous?.sources ?? engine.topSources(limit: 1_000),
             kernelDrops: kernelDrops,
             interfaceDrops: interfaceDrops

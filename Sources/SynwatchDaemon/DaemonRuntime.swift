@@ -58,9 +58,13 @@ public struct DaemonRuntime: Sendable {
         let sink: EventSink
         let loops: [CaptureLoop]
         let server: QueryServer
+        /// `/metrics` over TCP, one server per `metrics.listen` address.
+        let metricsServers: [QueryServer]
+        let listing: ServiceListing
     }
 
-    /// Opens the captures, makes the query socket's directory, then gives up root; the socket is made by `run(_:)`.
+    /// Opens the captures, binds the metrics listeners, makes the query socket's directory, then gives up root; the
+    /// socket is made by `run(_:)`.
     ///
     /// Call it on the process's main thread before that thread first suspends: Swift's async main then parks the
     /// thread for good (`dispatch_main`), and glibc no longer changes a parked main thread's credentials, which
@@ -82,13 +86,31 @@ public struct DaemonRuntime: Sendable {
         )
         let hooks = HookRunner(configuration: configuration.hooks, logger: logger)
         let sink = EventSink(state: state, hooks: hooks, logger: logger)
+        let listing = ServiceListing(maxServices: configuration.metrics.maxServices)
         let loops = try captures.map { capture in
-            try CaptureLoop(capture: capture, configuration: engine, logger: logger, onEvents: sink.deliver)
+            try CaptureLoop(
+                capture: capture,
+                configuration: engine,
+                listing: listing,
+                logger: logger,
+                onEvents: sink.deliver
+            )
         }
         let endpoint = try queryEndpoint()
         let server = QueryServer(state: state, endpoint: endpoint, version: version)
+        let metricsServers = try bindMetricsListeners().map {
+            QueryServer(state: state, endpoint: $0, version: version, paths: .metricsOnly)
+        }
         try dropPrivileges(to: daemon.user, socket: endpoint)
-        return Prepared(started: started, state: state, sink: sink, loops: loops, server: server)
+        return Prepared(
+            started: started,
+            state: state,
+            sink: sink,
+            loops: loops,
+            server: server,
+            metricsServers: metricsServers,
+            listing: listing
+        )
     }
 
     /// Runs the services until SIGTERM or SIGINT, reloading the configuration on SIGHUP.
@@ -112,11 +134,12 @@ public struct DaemonRuntime: Sendable {
     ) async throws where Requests.Element: Sendable, Requests.Failure == Never {
         let (started, state, sink, loops, server) =
             (prepared.started, prepared.state, prepared.sink, prepared.loops, prepared.server)
+        let servers = [server] + prepared.metricsServers
         let reloads = ReloadCounter()
         let sender = NotifySender(notifier: ServiceNotifier(), logger: logger)
         let kernel = await blocking(on: blockingQueue) { [logger] in KernelWatch(logger: logger) }
         // Stopped in reverse order: the hooks last, once the capture has delivered its final events.
-        let services: [any Service] = [
+        var services: [any Service] = [
             HookService(hooks: sink.hooks, logger: logger),
             KernelService(watch: kernel, loops: loops, queue: blockingQueue),
             CaptureService(
@@ -126,11 +149,14 @@ public struct DaemonRuntime: Sendable {
                 started: started,
                 configurationPath: path,
                 reloads: reloads,
-                kernel: kernel
+                kernel: kernel,
+                listing: prepared.listing
             ),
-            QueryService(server: server),
+        ]
+        services += servers.map { QueryService(server: $0) }
+        services += [
             NotifyService(sender: sender, loops: loops, state: state, logger: logger) {
-                try await server.waitUntilListening()
+                for server in servers { try await server.waitUntilListening() }
             },
             ReloadService(
                 requests: reloadRequests,
@@ -141,6 +167,8 @@ public struct DaemonRuntime: Sendable {
                 reloads: reloads,
                 hooks: sink.hooks,
                 hashSeed: configuration.engine.hashSeed,
+                listing: prepared.listing,
+                metricsListen: configuration.metrics.listen,
                 logger: logger
             ),
         ]
@@ -164,6 +192,23 @@ public struct DaemonRuntime: Sendable {
             return .fileDescriptor(socket.rawValue)
         }
         return .path(configuration.daemon.socketPath, group: configuration.daemon.socketGroup)
+    }
+
+    /// Binds `/metrics`'s TCP listeners while the daemon may still bind any port.
+    /// - Throws: `DaemonFailure` naming the address that could not be bound.
+    private func bindMetricsListeners() throws -> [QueryEndpoint] {
+        var bound: [QueryEndpoint] = []
+        for address in configuration.metrics.listen {
+            do {
+                let fd = try QuerySocket.bindAndListen(tcp: address, backlog: QueryServer.Limits().backlog)
+                bound.append(.tcp(fd, address))
+                logger.info("Serving /metrics", metadata: ["address": "\(address)"])
+            } catch {
+                for case .tcp(let fd, _) in bound { close(fd) }
+                throw DaemonFailure("cannot serve /metrics on \(address) (metrics.listen): \(error)")
+            }
+        }
+        return bound
     }
 
     /// Opens every interface while still privileged (CAP_NET_RAW).

@@ -76,6 +76,7 @@ struct CaptureService: Service {
     let configurationPath: String
     let reloads: ReloadCounter
     let kernel: KernelWatch
+    let listing: ServiceListing
 
     func run() async throws {
         let finished = try loops.map { loop in
@@ -116,6 +117,7 @@ struct CaptureService: Service {
             interfaceDrops: reports.reduce(0) { $0 + $1.interfaceDrops }
         )
         let occupancy = reports.dropFirst().reduce(reports[0].occupancy) { $0.combined(with: $1.occupancy) }
+        let services = reports.flatMap(\.services).sorted { $0.synPackets > $1.synPackets }.prefix(listing.listed)
         state.publish(
             DaemonSnapshot(
                 startedAt: started,
@@ -127,10 +129,11 @@ struct CaptureService: Service {
                 occupancy: occupancy,
                 activeAttacks: reports.flatMap(\.activeAttacks),
                 recentAttacks: sink.recentAttacks,
-                services: Array(reports.flatMap(\.services).sorted { $0.synPackets > $1.synPackets }.prefix(100)),
+                services: Array(services),
                 sources: Array(reports.flatMap(\.sources).sorted { $0.halfOpen > $1.halfOpen }.prefix(1_000)),
                 kernel: kernel.status,
-                hooks: sink.hooks.counters
+                hooks: sink.hooks.counters,
+                serviceLimit: listing.maxServices
             )
         )
         return (statistics.frames, now)
@@ -235,6 +238,9 @@ where Requests.Element: Sendable, Requests.Failure == Never {
     let reloads: ReloadCounter
     let hooks: HookRunner
     let hashSeed: UInt64
+    let listing: ServiceListing
+    /// Where `/metrics` listens: bound at start, so a changed list waits for a restart.
+    let metricsListen: [ListenAddress]
     let logger: Logger
 
     func run() async throws {
@@ -247,6 +253,13 @@ where Requests.Element: Sendable, Requests.Failure == Never {
                 try configuration.validate()
                 for loop in loops { loop.reconfigure(configuration.engine) }
                 hooks.reconfigure(configuration.hooks)
+                listing.maxServices = configuration.metrics.maxServices
+                if configuration.metrics.listen != metricsListen {
+                    logger.warning(
+                        "metrics.listen takes effect only after a restart",
+                        metadata: ["listening": "\(metricsListen.map(\.description))"]
+                    )
+                }
                 reloads.increment()
                 logger.notice("Configuration reloaded", metadata: ["path": "\(path)"])
             } catch {

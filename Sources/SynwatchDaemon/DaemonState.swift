@@ -54,6 +54,8 @@ public struct DaemonSnapshot: Sendable {
     public var kernel: KernelStatus
     /// What the response hook did so far.
     public var hooks: HookCounters
+    /// Most services with per-service metrics (`metrics.max_services`).
+    public var serviceLimit: Int
 
     public init(
         startedAt: Double,
@@ -68,7 +70,8 @@ public struct DaemonSnapshot: Sendable {
         services: [ServiceSummary] = [],
         sources: [SourceSummary] = [],
         kernel: KernelStatus = KernelStatus(),
-        hooks: HookCounters = HookCounters()
+        hooks: HookCounters = HookCounters(),
+        serviceLimit: Int = ServiceListing.queryServices
     ) {
         self.startedAt = startedAt
         self.updatedAt = updatedAt
@@ -83,7 +86,28 @@ public struct DaemonSnapshot: Sendable {
         self.sources = sources
         self.kernel = kernel
         self.hooks = hooks
+        self.serviceLimit = serviceLimit
     }
+}
+
+/// How many services the daemon lists: the query API's hundred, or more when `metrics.max_services` asks for more.
+/// Shared by the capture loops, which list them, and the snapshot, which carries the cap; a reload changes it.
+public final class ServiceListing: Sendable {
+    /// The services `/v1/victims` can list.
+    public static let queryServices = 100
+
+    private let cap: Atomic<Int>
+
+    public init(maxServices: Int) { cap = Atomic(maxServices) }
+
+    /// The cap of the per-service metrics.
+    public var maxServices: Int {
+        get { cap.load(ordering: .relaxed) }
+        set { cap.store(newValue, ordering: .relaxed) }
+    }
+
+    /// Services each capture loop lists, busiest first.
+    var listed: Int { max(Self.queryServices, maxServices) }
 }
 
 /// The daemon's shared state between the capture loop (the only writer) and the query socket.

@@ -7,7 +7,17 @@ enum Answer {
 }
 
 /// The routes of the query API, answered from the latest snapshot.
-struct QueryRoutes: Sendable {
+public struct QueryRoutes: Sendable {
+    /// Which paths a server answers.
+    public enum Paths: Sendable {
+        /// The whole API: the query socket.
+        case all
+        /// `/metrics` alone: the TCP listener Prometheus scrapes.
+        case metricsOnly
+
+        var set: Set<String> { self == .all ? QueryRoutes.paths : ["/metrics"] }
+    }
+
     /// The default and the largest `limit` of `/v1/sources` and `/v1/victims`.
     static let defaultLimit = 20
     static let maximumLimit = 1_000
@@ -18,10 +28,12 @@ struct QueryRoutes: Sendable {
 
     let state: DaemonState
     let version: String
+    let paths: Paths
+    let metrics = MetricsExposition()
 
     /// The answer to `head`; `now` is wall-clock seconds since the epoch.
     func answer(_ head: Request, now: Double) -> Answer {
-        guard Self.paths.contains(head.path) else { return .response(.error(404, "no such path: \(head.path)")) }
+        guard paths.set.contains(head.path) else { return .response(.error(404, "no such path: \(head.path)")) }
         guard head.method == "GET" else {
             var response = Response.error(405, "\(head.method) is not allowed on \(head.path); use GET")
             response.extraHeaders.append(("Allow", "GET"))
@@ -46,8 +58,8 @@ struct QueryRoutes: Sendable {
             return .response(
                 Response(
                     status: 200,
-                    contentType: Metrics.contentType,
-                    body: Metrics.render(snapshot, version: version)
+                    contentType: MetricsExposition.contentType,
+                    body: metrics.render(snapshot, version: version)
                 )
             )
         }

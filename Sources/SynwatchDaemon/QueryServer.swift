@@ -80,16 +80,18 @@ public final class QueryServer: Sendable {
     ///   - endpoint: a path to create the socket at (default `/run/synwatch/synwatch.sock`) or a socket from
     ///     systemd socket activation.
     ///   - version: the daemon's version, shown by `/v1/status` and `/metrics`.
+    ///   - paths: the paths served; others are 404.
     ///   - limits: bounds on clients.
     public init(
         state: DaemonState,
         endpoint: QueryEndpoint = .path(QueryEndpoint.defaultPath),
         version: String,
+        paths: QueryRoutes.Paths = .all,
         limits: Limits = Limits()
     ) {
         self.endpoint = endpoint
         self.limits = limits
-        routes = QueryRoutes(state: state, version: version)
+        routes = QueryRoutes(state: state, version: version, paths: paths)
         admission = Admission(limits)
     }
 
@@ -124,6 +126,9 @@ public final class QueryServer: Sendable {
                 try QuerySocket.validateActivated(activated)
                 fd = activated
                 name = "file descriptor \(fd)"
+            case .tcp(let bound, let address):
+                fd = bound
+                name = address.description
             }
         } catch {
             // Nothing was bound: a file at the path, if any, is not ours to remove.

@@ -1,4 +1,6 @@
 import Glibc
+import NIOCore
+import SynwatchConfig
 import SynwatchProtocol
 
 /// Where the query server listens.
@@ -7,6 +9,8 @@ public enum QueryEndpoint: Sendable, Equatable {
     case path(String, group: String? = nil)
     /// A socket already bound and listening, handed over by systemd socket activation (`sd_listen_fds`).
     case fileDescriptor(Int32)
+    /// A TCP socket bound and listening at `address` (`QuerySocket.bindAndListen(tcp:backlog:)`), for `/metrics`.
+    case tcp(Int32, ListenAddress)
 
     /// The default path of the daemon's socket.
     public static let defaultPath = QuerySocketPath.standard
@@ -81,6 +85,47 @@ enum QuerySocket {
         } catch {
             close(fd)
             unlink(path)
+            throw error
+        }
+        return fd
+    }
+
+    /// Creates, binds and listens on a TCP socket at `address`: called while the daemon may still bind any port.
+    /// - Returns: the listening descriptor.
+    /// - Throws: `QuerySocketError` naming the address.
+    static func bindAndListen(tcp address: ListenAddress, backlog: Int32) throws -> Int32 {
+        let name = address.description
+        let socketAddress: SocketAddress
+        do {
+            socketAddress = try SocketAddress(ipAddress: address.host, port: Int(address.port))
+        } catch {
+            throw QuerySocketError.system(call: "inet_pton", path: name, errno: EINVAL)
+        }
+        let family = address.isIPv6 ? AF_INET6 : AF_INET
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw QuerySocketError.system(call: "socket", path: name, errno: errno) }
+        do {
+            var on: Int32 = 1
+            // A restart binds again at once, although the previous run's connections linger in TIME_WAIT.
+            guard setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+                throw QuerySocketError.system(call: "setsockopt", path: name, errno: errno)
+            }
+            // An IPv6 address serves IPv6 only: `[::]:9464` and `0.0.0.0:9464` can both be listed.
+            if family == AF_INET6,
+                setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &on, socklen_t(MemoryLayout<Int32>.size)) != 0
+            {
+                throw QuerySocketError.system(call: "setsockopt", path: name, errno: errno)
+            }
+            try socketAddress.withSockAddr { pointer, size in
+                guard bind(fd, pointer, socklen_t(size)) == 0 else {
+                    throw QuerySocketError.system(call: "bind", path: name, errno: errno)
+                }
+            }
+            guard listen(fd, backlog) == 0 else {
+                throw QuerySocketError.system(call: "listen", path: name, errno: errno)
+            }
+        } catch {
+            close(fd)
             throw error
         }
         return fd

@@ -221,3 +221,96 @@ extension V1.ActiveAttack {
         ]
     }
 }
+
+extension V1.Service {
+    /// The services `/metrics` lists: the busiest of the victims table, up to a cap that keeps the series bounded.
+    public struct Exported: Sendable {
+        /// Busiest first, at most `limit`.
+        public var services: [V1.Service]
+        /// Services in the victims table.
+        public var tracked: Int
+        /// The configured cap (`metrics.max_services`).
+        public var limit: Int
+
+        /// The first `limit` of `busiest` (busiest first, as `/v1/victims` orders them) out of `tracked`.
+        public init(busiest: [V1.Service], tracked: Int, limit: Int) {
+            services = Array(busiest.prefix(limit))
+            self.tracked = tracked
+            self.limit = limit
+        }
+
+        /// Services in the table left out by the cap.
+        public var unexported: Int { max(0, tracked - services.count) }
+    }
+
+    /// Per service, labelled by `victim` and `port` (empty for a whole host), never by a source; then the cap.
+    public static let metrics: [MetricFamily<Exported>] = {
+        typealias Family = MetricFamily<Exported>
+        @Sendable func labels(_ service: V1.Service) -> [String: String] {
+            ["victim": service.victim, "port": service.port.map(String.init) ?? ""]
+        }
+        func perService(
+            _ name: String,
+            _ kind: Family.Kind,
+            _ help: String,
+            _ value: @escaping @Sendable (V1.Service) -> Double?
+        ) -> Family {
+            Family("synwatch_service_\(name)", kind, help) { exported in
+                exported.services.compactMap { service in value(service).map { (labels(service), $0) } }
+            }
+        }
+        let counters: [(String, String, @Sendable (V1.Service) -> Int)] = [
+            ("syn_packets", "SYN packets to the service, retransmissions included.", { $0.synPackets }),
+            ("attempts", "Connection attempts on the service (estimates while it was sampled).", { $0.attempts }),
+            ("completions", "Handshakes completed on the service.", { $0.completions }),
+            ("refusals", "Attempts the server refused with a RST.", { $0.resets }),
+            ("timeouts", "Attempts that timed out half-open.", { $0.timeouts }),
+        ]
+        var families = counters.map { name, help, value in
+            perService("\(name)_total", .counter, help) { Double(value($0)) }
+        }
+        families += [
+            perService(
+                "half_open_per_second",
+                .gauge,
+                "Half-open attempts per second over the detector's current rate window."
+            ) { $0.halfOpenPerSecond.value },
+            perService(
+                "completion_ratio",
+                .gauge,
+                "Share of matured attempts that completed over the current rate window (absent without attempts)."
+            ) { $0.completionRatio.value?.value },
+            perService(
+                "distinct_sources",
+                .gauge,
+                "Estimated distinct sources of the attempts that did not complete, over the sources window."
+            ) { Double($0.distinctSources) },
+            Family("synwatch_service_attack_active", .gauge, "1 for each attack going on, by its kind.") { exported in
+                exported.services.compactMap { service in
+                    service.kind.map { labels(service).merging(["kind": $0.rawValue]) { $1 } }.map { ($0, 1) }
+                }
+            },
+            Family(
+                "synwatch_service_attacks_started_total",
+                .counter,
+                "Attacks started on the service while it is in the victims table, by the kind they started as."
+            ) { exported in
+                exported.services.flatMap { service in
+                    service.attacksStarted.entries.map { entry in
+                        (labels(service).merging(["kind": entry.name]) { $1 }, Double(entry.value))
+                    }
+                }
+            },
+            Family("synwatch_service_series_limit", .gauge, "Most services the per-service series list.") {
+                Double($0.limit)
+            },
+            Family("synwatch_services_tracked", .gauge, "Services in the victims table.") { Double($0.tracked) },
+            Family(
+                "synwatch_services_unexported",
+                .gauge,
+                "Services in the victims table the per-service series leave out (over the limit)."
+            ) { Double($0.unexported) },
+        ]
+        return families
+    }()
+}

@@ -154,13 +154,30 @@ extension V1 {
         public var underAttack: Bool
         /// Left out for a whole host: only services have connections.
         public var connections: ConnectionStates?
+        /// The detector's current window: half-open attempts per second over the rate window.
+        public var halfOpenPerSecond: Rate
+        /// Completed per matured attempt over the rate window; null when no attempt matured in it.
+        public var completionRatio: Nullable<Ratio>
+        /// Estimated distinct sources of the attempts that did not complete, over the sources window.
+        public var distinctSources: Int
+        /// The kind of the attack going on; left out when none is.
+        public var kind: FloodKind?
+        /// Attacks started since the service entered the victims table, by the kind they started as.
+        public var attacksStarted: NamedCounts<FloodKindNames, Int>
 
         enum CodingKeys: String, CodingKey {
             case victim, port, firstSeen = "first_seen", synPackets = "syn_packets", attempts, retransmits
             case completions, resets, timeouts, underAttack = "under_attack", connections
+            case halfOpenPerSecond = "half_open_per_s", completionRatio = "completion_ratio"
+            case distinctSources = "distinct_sources", kind, attacksStarted = "attacks_started"
         }
 
         public var service: String { V1.serviceText(victim: victim, port: port) }
+    }
+
+    /// The kinds of flood, in the order `FloodKind` lists them.
+    public enum FloodKindNames: FieldNames {
+        public static let names = FloodKind.allCases.map(\.rawValue)
     }
 
     /// A source with repeated SYNs.
@@ -408,6 +425,11 @@ extension V1.Service {
         timeouts = summary.timeouts
         underAttack = summary.underAttack
         connections = summary.connections.map(V1.ConnectionStates.init)
+        halfOpenPerSecond = Rate(summary.halfOpenPerSecond)
+        completionRatio = Nullable(summary.completionRatio.map { Ratio($0) })
+        distinctSources = summary.distinctSources
+        kind = summary.attackKind
+        attacksStarted = NamedCounts(FloodKind.allCases.map { ($0.rawValue, summary.attacksStarted[$0]) })
     }
 }
 

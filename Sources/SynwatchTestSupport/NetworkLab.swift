@@ -28,7 +28,7 @@ public final class NetworkNamespace {
     }
 
     /// `ip netns exec` of the namespace before `arguments`.
-    func inside(_ arguments: [String]) -> [String] {
+    public func inside(_ arguments: [String]) -> [String] {
         ["ip", "netns", "exec", name] + arguments
     }
 

@@ -21,6 +21,12 @@ struct Synwatchd: AsyncParsableCommand {
             and curl --unix-socket: /v1/status, /v1/attacks, /v1/victims, /v1/sources, /v1/events \
             and /metrics.
 
+            Prometheus scrapes /metrics over TCP where metrics.listen or --metrics-listen says \
+            (off by default); that listener serves /metrics alone. Its per-service series \
+            (synwatch_service_*) cover the busiest metrics.max_services services. Under the \
+            packaged unit, the example drop-in synwatchd-metrics.conf (in \
+            /usr/share/doc/synwatch/examples/systemd/) opens the sandbox for the listener.
+
             Started as root, it opens its captures and the socket, then becomes --user with no \
             capability left. Started as that user with CAP_NET_RAW (as the unit does), it keeps \
             CAP_NET_RAW to reopen an interface that goes away and comes back.
@@ -44,6 +50,22 @@ struct Synwatchd: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("User to run as once capture is open. Overrides the file."))
     var user: String?
+
+    @Option(
+        name: .customLong("metrics-listen"),
+        help: ArgumentHelp(
+            "Serve /metrics over TCP on ADDRESS:PORT (IPv6 as [ADDRESS]:PORT; repeat for several). Replaces the "
+                + "file's metrics.listen; a change takes effect only after a restart.",
+            valueName: "address:port"
+        ),
+        transform: { text in
+            guard let address = ListenAddress(text) else {
+                throw ValidationError("--metrics-listen: '\(text)' is not ADDRESS:PORT with an IP address and a port")
+            }
+            return address
+        }
+    )
+    var metricsListen: [ListenAddress] = []
 
     @Flag(help: "Check the configuration file and exit.")
     var checkConfig = false
@@ -96,8 +118,9 @@ struct Synwatchd: AsyncParsableCommand {
 
     /// The command-line options applied over the file.
     var overrides: @Sendable (inout SynwatchConfiguration) -> Void {
-        let interfaces = interfaces, socket = socket, user = user
+        let interfaces = interfaces, socket = socket, user = user, metricsListen = metricsListen
         return { configuration in
+            if !metricsListen.isEmpty { configuration.metrics.listen = metricsListen }
             if !interfaces.isEmpty { configuration.daemon.interfaces = interfaces }
             if let socket { configuration.daemon.socketPath = socket }
             if let user { configuration.daemon.user = user }

@@ -40,7 +40,7 @@ import Testing
             (
                 "# comment\n\nzzz: 1\n", "zzz", Position(line: 3, column: 1),
                 "unknown section; the sections are daemon, handshakes, victims, sources, connections, windows, "
-                    + "detection, baseline, classification, scan, backscatter, hooks"
+                    + "detection, baseline, classification, scan, backscatter, hooks, metrics"
             ),
             (
                 "hash_seed: 42\n", "hash_seed", Position(line: 1, column: 1),
@@ -177,6 +177,23 @@ import Testing
             (
                 "daemon:\n  buffer_timeout: 0\n", "daemon.buffer_timeout", Position(line: 2, column: 19),
                 "must be between 1ms and 1s"
+            ),
+            (
+                "metrics:\n  listen: [198.18.0.10:9464, 2001:db8::10:9464]\n", "metrics.listen",
+                Position(line: 2, column: 30),
+                "'2001:db8::10:9464' is not ADDRESS:PORT with an IP address and a port from 1 to 65535"
+            ),
+            (
+                "metrics:\n  listen: [localhost:9464]\n", "metrics.listen", Position(line: 2, column: 12),
+                "'localhost:9464' is not ADDRESS:PORT with an IP address and a port from 1 to 65535"
+            ),
+            (
+                "metrics:\n  listen: [0.0.0.0:9464, 0.0.0.0:9464]\n", "metrics.listen", Position(line: 2, column: 11),
+                "names an address twice"
+            ),
+            (
+                "metrics:\n  max_services: 1001\n", "metrics.max_services", Position(line: 2, column: 17),
+                "must be between 0 and 1000"
             ),
         ]
     )

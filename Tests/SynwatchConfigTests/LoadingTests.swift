@@ -121,6 +121,9 @@ import Testing
           events: [attack_update]
           timeout: 30s
           max_concurrent: 2
+        metrics:
+          listen: [198.18.0.10:9464, "[2001:db8::10]:9100"]
+          max_services: 20
 
         """
 
@@ -180,7 +183,13 @@ import Testing
         hooks.events = [.attackUpdate]
         hooks.timeout = .seconds(30)
         hooks.maxConcurrent = 2
-        return SynwatchConfiguration(engine: engine, daemon: daemon, hooks: hooks)
+
+        var metrics = MetricsConfiguration()
+        metrics.listen = [
+            ListenAddress(host: "198.18.0.10", port: 9464), ListenAddress(host: "2001:db8::10", port: 9100),
+        ]
+        metrics.maxServices = 20
+        return SynwatchConfiguration(engine: engine, daemon: daemon, hooks: hooks, metrics: metrics)
     }
 
     @Test("Every key reaches its own field")

@@ -270,6 +270,54 @@ final class QueryServerTests: XCTestCase {
         try await server.stop()
     }
 
+    /// swift-prometheus keeps its series between scrapes: those that leave the snapshot leave the scrape, a counter
+    /// follows its figure, and a service that comes back after leaving the table starts again from its new count.
+    func testMetricsFollowTheSnapshotWithoutLeakingSeries() async throws {
+        let server = try await RunningServer()
+        func series(_ name: String) async throws -> [String: Double] {
+            let text = try await server.client.get("/metrics").text
+            var found: [String: Double] = [:]
+            for line in text.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
+                let split = try XCTUnwrap(line.lastIndex(of: " "))
+                found[String(line[..<split])] = Double(line[line.index(after: split)...])
+            }
+            return found
+        }
+        let web = "synwatch_service_syn_packets_total{port=\"80\",victim=\"198.18.0.2\"}"
+        let host = "synwatch_service_syn_packets_total{port=\"\",victim=\"2001:db8::1\"}"
+        let scraped1 = try await series("synwatch_service_syn_packets_total")
+        XCTAssertEqual(scraped1, [web: 91_000, host: 9_000])
+        let scraped2 = try await series("synwatch_attack_syn_per_second")
+        XCTAssertEqual(scraped2.count, 1)
+
+        var snapshot = QueryFixtures.snapshot
+        snapshot.services[0].synPackets = 95_000
+        snapshot.services.removeLast()
+        snapshot.occupancy.victims = 1
+        snapshot.activeAttacks = []
+        server.state.publish(snapshot)
+        let scraped3 = try await series("synwatch_service_syn_packets_total")
+        XCTAssertEqual(scraped3, [web: 95_000])
+        let scraped4 = try await series("synwatch_attack_syn_per_second")
+        XCTAssertEqual(scraped4, [:])
+        let scraped5 = try await series("synwatch_connections")
+        XCTAssertEqual(scraped5.count, 6)
+
+        // Back in the table with fewer SYNs than it had: a new count, as a restarted counter.
+        snapshot.services[0].synPackets = 10
+        snapshot.serviceLimit = 0
+        server.state.publish(snapshot)
+        let scraped6 = try await series("synwatch_service_syn_packets_total")
+        XCTAssertEqual(scraped6, [:])
+        let scraped7 = try await series("synwatch_services_unexported")
+        XCTAssertEqual(scraped7, ["synwatch_services_unexported": 1])
+        snapshot.serviceLimit = 100
+        server.state.publish(snapshot)
+        let scraped8 = try await series("synwatch_service_syn_packets_total")
+        XCTAssertEqual(scraped8, [web: 10])
+        try await server.stop()
+    }
+
     func testEventsStreamToConcurrentWatchers() async throws {
         let server = try await RunningServer()
         // A watcher that never reads its stream must not hold up the others.

@@ -112,7 +112,17 @@ struct GoldenTests {
             resets: 3,
             timeouts: 900,
             underAttack: true,
-            connections: connections
+            connections: connections,
+            halfOpenPerSecond: 850.25,
+            completionRatio: 0.0125,
+            distinctSources: 700,
+            attackKind: .randomSource,
+            attacksStarted: {
+                var started = AttacksByKind()
+                started[.randomSource] = 2
+                started[.singleSource] = 1
+                return started
+            }()
         ),
         ServiceSummary(
             address: IPAddress("2001:db8::2")!,
@@ -296,6 +306,44 @@ struct GoldenTests {
         #expect(family.samples(attacks).map(\.value) == [0.25])
         let read = try ContractJSON.decode(V1.Attacks.self, from: Self.golden("attacks"))
         #expect(read.active.first?.window.completionGrace == 0.25)
+    }
+
+    @Test("Per-service metrics: one sample per exported service, labelled by victim, port and kind, then the cap")
+    func serviceMetrics() throws {
+        let exported = V1.Service.Exported(busiest: Self.services.map(V1.Service.init), tracked: 7, limit: 2)
+        var samples: [String: [(labels: [String: String], value: Double)]] = [:]
+        for family in V1.Service.metrics { samples[family.name] = family.samples(exported) }
+        let service = ["victim": "198.18.0.2", "port": "80"]
+        let host = ["victim": "2001:db8::2", "port": ""]
+        func values(_ name: String) -> [[String: String]: Double] {
+            Dictionary(uniqueKeysWithValues: (samples[name] ?? []).map { ($0.labels, $0.value) })
+        }
+        #expect(values("synwatch_service_syn_packets_total") == [service: 1_000, host: 5])
+        #expect(values("synwatch_service_attempts_total") == [service: 990, host: 5])
+        #expect(values("synwatch_service_completions_total") == [service: 12, host: 5])
+        #expect(values("synwatch_service_refusals_total") == [service: 3, host: 0])
+        #expect(values("synwatch_service_timeouts_total") == [service: 900, host: 0])
+        #expect(values("synwatch_service_half_open_per_second") == [service: 850.25, host: 0])
+        // No attempt matured in the host's window: no ratio rather than a made-up one.
+        #expect(values("synwatch_service_completion_ratio") == [service: 0.0125])
+        #expect(values("synwatch_service_distinct_sources") == [service: 700, host: 0])
+        #expect(values("synwatch_service_attack_active") == [service.merging(["kind": "random-source"]) { $1 }: 1])
+        let started = values("synwatch_service_attacks_started_total")
+        #expect(started.count == 6)
+        #expect(started[service.merging(["kind": "random-source"]) { $1 }] == 2)
+        #expect(started[service.merging(["kind": "single-source"]) { $1 }] == 1)
+        #expect(started[host.merging(["kind": "distributed"]) { $1 }] == 0)
+        #expect(values("synwatch_service_series_limit") == [[:]: 2])
+        #expect(values("synwatch_services_tracked") == [[:]: 7])
+        #expect(values("synwatch_services_unexported") == [[:]: 5])
+        // The cap: the busiest first, the rest only counted.
+        let capped = V1.Service.Exported(busiest: Self.services.map(V1.Service.init), tracked: 2, limit: 1)
+        let family = try #require(V1.Service.metrics.first { $0.name == "synwatch_service_syn_packets_total" })
+        #expect(family.samples(capped).map(\.labels) == [service])
+        #expect(capped.unexported == 1)
+        // Never a source address: only these labels.
+        let labelNames = Set(V1.Service.metrics.flatMap { $0.samples(exported).flatMap(\.labels.keys) })
+        #expect(labelNames == ["victim", "port", "kind"])
     }
 
     /// The golden file `Golden/<name>.json`: one line, as the wire carries it.

@@ -173,6 +173,7 @@ extension Detector {
             distinctSources: inputs.failingSources(slot),
             top: inputs.topSources(slot).first
         )
+        state.pointee.attacksStarted[state.pointee.kind] += 1
         let figures = inputs.figures(slot, measured)
         state.pointee.peakDistinctSources = figures.distinctSources
         counters.attacks += 1

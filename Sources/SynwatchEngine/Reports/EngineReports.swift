@@ -32,31 +32,40 @@ extension Engine {
         )
     }
 
-    /// The services (and hosts) with the most SYNs since they were first seen, busiest first.
-    /// - Complexity: O(victim capacity).
+    /// The services (and hosts) with the most SYNs since they were first seen, busiest first, with the figures of
+    /// the detector's current window.
+    /// - Complexity: O(victim capacity), and a window's reading for each service listed.
     public func services(limit: Int) -> [ServiceSummary] {
-        var result: [ServiceSummary] = []
+        var busiest: [(slot: Int, synPackets: Int, address: IPAddress, port: UInt16)] = []
         for slot in 0..<victims.slots.capacity where victims.slots.isOccupied(slot) {
             let key = victims.keys[slot]
+            busiest.append((slot, victims.states[slot].synPackets, key.address, key.port))
+        }
+        busiest.sort { ($0.synPackets, $1.address, $1.port) > ($1.synPackets, $0.address, $0.port) }
+        let inputs = detectorInputs
+        return busiest.prefix(limit).map { entry in
+            let slot = entry.slot
             let state = victims.states[slot]
-            result.append(
-                ServiceSummary(
-                    address: key.address,
-                    port: key.port == 0 ? nil : key.port,
-                    firstSeen: Timestamp(nanoseconds: state.firstSeen),
-                    synPackets: state.synPackets,
-                    attempts: state.attempts,
-                    retransmits: state.retransmits,
-                    completions: state.completions,
-                    resets: state.resets,
-                    timeouts: state.timeouts,
-                    underAttack: state.phase == .attacked,
-                    connections: key.port == 0 ? nil : victims.connections[slot]
-                )
+            let measured = inputs.measure(slot, step: clock.step)
+            return ServiceSummary(
+                address: entry.address,
+                port: entry.port == 0 ? nil : entry.port,
+                firstSeen: Timestamp(nanoseconds: state.firstSeen),
+                synPackets: state.synPackets,
+                attempts: state.attempts,
+                retransmits: state.retransmits,
+                completions: state.completions,
+                resets: state.resets,
+                timeouts: state.timeouts,
+                underAttack: state.phase == .attacked,
+                connections: entry.port == 0 ? nil : victims.connections[slot],
+                halfOpenPerSecond: measured.halfOpenPerSecond,
+                completionRatio: measured.maturedAttempts > 0 ? measured.completionRatio : nil,
+                distinctSources: inputs.failingSources(slot),
+                attackKind: state.phase == .attacked ? state.kind : nil,
+                attacksStarted: state.attacksStarted
             )
         }
-        result.sort { ($0.synPackets, $1.address, $1.port ?? 0) > ($1.synPackets, $0.address, $0.port ?? 0) }
-        return Array(result.prefix(limit))
     }
 
     /// The attacks going on, with the figures of the latest complete window.

@@ -253,6 +253,16 @@ public struct ServiceSummary: Sendable, Equatable {
     public var underAttack: Bool
     /// The service's connections by state and how they ended; nil for a host's figures over all its ports.
     public var connections: ConnectionCounts?
+    /// The detector's current window: half-open attempts per second over the rate window.
+    public var halfOpenPerSecond: Double
+    /// Completed handshakes per matured attempt over the rate window; nil when no attempt matured in it.
+    public var completionRatio: Double?
+    /// Estimated distinct sources of the attempts that did not complete, over the sources window (as events say).
+    public var distinctSources: Int
+    /// The kind of the attack going on; nil when none is.
+    public var attackKind: FloodKind?
+    /// Attacks started on the service since it entered the victims table, by the kind they started as.
+    public var attacksStarted: AttacksByKind
 
     public init(
         address: IPAddress,
@@ -265,7 +275,12 @@ public struct ServiceSummary: Sendable, Equatable {
         resets: Int,
         timeouts: Int,
         underAttack: Bool,
-        connections: ConnectionCounts? = nil
+        connections: ConnectionCounts? = nil,
+        halfOpenPerSecond: Double = 0,
+        completionRatio: Double? = nil,
+        distinctSources: Int = 0,
+        attackKind: FloodKind? = nil,
+        attacksStarted: AttacksByKind = AttacksByKind()
     ) {
         self.address = address
         self.port = port
@@ -278,6 +293,37 @@ public struct ServiceSummary: Sendable, Equatable {
         self.timeouts = timeouts
         self.underAttack = underAttack
         self.connections = connections
+        self.halfOpenPerSecond = halfOpenPerSecond
+        self.completionRatio = completionRatio
+        self.distinctSources = distinctSources
+        self.attackKind = attackKind
+        self.attacksStarted = attacksStarted
+    }
+}
+
+/// Attacks started on one service, by the kind they were given at their start.
+public struct AttacksByKind: Sendable, Equatable, BitwiseCopyable {
+    public var randomSource = 0
+    public var singleSource = 0
+    public var distributed = 0
+
+    public init() {}
+
+    public subscript(kind: FloodKind) -> Int {
+        get {
+            switch kind {
+            case .randomSource: randomSource
+            case .singleSource: singleSource
+            case .distributed: distributed
+            }
+        }
+        set {
+            switch kind {
+            case .randomSource: randomSource = newValue
+            case .singleSource: singleSource = newValue
+            case .distributed: distributed = newValue
+            }
+        }
     }
 }
 

@@ -93,6 +93,8 @@ struct VictimState: Sendable {
     /// The threshold that started the attack; it continues while above `endFraction` of it.
     var startThreshold = 0.0
     var kind = FloodKind.randomSource
+    /// Attacks started since the service entered the table, by their kind at the start.
+    var attacksStarted = AttacksByKind()
     var synPacketsAtStart = 0
     /// While under attack, one attempt in 2^samplingShift is tracked (`Engine.handleSyn`).
     var samplingShift: UInt8 = 0
