@@ -212,7 +212,9 @@ struct GoldenTests {
                 synproxy: V1.Kernel.Synproxy(
                     counters: NamedCounts(V1.SynproxyCounterNames.names.enumerated().map { ($1, Nullable($0 * 100)) }),
                     perSecond: NamedCounts(
-                        V1.SynproxyCounterNames.names.map { ($0, Nullable($0 == "syn_received" ? KernelRate(5_000) : nil)) }
+                        V1.SynproxyCounterNames.names.map {
+                            ($0, Nullable($0 == "syn_received" ? KernelRate(5_000) : nil))
+                        }
                     )
                 )
             ),
