@@ -69,15 +69,15 @@ final class SynproxyEndToEndTests: XCTestCase {
         }
         try DaemonEndToEndTests.waitFor(timeout: 10) { try Self.ruleset(lab).isEmpty }
         let events = try daemon.events(atLeast: 2, settle: 0)
-        let shown = LabDaemon.describe(events)
-        print("events of synwatchd for the flood:\n\(shown)")
+        let described = LabDaemon.describe(events)
+        print("events of synwatchd for the flood:\n\(described)")
         let attacks = events.filter { $0["SYNWATCH_EVENT"] != "attack_update" }
-        XCTAssertEqual(attacks.map { $0["SYNWATCH_EVENT"] }, ["attack_start", "attack_end"], shown)
-        XCTAssertEqual(Set(attacks.map { $0["SYNWATCH_ATTACK_ID"] }).count, 1, shown)
-        XCTAssertTrue(events.allSatisfy { $0["SYNWATCH_KIND"] == "random-source" }, shown)
+        XCTAssertEqual(attacks.map { $0["SYNWATCH_EVENT"] }, ["attack_start", "attack_end"], described)
+        XCTAssertEqual(Set(attacks.map { $0["SYNWATCH_ATTACK_ID"] }).count, 1, described)
+        XCTAssertTrue(events.allSatisfy { $0["SYNWATCH_KIND"] == "random-source" }, described)
         // The end carries the proxy's figures: the SYNs it answered while the attack lasted.
-        let end = try XCTUnwrap(attacks.last, shown)
-        XCTAssertGreaterThan(Double(end["SYNWATCH_KERNEL_SYNPROXY_SYN_RECEIVED_PER_S"] ?? "") ?? 0, 500, shown)
+        let end = try XCTUnwrap(attacks.last, described)
+        XCTAssertGreaterThan(Double(end["SYNWATCH_KERNEL_SYNPROXY_SYN_RECEIVED_PER_S"] ?? "") ?? 0, 500, described)
 
         // The status and metrics show the proxy's counters.
         let status = try DaemonEndToEndTests.get(daemon.socket, "/v1/status")
@@ -89,6 +89,9 @@ final class SynproxyEndToEndTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(counters["cookie_valid"] ?? 0, withHook.answered, status)
         let metrics = try DaemonEndToEndTests.get(daemon.socket, "/metrics")
         XCTAssertTrue(metrics.contains("synwatch_kernel_synproxy_total{counter=\"cookie_valid\"}"), metrics)
+        let shown = try Synwatch.run(["status", "--socket", daemon.socket]).standardOutput
+        let line = shown.split(separator: "\n").first { $0.hasPrefix("synproxy ") }
+        XCTAssertTrue(line?.contains("SYNs answered") == true, shown)
 
         // Afterwards connections go straight to the listener: the proxy answers none of them.
         let answeredBefore = try Self.synproxyAnswered(lab)
