@@ -111,6 +111,21 @@ struct NFTablesSynproxyTests {
         #expect(Self.proxyRules(try namespace.check(Self.table)).count == 4)
     }
 
+    @Test("Proxies of other services stay when synwatchd cannot be asked whether their attacks go on")
+    func reconcileWithoutDaemon() throws {
+        let namespace = try Self.namespace()
+        var variables = Self.variables("attack_start")
+        variables["RECONCILE_AFTER"] = "0"
+        variables["QUERY_SOCKET"] = "/nonexistent/synwatch.sock"
+        #expect(try Self.run(variables, in: namespace).status == 0)
+        variables["SYNWATCH_PORT"] = "443"
+        let other = try Self.run(variables, in: namespace)
+        #expect(other.status == 0, "\(other.errors)")
+        #expect(other.errors.contains("cannot ask synwatchd which attacks go on: the other proxies stay"))
+        let rules = Self.proxyRules(try namespace.check(Self.table))
+        #expect(rules.filter { $0.contains("dport 8080") }.count == 4 && rules.count == 8, "\(rules)")
+    }
+
     @Test("IPv6: the rules match ip6, and the MSS leaves room for the larger header")
     func ipv6() throws {
         let namespace = try Self.namespace()
