@@ -60,7 +60,9 @@ final class SynproxyEndToEndTests: XCTestCase {
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
         ]
         XCTAssertEqual(try lab.serverNamespace.run([Self.hook], environment: leftBehind).status, 0)
-        XCTAssertTrue(try Self.ruleset(lab).contains("tcp dport 9090"), "no proxy left behind")
+        let before = try Self.ruleset(lab)
+        XCTAssertTrue(before.contains("tcp dport 9090"), "no proxy left behind: \(before)")
+        XCTAssertFalse(before.contains("tcp dport \(Self.port)"), "a proxy before the attack: \(before)")
         var duringFlood = ""
         let withHook = try Self.clientsDuringFlood(lab, clients, flood: flood) {
             // The attack's proxy goes up, and the one left behind goes.
