@@ -6,7 +6,9 @@ import Testing
 
 /// The shipped example hook `packaging/hooks/nftables-synproxy`, run against the nftables of a network namespace of
 /// the test's own whose interface holds the victim's addresses (MTU 9000: the proxy's MSS follows it).
-@Suite(.enabled(if: nftablesAvailable, "needs root, ip netns and nft (Debian package nftables)"))
+/// Serialized: each test waits on child processes, and together they would hold every cooperative thread of a
+/// 2-core machine, starving other suites' async tests.
+@Suite(.serialized, .enabled(if: nftablesAvailable, "needs root, ip netns and nft (Debian package nftables)"))
 struct NFTablesSynproxyTests {
     static let script = exampleHook("nftables-synproxy")
     static let table = ["nft", "list", "table", "inet", "synwatch_synproxy"]
