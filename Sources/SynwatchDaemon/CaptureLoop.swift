@@ -210,6 +210,9 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
                 listenDropsPerSecond: rate(.listenDrops),
                 requestQueueFullCookiesPerSecond: rate(.reqQFullDoCookies),
                 requestQueueFullDropsPerSecond: rate(.reqQFullDrop),
+                synproxySynPerSecond: status.rates?.perSecond(KernelSynproxyCounter.synReceived),
+                synproxyCookieValidPerSecond: status.rates?.perSecond(KernelSynproxyCounter.cookieValid),
+                synproxyCookieInvalidPerSecond: status.rates?.perSecond(KernelSynproxyCounter.cookieInvalid),
                 synReceived: (status.listenQueues?.synReceived ?? []).compactMap { listener in
                     IPAddress(listener.endpoint.address.description).map {
                         ServiceSynReceived(address: $0, port: listener.endpoint.port, count: listener.count)

@@ -1,8 +1,8 @@
 import SynwatchKernel
 import SynwatchProtocol
 
-/// The kernel's own view of TCP on this host, as the daemon last read it: the counters of `/proc/net/netstat`
-/// and `/proc/net/snmp`, their rates over the last interval, and the listen queues (sock_diag).
+/// The kernel's own view of TCP on this host, as the daemon last read it: the counters of `/proc/net/netstat`,
+/// `/proc/net/snmp` and `/proc/net/stat/synproxy`, their rates over the last interval, and the listen queues (sock_diag).
 public struct KernelStatus: Sendable, Equatable {
     public var counters: KernelTCPCounters
     /// Per-second rates over the last read interval; nil until two reads.
@@ -50,6 +50,20 @@ public struct KernelStatus: Sendable, Equatable {
                     victim: $0.endpoint.address.description,
                     port: $0.endpoint.port,
                     synReceived: $0.count
+                )
+            },
+            synproxy: counters.synproxy.map { synproxy in
+                V1.Kernel.Synproxy(
+                    counters: NamedCounts(
+                        KernelSynproxyCounter.allCases.map {
+                            ($0.kernelName, Nullable(synproxy[$0].map { Int(clamping: $0) }))
+                        }
+                    ),
+                    perSecond: NamedCounts(
+                        KernelSynproxyCounter.allCases.map { counter in
+                            (counter.kernelName, Nullable(rates?.perSecond(counter).map { KernelRate($0) }))
+                        }
+                    )
                 )
             }
         )

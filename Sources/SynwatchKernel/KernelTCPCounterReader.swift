@@ -7,7 +7,7 @@ import SystemPackage
 /// `/proc/net` belongs to the network namespace of the reading thread, which is what the daemon wants;
 /// `/proc/PID/net` is that of process PID, which lets tests read a namespace they made.
 public struct KernelTCPCounterReader: Sendable {
-    /// The folder holding `netstat` and `snmp`, such as `/proc/net`.
+    /// The folder holding `netstat`, `snmp` and `stat/synproxy`, such as `/proc/net`.
     public let netDirectory: String
 
     /// The largest file read: the real ones are a few KiB.
@@ -18,7 +18,7 @@ public struct KernelTCPCounterReader: Sendable {
         self.init(netDirectory: procRoot + "/net")
     }
 
-    /// A reader of the `netstat` and `snmp` files in `netDirectory`, such as `/proc/1234/net`.
+    /// A reader of the `netstat`, `snmp` and `stat/synproxy` files in `netDirectory`, such as `/proc/1234/net`.
     public init(netDirectory: String) {
         self.netDirectory = netDirectory
     }
@@ -28,16 +28,18 @@ public struct KernelTCPCounterReader: Sendable {
         KernelTCPCounterReader(netDirectory: "/proc/\(pid)/net")
     }
 
-    /// Reads both files now; a missing file leaves its counters nil.
+    /// Reads the files now (`netstat`, `snmp`, and `stat/synproxy` where the kernel has SYNPROXY); a missing file
+    /// leaves its counters nil.
     ///
     /// - Throws: `SystemCallError` naming the call and the file, for any failure but a missing file.
     public func read() throws(SystemCallError) -> KernelTCPCounters {
         let netstat = try Self.readFile(netDirectory + "/netstat")
         let snmp = try Self.readFile(netDirectory + "/snmp")
-        return KernelTCPCounters(netstat: netstat, snmp: snmp)
+        let synproxy = try Self.readFile(netDirectory + "/stat/synproxy")
+        return KernelTCPCounters(netstat: netstat, snmp: snmp, synproxy: synproxy)
     }
 
-    /// Reads both files now and stamps them with the monotonic clock.
+    /// Reads the files now and stamps them with the monotonic clock.
     ///
     /// - Throws: `SystemCallError` as `read()` does.
     public func sample() throws(SystemCallError) -> KernelTCPSample {

@@ -88,6 +88,8 @@ public struct KernelTCPCounters: Equatable, Sendable {
     public var netstatPresent: Bool
     /// Whether `/proc/net/snmp` could be read.
     public var snmpPresent: Bool
+    /// The SYN proxy's counters, from `/proc/net/stat/synproxy`; nil when the kernel has no SYNPROXY.
+    public var synproxy: KernelSynproxyCounters?
     private var values: [UInt64?]
 
     /// Counters with no file present and no value.
@@ -97,14 +99,17 @@ public struct KernelTCPCounters: Equatable, Sendable {
         values = Array(repeating: nil, count: KernelTCPCounter.allCases.count)
     }
 
-    /// Parses the text of `/proc/net/netstat` and `/proc/net/snmp`; nil text means the file is missing.
+    /// Parses the text of `/proc/net/netstat`, `/proc/net/snmp` and `/proc/net/stat/synproxy`; nil text means the
+    /// file is missing.
     ///
-    /// Each file holds pairs of lines, `Prefix: Name Name …` then `Prefix: value value …`. Unknown tables and
-    /// columns are ignored; a table whose value line is missing, or whose line lengths differ, gives no values.
-    public init(netstat: String?, snmp: String?) {
+    /// Each of the first two files holds pairs of lines, `Prefix: Name Name …` then `Prefix: value value …`.
+    /// Unknown tables and columns are ignored; a table whose value line is missing, or whose line lengths differ,
+    /// gives no values.
+    public init(netstat: String?, snmp: String?, synproxy: String? = nil) {
         self.init()
         netstatPresent = netstat != nil
         snmpPresent = snmp != nil
+        self.synproxy = synproxy.map(KernelSynproxyCounters.init(text:))
         for file in KernelTCPCounterFile.allCases {
             guard let text = file == .netstat ? netstat : snmp else { continue }
             let counters = KernelTCPCounter.allCases.filter { $0.file == file }

@@ -15,6 +15,8 @@ public struct KernelTCPRates: Equatable, Sendable {
     /// The time between the two samples, positive.
     public let interval: Duration
     private let increases: [UInt64?]
+    /// The SYN proxy's increases; nil when either sample has no SYN proxy counters.
+    private let synproxyIncreases: [UInt64?]?
 
     /// The change from `earlier` to `later`; nil unless `later` is later.
     ///
@@ -29,6 +31,14 @@ public struct KernelTCPRates: Equatable, Sendable {
             }
             return new - old
         }
+        synproxyIncreases = earlier.counters.synproxy.flatMap { old in
+            later.counters.synproxy.map { new in
+                KernelSynproxyCounter.allCases.map { counter in
+                    guard let before = old[counter], let after = new[counter], after >= before else { return nil }
+                    return after - before
+                }
+            }
+        }
     }
 
     /// The interval in seconds.
@@ -42,6 +52,14 @@ public struct KernelTCPRates: Equatable, Sendable {
     /// How fast `counter` rose, per second, nil when unknown.
     public func perSecond(_ counter: KernelTCPCounter) -> Double? {
         increase(counter).map { Double($0) / seconds }
+    }
+
+    /// Whether both samples had the SYN proxy's counters.
+    public var hasSynproxy: Bool { synproxyIncreases != nil }
+
+    /// How fast the SYN proxy's `counter` rose, per second; nil when unknown or without SYN proxy counters.
+    public func perSecond(_ counter: KernelSynproxyCounter) -> Double? {
+        synproxyIncreases?[counter.rawValue].map { Double($0) / seconds }
     }
 }
 

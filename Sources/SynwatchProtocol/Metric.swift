@@ -147,6 +147,15 @@ extension V1.Status {
                     entry.value.value.map { (["counter": entry.name], Double($0)) }
                 }
             },
+            Family(
+                "synwatch_kernel_synproxy_total",
+                .counter,
+                "The kernel's SYN proxy counters (/proc/net/stat/synproxy), where the kernel has SYNPROXY."
+            ) { status in
+                (status.live.kernel.synproxy?.counters.entries ?? []).compactMap { entry in
+                    entry.value.value.map { (["counter": entry.name], Double($0)) }
+                }
+            },
             Family("synwatch_kernel_syn_recv", .gauge, "Request sockets in SYN_RECV on this host, in all.") { status in
                 status.live.kernel.synReceived.value.map { [([:], Double($0))] } ?? []
             },

@@ -110,7 +110,8 @@ extension V1 {
             }
         }
 
-        /// The kernel's figures: host-wide rates (left out where the kernel does not count them), SYN_RECV of the
+        /// The kernel's figures: host-wide rates (left out where the kernel does not count them, such as the SYN
+        /// proxy's where the kernel has no SYNPROXY), SYN_RECV of the
         /// victim's listener (left out when it is not a listener here or was not read yet), the capture's own loss,
         /// and whether the kernel's figures were needed as evidence.
         public struct KernelEvidence: Codable, Hashable, Sendable {
@@ -119,6 +120,9 @@ extension V1 {
             public var requestQueueFullDropsPerSecond: KernelRate?
             public var listenOverflowsPerSecond: KernelRate?
             public var listenDropsPerSecond: KernelRate?
+            public var synproxySynPerSecond: KernelRate?
+            public var synproxyCookieValidPerSecond: KernelRate?
+            public var synproxyCookieInvalidPerSecond: KernelRate?
             public var synReceived: Int?
             public var captureLoss: Ratio
             public var corroborated: Bool
@@ -129,6 +133,9 @@ extension V1 {
                 case requestQueueFullDropsPerSecond = "kernel_reqq_full_drop_per_s"
                 case listenOverflowsPerSecond = "kernel_listen_overflows_per_s"
                 case listenDropsPerSecond = "kernel_listen_drops_per_s"
+                case synproxySynPerSecond = "kernel_synproxy_syn_received_per_s"
+                case synproxyCookieValidPerSecond = "kernel_synproxy_cookie_valid_per_s"
+                case synproxyCookieInvalidPerSecond = "kernel_synproxy_cookie_invalid_per_s"
                 case synReceived = "kernel_syn_recv", captureLoss = "kernel_capture_loss"
                 case corroborated = "kernel_corroborated"
             }
@@ -244,6 +251,9 @@ extension V1.Event.KernelEvidence {
         requestQueueFullDropsPerSecond = kernel.requestQueueFullDropsPerSecond.map { KernelRate($0) }
         listenOverflowsPerSecond = kernel.listenOverflowsPerSecond.map { KernelRate($0) }
         listenDropsPerSecond = kernel.listenDropsPerSecond.map { KernelRate($0) }
+        synproxySynPerSecond = kernel.synproxySynPerSecond.map { KernelRate($0) }
+        synproxyCookieValidPerSecond = kernel.synproxyCookieValidPerSecond.map { KernelRate($0) }
+        synproxyCookieInvalidPerSecond = kernel.synproxyCookieInvalidPerSecond.map { KernelRate($0) }
         synReceived = figures.victimSynReceived
         captureLoss = Ratio(kernel.captureLoss)
         corroborated = figures.corroborated

@@ -116,6 +116,10 @@ extension V1 {
         public static let names = KernelTCPCounter.allCases.map(\.fieldName)
     }
 
+    public enum SynproxyCounterNames: FieldNames {
+        public static let names = KernelSynproxyCounter.allCases.map(\.kernelName)
+    }
+
     /// The kernel's own view of TCP on the daemon's host: its counters (null where it does not count them), their
     /// rates over the last interval (null until two reads), and its listen queues (null without sock_diag).
     public struct Kernel: Codable, Hashable, Sendable {
@@ -129,6 +133,8 @@ extension V1 {
         public var synReceived: Nullable<Int>
         /// SYN_RECV of the listeners with the most; left out without sock_diag.
         public var synReceivedServices: [SynReceived]?
+        /// The SYN proxy's counters (`/proc/net/stat/synproxy`); left out where the kernel has no SYNPROXY.
+        public var synproxy: Synproxy?
 
         public init(
             available: Bool,
@@ -137,7 +143,8 @@ extension V1 {
             listeners: Nullable<Int>,
             listenersFull: [Listener]?,
             synReceived: Nullable<Int>,
-            synReceivedServices: [SynReceived]?
+            synReceivedServices: [SynReceived]?,
+            synproxy: Synproxy? = nil
         ) {
             self.available = available
             self.counters = counters
@@ -146,11 +153,31 @@ extension V1 {
             self.listenersFull = listenersFull
             self.synReceived = synReceived
             self.synReceivedServices = synReceivedServices
+            self.synproxy = synproxy
         }
 
         enum CodingKeys: String, CodingKey {
             case available, counters, perSecond = "per_s", listeners, listenersFull = "listeners_full"
-            case synReceived = "syn_recv", synReceivedServices = "syn_recv_services"
+            case synReceived = "syn_recv", synReceivedServices = "syn_recv_services", synproxy
+        }
+
+        /// The kernel's SYN proxy: its counters summed over the CPUs (null where a column is missing), and their
+        /// rates over the last interval (null until two reads).
+        public struct Synproxy: Codable, Hashable, Sendable {
+            public var counters: NamedCounts<SynproxyCounterNames, Nullable<Int>>
+            public var perSecond: NamedCounts<SynproxyCounterNames, Nullable<KernelRate>>
+
+            public init(
+                counters: NamedCounts<SynproxyCounterNames, Nullable<Int>>,
+                perSecond: NamedCounts<SynproxyCounterNames, Nullable<KernelRate>>
+            ) {
+                self.counters = counters
+                self.perSecond = perSecond
+            }
+
+            enum CodingKeys: String, CodingKey {
+                case counters, perSecond = "per_s"
+            }
         }
 
         public struct Listener: Codable, Hashable, Sendable {

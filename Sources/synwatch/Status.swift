@@ -35,6 +35,7 @@ struct Status: AsyncParsableCommand {
         text += "\(grouped(traffic.resets)) refused, \(grouped(traffic.timeouts)) timed out\n"
         let connections = status.totals.connections.states.counts
         text += Self.kernelLine(live.kernel)
+        if let synproxy = live.kernel.synproxy { text += Self.synproxyLine(synproxy) }
         let hooks = live.hooks
         if hooks.runs + hooks.dropped > 0 {
             text += "hooks    \(grouped(hooks.runs)) runs, \(grouped(hooks.failures)) failed "
@@ -88,5 +89,16 @@ struct Status: AsyncParsableCommand {
             }
         }
         return line + "\n"
+    }
+
+    /// The kernel's SYN proxy, where the kernel has one: SYNs it answered with cookies, and the cookies it got back.
+    static func synproxyLine(_ synproxy: V1.Kernel.Synproxy) -> String {
+        func figure(_ name: String, _ what: String) -> String {
+            let count = synproxy.counters[name]?.value.map(grouped) ?? "-"
+            let rate = synproxy.perSecond[name]?.value.map { AnalysisReport.rate($0.value) + "/s" } ?? "-"
+            return "\(count) \(what) (\(rate))"
+        }
+        return "synproxy \(figure("syn_received", "SYNs answered")), cookies \(figure("cookie_valid", "valid")), "
+            + "\(figure("cookie_invalid", "invalid"))\n"
     }
 }

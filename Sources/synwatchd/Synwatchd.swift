@@ -31,6 +31,13 @@ struct Synwatchd: AsyncParsableCommand {
             capability left. Started as that user with CAP_NET_RAW (as the unit does), it keeps \
             CAP_NET_RAW to reopen an interface that goes away and comes back.
 
+            Response hooks (hooks: in the file) run a command of yours on attack events. Two examples \
+            ship in /usr/share/doc/synwatch/examples/hooks/, not enabled: nftables-block-sources blocks \
+            a flood's top sources; nftables-synproxy puts the kernel's SYN proxy in front of the \
+            attacked address and port while the attack lasts (undo by hand: nft delete table inet \
+            synwatch_synproxy). Both need CAP_NET_ADMIN: the drop-in synwatchd-nftables-hooks.conf \
+            there grants it.
+
             Files: /etc/synwatch/synwatch.yaml (see synwatch.yaml(5)), /run/synwatch/synwatch.sock.
             """,
         version: "0.1.0"

@@ -297,11 +297,16 @@ final class LabDaemon {
     let log: String
     let lab: ServerClientLab
 
-    /// Starts the daemon with a 2 s quiet period and waits for READY=1.
-    init(_ lab: ServerClientLab, _ workspace: Workspace) throws {
+    /// Starts the daemon with a 2 s quiet period and the `settings` given (YAML, such as a `hooks:` section), and
+    /// waits for READY=1.
+    init(_ lab: ServerClientLab, _ workspace: Workspace, settings: String = "") throws {
         self.lab = lab
         let configuration = workspace.path("synwatch.yaml")
-        try "detection:\n  quiet_period: 2s\n".write(toFile: configuration, atomically: true, encoding: .utf8)
+        try ("detection:\n  quiet_period: 2s\n" + settings).write(
+            toFile: configuration,
+            atomically: true,
+            encoding: .utf8
+        )
         socket = workspace.path("synwatch.sock")
         log = workspace.path("synwatchd.log")
         _ = FileManager.default.createFile(atPath: log, contents: nil)

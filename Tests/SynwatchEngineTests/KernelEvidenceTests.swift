@@ -47,6 +47,17 @@ struct KernelEvidenceTests {
         #expect(events.contains { $0.type == .attackEnd && $0.attackID == start.attackID })
     }
 
+    @Test("SYNs the kernel's SYN proxy answers are SYN pressure too: the listener then sends no cookies")
+    func corroboratedByTheSynproxy() throws {
+        var proxied = Self.pressure
+        proxied.syncookiesSentPerSecond = 0
+        proxied.requestQueueFullCookiesPerSecond = 0
+        proxied.synproxySynPerSecond = 200
+        let start = try #require(underCountedFlood(observation: proxied).first { $0.type == .attackStart })
+        #expect(start.kernel?.corroborated == true)
+        #expect(start.kernel?.observation.synproxySynPerSecond == 200)
+    }
+
     @Test("Capture losing frames without SYN pressure in the kernel is no evidence")
     func lossWithoutPressure() {
         var calm = Self.pressure

@@ -4,19 +4,15 @@ import SynwatchHooks
 import SynwatchTestSupport
 import Testing
 
-/// Whether the example can run: namespaces, and nft (Debian package nftables).
-private let nftablesAvailable =
+/// Whether the nftables examples can run: namespaces, and nft (Debian package nftables).
+let nftablesAvailable =
     NetworkNamespace.isAvailable && FileManager.default.isExecutableFile(atPath: "/usr/sbin/nft")
 
 /// The shipped example hook, `packaging/hooks/nftables-block-sources`, run by the runner against the nftables of a
 /// network namespace of the test's own, as an operator would enable it.
 @Suite(.enabled(if: nftablesAvailable, "needs root, ip netns and nft (Debian package nftables)"))
 struct NFTablesExampleTests {
-    static let script: String = {
-        var components = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-        components.removeLast(3)  // Tests/SynwatchHooksTests/NFTablesExampleTests.swift
-        return (components + ["packaging", "hooks", "nftables-block-sources"]).joined(separator: "/")
-    }()
+    static let script = exampleHook("nftables-block-sources")
 
     /// The example, run inside `namespace` by `ip netns exec`, which keeps the environment the runner gives.
     func runner(in namespace: NetworkNamespace, logs: LogCapture) -> HookRunner {
@@ -116,9 +112,6 @@ struct NFTablesExampleTests {
 extension NFTablesExampleTests {
     /// Runs the example inside `namespace` with only `environment` and a PATH.
     static func runScript(in namespace: NetworkNamespace, environment: [String: String]) throws -> CommandResult {
-        try namespace.run(
-            [script],
-            environment: environment.merging(["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]) { $1 }
-        )
+        try runExampleHook(script, in: namespace, environment: environment)
     }
 }

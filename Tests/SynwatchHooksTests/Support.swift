@@ -3,6 +3,7 @@ import Logging
 import Synchronization
 import SynwatchEngine
 import SynwatchHooks
+import SynwatchTestSupport
 import SystemPackage
 import Testing
 
@@ -183,6 +184,26 @@ enum Events {
         time: Timestamp(seconds: 1_700_000_002),
         victim: victim,
         backscatter: BackscatterFigures(synAckPerSecond: 50, distinctSources: 12)
+    )
+}
+
+/// The path of the example hook `name` in `packaging/hooks/`.
+func exampleHook(_ name: String) -> String {
+    var components = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+    components.removeLast(3)  // Tests/SynwatchHooksTests/Support.swift
+    return (components + ["packaging", "hooks", Substring(name)]).joined(separator: "/")
+}
+
+/// Runs the example hook at `path` inside `namespace` with only `environment` and a PATH, as synwatchd would.
+func runExampleHook(
+    _ path: String,
+    _ arguments: [String] = [],
+    in namespace: NetworkNamespace,
+    environment: [String: String]
+) throws -> CommandResult {
+    try namespace.run(
+        [path] + arguments,
+        environment: environment.merging(["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]) { $1 }
     )
 }
 

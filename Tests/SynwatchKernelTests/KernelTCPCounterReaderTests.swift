@@ -43,6 +43,44 @@ import Testing
         }
     }
 
+    @Test("The SYN proxy's counters are summed over the CPUs, and absent (not zero) without the file")
+    func readsSynproxyCounters() throws {
+        try withFolder { folder in
+            try RealProcFiles.floodedNetstat.write(toFile: folder + "/netstat", atomically: true, encoding: .utf8)
+            #expect(try KernelTCPCounterReader(netDirectory: folder).read().synproxy == nil)
+
+            try FileManager.default.createDirectory(atPath: folder + "/stat", withIntermediateDirectories: false)
+            try RealProcFiles.synproxy.write(toFile: folder + "/stat/synproxy", atomically: true, encoding: .utf8)
+            let synproxy = try #require(try KernelTCPCounterReader(netDirectory: folder).read().synproxy)
+            #expect(synproxy[.synReceived] == 0x3356 + 0x12f7)
+            #expect(synproxy[.cookieInvalid] == 0x5 + 0xa)
+            #expect(synproxy[.cookieValid] == 0x28 + 0x101)
+            #expect(synproxy[.cookieRetrans] == 0)
+            #expect(synproxy[.connReopened] == 0)
+        }
+        // A line of another length, or a value that is not hexadecimal, gives no values.
+        let ragged = KernelSynproxyCounters(text: "entries\tsyn_received\n00000000\t00000010\n00000000\n")
+        #expect(KernelSynproxyCounter.allCases.allSatisfy { ragged[$0] == nil })
+        #expect(KernelSynproxyCounters(text: "entries\tsyn_received\n0\tzz\n")[.synReceived] == nil)
+    }
+
+    @Test("The SYN proxy's rates, and none where either sample lacks its counters")
+    func synproxyRates() {
+        let start = ContinuousClock.now
+        func sample(_ seconds: Int, _ synproxy: KernelSynproxyCounters?) -> KernelTCPSample {
+            var counters = KernelTCPCounters(netstat: RealProcFiles.floodedNetstat, snmp: nil)
+            counters.synproxy = synproxy
+            return KernelTCPSample(time: start + .seconds(seconds), counters: counters)
+        }
+        let earlier = sample(0, KernelSynproxyCounters([.synReceived: 1_000, .cookieValid: 10]))
+        let later = sample(2, KernelSynproxyCounters([.synReceived: 9_000, .cookieValid: 50]))
+        let rates = KernelTCPRates(from: earlier, to: later)
+        #expect(rates?.perSecond(KernelSynproxyCounter.synReceived) == 4_000)
+        #expect(rates?.perSecond(KernelSynproxyCounter.cookieValid) == 20)
+        #expect(rates?.perSecond(KernelSynproxyCounter.cookieInvalid) == nil)
+        #expect(KernelTCPRates(from: sample(0, nil), to: later)?.perSecond(KernelSynproxyCounter.synReceived) == nil)
+    }
+
     @Test func readsFilesLargerThanOneRead() throws {
         try withFolder { folder in
             // 40 KiB of other tables before ours: more than one read's worth.

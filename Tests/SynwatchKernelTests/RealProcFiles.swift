@@ -147,4 +147,13 @@ enum RealProcFiles {
         UdpLite: 0 0 0 0 0 0 0 0 0
 
         """
+
+    /// `/proc/net/stat/synproxy` of a lab server (Linux 6.18, 2 CPUs) after a spoofed flood met the SYN proxy: one
+    /// line per CPU, hexadecimal, tab-separated; `entries` is always 0.
+    static let synproxy = """
+        entries\t\tsyn_received\tcookie_invalid\tcookie_valid\tcookie_retrans\tconn_reopened
+        00000000\t00003356\t00000005\t00000028\t00000000\t00000000
+        00000000\t000012f7\t0000000a\t00000101\t00000000\t00000000
+
+        """
 }

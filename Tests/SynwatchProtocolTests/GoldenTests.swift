@@ -31,7 +31,13 @@ struct GoldenTests {
                 kind: .randomSource,
                 figures: window,
                 kernel: KernelFigures(
-                    observation: KernelObservation(syncookiesSentPerSecond: 1_200.04, captureLoss: 0.01234),
+                    observation: KernelObservation(
+                        syncookiesSentPerSecond: 1_200.04,
+                        synproxySynPerSecond: 5_000.25,
+                        synproxyCookieValidPerSecond: 40.5,
+                        synproxyCookieInvalidPerSecond: 0,
+                        captureLoss: 0.01234
+                    ),
                     victimSynReceived: 256,
                     corroborated: true
                 )
@@ -212,7 +218,15 @@ struct GoldenTests {
                 listeners: Nullable(3),
                 listenersFull: [V1.Kernel.Listener(victim: "198.18.0.2", port: 80, acceptQueue: 129, backlog: 128)],
                 synReceived: Nullable(256),
-                synReceivedServices: [V1.Kernel.SynReceived(victim: "198.18.0.2", port: 80, synReceived: 256)]
+                synReceivedServices: [V1.Kernel.SynReceived(victim: "198.18.0.2", port: 80, synReceived: 256)],
+                synproxy: V1.Kernel.Synproxy(
+                    counters: NamedCounts(V1.SynproxyCounterNames.names.enumerated().map { ($1, Nullable($0 * 100)) }),
+                    perSecond: NamedCounts(
+                        V1.SynproxyCounterNames.names.map {
+                            ($0, Nullable($0 == "syn_received" ? KernelRate(5_000) : nil))
+                        }
+                    )
+                )
             ),
             hooks: V1.Hooks(runs: 6, succeeded: 2, failures: 3, timeouts: 1, dropped: 4, running: 1)
         )
@@ -344,6 +358,24 @@ struct GoldenTests {
         // Never a source address: only these labels.
         let labelNames = Set(V1.Service.metrics.flatMap { $0.samples(exported).flatMap(\.labels.keys) })
         #expect(labelNames == ["victim", "port", "kind"])
+    }
+
+    @Test("The SYN proxy's figures reach the journal fields and metrics, and are left out without SYNPROXY")
+    func synproxy() throws {
+        let fields = FlatFields(lists: .full).fields(of: V1.Event(Self.events[0].1))
+        #expect(fields.contains { $0 == ("SYNWATCH_KERNEL_SYNPROXY_SYN_RECEIVED_PER_S", "5000.3") })
+        #expect(fields.contains { $0 == ("SYNWATCH_KERNEL_SYNPROXY_COOKIE_VALID_PER_S", "40.5") })
+        let family = try #require(V1.Status.metrics.first { $0.name == "synwatch_kernel_synproxy_total" })
+        #expect(family.samples(Self.status).map { $0.labels["counter"] ?? "" } == V1.SynproxyCounterNames.names)
+        #expect(family.samples(Self.status).map(\.value) == [0, 100, 200, 300, 400])
+
+        var without = Self.status
+        without.live.kernel.synproxy = nil
+        #expect(family.samples(without).isEmpty)
+        #expect(!ContractJSON.text(without).contains("synproxy"))
+        var event = Self.events[0].1
+        event.kernel?.observation = KernelObservation(syncookiesSentPerSecond: 3)
+        #expect(!FlatFields(lists: .full).fields(of: V1.Event(event)).contains { $0.name.contains("SYNPROXY") })
     }
 
     /// The golden file `Golden/<name>.json`: one line, as the wire carries it.

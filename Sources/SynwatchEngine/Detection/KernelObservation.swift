@@ -11,6 +11,12 @@ public struct KernelObservation: Sendable, Hashable {
     public var requestQueueFullCookiesPerSecond: Double?
     /// SYNs dropped because the SYN queue was full and cookies were off, per second (TcpExt TCPReqQFullDrop).
     public var requestQueueFullDropsPerSecond: Double?
+    /// SYNs the kernel's SYN proxy answered with a cookie, per second (synproxy syn_received); nil without one.
+    public var synproxySynPerSecond: Double?
+    /// ACKs whose SYN proxy cookie checked out, per second (synproxy cookie_valid): clients let through.
+    public var synproxyCookieValidPerSecond: Double?
+    /// ACKs whose SYN proxy cookie did not check out, per second (synproxy cookie_invalid).
+    public var synproxyCookieInvalidPerSecond: Double?
     /// Request sockets in SYN_RECV of the listening services with the most.
     public var synReceived: [ServiceSynReceived]
     /// The share of frames the capture lost since the previous reading (0 = none, 1 = all): its own drop counters.
@@ -22,6 +28,9 @@ public struct KernelObservation: Sendable, Hashable {
         listenDropsPerSecond: Double? = nil,
         requestQueueFullCookiesPerSecond: Double? = nil,
         requestQueueFullDropsPerSecond: Double? = nil,
+        synproxySynPerSecond: Double? = nil,
+        synproxyCookieValidPerSecond: Double? = nil,
+        synproxyCookieInvalidPerSecond: Double? = nil,
         synReceived: [ServiceSynReceived] = [],
         captureLoss: Double = 0
     ) {
@@ -30,14 +39,19 @@ public struct KernelObservation: Sendable, Hashable {
         self.listenDropsPerSecond = listenDropsPerSecond
         self.requestQueueFullCookiesPerSecond = requestQueueFullCookiesPerSecond
         self.requestQueueFullDropsPerSecond = requestQueueFullDropsPerSecond
+        self.synproxySynPerSecond = synproxySynPerSecond
+        self.synproxyCookieValidPerSecond = synproxyCookieValidPerSecond
+        self.synproxyCookieInvalidPerSecond = synproxyCookieInvalidPerSecond
         self.synReceived = synReceived
         self.captureLoss = captureLoss
     }
 
-    /// SYNs per second the kernel could not queue: answered by a cookie, or dropped with the queue full.
+    /// SYNs per second the kernel could not queue: answered by a cookie (the listener's, or the SYN proxy's in
+    /// front of it, whose SYNs the listener never sees), or dropped with the queue full.
     public var synPressurePerSecond: Double {
         let cookies = max(syncookiesSentPerSecond ?? 0, requestQueueFullCookiesPerSecond ?? 0)
-        return cookies + (requestQueueFullDropsPerSecond ?? 0) + (listenOverflowsPerSecond ?? 0)
+        return cookies + (synproxySynPerSecond ?? 0) + (requestQueueFullDropsPerSecond ?? 0)
+            + (listenOverflowsPerSecond ?? 0)
     }
 }
 
@@ -74,7 +88,8 @@ public struct KernelFigures: Sendable, Hashable {
         var observation = other.observation
         let rates: [WritableKeyPath<KernelObservation, Double?>] = [
             \.syncookiesSentPerSecond, \.listenOverflowsPerSecond, \.listenDropsPerSecond,
-            \.requestQueueFullCookiesPerSecond, \.requestQueueFullDropsPerSecond,
+            \.requestQueueFullCookiesPerSecond, \.requestQueueFullDropsPerSecond, \.synproxySynPerSecond,
+            \.synproxyCookieValidPerSecond, \.synproxyCookieInvalidPerSecond,
         ]
         for rate in rates {
             let mine = self.observation[keyPath: rate]
