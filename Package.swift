@@ -13,6 +13,9 @@ let package = Package(
         .library(name: "SynwatchEngine", targets: ["SynwatchEngine"]),
         .library(name: "SynwatchCapture", targets: ["SynwatchCapture"]),
         .library(name: "SynwatchTrafficGen", targets: ["SynwatchTrafficGen"]),
+        // For Fuzz/: the configuration loader and the JSON contract, as the CLI and the daemon use them.
+        .library(name: "SynwatchConfig", targets: ["SynwatchConfig"]),
+        .library(name: "SynwatchProtocol", targets: ["SynwatchProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -162,8 +162,13 @@ public final class Engine {
     /// Moves the clock forward, running the steps that ended.
     @inline(__always)
     func advanceClock(to time: Int64) {
-        if let step = clock.advance(to: time) { runSteps(to: step) }
+        if let step = clock.advance(to: min(max(time, 0), Self.latestTime)) { runSteps(to: step) }
     }
+
+    /// The latest capture time the engine computes with (2^62 ns, in the year 2116). Times of a damaged capture
+    /// before the epoch count as the epoch and later ones as this, so that steps are never negative (a negative
+    /// step would index a victim's ring before its start) and time arithmetic never overflows.
+    static let latestTime: Int64 = 1 << 62
 
     /// Runs the detector once per resolution step up to `step`; after a long silence, only as many
     /// steps as it takes for every window to empty.

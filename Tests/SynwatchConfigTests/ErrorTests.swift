@@ -138,6 +138,15 @@ import Testing
                 Position(line: 4, column: 16), "must be at most 32"
             ),
             ("victims: {capacity: 8}\n", "victims.capacity", Position(line: 1, column: 21), "must be at least 16"),
+            // A capacity near Int.max made the engine's table size overflow at start.
+            (
+                "handshakes:\n  capacity: 9223372036854775807\n", "handshakes.capacity", Position(line: 2, column: 13),
+                "must be at most 67108864"
+            ),
+            (
+                "victims: {capacity: 1048577}\n", "victims.capacity", Position(line: 1, column: 21),
+                "must be at most 1048576"
+            ),
             (
                 "detection:\n  half_open_per_s: 0\n", "detection.half_open_per_s", Position(line: 2, column: 20),
                 "must be positive"

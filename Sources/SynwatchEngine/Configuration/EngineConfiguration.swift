@@ -161,6 +161,9 @@ public struct EngineConfiguration: Sendable, Equatable {
         func atLeast(_ value: Int, _ minimum: Int, _ key: String) throws(ConfigurationProblem) {
             guard value >= minimum else { throw ConfigurationProblem(key: key, message: "must be at least \(minimum)") }
         }
+        func atMost(_ value: Int, _ maximum: Int, _ key: String) throws(ConfigurationProblem) {
+            guard value <= maximum else { throw ConfigurationProblem(key: key, message: "must be at most \(maximum)") }
+        }
         func fraction(_ value: Double, _ key: String) throws(ConfigurationProblem) {
             guard value >= 0, value <= 1 else {
                 throw ConfigurationProblem(key: key, message: "must be between 0 and 1")
@@ -172,6 +175,13 @@ public struct EngineConfiguration: Sendable, Equatable {
         try atLeast(sources.capacity, 64, "sources.capacity")
         try atLeast(backscatter.capacity, 16, "backscatter.capacity")
         try atLeast(connections.capacity, 64, "connections.capacity")
+        // A table's size must be computable and allocatable: a capacity near Int.max overflowed when the engine
+        // started (found fuzzing the configuration path). The bounds are far above any server's need.
+        try atMost(handshakes.capacity, 1 << 26, "handshakes.capacity")
+        try atMost(victims.capacity, 1 << 20, "victims.capacity")
+        try atMost(sources.capacity, 1 << 26, "sources.capacity")
+        try atMost(backscatter.capacity, 1 << 20, "backscatter.capacity")
+        try atMost(connections.capacity, 1 << 26, "connections.capacity")
         try positive(connections.timeWait, "connections.time_wait")
         try positive(connections.finTimeout, "connections.fin_timeout")
         try positive(windows.resolution, "windows.resolution")

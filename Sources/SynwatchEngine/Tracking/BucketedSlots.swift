@@ -147,12 +147,16 @@ final class BucketedSlots {
 struct FlatArray<Element: BitwiseCopyable> {
     let base: UnsafeMutablePointer<Element>
     private let allocation: UnsafeMutableRawPointer
+    /// Checked by debug builds (and the fuzz targets) on every access: an index out of range writes another
+    /// table's memory, which nothing else would notice.
+    private let count: Int
 
     init(zeroedCount count: Int) {
         guard let memory = calloc(MemoryLayout<Element>.stride * max(1, count) + 64, 1) else {
             fatalError("synwatch: cannot allocate \(count) table entries")
         }
         allocation = memory
+        self.count = count
         let aligned = (Int(bitPattern: memory) + 63) & ~63
         base = UnsafeMutableRawPointer(bitPattern: aligned)!.bindMemory(to: Element.self, capacity: count)
     }
@@ -162,11 +166,14 @@ struct FlatArray<Element: BitwiseCopyable> {
     /// In place: `states[slot].field += 1` touches one field, never a copy of the element.
     @inline(__always)
     subscript(index: Int) -> Element {
-        unsafeAddress { UnsafePointer(base + index) }
-        nonmutating unsafeMutableAddress { base + index }
+        unsafeAddress { UnsafePointer(pointer(index)) }
+        nonmutating unsafeMutableAddress { pointer(index) }
     }
 
     /// The element at `index` and those after it (a victim's ring, a sketch's registers).
     @inline(__always)
-    func pointer(_ index: Int) -> UnsafeMutablePointer<Element> { base + index }
+    func pointer(_ index: Int) -> UnsafeMutablePointer<Element> {
+        assert(index >= 0 && index < count, "index \(index) outside a table of \(count)")
+        return base + index
+    }
 }
