@@ -105,14 +105,24 @@ public final class Engine {
     /// Feeds one captured frame.
     /// - Complexity: O(1) amortized; allocates nothing unless an event is raised.
     public func process(_ frame: Frame) {
-        counters.frames &+= 1
-        counters.bytes &+= frame.wireLength
         // Handlers take it `inout`, by address: a copy of the freshly decoded segment per packet costs a tenth of
         // the SYN path (its loads wait on the decoder's narrower stores).
         var segment = TCPSegment.empty
         let outcome = PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment)
+        dispatch(&segment, outcome, time: frame.time.nanoseconds, wireLength: frame.wireLength)
+    }
+
+    /// Feeds one frame decoded by another thread, in place: the same work as `process(_:)` after its decoding.
+    public func process(decoded frame: UnsafeMutablePointer<DecodedFrame>) {
+        dispatch(&frame.pointee.segment, frame.pointee.outcome, time: frame.pointee.time, wireLength: frame.pointee.wireLength)
+    }
+
+    @inline(__always)
+    func dispatch(_ segment: inout TCPSegment, _ outcome: DecodeOutcome, time: Int64, wireLength: Int) {
+        counters.frames &+= 1
+        counters.bytes &+= wireLength
         outcomeCounts[Int(outcome.rawValue)] &+= 1
-        advanceClock(to: frame.time.nanoseconds)
+        advanceClock(to: time)
         guard outcome == .tcp else { return }
         let flags = segment.flags
         if flags.contains(.rst) {

@@ -1,3 +1,4 @@
+@preconcurrency import Glibc
 import ArgumentParser
 import SynwatchCapture
 import SynwatchEngine
@@ -29,12 +30,31 @@ struct Analyze: ParsableCommand {
     @Flag(help: "Read pcap and pcapng files through libpcap even where the memory-mapped readers apply.")
     var noMapping = false
 
+    @Option(
+        help: ArgumentHelp(
+            "1: read, decode and analyse on one thread. 2: read and decode on a second thread, ahead of the engine. Events are the same either way. (default: 2 on a machine with two or more cores)",
+            valueName: "n"
+        )
+    )
+    var threads: Int?
+
+    /// The stages analysis runs in: reading and decoding, then the engine.
+    static let maximumThreads = 2
+
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("Name at least one capture file, or - for standard input.") }
         guard files.filter({ $0 == "-" }).count <= 1 else {
             throw ValidationError("Standard input (-) can be read only once.")
         }
+        if let threads, !(1...Self.maximumThreads).contains(threads) {
+            throw ValidationError(
+                "--threads takes 1 or 2: analysis runs in two stages, reading and decoding, then the engine."
+            )
+        }
     }
+
+    /// `--threads`, else as many as the machine has cores, up to the stages there are.
+    var threadCount: Int { threads ?? min(Self.maximumThreads, max(1, sysconf(CInt(_SC_NPROCESSORS_ONLN)))) }
 
     func run() throws {
         let engineConfiguration = try configurationOptions.engineConfiguration()
@@ -57,13 +77,22 @@ struct Analyze: ParsableCommand {
         }
         var readError: CaptureError?
         do {
-            while try source.readFrames(upTo: 16_384, engine.process) != nil {
-                if engine.hasEvents { deliver(engine.takeEvents(), to: &report, output: output) }
-                progress?.show(source.progress)
+            if threadCount == 1 {
+                while try source.readFrames(upTo: 16_384, engine.process) != nil {
+                    if engine.hasEvents { deliver(engine.takeEvents(), to: &report, output: output) }
+                    progress?.show(source.progress)
+                }
+            } else {
+                try DecodingReader(source).run(into: engine) { position in
+                    if engine.hasEvents { deliver(engine.takeEvents(), to: &report, output: output) }
+                    progress?.show(position)
+                }
             }
-        } catch {
+        } catch let error as CaptureError {
             // Frames before the damage were analysed: report them, then fail.
             readError = error
+        } catch {
+            throw CommandFailure("cannot start a reading thread: \(error)")
         }
         engine.finish()
         deliver(engine.takeEvents(), to: &report, output: output)
