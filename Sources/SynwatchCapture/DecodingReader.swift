@@ -1,4 +1,3 @@
-import Dispatch
 import SynwatchEngine
 import SynwatchSystem
 
@@ -6,22 +5,21 @@ import SynwatchSystem
 /// over the decoded frames in capture order (`synwatch analyze --threads 2`).
 ///
 /// The engine's work and its events are exactly those of `Engine.process(_:)` on one thread: only decoding moves.
-/// Batches of decoded frames go round a ring of `depth` buffers, handed over by two semaphores, so the two threads
-/// meet once per batch, never per frame.
-public final class DecodingReader: @unchecked Sendable {
+public final class DecodingReader: @unchecked Sendable {  // `source` is used by the reading thread only
+    /// Where reading stood when a batch was filled.
+    struct Note: Sendable {
+        var ended = false
+        var error: CaptureError?
+        var progress = CaptureProgress(inputIndex: 0, inputCount: 0, framesRead: 0, bytesConsumed: nil, totalBytes: nil)
+    }
+
     private let source: CaptureFileSequence
-    private let batches: [DecodedBatch]
-    private let batchSize: Int
-    /// Signalled by the reading thread for each batch it filled, by the engine's for each one it has done with.
-    private let filled = DispatchSemaphore(value: 0)
-    private let emptied: DispatchSemaphore
+    private let ring: DecodedBatchRing<Note>
 
     /// Takes over `source`: it must not be used elsewhere until `run` returns.
     public init(_ source: CaptureFileSequence, batchSize: Int = 4096, depth: Int = 4) {
         self.source = source
-        self.batchSize = max(1, batchSize)
-        batches = (0..<max(2, depth)).map { _ in DecodedBatch(capacity: max(1, batchSize)) }
-        emptied = DispatchSemaphore(value: batches.count)
+        ring = DecodedBatchRing(batchSize: batchSize, depth: depth, note: Note())
     }
 
     /// Reads every capture to its end and feeds each frame to `engine`; after each batch, calls `afterBatch` on
@@ -30,65 +28,36 @@ public final class DecodingReader: @unchecked Sendable {
     ///   `SystemCallError` when no thread could be started; nothing was read then.
     public func run(into engine: Engine, afterBatch: (CaptureProgress) -> Void) throws {
         try SystemCall.detachThread(named: "synwatch-read") { self.readAndDecode() }
-        var next = 0
         while true {
-            filled.wait()
-            let batch = batches[next]
-            let frames = batch.frames
-            for index in 0..<batch.count { engine.process(decoded: frames + index) }
-            let ended = batch.ended
-            let error = batch.error
-            let progress = batch.progress
-            emptied.signal()
-            afterBatch(progress)
-            if ended {
-                if let error { throw error }
+            let batch = ring.take()!
+            for index in 0..<batch.count { engine.process(decoded: batch.frames + index) }
+            let note = batch.note
+            ring.release()
+            afterBatch(note.progress)
+            if note.ended {
+                if let error = note.error { throw error }
                 return
             }
-            next = (next + 1) % batches.count
         }
     }
 
     /// The reading thread: fills batches in turn until the captures end or fail.
     private func readAndDecode() {
-        var next = 0
         while true {
-            emptied.wait()
-            let batch = batches[next]
-            let frames = batch.frames
-            var count = 0
+            let batch = ring.startFilling()
+            var note = Note()
             do {
-                let delivered = try source.readFrames(upTo: batchSize) { frame in
-                    frames[count] = DecodedFrame(frame)
-                    count += 1
-                }
-                batch.ended = delivered == nil
+                note.ended =
+                    try batch.fill { body throws(CaptureError) in try source.readFrames(upTo: batch.capacity, body) }
+                    == nil
             } catch {
-                batch.error = error
-                batch.ended = true
+                note.error = error
+                note.ended = true
             }
-            batch.count = count
-            batch.progress = source.progress
-            let ended = batch.ended
-            filled.signal()
-            if ended { return }
-            next = (next + 1) % batches.count
+            note.progress = source.progress
+            batch.note = note
+            ring.finishFilling()
+            if note.ended { return }
         }
     }
-}
-
-/// One buffer of the ring: owned by the reading thread from `emptied` to `filled`, by the engine's thread after.
-private final class DecodedBatch {
-    let frames: UnsafeMutablePointer<DecodedFrame>
-    var count = 0
-    var ended = false
-    var error: CaptureError?
-    var progress = CaptureProgress(inputIndex: 0, inputCount: 0, framesRead: 0, bytesConsumed: nil, totalBytes: nil)
-
-    init(capacity: Int) {
-        frames = .allocate(capacity: capacity)
-        frames.initialize(repeating: DecodedFrame.empty, count: capacity)
-    }
-
-    deinit { frames.deallocate() }
 }

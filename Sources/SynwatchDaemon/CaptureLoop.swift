@@ -19,24 +19,51 @@ struct LoopReport: Sendable {
     var interfaceDrops: Int
 }
 
-/// One interface captured into one engine, on a thread of its own.
+/// One interface captured into one engine, on two threads of its own.
 ///
-/// The thread owns the capture and the engine: frames go from libpcap's ring to the engine with no
-/// hop between threads. Others only raise the stop signal, hand over a new configuration, and read
-/// the heartbeat and the latest report.
-final class CaptureLoop: @unchecked Sendable {  // the capture and engine are touched by the loop's thread only
+/// The reading thread owns the capture: it takes frames from libpcap's ring and decodes them into batches. The
+/// engine's thread owns the engine and takes the batches in order, so the engine does only tracking and detection;
+/// the two meet once per batch (`DecodedBatchRing`). Others only raise the stop signal, hand over a new
+/// configuration, and read the heartbeat and the latest report.
+final class CaptureLoop: @unchecked Sendable {  // each thread touches only its own side
     static let reportInterval: Int64 = 250_000_000
     static let reopenInterval: Int64 = 1_000_000_000
-    /// Frames handed to the engine per read; a shorter read means the ring is drained.
+    /// Frames decoded per read; a shorter read means the ring is drained.
     static let batch = 4_096
+    /// Batches the reading thread may be ahead of the engine's (libpcap's ring holds the rest).
+    static let depth = 4
+
+    /// What the reading thread tells with each batch.
+    struct ReadNote: Sendable {
+        /// The read returned fewer frames than a batch holds: libpcap's ring is drained.
+        var drained = false
+        /// Wall-clock time that every frame still to come is younger than, taken after the read.
+        var settled = Timestamp(nanoseconds: 0)
+        var state = CaptureState.active
+        /// libpcap's counters, read about four times a second.
+        var statistics: CaptureStatistics?
+        /// The interface was reopened: libpcap's counters start again from zero.
+        var reopened = false
+        /// The stop signal was raised: the last batch.
+        var stopped = false
+    }
 
     let interface: String
     let stopSignal: CaptureStopSignal
-    /// CLOCK_MONOTONIC nanoseconds of the loop's latest turn: the watchdog's proof of progress.
-    let heartbeat = Atomic<Int64>(0)
+    /// CLOCK_MONOTONIC nanoseconds of each thread's latest turn: the watchdog's proof of progress.
+    private let readingHeartbeat = Atomic<Int64>(0)
+    private let engineHeartbeat = Atomic<Int64>(0)
     let report: Mutex<LoopReport>
 
+    private let ring = DecodedBatchRing(batchSize: CaptureLoop.batch, depth: CaptureLoop.depth, note: ReadNote())
+
+    // The reading thread's.
     private var capture: LiveCapture
+    /// The engine's step length, fixed until a restart: how long a read may wait on an idle link.
+    private let resolution: Int64
+    private var lastStatisticsRead: Int64 = 0
+
+    // The engine thread's.
     private let engine: Engine
     private let pendingConfiguration = Mutex<EngineConfiguration?>(nil)
     private let pendingKernel = Mutex<KernelStatus?>(nil)
@@ -57,7 +84,7 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
     /// - Parameters:
     ///   - capture: an activated capture; its stop signal stops the loop.
     ///   - listing: how many services each report lists.
-    ///   - onEvents: called on the loop's thread with each batch of events; must not block.
+    ///   - onEvents: called on the engine's thread with each batch of events; must not block.
     init(
         capture: LiveCapture,
         configuration: EngineConfiguration,
@@ -69,6 +96,7 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
         self.interface = capture.interface
         self.stopSignal = capture.stopSignal
         self.engine = try Engine(configuration: configuration)
+        resolution = configuration.windows.resolution.nanoseconds
         self.logger = logger
         self.listing = listing
         self.onEvents = onEvents
@@ -85,7 +113,14 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
                 interfaceDrops: 0
             )
         )
-        heartbeat.store(Clocks.monotonicNanoseconds(), ordering: .relaxed)
+        let now = Clocks.monotonicNanoseconds()
+        readingHeartbeat.store(now, ordering: .relaxed)
+        engineHeartbeat.store(now, ordering: .relaxed)
+    }
+
+    /// The older of the two threads' latest turns.
+    var heartbeat: Int64 {
+        min(readingHeartbeat.load(ordering: .relaxed), engineHeartbeat.load(ordering: .relaxed))
     }
 
     /// Hands a reloaded configuration to the loop, applied between two batches.
@@ -98,21 +133,120 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
         pendingKernel.withLock { $0 = status }
     }
 
-    /// Captures until the stop signal is raised. Runs on the loop's own thread.
+    // MARK: The reading thread
+
+    /// Reads and decodes until the stop signal is raised; the last batch says so. Runs on the reading thread.
+    func read() {
+        while true {
+            readingHeartbeat.store(Clocks.monotonicNanoseconds(), ordering: .relaxed)
+            let batch = ring.startFilling()
+            readingHeartbeat.store(Clocks.monotonicNanoseconds(), ordering: .relaxed)
+            var note = ReadNote()
+            do {
+                let wait = untilNextStep()
+                let frames = try batch.fill { body throws(CaptureError) in
+                    try capture.readFrames(upTo: batch.capacity, timeout: wait, body)
+                }
+                note.stopped = frames == nil
+                note.drained = (frames ?? 0) < batch.capacity
+            } catch {
+                // What was read before the failure goes to the engine first.
+                note.drained = true
+                note.settled = settledTime()
+                note.state = .reopening(reason: "\(error)")
+                batch.note = note
+                ring.finishFilling()
+                guard reopen(after: error) else { return }
+                continue
+            }
+            note.settled = settledTime()
+            note.statistics = statisticsDue()
+            batch.note = note
+            ring.finishFilling()
+            if note.stopped { return }
+        }
+    }
+
+    /// libpcap's counters when a report interval has passed since they were last read.
+    private func statisticsDue() -> CaptureStatistics? {
+        let now = Clocks.monotonicNanoseconds()
+        guard now - lastStatisticsRead >= Self.reportInterval else { return nil }
+        lastStatisticsRead = now
+        return try? capture.statistics()
+    }
+
+    /// Wall-clock time that every frame still to come from the kernel is younger than: the open block of the ring
+    /// holds frames for up to the buffer timeout, plus timer rounding of a jiffy or two.
+    private func settledTime() -> Timestamp {
+        Timestamp(nanoseconds: Clocks.wall().nanoseconds - capture.options.bufferTimeout.wholeNanoseconds - 10_000_000)
+    }
+
+    /// How long the capture may wait for frames before the next step boundary passes the settled time, so an
+    /// idle link still gets each step decided on time; at most the capture's idle interval.
+    private func untilNextStep() -> Duration {
+        let settled = settledTime().nanoseconds
+        let wait = (settled / resolution + 1) * resolution - settled
+        return min(capture.options.idleInterval, .nanoseconds(wait))
+    }
+
+    /// Reports the failure and reopens the interface once a second; each attempt hands the engine an empty batch,
+    /// so windows slide and attacks end meanwhile. Returns false when the loop was stopped first.
+    private func reopen(after error: CaptureError) -> Bool {
+        logger.error("Capture failed; reopening", metadata: ["interface": "\(interface)", "error": "\(error)"])
+        var state = CaptureState.reopening(reason: "\(error)")
+        while !stopSignal.isRaised {
+            var pause = timespec(tv_sec: 0, tv_nsec: Int(Self.reopenInterval))
+            nanosleep(&pause, nil)
+            do {
+                capture = try capture.reopened()
+                logger.notice("Capture reopened", metadata: ["interface": "\(interface)"])
+                post(ReadNote(drained: true, settled: settledTime(), reopened: true))
+                return true
+            } catch {
+                // Each new reason is told once, and shown in the status until the interface is back.
+                let reason = CaptureState.reopening(reason: "\(error)")
+                if reason != state {
+                    logger.error("Capture not reopened", metadata: ["interface": "\(interface)", "error": "\(error)"])
+                    state = reason
+                }
+                post(ReadNote(drained: true, settled: Clocks.wall(), state: state))
+            }
+        }
+        post(ReadNote(drained: true, settled: Clocks.wall(), state: state, stopped: true))
+        return false
+    }
+
+    /// Hands the engine's thread a batch with no frames, only `note`.
+    private func post(_ note: ReadNote) {
+        readingHeartbeat.store(Clocks.monotonicNanoseconds(), ordering: .relaxed)
+        ring.startFilling().note = note
+        ring.finishFilling()
+    }
+
+    // MARK: The engine's thread
+
+    /// Runs the engine over the reading thread's batches until the last one. Runs on the engine's thread.
     func run() {
         var lastReport: Int64 = 0
-        while !stopSignal.isRaised {
+        var running = true
+        while running {
             let now = Clocks.monotonicNanoseconds()
-            heartbeat.store(now, ordering: .relaxed)
-            do {
-                let frames = try capture.readFrames(upTo: Self.batch, timeout: untilNextStep(), engine.process)
-                guard let frames else { break }
+            engineHeartbeat.store(now, ordering: .relaxed)
+            if let batch = ring.take(timeout: .milliseconds(250)) {
+                let frames = batch.frames
+                for index in 0..<batch.count { engine.process(decoded: frames + index) }
+                let note = batch.note
+                ring.release()
                 // The ring is drained, so the windows may slide on wall time: a step is decided at its boundary
                 // even when no frame follows it, and attacks end while the link is silent.
-                if frames < Self.batch { engine.advance(to: settledTime()) }
-                state = .active
-            } catch {
-                lostInterface(error)
+                if note.drained { engine.advance(to: note.settled) }
+                if note.reopened { lastStatistics = CaptureStatistics(received: 0, dropped: 0, interfaceDropped: 0) }
+                if let statistics = note.statistics { count(statistics) }
+                running = !note.stopped
+                if note.state != state {
+                    state = note.state
+                    lastReport = 0
+                }
             }
             applyPendingConfiguration()
             applyPendingKernelReading()
@@ -126,47 +260,11 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
         publishReport()
     }
 
-    /// Wall-clock time that every frame still to come from the kernel is younger than: the open block of the ring
-    /// holds frames for up to the buffer timeout, plus timer rounding of a jiffy or two.
-    private func settledTime() -> Timestamp {
-        Timestamp(nanoseconds: Clocks.wall().nanoseconds - capture.options.bufferTimeout.wholeNanoseconds - 10_000_000)
-    }
-
-    /// How long the capture may wait for frames before the next step boundary passes the settled time, so an
-    /// idle link still gets each step decided on time; at most the capture's idle interval.
-    private func untilNextStep() -> Duration {
-        let resolution = engine.configuration.windows.resolution.nanoseconds
-        let settled = settledTime().nanoseconds
-        let wait = (settled / resolution + 1) * resolution - settled
-        return min(capture.options.idleInterval, .nanoseconds(wait))
-    }
-
-    /// Reports the failure and reopens the interface once a second until it is back or the loop stops.
-    private func lostInterface(_ error: CaptureError) {
-        logger.error("Capture failed; reopening", metadata: ["interface": "\(interface)", "error": "\(error)"])
-        state = .reopening(reason: "\(error)")
-        publishReport()
-        while !stopSignal.isRaised {
-            heartbeat.store(Clocks.monotonicNanoseconds(), ordering: .relaxed)
-            do {
-                capture = try capture.reopened()
-                lastStatistics = CaptureStatistics(received: 0, dropped: 0, interfaceDropped: 0)
-                logger.notice("Capture reopened", metadata: ["interface": "\(interface)"])
-                return
-            } catch {
-                // Each new reason is told once, and shown in the status until the interface is back.
-                let reason = CaptureState.reopening(reason: "\(error)")
-                if reason != state {
-                    logger.error("Capture not reopened", metadata: ["interface": "\(interface)", "error": "\(error)"])
-                    state = reason
-                    publishReport()
-                }
-                engine.advance(to: Clocks.wall())
-                if engine.hasEvents { onEvents(engine.takeEvents()) }
-                var pause = timespec(tv_sec: 0, tv_nsec: Int(Self.reopenInterval))
-                nanosleep(&pause, nil)
-            }
-        }
+    /// Adds the drops libpcap counted since its previous reading.
+    private func count(_ statistics: CaptureStatistics) {
+        kernelDrops += Int(statistics.dropped &- lastStatistics.dropped)
+        interfaceDrops += Int(statistics.interfaceDropped &- lastStatistics.interfaceDropped)
+        lastStatistics = statistics
     }
 
     private func applyPendingConfiguration() {
@@ -224,11 +322,6 @@ final class CaptureLoop: @unchecked Sendable {  // the capture and engine are to
     }
 
     private func publishReport() {
-        if let statistics = try? capture.statistics() {
-            kernelDrops += Int(statistics.dropped &- lastStatistics.dropped)
-            interfaceDrops += Int(statistics.interfaceDropped &- lastStatistics.interfaceDropped)
-            lastStatistics = statistics
-        }
         // The lists walk whole tables: once a second is enough for the query socket.
         reports += 1
         let lists = reports % 4 == 1

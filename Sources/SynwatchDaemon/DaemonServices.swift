@@ -81,6 +81,7 @@ struct CaptureService: Service {
     func run() async throws {
         let finished = try loops.map { loop in
             let (stream, continuation) = AsyncStream<Void>.makeStream()
+            try SystemCall.detachThread(named: "read \(loop.interface)") { loop.read() }
             try SystemCall.detachThread(named: "capture \(loop.interface)") {
                 loop.run()
                 continuation.finish()
@@ -210,7 +211,7 @@ struct NotifyService: Service {
     private func loopsAreProgressing(within limit: Duration) -> Bool {
         let now = Clocks.monotonicNanoseconds()
         let limit = limit.wholeNanoseconds
-        return loops.allSatisfy { now - $0.heartbeat.load(ordering: .relaxed) < limit }
+        return loops.allSatisfy { now - $0.heartbeat < limit }
     }
 
     /// "12,345 pkt/s, 0 drops, 1,234 handshakes, 1 attack: 198.18.0.2:80 random-source".

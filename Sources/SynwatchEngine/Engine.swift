@@ -114,7 +114,12 @@ public final class Engine {
 
     /// Feeds one frame decoded by another thread, in place: the same work as `process(_:)` after its decoding.
     public func process(decoded frame: UnsafeMutablePointer<DecodedFrame>) {
-        dispatch(&frame.pointee.segment, frame.pointee.outcome, time: frame.pointee.time, wireLength: frame.pointee.wireLength)
+        dispatch(
+            &frame.pointee.segment,
+            frame.pointee.outcome,
+            time: frame.pointee.time,
+            wireLength: frame.pointee.wireLength
+        )
     }
 
     @inline(__always)

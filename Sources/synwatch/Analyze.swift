@@ -1,5 +1,5 @@
-@preconcurrency import Glibc
 import ArgumentParser
+@preconcurrency import Glibc
 import SynwatchCapture
 import SynwatchEngine
 import SynwatchProtocol

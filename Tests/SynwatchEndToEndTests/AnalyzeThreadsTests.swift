@@ -17,7 +17,9 @@ final class AnalyzeThreadsTests: XCTestCase {
             .background(Background(rate: 300, clientCount: 1500))
             .flood(Flood(.randomSource, rate: 4000, start: 4, duration: 5))
             .flood(Flood(.singleSource, victim: Endpoint("198.18.0.11", 443), rate: 1500, start: 6, duration: 6))
-            .flood(Flood(.distributed, victim: Endpoint("198.18.0.11", 25), rate: 2000, start: 14, duration: 5, bots: 40))
+            .flood(
+                Flood(.distributed, victim: Endpoint("198.18.0.11", 25), rate: 2000, start: 14, duration: 5, bots: 40)
+            )
             .scan(Scan(rate: 400, start: 3))
             .backscatter(Backscatter(rate: 300, start: 8, duration: 6))
             .flashCrowd(FlashCrowd())

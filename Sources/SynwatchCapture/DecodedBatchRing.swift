@@ -1,0 +1,94 @@
+import Dispatch
+import SynwatchEngine
+
+/// Frames decoded on a reading thread, handed in order to the engine's thread in batches round a ring of buffers.
+///
+/// Two semaphores hand each buffer over, so the threads meet once per batch, never per frame: one fills
+/// (`startFilling`, `finishFilling`), the other takes (`take`, `release`), each in ring order. Each batch carries a
+/// `Note` from the reading thread (where reading stands, why it stopped).
+public final class DecodedBatchRing<Note: Sendable>: @unchecked Sendable {
+    /// One buffer: the reading thread's from `startFilling` to `finishFilling`, the engine thread's from `take` to
+    /// `release`.
+    public final class Batch: @unchecked Sendable {
+        public let frames: UnsafeMutablePointer<DecodedFrame>
+        public let capacity: Int
+        /// Frames filled in.
+        public var count = 0
+        public var note: Note
+
+        init(capacity: Int, note: Note) {
+            self.capacity = capacity
+            self.note = note
+            frames = .allocate(capacity: capacity)
+            frames.initialize(repeating: DecodedFrame.empty, count: capacity)
+        }
+
+        deinit { frames.deallocate() }
+
+        /// Calls `read` with a body that decodes each frame it is given into the batch, from the start, and
+        /// returns what `read` returns; `read` must give at most `capacity` frames.
+        @inline(__always)
+        public func fill(
+            _ read: (_ body: (Frame) -> Void) throws(CaptureError) -> Int?
+        ) throws(CaptureError) -> Int? {
+            // A local count, not the property: a class property's accesses would be checked per frame.
+            let frames = self.frames
+            var filled = 0
+            defer { count = filled }
+            return try read { frame in
+                frames[filled] = DecodedFrame(frame)
+                filled &+= 1
+            }
+        }
+    }
+
+    private let batches: [Batch]
+    private let filled = DispatchSemaphore(value: 0)
+    private let emptied: DispatchSemaphore
+    /// Touched by the reading thread only.
+    private var nextToFill = 0
+    /// Touched by the engine's thread only.
+    private var nextToTake = 0
+
+    /// - Parameters:
+    ///   - batchSize: frames per batch.
+    ///   - depth: batches in the ring: how far reading may run ahead of the engine.
+    ///   - note: what each batch's note holds before it is first filled.
+    public init(batchSize: Int, depth: Int, note: Note) {
+        batches = (0..<max(2, depth)).map { _ in Batch(capacity: max(1, batchSize), note: note) }
+        emptied = DispatchSemaphore(value: batches.count)
+    }
+
+    /// The reading thread's next batch, emptied, once the engine's thread is done with it.
+    public func startFilling() -> Batch {
+        emptied.wait()
+        let batch = batches[nextToFill]
+        batch.count = 0
+        return batch
+    }
+
+    /// Hands the batch from `startFilling` to the engine's thread.
+    public func finishFilling() {
+        nextToFill = (nextToFill + 1) % batches.count
+        filled.signal()
+    }
+
+    /// The engine thread's next batch, or nil when none was filled within `timeout`.
+    public func take(timeout: Duration? = nil) -> Batch? {
+        if let timeout {
+            let nanoseconds =
+                Int(timeout.components.seconds) * 1_000_000_000
+                + Int(timeout.components.attoseconds / 1_000_000_000)
+            guard filled.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .success else { return nil }
+        } else {
+            filled.wait()
+        }
+        return batches[nextToTake]
+    }
+
+    /// Gives the batch from `take` back to the reading thread.
+    public func release() {
+        nextToTake = (nextToTake + 1) % batches.count
+        emptied.signal()
+    }
+}
