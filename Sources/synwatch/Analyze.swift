@@ -32,7 +32,7 @@ struct Analyze: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "1: read, decode and analyse on one thread. 2: read and decode on a second thread, ahead of the engine. Events are the same either way. (default: 2 on a machine with two or more cores)",
+            "Threads to use: 1 reads, decodes and analyses on one; 2 or more read and decode on a second thread, ahead of the engine (a third would have nothing to do). The events are the same for every count. (default: the cores, at most 2)",
             valueName: "n"
         )
     )
@@ -46,15 +46,11 @@ struct Analyze: ParsableCommand {
         guard files.filter({ $0 == "-" }).count <= 1 else {
             throw ValidationError("Standard input (-) can be read only once.")
         }
-        if let threads, !(1...Self.maximumThreads).contains(threads) {
-            throw ValidationError(
-                "--threads takes 1 or 2: analysis runs in two stages, reading and decoding, then the engine."
-            )
-        }
+        if let threads, threads < 1 { throw ValidationError("--threads takes a count of at least 1.") }
     }
 
     /// `--threads`, else as many as the machine has cores, up to the stages there are.
-    var threadCount: Int { threads ?? min(Self.maximumThreads, max(1, sysconf(CInt(_SC_NPROCESSORS_ONLN)))) }
+    var threadCount: Int { min(Self.maximumThreads, threads ?? max(1, sysconf(CInt(_SC_NPROCESSORS_ONLN)))) }
 
     func run() throws {
         let engineConfiguration = try configurationOptions.engineConfiguration()
