@@ -160,7 +160,8 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
                 continue
             }
             note.settled = settledTime()
-            note.statistics = statisticsDue()
+            // The last batch carries the final counters, for the last report.
+            note.statistics = note.stopped ? try? capture.statistics() : statisticsDue()
             batch.note = note
             ring.finishFilling()
             if note.stopped { return }
@@ -195,8 +196,6 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
         logger.error("Capture failed; reopening", metadata: ["interface": "\(interface)", "error": "\(error)"])
         var state = CaptureState.reopening(reason: "\(error)")
         while !stopSignal.isRaised {
-            var pause = timespec(tv_sec: 0, tv_nsec: Int(Self.reopenInterval))
-            nanosleep(&pause, nil)
             do {
                 capture = try capture.reopened()
                 logger.notice("Capture reopened", metadata: ["interface": "\(interface)"])
@@ -210,6 +209,8 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
                     state = reason
                 }
                 post(ReadNote(drained: true, settled: Clocks.wall(), state: state))
+                var pause = timespec(tv_sec: 0, tv_nsec: Int(Self.reopenInterval))
+                nanosleep(&pause, nil)
             }
         }
         post(ReadNote(drained: true, settled: Clocks.wall(), state: state, stopped: true))
