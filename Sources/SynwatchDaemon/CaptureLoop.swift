@@ -17,6 +17,28 @@ struct LoopReport: Sendable {
     var sources: [SourceSummary]
     var kernelDrops: Int
     var interfaceDrops: Int
+    /// The reading thread's CPU time (as of its latest counters) and the engine thread's.
+    var reading: ThreadCPUMeter.Reading
+    var engine: ThreadCPUMeter.Reading
+}
+
+/// The CPU time of the thread that reads it, and its share of a core since the previous reading.
+struct ThreadCPUMeter {
+    struct Reading: Sendable {
+        var cpu: Int64 = 0
+        var busy: Double = 0
+    }
+
+    private var last: (cpu: Int64, time: Int64)?
+
+    /// Must be called on the measured thread.
+    mutating func read() -> Reading {
+        let cpu = Clocks.threadCPUNanoseconds()
+        let time = Clocks.monotonicNanoseconds()
+        defer { last = (cpu, time) }
+        guard let last, time > last.time else { return Reading(cpu: cpu) }
+        return Reading(cpu: cpu, busy: Double(cpu - last.cpu) / Double(time - last.time))
+    }
 }
 
 /// One interface captured into one engine, on two threads of its own.
@@ -40,8 +62,9 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
         /// Wall-clock time that every frame still to come is younger than, taken after the read.
         var settled = Timestamp(nanoseconds: 0)
         var state = CaptureState.active
-        /// libpcap's counters, read about four times a second.
+        /// libpcap's counters, read about four times a second, and the reading thread's CPU time then.
         var statistics: CaptureStatistics?
+        var reading: ThreadCPUMeter.Reading?
         /// The interface was reopened: libpcap's counters start again from zero.
         var reopened = false
         /// The stop signal was raised: the last batch.
@@ -62,6 +85,7 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
     /// The engine's step length, fixed until a restart: how long a read may wait on an idle link.
     private let resolution: Int64
     private var lastStatisticsRead: Int64 = 0
+    private var readingMeter = ThreadCPUMeter()
 
     // The engine thread's.
     private let engine: Engine
@@ -80,6 +104,9 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
     private let logger: Logger
     private var state = CaptureState.active
     private var reports = 0
+    /// The reading thread's latest CPU reading, and the engine thread's meter.
+    private var reading = ThreadCPUMeter.Reading()
+    private var engineMeter = ThreadCPUMeter()
 
     /// - Parameters:
     ///   - capture: an activated capture; its stop signal stops the loop.
@@ -110,7 +137,9 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
                 services: [],
                 sources: [],
                 kernelDrops: 0,
-                interfaceDrops: 0
+                interfaceDrops: 0,
+                reading: ThreadCPUMeter.Reading(),
+                engine: ThreadCPUMeter.Reading()
             )
         )
         let now = Clocks.monotonicNanoseconds()
@@ -162,6 +191,7 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
             note.settled = settledTime()
             // The last batch carries the final counters, for the last report.
             note.statistics = note.stopped ? try? capture.statistics() : statisticsDue()
+            if note.statistics != nil { note.reading = readingMeter.read() }
             batch.note = note
             ring.finishFilling()
             if note.stopped { return }
@@ -243,6 +273,7 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
                 if note.drained { engine.advance(to: note.settled) }
                 if note.reopened { lastStatistics = CaptureStatistics(received: 0, dropped: 0, interfaceDropped: 0) }
                 if let statistics = note.statistics { count(statistics) }
+                if let reading = note.reading { self.reading = reading }
                 running = !note.stopped
                 if note.state != state {
                     state = note.state
@@ -336,7 +367,9 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
             services: previous?.services ?? engine.services(limit: listing.listed),
             sources: previous?.sources ?? engine.topSources(limit: 1_000),
             kernelDrops: kernelDrops,
-            interfaceDrops: interfaceDrops
+            interfaceDrops: interfaceDrops,
+            reading: reading,
+            engine: engineMeter.read()
         )
         report.withLock { $0 = next }
     }

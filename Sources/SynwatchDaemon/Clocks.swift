@@ -10,6 +10,13 @@ enum Clocks {
         return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
     }
 
+    /// Nanoseconds of CPU time the calling thread has used (CLOCK_THREAD_CPUTIME_ID).
+    static func threadCPUNanoseconds() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
+        return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+    }
+
     /// The wall clock as a capture timestamp: what the kernel stamps frames with, and what status reports.
     static func wall() -> Timestamp {
         var spec = timespec()

@@ -88,24 +88,37 @@ struct CaptureService: Service {
             }
             return stream
         }
-        var previousFrames = 0
-        var previousTime = Clocks.monotonicNanoseconds()
+        var previous = Mark(frames: 0, time: Clocks.monotonicNanoseconds())
         // Publishes until shutdown begins; the loops stop after that, and their last report is published too.
-        await repeating(every: Self.publishInterval) {
-            (previousFrames, previousTime) = publish(previousFrames: previousFrames, previousTime: previousTime)
-        }
+        await repeating(every: Self.publishInterval) { previous = publish(since: previous) }
         for loop in loops { loop.stopSignal.stop() }
         for stream in finished { for await _ in stream {} }
-        _ = publish(previousFrames: previousFrames, previousTime: previousTime)
+        _ = publish(since: previous)
     }
 
-    /// Merges the loops' reports into one snapshot; returns the frame count and time it measured from.
-    private func publish(previousFrames: Int, previousTime: Int64) -> (Int, Int64) {
+    /// What a publication measured from: rates are taken over the interval since.
+    struct Mark {
+        var frames: Int
+        var time: Int64
+    }
+
+    /// Merges the loops' reports into one snapshot.
+    private func publish(since previous: Mark) -> Mark {
         let reports = loops.map { $0.report.withLock { $0 } }
         var statistics = EngineStatistics()
         for report in reports { statistics.accumulate(report.statistics) }
         let now = Clocks.monotonicNanoseconds()
-        let rate = Double(statistics.frames - previousFrames) / (Double(max(1, now - previousTime)) / 1e9)
+        let rate = Double(statistics.frames - previous.frames) / (Double(max(1, now - previous.time)) / 1e9)
+        let threads = reports.flatMap { report in
+            [("read", report.reading), ("engine", report.engine)].map { thread, load in
+                CaptureThreadLoad(
+                    interface: report.interface,
+                    thread: thread,
+                    cpuNanoseconds: load.cpu,
+                    busy: load.busy
+                )
+            }
+        }
         let capture = CaptureStatus(
             interfaces: reports.map(\.interface),
             // One interface: its state; several: each named.
@@ -115,7 +128,8 @@ struct CaptureService: Service {
             packets: statistics.frames,
             packetsPerSecond: rate,
             kernelDrops: reports.reduce(0) { $0 + $1.kernelDrops },
-            interfaceDrops: reports.reduce(0) { $0 + $1.interfaceDrops }
+            interfaceDrops: reports.reduce(0) { $0 + $1.interfaceDrops },
+            threads: threads
         )
         let occupancy = reports.dropFirst().reduce(reports[0].occupancy) { $0.combined(with: $1.occupancy) }
         let services = reports.flatMap(\.services).sorted { $0.synPackets > $1.synPackets }.prefix(listing.listed)
@@ -137,7 +151,7 @@ struct CaptureService: Service {
                 serviceLimit: listing.maxServices
             )
         )
-        return (statistics.frames, now)
+        return Mark(frames: statistics.frames, time: now)
     }
 }
 

@@ -14,6 +14,8 @@ public struct CaptureStatus: Sendable, Equatable {
     /// Frames the kernel dropped because the capture fell behind, and frames the interface dropped.
     public var kernelDrops: Int
     public var interfaceDrops: Int
+    /// Each interface's reading and engine threads.
+    public var threads: [CaptureThreadLoad]
 
     public init(
         interfaces: [String],
@@ -21,7 +23,8 @@ public struct CaptureStatus: Sendable, Equatable {
         packets: Int = 0,
         packetsPerSecond: Double = 0,
         kernelDrops: Int = 0,
-        interfaceDrops: Int = 0
+        interfaceDrops: Int = 0,
+        threads: [CaptureThreadLoad] = []
     ) {
         self.interfaces = interfaces
         self.state = state
@@ -29,7 +32,17 @@ public struct CaptureStatus: Sendable, Equatable {
         self.packetsPerSecond = packetsPerSecond
         self.kernelDrops = kernelDrops
         self.interfaceDrops = interfaceDrops
+        self.threads = threads
     }
+}
+
+/// One capture thread's CPU time, and its share of a core over the last status interval.
+public struct CaptureThreadLoad: Sendable, Equatable {
+    public var interface: String
+    /// `read` or `engine`.
+    public var thread: String
+    public var cpuNanoseconds: Int64
+    public var busy: Double
 }
 
 /// Everything the query socket serves, published by the capture loop a few times a second.

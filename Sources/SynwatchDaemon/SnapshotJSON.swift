@@ -10,7 +10,15 @@ extension CaptureStatus {
             packets: packets,
             packetsPerSecond: Rate(packetsPerSecond),
             kernelDrops: kernelDrops,
-            interfaceDrops: interfaceDrops
+            interfaceDrops: interfaceDrops,
+            threads: threads.map {
+                V1.CaptureThread(
+                    interface: $0.interface,
+                    thread: $0.thread,
+                    cpuSeconds: Seconds(Double($0.cpuNanoseconds) / 1e9),
+                    busy: Ratio($0.busy)
+                )
+            }
         )
     }
 }

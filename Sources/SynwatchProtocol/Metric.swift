@@ -54,6 +54,15 @@ extension V1.Status {
             Family("synwatch_interface_drops_total", .counter, "Frames the interfaces dropped.") {
                 Double($0.daemon.capture.interfaceDrops)
             },
+            Family(
+                "synwatch_capture_thread_cpu_seconds_total",
+                .counter,
+                "CPU time of each capture thread (read: libpcap and decoding; engine: tracking and detection)."
+            ) {
+                $0.daemon.capture.threads.map {
+                    (["interface": $0.interface, "thread": $0.thread], $0.cpuSeconds.value)
+                }
+            },
         ]
         let counters: [(String, String, @Sendable (V1.Status) -> Int)] = [
             ("bytes", "Bytes of the frames received.", { $0.traffic.bytes }),

@@ -73,6 +73,8 @@ extension V1 {
         /// Frames the kernel dropped because the capture fell behind, and frames the interfaces dropped.
         public var kernelDrops: Int
         public var interfaceDrops: Int
+        /// Each interface's two threads, and how busy they keep their cores.
+        public var threads: [CaptureThread]
 
         public init(
             interfaces: [String],
@@ -80,7 +82,8 @@ extension V1 {
             packets: Int,
             packetsPerSecond: Rate,
             kernelDrops: Int,
-            interfaceDrops: Int
+            interfaceDrops: Int,
+            threads: [CaptureThread] = []
         ) {
             self.interfaces = interfaces
             self.state = state
@@ -88,11 +91,34 @@ extension V1 {
             self.packetsPerSecond = packetsPerSecond
             self.kernelDrops = kernelDrops
             self.interfaceDrops = interfaceDrops
+            self.threads = threads
         }
 
         enum CodingKeys: String, CodingKey {
             case interfaces, state, packets, packetsPerSecond = "packets_per_s", kernelDrops = "kernel_drops"
-            case interfaceDrops = "interface_drops"
+            case interfaceDrops = "interface_drops", threads
+        }
+    }
+
+    /// One of an interface's capture threads: `read` takes frames from libpcap and decodes them, `engine` tracks and
+    /// detects. The busier one bounds the packets the interface can take.
+    public struct CaptureThread: Codable, Hashable, Sendable {
+        public var interface: String
+        public var thread: String
+        /// CPU time used since the thread started.
+        public var cpuSeconds: Seconds
+        /// CPU time over the last status interval as a share of one core: near 1, the thread is the limit.
+        public var busy: Ratio
+
+        public init(interface: String, thread: String, cpuSeconds: Seconds, busy: Ratio) {
+            self.interface = interface
+            self.thread = thread
+            self.cpuSeconds = cpuSeconds
+            self.busy = busy
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case interface, thread, cpuSeconds = "cpu_seconds", busy
         }
     }
 

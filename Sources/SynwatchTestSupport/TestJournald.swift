@@ -13,10 +13,18 @@ public enum TestJournald {
     public typealias Fields = [String: String]
 
     /// Why no journald is available, or nil when one listens. Found or started once per process.
-    public static let unavailableReason: String? = start()
+    public static let unavailableReason: String? = {
+        _ = firstRequired
+        return start()
+    }()
+
+    /// When this process first needed the journal: older entries are not its own, even where a process ID matches
+    /// (the journal is kept across runs, and process IDs come round again).
+    private static let firstRequired = Date().addingTimeInterval(-1)
 
     /// Skips the calling test, with the reason, when no journald is available.
     public static func require() throws {
+        _ = firstRequired
         if let unavailableReason { throw XCTSkip("no systemd-journald: \(unavailableReason)") }
     }
 
@@ -32,7 +40,8 @@ public enum TestJournald {
         while true {
             _ = try ChildProcess.run(["/usr/bin/journalctl", "--sync"])
             let result = try ChildProcess.run([
-                "/usr/bin/journalctl", "-o", "json", "--all", "--no-pager", "\(field)=\(value)",
+                "/usr/bin/journalctl", "-o", "json", "--all", "--no-pager",
+                "--since", "@\(Int(firstRequired.timeIntervalSince1970))", "\(field)=\(value)",
             ])
             let entries = try result.output.split(separator: "\n").map { try parse(Data($0.utf8)) }
             if entries.count >= count || Date() >= deadline { return entries }

@@ -22,6 +22,15 @@ struct Status: AsyncParsableCommand {
         text += "\(AnalysisReport.rate(capture.packetsPerSecond.value)) packets/s, "
         text += "\(grouped(capture.kernelDrops)) kernel drops, "
         text += "\(grouped(capture.interfaceDrops)) interface drops\n"
+        // Each interface's threads, as shares of a core: the busier one is the interface's limit.
+        for interface in capture.interfaces {
+            let threads = capture.threads.filter { $0.interface == interface }
+            guard !threads.isEmpty else { continue }
+            text += "threads  \(interface): "
+            text +=
+                threads.map { "\($0.thread) \(Int(($0.busy.value * 100).rounded())) % of a core" }
+                .joined(separator: ", ") + "\n"
+        }
         text += "attacks  \(live.activeAttacks) going on, \(grouped(status.totals.attacks)) since start\n"
         if live.activeAttacks > 0, let attacks = try await query.fetch("/v1/attacks", as: V1.Attacks.self) {
             for attack in attacks.active.prefix(3) {

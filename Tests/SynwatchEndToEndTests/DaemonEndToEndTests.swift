@@ -101,8 +101,26 @@ final class DaemonEndToEndTests: XCTestCase {
         XCTAssertTrue(shown.standardOutput.contains("SYN flood on \(flood.victim):\(flood.port)"), shown.standardOutput)
         let status = try Synwatch.run(["status", "--socket", socket])
         XCTAssertTrue(status.standardOutput.contains(lab.capturePort), status.standardOutput)
+        // The interface's two threads, and the CPU the flood cost each.
+        XCTAssertTrue(status.standardOutput.contains("threads  \(lab.capturePort): read "), status.standardOutput)
+        let threads = try XCTUnwrap(
+            (try JSONSerialization.jsonObject(with: Data(Self.get(socket, "/v1/status").utf8)) as? [String: Any])
+                .flatMap { ($0["capture"] as? [String: Any])?["threads"] as? [[String: Any]] }
+        )
+        XCTAssertEqual(threads.map { $0["thread"] as? String }, ["read", "engine"])
+        for thread in threads {
+            XCTAssertEqual(thread["interface"] as? String, lab.capturePort)
+            XCTAssertGreaterThan((thread["cpu_seconds"] as? NSNumber)?.doubleValue ?? 0, 0, "\(thread)")
+            XCTAssertLessThanOrEqual((thread["busy"] as? NSNumber)?.doubleValue ?? 2, 1.5, "\(thread)")
+        }
         let metrics = try Self.get(socket, "/metrics")
         XCTAssertTrue(metrics.contains("synwatch_attacks_total 1"), metrics)
+        XCTAssertTrue(
+            metrics.contains(
+                "synwatch_capture_thread_cpu_seconds_total{interface=\"\(lab.capturePort)\",thread=\"engine\"}"
+            ),
+            metrics
+        )
 
         // The end, once the quiet period has passed without the flood.
         let ended = try TestJournald.entries(where: "_PID", is: pid, count: 2, timeout: 10)

@@ -202,7 +202,11 @@ struct GoldenTests {
                 packets: 2_000,
                 packetsPerSecond: 20.004,
                 kernelDrops: 0,
-                interfaceDrops: 1
+                interfaceDrops: 1,
+                threads: [
+                    V1.CaptureThread(interface: "veth0", thread: "read", cpuSeconds: 1.25, busy: 0.1254),
+                    V1.CaptureThread(interface: "veth0", thread: "engine", cpuSeconds: 2.5004, busy: 0.25),
+                ]
             )
         ),
         traffic: V1.Traffic(statistics),
