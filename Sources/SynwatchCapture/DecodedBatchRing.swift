@@ -25,10 +25,11 @@ public final class DecodedBatchRing<Note: Sendable>: @unchecked Sendable {
 
         deinit { frames.deallocate() }
 
-        /// Calls `read` with a body that decodes each frame it is given into the batch, from the start, and
-        /// returns what `read` returns; `read` must give at most `capacity` frames.
+        /// Calls `read` with a body that decodes each frame it is given into the batch with `decoder`, from the
+        /// start, and returns what `read` returns; `read` must give at most `capacity` frames.
         @inline(__always)
         public func fill(
+            with decoder: FrameDecoder,
             _ read: (_ body: (Frame) -> Void) throws(CaptureError) -> Int?
         ) throws(CaptureError) -> Int? {
             // A local count, not the property: a class property's accesses would be checked per frame.
@@ -36,7 +37,7 @@ public final class DecodedBatchRing<Note: Sendable>: @unchecked Sendable {
             var filled = 0
             defer { count = filled }
             return try read { frame in
-                frames[filled] = DecodedFrame(frame)
+                frames[filled] = decoder.decode(frame)
                 filled &+= 1
             }
         }

@@ -27,7 +27,8 @@ public final class DecodingReader: @unchecked Sendable {  // `source` is used by
     /// - Throws: the `CaptureError` that stopped reading, once the frames read before it have been fed.
     ///   `SystemCallError` when no thread could be started; nothing was read then.
     public func run(into engine: Engine, afterBatch: (CaptureProgress) -> Void) throws {
-        try SystemCall.detachThread(named: "synwatch-read") { self.readAndDecode() }
+        let decoder = engine.frameDecoder
+        try SystemCall.detachThread(named: "synwatch-read") { self.readAndDecode(with: decoder) }
         while true {
             let batch = ring.take()!
             for index in 0..<batch.count { engine.process(decoded: batch.frames + index) }
@@ -42,13 +43,15 @@ public final class DecodingReader: @unchecked Sendable {  // `source` is used by
     }
 
     /// The reading thread: fills batches in turn until the captures end or fail.
-    private func readAndDecode() {
+    private func readAndDecode(with decoder: FrameDecoder) {
         while true {
             let batch = ring.startFilling()
             var note = Note()
             do {
                 note.ended =
-                    try batch.fill { body throws(CaptureError) in try source.readFrames(upTo: batch.capacity, body) }
+                    try batch.fill(with: decoder) { body throws(CaptureError) in
+                        try source.readFrames(upTo: batch.capacity, body)
+                    }
                     == nil
             } catch {
                 note.error = error

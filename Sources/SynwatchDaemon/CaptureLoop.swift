@@ -86,6 +86,8 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
     private let resolution: Int64
     private var lastStatisticsRead: Int64 = 0
     private var readingMeter = ThreadCPUMeter()
+    /// The engine's decoding, with its hash seed: a SYN's keys are hashed here, off the engine's thread.
+    private let decoder: FrameDecoder
 
     // The engine thread's.
     private let engine: Engine
@@ -124,6 +126,7 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
         self.stopSignal = capture.stopSignal
         self.engine = try Engine(configuration: configuration)
         resolution = configuration.windows.resolution.nanoseconds
+        decoder = engine.frameDecoder
         self.logger = logger
         self.listing = listing
         self.onEvents = onEvents
@@ -173,7 +176,7 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
             var note = ReadNote()
             do {
                 let wait = untilNextStep()
-                let frames = try batch.fill { body throws(CaptureError) in
+                let frames = try batch.fill(with: decoder) { body throws(CaptureError) in
                     try capture.readFrames(upTo: batch.capacity, timeout: wait, body)
                 }
                 note.stopped = frames == nil

@@ -109,8 +109,11 @@ public final class Engine {
         // the SYN path (its loads wait on the decoder's narrower stores).
         var segment = TCPSegment.empty
         let outcome = PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment)
-        dispatch(&segment, outcome, time: frame.time.nanoseconds, wireLength: frame.wireLength)
+        dispatch(&segment, outcome, time: frame.time.nanoseconds, wireLength: frame.wireLength, synHashes: nil)
     }
+
+    /// Decodes frames for this engine on another thread, for `process(decoded:)`.
+    public var frameDecoder: FrameDecoder { FrameDecoder(hasher: hasher) }
 
     /// Feeds one frame decoded by another thread, in place: the same work as `process(_:)` after its decoding.
     public func process(decoded frame: UnsafeMutablePointer<DecodedFrame>) {
@@ -118,12 +121,19 @@ public final class Engine {
             &frame.pointee.segment,
             frame.pointee.outcome,
             time: frame.pointee.time,
-            wireLength: frame.pointee.wireLength
+            wireLength: frame.pointee.wireLength,
+            synHashes: frame.pointee.synHashes
         )
     }
 
     @inline(__always)
-    func dispatch(_ segment: inout TCPSegment, _ outcome: DecodeOutcome, time: Int64, wireLength: Int) {
+    func dispatch(
+        _ segment: inout TCPSegment,
+        _ outcome: DecodeOutcome,
+        time: Int64,
+        wireLength: Int,
+        synHashes: SynHashes?
+    ) {
         counters.frames &+= 1
         counters.bytes &+= wireLength
         outcomeCounts[Int(outcome.rawValue)] &+= 1
@@ -133,7 +143,11 @@ public final class Engine {
         if flags.contains(.rst) {
             handleReset(&segment)
         } else if flags.contains(.syn) {
-            if flags.contains(.ack) { handleSynAck(&segment) } else { handleSyn(&segment) }
+            if flags.contains(.ack) {
+                handleSynAck(&segment)
+            } else {
+                handleSyn(&segment, synHashes ?? SynHashes(segment, hasher))
+            }
         } else {
             if flags.contains(.ack) { handleAck(&segment) }
             if flags.contains(.fin) { handleFin(&segment) }

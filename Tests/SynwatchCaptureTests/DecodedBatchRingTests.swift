@@ -9,6 +9,7 @@ import Testing
     @Test("Batches arrive whole and in order while the reader runs ahead by at most the ring's depth")
     func inOrder() throws {
         let ring = DecodedBatchRing(batchSize: 5, depth: 3, note: 0)
+        let decoder = try Engine().frameDecoder
         let batches = 2_000
         let filled = Atomic<Int>(0)
         // Each frame's capture time is its number in the stream: frame n of batch b is b * 5 + n.
@@ -18,7 +19,7 @@ import Testing
                 for number in 0..<batches {
                     let batch = ring.startFilling()
                     let count = number % 6  // from empty batches to full ones
-                    _ = try? batch.fill { body in
+                    _ = try? batch.fill(with: decoder) { body in
                         for index in 0..<count {
                             let time = Timestamp(nanoseconds: Int64(number * 5 + index))
                             body(Frame(time: time, linkType: .rawIP, bytes: raw, wireLength: 40))

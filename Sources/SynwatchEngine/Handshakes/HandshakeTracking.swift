@@ -1,14 +1,15 @@
 /// Every handshake from its SYN to its completing ACK, RST or time-out, counted on its service and its host.
 extension Engine {
-    func handleSyn(_ segment: inout TCPSegment) {
+    /// - Parameter hashes: the SYN's keys hashed, maybe on the thread that decoded it.
+    func handleSyn(_ segment: inout TCPSegment, _ hashes: SynHashes) {
         counters.synPackets &+= 1
         let now = clock.now
         let victimKey = VictimKey(address: segment.destination, port: segment.destinationPort)
-        let victimHash = victims.hash(victimKey)
+        let victimHash = hashes.service
         let victim = trackVictim(victimKey, hash: victimHash)
         // The whole host too (port 0), where a flood spread over random ports adds up.
         let hostKey = VictimKey(address: segment.destination, port: 0)
-        let hostHash = victims.hash(hostKey)
+        let hostHash = hashes.host
         let host = segment.destinationPort == 0 ? nil : trackVictim(hostKey, hash: hostHash)
         // Everything about the attempt is counted in the step it matures in.
         let grace = victim.map { victims.states[$0].grace } ?? configuration.windows.completionGrace.nanoseconds
@@ -18,7 +19,7 @@ extension Engine {
         if let host { countSynPacket(on: host, step: step) }
 
         let key = HandshakeKey(segment, sentBy: .client)
-        let hashed = handshakes.hash(key)
+        let hashed = hashes.handshake
         // A service under a heavy attack has its attempts sampled by 4-tuple, so a flood stops filling
         // the table (and evicting other services' handshakes) once it is known. Retransmissions of a
         // sampled 4-tuple are sampled too. A tracked attempt stands for `weight` attempts.
@@ -63,7 +64,7 @@ extension Engine {
             counters.sampledOut &+= 1
         }
 
-        let sourceHash = hasher.hash(segment.source)
+        let sourceHash = hashes.source
         if let victim {
             countAttempt(
                 on: victim,

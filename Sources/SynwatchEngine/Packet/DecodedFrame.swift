@@ -7,14 +7,18 @@ public struct DecodedFrame: Sendable {
     public var outcome: DecodeOutcome
     /// Meaningful when `outcome` is `.tcp`.
     public var segment: TCPSegment
+    /// For a SYN, its table keys' hashes.
+    var synHashes: SynHashes
 
-    /// Decodes `frame`; its bytes are not needed afterwards.
     @inline(__always)
-    public init(_ frame: Frame) {
+    init(_ frame: Frame, hasher: KeyedHasher) {
         time = frame.time.nanoseconds
         wireLength = frame.wireLength
         segment = .empty
         outcome = PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment)
+        synHashes =
+            outcome == .tcp && segment.flags.intersection([.syn, .ack, .rst]) == .syn
+            ? SynHashes(segment, hasher) : SynHashes()
     }
 
     /// Nothing decoded yet: a value to fill buffers with.
@@ -25,5 +29,35 @@ public struct DecodedFrame: Sendable {
         wireLength = 0
         outcome = .notIP
         segment = .empty
+        synHashes = SynHashes()
+    }
+}
+
+/// Decodes frames for an engine on another thread: the decoding, and the hashing of a SYN's keys, which depends on
+/// the engine's hash seed only.
+public struct FrameDecoder: Sendable {
+    let hasher: KeyedHasher
+
+    @inline(__always)
+    public func decode(_ frame: Frame) -> DecodedFrame { DecodedFrame(frame, hasher: hasher) }
+}
+
+/// The hashes of a SYN's service, host, handshake and source keys: the SYN path's hashing, done where the frame is
+/// decoded.
+struct SynHashes: Sendable {
+    var service: UInt64 = 0
+    var host: UInt64 = 0
+    var handshake: (hash: UInt64, fingerprint: UInt64) = (0, 0)
+    var source: UInt64 = 0
+
+    init() {}
+
+    @inline(__always)
+    init(_ segment: TCPSegment, _ hasher: KeyedHasher) {
+        service = hasher.hash(segment.destination, port: segment.destinationPort)
+        host = hasher.hash(segment.destination, port: 0)
+        let key = HandshakeKey(segment, sentBy: .client)
+        handshake = hasher.hash(key.client, key.server, ports: key.ports)
+        source = hasher.hash(segment.source)
     }
 }
