@@ -34,9 +34,11 @@ public final class DecodedBatchRing<Note: Sendable>: @unchecked Sendable {
         ) throws(CaptureError) -> Int? {
             // A local count, not the property: a class property's accesses would be checked per frame.
             let frames = self.frames
+            let capacity = self.capacity
             var filled = 0
             defer { count = filled }
             return try read { frame in
+                precondition(filled < capacity, "a read gave more frames than the batch holds")
                 frames[filled] = decoder.decode(frame)
                 filled &+= 1
             }
@@ -74,16 +76,17 @@ public final class DecodedBatchRing<Note: Sendable>: @unchecked Sendable {
         filled.signal()
     }
 
+    /// The engine thread's next batch, once it is filled.
+    public func take() -> Batch {
+        filled.wait()
+        return batches[nextToTake]
+    }
+
     /// The engine thread's next batch, or nil when none was filled within `timeout`.
-    public func take(timeout: Duration? = nil) -> Batch? {
-        if let timeout {
-            let nanoseconds =
-                Int(timeout.components.seconds) * 1_000_000_000
-                + Int(timeout.components.attoseconds / 1_000_000_000)
-            guard filled.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .success else { return nil }
-        } else {
-            filled.wait()
-        }
+    public func take(timeout: Duration) -> Batch? {
+        let nanoseconds =
+            Int(timeout.components.seconds) * 1_000_000_000 + Int(timeout.components.attoseconds / 1_000_000_000)
+        guard filled.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .success else { return nil }
         return batches[nextToTake]
     }
 

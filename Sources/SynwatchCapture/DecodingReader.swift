@@ -30,7 +30,7 @@ public final class DecodingReader: @unchecked Sendable {  // `source` is used by
         let decoder = engine.frameDecoder
         try SystemCall.detachThread(named: "synwatch-read") { self.readAndDecode(with: decoder) }
         while true {
-            let batch = ring.take()!
+            let batch = ring.take()
             for index in 0..<batch.count { engine.process(decoded: batch.frames + index) }
             let note = batch.note
             ring.release()
