@@ -43,7 +43,7 @@ public struct FrameDecoder: Sendable {
 }
 
 /// The hashes of a SYN's service, host, handshake and source keys: the SYN path's hashing, done where the frame is
-/// decoded.
+/// decoded, by the same functions the tables hash their keys with.
 struct SynHashes: Sendable {
     var service: UInt64 = 0
     var host: UInt64 = 0
@@ -54,10 +54,9 @@ struct SynHashes: Sendable {
 
     @inline(__always)
     init(_ segment: TCPSegment, _ hasher: KeyedHasher) {
-        service = hasher.hash(segment.destination, port: segment.destinationPort)
-        host = hasher.hash(segment.destination, port: 0)
-        let key = HandshakeKey(segment, sentBy: .client)
-        handshake = hasher.hash(key.client, key.server, ports: key.ports)
+        service = VictimKey(address: segment.destination, port: segment.destinationPort).hashed(by: hasher)
+        host = VictimKey(address: segment.destination, port: 0).hashed(by: hasher)
+        handshake = HandshakeKey(segment, sentBy: .client).hashed(by: hasher)
         source = hasher.hash(segment.source)
     }
 }

@@ -40,6 +40,12 @@ struct HandshakeKey: Equatable, Sendable {
     }
 
     var serverPort: UInt16 { UInt16(truncatingIfNeeded: ports) }
+
+    /// The key's bucket hash and fingerprint in the handshake table; also taken off the engine's thread (`SynHashes`).
+    @inline(__always)
+    func hashed(by hasher: KeyedHasher) -> (hash: UInt64, fingerprint: UInt64) {
+        hasher.hash(client, server, ports: ports)
+    }
 }
 
 /// One tracked attempt: 32 bytes, two to a cache line.
@@ -97,9 +103,7 @@ final class HandshakeTable {
     deinit { entries.deallocate() }
 
     @inline(__always)
-    func hash(_ key: HandshakeKey) -> (hash: UInt64, fingerprint: UInt64) {
-        hasher.hash(key.client, key.server, ports: key.ports)
-    }
+    func hash(_ key: HandshakeKey) -> (hash: UInt64, fingerprint: UInt64) { key.hashed(by: hasher) }
 
     /// The slot of the attempt with this hash and fingerprint.
     @inline(__always)

@@ -3,6 +3,10 @@
 struct VictimKey: Equatable, Sendable {
     var address: IPAddress
     var port: UInt16
+
+    /// The key's hash in the victim table; also taken off the engine's thread (`SynHashes`).
+    @inline(__always)
+    func hashed(by hasher: KeyedHasher) -> UInt64 { hasher.hash(address, port: port) }
 }
 
 /// Counters of one resolution step of a victim's rate window.
@@ -170,7 +174,7 @@ final class VictimTable {
     }
 
     @inline(__always)
-    func hash(_ key: VictimKey) -> UInt64 { hasher.hash(key.address, port: key.port) }
+    func hash(_ key: VictimKey) -> UInt64 { key.hashed(by: hasher) }
 
     /// The slot of `key`.
     @inline(__always)
