@@ -14,6 +14,10 @@ public final class Engine {
     public private(set) var configuration: EngineConfiguration
 
     let hasher: KeyedHasher
+    /// Which clients of a service under a spoofed storm are followed; its multiplier is drawn from the hash seed.
+    public let clientSampling: ClientSampling
+    /// The services thinned by client now (the detector's list, updated once a step).
+    public private(set) var thinned: [SampledService] = []
     let handshakes: HandshakeTable
     let victims: VictimTable
     let sources: SourceTable
@@ -38,6 +42,7 @@ public final class Engine {
         try configuration.validate()
         self.configuration = configuration
         hasher = KeyedHasher(seed: configuration.hashSeed)
+        clientSampling = ClientSampling(seed: configuration.hashSeed)
         let windows = configuration.windows
         let resolution = windows.resolution.nanoseconds
         clock = StepClock(resolution: resolution, epochLength: max(resolution, windows.sources.nanoseconds / 2))
@@ -225,6 +230,17 @@ public final class Engine {
         sweepConnections(at: time, buckets: settings.connectionSweepBuckets)
         let inputs = detectorInputs
         withDetector { detector, counters in detector.tick(step: step, time: time, inputs, counters: &counters) }
+        if detector.thinned != thinned { thinned = detector.thinned }
+    }
+
+    /// The shift a SYN to `address` and `port` is thinned at by client: its service's or its host's, 0 for none.
+    @inline(__always)
+    func thinningShift(_ address: IPAddress, port: UInt16) -> UInt8 {
+        var shift: UInt8 = 0
+        for service in thinned where service.address == address && (service.port == port || service.port == 0) {
+            shift = max(shift, service.shift)
+        }
+        return shift
     }
 
     /// Runs `body` on the detector and the counters taken out of the engine, then puts them back. An access to

@@ -25,8 +25,10 @@ struct Detector {
     static let maximumScanCandidates = 256
     /// A service under attack keeps at least this many tracked attempts per second (if it has them)...
     static let minimumTrackedPerSecond = 2_000.0
-    /// ...while tracking as few as one in 2^this.
-    static let maximumSamplingShift: UInt8 = 6
+    /// ...while tracking as few as one in 2^this (a tracked attempt's weight is a byte).
+    static let maximumSamplingShift: UInt8 = 7
+    /// The services under a random-source attack thinned by client, most SYNs first (`Engine.thinned`).
+    var thinned: [SampledService] = []
     var pendingEvents: [Event] = []
     /// For each attack going on, the most the kernel showed during it (`observe`).
     var attackKernelPeaks: [UInt64: KernelFigures] = [:]
@@ -36,9 +38,23 @@ extension Detector {
     /// One step's decisions: every tracked service, then scans, then backscatter.
     mutating func tick(step: Int64, time: Int64, _ inputs: DetectorInputs, counters: inout EngineStatistics) {
         let victims = inputs.victims
+        var thinning: [(service: SampledService, rate: Double)] = []
         for slot in 0..<victims.slots.capacity where victims.slots.isOccupied(slot) {
             evaluate(slot, step: step, time: time, inputs, counters: &counters)
+            let state = victims.states[slot]
+            if state.phase == .attacked && state.kind == .randomSource && state.samplingShift > 0 {
+                let key = victims.keys[slot]
+                thinning.append(
+                    (
+                        SampledService(address: key.address, port: key.port, shift: state.samplingShift),
+                        state.peakSynPerSecond
+                    )
+                )
+            }
         }
+        thinning.sort { ($0.rate, $1.service.port) > ($1.rate, $0.service.port) }
+        let next = thinning.prefix(ClientSampling.maximumServices).map(\.service)
+        if next != thinned { thinned = Array(next) }
         judgeScanCandidates(at: time, inputs, counters: &counters)
         judgeBackscatter(at: time, inputs, counters: &counters)
     }

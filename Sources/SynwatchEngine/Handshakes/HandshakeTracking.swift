@@ -2,6 +2,12 @@
 extension Engine {
     /// - Parameter hashes: the SYN's keys hashed, maybe on the thread that decoded it.
     func handleSyn(_ segment: inout TCPSegment, _ hashes: SynHashes) {
+        // A service thinned by client is left before any of its work: the kernel drops the same SYNs.
+        let clientShift = thinned.isEmpty ? 0 : thinningShift(segment.destination, port: segment.destinationPort)
+        if clientShift > 0 && !clientSampling.keeps(segment.source, shift: clientShift) {
+            counters.thinnedOut &+= 1
+            return
+        }
         counters.synPackets &+= 1
         let now = clock.now
         let victimKey = VictimKey(address: segment.destination, port: segment.destinationPort)
@@ -15,19 +21,24 @@ extension Engine {
         let grace = victim.map { victims.states[$0].grace } ?? configuration.windows.completionGrace.nanoseconds
         let graceCentiseconds = UInt8(truncatingIfNeeded: (grace + 9_999_999) / 10_000_000)
         let step = (now + Int64(graceCentiseconds) * 10_000_000) / clock.resolution
-        if let victim { countSynPacket(on: victim, step: step) }
-        if let host { countSynPacket(on: host, step: step) }
+        let synWeight = Int(1) << Int(clientShift)
+        if let victim { countSynPacket(on: victim, step: step, weight: synWeight) }
+        if let host { countSynPacket(on: host, step: step, weight: synWeight) }
 
         let key = HandshakeKey(segment, sentBy: .client)
         let hashed = hashes.handshake
         // A service under a heavy attack has its attempts sampled by 4-tuple, so a flood stops filling
         // the table (and evicting other services' handshakes) once it is known. Retransmissions of a
-        // sampled 4-tuple are sampled too. A tracked attempt stands for `weight` attempts.
-        let shift = max(
-            victim.map { victims.states[$0].samplingShift } ?? 0,
-            host.map { victims.states[$0].samplingShift } ?? 0
-        )
-        let tracked = hashed.fingerprint & ((1 << UInt64(shift)) - 1) == 0
+        // sampled 4-tuple are sampled too. A tracked attempt stands for `weight` attempts. Under a spoofed
+        // storm the clients were sampled instead (above), and every attempt of a kept client is tracked.
+        let shift =
+            clientShift > 0
+            ? clientShift
+            : max(
+                victim.map { victims.states[$0].samplingShift } ?? 0,
+                host.map { victims.states[$0].samplingShift } ?? 0
+            )
+        let tracked = clientShift > 0 || hashed.fingerprint & ((1 << UInt64(shift)) - 1) == 0
         let weight = UInt32(1) << UInt32(shift)
         if tracked {
             let slot: Int
@@ -73,6 +84,7 @@ extension Engine {
                 sourceHash: sourceHash,
                 tracked: tracked,
                 weight: weight,
+                clientShift: clientShift,
                 topSources: true
             )
         }
@@ -85,6 +97,7 @@ extension Engine {
                 sourceHash: sourceHash,
                 tracked: tracked,
                 weight: weight,
+                clientShift: clientShift,
                 topSources: false
             )
         }
@@ -102,6 +115,13 @@ extension Engine {
     }
 
     func handleSynAck(_ segment: inout TCPSegment) {
+        if !thinned.isEmpty {
+            let clientShift = thinningShift(segment.source, port: segment.sourcePort)
+            if clientShift > 0 && !clientSampling.keeps(segment.destination, shift: clientShift) {
+                counters.thinnedOut &+= 1
+                return
+            }
+        }
         counters.synAcks &+= 1
         guard let slot = handshakes.find(handshakes.hash(HandshakeKey(segment, sentBy: .server))) else {
             counters.unsolicitedSynAcks &+= 1
@@ -159,6 +179,9 @@ extension Engine {
     func noteSampledOutCompleter(_ client: IPAddress, on victim: Int, fingerprint: UInt64) {
         let shift = victims.states[victim].samplingShift
         guard shift > 0, fingerprint & ((1 << UInt64(shift)) - 1) != 0 else { return }
+        // Sampled by client, a kept client's attempts are all tracked, and an unkept one is no source at all.
+        let key = victims.keys[victim]
+        guard thinned.isEmpty || thinningShift(key.address, port: key.port) == 0 else { return }
         let sourceHash = hasher.hash(client)
         victims.advanceEpoch(victim, to: clock.epoch)
         victims.distinct.add(sourceHash, to: victims.completerSketch(victim, parity: clock.parity))
@@ -215,7 +238,11 @@ extension Engine {
             // Completers are subtracted from a service's sources (a host-wide attack is spoofed by definition),
             // and delays learnt per service and for the link (hosts use the link's).
             if completed {
-                victims.distinct.add(clientHash, to: victims.completerSketch(victim, parity: parity))
+                let key = victims.keys[victim]
+                let clientShift = thinned.isEmpty ? 0 : thinningShift(key.address, port: key.port)
+                ClientSampling.forEachStandIn(of: clientHash, shift: clientShift) {
+                    victims.distinct.add($0, to: victims.completerSketch(victim, parity: parity))
+                }
                 // After a retransmission the delay measures the client's time-out, not the path.
                 if !entry.retransmitted {
                     DelayHistogram.add(clock.now - entry.synTime, to: victims.delayHistogram(victim))

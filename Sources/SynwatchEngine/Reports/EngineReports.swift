@@ -63,9 +63,20 @@ extension Engine {
                 completionRatio: measured.maturedAttempts > 0 ? measured.completionRatio : nil,
                 distinctSources: inputs.failingSources(slot),
                 attackKind: state.phase == .attacked ? state.kind : nil,
-                attacksStarted: state.attacksStarted
+                attacksStarted: state.attacksStarted,
+                sampling: sampling(of: slot)
             )
         }
+    }
+
+    /// How the service in `slot` is sampled now, by client before by 4-tuple (`handleSyn`).
+    func sampling(of slot: Int) -> ServiceSampling? {
+        let key = victims.keys[slot]
+        let clientShift = thinned.isEmpty ? 0 : thinningShift(key.address, port: key.port)
+        if clientShift > 0 { return ServiceSampling(by: .client, shift: clientShift) }
+        let state = victims.states[slot]
+        guard state.phase == .attacked, state.samplingShift > 0 else { return nil }
+        return ServiceSampling(by: .handshake, shift: state.samplingShift)
     }
 
     /// The attacks going on, with the figures of the latest complete window.

@@ -23,6 +23,9 @@ public struct EngineStatistics: Sendable, Equatable {
     public var handshakeEvictions = 0
     /// Attempts on services under attack left out of the handshake table by sampling.
     public var sampledOut = 0
+    /// SYNs and SYN-ACKs of clients left out of a service thinned by client (`ClientSampling`) that reached the
+    /// engine: in a capture file all of them, live only those the kernel's filter had not dropped yet.
+    public var thinnedOut = 0
     public var victimEvictions = 0
     /// SYNs whose service could not be tracked because its bucket held only services under attack.
     public var victimsUntracked = 0
@@ -70,6 +73,7 @@ public struct EngineStatistics: Sendable, Equatable {
         timeouts += other.timeouts
         handshakeEvictions += other.handshakeEvictions
         sampledOut += other.sampledOut
+        thinnedOut += other.thinnedOut
         victimEvictions += other.victimEvictions
         victimsUntracked += other.victimsUntracked
         sourceEvictions += other.sourceEvictions
@@ -263,6 +267,8 @@ public struct ServiceSummary: Sendable, Equatable {
     public var attackKind: FloodKind?
     /// Attacks started on the service since it entered the victims table, by the kind they started as.
     public var attacksStarted: AttacksByKind
+    /// How its attempts are sampled now; nil when every one is followed.
+    public var sampling: ServiceSampling?
 
     public init(
         address: IPAddress,
@@ -280,7 +286,8 @@ public struct ServiceSummary: Sendable, Equatable {
         completionRatio: Double? = nil,
         distinctSources: Int = 0,
         attackKind: FloodKind? = nil,
-        attacksStarted: AttacksByKind = AttacksByKind()
+        attacksStarted: AttacksByKind = AttacksByKind(),
+        sampling: ServiceSampling? = nil
     ) {
         self.address = address
         self.port = port
@@ -298,6 +305,7 @@ public struct ServiceSummary: Sendable, Equatable {
         self.distinctSources = distinctSources
         self.attackKind = attackKind
         self.attacksStarted = attacksStarted
+        self.sampling = sampling
     }
 }
 
@@ -390,4 +398,26 @@ public struct SourceSummary: Sendable, Equatable {
         self.distinctTargets = distinctTargets
         self.lastTarget = lastTarget
     }
+}
+
+/// How the attempts of a service under a heavy attack are sampled: one in 2^shift stands for them all.
+public struct ServiceSampling: Sendable, Equatable {
+    public enum Method: String, Sendable {
+        /// By 4-tuple, in the engine only.
+        case handshake
+        /// By client address (`ClientSampling`), for a random-source storm: the daemon's kernel filter thins too.
+        case client
+    }
+
+    public var by: Method
+    public var shift: UInt8
+    /// Whether the daemon's kernel filter drops the left-out clients' SYNs before they are captured.
+    public var inKernel = false
+
+    public init(by: Method, shift: UInt8) {
+        self.by = by
+        self.shift = shift
+    }
+
+    public var oneIn: Int { 1 << Int(shift) }
 }

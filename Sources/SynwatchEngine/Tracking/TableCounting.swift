@@ -2,14 +2,15 @@
 extension Engine {
     /// Counts a SYN packet in the step its attempt matures in (`step`).
     @inline(__always)
-    func countSynPacket(on service: Int, step: Int64) {
+    func countSynPacket(on service: Int, step: Int64, weight: Int) {
         victims.advanceRing(service, to: step)
-        victims.stepCounters(service, step: step).pointee.synPackets &+= 1
-        victims.states[service].synPackets &+= 1
+        victims.stepCounters(service, step: step).pointee.synPackets &+= UInt32(truncatingIfNeeded: weight)
+        victims.states[service].synPackets &+= weight
     }
 
     /// Counts a new attempt on a service or host, maturing in `step`: distinct sources always, the
-    /// attempt itself only when tracked (untracked SYNs may be retransmissions), with its weight.
+    /// attempt itself only when tracked (untracked SYNs may be retransmissions), with its weight. A client kept
+    /// at `clientShift` stands for 2^clientShift distinct sources.
     @inline(__always)
     func countAttempt(
         on service: Int,
@@ -18,13 +19,17 @@ extension Engine {
         sourceHash: UInt64,
         tracked: Bool,
         weight: UInt32,
+        clientShift: UInt8,
         topSources: Bool
     ) {
         let parity = clock.parity
         victims.advanceEpoch(service, to: clock.epoch)
-        victims.distinct.add(sourceHash, to: victims.sketch(service, parity: parity))
+        let sketch = victims.sketch(service, parity: parity)
         let counters = victims.stepCounters(service, step: step)
-        LinearCounter.add(sourceHash, to: &counters.pointee.sources)
+        ClientSampling.forEachStandIn(of: sourceHash, shift: clientShift) { hash in
+            victims.distinct.add(hash, to: sketch)
+            LinearCounter.add(hash, to: &counters.pointee.sources)
+        }
         guard tracked else { return }
         counters.pointee.attempts &+= weight
         let state = victims.states.pointer(service)

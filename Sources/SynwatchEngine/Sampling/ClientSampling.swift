@@ -1,0 +1,60 @@
+/// Which clients of a service under a spoofed flood the engine follows: those whose address passes a keyed
+/// multiplicative hash test, so the test fits a kernel socket filter (`LiveCaptureOptions.engineFilter`) and
+/// a SYN, its SYN-ACK and the completing ACK are kept or dropped together.
+///
+/// A client is kept at shift k when the top k bits of `low32(address) × multiplier` (mod 2³²) are zero: one
+/// client in 2^k of a random-source storm. The multiplier is odd and drawn from the engine's secret hash seed,
+/// so a flood cannot pick addresses that are always kept or always dropped. Only random-source attacks are
+/// thinned this way: a single-source or distributed flood would be all in or all out.
+public struct ClientSampling: Sendable, Hashable {
+    /// The most halvings, as for handshakes sampled by 4-tuple: a tracked attempt's weight is a byte.
+    public static let maximumShift = Detector.maximumSamplingShift
+    /// Most services thinned at once; the filter grows with each.
+    public static let maximumServices = 8
+
+    public let multiplier: UInt32
+
+    public init(multiplier: UInt32) { self.multiplier = multiplier | 1 }
+
+    init(seed: UInt64) {
+        self.init(
+            multiplier: UInt32(
+                truncatingIfNeeded: KeyedHasher.fold(seed ^ 0x2D35_8DCC_AA6C_78A5, 0x8BB8_4B93_962E_ACC9)
+            )
+        )
+    }
+
+    /// Calls `body` with a kept client's source hash and 2^shift − 1 stand-ins derived from it, so the
+    /// distinct-sources sketches count each kept client as the 2^shift it stands for and stay unbiased when
+    /// windows hold steps sampled at different shifts. The same client always gives the same stand-ins.
+    @inline(__always)
+    static func forEachStandIn(of hash: UInt64, shift: UInt8, _ body: (UInt64) -> Void) {
+        body(hash)
+        guard shift > 0 else { return }
+        for copy in 1..<(UInt64(1) << UInt64(shift)) {
+            body(KeyedHasher.fold(hash ^ 0xE703_7ED1_A0B4_28DB, copy &* 0x9E37_79B9_7F4A_7C15))
+        }
+    }
+
+    /// Whether a client is kept at `shift`: its address's last 32 bits, as the filter loads them.
+    @inline(__always)
+    public func keeps(_ client: IPAddress, shift: UInt8) -> Bool {
+        shift == 0 || (UInt32(truncatingIfNeeded: client.low) &* multiplier) >> UInt32(32 - Int(shift)) == 0
+    }
+}
+
+/// A service (or a whole host, port 0) whose clients are sampled at `shift`: one client in 2^shift is kept.
+public struct SampledService: Sendable, Hashable, CustomStringConvertible {
+    public var address: IPAddress
+    /// 0 for every port of the host.
+    public var port: UInt16
+    public var shift: UInt8
+
+    public init(address: IPAddress, port: UInt16, shift: UInt8) {
+        self.address = address
+        self.port = port
+        self.shift = shift
+    }
+
+    public var description: String { "\(address) port \(port) 1/\(1 << Int(shift))" }
+}
