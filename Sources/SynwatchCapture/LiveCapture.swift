@@ -34,7 +34,12 @@ public struct LiveCaptureOptions: Equatable, Sendable {
     /// headers does not match: `ip6 protochain` needs a filter the kernel refuses, which would then run in user
     /// space on every packet.
     public static func engineFilter(for linkType: LinkType) -> String {
-        linkType == .ethernet ? "tcp or (vlan and (tcp or (vlan and tcp)))" : "tcp"
+        engineFilter(for: linkType, tcp: "tcp")
+    }
+
+    /// `tcp`, a parenthesised test that implies TCP, at every depth of tagging that `linkType` is read at.
+    static func engineFilter(for linkType: LinkType, tcp: String) -> String {
+        linkType == .ethernet ? "\(tcp) or (vlan and (\(tcp) or (vlan and \(tcp))))" : tcp
     }
 
     /// Options with the daemon's defaults: 128-byte snap length, 64 MiB buffer, 10 ms buffer timeout, 100 ms
@@ -105,8 +110,8 @@ public final class LiveCapture: FrameSource {
     public let linkType: LinkType
     /// Whether frames carry nanosecond time stamps (else microseconds, when the interface cannot give them).
     public let hasNanosecondTimestamps: Bool
-    /// The BPF filter installed.
-    public let filter: String
+    /// The BPF filter installed: the options' at first, then the last one `setFilter` installed.
+    public private(set) var filter: String
     /// Raise it, from any thread, to make `readFrames` return `nil` at once.
     public let stopSignal: CaptureStopSignal
     /// Frames delivered so far.
@@ -184,6 +189,21 @@ public final class LiveCapture: FrameSource {
     /// - Throws: `CaptureError`, as `init` does.
     public func reopened() throws(CaptureError) -> LiveCapture {
         try LiveCapture(interface: interface, options: options, stopSignal: stopSignal)
+    }
+
+    /// Replaces the kernel filter, such as with `LiveCaptureOptions.engineFilter(for:thinning:sampling:)` when the
+    /// services to thin change. Frames already in the ring buffer are held to the new filter too (libpcap filters
+    /// them in user space). `reopened()` starts again from the options' filter.
+    ///
+    /// - Throws: `CaptureError` with reason `captureSetupFailed` when libpcap cannot compile or install the
+    ///   expression; the previous filter then stays installed, and the capture goes on.
+    public func setFilter(_ expression: String) throws(CaptureError) {
+        do {
+            try handle.setFilter(expression)
+        } catch {
+            throw CaptureError(Self.setupReason(error), input: input, call: error.call, message: error.message)
+        }
+        filter = expression
     }
 
     /// Hands the frames ready, up to `limit`, to `body`, waiting at most `options.idleInterval` for the first.
