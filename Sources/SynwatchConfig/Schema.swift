@@ -110,6 +110,7 @@ enum Schema {
                 .byteSize("buffer_size", \.daemon.bufferSize),
                 .integer("snap_length", \.daemon.snapLength),
                 .duration("buffer_timeout", \.daemon.bufferTimeout),
+                .flag("kernel_sampling", \.daemon.kernelSampling),
             ]
         ),
         Section(

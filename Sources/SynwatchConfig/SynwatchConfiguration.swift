@@ -94,6 +94,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Longest a captured frame waits in the kernel buffer before it is delivered (libpcap's timeout): short,
     /// because it adds to the delay of every alert.
     public var bufferTimeout = TimeSpan.milliseconds(10)
+    /// Whether the capture's kernel filter drops the SYNs (and SYN-ACKs) of the clients the engine leaves out of a
+    /// service under a random-source storm, so the flood costs user space a bounded rate.
+    public var kernelSampling = true
 
     /// Creates the built-in defaults.
     public init() {}

@@ -20,6 +20,8 @@ struct LoopReport: Sendable {
     /// The reading thread's CPU time (as of its latest counters) and the engine thread's.
     var reading: ThreadCPUMeter.Reading
     var engine: ThreadCPUMeter.Reading
+    /// The services the kernel's filter thins now (`ClientSampling`).
+    var kernelSampling: [SampledService]
 }
 
 /// The CPU time of the thread that reads it, and its share of a core since the previous reading.
@@ -69,6 +71,8 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
         var reopened = false
         /// The stop signal was raised: the last batch.
         var stopped = false
+        /// The services the kernel's filter thinned after this batch was read, when that changed.
+        var kernelSampling: [SampledService]?
     }
 
     let interface: String
@@ -88,6 +92,13 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
     private var readingMeter = ThreadCPUMeter()
     /// The engine's decoding, with its hash seed: a SYN's keys are hashed here, off the engine's thread.
     private let decoder: FrameDecoder
+    /// Whether the kernel's filter thins what the engine thins by client, and what it thins now.
+    private let kernelSampling: Bool
+    private let clientSampling: ClientSampling
+    private var installedSampling: [SampledService] = []
+
+    /// The services the engine thins by client, handed from its thread to the reading thread's filter.
+    private let wantedSampling = Mutex<[SampledService]>([])
 
     // The engine thread's.
     private let engine: Engine
@@ -109,15 +120,19 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
     /// The reading thread's latest CPU reading, and the engine thread's meter.
     private var reading = ThreadCPUMeter.Reading()
     private var engineMeter = ThreadCPUMeter()
+    private var thinned: [SampledService] = []
+    private var kernelSampled: [SampledService] = []
 
     /// - Parameters:
     ///   - capture: an activated capture; its stop signal stops the loop.
     ///   - listing: how many services each report lists.
+    ///   - kernelSampling: whether the kernel's filter drops the SYNs of clients the engine leaves out.
     ///   - onEvents: called on the engine's thread with each batch of events; must not block.
     init(
         capture: LiveCapture,
         configuration: EngineConfiguration,
         listing: ServiceListing,
+        kernelSampling: Bool,
         logger: Logger,
         onEvents: @escaping @Sendable ([Event]) -> Void
     ) throws(ConfigurationProblem) {
@@ -127,6 +142,8 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
         self.engine = try Engine(configuration: configuration)
         resolution = configuration.windows.resolution.nanoseconds
         decoder = engine.frameDecoder
+        clientSampling = engine.clientSampling
+        self.kernelSampling = kernelSampling
         self.logger = logger
         self.listing = listing
         self.onEvents = onEvents
@@ -142,7 +159,8 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
                 kernelDrops: 0,
                 interfaceDrops: 0,
                 reading: ThreadCPUMeter.Reading(),
-                engine: ThreadCPUMeter.Reading()
+                engine: ThreadCPUMeter.Reading(),
+                kernelSampling: []
             )
         )
         let now = Clocks.monotonicNanoseconds()
@@ -174,6 +192,7 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
             let batch = ring.startFilling()
             readingHeartbeat.store(Clocks.monotonicNanoseconds(), ordering: .relaxed)
             var note = ReadNote()
+            note.kernelSampling = installWantedSampling()
             do {
                 let wait = untilNextStep()
                 let frames = try batch.fill(with: decoder) { body throws(CaptureError) in
@@ -199,6 +218,34 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
             ring.finishFilling()
             if note.stopped { return }
         }
+    }
+
+    /// Puts the engine's latest list of services thinned by client into the kernel's filter, when it changed;
+    /// returns the list now in force then. The engine drops the same packets itself, so the filter may lag.
+    private func installWantedSampling() -> [SampledService]? {
+        guard kernelSampling else { return nil }
+        let wanted = wantedSampling.withLock { $0 }
+        guard wanted != installedSampling else { return nil }
+        let filter = LiveCaptureOptions.engineFilter(for: capture.linkType, thinning: wanted, sampling: clientSampling)
+        do {
+            try capture.setFilter(filter)
+            installedSampling = wanted
+            logger.notice(
+                wanted.isEmpty ? "Kernel filter back to every SYN" : "Kernel filter thins a spoofed storm",
+                metadata: [
+                    "interface": "\(interface)", "services": "\(wanted.map(\.description).joined(separator: ", "))",
+                ]
+            )
+        } catch {
+            // The engine still thins; only the kernel's saving is lost. Tried again when the list changes.
+            installedSampling = wanted
+            logger.error(
+                "Kernel filter not replaced",
+                metadata: ["interface": "\(interface)", "error": "\(error)"]
+            )
+            return []
+        }
+        return wanted
     }
 
     /// libpcap's counters when a report interval has passed since they were last read.
@@ -232,7 +279,9 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
             do {
                 capture = try capture.reopened()
                 logger.notice("Capture reopened", metadata: ["interface": "\(interface)"])
-                post(ReadNote(drained: true, settled: settledTime(), reopened: true))
+                // Opened with the plain filter: the next turn installs the thinning again.
+                installedSampling = []
+                post(ReadNote(drained: true, settled: settledTime(), reopened: true, kernelSampling: []))
                 return true
             } catch {
                 // Each new reason is told once, and shown in the status until the interface is back.
@@ -277,6 +326,7 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
                 if note.reopened { lastStatistics = CaptureStatistics(received: 0, dropped: 0, interfaceDropped: 0) }
                 if let statistics = note.statistics { count(statistics) }
                 if let reading = note.reading { self.reading = reading }
+                if let sampling = note.kernelSampling { kernelSampled = sampling }
                 running = !note.stopped
                 if note.state != state {
                     state = note.state
@@ -285,6 +335,10 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
             }
             applyPendingConfiguration()
             applyPendingKernelReading()
+            if engine.thinned != thinned {
+                thinned = engine.thinned
+                wantedSampling.withLock { [thinned] in $0 = thinned }
+            }
             // Taken after every batch: a decision reaches the sinks within one batch of its step.
             if engine.hasEvents { onEvents(engine.takeEvents()) }
             if now - lastReport >= Self.reportInterval {
@@ -367,13 +421,24 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
             statistics: engine.statistics,
             occupancy: engine.occupancy,
             activeAttacks: engine.activeAttacks(),
-            services: previous?.services ?? engine.services(limit: listing.listed),
+            services: previous?.services ?? engine.services(limit: listing.listed).map(markingKernelSampling),
             sources: previous?.sources ?? engine.topSources(limit: 1_000),
             kernelDrops: kernelDrops,
             interfaceDrops: interfaceDrops,
             reading: reading,
-            engine: engineMeter.read()
+            engine: engineMeter.read(),
+            kernelSampling: kernelSampled
         )
         report.withLock { $0 = next }
+    }
+
+    /// A service thinned by client says whether the kernel's filter thins it too.
+    private func markingKernelSampling(_ service: ServiceSummary) -> ServiceSummary {
+        guard service.sampling?.by == .client else { return service }
+        var marked = service
+        marked.sampling?.inKernel = kernelSampled.contains {
+            $0.address == service.address && ($0.port == 0 || $0.port == service.port)
+        }
+        return marked
     }
 }

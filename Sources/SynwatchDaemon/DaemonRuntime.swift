@@ -92,6 +92,7 @@ public struct DaemonRuntime: Sendable {
                 capture: capture,
                 configuration: engine,
                 listing: listing,
+                kernelSampling: configuration.daemon.kernelSampling,
                 logger: logger,
                 onEvents: sink.deliver
             )

@@ -129,7 +129,8 @@ struct CaptureService: Service {
             packetsPerSecond: rate,
             kernelDrops: reports.reduce(0) { $0 + $1.kernelDrops },
             interfaceDrops: reports.reduce(0) { $0 + $1.interfaceDrops },
-            threads: threads
+            threads: threads,
+            kernelSampling: reports.map { InterfaceSampling(interface: $0.interface, services: $0.kernelSampling) }
         )
         let occupancy = reports.dropFirst().reduce(reports[0].occupancy) { $0.combined(with: $1.occupancy) }
         let services = reports.flatMap(\.services).sorted { $0.synPackets > $1.synPackets }.prefix(listing.listed)

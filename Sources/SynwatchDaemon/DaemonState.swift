@@ -16,6 +16,8 @@ public struct CaptureStatus: Sendable, Equatable {
     public var interfaceDrops: Int
     /// Each interface's reading and engine threads.
     public var threads: [CaptureThreadLoad]
+    /// What each interface's kernel filter thins now.
+    public var kernelSampling: [InterfaceSampling]
 
     public init(
         interfaces: [String],
@@ -24,7 +26,8 @@ public struct CaptureStatus: Sendable, Equatable {
         packetsPerSecond: Double = 0,
         kernelDrops: Int = 0,
         interfaceDrops: Int = 0,
-        threads: [CaptureThreadLoad] = []
+        threads: [CaptureThreadLoad] = [],
+        kernelSampling: [InterfaceSampling] = []
     ) {
         self.interfaces = interfaces
         self.state = state
@@ -33,10 +36,17 @@ public struct CaptureStatus: Sendable, Equatable {
         self.kernelDrops = kernelDrops
         self.interfaceDrops = interfaceDrops
         self.threads = threads
+        self.kernelSampling = kernelSampling
     }
 }
 
 /// One capture thread's CPU time, and its share of a core over the last status interval.
+/// The services one interface's kernel filter thins by client.
+public struct InterfaceSampling: Sendable, Equatable {
+    public var interface: String
+    public var services: [SampledService]
+}
+
 public struct CaptureThreadLoad: Sendable, Equatable {
     public var interface: String
     /// `read` or `engine`.

@@ -18,6 +18,16 @@ extension CaptureStatus {
                     cpuSeconds: Seconds(Double($0.cpuNanoseconds) / 1e9),
                     busy: Ratio($0.busy)
                 )
+            },
+            kernelSampling: kernelSampling.flatMap { sampling in
+                sampling.services.map {
+                    V1.KernelSampling(
+                        interface: sampling.interface,
+                        victim: $0.address.description,
+                        port: $0.port == 0 ? nil : $0.port,
+                        oneIn: 1 << Int($0.shift)
+                    )
+                }
             }
         )
     }

@@ -63,6 +63,18 @@ extension V1.Status {
                     (["interface": $0.interface, "thread": $0.thread], $0.cpuSeconds.value)
                 }
             },
+            Family(
+                "synwatch_capture_kernel_sampling_one_in",
+                .gauge,
+                "The kernel filter passes one client in this many of the service's spoofed storm (absent: every one)."
+            ) {
+                $0.daemon.capture.kernelSampling.map {
+                    (
+                        ["interface": $0.interface, "victim": $0.victim, "port": $0.port.map(String.init) ?? ""],
+                        Double($0.oneIn)
+                    )
+                }
+            },
         ]
         let counters: [(String, String, @Sendable (V1.Status) -> Int)] = [
             ("bytes", "Bytes of the frames received.", { $0.traffic.bytes }),
@@ -79,6 +91,10 @@ extension V1.Status {
             (
                 "sampled_out", "Attempts on attacked services left untracked by sampling.",
                 { $0.totals.tables.handshakes.sampledOut }
+            ),
+            (
+                "thinned_out", "SYNs and SYN-ACKs of clients sampled out that the kernel's filter had not dropped.",
+                { $0.totals.tables.handshakes.thinnedOut }
             ),
             (
                 "untracked_syns", "SYNs to services the full victim table could not track.",
@@ -303,6 +319,15 @@ extension V1.Service {
                 .gauge,
                 "Estimated distinct sources of the attempts that did not complete, over the sources window."
             ) { Double($0.distinctSources) },
+            Family(
+                "synwatch_service_sampling_one_in",
+                .gauge,
+                "One attempt in this many is followed while the service is sampled, by handshake or by client."
+            ) { exported in
+                exported.services.compactMap { service in
+                    service.sampling.map { (labels(service).merging(["by": $0.by]) { $1 }, Double($0.oneIn)) }
+                }
+            },
             Family("synwatch_service_attack_active", .gauge, "1 for each attack going on, by its kind.") { exported in
                 exported.services.compactMap { service in
                     service.kind.map { labels(service).merging(["kind": $0.rawValue]) { $1 } }.map { ($0, 1) }

@@ -75,6 +75,8 @@ extension V1 {
         public var interfaceDrops: Int
         /// Each interface's two threads, and how busy they keep their cores.
         public var threads: [CaptureThread]
+        /// The services whose spoofed storm each interface's kernel filter thins now.
+        public var kernelSampling: [KernelSampling]
 
         public init(
             interfaces: [String],
@@ -83,7 +85,8 @@ extension V1 {
             packetsPerSecond: Rate,
             kernelDrops: Int,
             interfaceDrops: Int,
-            threads: [CaptureThread] = []
+            threads: [CaptureThread] = [],
+            kernelSampling: [KernelSampling] = []
         ) {
             self.interfaces = interfaces
             self.state = state
@@ -92,11 +95,32 @@ extension V1 {
             self.kernelDrops = kernelDrops
             self.interfaceDrops = interfaceDrops
             self.threads = threads
+            self.kernelSampling = kernelSampling
         }
 
         enum CodingKeys: String, CodingKey {
             case interfaces, state, packets, packetsPerSecond = "packets_per_s", kernelDrops = "kernel_drops"
-            case interfaceDrops = "interface_drops", threads
+            case interfaceDrops = "interface_drops", threads, kernelSampling = "kernel_sampling"
+        }
+    }
+
+    /// A service (no `port`: a whole host) whose clients an interface's kernel filter samples: it passes the SYNs
+    /// and SYN-ACKs of one client in `one_in`, and the engine scales the service's figures back up.
+    public struct KernelSampling: Codable, Hashable, Sendable {
+        public var interface: String
+        public var victim: String
+        public var port: UInt16?
+        public var oneIn: Int
+
+        public init(interface: String, victim: String, port: UInt16?, oneIn: Int) {
+            self.interface = interface
+            self.victim = victim
+            self.port = port
+            self.oneIn = oneIn
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case interface, victim, port, oneIn = "one_in"
         }
     }
 

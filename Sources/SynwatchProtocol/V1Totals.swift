@@ -122,9 +122,12 @@ extension V1 {
         public var evictions: Int
         /// Attempts on attacked services left untracked by sampling.
         public var sampledOut: Int
+        /// SYNs and SYN-ACKs of clients left out of a service sampled by client that reached the engine (most
+        /// never do: the kernel's filter drops them).
+        public var thinnedOut: Int
 
         enum CodingKeys: String, CodingKey {
-            case tracked, capacity, evictions, sampledOut = "sampled_out"
+            case tracked, capacity, evictions, sampledOut = "sampled_out", thinnedOut = "thinned_out"
         }
     }
 
@@ -164,15 +167,35 @@ extension V1 {
         public var kind: FloodKind?
         /// Attacks started since the service entered the victims table, by the kind they started as.
         public var attacksStarted: NamedCounts<FloodKindNames, Int>
+        /// How its attempts are sampled now; left out when every one is followed.
+        public var sampling: Sampling?
 
         enum CodingKeys: String, CodingKey {
             case victim, port, firstSeen = "first_seen", synPackets = "syn_packets", attempts, retransmits
             case completions, resets, timeouts, underAttack = "under_attack", connections
             case halfOpenPerSecond = "half_open_per_s", completionRatio = "completion_ratio"
-            case distinctSources = "distinct_sources", kind, attacksStarted = "attacks_started"
+            case distinctSources = "distinct_sources", kind, attacksStarted = "attacks_started", sampling
         }
 
         public var service: String { V1.serviceText(victim: victim, port: port) }
+    }
+
+    /// A service under a heavy attack follows one attempt in `one_in`, each standing for `one_in`: `by` `handshake`
+    /// (4-tuple) or `client` (a random-source storm's clients, `in_kernel` when the capture's filter drops the rest).
+    public struct Sampling: Codable, Hashable, Sendable {
+        public var by: String
+        public var oneIn: Int
+        public var inKernel: Bool
+
+        public init(by: String, oneIn: Int, inKernel: Bool) {
+            self.by = by
+            self.oneIn = oneIn
+            self.inKernel = inKernel
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case by, oneIn = "one_in", inKernel = "in_kernel"
+        }
     }
 
     /// The kinds of flood, in the order `FloodKind` lists them.
@@ -352,7 +375,8 @@ extension V1.EngineTotals {
                 tracked: occupancy.handshakes,
                 capacity: occupancy.handshakeCapacity,
                 evictions: statistics.handshakeEvictions,
-                sampledOut: statistics.sampledOut
+                sampledOut: statistics.sampledOut,
+                thinnedOut: statistics.thinnedOut
             ),
             victims: V1.VictimTable(
                 tracked: occupancy.victims,
@@ -430,6 +454,7 @@ extension V1.Service {
         distinctSources = summary.distinctSources
         kind = summary.attackKind
         attacksStarted = NamedCounts(FloodKind.allCases.map { ($0.rawValue, summary.attacksStarted[$0]) })
+        sampling = summary.sampling.map { V1.Sampling(by: $0.by.rawValue, oneIn: $0.oneIn, inKernel: $0.inKernel) }
     }
 }
 

@@ -30,6 +30,13 @@ struct Status: AsyncParsableCommand {
             text +=
                 threads.map { "\($0.thread) \(Int(($0.busy.value * 100).rounded())) % of a core" }
                 .joined(separator: ", ") + "\n"
+            // A spoofed storm's clients thinned before they are captured: its figures are scaled estimates.
+            let sampled = capture.kernelSampling.filter { $0.interface == interface }
+            guard !sampled.isEmpty else { continue }
+            text += "sampled  \(interface) in the kernel: "
+            text +=
+                sampled.map { "\(V1.serviceText(victim: $0.victim, port: $0.port)) 1 client in \($0.oneIn)" }
+                .joined(separator: ", ") + "\n"
         }
         text += "attacks  \(live.activeAttacks) going on, \(grouped(status.totals.attacks)) since start\n"
         if live.activeAttacks > 0, let attacks = try await query.fetch("/v1/attacks", as: V1.Attacks.self) {

@@ -67,6 +67,7 @@ import Testing
           buffer_size: 256MiB
           snap_length: 192
           buffer_timeout: 20ms
+          kernel_sampling: false
         handshakes:
           timeout: 8s
           retransmission_deadline: 3s
@@ -136,6 +137,7 @@ import Testing
         daemon.bufferSize = 256 * 1024 * 1024
         daemon.snapLength = 192
         daemon.bufferTimeout = .milliseconds(20)
+        daemon.kernelSampling = false
 
         var engine = EngineConfiguration()
         engine.handshakes.timeout = .seconds(8)

@@ -128,6 +128,11 @@ struct GoldenTests {
                 started[.randomSource] = 2
                 started[.singleSource] = 1
                 return started
+            }(),
+            sampling: {
+                var sampling = ServiceSampling(by: .client, shift: 6)
+                sampling.inKernel = true
+                return sampling
             }()
         ),
         ServiceSummary(
@@ -158,6 +163,7 @@ struct GoldenTests {
         statistics.connectionsOpened = 17
         statistics.handshakeEvictions = 3
         statistics.sampledOut = 4
+        statistics.thinnedOut = 3
         statistics.victimsUntracked = 5
         return statistics
     }
@@ -206,7 +212,8 @@ struct GoldenTests {
                 threads: [
                     V1.CaptureThread(interface: "veth0", thread: "read", cpuSeconds: 1.25, busy: 0.1254),
                     V1.CaptureThread(interface: "veth0", thread: "engine", cpuSeconds: 2.5004, busy: 0.25),
-                ]
+                ],
+                kernelSampling: [V1.KernelSampling(interface: "veth0", victim: "198.18.0.2", port: 80, oneIn: 64)]
             )
         ),
         traffic: V1.Traffic(statistics),
@@ -346,6 +353,8 @@ struct GoldenTests {
         #expect(values("synwatch_service_completion_ratio") == [service: 0.0125])
         #expect(values("synwatch_service_distinct_sources") == [service: 700, host: 0])
         #expect(values("synwatch_service_attack_active") == [service.merging(["kind": "random-source"]) { $1 }: 1])
+        // Only while sampled: the host follows every attempt.
+        #expect(values("synwatch_service_sampling_one_in") == [service.merging(["by": "client"]) { $1 }: 64])
         let started = values("synwatch_service_attacks_started_total")
         #expect(started.count == 6)
         #expect(started[service.merging(["kind": "random-source"]) { $1 }] == 2)
@@ -361,7 +370,7 @@ struct GoldenTests {
         #expect(capped.unexported == 1)
         // Never a source address: only these labels.
         let labelNames = Set(V1.Service.metrics.flatMap { $0.samples(exported).flatMap(\.labels.keys) })
-        #expect(labelNames == ["victim", "port", "kind"])
+        #expect(labelNames == ["victim", "port", "kind", "by"])
     }
 
     @Test("The SYN proxy's figures reach the journal fields and metrics, and are left out without SYNPROXY")

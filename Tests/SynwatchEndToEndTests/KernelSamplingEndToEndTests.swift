@@ -1,0 +1,116 @@
+import Foundation
+import Glibc
+import SynwatchTestSupport
+import SynwatchTrafficGen
+import XCTest
+
+/// A spoofed storm on a real server's port doubles its rate; `synwatchd`'s kernel filter thins the storm's clients,
+/// so the packets that reach the daemon stay about the same while its figures follow the flood.
+final class KernelSamplingEndToEndTests: XCTestCase {
+    /// Seconds of each phase of the flood, and its rate in the first phase (the second doubles it).
+    static let phase = 6
+    static let rate = 4_000
+
+    func testDoublingStormCostsTheDaemonNoMore() throws {
+        try XCTSkipUnless(NetworkLab.isAvailable, "needs root, ip netns and tcpreplay")
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs /usr/bin/python3")
+        try TestJournald.require()
+        let lab = try ServerClientLab()
+        let workspace = try Workspace()
+        let socket = workspace.path("synwatch.sock")
+        let notify = try NotifyListener(path: workspace.path("notify.sock"))
+        let log = workspace.path("synwatchd.log")
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let configuration = workspace.path("synwatch.yaml")
+        try "detection:\n  quiet_period: 2s\n".write(toFile: configuration, atomically: true, encoding: .utf8)
+
+        // A real listener answers the storm with SYN-ACKs (cookies once its queue is full): both directions are thinned.
+        let server = try lab.start(
+            in: lab.server,
+            ["/usr/bin/python3", "-m", "http.server", "80", "--bind", ServerClientLab.serverAddress]
+        )
+        defer { server.terminate() }
+        let prefixes = ["198.18.128.0/17", "198.19.0.0/16"]
+        for prefix in prefixes { try lab.routeToClient(prefix) }
+        let daemon = try lab.start(
+            in: lab.server,
+            [
+                DaemonEndToEndTests.daemon.path, "--config", configuration, "--interface", lab.serverPort, "--socket",
+                socket, "--user", "root",
+            ],
+            environment: ["NOTIFY_SOCKET": notify.path],
+            log: log
+        )
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        XCTAssertNotNil(notify.wait(for: "READY=1", timeout: 15), "no READY=1: \(DaemonEndToEndTests.text(log))")
+
+        let victim = Endpoint(NetAddress(ServerClientLab.serverAddress)!, 80)
+        var sent = 0
+        var phases: [(rate: Int, captured: Double, oneIn: Int)] = []
+        for (index, rate) in [Self.rate, 2 * Self.rate].enumerated() {
+            let flood = workspace.path("flood-\(rate).pcap")
+            let packets = rate * Self.phase
+            // Every SYN from a source of its own, as in a storm of random addresses.
+            try SpoofedBulk(
+                seed: UInt64(index + 1),
+                packets: packets,
+                sources: packets,
+                rate: Double(rate),
+                victim: victim,
+                sourcePrefix: NetPrefix(prefixes[index])
+            ).write(to: flood)
+            let replay = try lab.startReplayToServer(flood, pps: rate, timeLimit: Self.phase + 10)
+            // The daemon's own packet count, over two seconds once the rate is known and the filter in place.
+            sleep(UInt32(Self.phase - 3))
+            let first = try status(socket)
+            sleep(2)
+            let second = try status(socket)
+            let perSecond =
+                Double(second.packets - first.packets) / max(0.5, second.time - first.time)
+            phases.append((rate, perSecond, second.oneIn ?? 1))
+            replay.waitUntilExit()
+            XCTAssertEqual(replay.terminationStatus, 0, "tcpreplay at \(rate)/s")
+            sent += packets
+        }
+        let text = DaemonEndToEndTests.text(log)
+        // Thinned harder as the storm doubled, and the daemon took about as many packets a second.
+        XCTAssertGreaterThanOrEqual(phases[0].oneIn, 2, "\(phases)\n\(text)")
+        XCTAssertGreaterThan(phases[1].oneIn, phases[0].oneIn, "\(phases)")
+        XCTAssertLessThan(phases[1].captured, 1.4 * phases[0].captured, "\(phases)")
+        // Unthinned, the second phase would bring 4 × rate packets a second: every SYN and its SYN-ACK.
+        XCTAssertLessThan(phases[1].captured, Double(4 * Self.rate) / 2, "\(phases)")
+        XCTAssertTrue(text.contains("Kernel filter thins a spoofed storm"), text)
+
+        // The service's figures are scaled back up: its SYNs, estimated, are the SYNs sent.
+        let victims = try JSONSerialization.jsonObject(
+            with: Data(try DaemonEndToEndTests.get(socket, "/v1/victims").utf8)
+        )
+        let services = (victims as? [String: Any])?["victims"] as? [[String: Any]] ?? []
+        let service = try XCTUnwrap(
+            services.first { $0["victim"] as? String == ServerClientLab.serverAddress && $0["port"] as? Int == 80 }
+        )
+        let synPackets = Double(service["syn_packets"] as? Int ?? 0)
+        XCTAssertEqual(synPackets, Double(sent), accuracy: 0.15 * Double(sent), "\(service)")
+        print(
+            "storm at \(phases.map(\.rate)) SYN/s: daemon took \(phases.map { Int($0.captured) }) packets/s, "
+                + "1 client in \(phases.map(\.oneIn)); service SYNs estimated \(Int(synPackets)) of \(sent) sent"
+        )
+
+        // Once the attack ends, the kernel passes every SYN again.
+        try DaemonEndToEndTests.waitFor(timeout: 20) { try status(socket).oneIn == nil }
+        XCTAssertTrue(DaemonEndToEndTests.text(log).contains("Kernel filter back to every SYN"))
+        kill(daemon.processIdentifier, SIGTERM)
+        try DaemonEndToEndTests.waitFor(timeout: 10) { !daemon.isRunning }
+        XCTAssertEqual(daemon.terminationStatus, 0, DaemonEndToEndTests.text(log))
+    }
+
+    /// The daemon's packet count, when it was read, and the kernel filter's sampling of port 80 (nil: none).
+    private func status(_ socket: String) throws -> (packets: Int, time: Double, oneIn: Int?) {
+        let time = Date().timeIntervalSince1970
+        let body = try DaemonEndToEndTests.get(socket, "/v1/status")
+        let json = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+        let capture = json?["capture"] as? [String: Any]
+        let sampling = (capture?["kernel_sampling"] as? [[String: Any]])?.first { $0["port"] as? Int == 80 }
+        return (capture?["packets"] as? Int ?? 0, time, sampling?["one_in"] as? Int)
+    }
+}
