@@ -44,7 +44,9 @@ struct Top: AsyncParsableCommand {
             let rows = victims.map { victim in
                 [
                     victim.service, grouped(victim.synPackets), grouped(victim.attempts), grouped(victim.completions),
-                    grouped(victim.resets), grouped(victim.timeouts), victim.underAttack ? "attacked" : "",
+                    grouped(victim.resets), grouped(victim.timeouts),
+                    [victim.underAttack ? "attacked" : nil, victim.sampling.map(Self.sampled)].compactMap { $0 }
+                        .joined(separator: ", "),
                 ]
             }
             OutputStream.standardOutput.write(
@@ -59,5 +61,10 @@ struct Top: AsyncParsableCommand {
                 "\n\(ConnectionColumns.title)\n" + columns(["service"] + ConnectionColumns.header, connectionRows)
             )
         }
+    }
+
+    /// How a service's figures were sampled: they are estimates.
+    static func sampled(_ sampling: V1.Sampling) -> String {
+        "sampled 1 in \(sampling.oneIn) by \(sampling.by)\(sampling.inKernel ? " (kernel)" : "")"
     }
 }

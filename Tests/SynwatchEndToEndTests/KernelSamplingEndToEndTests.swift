@@ -47,6 +47,7 @@ final class KernelSamplingEndToEndTests: XCTestCase {
         let victim = Endpoint(NetAddress(ServerClientLab.serverAddress)!, 80)
         var sent = 0
         var phases: [(rate: Int, captured: Double, oneIn: Int)] = []
+        var cli = ""
         for (index, rate) in [Self.rate, 2 * Self.rate].enumerated() {
             let flood = workspace.path("flood-\(rate).pcap")
             let packets = rate * Self.phase
@@ -68,6 +69,10 @@ final class KernelSamplingEndToEndTests: XCTestCase {
             let perSecond =
                 Double(second.packets - first.packets) / max(0.5, second.time - first.time)
             phases.append((rate, perSecond, second.oneIn ?? 1))
+            // What the operator sees while the storm goes on.
+            for command in [["status"], ["top", "victims"]] {
+                cli += try ChildProcess.run([Synwatch.executable.path] + command + ["--socket", socket]).output
+            }
             replay.waitUntilExit()
             XCTAssertEqual(replay.terminationStatus, 0, "tcpreplay at \(rate)/s")
             sent += packets
@@ -80,6 +85,8 @@ final class KernelSamplingEndToEndTests: XCTestCase {
         // Unthinned, the second phase would bring 4 × rate packets a second: every SYN and its SYN-ACK.
         XCTAssertLessThan(phases[1].captured, Double(4 * Self.rate) / 2, "\(phases)")
         XCTAssertTrue(text.contains("Kernel filter thins a spoofed storm"), text)
+        XCTAssertTrue(cli.contains("sampled  \(lab.serverPort) in the kernel: 198.18.0.10:80 1 client in "), cli)
+        XCTAssertTrue(cli.contains("sampled 1 in \(phases[1].oneIn) by client (kernel)"), cli)
 
         // The service's figures are scaled back up: its SYNs, estimated, are the SYNs sent.
         let victims = try JSONSerialization.jsonObject(
