@@ -25,7 +25,8 @@ final class AnalyzeCommandTests: XCTestCase {
         XCTAssertEqual(services.first?["victim"] as? String, "10.10.10.10")
         XCTAssertNil(services.first?["port"])
         let port = try XCTUnwrap(services.first { $0["port"] as? Int == 30120 })
-        XCTAssertEqual(port["syn_packets"] as? Int, 9639)
+        // Estimated: a storm this fast is sampled by client, at most 1 in 8 at its 16,000 SYN/s (4 deviations).
+        XCTAssertEqual(Double(port["syn_packets"] as? Int ?? 0), 9639, accuracy: 4 * (9639.0 * 7).squareRoot())
         XCTAssertEqual(port["completions"] as? Int, 0)
     }
 

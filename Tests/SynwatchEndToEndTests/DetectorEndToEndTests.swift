@@ -248,7 +248,8 @@ final class DetectorEndToEndTests: XCTestCase {
         XCTAssertGreaterThan(Double(end["SYNWATCH_PEAK_HALF_OPEN_PER_S"] ?? "") ?? 0, 8_000, shown)
         XCTAssertGreaterThan(Int(end["SYNWATCH_PEAK_DISTINCT_SOURCES"] ?? "") ?? 0, 8_000, shown)
         let total = try XCTUnwrap(Int(end["SYNWATCH_TOTAL_SYNS"] ?? ""), shown)
-        XCTAssertTrue((15_000...30_000).contains(total), "total_syns \(total) of 30,000 sent:\n\(shown)")
+        // An estimate once the storm is sampled by client (1 in 4 at its 8,000–10,000 SYN/s): 4 deviations above.
+        XCTAssertTrue((15_000...31_500).contains(total), "total_syns \(total) of 30,000 sent:\n\(shown)")
         XCTAssertEqual(end["SYNWATCH_END_REASON"], "quiet", shown)
         try daemon.stop()
     }

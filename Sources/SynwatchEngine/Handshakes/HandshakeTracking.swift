@@ -2,13 +2,13 @@
 extension Engine {
     /// - Parameter hashes: the SYN's keys hashed, maybe on the thread that decoded it.
     func handleSyn(_ segment: inout TCPSegment, _ hashes: SynHashes) {
+        counters.synPackets &+= 1
         // A service thinned by client is left before any of its work: the kernel drops the same SYNs.
         let clientShift = thinned.isEmpty ? 0 : thinningShift(segment.destination, port: segment.destinationPort)
         if clientShift > 0 && !clientSampling.keeps(segment.source, shift: clientShift) {
             counters.thinnedOut &+= 1
             return
         }
-        counters.synPackets &+= 1
         let now = clock.now
         let victimKey = VictimKey(address: segment.destination, port: segment.destinationPort)
         let victimHash = hashes.service
@@ -115,6 +115,7 @@ extension Engine {
     }
 
     func handleSynAck(_ segment: inout TCPSegment) {
+        counters.synAcks &+= 1
         if !thinned.isEmpty {
             let clientShift = thinningShift(segment.source, port: segment.sourcePort)
             if clientShift > 0 && !clientSampling.keeps(segment.destination, shift: clientShift) {
@@ -122,7 +123,6 @@ extension Engine {
                 return
             }
         }
-        counters.synAcks &+= 1
         guard let slot = handshakes.find(handshakes.hash(HandshakeKey(segment, sentBy: .server))) else {
             counters.unsolicitedSynAcks &+= 1
             // A service of ours that receives SYNs answers attempts that were sampled out or evicted:
