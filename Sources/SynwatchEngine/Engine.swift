@@ -17,7 +17,7 @@ public final class Engine {
     /// Which clients of a service under a spoofed storm are followed; its multiplier is drawn from the hash seed.
     public let clientSampling: ClientSampling
     /// The services thinned by client now (the detector's list, updated once a step).
-    public private(set) var thinned: [SampledService] = []
+    @exclusivity(unchecked) public private(set) var thinned: [SampledService] = []
     let handshakes: HandshakeTable
     let victims: VictimTable
     let sources: SourceTable
