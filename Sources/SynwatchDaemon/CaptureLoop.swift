@@ -230,12 +230,15 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
         do {
             try capture.setFilter(filter)
             installedSampling = wanted
-            logger.notice(
-                wanted.isEmpty ? "Kernel filter back to every SYN" : "Kernel filter thins a spoofed storm",
-                metadata: [
-                    "interface": "\(interface)", "services": "\(wanted.map(\.description).joined(separator: ", "))",
-                ]
-            )
+            if wanted.isEmpty {
+                logger.notice("Kernel filter back to every SYN", metadata: ["interface": "\(interface)"])
+            } else {
+                let services = wanted.map(\.description).joined(separator: ", ")
+                logger.notice(
+                    "Kernel filter thins a spoofed storm",
+                    metadata: ["interface": "\(interface)", "services": "\(services)"]
+                )
+            }
         } catch {
             // The engine still thins; only the kernel's saving is lost. Tried again when the list changes.
             installedSampling = wanted
