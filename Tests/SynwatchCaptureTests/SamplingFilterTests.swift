@@ -181,7 +181,7 @@ struct SamplingFilterTests {
         let service = Endpoint(server(family), 443)
         var generator = SeededRandom(seed: 0x5A3F_0001)
         let clients = (0..<4096).map { _ in NetAddress.random(family, using: &generator) }
-        for shift: UInt8 in [1, 4, 8] {
+        for shift in [1, 4, ClientSampling.maximumShift] {
             let expression = LiveCaptureOptions.engineFilter(
                 for: framing.linkType,
                 thinning: [SampledService(address: service.address.engineAddress, port: service.port, shift: shift)],
@@ -262,7 +262,7 @@ struct SamplingFilterTests {
         let expression = LiveCaptureOptions.engineFilter(
             for: .ethernet,
             thinning: servicesAtTheLimit.map {
-                SampledService(address: $0.address.engineAddress, port: $0.port, shift: 8)
+                SampledService(address: $0.address.engineAddress, port: $0.port, shift: ClientSampling.maximumShift)
             },
             sampling: sampling
         )
@@ -273,7 +273,7 @@ struct SamplingFilterTests {
         // Each service is still thinned as its own, under two tags too.
         let builder = FrameBuilder(Framing.all[2])
         var generator = SeededRandom(seed: 0x5A3F_0004)
-        let keeps = { (client: NetAddress) in sampling.keeps(client.engineAddress, shift: 8) }
+        let keeps = { (client: NetAddress) in sampling.keeps(client.engineAddress, shift: ClientSampling.maximumShift) }
         for service in servicesAtTheLimit {
             let clients = (0..<512).map { _ in NetAddress.random(service.address.family, using: &generator) }
             let target = service.port == 0 ? Endpoint(service.address, 8080) : service
@@ -356,7 +356,7 @@ struct SamplingFilterTests {
         let expression = LiveCaptureOptions.engineFilter(
             for: .ethernet,
             thinning: servicesAtTheLimit.map {
-                SampledService(address: $0.address.engineAddress, port: $0.port, shift: 8)
+                SampledService(address: $0.address.engineAddress, port: $0.port, shift: ClientSampling.maximumShift)
             },
             sampling: sampling
         )
