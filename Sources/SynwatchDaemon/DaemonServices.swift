@@ -229,15 +229,19 @@ struct NotifyService: Service {
         return loops.allSatisfy { now - $0.heartbeat < limit }
     }
 
-    /// "12,345 pkt/s, 0 drops, 1,234 handshakes, 1 attack: 198.18.0.2:80 random-source".
+    /// "12,345 pkt/s, 0 drops, 1,234 handshakes, 1 attack: 198.18.0.2:80 random-source (kernel passes 1/64)".
     static func statusLine(_ snapshot: DaemonSnapshot) -> String {
         var line = "\(Int(snapshot.capture.packetsPerSecond.rounded())) pkt/s, \(snapshot.capture.kernelDrops) drops, "
         line += "\(snapshot.occupancy.handshakes) handshakes, "
         let attacks = snapshot.activeAttacks
         guard !attacks.isEmpty else { return line + "no attack" }
         line += "\(attacks.count) attack\(attacks.count == 1 ? "" : "s"): "
+        let sampled = snapshot.capture.kernelSampling.flatMap(\.services)
         line += attacks.prefix(3).map { attack in
-            "\(attack.victim.serviceText(port: attack.port)) \(attack.kind.rawValue)"
+            let service = "\(attack.victim.serviceText(port: attack.port)) \(attack.kind.rawValue)"
+            guard let sampling = sampled.first(where: { $0.address == attack.victim && $0.port == attack.port ?? 0 })
+            else { return service }
+            return service + " (kernel passes 1/\(1 << Int(sampling.shift)))"
         }.joined(separator: ", ")
         return line
     }

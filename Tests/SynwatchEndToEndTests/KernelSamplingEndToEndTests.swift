@@ -87,6 +87,12 @@ final class KernelSamplingEndToEndTests: XCTestCase {
         XCTAssertTrue(text.contains("Kernel filter thins a spoofed storm"), text)
         XCTAssertTrue(cli.contains("sampled  \(lab.serverPort) in the kernel: 198.18.0.10:80 1 client in "), cli)
         XCTAssertTrue(cli.contains("sampled 1 in \(phases[1].oneIn) by client (kernel)"), cli)
+        var statusLines: [String] = []
+        while let line = notify.wait(for: "STATUS=", timeout: 0.5) { statusLines.append(line) }
+        XCTAssertTrue(
+            statusLines.contains { $0.contains("198.18.0.10:80 random-source (kernel passes 1/") },
+            "\(statusLines)"
+        )
 
         // The service's figures are scaled back up: its SYNs, estimated, are the SYNs sent.
         let victims = try JSONSerialization.jsonObject(
