@@ -177,7 +177,9 @@ public final class Engine {
             where victims.slots.isOccupied(slot) && victims.states[slot].phase == .attacked {
                 detector.endAttack(slot, at: clock.now, reason: .captureEnd, inputs)
             }
+            detector.thinned = []
         }
+        thinned = []
     }
 
     // MARK: Output
