@@ -195,9 +195,7 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
             note.kernelSampling = installWantedSampling()
             do {
                 let wait = untilNextStep()
-                let frames = try batch.fill(with: decoder) { body throws(CaptureError) in
-                    try capture.readFrames(upTo: batch.capacity, timeout: wait, body)
-                }
+                let frames = try capture.readFrames(timeout: wait, decodingInto: batch, with: decoder)
                 note.stopped = frames == nil
                 note.drained = (frames ?? 0) < batch.capacity
             } catch {

@@ -137,6 +137,44 @@ struct LiveCaptureTests {
         #expect(capture.framesRead == 800)
     }
 
+    @Test("Decoded straight into batches, as the daemon reads: every frame, as the engine's decoder makes it")
+    func decodingIntoBatches() throws {
+        let lab = try NetworkLab()
+        let directory = TemporaryDirectory()
+        var files = [String]()
+        var truth = [UInt32]()
+        for (index, family) in [AddressFamily.ipv4, .ipv6].enumerated() {
+            let file = directory.path("syn\(index).pcap")
+            try SpoofedBulk(seed: UInt64(index + 1), packets: 300, sources: 300, family: family)
+                .write(to: file, vlanTags: index == 0 ? [] : [VLANTag(.dot1ad, id: 20), VLANTag(id: 10)])
+            files.append(file)
+            truth += try sequences(ofFile: file)
+        }
+        let capture = try LiveCapture(interface: lab.capturePort)
+        let decoder = try Engine().frameDecoder
+        // Smaller than a read's worth, so reads stop at the batch's end.
+        let ring = DecodedBatchRing(batchSize: 64, depth: 2, note: 0)
+        let replay = try lab.startReplay(files, pps: 4000)
+        var decoded = [DecodedFrame]()
+        let end = ContinuousClock.now + .seconds(20)
+        while decoded.count < truth.count && ContinuousClock.now < end {
+            let batch = ring.startFilling()
+            let count = try capture.readFrames(timeout: .milliseconds(200), decodingInto: batch, with: decoder)
+            #expect(count == batch.count && batch.count <= batch.capacity)
+            decoded += (0..<batch.count).map { batch.frames[$0] }
+            ring.finishFilling()
+            _ = ring.take()
+            ring.release()
+        }
+        replay.waitUntilExit()
+        #expect(decoded.count == 600)
+        #expect(decoded.allSatisfy { $0.outcome == .tcp && $0.segment.flags == .syn })
+        #expect(decoded.map(\.segment.sequence).sorted() == truth.sorted())
+        #expect(decoded.filter { !$0.segment.destination.isIPv4 }.count == 300)
+        #expect(zip(decoded, decoded.dropFirst()).allSatisfy { $0.time <= $1.time })
+        #expect(capture.framesRead == 600)
+    }
+
     @Test("20,000 SYNs at 20,000 a second: every one counted, no kernel drops")
     func moderateRate() throws {
         let lab = try NetworkLab()
