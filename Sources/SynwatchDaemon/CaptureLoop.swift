@@ -71,7 +71,7 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
         var reopened = false
         /// The stop signal was raised: the last batch.
         var stopped = false
-        /// The services the kernel's filter thinned after this batch was read, when that changed.
+        /// The services the kernel's filter thins, when that changed just before this batch was read.
         var kernelSampling: [SampledService]?
     }
 
