@@ -151,7 +151,7 @@ public final class Engine {
             if flags.contains(.ack) {
                 handleSynAck(&segment)
             } else {
-                handleSyn(&segment, synHashes ?? SynHashes(segment, hasher))
+                handleSyn(&segment, synHashes)
             }
         } else {
             if flags.contains(.ack) { handleAck(&segment) }

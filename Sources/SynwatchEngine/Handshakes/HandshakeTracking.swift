@@ -1,7 +1,7 @@
 /// Every handshake from its SYN to its completing ACK, RST or time-out, counted on its service and its host.
 extension Engine {
-    /// - Parameter hashes: the SYN's keys hashed, maybe on the thread that decoded it.
-    func handleSyn(_ segment: inout TCPSegment, _ hashes: SynHashes) {
+    /// - Parameter hashes: the SYN's keys hashed, maybe on the thread that decoded it; nil to hash them here.
+    func handleSyn(_ segment: inout TCPSegment, _ hashes: SynHashes?) {
         counters.synPackets &+= 1
         // A service thinned by client is left before any of its work: the kernel drops the same SYNs.
         let clientShift = thinned.isEmpty ? 0 : thinningShift(segment.destination, port: segment.destinationPort)
@@ -9,6 +9,7 @@ extension Engine {
             counters.thinnedOut &+= 1
             return
         }
+        let hashes = hashes ?? SynHashes(segment, hasher)
         let now = clock.now
         let victimKey = VictimKey(address: segment.destination, port: segment.destinationPort)
         let victimHash = hashes.service
