@@ -437,9 +437,7 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
     private func markingKernelSampling(_ service: ServiceSummary) -> ServiceSummary {
         guard service.sampling?.by == .client else { return service }
         var marked = service
-        marked.sampling?.inKernel = kernelSampled.contains {
-            $0.address == service.address && ($0.port == 0 || $0.port == service.port)
-        }
+        marked.sampling?.inKernel = kernelSampled.contains { $0.covers(service.address, port: service.port ?? 0) }
         return marked
     }
 }

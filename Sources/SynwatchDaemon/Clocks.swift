@@ -1,19 +1,17 @@
 import Glibc
 import SynwatchEngine
 
-/// The daemon's two clocks, read in one place.
+/// The daemon's clocks, read in one place.
 enum Clocks {
     /// Nanoseconds of CLOCK_MONOTONIC: for intervals the wall clock must not bend (the watchdog, rates).
-    static func monotonicNanoseconds() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
-    }
+    static func monotonicNanoseconds() -> Int64 { nanoseconds(of: CLOCK_MONOTONIC) }
 
     /// Nanoseconds of CPU time the calling thread has used (CLOCK_THREAD_CPUTIME_ID).
-    static func threadCPUNanoseconds() -> Int64 {
+    static func threadCPUNanoseconds() -> Int64 { nanoseconds(of: CLOCK_THREAD_CPUTIME_ID) }
+
+    private static func nanoseconds(of clock: clockid_t) -> Int64 {
         var spec = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
+        clock_gettime(clock, &spec)
         return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
     }
 

@@ -239,9 +239,9 @@ struct NotifyService: Service {
         let sampled = snapshot.capture.kernelSampling.flatMap(\.services)
         line += attacks.prefix(3).map { attack in
             let service = "\(attack.victim.serviceText(port: attack.port)) \(attack.kind.rawValue)"
-            guard let sampling = sampled.first(where: { $0.address == attack.victim && $0.port == attack.port ?? 0 })
+            guard let sampling = sampled.first(where: { $0.covers(attack.victim, port: attack.port ?? 0) })
             else { return service }
-            return service + " (kernel passes 1/\(1 << Int(sampling.shift)))"
+            return service + " (kernel passes 1/\(sampling.oneIn))"
         }.joined(separator: ", ")
         return line
     }

@@ -40,13 +40,13 @@ public struct CaptureStatus: Sendable, Equatable {
     }
 }
 
-/// One capture thread's CPU time, and its share of a core over the last status interval.
 /// The services one interface's kernel filter thins by client.
 public struct InterfaceSampling: Sendable, Equatable {
     public var interface: String
     public var services: [SampledService]
 }
 
+/// One capture thread's CPU time, and its share of a core over the last status interval.
 public struct CaptureThreadLoad: Sendable, Equatable {
     public var interface: String
     /// `read` or `engine`.

@@ -25,7 +25,7 @@ extension CaptureStatus {
                         interface: sampling.interface,
                         victim: $0.address.description,
                         port: $0.port == 0 ? nil : $0.port,
-                        oneIn: 1 << Int($0.shift)
+                        oneIn: $0.oneIn
                     )
                 }
             }

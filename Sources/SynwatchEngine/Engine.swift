@@ -238,8 +238,10 @@ public final class Engine {
     /// The shift a SYN to `address` and `port` is thinned at by client: its service's or its host's, 0 for none.
     @inline(__always)
     func thinningShift(_ address: IPAddress, port: UInt16) -> UInt8 {
+        // Empty except during a spoofed storm: then most SYNs and SYN-ACKs stop at this test.
+        guard !thinned.isEmpty else { return 0 }
         var shift: UInt8 = 0
-        for service in thinned where service.address == address && (service.port == port || service.port == 0) {
+        for service in thinned where service.covers(address, port: port) {
             shift = max(shift, service.shift)
         }
         return shift

@@ -24,7 +24,6 @@ public enum TestJournald {
 
     /// Skips the calling test, with the reason, when no journald is available.
     public static func require() throws {
-        _ = firstRequired
         if let unavailableReason { throw XCTSkip("no systemd-journald: \(unavailableReason)") }
     }
 

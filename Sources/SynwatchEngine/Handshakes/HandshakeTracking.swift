@@ -4,7 +4,7 @@ extension Engine {
     func handleSyn(_ segment: inout TCPSegment, _ hashes: SynHashes?) {
         counters.synPackets &+= 1
         // A service thinned by client is left before any of its work: the kernel drops the same SYNs.
-        let clientShift = thinned.isEmpty ? 0 : thinningShift(segment.destination, port: segment.destinationPort)
+        let clientShift = thinningShift(segment.destination, port: segment.destinationPort)
         if clientShift > 0 && !clientSampling.keeps(segment.source, shift: clientShift) {
             counters.thinnedOut &+= 1
             return
@@ -117,12 +117,10 @@ extension Engine {
 
     func handleSynAck(_ segment: inout TCPSegment) {
         counters.synAcks &+= 1
-        if !thinned.isEmpty {
-            let clientShift = thinningShift(segment.source, port: segment.sourcePort)
-            if clientShift > 0 && !clientSampling.keeps(segment.destination, shift: clientShift) {
-                counters.thinnedOut &+= 1
-                return
-            }
+        let clientShift = thinningShift(segment.source, port: segment.sourcePort)
+        if clientShift > 0 && !clientSampling.keeps(segment.destination, shift: clientShift) {
+            counters.thinnedOut &+= 1
+            return
         }
         guard let slot = handshakes.find(handshakes.hash(HandshakeKey(segment, sentBy: .server))) else {
             counters.unsolicitedSynAcks &+= 1
@@ -182,7 +180,7 @@ extension Engine {
         guard shift > 0, fingerprint & ((1 << UInt64(shift)) - 1) != 0 else { return }
         // Sampled by client, a kept client's attempts are all tracked, and an unkept one is no source at all.
         let key = victims.keys[victim]
-        guard thinned.isEmpty || thinningShift(key.address, port: key.port) == 0 else { return }
+        guard thinningShift(key.address, port: key.port) == 0 else { return }
         let sourceHash = hasher.hash(client)
         victims.advanceEpoch(victim, to: clock.epoch)
         victims.distinct.add(sourceHash, to: victims.completerSketch(victim, parity: clock.parity))
@@ -240,7 +238,7 @@ extension Engine {
             // and delays learnt per service and for the link (hosts use the link's).
             if completed {
                 let key = victims.keys[victim]
-                let clientShift = thinned.isEmpty ? 0 : thinningShift(key.address, port: key.port)
+                let clientShift = thinningShift(key.address, port: key.port)
                 ClientSampling.forEachStandIn(of: clientHash, shift: clientShift) {
                     victims.distinct.add($0, to: victims.completerSketch(victim, parity: parity))
                 }

@@ -72,7 +72,7 @@ extension Engine {
     /// How the service in `slot` is sampled now, by client before by 4-tuple (`handleSyn`).
     func sampling(of slot: Int) -> ServiceSampling? {
         let key = victims.keys[slot]
-        let clientShift = thinned.isEmpty ? 0 : thinningShift(key.address, port: key.port)
+        let clientShift = thinningShift(key.address, port: key.port)
         if clientShift > 0 { return ServiceSampling(by: .client, shift: clientShift) }
         let state = victims.states[slot]
         guard state.phase == .attacked, state.samplingShift > 0 else { return nil }

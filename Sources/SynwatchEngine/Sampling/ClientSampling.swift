@@ -56,5 +56,14 @@ public struct SampledService: Sendable, Hashable, CustomStringConvertible {
         self.shift = shift
     }
 
-    public var description: String { "\(address) port \(port) 1/\(1 << Int(shift))" }
+    /// One client in this many is kept.
+    public var oneIn: Int { 1 << Int(shift) }
+
+    /// Whether a SYN to `address` and `port` is of this service, or of this host when `port` is 0.
+    @inline(__always)
+    public func covers(_ address: IPAddress, port: UInt16) -> Bool {
+        self.address == address && (self.port == port || self.port == 0)
+    }
+
+    public var description: String { "\(address) port \(port) 1/\(oneIn)" }
 }
