@@ -116,6 +116,8 @@ public final class LiveCapture: FrameSource {
     public let stopSignal: CaptureStopSignal
     /// Frames delivered so far.
     public private(set) var framesRead = 0
+    /// The fanout group this capture takes its share of the flows in, if any.
+    public let fanout: CaptureFanout?
 
     private let handle: PcapHandle
     private let packetDescriptor: Int32
@@ -128,13 +130,15 @@ public final class LiveCapture: FrameSource {
     ///   - interface: an interface name, or `any` for all interfaces (Linux cooked framing).
     ///   - options: snap length, buffer, time-outs, promiscuous mode and filter.
     ///   - stopSignal: the signal that stops this capture; nil makes a new one.
+    ///   - fanout: the group whose share of the interface's flows this capture takes; nil for every flow.
     /// - Throws: `CaptureError` with reason `noSuchInterface` (naming the interface), `permissionDenied` (without
-    ///   `CAP_NET_RAW`; the call is `pcap_activate`), `captureSetupFailed` (an option, the filter, or an interface
-    ///   that is down), or `unsupportedLinkType`.
+    ///   `CAP_NET_RAW`; the call is `pcap_activate`), `captureSetupFailed` (an option, the filter, joining the
+    ///   fanout group, or an interface that is down), or `unsupportedLinkType`.
     public init(
         interface: String,
         options: LiveCaptureOptions = LiveCaptureOptions(),
-        stopSignal: CaptureStopSignal? = nil
+        stopSignal: CaptureStopSignal? = nil,
+        fanout: CaptureFanout? = nil
     ) throws(CaptureError) {
         let input = CaptureInput.interface(interface)
         self.input = input
@@ -173,22 +177,33 @@ public final class LiveCapture: FrameSource {
         self.linkType = linkType
         filter = options.filter ?? LiveCaptureOptions.engineFilter(for: linkType)
         hasNanosecondTimestamps = handle.precision == .nanoseconds
+        self.fanout = fanout
         do {
             try handle.setNonblocking()
-            try handle.setFilter(filter)
             packetDescriptor = try handle.selectableDescriptor()
+        } catch {
+            throw CaptureError(Self.setupReason(error), input: input, call: error.call, message: error.message)
+        }
+        // Before the filter: libpcap holds what the ring took meanwhile to it, so few frames come twice.
+        do {
+            try fanout?.join(packetDescriptor)
+        } catch {
+            throw CaptureError(.captureSetupFailed, input: input, call: error.call, message: error.message)
+        }
+        do {
+            try handle.setFilter(filter)
         } catch {
             throw CaptureError(Self.setupReason(error), input: input, call: error.call, message: error.message)
         }
     }
 
-    /// A new capture on the same interface with the same options and stop signal, for when this one reported
-    /// `interfaceGone`: the daemon retries it until the interface is back (it then throws `noSuchInterface` or
-    /// `captureSetupFailed`).
+    /// A new capture on the same interface with the same options, stop signal and fanout group, for when this one
+    /// reported `interfaceGone`: the daemon retries it until the interface is back (it then throws
+    /// `noSuchInterface` or `captureSetupFailed`).
     ///
     /// - Throws: `CaptureError`, as `init` does.
     public func reopened() throws(CaptureError) -> LiveCapture {
-        try LiveCapture(interface: interface, options: options, stopSignal: stopSignal)
+        try LiveCapture(interface: interface, options: options, stopSignal: stopSignal, fanout: fanout)
     }
 
     /// Replaces the kernel filter, such as with `LiveCaptureOptions.engineFilter(for:thinning:sampling:)` when the

@@ -324,6 +324,52 @@ struct LiveCaptureTests {
         #expect(error?.description.contains("CAP_NET_RAW") == true)
     }
 
+    @Test("Two captures in a fanout group: each frame reaches one, every connection's both directions the same one")
+    func fanoutShares() throws {
+        let lab = try NetworkLab()
+        let directory = TemporaryDirectory()
+        let file = directory.path("crowd.pcap")
+        try Scenario(seed: 71, duration: 3).background(Background(rate: 300, clientCount: 400)).write(to: file)
+        var truth = [TCPSegment]()
+        try CaptureFileReader(.file(file)).forEachFrame { frame in
+            var segment = TCPSegment.empty
+            if PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment) == .tcp {
+                truth.append(segment)
+            }
+        }
+        let fanout = CaptureFanout()
+        let shards = try (0..<2).map { _ in try LiveCapture(interface: lab.capturePort, fanout: fanout) }
+        #expect(fanout.groupID != nil)
+        let replay = try lab.startReplay([file], pps: 5000)
+        var received = [[TCPSegment]](repeating: [], count: shards.count)
+        let end = ContinuousClock.now + .seconds(20)
+        while received.map(\.count).reduce(0, +) < truth.count && ContinuousClock.now < end {
+            for (index, shard) in shards.enumerated() {
+                _ = try shard.readFrames(upTo: 512, timeout: .milliseconds(20)) { frame in
+                    var segment = TCPSegment.empty
+                    if PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment) == .tcp {
+                        received[index].append(segment)
+                    }
+                }
+            }
+        }
+        replay.waitUntilExit()
+
+        func connection(_ segment: TCPSegment) -> [String] {
+            ["\(segment.source) \(segment.sourcePort)", "\(segment.destination) \(segment.destinationPort)"].sorted()
+        }
+        func frames(_ segments: [TCPSegment]) -> [String] {
+            segments.map { "\(connection($0)) \($0.sequence) \($0.flags.rawValue)" }.sorted()
+        }
+        #expect(truth.count > 2_000)
+        #expect(frames(received[0] + received[1]) == frames(truth))
+        let connections = received.map { Set($0.map(connection)) }
+        #expect(connections[0].isDisjoint(with: connections[1]))
+        // A hash split of some 900 connections: far from all in one share.
+        for share in received { #expect(share.count > truth.count / 4) }
+        #expect(shards.map(\.framesRead).reduce(0, +) == truth.count)
+    }
+
     @Test("On `any`, frames come in Linux cooked framing")
     func anyInterface() throws {
         let lab = try NetworkLab()
