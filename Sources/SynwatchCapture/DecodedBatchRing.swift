@@ -90,6 +90,11 @@ public final class DecodedBatchRing<Note: Sendable>: @unchecked Sendable {
         return batches[nextToTake]
     }
 
+    /// The engine thread's next batch if it is filled, without waiting.
+    func tryTake() -> Batch? {
+        filled.wait(timeout: .now()) == .success ? batches[nextToTake] : nil
+    }
+
     /// Gives the batch from `take` back to the reading thread.
     public func release() {
         nextToTake = (nextToTake + 1) % batches.count

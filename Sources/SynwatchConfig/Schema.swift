@@ -111,6 +111,7 @@ enum Schema {
                 .integer("snap_length", \.daemon.snapLength),
                 .duration("buffer_timeout", \.daemon.bufferTimeout),
                 .flag("kernel_sampling", \.daemon.kernelSampling),
+                .integer("capture_shards", \.daemon.captureShards),
             ]
         ),
         Section(

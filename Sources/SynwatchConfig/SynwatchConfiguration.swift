@@ -97,6 +97,18 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Whether the capture's kernel filter drops the SYNs (and SYN-ACKs) of the clients the engine leaves out of a
     /// service under a random-source storm, so the flood costs user space a bounded rate.
     public var kernelSampling = true
+    /// Reading threads per interface, each taking its share of the flows from the kernel (`PACKET_FANOUT`);
+    /// 0 for `automaticCaptureShards`.
+    public var captureShards = 0
+
+    /// The most reading threads per interface.
+    public static let maximumCaptureShards = 16
+
+    /// Reading threads per interface when `captureShards` is 0: one per core beyond each interface's engine
+    /// thread, at least 1 and at most 4.
+    public func automaticCaptureShards(cores: Int) -> Int {
+        max(1, min(4, cores / interfaces.count - 1))
+    }
 
     /// Creates the built-in defaults.
     public init() {}
@@ -142,6 +154,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         // libpcap counts the timeout in whole milliseconds; a long one would stall the watchdog.
         guard bufferTimeout >= .milliseconds(1), bufferTimeout <= .milliseconds(1_000) else {
             throw ConfigurationProblem(key: "daemon.buffer_timeout", message: "must be between 1ms and 1s")
+        }
+        guard (0...Self.maximumCaptureShards).contains(captureShards) else {
+            throw ConfigurationProblem(
+                key: "daemon.capture_shards",
+                message: "must be between 0 (one per core) and \(Self.maximumCaptureShards)"
+            )
         }
     }
 }

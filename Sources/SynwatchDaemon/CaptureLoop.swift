@@ -17,8 +17,8 @@ struct LoopReport: Sendable {
     var sources: [SourceSummary]
     var kernelDrops: Int
     var interfaceDrops: Int
-    /// The reading thread's CPU time (as of its latest counters) and the engine thread's.
-    var reading: ThreadCPUMeter.Reading
+    /// Each reading thread's CPU time (as of its latest counters), by its label, and the engine thread's.
+    var reading: [(label: String, load: ThreadCPUMeter.Reading)]
     var engine: ThreadCPUMeter.Reading
     /// The services the kernel's filter thins now (`ClientSampling`).
     var kernelSampling: [SampledService]
@@ -43,113 +43,105 @@ struct ThreadCPUMeter {
     }
 }
 
-/// One interface captured into one engine, on two threads of its own.
+/// One interface captured into one engine: one or more reading threads (`ReadingShard`) and the engine's.
 ///
-/// The reading thread owns the capture: it takes frames from libpcap's ring and decodes them into batches. The
-/// engine's thread owns the engine and takes the batches in order, so the engine does only tracking and detection;
-/// the two meet once per batch (`DecodedBatchRing`). Others only raise the stop signal, hand over a new
-/// configuration, and read the heartbeat and the latest report.
+/// Each reading thread owns a capture: it takes frames from libpcap's ring and decodes them into batches. With
+/// several, each capture takes its share of the interface's flows (`CaptureFanout`), so reading and decoding,
+/// the larger part of the work, spread over cores. The engine's thread owns the engine and takes the batches
+/// merged in capture-time order (`DecodedBatchMerge`), so the engine sees the same stream whatever the number of
+/// shards and does only tracking and detection; the threads meet once per batch. Others only raise the stop
+/// signal, hand over a new configuration, and read the heartbeat and the latest report.
 final class CaptureLoop: @unchecked Sendable {  // each thread touches only its own side
     static let reportInterval: Int64 = 250_000_000
-    static let reopenInterval: Int64 = 1_000_000_000
     /// Frames decoded per read; a shorter read means the ring is drained.
     static let batch = 4_096
-    /// Batches the reading thread may be ahead of the engine's (libpcap's ring holds the rest).
+    /// Batches each reading thread may be ahead of the engine's (libpcap's ring holds the rest).
     static let depth = 4
-
-    /// What the reading thread tells with each batch.
-    struct ReadNote: Sendable {
-        /// The read returned fewer frames than a batch holds: libpcap's ring is drained.
-        var drained = false
-        /// Wall-clock time that every frame still to come is younger than, taken after the read.
-        var settled = Timestamp(nanoseconds: 0)
-        var state = CaptureState.active
-        /// libpcap's counters, read about four times a second, and the reading thread's CPU time then.
-        var statistics: CaptureStatistics?
-        var reading: ThreadCPUMeter.Reading?
-        /// The interface was reopened: libpcap's counters start again from zero.
-        var reopened = false
-        /// The stop signal was raised: the last batch.
-        var stopped = false
-        /// The services the kernel's filter thins, when that changed just before this batch was read.
-        var kernelSampling: [SampledService]?
-    }
 
     let interface: String
     let stopSignal: CaptureStopSignal
-    /// CLOCK_MONOTONIC nanoseconds of each thread's latest turn: the watchdog's proof of progress.
-    private let readingHeartbeat = Atomic<Int64>(0)
+    /// The reading threads, one per capture.
+    let shards: [ReadingShard]
     private let engineHeartbeat = Atomic<Int64>(0)
     let report: Mutex<LoopReport>
 
-    private let ring = DecodedBatchRing(batchSize: CaptureLoop.batch, depth: CaptureLoop.depth, note: ReadNote())
-
-    // The reading thread's.
-    private var capture: LiveCapture
-    /// The engine's step length, fixed until a restart: how long a read may wait on an idle link.
-    private let resolution: Int64
-    private var lastStatisticsRead: Int64 = 0
-    private var readingMeter = ThreadCPUMeter()
-    /// The engine's decoding, with its hash seed: a SYN's keys are hashed here, off the engine's thread.
-    private let decoder: FrameDecoder
-    /// Whether the kernel's filter thins what the engine thins by client, and what it thins now.
-    private let kernelSampling: Bool
-    private let clientSampling: ClientSampling
-    private var installedSampling: [SampledService] = []
-
-    /// The services the engine thins by client, handed from its thread to the reading thread's filter.
-    private let wantedSampling = Mutex<[SampledService]>([])
-
     // The engine thread's.
+    private let merge: DecodedBatchMerge<ReadingShard.Note>
     private let engine: Engine
     private let pendingConfiguration = Mutex<EngineConfiguration?>(nil)
     private let pendingKernel = Mutex<KernelStatus?>(nil)
     /// Frames and capture drops at the previous kernel reading: the capture's own loss over the same interval.
     private var framesAtKernelReading = 0
     private var dropsAtKernelReading = 0
-    /// Drops since the loop began: libpcap's 32-bit counters, read as differences, so that they neither wrap
-    /// nor start again from zero when the interface is reopened.
+    /// Drops since the loop began: libpcap's 32-bit counters, read as differences (per shard), so that they neither
+    /// wrap nor start again from zero when the interface is reopened.
     private var kernelDrops = 0
     private var interfaceDrops = 0
-    private var lastStatistics = CaptureStatistics(received: 0, dropped: 0, interfaceDropped: 0)
+    private var lastStatistics: [CaptureStatistics]
     private let onEvents: @Sendable ([Event]) -> Void
     private let listing: ServiceListing
     private let logger: Logger
-    private var state = CaptureState.active
+    /// Each shard's capture state; the loop's is the first that is not active.
+    private var states: [CaptureState]
     private var reports = 0
-    /// The reading thread's latest CPU reading, and the engine thread's meter.
-    private var reading = ThreadCPUMeter.Reading()
+    private var reportDue = false
+    /// Each reading thread's latest CPU reading, and the engine thread's meter.
+    private var readings: [ThreadCPUMeter.Reading]
     private var engineMeter = ThreadCPUMeter()
     private var thinned: [SampledService] = []
-    private var kernelSampled: [SampledService] = []
+    /// What each shard's kernel filter thins now.
+    private var kernelSampled: [[SampledService]]
 
     /// - Parameters:
-    ///   - capture: an activated capture; its stop signal stops the loop.
+    ///   - captures: the interface's activated captures, one per reading thread, sharing one stop signal (and one
+    ///     fanout group when there are several); the stop signal stops the loop.
     ///   - listing: how many services each report lists.
     ///   - kernelSampling: whether the kernel's filter drops the SYNs of clients the engine leaves out.
     ///   - onEvents: called on the engine's thread with each batch of events; must not block.
     init(
-        capture: LiveCapture,
+        captures: [LiveCapture],
         configuration: EngineConfiguration,
         listing: ServiceListing,
         kernelSampling: Bool,
         logger: Logger,
         onEvents: @escaping @Sendable ([Event]) -> Void
     ) throws(ConfigurationProblem) {
-        self.capture = capture
-        self.interface = capture.interface
-        self.stopSignal = capture.stopSignal
-        self.engine = try Engine(configuration: configuration)
-        resolution = configuration.windows.resolution.nanoseconds
-        decoder = engine.frameDecoder
-        clientSampling = engine.clientSampling
-        self.kernelSampling = kernelSampling
+        precondition(!captures.isEmpty, "a capture loop reads at least one capture")
+        interface = captures[0].interface
+        stopSignal = captures[0].stopSignal
+        let engine = try Engine(configuration: configuration)
+        self.engine = engine
+        let merge = DecodedBatchMerge(
+            shards: captures.count,
+            batchSize: Self.batch,
+            depth: Self.depth,
+            note: ReadingShard.Note()
+        )
+        self.merge = merge
+        shards = captures.enumerated().map { index, capture in
+            ReadingShard(
+                index: index,
+                of: captures.count,
+                capture: capture,
+                ring: merge.rings[index],
+                engine: engine,
+                kernelSampling: kernelSampling,
+                logger: logger
+            )
+        }
+        lastStatistics = Array(
+            repeating: CaptureStatistics(received: 0, dropped: 0, interfaceDropped: 0),
+            count: captures.count
+        )
+        states = Array(repeating: .active, count: captures.count)
+        readings = Array(repeating: ThreadCPUMeter.Reading(), count: captures.count)
+        kernelSampled = Array(repeating: [], count: captures.count)
         self.logger = logger
         self.listing = listing
         self.onEvents = onEvents
         report = Mutex(
             LoopReport(
-                interface: capture.interface,
+                interface: interface,
                 state: .active,
                 statistics: EngineStatistics(),
                 occupancy: engine.occupancy,
@@ -158,19 +150,17 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
                 sources: [],
                 kernelDrops: 0,
                 interfaceDrops: 0,
-                reading: ThreadCPUMeter.Reading(),
+                reading: shards.map { ($0.label, ThreadCPUMeter.Reading()) },
                 engine: ThreadCPUMeter.Reading(),
                 kernelSampling: []
             )
         )
-        let now = Clocks.monotonicNanoseconds()
-        readingHeartbeat.store(now, ordering: .relaxed)
-        engineHeartbeat.store(now, ordering: .relaxed)
+        engineHeartbeat.store(Clocks.monotonicNanoseconds(), ordering: .relaxed)
     }
 
-    /// The older of the two threads' latest turns.
+    /// The oldest of the loop's threads' latest turns.
     var heartbeat: Int64 {
-        min(readingHeartbeat.load(ordering: .relaxed), engineHeartbeat.load(ordering: .relaxed))
+        shards.reduce(engineHeartbeat.load(ordering: .relaxed)) { min($0, $1.heartbeat.load(ordering: .relaxed)) }
     }
 
     /// Hands a reloaded configuration to the loop, applied between two batches.
@@ -183,178 +173,64 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
         pendingKernel.withLock { $0 = status }
     }
 
-    // MARK: The reading thread
-
-    /// Reads and decodes until the stop signal is raised; the last batch says so. Runs on the reading thread.
-    func read() {
-        while true {
-            readingHeartbeat.store(Clocks.monotonicNanoseconds(), ordering: .relaxed)
-            let batch = ring.startFilling()
-            readingHeartbeat.store(Clocks.monotonicNanoseconds(), ordering: .relaxed)
-            var note = ReadNote()
-            note.kernelSampling = installWantedSampling()
-            do {
-                let wait = untilNextStep()
-                let frames = try capture.readFrames(timeout: wait, decodingInto: batch, with: decoder)
-                note.stopped = frames == nil
-                note.drained = (frames ?? 0) < batch.capacity
-            } catch {
-                // What was read before the failure goes to the engine first.
-                note.drained = true
-                note.settled = settledTime()
-                note.state = .reopening(reason: "\(error)")
-                batch.note = note
-                ring.finishFilling()
-                guard reopen(after: error) else { return }
-                continue
-            }
-            note.settled = settledTime()
-            // The last batch carries the final counters, for the last report.
-            note.statistics = note.stopped ? try? capture.statistics() : statisticsDue()
-            if note.statistics != nil { note.reading = readingMeter.read() }
-            batch.note = note
-            ring.finishFilling()
-            if note.stopped { return }
-        }
-    }
-
-    /// Puts the engine's latest list of services thinned by client into the kernel's filter, when it changed;
-    /// returns the list now in force then. The engine drops the same packets itself, so the filter may lag.
-    private func installWantedSampling() -> [SampledService]? {
-        guard kernelSampling else { return nil }
-        let wanted = wantedSampling.withLock { $0 }
-        guard wanted != installedSampling else { return nil }
-        let filter = LiveCaptureOptions.engineFilter(for: capture.linkType, thinning: wanted, sampling: clientSampling)
-        do {
-            try capture.setFilter(filter)
-            installedSampling = wanted
-            if wanted.isEmpty {
-                logger.notice("Kernel filter back to every SYN", metadata: ["interface": "\(interface)"])
-            } else {
-                let services = wanted.map(\.description).joined(separator: ", ")
-                logger.notice(
-                    "Kernel filter thins a spoofed storm",
-                    metadata: ["interface": "\(interface)", "services": "\(services)"]
-                )
-            }
-        } catch {
-            // The engine still thins; only the kernel's saving is lost. Tried again when the list changes.
-            installedSampling = wanted
-            logger.error(
-                "Kernel filter not replaced",
-                metadata: ["interface": "\(interface)", "error": "\(error)"]
-            )
-            return []
-        }
-        return wanted
-    }
-
-    /// libpcap's counters when a report interval has passed since they were last read.
-    private func statisticsDue() -> CaptureStatistics? {
-        let now = Clocks.monotonicNanoseconds()
-        guard now - lastStatisticsRead >= Self.reportInterval else { return nil }
-        lastStatisticsRead = now
-        return try? capture.statistics()
-    }
-
-    /// Wall-clock time that every frame still to come from the kernel is younger than: the open block of the ring
-    /// holds frames for up to the buffer timeout, plus timer rounding of a jiffy or two.
-    private func settledTime() -> Timestamp {
-        Timestamp(nanoseconds: Clocks.wall().nanoseconds - capture.options.bufferTimeout.wholeNanoseconds - 10_000_000)
-    }
-
-    /// How long the capture may wait for frames before the next step boundary passes the settled time, so an
-    /// idle link still gets each step decided on time; at most the capture's idle interval.
-    private func untilNextStep() -> Duration {
-        let settled = settledTime().nanoseconds
-        let wait = (settled / resolution + 1) * resolution - settled
-        return min(capture.options.idleInterval, .nanoseconds(wait))
-    }
-
-    /// Reports the failure and reopens the interface once a second; each attempt hands the engine an empty batch,
-    /// so windows slide and attacks end meanwhile. Returns false when the loop was stopped first.
-    private func reopen(after error: CaptureError) -> Bool {
-        logger.error("Capture failed; reopening", metadata: ["interface": "\(interface)", "error": "\(error)"])
-        var state = CaptureState.reopening(reason: "\(error)")
-        while !stopSignal.isRaised {
-            do {
-                capture = try capture.reopened()
-                logger.notice("Capture reopened", metadata: ["interface": "\(interface)"])
-                // Opened with the plain filter: the next turn installs the thinning again.
-                installedSampling = []
-                post(ReadNote(drained: true, settled: settledTime(), reopened: true, kernelSampling: []))
-                return true
-            } catch {
-                // Each new reason is told once, and shown in the status until the interface is back.
-                let reason = CaptureState.reopening(reason: "\(error)")
-                if reason != state {
-                    logger.error("Capture not reopened", metadata: ["interface": "\(interface)", "error": "\(error)"])
-                    state = reason
-                }
-                post(ReadNote(drained: true, settled: Clocks.wall(), state: state))
-                var pause = timespec(tv_sec: 0, tv_nsec: Int(Self.reopenInterval))
-                nanosleep(&pause, nil)
-            }
-        }
-        post(ReadNote(drained: true, settled: Clocks.wall(), state: state, stopped: true))
-        return false
-    }
-
-    /// Hands the engine's thread a batch with no frames, only `note`.
-    private func post(_ note: ReadNote) {
-        readingHeartbeat.store(Clocks.monotonicNanoseconds(), ordering: .relaxed)
-        ring.startFilling().note = note
-        ring.finishFilling()
-    }
-
     // MARK: The engine's thread
 
-    /// Runs the engine over the reading thread's batches until the last one. Runs on the engine's thread.
+    /// Runs the engine over the reading threads' batches until the last ones. Runs on the engine's thread.
     func run() {
         var lastReport: Int64 = 0
-        var running = true
-        while running {
+        while !merge.hasEnded {
             let now = Clocks.monotonicNanoseconds()
             engineHeartbeat.store(now, ordering: .relaxed)
-            if let batch = ring.take(timeout: .milliseconds(250)) {
-                let frames = batch.frames
-                for index in 0..<batch.count { engine.process(decoded: frames + index) }
-                let note = batch.note
-                ring.release()
-                // The ring is drained, so the windows may slide on wall time: a step is decided at its boundary
-                // even when no frame follows it, and attacks end while the link is silent.
-                if note.drained { engine.advance(to: note.settled) }
-                if note.reopened { lastStatistics = CaptureStatistics(received: 0, dropped: 0, interfaceDropped: 0) }
-                if let statistics = note.statistics { count(statistics) }
-                if let reading = note.reading { self.reading = reading }
-                if let sampling = note.kernelSampling { kernelSampled = sampling }
-                running = !note.stopped
-                if note.state != state {
-                    state = note.state
-                    lastReport = 0
-                }
-            }
+            let fed = merge.feed({ frames, count in
+                for index in 0..<count { engine.process(decoded: frames + index) }
+            }) { shard, note in take(note, of: shard) }
+            if !fed { merge.wait(timeout: .milliseconds(250)) }
+            // Every shard said how far it has come: the windows slide on wall time, so a step is decided at its
+            // boundary even when no frame follows it, and attacks end while the link is silent.
+            let settled = merge.settledTime
+            if settled != .max { engine.advance(to: Timestamp(nanoseconds: settled)) }
             applyPendingConfiguration()
             applyPendingKernelReading()
             if engine.thinned != thinned {
                 thinned = engine.thinned
-                wantedSampling.withLock { [thinned] in $0 = thinned }
+                for shard in shards { shard.wantedSampling.withLock { [thinned] in $0 = thinned } }
             }
             // Taken after every batch: a decision reaches the sinks within one batch of its step.
             if engine.hasEvents { onEvents(engine.takeEvents()) }
-            if now - lastReport >= Self.reportInterval {
+            if reportDue || now - lastReport >= Self.reportInterval {
                 publishReport()
                 lastReport = now
+                reportDue = false
             }
         }
         publishReport()
     }
 
+    /// What a shard told with a batch, once its frames went to the engine.
+    private func take(_ note: ReadingShard.Note, of shard: Int) {
+        if note.reopened { lastStatistics[shard] = CaptureStatistics(received: 0, dropped: 0, interfaceDropped: 0) }
+        if let statistics = note.statistics { count(statistics, of: shard) }
+        if let reading = note.reading { readings[shard] = reading }
+        if let sampling = note.kernelSampling { kernelSampled[shard] = sampling }
+        let before = state
+        states[shard] = note.state
+        // A change of state is published at once.
+        if state != before { reportDue = true }
+    }
+
+    /// The loop's state: the first shard's that is not active (shards of one interface fail alike).
+    private var state: CaptureState { states.first { $0 != .active } ?? .active }
+
+    /// The services every shard's kernel filter thins.
+    private var kernelSampling: [SampledService] {
+        kernelSampled.dropFirst().reduce(kernelSampled[0]) { common, shard in common.filter(shard.contains) }
+    }
+
     /// Adds the drops libpcap counted since its previous reading.
-    private func count(_ statistics: CaptureStatistics) {
-        kernelDrops += Int(statistics.dropped &- lastStatistics.dropped)
-        interfaceDrops += Int(statistics.interfaceDropped &- lastStatistics.interfaceDropped)
-        lastStatistics = statistics
+    private func count(_ statistics: CaptureStatistics, of shard: Int) {
+        kernelDrops += Int(statistics.dropped &- lastStatistics[shard].dropped)
+        interfaceDrops += Int(statistics.interfaceDropped &- lastStatistics[shard].interfaceDropped)
+        lastStatistics[shard] = statistics
     }
 
     private func applyPendingConfiguration() {
@@ -426,9 +302,9 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
             sources: previous?.sources ?? engine.topSources(limit: 1_000),
             kernelDrops: kernelDrops,
             interfaceDrops: interfaceDrops,
-            reading: reading,
+            reading: zip(shards, readings).map { ($0.label, $1) },
             engine: engineMeter.read(),
-            kernelSampling: kernelSampled
+            kernelSampling: kernelSampling
         )
         report.withLock { $0 = next }
     }
@@ -437,7 +313,7 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
     private func markingKernelSampling(_ service: ServiceSummary) -> ServiceSummary {
         guard service.sampling?.by == .client else { return service }
         var marked = service
-        marked.sampling?.inKernel = kernelSampled.contains { $0.covers(service.address, port: service.port ?? 0) }
+        marked.sampling?.inKernel = kernelSampling.contains { $0.covers(service.address, port: service.port ?? 0) }
         return marked
     }
 }

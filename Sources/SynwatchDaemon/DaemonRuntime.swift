@@ -87,9 +87,9 @@ public struct DaemonRuntime: Sendable {
         let hooks = HookRunner(configuration: configuration.hooks, logger: logger)
         let sink = EventSink(state: state, hooks: hooks, logger: logger)
         let listing = ServiceListing(maxServices: configuration.metrics.maxServices)
-        let loops = try captures.map { capture in
+        let loops = try captures.map { captures in
             try CaptureLoop(
-                capture: capture,
+                captures: captures,
                 configuration: engine,
                 listing: listing,
                 kernelSampling: configuration.daemon.kernelSampling,
@@ -212,22 +212,38 @@ public struct DaemonRuntime: Sendable {
         return bound
     }
 
-    /// Opens every interface while still privileged (CAP_NET_RAW).
-    private func openCaptures() throws -> [LiveCapture] {
+    /// Opens every interface while still privileged (CAP_NET_RAW): a capture per reading thread, in one fanout
+    /// group per interface when there are several.
+    private func openCaptures() throws -> [[LiveCapture]] {
         let daemon = configuration.daemon
         let options = LiveCaptureOptions(
             snapLength: daemon.snapLength,
             bufferSize: daemon.bufferSize,
             bufferTimeout: .nanoseconds(daemon.bufferTimeout.nanoseconds)
         )
+        let shards =
+            daemon.captureShards > 0
+            ? daemon.captureShards : daemon.automaticCaptureShards(cores: sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         return try daemon.interfaces.map { interface in
             do {
-                let capture = try LiveCapture(interface: interface, options: options)
+                let first = try LiveCapture(
+                    interface: interface,
+                    options: options,
+                    fanout: shards > 1 ? CaptureFanout() : nil
+                )
+                let others = try (1..<shards).map { _ in
+                    try LiveCapture(
+                        interface: interface,
+                        options: options,
+                        stopSignal: first.stopSignal,
+                        fanout: first.fanout
+                    )
+                }
                 logger.info(
                     "Capturing",
-                    metadata: ["interface": "\(interface)", "link": "\(capture.linkType)"]
+                    metadata: ["interface": "\(interface)", "link": "\(first.linkType)", "threads": "\(shards)"]
                 )
-                return capture
+                return [first] + others
             } catch {
                 throw DaemonFailure("\(error)")
             }

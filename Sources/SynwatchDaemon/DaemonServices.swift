@@ -81,7 +81,7 @@ struct CaptureService: Service {
     func run() async throws {
         let finished = try loops.map { loop in
             let (stream, continuation) = AsyncStream<Void>.makeStream()
-            try SystemCall.detachThread(named: "read \(loop.interface)") { loop.read() }
+            for shard in loop.shards { try SystemCall.detachThread(named: shard.threadName) { shard.read() } }
             try SystemCall.detachThread(named: "capture \(loop.interface)") {
                 loop.run()
                 continuation.finish()
@@ -110,7 +110,7 @@ struct CaptureService: Service {
         let now = Clocks.monotonicNanoseconds()
         let rate = Double(statistics.frames - previous.frames) / (Double(max(1, now - previous.time)) / 1e9)
         let threads = reports.flatMap { report in
-            [("read", report.reading), ("engine", report.engine)].map { thread, load in
+            (report.reading + [("engine", report.engine)]).map { thread, load in
                 CaptureThreadLoad(
                     interface: report.interface,
                     thread: thread,

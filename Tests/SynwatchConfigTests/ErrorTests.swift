@@ -188,6 +188,10 @@ import Testing
                 "must be between 1ms and 1s"
             ),
             (
+                "daemon:\n  capture_shards: 17\n", "daemon.capture_shards", Position(line: 2, column: 19),
+                "must be between 0 (one per core) and 16"
+            ),
+            (
                 "metrics:\n  listen: [198.18.0.10:9464, 2001:db8::10:9464]\n", "metrics.listen",
                 Position(line: 2, column: 30),
                 "'2001:db8::10:9464' is not ADDRESS:PORT with an IP address and a port from 1 to 65535"

@@ -68,6 +68,7 @@ import Testing
           snap_length: 192
           buffer_timeout: 20ms
           kernel_sampling: false
+          capture_shards: 3
         handshakes:
           timeout: 8s
           retransmission_deadline: 3s
@@ -138,6 +139,7 @@ import Testing
         daemon.snapLength = 192
         daemon.bufferTimeout = .milliseconds(20)
         daemon.kernelSampling = false
+        daemon.captureShards = 3
 
         var engine = EngineConfiguration()
         engine.handshakes.timeout = .seconds(8)

@@ -8,8 +8,19 @@ import XCTest
 /// test's own (`NetworkLab`: 198.18.0.0/15 only, a namespace unique to the run, deleted afterwards): the journal's
 /// entries, the response hook's stdin JSON and `/v1/attacks` (and `synwatch attacks`) agree with each other, and
 /// with what tcpreplay sent, within the bounds of `FigureBounds` and `DaemonFigureBounds`.
+///
+/// Run once with one reading thread and once with two, each taking its share of the flows: the engine takes their
+/// frames merged in capture-time order, so the figures keep to the same bounds.
 final class FiguresDaemonTests: XCTestCase {
     func testLiveFiguresAgreeWithEachOtherAndTheReplay() throws {
+        try checkLiveFigures(captureShards: 1)
+    }
+
+    func testTwoReadingThreadsKeepTheFigures() throws {
+        try checkLiveFigures(captureShards: 2)
+    }
+
+    func checkLiveFigures(captureShards: Int) throws {
         try XCTSkipUnless(NetworkLab.isAvailable, "needs root, ip netns and tcpreplay")
         try TestJournald.require()
         let lab = try NetworkLab()
@@ -30,6 +41,8 @@ final class FiguresDaemonTests: XCTestCase {
         chmod(hook, 0o755)
         let configuration = workspace.path("synwatch.yaml")
         try """
+        daemon:
+          capture_shards: \(captureShards)
         detection:
           quiet_period: 2s
         hooks:
@@ -211,6 +224,20 @@ final class FiguresDaemonTests: XCTestCase {
             FigureBounds.hyperLogLogRelative * Double(flood.distinctSources) + 1_000,
             "peak_distinct_sources \(peakDistinct) of \(flood.distinctSources) spoofed sources (and up to 1,000 clients)"
         )
+
+        // Every reading thread took its share.
+        let status = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(try DaemonEndToEndTests.get(socket, "/v1/status").utf8))
+                as? [String: Any]
+        )
+        let threads = ((status["capture"] as? [String: Any])?["threads"] as? [[String: Any]]) ?? []
+        let readers = threads.filter { ($0["thread"] as? String)?.hasPrefix("read") == true }
+        XCTAssertEqual(
+            readers.map { $0["thread"] as? String },
+            captureShards == 1 ? ["read"] : (1...captureShards).map { "read \($0)" },
+            "\(threads)"
+        )
+        for reader in readers { XCTAssertGreaterThan(reader["cpu_seconds"] as? Double ?? 0, 0, "\(reader)") }
 
         kill(daemon.processIdentifier, SIGTERM)
         try DaemonEndToEndTests.waitFor(timeout: 10) { !daemon.isRunning }
