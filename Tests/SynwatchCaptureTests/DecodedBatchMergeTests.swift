@@ -65,10 +65,13 @@ private func fill(
         #expect(merge.hasEnded)
     }
 
-    @Test("Three shards read on threads of their own come out as one stream in capture-time order, every frame once")
-    func threeShards() throws {
+    @Test(
+        "Three shards read on threads of their own come out as one stream in capture-time order, every frame once",
+        arguments: [0, 20] as [Int64]
+    )
+    func threeShards(tolerance: Int64) throws {
         let decoder = try Engine().frameDecoder
-        let merge = DecodedBatchMerge(shards: 3, batchSize: 16, depth: 3, note: TestNote())
+        let merge = DecodedBatchMerge(shards: 3, batchSize: 16, depth: 3, note: TestNote(), tolerance: tolerance)
         let batches = 400
         let produced = Atomic<Int>(0)
         for shard in 0..<3 {
@@ -107,6 +110,14 @@ private func fill(
         #expect(merge.hasEnded)
         #expect(lastNotes == 3)
         #expect(fed.count == produced.load(ordering: .relaxed))
-        #expect(zip(fed, fed.dropFirst()).allSatisfy { $0 <= $1 })
+        // Never earlier than a frame handed over before it by more than the tolerance.
+        var latest = fed.first ?? 0
+        var worst: Int64 = 0
+        for time in fed {
+            worst = max(worst, latest - time)
+            latest = max(latest, time)
+        }
+        #expect(worst <= tolerance)
+        if tolerance > 0 { #expect(worst > 0, "runs went at once, out of order within the tolerance") }
     }
 }
