@@ -105,9 +105,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public static let maximumCaptureShards = 16
 
     /// Reading threads per interface when `captureShards` is 0: one per core beyond each interface's engine
-    /// thread, at least 1 and at most 4.
+    /// thread, at least 1 and at most 2. Two readers already read faster than the one engine thread takes their
+    /// frames (`scripts/benchmark-live`), so a third would only wait.
     public func automaticCaptureShards(cores: Int) -> Int {
-        max(1, min(4, cores / interfaces.count - 1))
+        max(1, min(2, cores / interfaces.count - 1))
     }
 
     /// Creates the built-in defaults.

@@ -26,6 +26,15 @@ import Testing
         #expect(loaded.configuration == SynwatchConfiguration())
     }
 
+    @Test("capture_shards 0: a reading thread per core beyond each interface's engine thread, from 1 to 2")
+    func automaticCaptureShards() throws {
+        var daemon = try SynwatchConfiguration(yaml: "daemon:\n  interfaces: [eth0]\n").daemon
+        #expect(daemon.captureShards == 0)
+        #expect([1, 2, 3, 4, 64].map { daemon.automaticCaptureShards(cores: $0) } == [1, 1, 2, 2, 2])
+        daemon.interfaces = ["eth0", "eth1"]
+        #expect([2, 4, 6, 64].map { daemon.automaticCaptureShards(cores: $0) } == [1, 1, 2, 2])
+    }
+
     @Test("An alias reads the value its anchor names")
     func aliases() throws {
         let configuration = try SynwatchConfiguration(
