@@ -73,6 +73,11 @@ public final class NetworkLab {
         namespace = try NetworkNamespace(NetworkNamespace.freshName())
         capturePort = namespace.name + "a"
         replayPort = namespace.name + "b"
+        try createPair()
+    }
+
+    /// Makes the pair again, under the same names, after a test deleted it: an interface that came back.
+    public func createPair() throws {
         do {
             try ChildProcess.check([
                 "ip", "link", "add", capturePort, "type", "veth", "peer", "name", replayPort, "netns", name,

@@ -111,6 +111,67 @@ final class DaemonServiceTests: XCTestCase {
         }
     }
 
+    /// Two reading threads on one interface: every frame counted once, before the interface goes away and after it
+    /// comes back, when both readers open their captures again and join a fanout group anew (the kernel refuses
+    /// the old one, whose device is gone).
+    func testTwoReadersShareTheInterfaceAgainAfterItCameBack() async throws {
+        try XCTSkipUnless(NetworkLab.isAvailable, "needs root, ip netns and tcpreplay")
+        let lab = try NetworkLab()
+        let folder = try TemporaryFolder()
+        let capture = folder.path("crowd.pcap")
+        let truth = try Scenario(seed: 12, duration: 2).background(Background(rate: 400, clientCount: 500))
+            .write(to: capture)
+        let socket = folder.path("run/synwatch.sock")
+        let interface = lab.capturePort
+        var configuration = SynwatchConfiguration()
+        configuration.daemon.interfaces = [interface]
+        configuration.daemon.socketPath = socket
+        configuration.daemon.user = "root"
+        configuration.daemon.captureShards = 2
+        let daemon = DaemonRuntime(
+            configuration: configuration,
+            path: folder.path("none.yaml"),
+            version: "0.1.0",
+            overrides: { _ in }
+        )
+        let prepared = try daemon.prepare()
+        let state = prepared.state
+        let (reloadRequests, _) = AsyncStream.makeStream(of: Void.self)
+
+        try await testGracefulShutdown { shutdown in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await daemon.run(prepared, reloadRequests: reloadRequests, gracefulShutdownSignals: [])
+                }
+                try await waitUntil { state.snapshot.capture.state == .active }
+                let readers = state.snapshot.capture.threads.map(\.thread).filter { $0.hasPrefix("read") }
+                XCTAssertEqual(readers, ["read 1", "read 2"])
+
+                for round in 1...2 {
+                    let replay = try lab.startReplay([capture], pps: 8_000)
+                    while replay.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+                    XCTAssertEqual(replay.terminationStatus, 0)
+                    // Exactly the frames sent: a reader outside the group would count every frame a second time.
+                    try await waitUntil(timeout: .seconds(10)) {
+                        state.snapshot.capture.packets >= round * truth.packets
+                    }
+                    try await Task.sleep(for: .milliseconds(600))
+                    XCTAssertEqual(state.snapshot.capture.packets, round * truth.packets, "round \(round)")
+                    guard round == 1 else { break }
+                    try ChildProcess.check(["ip", "link", "delete", interface])
+                    try await waitUntil {
+                        if case .reopening = state.snapshot.capture.state { true } else { false }
+                    }
+                    try lab.createPair()
+                    try await waitUntil(timeout: .seconds(10)) { state.snapshot.capture.state == .active }
+                }
+
+                shutdown.triggerGracefulShutdown()
+                try await group.next()
+            }
+        }
+    }
+
     /// A notify socket nobody reads fills up (`net.unix.max_dgram_qlen`, 10 by default) and then `sd_notify`
     /// blocks: the services go on, the way out waits for it only so long, and the messages still leave in order.
     func testAFullNotifySocketHoldsNoServiceUp() async throws {
