@@ -57,7 +57,7 @@ extension V1.Status {
             Family(
                 "synwatch_capture_thread_cpu_seconds_total",
                 .counter,
-                "CPU time of each capture thread (read: libpcap and decoding; engine: tracking and detection)."
+                "CPU time of each capture thread (read, or read 1 … read N: libpcap and decoding; engine: tracking and detection)."
             ) {
                 $0.daemon.capture.threads.map {
                     (["interface": $0.interface, "thread": $0.thread], $0.cpuSeconds.value)

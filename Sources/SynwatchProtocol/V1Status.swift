@@ -73,7 +73,7 @@ extension V1 {
         /// Frames the kernel dropped because the capture fell behind, and frames the interfaces dropped.
         public var kernelDrops: Int
         public var interfaceDrops: Int
-        /// Each interface's two threads, and how busy they keep their cores.
+        /// Each interface's threads (its readers and its engine's), and how busy they keep their cores.
         public var threads: [CaptureThread]
         /// The services whose spoofed storm each interface's kernel filter thins now.
         public var kernelSampling: [KernelSampling]
@@ -124,8 +124,9 @@ extension V1 {
         }
     }
 
-    /// One of an interface's capture threads: `read` takes frames from libpcap and decodes them, `engine` tracks and
-    /// detects. The busier one bounds the packets the interface can take.
+    /// One of an interface's capture threads: `read` (`read 1` … `read N` with several readers) takes frames from
+    /// libpcap and decodes them, `engine` tracks and detects. The busiest one bounds the packets the interface can
+    /// take.
     public struct CaptureThread: Codable, Hashable, Sendable {
         public var interface: String
         public var thread: String
