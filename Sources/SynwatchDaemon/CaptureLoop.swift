@@ -48,8 +48,8 @@ struct ThreadCPUMeter {
 /// Each reading thread owns a capture: it takes frames from libpcap's ring and decodes them into batches. With
 /// several, each capture takes its share of the interface's flows (`CaptureFanout`), so reading and decoding,
 /// the larger part of the work, spread over cores. The engine's thread owns the engine and takes the batches
-/// merged in capture-time order (`DecodedBatchMerge`), so the engine sees the same stream whatever the number of
-/// shards and does only tracking and detection; the threads meet once per batch. Others only raise the stop
+/// merged in capture-time order (`DecodedBatchMerge`, to within `mergeTolerance`), so the engine sees the same
+/// stream whatever the number of shards and does only tracking and detection; the threads meet once per batch. Others only raise the stop
 /// signal, hand over a new configuration, and read the heartbeat and the latest report.
 final class CaptureLoop: @unchecked Sendable {  // each thread touches only its own side
     static let reportInterval: Int64 = 250_000_000
@@ -58,8 +58,8 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
     /// Batches each reading thread may be ahead of the engine's (libpcap's ring holds the rest).
     static let depth = 4
     /// How far out of capture-time order the engine may take frames of different shards (never of one
-    /// connection): 0.1 ms, far below a step (50 ms) and the 50 ms floor of the completion grace, which is all the
-    /// engine times with the clock this moves; at 1 M packets/s it lets runs of about 50 frames go at once.
+    /// connection): 0.1 ms, far below the finest times the engine decides on (a 50 ms step, the completion grace's
+    /// 50 ms floor). At 1 M packets/s it lets runs of about 50 frames go at once.
     static let mergeTolerance: Int64 = 100_000
 
     let interface: String

@@ -216,14 +216,15 @@ public struct DaemonRuntime: Sendable {
     /// group per interface when there are several.
     private func openCaptures() throws -> [[LiveCapture]] {
         let daemon = configuration.daemon
-        let options = LiveCaptureOptions(
-            snapLength: daemon.snapLength,
-            bufferSize: daemon.bufferSize,
-            bufferTimeout: .nanoseconds(daemon.bufferTimeout.nanoseconds)
-        )
         let shards =
             daemon.captureShards > 0
             ? daemon.captureShards : daemon.automaticCaptureShards(cores: sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        // The readers share the configured buffer, as they share the interface's flows.
+        let options = LiveCaptureOptions(
+            snapLength: daemon.snapLength,
+            bufferSize: max(1 << 20, daemon.bufferSize / shards),
+            bufferTimeout: .nanoseconds(daemon.bufferTimeout.nanoseconds)
+        )
         return try daemon.interfaces.map { interface in
             do {
                 let first = try LiveCapture(

@@ -31,7 +31,6 @@ final class ReadingShard: @unchecked Sendable {  // its capture and state are it
         var isLast: Bool { stopped }
     }
 
-    static let reportInterval: Int64 = 250_000_000
     static let reopenInterval: Int64 = 1_000_000_000
 
     let index: Int
@@ -155,7 +154,7 @@ final class ReadingShard: @unchecked Sendable {  // its capture and state are it
     /// libpcap's counters when a report interval has passed since they were last read.
     private func statisticsDue() -> CaptureStatistics? {
         let now = Clocks.monotonicNanoseconds()
-        guard now - lastStatisticsRead >= Self.reportInterval else { return nil }
+        guard now - lastStatisticsRead >= CaptureLoop.reportInterval else { return nil }
         lastStatisticsRead = now
         return try? capture.statistics()
     }
