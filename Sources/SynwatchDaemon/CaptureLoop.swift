@@ -1,4 +1,3 @@
-@preconcurrency import Glibc
 import Logging
 import Synchronization
 import SynwatchCapture
