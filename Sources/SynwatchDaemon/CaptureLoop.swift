@@ -296,13 +296,15 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
         reports += 1
         let lists = reports % 4 == 1
         let previous = lists ? nil : report.withLock { $0 }
+        let kernelSampling = kernelSampling
         let next = LoopReport(
             interface: interface,
             state: state,
             statistics: engine.statistics,
             occupancy: engine.occupancy,
             activeAttacks: engine.activeAttacks(),
-            services: previous?.services ?? engine.services(limit: listing.listed).map(markingKernelSampling),
+            services: previous?.services
+                ?? engine.services(limit: listing.listed).map { marking($0, kernelSampling: kernelSampling) },
             sources: previous?.sources ?? engine.topSources(limit: 1_000),
             kernelDrops: kernelDrops,
             interfaceDrops: interfaceDrops,
@@ -313,8 +315,8 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
         report.withLock { $0 = next }
     }
 
-    /// A service thinned by client says whether the kernel's filter thins it too.
-    private func markingKernelSampling(_ service: ServiceSummary) -> ServiceSummary {
+    /// A service thinned by client says whether the kernel's filter (thinning `kernelSampling`) thins it too.
+    private func marking(_ service: ServiceSummary, kernelSampling: [SampledService]) -> ServiceSummary {
         guard service.sampling?.by == .client else { return service }
         var marked = service
         marked.sampling?.inKernel = kernelSampling.contains { $0.covers(service.address, port: service.port ?? 0) }
