@@ -42,10 +42,18 @@ public final class ServerClientLab {
         }
     }
 
-    /// Kills what the lab started; the namespaces go with their properties.
+    /// Stops what the lab started; the namespaces go with their properties.
+    ///
+    /// SIGTERM first, which `timeout` passes on to its command: a SIGKILL alone (or one right after a test's own
+    /// `terminate()`, before `timeout` passed that on) orphans the command, which then runs out its own time limit
+    /// while the child still counts as running, and `waitUntilExit()` waits that long (49 s for a listener).
     deinit {
-        for process in processes where process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
+        let running = processes.filter(\.isRunning)
+        for process in running { kill(process.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(2)
+        for process in running {
+            while process.isRunning && Date() < deadline { usleep(10_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
         }
     }
