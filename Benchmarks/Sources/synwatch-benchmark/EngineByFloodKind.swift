@@ -78,9 +78,11 @@ func engineNanosecondsPerFrame(_ path: String, rounds: Int) throws -> Double {
 }
 
 /// Prints the engine's own cost per frame on a flood of each kind, against the raw libpcap read of the same capture,
-/// and the rate one engine thread takes: what decides whether one engine thread per interface keeps up.
-func reportEngineByFloodKind(_ options: Options) throws {
+/// and the rate one engine thread takes: what decides whether one engine thread per interface keeps up. Returns the
+/// kinds whose ratio is above `maximumRatio`.
+func reportEngineByFloodKind(_ options: Options, maximumRatio: Double?) throws -> [String] {
     let lineRate = 14_880_000.0
+    var failures: [String] = []
     print("the engine alone (frames decoded ahead), per flood kind, best of \(options.rounds)")
     for flood in FloodCase.all {
         let path = "\(options.work)/flood-\(flood.name.filter { $0.isLetter || $0.isNumber }).pcap"
@@ -96,5 +98,10 @@ func reportEngineByFloodKind(_ options: Options) throws {
             1e9 / engine / lineRate
         )
         print("  \(flood.name.padding(toLength: 38, withPad: " ", startingAt: 0)) \(figures)")
+        if let maximumRatio, engine / read > maximumRatio {
+            let ratio = String(format: "%.2f x the libpcap read, above %.2f", engine / read, maximumRatio)
+            failures.append("the engine on the \(flood.name) flood took \(ratio)")
+        }
     }
+    return failures
 }
