@@ -19,7 +19,7 @@ public protocol ShardNote: Sendable {
 /// returns, which the reading threads bound by the engine's step.
 ///
 /// The tolerance lets a run of one shard's frames go at once: shards' frames interleave one by one at high rates,
-/// and choosing the next shard for every frame raised the engine thread's CPU by a third (`SYNWATCH_SHARDS=2
+/// and choosing the next shard for every frame raised the engine thread's CPU by a third or more (`SYNWATCH_SHARDS=2
 /// scripts/benchmark-live`: 55 → 72–78 ms per million packets).
 public final class DecodedBatchMerge<Note: ShardNote>: @unchecked Sendable {  // each ring has one filler
     /// The shards' rings: shard `i` fills `rings[i]`.

@@ -48,8 +48,8 @@ struct ThreadCPUMeter {
 /// several, each capture takes its share of the interface's flows (`CaptureFanout`), so reading and decoding,
 /// the larger part of the work, spread over cores. The engine's thread owns the engine and takes the batches
 /// merged in capture-time order (`DecodedBatchMerge`, to within `mergeTolerance`), so the engine sees the same
-/// stream whatever the number of shards and does only tracking and detection; the threads meet once per batch. Others only raise the stop
-/// signal, hand over a new configuration, and read the heartbeat and the latest report.
+/// stream whatever the number of shards and does only tracking and detection; the threads meet once per batch.
+/// Others only raise the stop signal, hand over a new configuration, and read the heartbeat and the latest report.
 final class CaptureLoop: @unchecked Sendable {  // each thread touches only its own side
     static let reportInterval: Int64 = 250_000_000
     /// Frames decoded per read; a shorter read means the ring is drained.
