@@ -1,6 +1,6 @@
 /// The engine's only clock: the capture time of its input, cut into resolution steps and sources epochs.
 ///
-/// Dividing happens only when a step ends, not per packet.
+/// Dividing happens only when a step ends, not per packet, but for `step(of:)` once a step.
 struct StepClock {
     /// Nanoseconds of one step.
     let resolution: Int64
@@ -16,6 +16,8 @@ struct StepClock {
     private(set) var epoch: Int64 = 0
     /// Start of the step after `step`.
     private var nextStepStart: Int64 = .min
+    /// The step last asked of `step(of:)`, and its start and end.
+    private var lastAsked: (step: Int64, start: Int64, end: Int64) = (0, 0, 0)
 
     init(resolution: Int64, epochLength: Int64) {
         self.resolution = resolution
@@ -39,6 +41,16 @@ struct StepClock {
         }
         now = time
         return time >= nextStepStart ? time / resolution : nil
+    }
+
+    /// The step of the non-negative `time`: on the SYN path (the step an attempt matures in), where one after the
+    /// other falls in the step of the last, which is kept, so that it divides only once a step.
+    @inline(__always)
+    mutating func step(of time: Int64) -> Int64 {
+        if time >= lastAsked.start && time < lastAsked.end { return lastAsked.step }
+        let step = time / resolution
+        lastAsked = (step, step * resolution, step * resolution + resolution)
+        return step
     }
 
     /// Enters step `step` while running it: its own sources epoch, as a silence's steps run one by one.

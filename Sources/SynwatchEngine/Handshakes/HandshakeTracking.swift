@@ -21,7 +21,7 @@ extension Engine {
         // Everything about the attempt is counted in the step it matures in.
         let grace = victim.map { victims.states[$0].grace } ?? configuration.windows.completionGrace.nanoseconds
         let graceCentiseconds = UInt8(truncatingIfNeeded: (grace + 9_999_999) / 10_000_000)
-        let step = (now + Int64(graceCentiseconds) * 10_000_000) / clock.resolution
+        let step = clock.step(of: now + Int64(graceCentiseconds) * 10_000_000)
         let synWeight = Int(1) << Int(clientShift)
         if let victim { countSynPacket(on: victim, step: step, weight: synWeight) }
         if let host { countSynPacket(on: host, step: step, weight: synWeight) }

@@ -129,7 +129,11 @@ final class VictimTable {
     let keys: FlatArray<VictimKey>
     let states: FlatArray<VictimState>
     let steps: FlatArray<StepCounters>
+    /// Steps each ring holds for counting: older ones are gone.
     let ringLength: Int
+    /// Positions of each ring: `ringLength` rounded up to a power of two, so that a step's position is a mask, not
+    /// a division (several per SYN). Positions beyond `ringLength` hold steps no longer counted, never read.
+    let ringMask: Int
     let sketches: FlatArray<UInt8>
     let distinct: HyperLogLog
     let tops: FlatArray<TopEntry>
@@ -151,7 +155,10 @@ final class VictimTable {
         keys = FlatArray(zeroedCount: count)
         states = FlatArray(zeroedCount: count)
         self.ringLength = ringLength
-        steps = FlatArray(zeroedCount: count * ringLength)
+        var positions = 1
+        while positions < ringLength { positions <<= 1 }
+        ringMask = positions - 1
+        steps = FlatArray(zeroedCount: count * positions)
         distinct = HyperLogLog(precision: sketchPrecision)
         sketches = FlatArray(zeroedCount: count * 2 * distinct.registerCount)
         self.topK = topK
@@ -185,7 +192,7 @@ final class VictimTable {
     /// The ring position of absolute resolution step `step` of `slot`.
     @inline(__always)
     func stepCounters(_ slot: Int, step: Int64) -> UnsafeMutablePointer<StepCounters> {
-        steps.pointer(slot &* ringLength &+ Int(step % Int64(ringLength)))
+        steps.pointer(slot &* (ringMask &+ 1) &+ Int(truncatingIfNeeded: step) & ringMask)
     }
 
     /// Distinct-source registers of `slot` for the epoch of parity `parity`.
@@ -261,7 +268,7 @@ final class VictimTable {
         openings &+= 1
         states[slot].serial = openings
         connections[slot] = ConnectionCounts()
-        steps.pointer(slot * ringLength).update(repeating: StepCounters(), count: ringLength)
+        steps.pointer(slot * (ringMask + 1)).update(repeating: StepCounters(), count: ringMask + 1)
         sketch(slot, parity: 0).update(repeating: 0, count: distinct.registerCount * 2)
         completerSketch(slot, parity: 0).update(repeating: 0, count: distinct.registerCount * 2)
         delayHistogram(slot).update(repeating: 0, count: DelayHistogram.storage)
