@@ -40,8 +40,10 @@ let package = Package(
             dependencies: [.product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict
         ),
+        // C: the compiler's cache prefetch, which Swift lacks, as one inline function.
+        .target(name: "CPrefetch"),
         // The pure detection engine: bytes and capture timestamps in, events out. No I/O, no clock.
-        .target(name: "SynwatchEngine", swiftSettings: strict),
+        .target(name: "SynwatchEngine", dependencies: ["CPrefetch"], swiftSettings: strict),
         // Reading frames from capture files (and, later, live interfaces) into the engine.
         .target(
             name: "SynwatchCapture",

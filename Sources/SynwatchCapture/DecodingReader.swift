@@ -31,7 +31,7 @@ public final class DecodingReader: @unchecked Sendable {  // `source` is used by
         try SystemCall.detachThread(named: "synwatch-read") { self.readAndDecode(with: decoder) }
         while true {
             let batch = ring.take()
-            for index in 0..<batch.count { engine.process(decoded: batch.frames + index) }
+            engine.process(decoded: batch.frames, count: batch.count)
             let note = batch.note
             ring.release()
             afterBatch(note.progress)

@@ -186,7 +186,7 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
             let now = Clocks.monotonicNanoseconds()
             engineHeartbeat.store(now, ordering: .relaxed)
             let fed = merge.feed({ frames, count in
-                for index in 0..<count { engine.process(decoded: frames + index) }
+                engine.process(decoded: frames, count: count)
             }) { shard, note in take(note, of: shard) }
             if !fed { merge.wait(timeout: .milliseconds(250)) }
             // Every shard said how far it has come: the windows slide on wall time, so a step is decided at its

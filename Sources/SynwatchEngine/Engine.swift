@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// The detection engine: frames and their capture timestamps in, events out.
 ///
 /// It follows every TCP handshake (SYN, SYN-ACK, completing ACK, RST, time-out), then each completed
@@ -129,6 +131,38 @@ public final class Engine {
             wireLength: frame.pointee.wireLength,
             synHashes: frame.pointee.synHashes
         )
+    }
+
+    /// Feeds `count` frames decoded by another thread, in order: the same work as `process(decoded:)` on each.
+    ///
+    /// Meanwhile it prefetches the source entry of the SYN a few frames ahead. A flood from many real hosts makes
+    /// every SYN count on its source, whose entry the handshakes written since have pushed out of the cache;
+    /// waited for one after the other, those misses were a sixth of the engine's time on such a flood. A spoofed
+    /// storm thinned by client never reaches the source table, and the prefetch would only slow it down.
+    public func process(decoded frames: UnsafeMutablePointer<DecodedFrame>, count: Int) {
+        guard thinned.isEmpty else {
+            for index in 0..<count { process(decoded: frames + index) }
+            return
+        }
+        for index in 0..<count {
+            let ahead = index &+ Self.prefetchDistance
+            if ahead < count { prefetchSourceEntry(of: frames + ahead) }
+            process(decoded: frames + index)
+        }
+    }
+
+    /// Frames between a SYN's prefetch and its work (4 and 16 measured the same).
+    static let prefetchDistance = 8
+
+    /// Asks for the entry of the source of a SYN (nothing for other frames), when the source is in the table.
+    @inline(__always)
+    func prefetchSourceEntry(of frame: UnsafeMutablePointer<DecodedFrame>) {
+        let hash = frame.pointee.synHashes.source
+        guard hash != 0, let slot = sources.slots.find(hash: hash, matches: { _ in true }) else { return }
+        // An entry spans two cache lines at most: those of its first and its last byte.
+        let entry = UnsafeRawPointer(sources.entries.pointer(slot))
+        synwatch_prefetch(entry)
+        synwatch_prefetch(entry + MemoryLayout<SourceEntry>.stride - 1)
     }
 
     @inline(__always)
