@@ -121,6 +121,13 @@ public final class LiveCapture: FrameSource {
 
     private let handle: PcapHandle
     private let packetDescriptor: Int32
+    /// Frames stamped before this (nanoseconds, the realtime clock) are left: from its activation until it joined
+    /// a fanout group that had members, the socket took a copy of every frame, which the members took too. Such
+    /// copies would pose as retransmissions. `.min` when there are none.
+    private var copiesStampedBefore: Int64 = .min
+    /// When leaving copies stops, whatever the stamps (the copies come within a block time-out): a realtime clock
+    /// stepped back cannot keep the capture from delivering.
+    private var copiesLeftUntil = ContinuousClock.now
     /// Later reads throw the same error again: a dead handle stays dead.
     private var failure: CaptureError?
 
@@ -184,9 +191,15 @@ public final class LiveCapture: FrameSource {
         } catch {
             throw CaptureError(Self.setupReason(error), input: input, call: error.call, message: error.message)
         }
-        // Before the filter: libpcap holds what the ring took meanwhile to it, so few frames come twice.
+        // Before the filter, which libpcap holds what the ring took meanwhile to. What the socket took before it
+        // joined, the group's members took too: those copies are left by their stamps.
         do {
-            try fanout?.join(packetDescriptor)
+            if let fanout, try fanout.join(packetDescriptor) {
+                var now = timespec()
+                clock_gettime(CLOCK_REALTIME, &now)
+                copiesStampedBefore = Int64(now.tv_sec) &* 1_000_000_000 &+ Int64(now.tv_nsec)
+                copiesLeftUntil = .now + .seconds(1)
+            }
         } catch {
             throw CaptureError(.captureSetupFailed, input: input, call: error.call, message: error.message)
         }
@@ -267,6 +280,7 @@ public final class LiveCapture: FrameSource {
     ) throws(CaptureError) -> Int? {
         if let failure { throw failure }
         if stopSignal.isRaised { return nil }
+        if copiesStampedBefore != .min && ContinuousClock.now > copiesLeftUntil { copiesStampedBefore = .min }
         let count = try dispatch()
         if count > 0 { return count }
 
@@ -344,6 +358,7 @@ public final class LiveCapture: FrameSource {
         var linkType: LinkType
         /// Nanoseconds per unit of `ts.tv_usec`.
         var fractionScale: Int64
+        var copiesStampedBefore: Int64
         var count: Int
     }
 
@@ -353,6 +368,7 @@ public final class LiveCapture: FrameSource {
         var decoder: FrameDecoder
         var linkType: LinkType
         var fractionScale: Int64
+        var copiesStampedBefore: Int64
         var count: Int
     }
 
@@ -379,18 +395,25 @@ public final class LiveCapture: FrameSource {
     private func dispatch(upTo limit: Int, _ body: (Frame) -> Void) throws(CaptureError) -> Int {
         let callback: pcap_handler = { user, header, data in
             let context = UnsafeMutableRawPointer(user!).assumingMemoryBound(to: DispatchContext.self)
-            context.pointee.body(
-                LiveCapture.frame(
-                    header,
-                    data,
-                    linkType: context.pointee.linkType,
-                    fractionScale: context.pointee.fractionScale
-                )
+            let frame = LiveCapture.frame(
+                header,
+                data,
+                linkType: context.pointee.linkType,
+                fractionScale: context.pointee.fractionScale
             )
+            guard frame.time.nanoseconds >= context.pointee.copiesStampedBefore else { return }
+            context.pointee.body(frame)
             context.pointee.count += 1
         }
+        let copiesStampedBefore = self.copiesStampedBefore
         return try withoutActuallyEscaping(body) { body throws(CaptureError) in
-            var context = DispatchContext(body: body, linkType: linkType, fractionScale: fractionScale, count: 0)
+            var context = DispatchContext(
+                body: body,
+                linkType: linkType,
+                fractionScale: fractionScale,
+                copiesStampedBefore: copiesStampedBefore,
+                count: 0
+            )
             return try dispatch(upTo: limit, context: &context, callback) { $0.count }
         }
     }
@@ -410,6 +433,7 @@ public final class LiveCapture: FrameSource {
                 linkType: context.pointee.linkType,
                 fractionScale: context.pointee.fractionScale
             )
+            guard frame.time.nanoseconds >= context.pointee.copiesStampedBefore else { return }
             context.pointee.frames[context.pointee.count] = context.pointee.decoder.decode(frame)
             context.pointee.count += 1
         }
@@ -418,6 +442,7 @@ public final class LiveCapture: FrameSource {
             decoder: decoder,
             linkType: linkType,
             fractionScale: fractionScale,
+            copiesStampedBefore: copiesStampedBefore,
             count: 0
         )
         return try dispatch(upTo: limit, context: &context, callback) { context in
@@ -426,8 +451,9 @@ public final class LiveCapture: FrameSource {
         }
     }
 
-    /// `pcap_dispatch` with `context` for `callback`; the frames it delivered (`delivered`) count as read, also
-    /// when it fails part-way.
+    /// `pcap_dispatch` with `context` for `callback`; the frames it delivered (`delivered`, without the copies left)
+    /// count as read, also when it fails part-way.
+    /// - Returns: the frames delivered.
     private func dispatch<Context>(
         upTo limit: Int,
         context: inout Context,
@@ -443,9 +469,10 @@ public final class LiveCapture: FrameSource {
                 )
             }
         }
-        framesRead += delivered(context)
+        let count = delivered(context)
+        framesRead += count
         switch result {
-        case .success(let count):
+        case .success:
             return count
         case .failure(let error):
             throw fail(Self.readReason(error, framesRead: framesRead), call: error.call, message: error.message)
