@@ -355,10 +355,7 @@ public final class LiveCapture: FrameSource {
     /// What the C callback needs, on the stack of `dispatch` for one batch.
     private struct DispatchContext {
         var body: (Frame) -> Void
-        var linkType: LinkType
-        /// Nanoseconds per unit of `ts.tv_usec`.
-        var fractionScale: Int64
-        var copiesStampedBefore: Int64
+        var framing: Framing
         var count: Int
     }
 
@@ -366,54 +363,52 @@ public final class LiveCapture: FrameSource {
     private struct DecodingContext {
         var frames: UnsafeMutablePointer<DecodedFrame>
         var decoder: FrameDecoder
-        var linkType: LinkType
-        var fractionScale: Int64
-        var copiesStampedBefore: Int64
+        var framing: Framing
         var count: Int
     }
 
-    /// Nanoseconds per unit of `ts.tv_usec`.
-    private var fractionScale: Int64 { hasNanosecondTimestamps ? 1 : 1000 }
+    /// How libpcap's records become frames, for the C callbacks.
+    private struct Framing {
+        var linkType: LinkType
+        /// Nanoseconds per unit of `ts.tv_usec`.
+        var fractionScale: Int64
+        var copiesStampedBefore: Int64
 
-    /// The frame libpcap hands a callback.
-    @inline(__always)
-    private static func frame(
-        _ header: UnsafePointer<pcap_pkthdr>?,
-        _ data: UnsafePointer<UInt8>?,
-        linkType: LinkType,
-        fractionScale: Int64
-    ) -> Frame {
-        let header = header!.pointee
-        let time = Timestamp(
-            nanoseconds: Int64(header.ts.tv_sec) &* 1_000_000_000 &+ Int64(header.ts.tv_usec) &* fractionScale
+        /// The frame libpcap hands a callback; nil for a copy taken before the fanout group was joined.
+        @inline(__always)
+        func frame(_ header: UnsafePointer<pcap_pkthdr>?, _ data: UnsafePointer<UInt8>?) -> Frame? {
+            let header = header!.pointee
+            let nanoseconds = Int64(header.ts.tv_sec) &* 1_000_000_000 &+ Int64(header.ts.tv_usec) &* fractionScale
+            guard nanoseconds >= copiesStampedBefore else { return nil }
+            let bytes = UnsafeRawBufferPointer(start: data, count: Int(header.caplen))
+            return Frame(
+                time: Timestamp(nanoseconds: nanoseconds),
+                linkType: linkType,
+                bytes: bytes,
+                wireLength: Int(header.len)
+            )
+        }
+    }
+
+    private var framing: Framing {
+        Framing(
+            linkType: linkType,
+            fractionScale: hasNanosecondTimestamps ? 1 : 1000,
+            copiesStampedBefore: copiesStampedBefore
         )
-        let bytes = UnsafeRawBufferPointer(start: data, count: Int(header.caplen))
-        return Frame(time: time, linkType: linkType, bytes: bytes, wireLength: Int(header.len))
     }
 
     /// One non-blocking `pcap_dispatch`: the frames ready now, up to `limit`.
     private func dispatch(upTo limit: Int, _ body: (Frame) -> Void) throws(CaptureError) -> Int {
         let callback: pcap_handler = { user, header, data in
             let context = UnsafeMutableRawPointer(user!).assumingMemoryBound(to: DispatchContext.self)
-            let frame = LiveCapture.frame(
-                header,
-                data,
-                linkType: context.pointee.linkType,
-                fractionScale: context.pointee.fractionScale
-            )
-            guard frame.time.nanoseconds >= context.pointee.copiesStampedBefore else { return }
+            guard let frame = context.pointee.framing.frame(header, data) else { return }
             context.pointee.body(frame)
             context.pointee.count += 1
         }
-        let copiesStampedBefore = self.copiesStampedBefore
+        let framing = self.framing
         return try withoutActuallyEscaping(body) { body throws(CaptureError) in
-            var context = DispatchContext(
-                body: body,
-                linkType: linkType,
-                fractionScale: fractionScale,
-                copiesStampedBefore: copiesStampedBefore,
-                count: 0
-            )
+            var context = DispatchContext(body: body, framing: framing, count: 0)
             return try dispatch(upTo: limit, context: &context, callback) { $0.count }
         }
     }
@@ -427,24 +422,11 @@ public final class LiveCapture: FrameSource {
     ) throws(CaptureError) -> Int {
         let callback: pcap_handler = { user, header, data in
             let context = UnsafeMutableRawPointer(user!).assumingMemoryBound(to: DecodingContext.self)
-            let frame = LiveCapture.frame(
-                header,
-                data,
-                linkType: context.pointee.linkType,
-                fractionScale: context.pointee.fractionScale
-            )
-            guard frame.time.nanoseconds >= context.pointee.copiesStampedBefore else { return }
+            guard let frame = context.pointee.framing.frame(header, data) else { return }
             context.pointee.frames[context.pointee.count] = context.pointee.decoder.decode(frame)
             context.pointee.count += 1
         }
-        var context = DecodingContext(
-            frames: frames,
-            decoder: decoder,
-            linkType: linkType,
-            fractionScale: fractionScale,
-            copiesStampedBefore: copiesStampedBefore,
-            count: 0
-        )
+        var context = DecodingContext(frames: frames, decoder: decoder, framing: framing, count: 0)
         return try dispatch(upTo: limit, context: &context, callback) { context in
             decoded(context.count)
             return context.count

@@ -1,6 +1,6 @@
 /// The engine's only clock: the capture time of its input, cut into resolution steps and sources epochs.
 ///
-/// Dividing happens only when a step ends, not per packet, but for `step(of:)` once a step.
+/// Dividing happens only when a step ends, not per packet (`step(of:)` divides once per step it is asked about).
 struct StepClock {
     /// Nanoseconds of one step.
     let resolution: Int64
@@ -43,8 +43,8 @@ struct StepClock {
         return time >= nextStepStart ? time / resolution : nil
     }
 
-    /// The step of the non-negative `time`: on the SYN path (the step an attempt matures in), where one after the
-    /// other falls in the step of the last, which is kept, so that it divides only once a step.
+    /// The step of the non-negative `time`, dividing only when it falls outside the step last asked about: on the
+    /// SYN path (the step an attempt matures in), SYN after SYN falls in the same one.
     @inline(__always)
     mutating func step(of time: Int64) -> Int64 {
         if time >= lastAsked.start && time < lastAsked.end { return lastAsked.step }
