@@ -18,7 +18,7 @@ struct Options {
     var packets = 4_000_000
     var rssSources = 10_000_000
     var rounds = 3
-    /// Only the engine per flood kind: no thresholds are checked.
+    /// Only the engine per flood kind, and only its threshold.
     var engineOnly = false
     var thresholds = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("thresholds.json").path
