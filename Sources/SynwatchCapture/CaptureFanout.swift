@@ -23,12 +23,11 @@ public final class CaptureFanout: Sendable {
     private static let uniqueID: UInt32 = 0x2000  // PACKET_FANOUT_FLAG_UNIQUEID
 
     /// Joins the bound packet socket `descriptor` to the group, or makes it the group's first member.
-    /// - Returns: whether the group had members already, which received every frame the socket took before.
     /// - Throws: `SystemCallError` naming `setsockopt(PACKET_FANOUT)`.
-    func join(_ descriptor: Int32) throws(SystemCallError) -> Bool {
+    func join(_ descriptor: Int32) throws(SystemCallError) {
         try id.withLock { (id) throws(SystemCallError) in
             if let known = id, (try? Self.setFanout(descriptor, UInt32(known) | Self.hashMode << 16)) != nil {
-                return true
+                return
             }
             // The first member, or the old group is refused (another device): the kernel picks a free id.
             try Self.setFanout(descriptor, (Self.hashMode | Self.uniqueID) << 16)
@@ -38,7 +37,6 @@ public final class CaptureFanout: Sendable {
                 getsockopt(descriptor, SOL_PACKET, Self.packetFanout, &value, &length)
             }
             id = UInt16(truncatingIfNeeded: value)
-            return false
         }
     }
 

@@ -121,13 +121,14 @@ public final class LiveCapture: FrameSource {
 
     private let handle: PcapHandle
     private let packetDescriptor: Int32
-    /// Frames stamped before this (nanoseconds, the realtime clock) are left: from its activation until it joined
-    /// a fanout group that had members, the socket took a copy of every frame, which the members took too. Such
-    /// copies would pose as retransmissions. `.min` when there are none.
-    private var copiesStampedBefore: Int64 = .min
-    /// When leaving copies stops, whatever the stamps (the copies come within a block time-out): a realtime clock
+    /// Frames stamped before the capture was set up (nanoseconds, the realtime clock) are left: from its activation
+    /// until its filter was on, the socket took frames the filter does not pass, and until it joined its fanout
+    /// group, a copy of every frame, which the group's members took too. Such copies would pose as retransmissions.
+    /// `.min` once the check has stopped.
+    private var setUpAt: Int64 = .min
+    /// When leaving frames by their stamps stops (what came before comes within a block time-out): a realtime clock
     /// stepped back cannot keep the capture from delivering.
-    private var copiesLeftUntil = ContinuousClock.now
+    private var setUpCheckedUntil = ContinuousClock.now
     /// Later reads throw the same error again: a dead handle stays dead.
     private var failure: CaptureError?
 
@@ -191,23 +192,24 @@ public final class LiveCapture: FrameSource {
         } catch {
             throw CaptureError(Self.setupReason(error), input: input, call: error.call, message: error.message)
         }
-        // Before the filter, which libpcap holds what the ring took meanwhile to. What the socket took before it
-        // joined, the group's members took too: those copies are left by their stamps.
-        do {
-            if let fanout, try fanout.join(packetDescriptor) {
-                var now = timespec()
-                clock_gettime(CLOCK_REALTIME, &now)
-                copiesStampedBefore = Int64(now.tv_sec) &* 1_000_000_000 &+ Int64(now.tv_nsec)
-                copiesLeftUntil = .now + .seconds(1)
-            }
-        } catch {
-            throw CaptureError(.captureSetupFailed, input: input, call: error.call, message: error.message)
-        }
+        // The filter before the join: on `any`, libpcap installs it by rejecting everything for a moment, which must
+        // not be the group's share.
         do {
             try handle.setFilter(filter)
         } catch {
             throw CaptureError(Self.setupReason(error), input: input, call: error.call, message: error.message)
         }
+        do {
+            try fanout?.join(packetDescriptor)
+        } catch {
+            throw CaptureError(.captureSetupFailed, input: input, call: error.call, message: error.message)
+        }
+        // Read after the join: a reading before it would let the copies of the moment the join takes through twice,
+        // this one leaves the socket's own share of that moment (a handful of frames at a storm's top speed here).
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        setUpAt = Int64(now.tv_sec) &* 1_000_000_000 &+ Int64(now.tv_nsec)
+        setUpCheckedUntil = .now + .seconds(1)
     }
 
     /// A new capture on the same interface with the same options, stop signal and fanout group, for when this one
@@ -220,8 +222,8 @@ public final class LiveCapture: FrameSource {
     }
 
     /// Replaces the kernel filter, such as with `LiveCaptureOptions.engineFilter(for:thinning:sampling:)` when the
-    /// services to thin change. Frames already in the ring buffer are held to the new filter too (libpcap filters
-    /// them in user space). `reopened()` starts again from the options' filter.
+    /// services to thin change: in one step, so no frame is lost meanwhile (but on `any`, where libpcap installs it).
+    /// Frames already in the ring buffer passed the old filter. `reopened()` starts again from the options' filter.
     ///
     /// - Throws: `CaptureError` with reason `captureSetupFailed` when libpcap cannot compile or install the
     ///   expression; the previous filter then stays installed, and the capture goes on.
@@ -280,7 +282,7 @@ public final class LiveCapture: FrameSource {
     ) throws(CaptureError) -> Int? {
         if let failure { throw failure }
         if stopSignal.isRaised { return nil }
-        if copiesStampedBefore != .min && ContinuousClock.now > copiesLeftUntil { copiesStampedBefore = .min }
+        if setUpAt != .min && ContinuousClock.now > setUpCheckedUntil { setUpAt = .min }
         let count = try dispatch()
         if count > 0 { return count }
 
@@ -372,14 +374,14 @@ public final class LiveCapture: FrameSource {
         var linkType: LinkType
         /// Nanoseconds per unit of `ts.tv_usec`.
         var fractionScale: Int64
-        var copiesStampedBefore: Int64
+        var setUpAt: Int64
 
-        /// The frame libpcap hands a callback; nil for a copy taken before the fanout group was joined.
+        /// The frame libpcap hands a callback; nil for one stamped before the capture was set up.
         @inline(__always)
         func frame(_ header: UnsafePointer<pcap_pkthdr>?, _ data: UnsafePointer<UInt8>?) -> Frame? {
             let header = header!.pointee
             let nanoseconds = Int64(header.ts.tv_sec) &* 1_000_000_000 &+ Int64(header.ts.tv_usec) &* fractionScale
-            guard nanoseconds >= copiesStampedBefore else { return nil }
+            guard nanoseconds >= setUpAt else { return nil }
             let bytes = UnsafeRawBufferPointer(start: data, count: Int(header.caplen))
             return Frame(
                 time: Timestamp(nanoseconds: nanoseconds),
@@ -394,7 +396,7 @@ public final class LiveCapture: FrameSource {
         Framing(
             linkType: linkType,
             fractionScale: hasNanosecondTimestamps ? 1 : 1000,
-            copiesStampedBefore: copiesStampedBefore
+            setUpAt: setUpAt
         )
     }
 
@@ -433,7 +435,7 @@ public final class LiveCapture: FrameSource {
         }
     }
 
-    /// `pcap_dispatch` with `context` for `callback`; the frames it delivered (`delivered`, without the copies left)
+    /// `pcap_dispatch` with `context` for `callback`; the frames it delivered (`delivered`, without those left)
     /// count as read, also when it fails part-way.
     /// - Returns: the frames delivered.
     private func dispatch<Context>(

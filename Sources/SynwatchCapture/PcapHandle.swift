@@ -131,15 +131,38 @@ final class PcapHandle {
         try checkingErrorBuffer("pcap_setnonblock") { pcap_setnonblock(pcap, 1, $0) }
     }
 
-    /// Compiles `expression` (optimised) and installs it as the kernel filter.
+    /// Whether filters go through `pcap_setfilter`: on cooked (`any`) captures, whose programs libpcap rewrites for
+    /// the kernel, and once the kernel refused one (libpcap then filters in user space, with its own copy).
+    private var filtersThroughLibpcap = false
+
+    /// Compiles `expression` (optimised) and puts it on the capture's socket in place of the filter there, if any.
     ///
-    /// Wraps `pcap_compile` and `pcap_setfilter`; the netmask is unknown, which only matters for `ip broadcast`.
+    /// The program replaces the old one in one `setsockopt(SO_ATTACH_FILTER)`, so no frame is lost meanwhile.
+    /// `pcap_setfilter` first attaches a filter that rejects everything while it drains the socket: each change of a
+    /// thinning filter during a storm silently lost that moment's frames (40 to 60 a change at the top replay speed
+    /// here). Frames already in the ring are not held to the new filter: the engine reads any frame. The netmask is
+    /// unknown, which only matters for `ip broadcast`.
+    ///
+    /// Wraps `pcap_compile` and `setsockopt`, or `pcap_setfilter` (see `filtersThroughLibpcap`).
     func setFilter(_ expression: String) throws(PcapError) {
         var program = bpf_program()
         guard pcap_compile(pcap, &program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
             throw PcapError(call: "pcap_compile", message: lastError)
         }
         defer { pcap_freecode(&program) }
+        let link = pcap_datalink(pcap)
+        if !filtersThroughLibpcap, link != DLT_LINUX_SLL, link != DLT_LINUX_SLL2,
+            let length = UInt16(exactly: program.bf_len), let instructions = program.bf_insns
+        {
+            // `bpf_insn` and the kernel's `sock_filter` are the same four fields.
+            var socketProgram = sock_fprog(
+                len: length,
+                filter: UnsafeMutableRawPointer(instructions).assumingMemoryBound(to: sock_filter.self)
+            )
+            let size = socklen_t(MemoryLayout<sock_fprog>.size)
+            if setsockopt(pcap_fileno(pcap), SOL_SOCKET, SO_ATTACH_FILTER, &socketProgram, size) == 0 { return }
+        }
+        filtersThroughLibpcap = true
         guard pcap_setfilter(pcap, &program) == 0 else { throw PcapError(call: "pcap_setfilter", message: lastError) }
     }
 
