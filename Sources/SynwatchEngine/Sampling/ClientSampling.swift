@@ -2,7 +2,7 @@
 /// multiplicative hash test, so the test fits a kernel socket filter (`LiveCaptureOptions.engineFilter`) and
 /// a SYN, its SYN-ACK and the completing ACK are kept or dropped together.
 ///
-/// A client is kept at shift k when the top k bits of `low32(address) × multiplier` (mod 2³²) are zero: one
+/// A client is kept at shift k when the top k bits of its address mixed by a multiplier (`mixed(_:)`) are zero: one
 /// client in 2^k of a random-source storm. The multiplier is odd and drawn from the engine's secret hash seed,
 /// so a flood cannot pick addresses that are always kept or always dropped. Only random-source attacks are
 /// thinned this way: a single-source or distributed flood would be all in or all out.
@@ -36,10 +36,24 @@ public struct ClientSampling: Sendable, Hashable {
         }
     }
 
-    /// Whether a client is kept at `shift`: its address's last 32 bits, as the filter loads them.
+    /// Whether a client is kept at `shift`.
     @inline(__always)
     public func keeps(_ client: IPAddress, shift: UInt8) -> Bool {
-        shift == 0 || (UInt32(truncatingIfNeeded: client.low) &* multiplier) >> UInt32(32 - Int(shift)) == 0
+        shift == 0 || mixed(client) >> UInt32(32 - Int(shift)) == 0
+    }
+
+    /// An IPv4 address times the multiplier (mod 2³²); an IPv6 address's four 32-bit words folded in turn, each
+    /// added (exclusive or) to the product so far before it is multiplied, as the filter computes it. Every bit of an
+    /// IPv6 address counts: a storm whose sources share their last 32 bits (random prefixes, one interface ID)
+    /// would otherwise be all kept or all left.
+    @inline(__always)
+    func mixed(_ client: IPAddress) -> UInt32 {
+        let last = UInt32(truncatingIfNeeded: client.low)
+        guard !client.isIPv4 else { return last &* multiplier }
+        var value = UInt32(truncatingIfNeeded: client.high >> 32) &* multiplier
+        value = (value ^ UInt32(truncatingIfNeeded: client.high)) &* multiplier
+        value = (value ^ UInt32(truncatingIfNeeded: client.low >> 32)) &* multiplier
+        return (value ^ last) &* multiplier
     }
 }
 
