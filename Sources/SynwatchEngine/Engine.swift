@@ -116,7 +116,7 @@ public final class Engine {
         // the SYN path (its loads wait on the decoder's narrower stores).
         var segment = TCPSegment.empty
         let outcome = PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment)
-        dispatch(&segment, outcome, time: frame.time.nanoseconds, wireLength: frame.wireLength, synHashes: nil)
+        dispatch(&segment, outcome, time: frame.time.nanoseconds, wireLength: frame.wireLength, keyHashes: nil)
     }
 
     /// Decodes frames for this engine on another thread, for `process(decoded:)`.
@@ -129,37 +129,46 @@ public final class Engine {
             frame.pointee.outcome,
             time: frame.pointee.time,
             wireLength: frame.pointee.wireLength,
-            synHashes: frame.pointee.synHashes
+            keyHashes: frame.pointee.keyHashes
         )
     }
 
     /// Feeds `count` frames decoded by another thread, in order: the same work as `process(decoded:)` on each.
     ///
-    /// Meanwhile it prefetches the source entry of the SYN a few frames ahead. A flood from many real hosts makes
-    /// every SYN count on its source, whose entry the handshakes written since have pushed out of the cache:
-    /// prefetched, the engine took a sixth less time on such a flood. A spoofed storm thinned by client never
-    /// reaches the source table, and the prefetch would only slow it down.
+    /// Meanwhile it prefetches the entry that the frame a few frames ahead will look up, which the handshakes written
+    /// since have pushed out of the cache: a SYN's source (a flood from many real hosts makes every SYN count on its
+    /// source; a sixth less time on such a flood) and a SYN-ACK's handshake (the server's answers to a flood whose
+    /// attempts it tracks; a fifth to a quarter less on a single-source flood). A spoofed storm thinned by client
+    /// never reaches the source table, and most of its SYN-ACKs stop before the handshake table: there the prefetch
+    /// would only slow it down.
     public func process(decoded frames: UnsafeMutablePointer<DecodedFrame>, count: Int) {
         let prefetching = thinned.isEmpty
         for index in 0..<count {
             let ahead = index &+ Self.prefetchDistance
-            if prefetching && ahead < count { prefetchSourceEntry(of: frames + ahead) }
+            if prefetching && ahead < count { prefetchEntry(for: frames + ahead) }
             process(decoded: frames + index)
         }
     }
 
-    /// Frames between a SYN's prefetch and its work (4 and 16 measured the same).
+    /// Frames between a prefetch and the frame's work (4 and 16 measured the same for sources).
     static let prefetchDistance = 8
 
-    /// Asks for the entry of the source of a SYN (nothing for other frames), when the source is in the table.
+    /// Asks for the entry a SYN (its source's) or a SYN-ACK (its handshake's) will look up, when the table holds
+    /// one; nothing for other frames.
     @inline(__always)
-    func prefetchSourceEntry(of frame: UnsafeMutablePointer<DecodedFrame>) {
-        let hash = frame.pointee.synHashes.source
-        guard hash != 0, let slot = sources.slots.find(hash: hash, matches: { _ in true }) else { return }
-        // An entry spans two cache lines at most: those of its first and its last byte.
-        let entry = UnsafeRawPointer(sources.entries.pointer(slot))
-        synwatch_prefetch(entry)
-        synwatch_prefetch(entry + MemoryLayout<SourceEntry>.stride - 1)
+    func prefetchEntry(for frame: UnsafeMutablePointer<DecodedFrame>) {
+        let hashes = frame.pointee.keyHashes
+        if hashes.source != 0 {
+            guard let slot = sources.slots.find(hash: hashes.source, matches: { _ in true }) else { return }
+            // An entry spans two cache lines at most: those of its first and its last byte.
+            let entry = UnsafeRawPointer(sources.entries.pointer(slot))
+            synwatch_prefetch(entry)
+            synwatch_prefetch(entry + MemoryLayout<SourceEntry>.stride - 1)
+        } else if hashes.handshake.hash != 0 {
+            // Entries are 32 bytes, aligned: one cache line.
+            guard let slot = handshakes.slots.find(hash: hashes.handshake.hash, matches: { _ in true }) else { return }
+            synwatch_prefetch(handshakes.entries.pointer(slot))
+        }
     }
 
     @inline(__always)
@@ -168,7 +177,7 @@ public final class Engine {
         _ outcome: DecodeOutcome,
         time: Int64,
         wireLength: Int,
-        synHashes: SynHashes?
+        keyHashes: KeyHashes?
     ) {
         counters.frames &+= 1
         counters.bytes &+= wireLength
@@ -180,9 +189,9 @@ public final class Engine {
             handleReset(&segment)
         } else if flags.contains(.syn) {
             if flags.contains(.ack) {
-                handleSynAck(&segment)
+                handleSynAck(&segment, keyHashes)
             } else {
-                handleSyn(&segment, synHashes)
+                handleSyn(&segment, keyHashes)
             }
         } else {
             if flags.contains(.ack) { handleAck(&segment) }

@@ -1,7 +1,7 @@
 /// Every handshake from its SYN to its completing ACK, RST or time-out, counted on its service and its host.
 extension Engine {
     /// - Parameter hashes: the SYN's keys hashed, maybe on the thread that decoded it; nil to hash them here.
-    func handleSyn(_ segment: inout TCPSegment, _ hashes: SynHashes?) {
+    func handleSyn(_ segment: inout TCPSegment, _ hashes: KeyHashes?) {
         counters.synPackets &+= 1
         // A service thinned by client is left before any of its work: the kernel drops the same SYNs.
         let clientShift = thinningShift(segment.destination, port: segment.destinationPort)
@@ -9,7 +9,7 @@ extension Engine {
             counters.thinnedOut &+= 1
             return
         }
-        let hashes = hashes ?? SynHashes(segment, hasher)
+        let hashes = hashes ?? KeyHashes(syn: segment, hasher)
         let now = clock.now
         let victimKey = VictimKey(address: segment.destination, port: segment.destinationPort)
         let victimHash = hashes.service
@@ -115,14 +115,16 @@ extension Engine {
         return victims.states[slot].phase == .attacked && victims.states[slot].kind == .randomSource
     }
 
-    func handleSynAck(_ segment: inout TCPSegment) {
+    /// - Parameter hashes: the SYN-ACK's handshake hashed, maybe on the thread that decoded it; nil to hash it here.
+    func handleSynAck(_ segment: inout TCPSegment, _ hashes: KeyHashes?) {
         counters.synAcks &+= 1
         let clientShift = thinningShift(segment.source, port: segment.sourcePort)
         if clientShift > 0 && !clientSampling.keeps(segment.destination, shift: clientShift) {
             counters.thinnedOut &+= 1
             return
         }
-        guard let slot = handshakes.find(handshakes.hash(HandshakeKey(segment, sentBy: .server))) else {
+        let hashed = hashes?.handshake ?? handshakes.hash(HandshakeKey(segment, sentBy: .server))
+        guard let slot = handshakes.find(hashed) else {
             counters.unsolicitedSynAcks &+= 1
             // A service of ours that receives SYNs answers attempts that were sampled out or evicted:
             // backscatter is SYN-ACKs from others.

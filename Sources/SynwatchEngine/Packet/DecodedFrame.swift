@@ -7,8 +7,8 @@ public struct DecodedFrame: Sendable {
     public var outcome: DecodeOutcome
     /// Meaningful when `outcome` is `.tcp`.
     public var segment: TCPSegment
-    /// For a SYN, its table keys' hashes.
-    var synHashes: SynHashes
+    /// For a SYN or a SYN-ACK, its table keys' hashes.
+    var keyHashes: KeyHashes
 
     @inline(__always)
     init(_ frame: Frame, hasher: KeyedHasher) {
@@ -16,9 +16,15 @@ public struct DecodedFrame: Sendable {
         wireLength = frame.wireLength
         segment = .empty
         outcome = PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment)
-        synHashes =
-            outcome == .tcp && segment.flags.intersection([.syn, .ack, .rst]) == .syn
-            ? SynHashes(segment, hasher) : SynHashes()
+        guard outcome == .tcp else {
+            keyHashes = KeyHashes()
+            return
+        }
+        switch segment.flags.intersection([.syn, .ack, .rst]) {
+        case .syn: keyHashes = KeyHashes(syn: segment, hasher)
+        case [.syn, .ack]: keyHashes = KeyHashes(synAck: segment, hasher)
+        default: keyHashes = KeyHashes()
+        }
     }
 
     /// Nothing decoded yet: a value to fill buffers with.
@@ -29,12 +35,12 @@ public struct DecodedFrame: Sendable {
         wireLength = 0
         outcome = .notIP
         segment = .empty
-        synHashes = SynHashes()
+        keyHashes = KeyHashes()
     }
 }
 
-/// Decodes frames for an engine on another thread: the decoding, and the hashing of a SYN's keys, which depends on
-/// the engine's hash seed only.
+/// Decodes frames for an engine on another thread: the decoding, and the hashing of a SYN's or a SYN-ACK's keys,
+/// which depends on the engine's hash seed only.
 public struct FrameDecoder: Sendable {
     let hasher: KeyedHasher
 
@@ -42,9 +48,9 @@ public struct FrameDecoder: Sendable {
     public func decode(_ frame: Frame) -> DecodedFrame { DecodedFrame(frame, hasher: hasher) }
 }
 
-/// The hashes of a SYN's service, host, handshake and source keys: the SYN path's hashing, done where the frame is
-/// decoded, by the same functions the tables hash their keys with.
-struct SynHashes: Sendable {
+/// The hashes of the table keys a SYN or a SYN-ACK looks up: their paths' hashing, done where the frame is decoded,
+/// by the same functions the tables hash their keys with. Zero where the frame has no such key.
+struct KeyHashes: Sendable {
     var service: UInt64 = 0
     var host: UInt64 = 0
     var handshake: (hash: UInt64, fingerprint: UInt64) = (0, 0)
@@ -52,11 +58,18 @@ struct SynHashes: Sendable {
 
     init() {}
 
+    /// A SYN's service, host, handshake and source.
     @inline(__always)
-    init(_ segment: TCPSegment, _ hasher: KeyedHasher) {
+    init(syn segment: TCPSegment, _ hasher: KeyedHasher) {
         service = VictimKey(address: segment.destination, port: segment.destinationPort).hashed(by: hasher)
         host = VictimKey(address: segment.destination, port: 0).hashed(by: hasher)
         handshake = HandshakeKey(segment, sentBy: .client).hashed(by: hasher)
         source = hasher.hash(segment.source)
+    }
+
+    /// A SYN-ACK's handshake: the one its server answers.
+    @inline(__always)
+    init(synAck segment: TCPSegment, _ hasher: KeyedHasher) {
+        handshake = HandshakeKey(segment, sentBy: .server).hashed(by: hasher)
     }
 }

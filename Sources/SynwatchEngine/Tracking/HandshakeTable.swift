@@ -41,7 +41,7 @@ struct HandshakeKey: Equatable, Sendable {
 
     var serverPort: UInt16 { UInt16(truncatingIfNeeded: ports) }
 
-    /// The key's bucket hash and fingerprint in the handshake table; also taken off the engine's thread (`SynHashes`).
+    /// The key's bucket hash and fingerprint in the handshake table; also taken off the engine's thread (`KeyHashes`).
     @inline(__always)
     func hashed(by hasher: KeyedHasher) -> (hash: UInt64, fingerprint: UInt64) {
         hasher.hash(client, server, ports: ports)

@@ -4,7 +4,7 @@ struct VictimKey: Equatable, Sendable {
     var address: IPAddress
     var port: UInt16
 
-    /// The key's hash in the victim table; also taken off the engine's thread (`SynHashes`).
+    /// The key's hash in the victim table; also taken off the engine's thread (`KeyHashes`).
     @inline(__always)
     func hashed(by hasher: KeyedHasher) -> UInt64 { hasher.hash(address, port: port) }
 }
