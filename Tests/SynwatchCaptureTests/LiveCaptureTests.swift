@@ -373,29 +373,18 @@ struct LiveCaptureTests {
     @Test("A capture that joins the fanout group while traffic flows takes no frame twice")
     func fanoutJoinsMidStream() throws {
         let lab = try NetworkLab()
-        let directory = TemporaryDirectory()
-        let file = directory.path("storm.pcap")
-        let packets = 400_000
-        try SpoofedBulk(packets: packets, sources: 65_536, victim: Endpoint(NetAddress(ipv4: 0xC612_0001), 80))
-            .write(to: file)
+        let storm = try Storm()
         let fanout = CaptureFanout()
         let first = try LiveCapture(interface: lab.capturePort, fanout: fanout)
-        let replay = try lab.startReplay([file], pps: nil)
+        let replay = try lab.startReplay([storm.file], pps: nil)
         var received = [UInt64: Int]()
-        func read(_ capture: LiveCapture) throws -> Int {
-            try capture.readFrames(upTo: 4_096, timeout: .milliseconds(5)) { frame in
-                var segment = TCPSegment.empty
-                if PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment) == .tcp {
-                    received[segment.source.low << 32 | UInt64(segment.sequence), default: 0] += 1
-                }
-            } ?? 0
-        }
         // Joins once the storm flows.
-        while received.isEmpty { _ = try read(first) }
+        while received.isEmpty { _ = try Storm.read(first, upTo: 4_096, into: &received) }
         let second = try LiveCapture(interface: lab.capturePort, fanout: fanout)
         var quiet = 0
         while quiet < 40 {
-            let frames = try read(first) + read(second)
+            let frames =
+                try Storm.read(first, upTo: 4_096, into: &received) + Storm.read(second, upTo: 4_096, into: &received)
             quiet = frames == 0 && !replay.isRunning ? quiet + 1 : 0
         }
         replay.waitUntilExit()
@@ -406,18 +395,14 @@ struct LiveCaptureTests {
         // copies' (a reading taken before the join lets as many through twice instead). A busy machine may also
         // overflow a ring, which the kernel counts.
         let dropped = try first.statistics().dropped + second.statistics().dropped
-        #expect(received.count + Int(dropped) >= packets - packets / 1_000)
-        #expect(second.framesRead > packets / 4)
+        #expect(received.count + Int(dropped) >= Storm.packets - Storm.packets / 1_000)
+        #expect(second.framesRead > Storm.packets / 4)
     }
 
     @Test("A filter changed while a storm flows takes its place without losing a frame")
     func filterChangesLoseNothing() throws {
         let lab = try NetworkLab()
-        let directory = TemporaryDirectory()
-        let file = directory.path("storm.pcap")
-        let packets = 400_000
-        try SpoofedBulk(packets: packets, sources: 65_536, victim: Endpoint(NetAddress(ipv4: 0xC612_0001), 80))
-            .write(to: file)
+        let storm = try Storm()
         let capture = try LiveCapture(interface: lab.capturePort)
         // Both pass the whole storm; the second thins another service, as the daemon's filters do.
         let filters = [
@@ -428,18 +413,12 @@ struct LiveCaptureTests {
                 sampling: ClientSampling(multiplier: 0x9E37_79B1)
             ),
         ]
-        let replay = try lab.startReplay([file], pps: nil)
-        var received = Set<UInt64>()
+        let replay = try lab.startReplay([storm.file], pps: nil)
+        var received = [UInt64: Int]()
         var changes = 0
         var quiet = 0
         while quiet < 40 {
-            let frames =
-                try capture.readFrames(upTo: 1_024, timeout: .milliseconds(5)) { frame in
-                    var segment = TCPSegment.empty
-                    if PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment) == .tcp {
-                        received.insert(segment.source.low << 32 | UInt64(segment.sequence))
-                    }
-                } ?? 0
+            let frames = try Storm.read(capture, upTo: 1_024, into: &received)
             if frames > 0 {
                 changes += 1
                 try capture.setFilter(filters[changes % 2])
@@ -450,7 +429,8 @@ struct LiveCaptureTests {
         // Through `pcap_setfilter`, which rejects everything while it drains the socket, some 450 changes lost 17,000
         // to 26,000 frames here.
         #expect(changes > 100)
-        #expect(received.count + Int(try capture.statistics().dropped) == packets)
+        #expect(received.values.allSatisfy { $0 == 1 })
+        #expect(received.count + Int(try capture.statistics().dropped) == Storm.packets)
     }
 
     @Test("On `any`, frames come in Linux cooked framing")
@@ -479,6 +459,31 @@ struct LiveCaptureTests {
         }
         replay.waitUntilExit()
         #expect(ours == 300)
+    }
+}
+
+/// A spoofed storm to replay at top speed while a capture changes: 400,000 SYNs to port 80 of 198.18.0.1 from
+/// 65,536 sources, each frame told apart by its source and sequence number.
+struct Storm {
+    static let packets = 400_000
+    let directory = TemporaryDirectory()
+    let file: String
+
+    init() throws {
+        file = directory.path("storm.pcap")
+        try SpoofedBulk(packets: Self.packets, sources: 65_536, victim: Endpoint(NetAddress(ipv4: 0xC612_0001), 80))
+            .write(to: file)
+    }
+
+    /// Reads what `capture` has, up to `limit` frames, counting each of the storm's frames in `received`.
+    /// - Returns: the frames read.
+    static func read(_ capture: LiveCapture, upTo limit: Int, into received: inout [UInt64: Int]) throws -> Int {
+        try capture.readFrames(upTo: limit, timeout: .milliseconds(5)) { frame in
+            var segment = TCPSegment.empty
+            if PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment) == .tcp {
+                received[segment.source.low << 32 | UInt64(segment.sequence), default: 0] += 1
+            }
+        } ?? 0
     }
 }
 
