@@ -139,7 +139,7 @@ final class PcapHandle {
     ///
     /// The program replaces the old one in one `setsockopt(SO_ATTACH_FILTER)`, so no frame is lost meanwhile.
     /// `pcap_setfilter` first attaches a filter that rejects everything while it drains the socket: each change of a
-    /// thinning filter during a storm silently lost that moment's frames (40 to 60 a change at the top replay speed
+    /// thinning filter during a storm silently lost that moment's frames (35 to 60 a change at the top replay speed
     /// here). Frames already in the ring are not held to the new filter: the engine reads any frame. The netmask is
     /// unknown, which only matters for `ip broadcast`.
     ///
