@@ -59,6 +59,24 @@ struct ClientSamplingTests {
         #expect(engine.services(limit: 5).allSatisfy { $0.sampling == nil })
     }
 
+    @Test("An IPv6 storm whose sources differ only in their prefix keeps its rate once sampled by client")
+    func prefixOnlyStormKeepsItsRate() throws {
+        let victim = v6(0x10)
+        var scenario = Scenario(seed: 44)
+        scenario.background(to: victim, port: 80, from: 0, to: 14)
+        // Random /64 prefixes, one interface ID: while the client test read the last 32 bits, the whole storm was
+        // left once sampled (its rate read 0 from then on) or kept whole.
+        scenario.flood(to: victim, port: 80, rate: 20_000, from: 2, to: 14) { scenario in
+            IPAddress(high: 0x2001_0DB8_0000_0000 | scenario.random.next() >> 32, low: 1)
+        }
+        let engine = Engine.make()
+        let all = scenario.run(on: engine, until: 14)
+        #expect(all.first { $0.type == .attackStart }?.kind == .randomSource)
+        #expect(engine.thinned.first?.shift ?? 0 > 0)
+        let late = try #require(all.last { $0.type == .attackUpdate && $0.scenarioTime > 10 }?.figures)
+        #expect((16_000...24_000).contains(late.synPerSecond), "\(late)")
+    }
+
     @Test("A fast botnet is sampled by handshake, never by client: its few sources would be all in or all out")
     func botnetIsSampledByHandshake() throws {
         let bots = (1...50).map { v4(198, 18, 100, UInt8($0)) }
