@@ -119,21 +119,11 @@ public final class Engine {
         dispatch(&segment, outcome, time: frame.time.nanoseconds, wireLength: frame.wireLength, keyHashes: nil)
     }
 
-    /// Decodes frames for this engine on another thread, for `process(decoded:)`.
+    /// Decodes frames for this engine on another thread, for `process(decoded:count:)`.
     public var frameDecoder: FrameDecoder { FrameDecoder(hasher: hasher) }
 
-    /// Feeds one frame decoded by another thread, in place: the same work as `process(_:)` after its decoding.
-    public func process(decoded frame: UnsafeMutablePointer<DecodedFrame>) {
-        dispatch(
-            &frame.pointee.segment,
-            frame.pointee.outcome,
-            time: frame.pointee.time,
-            wireLength: frame.pointee.wireLength,
-            keyHashes: frame.pointee.keyHashes
-        )
-    }
-
-    /// Feeds `count` frames decoded by another thread, in order: the same work as `process(decoded:)` on each.
+    /// Feeds `count` frames decoded by another thread, in order and in place: the same work as `process(_:)` on
+    /// each after its decoding.
     ///
     /// Meanwhile it prefetches the entry that the frame a few frames ahead will look up, which the handshakes written
     /// since have pushed out of the cache: a SYN's source (a flood from many real hosts makes every SYN count on its
@@ -146,7 +136,14 @@ public final class Engine {
         for index in 0..<count {
             let ahead = index &+ Self.prefetchDistance
             if prefetching && ahead < count { prefetchEntry(for: frames + ahead) }
-            process(decoded: frames + index)
+            let frame = frames + index
+            dispatch(
+                &frame.pointee.segment,
+                frame.pointee.outcome,
+                time: frame.pointee.time,
+                wireLength: frame.pointee.wireLength,
+                keyHashes: frame.pointee.keyHashes
+            )
         }
     }
 

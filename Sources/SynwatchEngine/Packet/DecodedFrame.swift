@@ -1,4 +1,4 @@
-/// A frame decoded ahead of the engine, on another thread (`Engine.process(decoded:)`): what `Engine.process(_:)`
+/// A frame decoded ahead of the engine, on another thread (`Engine.process(decoded:count:)`): what `Engine.process(_:)`
 /// decodes for itself, so that both give the same events.
 public struct DecodedFrame: Sendable {
     /// Capture time in nanoseconds.
