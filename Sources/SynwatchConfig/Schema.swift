@@ -119,6 +119,8 @@ enum Schema {
             [
                 .duration("timeout", \.engine.handshakes.timeout),
                 .duration("retransmission_deadline", \.engine.handshakes.retransmissionDeadline),
+                .duration("min_retransmission_delay", \.engine.handshakes.minRetransmissionDelay),
+                .duration("retransmitted_timeout", \.engine.handshakes.retransmittedTimeout),
                 .integer("capacity", \.engine.handshakes.capacity),
             ]
         ),

@@ -254,7 +254,8 @@ public final class Engine {
         }
         if last < step {
             tick(step: step)
-            // Every TIME_WAIT that ran out during the silence ends now, not a slice a step later.
+            // Every attempt and TIME_WAIT that ran out during the silence ends now, not a slice a step later.
+            sweepTimeouts(at: step * clock.resolution, buckets: .max)
             sweepConnections(at: step * clock.resolution, buckets: .max)
         }
         clock.settle(at: step)
@@ -265,7 +266,7 @@ public final class Engine {
         let time = step * clock.resolution
         // The step's own sources epoch: after a silence, `settle` comes only once every step has run.
         clock.enter(step)
-        sweepTimeouts(before: time - settings.timeout)
+        sweepTimeouts(at: time, buckets: settings.handshakeSweepBuckets)
         sweepConnections(at: time, buckets: settings.connectionSweepBuckets)
         let inputs = detectorInputs
         withDetector { detector, counters in detector.tick(step: step, time: time, inputs, counters: &counters) }

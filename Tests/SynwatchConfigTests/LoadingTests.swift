@@ -81,6 +81,8 @@ import Testing
         handshakes:
           timeout: 8s
           retransmission_deadline: 3s
+          min_retransmission_delay: 50ms
+          retransmitted_timeout: 40s
           capacity: 1_048_576
         victims:
           capacity: 8192
@@ -153,6 +155,8 @@ import Testing
         var engine = EngineConfiguration()
         engine.handshakes.timeout = .seconds(8)
         engine.handshakes.retransmissionDeadline = .seconds(3)
+        engine.handshakes.minRetransmissionDelay = .milliseconds(50)
+        engine.handshakes.retransmittedTimeout = .seconds(40)
         engine.handshakes.capacity = 1_048_576
         engine.victims.capacity = 8192
         engine.sources.capacity = 131_072

@@ -97,6 +97,35 @@ final class DetectorEndToEndTests: XCTestCase {
         try daemon.stop()
     }
 
+    /// (b') A crowd that overwhelms its server: 240 client addresses open 2,880 connections, 250 a second, to a
+    /// listener with `listen(8)` that accepts about 50 a second. The kernel drops SYNs for many seconds and the
+    /// clients retransmit after 1, 3, 7, 15 s: each of those SYNs is the same attempt, which synwatchd follows for
+    /// `handshakes.retransmitted_timeout`. Before, an attempt was dropped 5 s after its SYN, so its retransmission
+    /// at 7 s opened a new attempt that failed at its deadline (the next came at 15 s), and an overloaded server
+    /// became an attack. No attack.
+    func testCrowdThatOverwhelmsItsServerRaisesNoAttack() throws {
+        let lab = try Self.lab()
+        let workspace = try Workspace()
+        let listener = try LabListener.start(in: lab, port: Self.port, backlog: 8, acceptPause: 0.02)
+        defer { listener.terminate() }
+        let sources = try lab.addCrowdAddresses(240)
+        let daemon = try LabDaemon(lab, workspace)
+        let serverBefore = try lab.tcpCounters(in: lab.server)
+
+        let crowd = try LabCrowd(in: lab, port: Self.port, sources: sources, perSource: 12, rate: 250, wait: 25)
+        let outcome = try crowd.outcome()
+        let server = try lab.tcpCounters(in: lab.server)
+        let overflows = Self.increase("TcpExt.ListenOverflows", server, serverBefore)
+        print("crowd into listen(8) at 50 accepts a second: \(outcome); listen overflows \(overflows)")
+
+        // The lab did what it meant to: the queue overflowed, and clients waited past their 7 s retransmission.
+        XCTAssertGreaterThan(overflows, 100, "the listen queue hardly overflowed: the test shows nothing")
+        XCTAssertGreaterThan(outcome.slowestConnect, 7, "no client waited past its 7 s retransmission: \(outcome)")
+
+        try daemon.assertNoAttack("a crowd of 2,880 connections into a listener that accepts 50 a second")
+        try daemon.stop()
+    }
+
     /// (c) A spoofed flood (5k SYN/s for 3 s from 198.19.0.0/16) in the middle of a flash crowd (300 addresses,
     /// 1,200 connections, 300 a second) on the same service: exactly one attack, `random-source` from its first
     /// event, and the crowd still served.

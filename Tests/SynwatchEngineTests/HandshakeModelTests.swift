@@ -4,11 +4,13 @@ import Testing
 
 /// The documented handshake semantics over a plain dictionary: what `Engine` must count.
 ///
-/// Retransmission is the same 4-tuple and ISN; a new ISN replaces the attempt. Completion needs
+/// Retransmission is the same 4-tuple and ISN (sooner than `minRetransmissionDelay` after the first, a copy: it
+/// repeats the attempt without making it retransmitted); a new ISN replaces the attempt. Completion needs
 /// seq == ISN+1 and, once a SYN-ACK was seen, ack == server ISN+1. A RST closes the attempt when
 /// it comes from the client, or from the server with no ACK flag or ack == ISN+1. Attempts time
-/// out after `timeout`, but the engine sweeps the table in slices once per time-out period, so an
-/// attempt is surely gone only `sweptAfter` after its SYN; in between the model calls it uncertain.
+/// out after `timeout` (retransmitted ones after `retransmittedTimeout`), but the engine sweeps the table in slices
+/// once per time-out period, so an attempt is surely gone only a sweep period later; in between the model calls it
+/// uncertain.
 struct HandshakeModel {
     struct Key: Hashable {
         var client: IPAddress
@@ -21,6 +23,7 @@ struct HandshakeModel {
         var isn: UInt32
         var synTime: Int64
         var serverISN: UInt32?
+        var retransmitted = false
     }
 
     struct Counts: Equatable, CustomStringConvertible {
@@ -51,7 +54,12 @@ struct HandshakeModel {
     }
 
     let timeout: Int64
-    let sweptAfter: Int64
+    let retransmittedTimeout: Int64
+    let minRetransmissionDelay: Int64
+    /// The sweep reaches an attempt within one more time-out and a step after it is eligible.
+    let sweepPeriod: Int64
+    /// By then every attempt is surely swept.
+    var sweptAfter: Int64 { retransmittedTimeout + sweepPeriod }
     var attempts: [Key: Attempt] = [:]
     var counts = Counts()
     /// Attempts surely swept: a lower bound of the engine's time-outs.
@@ -61,9 +69,12 @@ struct HandshakeModel {
 
     init(configuration: EngineConfiguration) {
         timeout = configuration.handshakes.timeout.nanoseconds
-        // Eligible after `timeout`, then reached by the sweep within one more time-out and a step.
-        sweptAfter = 2 * timeout + 2 * configuration.windows.resolution.nanoseconds
+        retransmittedTimeout = configuration.handshakes.retransmittedTimeout.nanoseconds
+        minRetransmissionDelay = configuration.handshakes.minRetransmissionDelay.nanoseconds
+        sweepPeriod = timeout + 2 * configuration.windows.resolution.nanoseconds
     }
+
+    func timeout(of attempt: Attempt) -> Int64 { attempt.retransmitted ? retransmittedTimeout : timeout }
 
     static func clientKey(_ packet: Packet) -> Key {
         Key(
@@ -85,20 +96,20 @@ struct HandshakeModel {
 
     /// Removes the attempts the sweep has surely removed by `time`.
     mutating func expire(at time: Int64) {
-        guard time - oldestSyn >= sweptAfter else { return }
+        guard time - oldestSyn >= timeout + sweepPeriod else { return }
         let before = attempts.count
-        attempts = attempts.filter { time - $0.value.synTime < sweptAfter }
+        attempts = attempts.filter { time - $0.value.synTime < timeout(of: $0.value) + sweepPeriod }
         timeouts += before - attempts.count
         oldestSyn = attempts.values.map(\.synTime).min() ?? .max
     }
 
     func isUncertain(_ key: Key, at time: Int64) -> Bool {
         guard let attempt = attempts[key] else { return false }
-        return time - attempt.synTime > timeout
+        return time - attempt.synTime > timeout(of: attempt)
     }
 
     func uncertainCount(at time: Int64) -> Int {
-        attempts.values.reduce(0) { $0 + (time - $1.synTime > timeout ? 1 : 0) }
+        attempts.values.reduce(0) { $0 + (time - $1.synTime > timeout(of: $1) ? 1 : 0) }
     }
 
     /// Whether the engine's handling of `packet` depends on an attempt that may or may not be swept.
@@ -120,8 +131,9 @@ struct HandshakeModel {
     mutating func syn(_ packet: Packet, at time: Int64) {
         counts.synPackets += 1
         let key = Self.clientKey(packet)
-        if attempts[key]?.isn == packet.sequence {
+        if let attempt = attempts[key], attempt.isn == packet.sequence {
             counts.synRetransmits += 1
+            if time - attempt.synTime >= minRetransmissionDelay { attempts[key]?.retransmitted = true }
         } else {
             attempts[key] = Attempt(isn: packet.sequence, synTime: time)
             oldestSyn = min(oldestSyn, time)

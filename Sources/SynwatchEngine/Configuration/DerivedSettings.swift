@@ -8,8 +8,12 @@ import Darwin
 struct DerivedSettings {
     /// Handshake time-out, nanoseconds.
     let timeout: Int64
+    /// Time-out of an attempt whose SYN was retransmitted, nanoseconds.
+    let retransmittedTimeout: Int64
     /// Retransmission deadline, nanoseconds.
     let retransmissionDeadline: Int64
+    /// The least delay of a SYN's retransmission, nanoseconds: the same SYN sooner is a copy.
+    let minRetransmissionDelay: Int64
     /// Steps from the one an attempt matures in to one by which it surely passed its retransmission
     /// deadline: its SYN came at least one grace floor before the end of its maturity step.
     let deadlineSteps: Int64
@@ -29,7 +33,9 @@ struct DerivedSettings {
         let detection = configuration.detection
         let resolution = windows.resolution.nanoseconds
         timeout = configuration.handshakes.timeout.nanoseconds
+        retransmittedTimeout = configuration.handshakes.retransmittedTimeout.nanoseconds
         retransmissionDeadline = configuration.handshakes.retransmissionDeadline.nanoseconds
+        minRetransmissionDelay = configuration.handshakes.minRetransmissionDelay.nanoseconds
         deadlineSteps =
             (retransmissionDeadline - windows.completionGraceFloor.nanoseconds + resolution - 1) / resolution
         handshakeSweepBuckets = handshakes.bucketsPerSweep(

@@ -9,6 +9,12 @@ public struct EngineConfiguration: Sendable, Equatable {
         /// An unanswered attempt whose SYN was not retransmitted by then has failed: a real TCP stack
         /// retransmits an unanswered SYN after 1 s (RFC 6298), a spoofed storm never does.
         public var retransmissionDeadline = TimeSpan.milliseconds(1_500)
+        /// The same SYN again sooner than this is a copy of it (a mirror port that sees each frame twice, merged
+        /// captures), not a retransmission: no stack retransmits a SYN that soon (TCP's least time-out is 200 ms).
+        public var minRetransmissionDelay = TimeSpan.milliseconds(100)
+        /// An attempt whose SYN was retransmitted is followed this long: a client waiting in a full queue
+        /// retransmits on (Linux after 1, 3, 7, 15, 31 and 63 s), and each of those SYNs is still the same attempt.
+        public var retransmittedTimeout = TimeSpan.seconds(65)
         /// Hard capacity; a full bucket evicts in rotation, close to its oldest attempt (and counts it).
         public var capacity = 262_144
         public init() {}
@@ -170,6 +176,20 @@ public struct EngineConfiguration: Sendable, Equatable {
             }
         }
         try positive(handshakes.timeout, "handshakes.timeout")
+        guard handshakes.retransmittedTimeout >= handshakes.timeout else {
+            throw ConfigurationProblem(
+                key: "handshakes.retransmitted_timeout",
+                message: "must be at least handshakes.timeout"
+            )
+        }
+        guard handshakes.minRetransmissionDelay.nanoseconds >= 0,
+            handshakes.minRetransmissionDelay < handshakes.retransmissionDeadline
+        else {
+            throw ConfigurationProblem(
+                key: "handshakes.min_retransmission_delay",
+                message: "must be at least 0 and shorter than handshakes.retransmission_deadline"
+            )
+        }
         try atLeast(handshakes.capacity, 64, "handshakes.capacity")
         try atLeast(victims.capacity, 16, "victims.capacity")
         try atLeast(sources.capacity, 64, "sources.capacity")

@@ -47,8 +47,11 @@ extension Engine {
                 if handshakes.entries[held].clientISN == segment.sequence {
                     counters.synRetransmits &+= 1
                     if let victim { victims.states[victim].retransmits &+= 1 }
-                    // A live stack: undecided while it is open.
-                    if !handshakes.entries[held].retransmitted {
+                    // A live stack: undecided while it is open. The same SYN sooner than any stack retransmits is
+                    // a copy of it, which says nothing of the client.
+                    if !handshakes.entries[held].retransmitted
+                        && now - handshakes.entries[held].synTime >= settings.minRetransmissionDelay
+                    {
                         handshakes.entries[held].retransmitted = true
                         forEachMaturityStep(of: held, key) { $0.pointee.retransmitted &+= $1 }
                     }
@@ -144,11 +147,13 @@ extension Engine {
 
     func handleAck(_ segment: inout TCPSegment) {
         // Most ACKs carry data of established connections: look in the handshake table only when the
-        // destination is a service that had a SYN within the handshake time-out, and in the connection
+        // destination is a service that had a SYN within the longest handshake time-out, and in the connection
         // table only when the service has a FIN of its own waiting for the client's ACK.
         let victimKey = VictimKey(address: segment.destination, port: segment.destinationPort)
         guard let victim = victims.find(victimKey, hash: victims.hash(victimKey)) else { return }
-        if victims.states[victim].lastActive >= clock.now - settings.timeout, completeHandshake(&segment, on: victim) {
+        if victims.states[victim].lastActive >= clock.now - settings.retransmittedTimeout,
+            completeHandshake(&segment, on: victim)
+        {
             return
         }
         if victims.connections[victim].awaitingFinAck > 0 { acknowledgeServerFin(&segment) }
@@ -265,18 +270,22 @@ extension Engine {
         }
     }
 
-    /// Drops attempts whose SYN is older than `cutoff`, a slice of the table per step.
-    func sweepTimeouts(before cutoff: Int64) {
+    /// Drops attempts that timed out by `time` (those whose SYN was retransmitted, later) from `buckets` buckets of
+    /// the table: a slice per step.
+    func sweepTimeouts(at time: Int64, buckets: Int) {
         let slots = handshakes.slots
-        for _ in 0..<settings.handshakeSweepBuckets {
+        let cutoff = time - settings.timeout
+        let retransmittedCutoff = time - settings.retransmittedTimeout
+        for _ in 0..<min(buckets, slots.bucketMask + 1) {
             let bucket = handshakes.sweepCursor
             handshakes.sweepCursor = (bucket + 1) & slots.bucketMask
             guard slots.tags[bucket] != 0 else { continue }
-            for slot in (bucket * 8)..<(bucket * 8 + 8)
-            where slots.isOccupied(slot) && handshakes.entries[slot].synTime < cutoff {
+            for slot in (bucket * 8)..<(bucket * 8 + 8) where slots.isOccupied(slot) {
+                let entry = handshakes.entries[slot]
+                guard entry.synTime < (entry.retransmitted ? retransmittedCutoff : cutoff) else { continue }
                 // The service may have been evicted (and its slot reused) since: a stale count is harmless.
-                if let victim = handshakes.entries[slot].victimSlot, victims.slots.isOccupied(victim) {
-                    let weight = Int(handshakes.entries[slot].weight)
+                if let victim = entry.victimSlot, victims.slots.isOccupied(victim) {
+                    let weight = Int(entry.weight)
                     victims.states[victim].timeouts &+= weight
                     let hostKey = VictimKey(address: victims.keys[victim].address, port: 0)
                     if let host = victims.find(hostKey, hash: victims.hash(hostKey)), host != victim {

@@ -114,6 +114,14 @@ struct Scenario {
         }
     }
 
+    /// The same traffic with every packet seen twice, the copy `delay` after it: a mirror port that sees each
+    /// frame on its way in and out, or two captures merged.
+    func withCopies(after delay: Int64) -> Scenario {
+        var copied = self
+        for entry in packets { copied.add(entry.packet, at: entry.time + delay) }
+        return copied
+    }
+
     /// Feeds every packet in time order, then moves time on to `end` seconds without traffic.
     func run(on engine: Engine, until end: Double) -> [Event] {
         for entry in packets.sorted(by: { ($0.time, $0.order) < ($1.time, $1.order) }) {
