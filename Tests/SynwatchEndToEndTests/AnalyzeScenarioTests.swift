@@ -64,6 +64,22 @@ final class AnalyzeScenarioTests: XCTestCase {
         try assertFinds(truth.floods[0], in: try Synwatch.analyze([path]))
     }
 
+    /// A spoofed flood on one service seen on ingress only, over background with probes of closed ports: one attack
+    /// on that service. The flood's last attempts fail at their retransmission deadline, 1.5 s after it stopped,
+    /// when the windows no longer show it on its service; counted on the whole host, they made a second attack,
+    /// "(all ports)", with a few half-open a second.
+    func testSpoofedFloodSeenOnIngressOnlyIsNoHostAttackWhenItStops() throws {
+        let workspace = try Workspace()
+        for seed in [1, 2] as [UInt64] {
+            let path = workspace.path("ingress-\(seed).pcap")
+            let truth = try Scenario(seed: seed, duration: 30)
+                .background(Background(rate: 500))
+                .flood(Flood(.randomSource, rate: 2000, start: 5, duration: 10))
+                .write(to: path, direction: .incomingOnly)
+            try assertFinds(truth.floods[0], in: try Synwatch.analyze([path]), context: "seed \(seed)")
+        }
+    }
+
     func testEveryLinkTypeAndFormat() throws {
         let workspace = try Workspace()
         for (index, link) in LinkLayer.allCases.enumerated() {

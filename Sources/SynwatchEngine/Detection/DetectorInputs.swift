@@ -85,12 +85,15 @@ extension DetectorInputs {
 
     /// Whether the half-open attempts on a whole host are a spoofed flood spread over its ports, rather
     /// than a flood on one service (reported for that service) or one source probing many ports (a scan).
+    /// While a service of the host is under attack, the host's evidence is that flood's: its last failures count
+    /// a retransmission deadline after it stopped, when the window no longer shows it on the service.
     func isSpreadOverPorts(_ host: Int, _ measured: WindowMeasurement, step: Int64) -> Bool {
         let distinct = victims.distinct.estimate(victims.sketch(host, parity: 0), victims.sketch(host, parity: 1))
         guard classify(host, distinctSources: distinct, top: nil) == .randomSource else { return false }
         let address = victims.keys[host].address
         for slot in 0..<victims.slots.capacity
         where victims.slots.isOccupied(slot) && slot != host && victims.keys[slot].address == address {
+            if victims.states[slot].phase == .attacked { return false }
             if measure(slot, step: step).halfOpenPerSecond >= 0.5 * measured.halfOpenPerSecond { return false }
         }
         return true
