@@ -103,6 +103,11 @@ extension ByteWriter {
         u16(0x1234, length)
     }
 
+    /// An MPLS label stack entry: label, traffic class 0, bottom-of-stack bit, TTL 64.
+    mutating func mplsLabel(_ label: UInt32, bottom: Bool) {
+        u32(label << 12 | (bottom ? 0x100 : 0) | 64)
+    }
+
     /// The NFLOG header: family, version 0, resource id 42 (network order).
     mutating func nflog(family: UInt8) {
         u8(family, 0)
@@ -441,6 +446,43 @@ let pppFixtures: [DecoderFixture] = [
     },
 ]
 
+let mplsFixtures: [DecoderFixture] = [
+    fixture("MPLS one label, IPv4", .ethernet, .tcp, syn4, tcpNeeds: 52) {
+        $0.ethernet(0x8847)
+        $0.mplsLabel(16, bottom: true)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("MPLS two labels under 802.1Q, IPv6", .ethernet, .tcp, syn6, tcpNeeds: 80) {
+        $0.ethernet(0x8100)
+        $0.tag(0x0064, then: 0x8847)
+        $0.mplsLabel(1_000, bottom: false)
+        $0.mplsLabel(17, bottom: true)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("MPLS multicast, IPv4 data", .ethernet, .tcp, data4, tcpNeeds: 52) {
+        $0.ethernet(0x8848)
+        $0.mplsLabel(20, bottom: true)
+        $0.ipv4(totalLength: 46)
+        $0.tcpData()
+    },
+    fixture("MPLS carrying Ethernet behind a control word is not IP", .ethernet, .notIP) {
+        $0.ethernet(0x8847)
+        $0.mplsLabel(30, bottom: true)
+        $0.u32(0)
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("MPLS stack of nine labels", .ethernet, .notIP) {
+        $0.ethernet(0x8847)
+        for label in 0..<9 { $0.mplsLabel(UInt32(100 + label), bottom: label == 8) }
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+]
+
 let nflogFixtures: [DecoderFixture] = [
     fixture("NFLOG IPv4, little-endian TLVs", .nflog, .tcp, syn4, tcpNeeds: 62) {
         $0.nflog(family: 2)
@@ -688,7 +730,7 @@ let ipv6Fixtures: [DecoderFixture] = [
     },
 ]
 
-let allFixtures = linkFixtures + pppFixtures + nflogFixtures + ipv4Fixtures + ipv6Fixtures
+let allFixtures = linkFixtures + pppFixtures + mplsFixtures + nflogFixtures + ipv4Fixtures + ipv6Fixtures
 
 /// A segment no decoder would produce, so fields the decoder forgets to write show up.
 let poisonSegment = TCPSegment(

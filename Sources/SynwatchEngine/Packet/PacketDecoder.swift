@@ -44,6 +44,8 @@ public enum DecodeOutcome: UInt8, CaseIterable, Sendable {
 public enum PacketDecoder {
     /// The most VLAN tags read before giving up on a frame (802.1ad QinQ uses two).
     static let maximumVLANTags = 4
+    /// Labels of an MPLS stack read before giving up (provider networks use two or three).
+    static let maximumMPLSLabels = 8
     /// The most IPv6 extension headers followed before the frame counts as malformed.
     static let maximumExtensionHeaders = 8
 
@@ -118,6 +120,22 @@ public enum PacketDecoder {
             offset += 6
             guard let type = pppEtherType(bytes, at: &offset) else { return .truncatedLinkHeader }
             etherType = type
+        } else if etherType == 0x8847 || etherType == 0x8848 {
+            // MPLS (RFC 3032), as a provider's links carry it: 4-byte labels up to the one marked bottom of stack,
+            // then a payload that names no type; IP is told by its version.
+            var labels = 0
+            repeat {
+                labels += 1
+                guard labels <= maximumMPLSLabels else { return .notIP }
+                guard bytes.count >= offset + 4 else { return .truncatedLinkHeader }
+                offset += 4
+            } while bytes[offset - 2] & 1 == 0
+            guard bytes.count >= offset + 1 else { return .truncatedIPHeader }
+            switch bytes[offset] >> 4 {
+            case 4: etherType = 0x0800
+            case 6: etherType = 0x86DD
+            default: return .notIP
+            }
         }
         return decodeIP(bytes, etherType: etherType, at: offset, into: &segment)
     }
