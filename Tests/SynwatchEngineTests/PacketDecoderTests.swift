@@ -91,6 +91,13 @@ extension ByteWriter {
         u8(0x73, 0x79, 0x6E, 0x77, 0x61, 0x74)
     }
 
+    /// The first `count` bytes of `tcpSyn()`: what a first fragment that ends inside the header carries.
+    mutating func tcpSynPrefix(_ count: Int) {
+        var whole = ByteWriter()
+        whole.tcpSyn()
+        append(Array(whole.bytes.prefix(count)))
+    }
+
     /// A later IPv4 fragment's data: bytes that only look like the middle of a segment.
     mutating func fragmentData() { u8(0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0, 0x50, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0) }
 
@@ -554,6 +561,17 @@ let ipv4Fixtures: [DecoderFixture] = [
         $0.ipv4(totalLength: 46, flagsAndOffset: 0x2000)
         $0.tcpData()
     },
+    fixture("IPv4 first fragment ending inside the TCP header (hping3 -f)", .ethernet, .tcp, syn4, tcpNeeds: 48) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 36, flagsAndOffset: 0x2000)
+        $0.tcpSynPrefix(16)
+    },
+    fixture("IPv4 first fragment of 8 bytes holds no flags", .ethernet, .badTCPHeaderLength) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 28, flagsAndOffset: 0x2000)
+        // Ethernet padding that looks like the rest of the SYN.
+        $0.tcpSyn()
+    },
     fixture("IPv4 middle fragment", .ethernet, .laterFragment) {
         $0.ethernet(0x0800)
         $0.ipv4(totalLength: 40, flagsAndOffset: 0x20B9)
@@ -655,6 +673,16 @@ let ipv6Fixtures: [DecoderFixture] = [
     fixture("IPv6 first fragment carries TCP", .raw, .tcp, syn6, tcpNeeds: 62) {
         $0.ipv6(payloadLength: 28, nextHeader: 44)
         $0.u8(6, 0, 0x00, 0x01, 0xCA, 0xFE, 0xF0, 0x0D)
+        $0.tcpSyn()
+    },
+    fixture("IPv6 first fragment ending inside the TCP header", .raw, .tcp, syn6, tcpNeeds: 62) {
+        $0.ipv6(payloadLength: 24, nextHeader: 44)
+        $0.u8(6, 0, 0x00, 0x01, 0xCA, 0xFE, 0xF0, 0x0D)
+        $0.tcpSynPrefix(16)
+    },
+    fixture("IPv6 whole datagram ending inside the TCP header", .raw, .badTCPHeaderLength) {
+        $0.ipv6(payloadLength: 24, nextHeader: 44)
+        $0.u8(6, 0, 0x00, 0x00, 0xCA, 0xFE, 0xF0, 0x0D)
         $0.tcpSyn()
     },
     fixture("IPv6 later fragment", .raw, .laterFragment) {

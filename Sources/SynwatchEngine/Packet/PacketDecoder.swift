@@ -222,7 +222,8 @@ public enum PacketDecoder {
         let totalLength = declaredLength == 0 ? bytes.count - start : declaredLength
         guard headerLength >= 20, totalLength >= headerLength else { return .badIPHeaderLength }
         // Only the first fragment (offset 0) carries the TCP header.
-        guard bytes.u16(start + 6) & 0x1FFF == 0 else { return .laterFragment }
+        let fragmentField = bytes.u16(start + 6)
+        guard fragmentField & 0x1FFF == 0 else { return .laterFragment }
         guard bytes[start + 9] == 6 else { return .notTCP }
         segment.source = IPAddress(ipv4: bytes.u32(start + 12))
         segment.destination = IPAddress(ipv4: bytes.u32(start + 16))
@@ -231,6 +232,7 @@ public enum PacketDecoder {
             at: start + headerLength,
             ipPayloadLength: totalLength - headerLength,
             lengthFromCapture: declaredLength == 0,
+            moreFragments: fragmentField & 0x2000 != 0,
             into: &segment
         )
     }
@@ -250,6 +252,7 @@ public enum PacketDecoder {
         var nextHeader = bytes[start + 6]
         var offset = start + 40
         var followed = 0
+        var moreFragments = false
         while nextHeader != 6 {
             var length: Int
             switch nextHeader {
@@ -259,6 +262,7 @@ public enum PacketDecoder {
             case 44:  // fragment: only the first one carries TCP
                 guard bytes.count >= offset + 8 else { return .truncatedIPHeader }
                 guard bytes.u16(offset + 2) & 0xFFF8 == 0 else { return .laterFragment }
+                moreFragments = bytes[offset + 3] & 1 == 1
                 length = 8
             case 51:  // authentication header counts 4-byte words
                 guard bytes.count >= offset + 2 else { return .truncatedIPHeader }
@@ -280,23 +284,30 @@ public enum PacketDecoder {
             at: offset,
             ipPayloadLength: remaining,
             lengthFromCapture: declaredLength == 0,
+            moreFragments: moreFragments,
             into: &segment
         )
     }
 
-    /// - Parameter lengthFromCapture: the IP header gave no length, so `ipPayloadLength` is only what was captured.
+    /// - Parameters:
+    ///   - lengthFromCapture: the IP header gave no length, so `ipPayloadLength` is only what was captured.
+    ///   - moreFragments: the datagram is a first fragment, whose header may go on in the next one.
     static func decodeTCP(
         _ bytes: UnsafeRawBufferPointer,
         at start: Int,
         ipPayloadLength: Int,
         lengthFromCapture: Bool,
+        moreFragments: Bool,
         into segment: inout TCPSegment
     ) -> DecodeOutcome {
         // Ports, sequence numbers, data offset and flags: the first 14 bytes. Options may be cut by the snap length.
         guard bytes.count >= start + 14 else { return .truncatedTCPHeader }
         let headerLength = Int(bytes[start + 12] >> 4) * 4
-        // The IP length is authoritative: bytes past the datagram (Ethernet padding) are no TCP header.
-        guard headerLength >= 20, lengthFromCapture || ipPayloadLength >= headerLength else {
+        // The IP length is authoritative: bytes past the datagram (Ethernet padding) are no TCP header. A first
+        // fragment may end inside the header (`hping3 -f` sends 16 bytes of it): its first 14 are all that is read.
+        guard headerLength >= 20,
+            lengthFromCapture || ipPayloadLength >= headerLength || (moreFragments && ipPayloadLength >= 14)
+        else {
             return .badTCPHeaderLength
         }
         segment.sourcePort = bytes.u16(start)
