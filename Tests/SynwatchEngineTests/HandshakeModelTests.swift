@@ -310,13 +310,14 @@ struct HandshakeTrafficGenerator {
         }
     }
 
-    /// Irregular time between packets: mostly bursts, sometimes pauses, now and then a gap past every time-out.
+    /// Irregular time between packets: mostly bursts, sometimes pauses, now and then a gap past the time-out of an
+    /// attempt, and about half of those past that of a retransmitted one too.
     mutating func gap() -> Int64 {
         switch Int.random(in: 0..<100, using: &random) {
         case 0..<65: Int64.random(in: 0...(5 * millisecond), using: &random)
         case 65..<94: Int64.random(in: (5 * millisecond)...(300 * millisecond), using: &random)
         case 94..<99: Int64.random(in: (300 * millisecond)...(3 * second), using: &random)
-        default: Int64.random(in: (11 * second)...(40 * second), using: &random)
+        default: Int64.random(in: (11 * second)...(130 * second), using: &random)
         }
     }
 }
