@@ -108,6 +108,58 @@ struct DetectorTests {
         #expect(events(.attackEnd, in: all).count == 1)
     }
 
+    /// 600 bots at 5 SYN/s each: in the first steps each has sent one SYN, and the flood looks spoofed. Its kind is
+    /// told again as soon as the bots repeat, not only at the first update ten seconds later, and from then on
+    /// its sources are followed.
+    @Test
+    func botnetOfSlowBotsIsToldDistributedWithinASecond() throws {
+        let victim = v4(198, 18, 0, 10)
+        let bots = (0..<600).map { v4(198, 18, 100 + UInt8($0 / 200), UInt8(1 + $0 % 200)) }
+        var scenario = Scenario(seed: 7)
+        scenario.background(to: victim, port: 80, from: 0, to: 20)
+        for bot in bots {
+            scenario.flood(to: victim, port: 80, rate: 5, from: 5, to: 20) { _ in bot }
+        }
+        let all = scenario.run(on: Engine.make(), until: 40)
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        let told = try #require(
+            all.first { $0.attackID == starts[0].attackID && $0.kind == .distributed },
+            "\(summary(all))"
+        )
+        #expect(told.scenarioTime < starts[0].scenarioTime + 1, "\(summary(all))")
+        let later = events(.attackUpdate, in: all).filter { $0.scenarioTime > told.scenarioTime }
+        #expect(!later.isEmpty && later.allSatisfy { $0.kind == .distributed }, "\(summary(all))")
+        // Followed since: the next update names bots.
+        let top = try #require(later.first?.figures?.topSources)
+        #expect(!top.isEmpty && top.allSatisfy { bots.contains($0.address) }, "\(top)")
+        #expect(events(.attackEnd, in: all).count == 1)
+    }
+
+    /// A spoofed storm's sources never repeat in its first seconds: its kind stays random-source, without an early
+    /// update.
+    @Test
+    func spoofedStormIsNotToldAgainEarly() throws {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 8)
+        scenario.background(to: victim, port: 80, from: 0, to: 20)
+        scenario.flood(to: victim, port: 80, rate: 5_000, from: 5, to: 12) { scenario in
+            let bits = scenario.random.next32()
+            return v4(
+                UInt8(1 + bits % 223),
+                UInt8(truncatingIfNeeded: bits >> 8),
+                UInt8(truncatingIfNeeded: bits >> 16),
+                UInt8(truncatingIfNeeded: bits >> 24)
+            )
+        }
+        let all = scenario.run(on: Engine.make(), until: 40)
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        #expect(starts[0].kind == .randomSource)
+        let updates = events(.attackUpdate, in: all)
+        #expect(updates.allSatisfy { $0.scenarioTime >= starts[0].scenarioTime + 10 }, "\(summary(all))")
+    }
+
     /// `hping3 -S --flood` from a real host: its kernel answers every SYN-ACK with a RST. The attempts
     /// never complete, so it is a single-source flood all the same.
     @Test

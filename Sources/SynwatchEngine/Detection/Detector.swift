@@ -129,6 +129,10 @@ extension Detector {
             state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, distinctSources)
             if time - state.pointee.lastEvidence >= detection.quietPeriod.nanoseconds {
                 endAttack(slot, at: time, reason: .quiet, inputs)
+            } else if let revised = revisedSpoofedKind(slot, distinctSources: distinctSources, at: time, inputs) {
+                state.pointee.kind = revised
+                state.pointee.lastUpdate = time
+                raise(slot, .attackUpdate, at: time, figures: inputs.figures(slot, measured), inputs)
             } else if time - state.pointee.lastUpdate >= detection.updateInterval.nanoseconds {
                 state.pointee.lastUpdate = time
                 // Only evidence may change the kind: once the flood stops, its emptied windows read as distributed.
@@ -142,6 +146,23 @@ extension Detector {
                 raise(slot, .attackUpdate, at: time, figures: inputs.figures(slot, measured), inputs)
             }
         }
+    }
+
+    /// The kind of a young random-source attack that no longer looks spoofed, nil otherwise.
+    ///
+    /// An attack starts within a few steps of its flood, when each bot of a botnet of many slow bots has sent one
+    /// SYN: it looks spoofed. Until its sources window has filled, such an attack is judged again at every step of
+    /// evidence, and a new kind is told at once rather than at the next update. Only away from random-source: a
+    /// spoofed storm's sources repeat more as the window fills, never less, and that change waits for the update.
+    func revisedSpoofedKind(_ slot: Int, distinctSources: Int, at time: Int64, _ inputs: DetectorInputs) -> FloodKind? {
+        let state = inputs.victims.states[slot]
+        guard state.kind == .randomSource, state.lastEvidence == time,
+            time - state.attackStart < inputs.configuration.windows.sources.nanoseconds
+        else { return nil }
+        // The source table is walked for top sources only once the distinct sources no longer say spoofed.
+        guard inputs.classify(slot, distinctSources: distinctSources, top: nil) != .randomSource else { return nil }
+        let kind = inputs.classify(slot, distinctSources: distinctSources, top: inputs.topSources(slot).first)
+        return kind == .randomSource ? nil : kind
     }
 
     /// How many halvings of the tracked attempts a SYN rate allows while keeping the sample large
