@@ -454,6 +454,68 @@ struct DetectorTests {
         #expect(events(.scan, in: all).count == 1, "\(summary(all))")
     }
 
+    /// The same scan of a server whose many clients complete (behind a firewall that drops closed ports, or seen on
+    /// ingress only): the clients' sources must not make the scanner's failures look like a flood of many sources.
+    @Test
+    func unansweredVerticalScanOfABusyServerIsNoHostAttack() {
+        let target = v4(198, 18, 0, 31)
+        var scenario = Scenario(seed: 16)
+        scenario.connections(to: target, port: 443, rate: 300, from: 0, to: 20, within: 0.1) {
+            $0.spoofedSource(like: target)
+        }
+        for port in UInt16(1)...8_000 {
+            let syn = Packet(
+                source: v4(198, 18, 60, 6),
+                destination: target,
+                sourcePort: 50_000,
+                destinationPort: port,
+                sequence: UInt32(port),
+                flags: .syn
+            )
+            scenario.add(syn, at: Scenario.time(5 + Double(port) * 0.001))
+        }
+        let all = scenario.run(on: Engine.make(), until: 40)
+        #expect(events(.attackStart, in: all).isEmpty, "\(summary(all))")
+        #expect(events(.scan, in: all).count == 1, "\(summary(all))")
+    }
+
+    /// 300 bots each sending 15 SYNs a second to random ports of one host: no port carries the flood and no source
+    /// holds much of it, so it is a distributed attack on the host, naming bots, and no bot is reported as a
+    /// scanner.
+    @Test
+    func botnetSprayingRandomPortsIsADistributedHostAttack() throws {
+        let victim = v4(198, 18, 0, 30)
+        let bots = (0..<300).map { v4(198, 18, 100 + UInt8($0 / 150), UInt8(1 + $0 % 150)) }
+        var scenario = Scenario(seed: 17)
+        scenario.background(to: victim, port: 443, from: 0, to: 20)
+        var time = Scenario.time(3)
+        while time < Scenario.time(13) {
+            let syn = Packet(
+                source: bots[Int.random(in: 0..<bots.count, using: &scenario.random)],
+                destination: victim,
+                sourcePort: UInt16.random(in: 1024...65535, using: &scenario.random),
+                destinationPort: UInt16.random(in: 1...65535, using: &scenario.random),
+                sequence: scenario.random.next32(),
+                flags: .syn
+            )
+            scenario.add(syn, at: time)
+            time += 222_222
+        }
+        let all = scenario.run(on: Engine.make(), until: 30)
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        #expect(starts[0].victim == victim)
+        #expect(starts[0].port == nil, "a host-wide attack names no port")
+        #expect(starts[0].scenarioTime > 3 && starts[0].scenarioTime <= 4, "started at \(starts[0].scenarioTime)")
+        // In its first steps each bot has sent a SYN or two: it may start as spoofed, and is told again at once.
+        let told = try #require(all.first { $0.port == nil && $0.kind == .distributed }, "\(summary(all))")
+        #expect(told.scenarioTime < starts[0].scenarioTime + 1, "\(summary(all))")
+        let top = try #require(told.figures?.topSources)
+        #expect(!top.isEmpty && top.allSatisfy { bots.contains($0.address) }, "\(top)")
+        #expect(events(.attackEnd, in: all).count == 1)
+        #expect(events(.scan, in: all).isEmpty, "\(summary(all))")
+    }
+
     /// The same capture gives the same events, to the last figure.
     @Test
     func sameInputGivesSameEvents() throws {

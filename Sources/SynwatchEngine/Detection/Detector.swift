@@ -319,11 +319,13 @@ extension Detector {
             state.pointee.scanCandidate = false
             let attempts = state.pointee.attempts.total
             let ratio = attempts > 0 ? Double(state.pointee.completions.total) / Double(attempts) : 1
+            let addresses = sources.distinctAddresses(slot)
+            // A source spraying the ports of a host under a flood of many sources is one of the flood's.
             guard ratio <= scan.maxCompletionRatio,
+                addresses > 1 || !inputs.isUnderHostAttack(state.pointee.lastTarget),
                 Detector.elapsed(from: state.pointee.lastNotice, to: time) >= scan.noticeInterval.nanoseconds
             else { return true }
             state.pointee.lastNotice = time
-            let addresses = sources.distinctAddresses(slot)
             counters.scanNotices += 1
             pendingEvents.append(
                 Event(

@@ -83,13 +83,25 @@ extension DetectorInputs {
             && measured.completionRatio <= detection.maxCompletionRatio
     }
 
-    /// Whether the half-open attempts on a whole host are a spoofed flood spread over its ports, rather
-    /// than a flood on one service (reported for that service) or one source probing many ports (a scan).
-    /// While a service of the host is under attack, the host's evidence is that flood's: its last failures count
-    /// a retransmission deadline after it stopped, when the window no longer shows it on the service.
+    /// Whether the half-open attempts on a whole host are a flood spread over its ports, rather than a flood on
+    /// one service (reported for that service) or one source probing many ports (a scan, which a busy host's
+    /// completing clients must not turn into a flood). The flood's sources are spoofed, or many that repeat (a
+    /// botnet spraying random ports), and none of them holds the share of the host's failing attempts that makes a
+    /// flood single-source. While a service of the host is under attack, the host's evidence is that flood's: its
+    /// last failures count a retransmission deadline after it stopped, when the window no longer shows it on the
+    /// service.
     func isSpreadOverPorts(_ host: Int, _ measured: WindowMeasurement, step: Int64) -> Bool {
-        let distinct = victims.distinct.estimate(victims.sketch(host, parity: 0), victims.sketch(host, parity: 1))
-        guard classify(host, distinctSources: distinct, top: nil) == .randomSource else { return false }
+        let classification = configuration.classification
+        let repeating = sourcesAimingAlone(at: host)
+        if let top = repeating.first,
+            Double(top.halfOpen) >= classification.singleSourceShare * Double(max(1, failingAttempts(host)))
+        {
+            return false
+        }
+        guard
+            repeating.count >= classification.randomSourceMinSources
+                || classify(host, distinctSources: failingSources(host), top: nil) == .randomSource
+        else { return false }
         let address = victims.keys[host].address
         for slot in 0..<victims.slots.capacity
         where victims.slots.isOccupied(slot) && slot != host && victims.keys[slot].address == address {
@@ -97,6 +109,13 @@ extension DetectorInputs {
             if measure(slot, step: step).halfOpenPerSecond >= 0.5 * measured.halfOpenPerSecond { return false }
         }
         return true
+    }
+
+    /// Whether the whole host at `address` is under attack: a flood spread over its ports.
+    func isUnderHostAttack(_ address: IPAddress) -> Bool {
+        let key = VictimKey(address: address, port: 0)
+        guard let slot = victims.find(key, hash: victims.hash(key)) else { return false }
+        return victims.states[slot].phase == .attacked
     }
 
     /// The failing attempts per second the service may have before they count as evidence: the
@@ -164,53 +183,65 @@ extension DetectorInputs {
         return min(max(0, all - completers), failingAttempts(slot))
     }
 
-    /// The sources with the most half-open attempts on the service in `slot`, with their counts.
+    /// The sources with the most half-open attempts on the victim in `slot`, with their counts.
     ///
-    /// The Space-Saving sketch finds sources holding more than 1/k of the service's attempts; a botnet
+    /// The Space-Saving sketch finds sources holding more than 1/k of a service's attempts; a botnet
     /// of many equal bots has none such, so the source table completes the list with the sources
-    /// that aim at this service alone. A count is never more than the source's real SYNs: the
+    /// that aim at this victim alone. A count is never more than the source's real SYNs: the
     /// sketch's certain count (scaled where sampled) capped by the source table's, which counts every
     /// SYN of a source that repeats. A source the table does not hold sent one SYN: it stands out in
-    /// nothing.
+    /// nothing. A host has no sketch (a spoofed storm's sources are no heavy hitters): only the table.
     func topSources(_ slot: Int) -> [SourceCount] {
-        // A host-wide attack is a spoofed one: no source stands out.
-        guard victims.keys[slot].port != 0 else { return [] }
         let wanted = configuration.detection.topSources
-        let sketches = [victims.top(slot, parity: 0), victims.top(slot, parity: 1)]
         var top: [SourceCount] = []
-        for candidate in SpaceSaving.top(wanted, of: sketches, k: victims.topK) {
-            guard let source = sources.find(candidate.address, hash: hasher.hash(candidate.address)) else { continue }
-            sources.advanceEpoch(source, to: clock.epoch)
-            guard !Self.completes(sources.entries[source]) else { continue }
-            // The table's count holds the SYN before the admitting one, whose target and time are unknown.
-            let halfOpen = min(candidate.halfOpen, sources.entries[source].halfOpen - 1)
-            if halfOpen >= 2 { top.append(SourceCount(address: candidate.address, halfOpen: halfOpen)) }
+        if victims.keys[slot].port != 0 {
+            let sketches = [victims.top(slot, parity: 0), victims.top(slot, parity: 1)]
+            for candidate in SpaceSaving.top(wanted, of: sketches, k: victims.topK) {
+                guard let source = sources.find(candidate.address, hash: hasher.hash(candidate.address)) else {
+                    continue
+                }
+                sources.advanceEpoch(source, to: clock.epoch)
+                guard !Self.completes(sources.entries[source]) else { continue }
+                // The table's count holds the SYN before the admitting one, whose target and time are unknown.
+                let halfOpen = min(candidate.halfOpen, sources.entries[source].halfOpen - 1)
+                if halfOpen >= 2 { top.append(SourceCount(address: candidate.address, halfOpen: halfOpen)) }
+            }
         }
         guard top.count < wanted else { return top }
+        let known = Set(top.map(\.address))
+        top += sourcesAimingAlone(at: slot).lazy.filter { !known.contains($0.address) }.prefix(wanted - top.count)
+        return top.sorted { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
+    }
+
+    /// The sources of the source table that aim at the victim in `slot` alone and complete nothing, with their
+    /// certain half-open attempts, most first: for a service, those of no other target; for a host, those of no
+    /// other address, whatever its ports.
+    func sourcesAimingAlone(at slot: Int) -> [SourceCount] {
         let address = victims.keys[slot].address
+        let isHost = victims.keys[slot].port == 0
         // The bit this service sets in a source's targets (`recordSourceAttempt`).
         let serviceBit = UInt64(1) << (victims.hash(victims.keys[slot]) >> 58)
-        let known = Set(top.map(\.address))
-        var candidates: [SourceCount] = []
+        var found: [SourceCount] = []
         for source in 0..<sources.slots.capacity where sources.slots.isOccupied(source) {
             guard sources.entries[source].lastTarget == address else { continue }
             // Counts of sources silent for two epochs are out of the window.
             sources.advanceEpoch(source, to: clock.epoch)
             let entry = sources.entries[source]
-            // A scanner's or a busy client's count is spread over other services: not this one's. A client of
+            // A scanner's or a busy client's count is spread over other victims: not this one's. A client of
             // another service of the same host aims at this address too: only sources of this service count.
-            guard !known.contains(entry.address), sources.distinctTargets(source) <= 1,
-                entry.targets.union & serviceBit != 0, !Self.completes(entry)
-            else { continue }
+            let alone =
+                isHost
+                ? sources.distinctAddresses(source) <= 1
+                : sources.distinctTargets(source) <= 1 && entry.targets.union & serviceBit != 0
+            guard alone, !Self.completes(entry) else { continue }
             // The SYN before the admitting one is counted too, but its target, its time and whether it completed
-            // (before the source was followed) are unknown: it is not a certain half-open attempt on this service.
+            // (before the source was followed) are unknown: it is not a certain half-open attempt on this victim.
             let halfOpen = entry.halfOpen - 1
             guard halfOpen >= 2 else { continue }
-            candidates.append(SourceCount(address: entry.address, halfOpen: halfOpen))
+            found.append(SourceCount(address: entry.address, halfOpen: halfOpen))
         }
-        candidates.sort { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
-        top += candidates.prefix(wanted - top.count)
-        return top.sorted { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
+        found.sort { $0.halfOpen != $1.halfOpen ? $0.halfOpen > $1.halfOpen : $0.address < $1.address }
+        return found
     }
 
     /// Whether a source completes handshakes: a client, however many of its attempts are half-open for the

@@ -92,7 +92,7 @@ extension Engine {
                 topSources: true
             )
         }
-        // A host-wide attack is a spoofed one: its sources are never heavy hitters.
+        // No heavy hitters on a host: a spoofed storm has none, and a botnet's bots are found in the source table.
         if let host {
             countAttempt(
                 on: host,
@@ -180,8 +180,9 @@ extension Engine {
 
     /// Counts the sender of an ACK on a 4-tuple whose attempts are sampled out as a source that completed: its
     /// handshake is not tracked, but a source that acknowledges on a connection of the service is no failing one.
-    /// Without this, distinct sources under sampling would count the service's own clients as failing. Completers
-    /// are a service's only (a host-wide attack is spoofed by definition); most ACKs end at the first guard.
+    /// Without this, distinct sources under sampling would count the service's own clients as failing. Only the
+    /// service's: a host is sampled under a flood spread over its ports, whose sources far outnumber its clients.
+    /// Most ACKs end at the first guard.
     func noteSampledOutCompleter(_ client: IPAddress, on victim: Int, fingerprint: UInt64) {
         let shift = victims.states[victim].samplingShift
         guard shift > 0, fingerprint & ((1 << UInt64(shift)) - 1) != 0 else { return }
@@ -241,13 +242,14 @@ extension Engine {
         }
         if let victim {
             countClose(on: victim, step: step, weight: weight, completed: completed, retransmitted: entry.retransmitted)
-            // Completers are subtracted from a service's sources (a host-wide attack is spoofed by definition),
-            // and delays learnt per service and for the link (hosts use the link's).
+            // Completers are subtracted from the sources of the service and of its host, and delays learnt per
+            // service and for the link (hosts use the link's).
             if completed {
                 let key = victims.keys[victim]
                 let clientShift = thinningShift(key.address, port: key.port)
                 ClientSampling.forEachStandIn(of: clientHash, shift: clientShift) {
                     victims.distinct.add($0, to: victims.completerSketch(victim, parity: parity))
+                    if let host { victims.distinct.add($0, to: victims.completerSketch(host, parity: parity)) }
                 }
                 // After a retransmission the delay measures the client's time-out, not the path.
                 if !entry.retransmitted {
