@@ -4,13 +4,15 @@ import Foundation
 /// answers `ok` and closes, all in one non-blocking loop (no name lookups, no threads), so a slow client never
 /// holds the others up. Bounded in time; killed with its lab at the latest.
 public enum LabListener {
-    /// The listener, run as `python3 -c SCRIPT ADDRESS PORT BACKLOG ACCEPT_PAUSE_MS LIFETIME_S`.
+    /// The listener, run as `python3 -c SCRIPT ADDRESS PORT BACKLOG ACCEPT_PAUSE_MS LIFETIME_S FAST_OPEN`.
     public static let script = """
         import selectors, socket, sys, time
         address, port, backlog = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-        pause, lifetime = float(sys.argv[4]) / 1000, float(sys.argv[5])
+        pause, lifetime, fast_open = float(sys.argv[4]) / 1000, float(sys.argv[5]), sys.argv[6] == "1"
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if fast_open:
+            listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 256)
         listener.bind((address, port))
         listener.listen(backlog)
         listener.setblocking(False)
@@ -47,20 +49,22 @@ public enum LabListener {
         """
 
     /// Starts a listener on `ServerClientLab.serverAddress`:`port` with `listen(backlog)`, pausing `acceptPause`
-    /// seconds after each accept, for at most `lifetime` seconds; returns once the kernel shows it listening.
+    /// seconds after each accept, for at most `lifetime` seconds, taking data in SYNs when `fastOpen` (TCP Fast Open,
+    /// which the namespace's `net.ipv4.tcp_fastopen` must allow); returns once the kernel shows it listening.
     /// - Throws: `LabError` when it does not listen within 5 s.
     public static func start(
         in lab: ServerClientLab,
         port: UInt16,
         backlog: Int,
         acceptPause: Double = 0,
-        lifetime: Int = 60
+        lifetime: Int = 60,
+        fastOpen: Bool = false
     ) throws -> Process {
         let process = try lab.start(
             in: lab.server,
             [
                 "timeout", String(lifetime + 5), "/usr/bin/python3", "-c", script, ServerClientLab.serverAddress,
-                String(port), String(backlog), String(acceptPause * 1000), String(lifetime),
+                String(port), String(backlog), String(acceptPause * 1000), String(lifetime), fastOpen ? "1" : "0",
             ]
         )
         let deadline = Date().addingTimeInterval(5)
@@ -226,6 +230,64 @@ public struct LabCrowd {
                 command: "crowd (exit \(process.terminationStatus))",
                 output: String(decoding: data, as: UTF8.self)
             )
+        }
+    }
+}
+
+/// A real client that uses TCP Fast Open, for lab tests: one Python process in the client's namespace that opens
+/// connections one after another at a given pace, each sending its line with `MSG_FASTOPEN` (the first fetches the
+/// server's cookie; the others carry the line in their SYN) and reading the answer. Bounded in count and time.
+public enum LabFastOpenClient {
+    /// The client, run as `python3 -c SCRIPT SERVER PORT COUNT RATE`. Prints one JSON object.
+    public static let script = """
+        import json, socket, sys, time
+        server, port, count, rate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+        started, answered, failed, errors = time.monotonic(), 0, 0, {}
+        for index in range(count):
+            delay = started + index / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            sock = socket.socket()
+            try:
+                # Blocking: without a cookie yet, the kernel connects first and then sends.
+                sock.sendto(b"hello\\n", socket.MSG_FASTOPEN, (server, port))
+                sock.settimeout(5)
+                if sock.recv(16).startswith(b"ok"):
+                    answered += 1
+                else:
+                    failed += 1
+            except OSError as error:
+                failed += 1
+                errors[str(error)] = errors.get(str(error), 0) + 1
+            finally:
+                sock.close()
+        print(json.dumps({"answered": answered, "failed": failed, "errors": errors}), flush=True)
+        """
+
+    /// What came of the client's connections.
+    public struct Outcome: Decodable, CustomStringConvertible {
+        /// Connections that got the listener's answer.
+        public var answered: Int
+        public var failed: Int
+        /// Failures by Python's description of the error.
+        public var errors: [String: Int]
+
+        public var description: String { "\(answered) answered, \(failed) failed \(errors)" }
+    }
+
+    /// Runs `count` connections to `ServerClientLab.serverAddress`:`port`, `rate` a second, to their end.
+    /// - Throws: `LabError` when the client did not run to its end.
+    public static func run(in lab: ServerClientLab, port: UInt16, count: Int, rate: Double) throws -> Outcome {
+        precondition(count > 0 && rate > 0 && Double(count) / rate <= 60)
+        let bound = Int((Double(count) / rate).rounded(.up)) + 15
+        let output = try lab.clientNamespace.check([
+            "timeout", String(bound), "/usr/bin/python3", "-c", script, ServerClientLab.serverAddress, String(port),
+            String(count), String(rate),
+        ])
+        do {
+            return try JSONDecoder().decode(Outcome.self, from: Data(output.utf8))
+        } catch {
+            throw LabError(command: "fast open client", output: output)
         }
     }
 }

@@ -5,9 +5,11 @@ import Testing
 /// The documented handshake semantics over a plain dictionary: what `Engine` must count.
 ///
 /// Retransmission is the same 4-tuple and ISN (sooner than `minRetransmissionDelay` after the first, a copy: it
-/// repeats the attempt without making it retransmitted); a new ISN replaces the attempt. Completion needs
-/// seq == ISN+1 and, once a SYN-ACK was seen, ack == server ISN+1. A RST closes the attempt when
-/// it comes from the client, or from the server with no ACK flag or ack == ISN+1. Attempts time
+/// repeats the attempt without making it retransmitted); a new ISN replaces the attempt. "In the first window" of an
+/// ISN is from ISN+1 to 64 KiB past it. A SYN-ACK belongs to the attempt when its ack is in the first window of the
+/// ISN. Completion needs seq in the first window of the ISN and, once a SYN-ACK was seen, ack in that of the server's.
+/// A RST closes the attempt when it comes from the client, or from the server with no ACK flag or an ack in the
+/// first window of the ISN. Attempts time
 /// out after `timeout` (retransmitted ones after `retransmittedTimeout`), but the engine sweeps the table in slices
 /// once per time-out period, so an attempt is surely gone only a sweep period later; in between the model calls it
 /// uncertain.
@@ -147,7 +149,7 @@ struct HandshakeModel {
             counts.unsolicitedSynAcks += 1
             return
         }
-        guard packet.acknowledgement == attempt.isn &+ 1 else { return }
+        guard Self.isInFirstWindow(packet.acknowledgement, of: attempt.isn) else { return }
         if attempt.serverISN == packet.sequence {
             counts.synAckRetransmits += 1
         } else {
@@ -157,8 +159,8 @@ struct HandshakeModel {
 
     mutating func ack(_ packet: Packet) {
         let key = Self.clientKey(packet)
-        guard let attempt = attempts[key], packet.sequence == attempt.isn &+ 1,
-            attempt.serverISN.map({ packet.acknowledgement == $0 &+ 1 }) ?? true
+        guard let attempt = attempts[key], Self.isInFirstWindow(packet.sequence, of: attempt.isn),
+            attempt.serverISN.map({ Self.isInFirstWindow(packet.acknowledgement, of: $0) }) ?? true
         else { return }
         counts.completions += 1
         attempts[key] = nil
@@ -173,10 +175,18 @@ struct HandshakeModel {
         }
         let fromServer = Self.serverKey(packet)
         guard let attempt = attempts[fromServer],
-            !packet.flags.contains(.ack) || packet.acknowledgement == attempt.isn &+ 1
+            !packet.flags.contains(.ack) || Self.isInFirstWindow(packet.acknowledgement, of: attempt.isn)
         else { return }
         counts.resets += 1
         attempts[fromServer] = nil
+    }
+
+    /// A number of the handshake: from the byte after the ISN to 64 KiB past it (a Fast Open SYN's data, the first
+    /// data after a lost ACK).
+    static func isInFirstWindow(_ number: UInt32, of isn: UInt32) -> Bool {
+        let offset = Int64(number) - Int64(isn) - 1
+        let wrapped = offset < 0 ? offset + (1 << 32) : offset
+        return wrapped < 65_536
     }
 }
 
@@ -241,15 +251,20 @@ struct HandshakeTrafficGenerator {
             acknowledgement: isn &+ 1,
             flags: [.syn, .ack]
         )
-        let wrong = UInt32.random(in: 2...0xFFFF, using: &random)
+        // Past the first window, and within it (a Fast Open SYN's data, data after a lost ACK).
+        let wrong = UInt32.random(in: 0x1_0001...UInt32.max, using: &random)
+        let later = UInt32.random(in: 1...0xFFFF, using: &random)
         switch Int.random(in: 0..<100, using: &random) {
         case 0..<10:
             return fromClient
         case 10..<30:
             if attempt?.serverISN == nil || random.chance(0.5) { fromServer.sequence = random.next32() }
             return fromServer
-        case 30..<35:
+        case 30..<33:
             fromServer.acknowledgement = isn &+ wrong
+            return fromServer
+        case 33..<35:
+            fromServer.acknowledgement = isn &+ 1 &+ later
             return fromServer
         case 35..<60:
             return Packet(
@@ -261,7 +276,7 @@ struct HandshakeTrafficGenerator {
                 acknowledgement: serverISN &+ 1,
                 flags: .ack
             )
-        case 60..<65:
+        case 60..<63:
             return Packet(
                 source: key.client,
                 destination: key.server,
@@ -270,6 +285,16 @@ struct HandshakeTrafficGenerator {
                 sequence: isn &+ wrong,
                 acknowledgement: serverISN &+ 1,
                 flags: .ack
+            )
+        case 63..<65:
+            return Packet(
+                source: key.client,
+                destination: key.server,
+                sourcePort: key.clientPort,
+                destinationPort: key.serverPort,
+                sequence: isn &+ 1 &+ later,
+                acknowledgement: serverISN &+ 1 &+ UInt32.random(in: 0...0xFFFF, using: &random),
+                flags: [.psh, .ack]
             )
         case 65..<70:
             return Packet(

@@ -136,7 +136,7 @@ extension Engine {
             return
         }
         let entry = handshakes.entries.pointer(slot)
-        guard segment.acknowledgement == entry.pointee.clientISN &+ 1 else { return }
+        guard Self.isInFirstWindow(segment.acknowledgement, of: entry.pointee.clientISN) else { return }
         if entry.pointee.synAckSeen && entry.pointee.serverISN == segment.sequence {
             counters.synAckRetransmits &+= 1
         } else {
@@ -169,8 +169,8 @@ extension Engine {
             return false
         }
         let entry = handshakes.entries[slot]
-        guard segment.sequence == entry.clientISN &+ 1,
-            !entry.synAckSeen || segment.acknowledgement == entry.serverISN &+ 1
+        guard Self.isInFirstWindow(segment.sequence, of: entry.clientISN),
+            !entry.synAckSeen || Self.isInFirstWindow(segment.acknowledgement, of: entry.serverISN)
         else { return false }
         counters.completions &+= 1
         close(slot, of: key, completed: true)
@@ -215,7 +215,8 @@ extension Engine {
         let fromServer = HandshakeKey(segment, sentBy: .server)
         if let slot = handshakes.find(handshakes.hash(fromServer)) {
             guard
-                !segment.flags.contains(.ack) || segment.acknowledgement == handshakes.entries[slot].clientISN &+ 1
+                !segment.flags.contains(.ack)
+                    || Self.isInFirstWindow(segment.acknowledgement, of: handshakes.entries[slot].clientISN)
             else { return }
             counters.resets &+= 1
             close(slot, of: fromServer, completed: false)
@@ -223,6 +224,14 @@ extension Engine {
         }
         // Otherwise it may abort a connection that completed.
         resetConnection(&segment)
+    }
+
+    /// Whether a sequence or acknowledgement number lies in the first window after `isn`: the SYN's own data (TCP
+    /// Fast Open: the server acknowledges it in its SYN-ACK, and the client's ACK follows it), and what follows a
+    /// completing ACK the capture lost (the first data segment, or an ACK of the server's banner).
+    @inline(__always)
+    static func isInFirstWindow(_ number: UInt32, of isn: UInt32) -> Bool {
+        number &- (isn &+ 1) < 0x1_0000
     }
 
     /// Ends the attempt in `slot` by a completing ACK or the server's RST (nothing listens), crediting
