@@ -328,6 +328,45 @@ struct DetectorTests {
         #expect(scan.distinctAddresses == 1)
     }
 
+    /// A capture that holds one direction of the connections of a busy address behind NAT, as on a link with
+    /// asymmetric routing: SYN-ACKs from 40 servers, 300 a second, each followed by its server's data and FIN. Those
+    /// SYN-ACKs answered SYNs out of sight: no backscatter notice.
+    @Test
+    func synAcksOfConnectionsSeenOneWayAreNoBackscatter() {
+        let address = v4(198, 18, 0, 30)
+        let servers = (0..<40).map { v4(198, 18, 200, UInt8(1 + $0)) }
+        var scenario = Scenario(seed: 18)
+        var time = Scenario.time(2)
+        while time < Scenario.time(12) {
+            let serverISN = scenario.random.next32()
+            let clientNext = scenario.random.next32()
+            var synAck = Packet(
+                source: servers.randomElement(using: &scenario.random)!,
+                destination: address,
+                sourcePort: 443,
+                destinationPort: UInt16.random(in: 1024...65535, using: &scenario.random),
+                sequence: serverISN,
+                acknowledgement: clientNext,
+                flags: [.syn, .ack]
+            )
+            scenario.add(synAck, at: time)
+            synAck.flags = [.psh, .ack]
+            synAck.sequence = serverISN &+ 1
+            synAck.acknowledgement = clientNext &+ 300
+            synAck.payload = 1_200
+            scenario.add(synAck, at: time + 60 * millisecond)
+            synAck.flags = [.fin, .ack]
+            synAck.sequence = serverISN &+ 1_201
+            synAck.payload = 0
+            scenario.add(synAck, at: time + 200 * millisecond)
+            time += Int64(1e9 / 300 * Double.random(in: 0.5...1.5, using: &scenario.random))
+        }
+        let engine = Engine.make()
+        let all = scenario.run(on: engine, until: 30)
+        #expect(all.isEmpty, "\(summary(all))")
+        #expect(engine.statistics.unsolicitedSynAcks >= 2_900)
+    }
+
     /// SYN-ACKs from 500 reflectors to one of our addresses, 300 per second for 10 s.
     @Test
     func backscatterIsOneNotice() throws {

@@ -344,25 +344,24 @@ extension Detector {
         }
     }
 
-    /// Raises a backscatter notice for each address that received enough unsolicited SYN-ACKs from
-    /// enough reflectors, measured over at least the confirmation time.
+    /// Raises a backscatter notice for each address that received enough unsolicited SYN-ACKs from enough
+    /// reflectors in the last whole second, judged from `BackscatterTable.followUpGrace` after it: by then the
+    /// SYN-ACKs that answered SYNs out of sight have been taken out of its count by their connection's next segment.
     mutating func judgeBackscatter(at time: Int64, _ inputs: DetectorInputs, counters: inout EngineStatistics) {
         let backscatter = inputs.backscatter
         let settings = inputs.configuration.backscatter
-        let confirmation = inputs.configuration.detection.confirmation.nanoseconds
         let slots = backscatter.slots
-        guard slots.count > 0 else { return }
+        let epoch = time / BackscatterTable.epochLength
+        guard slots.count > 0, time - epoch * BackscatterTable.epochLength >= BackscatterTable.followUpGrace else {
+            return
+        }
         for slot in 0..<slots.capacity where slots.isOccupied(slot) {
-            backscatter.advanceEpoch(slot, to: time / BackscatterTable.epochLength)
+            backscatter.advanceEpoch(slot, to: epoch)
             let entry = backscatter.entries.pointer(slot)
-            let total = entry.pointee.synAcks.total
-            guard total >= settings.minSources,
+            let lastSecond = Int(entry.pointee.synAcks[Int((epoch - 1) & 1)])
+            guard lastSecond >= settings.minSources, Double(lastSecond) >= settings.minPerSecond,
                 Detector.elapsed(from: entry.pointee.lastNotice, to: time) >= settings.noticeInterval.nanoseconds
             else { continue }
-            let windowStart = max(entry.pointee.firstSeen, (entry.pointee.epoch - 1) * BackscatterTable.epochLength)
-            let span = time - windowStart
-            let rate = Double(total) / (Double(max(span, confirmation)) / 1e9)
-            guard span >= confirmation, rate >= settings.minPerSecond else { continue }
             let reflectors = backscatter.distinct.estimate(
                 backscatter.sketch(slot, parity: 0),
                 backscatter.sketch(slot, parity: 1)
@@ -375,7 +374,7 @@ extension Detector {
                     type: .backscatter,
                     time: Timestamp(nanoseconds: time),
                     victim: entry.pointee.address,
-                    backscatter: BackscatterFigures(synAckPerSecond: rate, distinctSources: reflectors)
+                    backscatter: BackscatterFigures(synAckPerSecond: Double(lastSecond), distinctSources: reflectors)
                 )
             )
         }

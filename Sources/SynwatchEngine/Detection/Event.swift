@@ -118,7 +118,7 @@ public struct ScanFigures: Hashable, Sendable {
 
 /// Figures of a backscatter notice.
 public struct BackscatterFigures: Hashable, Sendable {
-    /// Unsolicited SYN-ACKs per second arriving at our address.
+    /// Unsolicited SYN-ACKs arriving at our address in the last whole second.
     public var synAckPerSecond: Double
     /// Estimated distinct reflectors sending them.
     public var distinctSources: Int

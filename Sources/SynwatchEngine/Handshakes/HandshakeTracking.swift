@@ -132,7 +132,7 @@ extension Engine {
             // A service of ours that receives SYNs answers attempts that were sampled out or evicted:
             // backscatter is SYN-ACKs from others.
             let service = VictimKey(address: segment.source, port: segment.sourcePort)
-            if victims.find(service, hash: victims.hash(service)) == nil { recordBackscatter(&segment) }
+            if victims.find(service, hash: victims.hash(service)) == nil { recordBackscatter(&segment, key: hashed) }
             return
         }
         let entry = handshakes.entries.pointer(slot)
@@ -146,6 +146,14 @@ extension Engine {
     }
 
     func handleAck(_ segment: inout TCPSegment) {
+        // The sender of a SYN-ACK counted as backscatter that goes on with its connection answered a SYN out of sight.
+        if clock.now < backscatter.rememberedUntil {
+            backscatter.forget(
+                handshakes.hash(HandshakeKey(segment, sentBy: .server)),
+                to: segment.destination,
+                sequence: segment.sequence
+            )
+        }
         // Most ACKs carry data of established connections: look in the handshake table only when the
         // destination is a service that had a SYN within the longest handshake time-out, and in the connection
         // table only when the service has a FIN of its own waiting for the client's ACK.

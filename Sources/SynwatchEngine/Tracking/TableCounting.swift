@@ -160,8 +160,8 @@ extension Engine {
         }
     }
 
-    /// Counts the unsolicited SYN-ACK `segment` for the address it was sent to.
-    func recordBackscatter(_ segment: inout TCPSegment) {
+    /// Counts the unsolicited SYN-ACK `segment`, whose handshake key is `key`, for the address it was sent to.
+    func recordBackscatter(_ segment: inout TCPSegment, key: (hash: UInt64, fingerprint: UInt64)) {
         let address = segment.destination
         let hash = hasher.hash(address)
         let now = clock.now
@@ -172,12 +172,13 @@ extension Engine {
         } else {
             slot = backscatter.slots.claim(hash: hash)
             backscatter.slots.occupy(slot, hash: hash)
-            backscatter.entries[slot] = BackscatterEntry(address: address, firstSeen: now, epoch: epoch)
+            backscatter.entries[slot] = BackscatterEntry(address: address, epoch: epoch)
             backscatter.sketch(slot, parity: 0).update(repeating: 0, count: backscatter.distinct.registerCount * 2)
         }
         let parity = Int(epoch & 1)
         backscatter.advanceEpoch(slot, to: epoch)
         backscatter.entries.pointer(slot).pointee.synAcks[parity] &+= 1
         backscatter.distinct.add(hasher.hash(segment.source), to: backscatter.sketch(slot, parity: parity))
+        backscatter.remember(key, serverISN: segment.sequence, slot: slot)
     }
 }
