@@ -490,6 +490,158 @@ let mplsFixtures: [DecoderFixture] = [
     },
 ]
 
+/// Tunnels whose traffic is read: IP in IP, GRE (with ERSPAN), VXLAN and GENEVE. The outer and inner headers share
+/// their addresses; the segment is the inner one's.
+let tunnelFixtures: [DecoderFixture] = [
+    fixture("IPv4 in IPv4", .raw, .tcp, syn4, tcpNeeds: 54) {
+        $0.ipv4(totalLength: 60, proto: 4)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("IPv6 in IPv4", .raw, .tcp, syn6, tcpNeeds: 74) {
+        $0.ipv4(totalLength: 80, proto: 41)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("IPv4 in IPv6", .raw, .tcp, syn4, tcpNeeds: 74) {
+        $0.ipv6(payloadLength: 60, nextHeader: 4)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("IPv4 in IPv4, three tunnels deep", .raw, .tcp, syn4, tcpNeeds: 94) {
+        $0.ipv4(totalLength: 100, proto: 4)
+        $0.ipv4(totalLength: 80, proto: 4)
+        $0.ipv4(totalLength: 60, proto: 4)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("IPv4 in IPv4, four tunnels deep", .raw, .notTCP) {
+        $0.ipv4(totalLength: 120, proto: 4)
+        $0.ipv4(totalLength: 100, proto: 4)
+        $0.ipv4(totalLength: 80, proto: 4)
+        $0.ipv4(totalLength: 60, proto: 4)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("IPv4 in the first fragment of an IPv4 datagram", .raw, .notTCP) {
+        $0.ipv4(totalLength: 60, flagsAndOffset: 0x2000, proto: 4)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("GRE with a key and a sequence number, IPv4", .ethernet, .tcp, syn4, tcpNeeds: 80) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 72, proto: 47)
+        $0.u16(0x3000, 0x0800)
+        $0.u32(0x0000_0007)
+        $0.u32(0x0000_0100)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("GRE of Ethernet with a VLAN tag", .raw, .tcp, syn4, tcpNeeds: 76) {
+        $0.ipv4(totalLength: 82, proto: 47)
+        $0.u16(0x0000, 0x6558)
+        $0.ethernet(0x8100)
+        $0.tag(0x0064, then: 0x0800)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("GRE version 1 (PPTP) is not read", .raw, .notTCP) {
+        $0.ipv4(totalLength: 68, proto: 47)
+        $0.u16(0x2001, 0x880B)
+        $0.u32(0x0004_0001)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("ERSPAN type I", .raw, .tcp, syn4, tcpNeeds: 72) {
+        $0.ipv4(totalLength: 78, proto: 47)
+        $0.u16(0x0000, 0x88BE)
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("ERSPAN type II, IPv6", .ethernet, .tcp, syn6, tcpNeeds: 118) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 110, proto: 47)
+        $0.u16(0x1000, 0x88BE)
+        $0.u32(0x0000_0704)
+        $0.u32(0x1000_0064)
+        $0.u32(0)
+        $0.ethernet(0x86DD)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("ERSPAN type III with its platform subheader", .raw, .tcp, syn4, tcpNeeds: 92) {
+        $0.ipv4(totalLength: 98, proto: 47)
+        $0.u16(0x0000, 0x22EB)
+        $0.u32(0x2000_0064)
+        $0.u32(0x1234_5678)
+        $0.u16(0)
+        $0.u8(0x00, 0x01)
+        $0.u32(0)
+        $0.u32(0)
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("ERSPAN type III of frame type 2 is not read", .raw, .notIP) {
+        $0.ipv4(totalLength: 90, proto: 47)
+        $0.u16(0x0000, 0x22EB)
+        $0.u32(0x2000_0064)
+        $0.u32(0x1234_5678)
+        $0.u16(0)
+        $0.u8(0x08, 0x00)
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("VXLAN", .ethernet, .tcp, syn4, tcpNeeds: 98) {
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 90, proto: 17)
+        $0.u16(53_000, 4789, 70, 0)
+        $0.u8(0x08, 0, 0, 0)
+        $0.u32(123 << 8)
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("VXLAN without the VNI flag is not read", .raw, .notTCP) {
+        $0.ipv4(totalLength: 90, proto: 17)
+        $0.u16(53_000, 4789, 70, 0)
+        $0.u8(0x00, 0, 0, 0)
+        $0.u32(123 << 8)
+        $0.ethernet(0x0800)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("GENEVE with an option, Ethernet with IPv6, over IPv6", .raw, .tcp, syn6, tcpNeeds: 132) {
+        $0.ipv6(payloadLength: 98, nextHeader: 17)
+        $0.u16(53_000, 6081, 98, 0)
+        $0.u8(0x02, 0x00)
+        $0.u16(0x6558)
+        $0.u32(0x0000_0100)
+        $0.u32(0x0101_8001)
+        $0.u32(0)
+        $0.ethernet(0x86DD)
+        $0.ipv6(payloadLength: 20, nextHeader: 6)
+        $0.tcpSyn()
+    },
+    fixture("GENEVE of IPv4", .raw, .tcp, syn4, tcpNeeds: 70) {
+        $0.ipv4(totalLength: 76, proto: 17)
+        $0.u16(53_000, 6081, 56, 0)
+        $0.u8(0x00, 0x00)
+        $0.u16(0x0800)
+        $0.u32(0x0000_0100)
+        $0.ipv4(totalLength: 40)
+        $0.tcpSyn()
+    },
+    fixture("UDP to another port", .raw, .notTCP) {
+        $0.ipv4(totalLength: 36, proto: 17)
+        $0.u16(5353, 53, 16, 0)
+        $0.u32(0x1234_0100)
+        $0.u32(0)
+    },
+]
+
 let nflogFixtures: [DecoderFixture] = [
     fixture("NFLOG IPv4, little-endian TLVs", .nflog, .tcp, syn4, tcpNeeds: 62) {
         $0.nflog(family: 2)
@@ -758,7 +910,8 @@ let ipv6Fixtures: [DecoderFixture] = [
     },
 ]
 
-let allFixtures = linkFixtures + pppFixtures + mplsFixtures + nflogFixtures + ipv4Fixtures + ipv6Fixtures
+let allFixtures =
+    linkFixtures + pppFixtures + mplsFixtures + tunnelFixtures + nflogFixtures + ipv4Fixtures + ipv6Fixtures
 
 /// A segment no decoder would produce, so fields the decoder forgets to write show up.
 let poisonSegment = TCPSegment(

@@ -104,6 +104,37 @@ public enum PacketDecoder {
         case .nflog:
             return decodeNFLOG(bytes, into: &segment)
         }
+        return decodeEtherPayload(bytes, etherType: etherType, at: offset, tunnels: 0, into: &segment)
+    }
+
+    /// An Ethernet frame inside a tunnel, from its destination address on.
+    static func decodeEthernet(
+        _ bytes: UnsafeRawBufferPointer,
+        at start: Int,
+        tunnels: Int,
+        into segment: inout TCPSegment
+    ) -> DecodeOutcome {
+        guard bytes.count >= start + 14 else { return .truncatedLinkHeader }
+        return decodeEtherPayload(
+            bytes,
+            etherType: bytes.u16(start + 12),
+            at: start + 14,
+            tunnels: tunnels,
+            into: &segment
+        )
+    }
+
+    /// What follows a link header that named `etherType`: VLAN tags, PPPoE or MPLS, then IP.
+    /// - Parameter tunnels: the tunnels this frame is already inside.
+    static func decodeEtherPayload(
+        _ bytes: UnsafeRawBufferPointer,
+        etherType: UInt16,
+        at start: Int,
+        tunnels: Int,
+        into segment: inout TCPSegment
+    ) -> DecodeOutcome {
+        var etherType = etherType
+        var offset = start
         // 802.1Q, 802.1ad and the old QinQ 0x9100: a 4-byte tag whose last two bytes are the next type.
         var tags = 0
         while etherType == 0x8100 || etherType == 0x88A8 || etherType == 0x9100 {
@@ -137,18 +168,19 @@ public enum PacketDecoder {
             default: return .notIP
             }
         }
-        return decodeIP(bytes, etherType: etherType, at: offset, into: &segment)
+        return decodeIP(bytes, etherType: etherType, at: offset, tunnels: tunnels, into: &segment)
     }
 
     static func decodeIP(
         _ bytes: UnsafeRawBufferPointer,
         etherType: UInt16,
         at offset: Int,
+        tunnels: Int = 0,
         into segment: inout TCPSegment
     ) -> DecodeOutcome {
         switch etherType {
-        case 0x0800: decodeIPv4(bytes, at: offset, into: &segment)
-        case 0x86DD: decodeIPv6(bytes, at: offset, into: &segment)
+        case 0x0800: decodeIPv4(bytes, at: offset, tunnels: tunnels, into: &segment)
+        case 0x86DD: decodeIPv6(bytes, at: offset, tunnels: tunnels, into: &segment)
         default: .notIP
         }
     }
@@ -209,6 +241,7 @@ public enum PacketDecoder {
     static func decodeIPv4(
         _ bytes: UnsafeRawBufferPointer,
         at start: Int,
+        tunnels: Int,
         into segment: inout TCPSegment
     )
         -> DecodeOutcome
@@ -224,7 +257,18 @@ public enum PacketDecoder {
         // Only the first fragment (offset 0) carries the TCP header.
         let fragmentField = bytes.u16(start + 6)
         guard fragmentField & 0x1FFF == 0 else { return .laterFragment }
-        guard bytes[start + 9] == 6 else { return .notTCP }
+        guard bytes[start + 9] == 6 else {
+            // A whole datagram may carry a tunnel; the traffic is what it carries.
+            guard fragmentField & 0x2000 == 0 else { return .notTCP }
+            let end = declaredLength == 0 ? bytes.count : min(bytes.count, start + totalLength)
+            return decodeTunnel(
+                UnsafeRawBufferPointer(rebasing: bytes[..<end]),
+                protocol: bytes[start + 9],
+                at: start + headerLength,
+                tunnels: tunnels,
+                into: &segment
+            )
+        }
         segment.source = IPAddress(ipv4: bytes.u32(start + 12))
         segment.destination = IPAddress(ipv4: bytes.u32(start + 16))
         return decodeTCP(
@@ -240,6 +284,7 @@ public enum PacketDecoder {
     static func decodeIPv6(
         _ bytes: UnsafeRawBufferPointer,
         at start: Int,
+        tunnels: Int,
         into segment: inout TCPSegment
     )
         -> DecodeOutcome
@@ -268,7 +313,16 @@ public enum PacketDecoder {
                 guard bytes.count >= offset + 2 else { return .truncatedIPHeader }
                 length = (Int(bytes[offset + 1]) + 2) * 4
             default:
-                return .notTCP
+                // A whole datagram may carry a tunnel; the traffic is what it carries.
+                guard !moreFragments else { return .notTCP }
+                let end = declaredLength == 0 ? bytes.count : min(bytes.count, offset + remaining)
+                return decodeTunnel(
+                    UnsafeRawBufferPointer(rebasing: bytes[..<end]),
+                    protocol: nextHeader,
+                    at: offset,
+                    tunnels: tunnels,
+                    into: &segment
+                )
             }
             followed += 1
             guard followed <= maximumExtensionHeaders else { return .ipv6ExtensionChainTooLong }
@@ -287,6 +341,88 @@ public enum PacketDecoder {
             moreFragments: moreFragments,
             into: &segment
         )
+    }
+
+    /// The most tunnels a frame is decoded through (GRE within GRE, IPv6 in IPv4 in a VXLAN...).
+    static let maximumTunnels = 3
+
+    /// The IP payload of protocol `proto` at `start` when it is a tunnel whose traffic synwatch reads: IP in IP (4 and
+    /// 41), GRE (47: IP, Ethernet, ERSPAN I to III, MPLS), and over UDP, VXLAN (4789) and GENEVE (6081). Mirror
+    /// sessions, scrubbing centres' clean-traffic tunnels and overlay networks deliver traffic so. `bytes` ends with
+    /// the datagram.
+    static func decodeTunnel(
+        _ bytes: UnsafeRawBufferPointer,
+        protocol proto: UInt8,
+        at start: Int,
+        tunnels: Int,
+        into segment: inout TCPSegment
+    ) -> DecodeOutcome {
+        guard tunnels < maximumTunnels else { return .notTCP }
+        let inside = tunnels + 1
+        switch proto {
+        case 4:
+            return decodeIPv4(bytes, at: start, tunnels: inside, into: &segment)
+        case 41:
+            return decodeIPv6(bytes, at: start, tunnels: inside, into: &segment)
+        case 47:
+            return decodeGRE(bytes, at: start, tunnels: inside, into: &segment)
+        case 17:
+            // The destination port names the tunnel: a header cut before it may be one's.
+            guard bytes.count >= start + 4 else { return .truncatedLinkHeader }
+            let header = start + 8
+            switch bytes.u16(start + 2) {
+            case 4789:
+                // VXLAN (RFC 7348): flags with the VNI bit, then an Ethernet frame.
+                guard bytes.count >= header + 8 else { return .truncatedLinkHeader }
+                guard bytes[header] & 0x08 != 0 else { return .notTCP }
+                return decodeEthernet(bytes, at: header + 8, tunnels: inside, into: &segment)
+            case 6081:
+                // GENEVE (RFC 8926): version 0, options in 4-byte words, then the protocol it names.
+                guard bytes.count >= header + 8 else { return .truncatedLinkHeader }
+                guard bytes[header] >> 6 == 0 else { return .notTCP }
+                let payload = header + 8 + Int(bytes[header] & 0x3F) * 4
+                let type = bytes.u16(header + 2)
+                return type == 0x6558
+                    ? decodeEthernet(bytes, at: payload, tunnels: inside, into: &segment)
+                    : decodeEtherPayload(bytes, etherType: type, at: payload, tunnels: inside, into: &segment)
+            default:
+                return .notTCP
+            }
+        default:
+            return .notTCP
+        }
+    }
+
+    /// GRE (RFC 2784 and 2890) version 0: flags, the protocol, then a checksum, a key and a sequence number as the
+    /// flags say. ERSPAN type I (no sequence number) and II carry the mirrored Ethernet frame behind 0 and 8 bytes,
+    /// type III behind 12, or 20 with its platform subheader.
+    static func decodeGRE(
+        _ bytes: UnsafeRawBufferPointer,
+        at start: Int,
+        tunnels: Int,
+        into segment: inout TCPSegment
+    ) -> DecodeOutcome {
+        guard bytes.count >= start + 4 else { return .truncatedLinkHeader }
+        let flags = bytes.u16(start)
+        guard flags & 0x0007 == 0 else { return .notTCP }
+        let sequenced = flags & 0x1000 != 0
+        var offset = start + 4
+        for bit: UInt16 in [0x8000, 0x2000, 0x1000] where flags & bit != 0 { offset += 4 }
+        switch bytes.u16(start + 2) {
+        case 0x6558:
+            return decodeEthernet(bytes, at: offset, tunnels: tunnels, into: &segment)
+        case 0x88BE:
+            return decodeEthernet(bytes, at: offset + (sequenced ? 8 : 0), tunnels: tunnels, into: &segment)
+        case 0x22EB:
+            guard bytes.count >= offset + 12 else { return .truncatedLinkHeader }
+            // Frame type (bits 6 to 2 of byte 10) 0 is Ethernet; the last bit of byte 11 says a platform subheader
+            // follows.
+            guard bytes[offset + 10] & 0x7C == 0 else { return .notIP }
+            let subheader = bytes[offset + 11] & 1 == 1 ? 8 : 0
+            return decodeEthernet(bytes, at: offset + 12 + subheader, tunnels: tunnels, into: &segment)
+        case let type:
+            return decodeEtherPayload(bytes, etherType: type, at: offset, tunnels: tunnels, into: &segment)
+        }
     }
 
     /// - Parameters:
