@@ -55,6 +55,29 @@ struct Scenario {
         }
     }
 
+    /// SYNs at `rate` per second from `source()` to random ports of `victim`, unanswered (an ingress capture).
+    mutating func sprayPorts(
+        of victim: IPAddress,
+        from start: Double,
+        to end: Double,
+        rate: Double,
+        source: (inout Scenario) -> IPAddress
+    ) {
+        var time = Scenario.time(start)
+        while time < Scenario.time(end) {
+            let syn = Packet(
+                source: source(&self),
+                destination: victim,
+                sourcePort: UInt16.random(in: 1024...65535, using: &random),
+                destinationPort: UInt16.random(in: 1...65535, using: &random),
+                sequence: random.next32(),
+                flags: .syn
+            )
+            add(syn, at: time)
+            time += Int64(1e9 / rate)
+        }
+    }
+
     /// Connections at `rate` per second from `source()` that complete within `within` seconds.
     mutating func connections(
         to victim: IPAddress,
