@@ -10,6 +10,11 @@ struct DetectorTests {
 
     func events(_ type: EventType, in events: [Event]) -> [Event] { events.filter { $0.type == type } }
 
+    /// `count` real sources for a botnet, 198.18.100.1 on, 200 to a /24.
+    func botAddresses(_ count: Int) -> [IPAddress] {
+        (0..<count).map { v4(198, 18, 100 + UInt8($0 / 200), UInt8(1 + $0 % 200)) }
+    }
+
     func summary(_ events: [Event]) -> String {
         events.map { "\($0.type.rawValue)@\($0.scenarioTime)" }.joined(separator: " ")
     }
@@ -88,7 +93,7 @@ struct DetectorTests {
     @Test
     func botnetThatNeverCompletesIsDistributed() throws {
         let victim = v4(198, 18, 0, 10)
-        let bots = (1...50).map { v4(198, 18, 100, UInt8($0)) }
+        let bots = botAddresses(50)
         var scenario = Scenario(seed: 3)
         scenario.background(to: victim, port: 80, from: 0, to: 15)
         for bot in bots {
@@ -114,7 +119,7 @@ struct DetectorTests {
     @Test
     func botnetOfSlowBotsIsToldDistributedWithinASecond() throws {
         let victim = v4(198, 18, 0, 10)
-        let bots = (0..<600).map { v4(198, 18, 100 + UInt8($0 / 200), UInt8(1 + $0 % 200)) }
+        let bots = botAddresses(600)
         var scenario = Scenario(seed: 7)
         scenario.background(to: victim, port: 80, from: 0, to: 20)
         for bot in bots {
@@ -494,7 +499,7 @@ struct DetectorTests {
     @Test
     func botnetSprayingRandomPortsIsADistributedHostAttack() throws {
         let victim = v4(198, 18, 0, 30)
-        let bots = (0..<300).map { v4(198, 18, 100 + UInt8($0 / 150), UInt8(1 + $0 % 150)) }
+        let bots = botAddresses(300)
         var scenario = Scenario(seed: 17)
         scenario.background(to: victim, port: 443, from: 0, to: 20)
         scenario.sprayPorts(of: victim, from: 3, to: 13, rate: 4_500) {

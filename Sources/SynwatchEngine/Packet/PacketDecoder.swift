@@ -406,8 +406,8 @@ public enum PacketDecoder {
         let flags = bytes.u16(start)
         guard flags & 0x0007 == 0 else { return .notTCP }
         let sequenced = flags & 0x1000 != 0
-        var offset = start + 4
-        for bit: UInt16 in [0x8000, 0x2000, 0x1000] where flags & bit != 0 { offset += 4 }
+        // 4 bytes for each of the checksum (0x8000), key (0x2000) and sequence number (0x1000) present.
+        let offset = start + 4 + 4 * (flags & 0xB000).nonzeroBitCount
         switch bytes.u16(start + 2) {
         case 0x6558:
             return decodeEthernet(bytes, at: offset, tunnels: tunnels, into: &segment)
