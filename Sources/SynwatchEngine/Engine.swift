@@ -278,11 +278,7 @@ public final class Engine {
     func thinningShift(_ address: IPAddress, port: UInt16) -> UInt8 {
         // Empty except during a spoofed storm: then most SYNs and SYN-ACKs stop at this test.
         guard !thinned.isEmpty else { return 0 }
-        var shift: UInt8 = 0
-        for service in thinned where service.covers(address, port: port) {
-            shift = max(shift, service.shift)
-        }
-        return shift
+        return thinned.shift(of: address, port: port)
     }
 
     /// Runs `body` on the detector and the counters taken out of the engine, then puts them back. An access to

@@ -465,6 +465,33 @@ struct DetectorTests {
         #expect(events(.scan, in: all).isEmpty)
     }
 
+    /// A spoofed storm over a host's ports is thinned by client: a kept SYN counts for 2^k. Five of its SYNs that
+    /// land on one port together, all from kept clients, are five SYNs seen, not a flood on that port.
+    @Test
+    func fewKeptSynsOnAPortOfAThinnedHostAreNoAttack() throws {
+        let victim = v4(198, 18, 0, 32)
+        let engine = Engine.make()
+        // Kept at the highest shift, so at whatever shift the storm is thinned.
+        var kept: [IPAddress] = []
+        var candidate: UInt32 = 0xC613_0000
+        while kept.count < 5 {
+            candidate += 1
+            let address = IPAddress(ipv4: candidate)
+            if engine.clientSampling.keeps(address, shift: Detector.maximumSamplingShift) { kept.append(address) }
+        }
+        var scenario = Scenario(seed: 15)
+        scenario.sprayPorts(of: victim, from: 3, to: 9, rate: 40_000) { $0.spoofedSource(like: victim) }
+        for (index, client) in kept.enumerated() {
+            scenario.add(
+                scenario.newSyn(from: client, to: victim, port: 8_080),
+                at: Scenario.time(7) + Int64(index) * 5 * millisecond
+            )
+        }
+        let all = scenario.run(on: engine, until: 25)
+        let starts = events(.attackStart, in: all)
+        #expect(starts.count == 1 && starts.allSatisfy { $0.port == nil }, "\(starts)")
+    }
+
     /// One source probing 8,000 ports with no answers seen (an ingress capture, or a firewall that drops closed
     /// ports): a scan, not a host attack; also when the server's many clients complete meanwhile, whose sources must
     /// not make the scanner's failures look like a flood of many sources.

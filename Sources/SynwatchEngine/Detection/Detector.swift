@@ -95,11 +95,15 @@ extension Detector {
                 }
                 return
             }
-            if victims.keys[slot].port == 0 && !inputs.isSpreadOverPorts(slot, measured, step: step) {
+            // Where its host is thinned by client, a service's kept SYNs count for 2^shift each: it needs as many SYNs
+            // seen as any other service, not a few that happened to be kept.
+            let key = victims.keys[slot]
+            let seenAttempts = measured.maturedAttempts >> thinned.shift(of: key.address, port: key.port)
+            if key.port == 0 && !inputs.isSpreadOverPorts(slot, measured, step: step) {
                 // The evidence is a service's, reported for that service: none is left for the host.
                 state.pointee.undecidedEvidence = 0
                 state.pointee.failedEvidence = 0
-            } else if measured.maturedAttempts >= detection.minAttempts {
+            } else if seenAttempts >= detection.minAttempts {
                 startAttack(slot, threshold: threshold, measured: measured, at: time, inputs, counters: &counters)
             } else {
                 // Too few attempts to judge yet: evidence waits at the interval, it does not pile up.

@@ -81,3 +81,15 @@ public struct SampledService: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(address) port \(port) 1/\(oneIn)" }
 }
+
+extension [SampledService] {
+    /// The shift a SYN to `address` and `port` is thinned at by client: its service's or its host's, 0 for none.
+    @inline(__always)
+    func shift(of address: IPAddress, port: UInt16) -> UInt8 {
+        var shift: UInt8 = 0
+        for service in self where service.covers(address, port: port) {
+            shift = Swift.max(shift, service.shift)
+        }
+        return shift
+    }
+}
