@@ -176,6 +176,10 @@ enum Schema {
                 .number("single_source_share", \.engine.classification.singleSourceShare),
                 .number("random_source_distinct_ratio", \.engine.classification.randomSourceDistinctRatio),
                 .integer("random_source_min_sources", \.engine.classification.randomSourceMinSources),
+                .integer(
+                    "random_source_pool_min_sources",
+                    \.engine.classification.randomSourcePoolMinSources
+                ),
             ]
         ),
         Section(

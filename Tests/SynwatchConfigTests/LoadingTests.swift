@@ -120,6 +120,7 @@ import Testing
           single_source_share: 0.6
           random_source_distinct_ratio: 0.8
           random_source_min_sources: 64
+          random_source_pool_min_sources: 4096
         scan:
           min_targets: 50
           max_completion_ratio: 0.3
@@ -187,6 +188,7 @@ import Testing
         engine.classification.singleSourceShare = 0.6
         engine.classification.randomSourceDistinctRatio = 0.8
         engine.classification.randomSourceMinSources = 64
+        engine.classification.randomSourcePoolMinSources = 4_096
         engine.scan.minTargets = 50
         engine.scan.maxCompletionRatio = 0.3
         engine.scan.noticeInterval = .seconds(300)

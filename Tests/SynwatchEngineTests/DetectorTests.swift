@@ -165,6 +165,48 @@ struct DetectorTests {
         #expect(updates.allSatisfy { $0.scenarioTime >= starts[0].scenarioTime + 10 }, "\(summary(all))")
     }
 
+    /// A storm spoofed from a pool (a lab's range, an attacker's prefix): at 30,000 SYN/s from 65,536 addresses each
+    /// repeats several times within the sources window, as a botnet's bots do. It fills its prefix: random-source
+    /// throughout, never told distributed, and nobody named.
+    @Test(arguments: [v4(198, 18, 0, 10), v6(0x10)])
+    func spoofedStormFromAPoolIsRandomSource(victim: IPAddress) throws {
+        var scenario = Scenario(seed: 9)
+        scenario.background(to: victim, port: 80, from: 0, to: 20)
+        scenario.flood(to: victim, port: 80, rate: 30_000, from: 5, to: 17) { scenario in
+            let host = UInt64(scenario.random.next32() & 0xFFFF)
+            return victim.isIPv4 ? IPAddress(ipv4: 0xC613_0000 | UInt32(host)) : v6(0xBEEF_0000 | host)
+        }
+        let all = scenario.run(on: Engine.make(), until: 40)
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        let attack = all.filter { $0.attackID == starts[0].attackID }
+        #expect(attack.allSatisfy { $0.kind == .randomSource }, "\(attack)")
+        #expect(attack.allSatisfy { $0.figures?.topSources.isEmpty ?? true }, "\(attack)")
+        // The first update comes when the pool has repeated, as every update after it.
+        let update = try #require(events(.attackUpdate, in: attack).first?.figures, "\(summary(all))")
+        #expect(update.distinctSources <= Int(1.1 * 65_536), "\(update)")
+        #expect(update.halfOpenPerSecond > 3 * Double(update.distinctSources) / 10, "\(update)")
+    }
+
+    /// 20,000 real bots drawn uniformly, a SYN at a time, as the same storm's addresses are: they repeat as much, but
+    /// are spread over a /16, a third of whose addresses they fill. A botnet, however large: distributed.
+    @Test
+    func largeBotnetSpreadOverItsRangeIsDistributed() throws {
+        let victim = v4(198, 18, 0, 10)
+        // Every third address of 198.19.0.0/16 from .1.
+        let bots = (0..<20_000).map { IPAddress(ipv4: 0xC613_0001 + 3 * UInt32($0)) }
+        var scenario = Scenario(seed: 10)
+        scenario.background(to: victim, port: 80, from: 0, to: 20)
+        scenario.flood(to: victim, port: 80, rate: 30_000, from: 5, to: 17) { scenario in
+            bots[Int(scenario.random.next32()) % bots.count]
+        }
+        let all = scenario.run(on: Engine.make(), until: 40)
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        let updates = events(.attackUpdate, in: all).filter { $0.attackID == starts[0].attackID }
+        #expect(!updates.isEmpty && updates.allSatisfy { $0.kind == .distributed }, "\(updates)")
+    }
+
     /// `hping3 -S --flood` from a real host: its kernel answers every SYN-ACK with a RST. The attempts
     /// never complete, so it is a single-source flood all the same.
     @Test
@@ -447,19 +489,25 @@ struct DetectorTests {
         #expect(ends[0].scenarioTime < 5 + deadline + 0.3)
     }
 
-    /// 5000 spoofed SYN/s to random ports of one host: no service sees a flood, the host does.
-    @Test
-    func spoofedFloodOverRandomPortsIsAHostAttack() throws {
+    /// Spoofed SYNs to random ports of one host: no service sees a flood, the host does. 5,000 a second from
+    /// anywhere, and 40,000 a second from a pool of 65,536 addresses, each of which repeats. Thinned by client,
+    /// a port's few kept SYNs count for many each: no port may pose as attacked for them.
+    @Test(arguments: [(5_000.0, false), (40_000.0, true)])
+    func spoofedFloodOverRandomPortsIsAHostAttack(rate: Double, fromAPool: Bool) throws {
         let victim = v4(198, 18, 0, 30)
         var scenario = Scenario(seed: 12)
         scenario.background(to: victim, port: 443, from: 0, to: 20)
-        scenario.sprayPorts(of: victim, from: 3, to: 13, rate: 5_000) { $0.spoofedSource(like: victim) }
+        scenario.sprayPorts(of: victim, from: 3, to: fromAPool ? 11 : 13, rate: rate) { scenario in
+            fromAPool
+                ? IPAddress(ipv4: 0xC613_0000 | scenario.random.next32() & 0xFFFF)
+                : scenario.spoofedSource(like: victim)
+        }
         let all = scenario.run(on: Engine.make(), until: 30)
         let starts = events(.attackStart, in: all)
         try #require(starts.count == 1, "\(summary(all))")
         #expect(starts[0].victim == victim)
         #expect(starts[0].port == nil, "a host-wide attack names no port")
-        #expect(starts[0].kind == .randomSource)
+        #expect(all.filter { attackTypes.contains($0.type) }.allSatisfy { $0.kind == .randomSource }, "\(all)")
         #expect(starts[0].scenarioTime > 3 && starts[0].scenarioTime <= 4, "started at \(starts[0].scenarioTime)")
         #expect(events(.attackEnd, in: all).count == 1)
         #expect(events(.scan, in: all).isEmpty)

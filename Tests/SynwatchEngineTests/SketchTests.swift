@@ -299,3 +299,37 @@ struct DelayHistogramTests {
         #expect(total == Int(counts[DelayHistogram.buckets]), "the kept total is the buckets' sum")
     }
 }
+
+/// The range a flood's sampled sources were drawn from (`DetectorInputs.poolSize`).
+@Suite("Pool size")
+struct PoolSizeTests {
+    /// 16 sources drawn from 198.19.0.0/16, maybe with a few clients of anywhere among them.
+    func samples(seed: UInt64, strays: Int) -> [IPAddress] {
+        var random = SeededRandom(seed: seed)
+        let drawn = (0..<(16 - strays)).map { _ in IPAddress(ipv4: 0xC613_0000 | UInt32(random.next() & 0xFFFF)) }
+        let clients = (0..<strays).map { _ in IPAddress(ipv4: UInt32(truncatingIfNeeded: random.next())) }
+        return drawn + clients
+    }
+
+    /// Within a factor of two of 65,536 for 200 draws of each, with up to a quarter of strays.
+    @Test(arguments: [0, 2, 4])
+    func estimatesTheRange(strays: Int) throws {
+        var estimates: [Double] = []
+        for seed in 0..<200 {
+            estimates.append(try #require(DetectorInputs.poolSize(of: samples(seed: UInt64(seed), strays: strays))))
+        }
+        #expect(estimates.allSatisfy { $0 > 32_768 && $0 < 131_072 }, "\(estimates.sorted())")
+        let median = estimates.sorted()[100]
+        #expect(median > 0.8 * 65_536 && median < 1.2 * 65_536, "\(median)")
+    }
+
+    @Test
+    func scatteredSourcesAreNoPool() throws {
+        var random = SeededRandom(seed: 3)
+        let scattered = (0..<16).map { _ in IPAddress(ipv4: UInt32(truncatingIfNeeded: random.next())) }
+        #expect(try #require(DetectorInputs.poolSize(of: scattered)) > 100_000_000)
+        let v6 = (0..<16).map { _ in IPAddress(high: random.next(), low: random.next()) }
+        #expect(DetectorInputs.poolSize(of: v6) == .infinity)
+        #expect(DetectorInputs.poolSize(of: Array(scattered.prefix(7))) == nil)
+    }
+}

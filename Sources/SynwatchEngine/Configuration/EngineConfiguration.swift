@@ -115,6 +115,9 @@ public struct EngineConfiguration: Sendable, Equatable {
         public var randomSourceDistinctRatio = 0.5
         /// Fewest distinct sources for `random-source`.
         public var randomSourceMinSources = 32
+        /// Fewest distinct sources for `random-source` from sources that repeat: spoofed addresses drawn from a
+        /// pool that they fill (`DetectorInputs.isDrawnFromPool`).
+        public var randomSourcePoolMinSources = 16_384
         public init() {}
     }
 
@@ -259,6 +262,7 @@ public struct EngineConfiguration: Sendable, Equatable {
         try fraction(baseline.minCompletionDrop, "baseline.min_completion_drop")
         try fraction(classification.singleSourceShare, "classification.single_source_share")
         try fraction(classification.randomSourceDistinctRatio, "classification.random_source_distinct_ratio")
+        try atLeast(classification.randomSourcePoolMinSources, 1, "classification.random_source_pool_min_sources")
         try atLeast(scan.minTargets, 2, "scan.min_targets")
         try fraction(scan.maxCompletionRatio, "scan.max_completion_ratio")
         try atLeast(backscatter.minSources, 1, "backscatter.min_sources")

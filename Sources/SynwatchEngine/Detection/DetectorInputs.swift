@@ -260,10 +260,60 @@ extension DetectorInputs {
         }
         if distinctSources >= classification.randomSourceMinSources,
             Double(distinctSources) >= classification.randomSourceDistinctRatio * Double(failing)
+                || isDrawnFromPool(slot, distinctSources: distinctSources)
         {
             return .randomSource
         }
         return .distributed
+    }
+
+    /// Whether the repeating sources of a flood on the service in `slot` are spoofed addresses drawn from a pool
+    /// (an attacker's range, a lab's /15) rather than a botnet's hosts.
+    ///
+    /// Drawn at random from a pool of P addresses, a storm above about P/6 SYNs a second repeats each address
+    /// within the sources window, as a botnet's bots repeat. What tells the pool is that it fills its range: at
+    /// least `random_source_pool_min_sources` failing sources, at least half as many as the addresses of the range
+    /// that the sources its top-sources sketch saw last come from. A botnet's hosts are scattered over
+    /// the Internet, a few per /24; only a range the size of a small lab's can be filled by real hosts.
+    func isDrawnFromPool(_ slot: Int, distinctSources: Int) -> Bool {
+        guard distinctSources >= configuration.classification.randomSourcePoolMinSources else { return false }
+        var samples: [IPAddress] = []
+        for parity in 0..<2 {
+            let top = victims.top(slot, parity: parity)
+            for index in 0..<victims.topK where top[index].count > 0 && !samples.contains(top[index].address) {
+                samples.append(top[index].address)
+            }
+        }
+        guard let pool = Self.poolSize(of: samples) else { return false }
+        return 2 * Double(distinctSources) >= pool
+    }
+
+    /// How many addresses the range that `samples` were drawn from holds; nil for fewer than 8 samples, too few to
+    /// tell. The range is the narrowest span of three quarters of them, widened by each neighbour nearer to it than
+    /// its width: the others are clients from elsewhere whose handshakes have not completed yet.
+    static func poolSize(of samples: [IPAddress]) -> Double? {
+        guard samples.count >= 8 else { return nil }
+        let sorted = samples.sorted()
+        let core = (3 * sorted.count + 3) / 4
+        // Spans of 2^64 addresses or more are no pool: only the low words of one high word are compared.
+        var narrowest: (first: Int, width: UInt64)?
+        for first in 0...(sorted.count - core) where sorted[first].high == sorted[first + core - 1].high {
+            let width = sorted[first + core - 1].low - sorted[first].low
+            if width < narrowest?.width ?? .max { narrowest = (first, width) }
+        }
+        guard let narrowest else { return .infinity }
+        var first = narrowest.first
+        var last = first + core - 1
+        func isNear(_ index: Int, _ edge: Int) -> Bool {
+            sorted[index].high == sorted[edge].high
+                && max(sorted[index].low, sorted[edge].low) - min(sorted[index].low, sorted[edge].low)
+                    <= narrowest.width
+        }
+        while first > 0 && isNear(first - 1, first) { first -= 1 }
+        while last < sorted.count - 1 && isNear(last + 1, last) { last += 1 }
+        // k samples drawn uniformly from P addresses span (k - 1) / (k + 1) of them on average.
+        let drawn = Double(last - first + 1)
+        return Double(sorted[last].low - sorted[first].low) * (drawn + 1) / (drawn - 1)
     }
 
     /// How long attempts on `slot` may take to complete (see `Engine.learntGrace`).

@@ -92,7 +92,7 @@ extension Engine {
                 topSources: true
             )
         }
-        // No heavy hitters on a host: a spoofed storm has none, and a botnet's bots are found in the source table.
+        // No heavy hitters on a host, only a sample of its sources (`VictimTable.tops`).
         if let host {
             countAttempt(
                 on: host,
@@ -280,6 +280,9 @@ extension Engine {
                 from: victims.top(victim, parity: parity),
                 k: victims.topK
             )
+            if completed, let host, VictimTable.samplesHostSource(clientHash) {
+                SpaceSaving.remove(client, from: victims.top(host, parity: parity), k: victims.topK)
+            }
         }
         if completed, let source = sources.find(client, hash: clientHash) {
             sources.advanceEpoch(source, to: clock.epoch)

@@ -42,6 +42,8 @@ extension Engine {
                 to: victims.top(service, parity: parity),
                 k: victims.topK
             )
+        } else if VictimTable.samplesHostSource(sourceHash) {
+            SpaceSaving.add(source, to: victims.top(service, parity: parity), k: victims.topK)
         }
     }
 

@@ -136,6 +136,9 @@ final class VictimTable {
     let ringMask: Int
     let sketches: FlatArray<UInt8>
     let distinct: HyperLogLog
+    /// Per slot and epoch parity, a service's top sources (Space-Saving). A host's stand for no heavy hitters (a
+    /// spoofed storm has none, and a botnet's bots are found in the source table): they see one source in 16, only
+    /// to tell the range a flood over its ports is drawn from (`DetectorInputs.isDrawnFromPool`).
     let tops: FlatArray<TopEntry>
     let topK: Int
     /// Distinct sources of completed handshakes per epoch parity: subtracted from all sources, they
@@ -182,6 +185,10 @@ final class VictimTable {
 
     @inline(__always)
     func hash(_ key: VictimKey) -> UInt64 { key.hashed(by: hasher) }
+
+    /// Whether the source hashed `sourceHash` enters its host's top-sources sketch: one in 16.
+    @inline(__always)
+    static func samplesHostSource(_ sourceHash: UInt64) -> Bool { sourceHash & 0xF == 0 }
 
     /// The slot of `key`.
     @inline(__always)
