@@ -323,6 +323,23 @@ struct PoolSizeTests {
         #expect(median > 0.8 * 65_536 && median < 1.2 * 65_536, "\(median)")
     }
 
+    /// A pool of three /16s far apart (say, the private ranges): about three times 65,536.
+    @Test
+    func addsTheRangesOfAPoolOfSeveralPrefixes() throws {
+        let prefixes: [UInt32] = [0x0A00_0000, 0xAC10_0000, 0xC0A8_0000]
+        var estimates: [Double] = []
+        for seed in 0..<200 {
+            var random = SeededRandom(seed: UInt64(seed))
+            let drawn = (0..<16).map { index in
+                IPAddress(ipv4: prefixes[index % 3] | UInt32(random.next() & 0xFFFF))
+            }
+            estimates.append(try #require(DetectorInputs.poolSize(of: drawn)))
+        }
+        let median = estimates.sorted()[100]
+        #expect(median > 0.7 * 196_608 && median < 1.3 * 196_608, "\(median)")
+        #expect(estimates.allSatisfy { $0 < 4 * 196_608 }, "\(estimates.sorted())")
+    }
+
     @Test
     func scatteredSourcesAreNoPool() throws {
         var random = SeededRandom(seed: 3)

@@ -272,7 +272,7 @@ extension DetectorInputs {
     ///
     /// Drawn at random from a pool of P addresses, a storm above about P/6 SYNs a second repeats each address
     /// within the sources window, as a botnet's bots repeat. What tells the pool is that it fills its range: at
-    /// least `random_source_pool_min_sources` failing sources, at least half as many as the addresses of the range
+    /// least `random_source_pool_min_sources` failing sources, at least half as many as the addresses of the ranges
     /// that the sources its top-sources sketch saw last come from. A botnet's hosts are scattered over
     /// the Internet, a few per /24; only a range the size of a small lab's can be filled by real hosts.
     func isDrawnFromPool(_ slot: Int, distinctSources: Int) -> Bool {
@@ -288,32 +288,33 @@ extension DetectorInputs {
         return 2 * Double(distinctSources) >= pool
     }
 
-    /// How many addresses the range that `samples` were drawn from holds; nil for fewer than 8 samples, too few to
-    /// tell. The range is the narrowest span of three quarters of them, widened by each neighbour nearer to it than
-    /// its width: the others are clients from elsewhere whose handshakes have not completed yet.
+    /// How many addresses the ranges that `samples` were drawn from hold; nil for fewer than 8 samples, too few to
+    /// tell. Sorted, the samples fall into runs split by gaps far wider than the typical one: each run of two or
+    /// more spans most of its range (one prefix of a pool, or the whole pool), and a sample alone is a client from
+    /// elsewhere whose handshake has not completed yet, as a quarter at most may be.
     static func poolSize(of samples: [IPAddress]) -> Double? {
         guard samples.count >= 8 else { return nil }
         let sorted = samples.sorted()
-        let core = (3 * sorted.count + 3) / 4
-        // Spans of 2^64 addresses or more are no pool: only the low words of one high word are compared.
-        var narrowest: (first: Int, width: UInt64)?
-        for first in 0...(sorted.count - core) where sorted[first].high == sorted[first + core - 1].high {
-            let width = sorted[first + core - 1].low - sorted[first].low
-            if width < narrowest?.width ?? .max { narrowest = (first, width) }
+        // Addresses 2^64 or more apart (another high word) are never in one range.
+        let gaps = (1..<sorted.count).map { index in
+            sorted[index].high == sorted[index - 1].high
+                ? Double(sorted[index].low - sorted[index - 1].low) : Double.infinity
         }
-        guard let narrowest else { return .infinity }
-        var first = narrowest.first
-        var last = first + core - 1
-        func isNear(_ index: Int, _ edge: Int) -> Bool {
-            sorted[index].high == sorted[edge].high
-                && max(sorted[index].low, sorted[edge].low) - min(sorted[index].low, sorted[edge].low)
-                    <= narrowest.width
+        let typical = max(1, gaps.sorted()[gaps.count / 2])
+        var addresses = 0.0
+        var drawn = 0
+        var first = 0
+        for end in 1...sorted.count
+        where end == sorted.count || gaps[end - 1] > 16 * typical || gaps[end - 1].isInfinite {
+            let run = end - first
+            if run >= 2 {
+                // k samples drawn uniformly from P addresses span (k - 1) / (k + 1) of them on average.
+                addresses += Double(sorted[end - 1].low - sorted[first].low) * Double(run + 1) / Double(run - 1)
+                drawn += run
+            }
+            first = end
         }
-        while first > 0 && isNear(first - 1, first) { first -= 1 }
-        while last < sorted.count - 1 && isNear(last + 1, last) { last += 1 }
-        // k samples drawn uniformly from P addresses span (k - 1) / (k + 1) of them on average.
-        let drawn = Double(last - first + 1)
-        return Double(sorted[last].low - sorted[first].low) * (drawn + 1) / (drawn - 1)
+        return 4 * drawn >= 3 * sorted.count ? addresses : .infinity
     }
 
     /// How long attempts on `slot` may take to complete (see `Engine.learntGrace`).
