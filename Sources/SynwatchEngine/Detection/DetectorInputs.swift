@@ -267,8 +267,8 @@ extension DetectorInputs {
         return .distributed
     }
 
-    /// Whether the repeating sources of a flood on the service in `slot` are spoofed addresses drawn from a pool
-    /// (an attacker's range, a lab's /15) rather than a botnet's hosts.
+    /// Whether the repeating sources of a flood on the service or host in `slot` are spoofed addresses drawn from a
+    /// pool (an attacker's range, a lab's /15) rather than a botnet's hosts.
     ///
     /// Drawn at random from a pool of P addresses, a storm above about P/6 SYNs a second repeats each address
     /// within the sources window, as a botnet's bots repeat. What tells the pool is that it fills its range: at
