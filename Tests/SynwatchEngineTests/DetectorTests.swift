@@ -188,13 +188,13 @@ struct DetectorTests {
         #expect(update.halfOpenPerSecond > 3 * Double(update.distinctSources) / 10, "\(update)")
     }
 
-    /// 20,000 real bots drawn uniformly, a SYN at a time, as the same storm's addresses are: they repeat as much, but
-    /// are spread over a /16, a third of whose addresses they fill. A botnet, however large: distributed.
+    /// 40,000 real bots drawn uniformly, a SYN at a time, as the same storm's addresses are: they repeat as much, but
+    /// are spread over a /15, a third of whose addresses they fill. A botnet, however large: distributed.
     @Test
     func largeBotnetSpreadOverItsRangeIsDistributed() throws {
         let victim = v4(198, 18, 0, 10)
-        // Every third address of 198.19.0.0/16 from .1.
-        let bots = (0..<20_000).map { IPAddress(ipv4: 0xC613_0001 + 3 * UInt32($0)) }
+        // Every third address of 198.18.0.0/15 from .1.
+        let bots = (0..<40_000).map { IPAddress(ipv4: 0xC612_0001 + 3 * UInt32($0)) }
         var scenario = Scenario(seed: 10)
         scenario.background(to: victim, port: 80, from: 0, to: 20)
         scenario.flood(to: victim, port: 80, rate: 30_000, from: 5, to: 17) { scenario in

@@ -273,8 +273,9 @@ extension DetectorInputs {
     /// Drawn at random from a pool of P addresses, a storm above about P/6 SYNs a second repeats each address
     /// within the sources window, as a botnet's bots repeat. What tells the pool is that it fills its range: at
     /// least `random_source_pool_min_sources` failing sources, at least half as many as the addresses of the ranges
-    /// that the sources its top-sources sketch saw last come from. A botnet's hosts are scattered over
-    /// the Internet, a few per /24; only a range the size of a small lab's can be filled by real hosts.
+    /// that the sources its top-sources sketch saw last come from. A botnet's hosts are scattered over the Internet,
+    /// a few per /24; only a range the size of a lab's can be filled by real hosts. (The minimum has room for
+    /// distinct sources that read high, up to 2.5 times, for a while after a storm's sampling by client steps up.)
     func isDrawnFromPool(_ slot: Int, distinctSources: Int) -> Bool {
         guard distinctSources >= configuration.classification.randomSourcePoolMinSources else { return false }
         var samples: [IPAddress] = []
