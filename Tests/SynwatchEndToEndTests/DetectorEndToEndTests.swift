@@ -309,6 +309,42 @@ final class DetectorEndToEndTests: XCTestCase {
         try daemon.stop()
     }
 
+    /// (e) A spoofed storm from the whole of `spoofedPrefix` (65,536 addresses) at 100,000 SYN/s for 6 s: each
+    /// address repeats every 0.65 s, as a botnet's bots would, but the sources fill their range. One attack,
+    /// `random-source` in every event, and no source named.
+    func testSpoofedStormFromAPoolOfAddressesStaysRandomSource() throws {
+        let lab = try Self.lab()
+        let workspace = try Workspace()
+        let listener = try LabListener.start(in: lab, port: Self.port, backlog: 1024)
+        defer { listener.terminate() }
+        try lab.routeToClient(Self.spoofedPrefix)
+        let flood = try Self.spoofedFlood(in: workspace, packets: 600_000, pps: 100_000, sources: 65_536)
+        let daemon = try LabDaemon(lab, workspace)
+
+        let floodBegan = Date().timeIntervalSince1970
+        let replay = try lab.startReplayToServer(flood, pps: 100_000)
+        defer { if replay.isRunning { replay.terminate() } }
+        replay.waitUntilExit()
+        let seconds = Date().timeIntervalSince1970 - floodBegan
+        XCTAssertEqual(replay.terminationStatus, 0, "tcpreplay failed")
+        print("600,000 SYNs from 65,536 spoofed sources replayed in \(String(format: "%.2f", seconds)) s")
+        // Slower than a sixth of the pool a second, its sources would not repeat within the sources window.
+        XCTAssertLessThan(seconds, 20, "the replay was too slow for the pool's addresses to repeat: it shows nothing")
+
+        let events = try daemon.events(atLeast: 2, settle: 4)
+        let shown = LabDaemon.describe(events)
+        print("events of synwatchd for the storm:\n\(shown)")
+        let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
+        XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(shown)")
+        let attack = events.filter { $0["SYNWATCH_ATTACK_ID"] == starts.first?["SYNWATCH_ATTACK_ID"] }
+        XCTAssertGreaterThan(attack.count, 1, "no event after the start:\n\(shown)")
+        for event in attack {
+            XCTAssertEqual(event["SYNWATCH_KIND"], "random-source", shown)
+            XCTAssertEqual(event["SYNWATCH_TOP_SOURCES"], "", shown)
+        }
+        try daemon.stop()
+    }
+
     // MARK: Helpers
 
     /// A fresh server/client lab, or a skip saying what is missing.
@@ -324,13 +360,13 @@ final class DetectorEndToEndTests: XCTestCase {
     }
 
     /// A spoofed flood at the lab's listener written by `synwatch-trafficgen spoofed-bulk`: `packets` SYNs, each
-    /// from a source of its own in `spoofedPrefix`, timed at `pps`.
-    static func spoofedFlood(in workspace: Workspace, packets: Int, pps: Int) throws -> String {
+    /// from a source of its own in `spoofedPrefix` (or cycling through `sources` of them), timed at `pps`.
+    static func spoofedFlood(in workspace: Workspace, packets: Int, pps: Int, sources: Int? = nil) throws -> String {
         let generator = Synwatch.executable.deletingLastPathComponent().appendingPathComponent("synwatch-trafficgen")
         let flood = workspace.path("flood.pcap")
         let result = try ChildProcess.run([
             generator.path,
-            "spoofed-bulk", "--output", flood, "--packets", String(packets), "--sources", String(packets),
+            "spoofed-bulk", "--output", flood, "--packets", String(packets), "--sources", String(sources ?? packets),
             "--rate", String(pps), "--victim", "\(ServerClientLab.serverAddress):\(port)", "--source-prefix",
             spoofedPrefix,
         ]
