@@ -306,7 +306,11 @@ import Testing
         )
         let logs = LogCapture()
         let runner = HookRunner(
-            configuration: HookConfiguration(command: [hook, directory.path], maxConcurrent: 2),
+            configuration: HookConfiguration(
+                command: [hook, directory.path],
+                timeout: .seconds(3600),
+                maxConcurrent: 2
+            ),
             logger: logs.logger
         )
         runner.handle([Events.start(1), Events.start(2), Events.start(3)])
@@ -334,9 +338,14 @@ import Testing
         #expect(await quickRunner.shutdown(waitingAtMost: .seconds(30)) == 0)
         #expect(quickRunner.counters == counters(runs: 1, succeeded: 1))
 
-        let slow = try directory.script("slow", "sleep 60")
+        // The time limit is far beyond the test's life: on a loaded machine seconds may pass before shutdown,
+        // and a timeout would stop the hook before shutdown could.
+        let slow = try directory.script("slow", "sleep 600")
         let logs = LogCapture()
-        let runner = HookRunner(configuration: HookConfiguration(command: [slow]), logger: logs.logger)
+        let runner = HookRunner(
+            configuration: HookConfiguration(command: [slow], timeout: .seconds(3600)),
+            logger: logs.logger
+        )
         runner.handle([Events.start(1)])
         #expect(await eventually { !logs.records("Response hook started").isEmpty })
         #expect(await runner.shutdown(waitingAtMost: .milliseconds(200)) == 1)
