@@ -54,7 +54,9 @@ final class CaptureShardsEndToEndTests: XCTestCase {
         XCTAssertEqual(starts[0], starts[1], accuracy: 0.051, shown)
         // Distinct sources are HyperLogLog estimates, each with its daemon's own hash seed.
         let distinct = figure("PEAK_DISTINCT_SOURCES")
-        XCTAssertEqual(distinct[0], distinct[1], accuracy: 2 * FigureBounds.hyperLogLogRelative * distinct[0], shown)
+        let shift = FigureBounds.samplingShift(forSynPerSecond: 1.2 * figure("PEAK_SYN_PER_S").max()!)
+        let relative = FigureBounds.hyperLogLogRelative(shift: shift, kind: .randomSource)
+        XCTAssertEqual(distinct[0], distinct[1], accuracy: 2 * relative * distinct[0], shown)
 
         let status = try DaemonEndToEndTests.get(daemons[1].socket, "/v1/status")
         XCTAssertTrue(status.contains("\"thread\":\"read 2\""), status)

@@ -219,9 +219,11 @@ final class FiguresDaemonTests: XCTestCase {
         )
         // Distinct sources: every spoofed source once; the peak is the 5–10 s window holding the whole flood.
         let peakDistinct = Double(try XCTUnwrap(Int(end["SYNWATCH_PEAK_DISTINCT_SOURCES"] ?? "")))
+        let shift = FigureBounds.samplingShift(forSynPerSecond: 1.2 * Double(busiest))
         XCTAssertLessThanOrEqual(
             abs(peakDistinct - Double(flood.distinctSources)),
-            FigureBounds.hyperLogLogRelative * Double(flood.distinctSources) + 1_000,
+            FigureBounds.hyperLogLogRelative(shift: shift, kind: .randomSource) * Double(flood.distinctSources)
+                + FigureBounds.clientSampling(flood.distinctSources, shift: shift, kind: .randomSource) + 1_000,
             "peak_distinct_sources \(peakDistinct) of \(flood.distinctSources) spoofed sources (and up to 1,000 clients)"
         )
 

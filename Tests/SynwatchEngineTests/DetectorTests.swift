@@ -188,6 +188,30 @@ struct DetectorTests {
         #expect(update.halfOpenPerSecond > 3 * Double(update.distinctSources) / 10, "\(update)")
     }
 
+    /// A storm from a pool whose every address comes back, growing from 10,000 to 160,000 SYN/s: it is thinned by
+    /// client ever more (1 in 4, 16, then 64), and the sources seen at each shift are the same. Each counts once.
+    /// (Counted as 2^shift stand-ins at the shift of the moment, they read up to 1.7 times the pool.)
+    @Test
+    func sourcesThatRepeatWhileThinningStepsUpCountOnce() throws {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 11)
+        scenario.background(to: victim, port: 80, from: 0, to: 20)
+        for (rate, start, end) in [(10_000.0, 5.0, 9.0), (40_000, 9, 12), (160_000, 12, 15)] {
+            scenario.flood(to: victim, port: 80, rate: rate, from: start, to: end) { scenario in
+                IPAddress(ipv4: 0xC613_0000 | scenario.random.next32() & 0xFFFF)
+            }
+        }
+        let all = scenario.run(on: Engine.make(), until: 30)
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        let updates = events(.attackUpdate, in: all).compactMap { $0.attackID == starts[0].attackID ? $0.figures : nil }
+        let pool = 65_536.0
+        #expect(updates.allSatisfy { Double($0.distinctSources) <= 1.15 * pool }, "\(updates)")
+        // Once the pool has come back, over its last 10 s, it is all there.
+        let full = try #require(updates.last { $0.synPerSecond > 100_000 }, "\(updates)")
+        #expect(Double(full.distinctSources) >= 0.85 * pool, "\(full)")
+    }
+
     /// 40,000 real bots drawn uniformly, a SYN at a time, as the same storm's addresses are: they repeat as much, but
     /// are spread over a /15, a third of whose addresses they fill. A botnet, however large: distributed.
     @Test

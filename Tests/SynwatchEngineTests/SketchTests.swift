@@ -92,6 +92,68 @@ struct SketchTests {
         #expect(abs(union - 10_000) <= 1_500, "union estimated as \(union)")
     }
 
+    /// Clients counted level by level (`LeveledHyperLogLog`), each level with 128 registers: unsampled, the
+    /// estimate is the sum of eight, whose standard error is 1.04/√128 × √(Σ share²) ≈ 5.3 %.
+    func leveledEstimate(of batches: [(clients: [IPAddress], shift: UInt8)]) -> Int {
+        let sketch = LeveledHyperLogLog(precisionPerLevel: 7)
+        let sampling = ClientSampling(seed: EngineConfiguration().hashSeed)
+        var registers = [UInt8](repeating: 0, count: sketch.registerCount)
+        return registers.withUnsafeMutableBufferPointer { buffer in
+            for (clients, shift) in batches {
+                for client in clients where sampling.keeps(client, shift: shift) {
+                    sketch.add(hasher.hash(client), level: sampling.level(of: client), to: buffer.baseAddress!)
+                }
+            }
+            return sketch.estimate(shift: batches.map(\.shift).max() ?? 0, buffer.baseAddress!)
+        }
+    }
+
+    @Test
+    func leveledHyperLogLogStaysWithinItsErrorBoundUnsampled() {
+        var random = SeededRandom(seed: 0x1E7E)
+        var errors = [Double]()
+        for count in [1, 2, 3, 10, 50, 100, 200, 1_000, 2_000, 5_000, 10_000, 30_000, 100_000] {
+            for trial in 0..<(count >= 30_000 ? 4 : 10) {
+                let estimated = leveledEstimate(of: [(sources(count, trial: trial, random: &random), 0)])
+                let error = Double(estimated - count) / Double(count)
+                #expect(abs(error) <= (count < 100 ? 0.1 : 0.18), "\(count) distinct estimated as \(estimated)")
+                errors.append(error)
+            }
+        }
+        let mean = errors.reduce(0, +) / Double(errors.count)
+        let rms = (errors.map { $0 * $0 }.reduce(0, +) / Double(errors.count)).squareRoot()
+        #expect(abs(mean) <= 0.02, "mean relative error \(mean)")
+        #expect(rms <= 0.07, "root mean square relative error \(rms)")
+    }
+
+    /// Sources that repeat while sampling steps up or down are each counted once. (Counted as 2^shift stand-ins at the
+    /// shift of the moment, these read 1.9 times their number.) At shift 5 a client in 32 is kept: the estimate's
+    /// sampling error (1.8 %) and its three levels' (5.6 %) stay far inside 20 %.
+    @Test(arguments: [[0, 3, 5], [2, 4, 5], [5, 1]] as [[UInt8]])
+    func leveledHyperLogLogCountsRepeatingSourcesOnceAcrossShifts(shifts: [UInt8]) {
+        var random = SeededRandom(seed: 0x5EED)
+        for trial in 0..<4 {
+            let clients = sources(100_000, trial: trial, random: &random)
+            let estimated = leveledEstimate(of: shifts.map { (clients, $0) })
+            #expect(abs(Double(estimated) / 100_000 - 1) <= 0.2, "shifts \(shifts): 100,000 read as \(estimated)")
+        }
+    }
+
+    /// A client is kept at every shift up to its level, and at none above.
+    @Test
+    func aClientsLevelIsTheHighestShiftThatKeepsIt() {
+        let sampling = ClientSampling(seed: EngineConfiguration().hashSeed)
+        var random = SeededRandom(seed: 0x1E7E1)
+        for trial in 0..<2 {
+            for client in sources(20_000, trial: trial, random: &random) {
+                let level = sampling.level(of: client)
+                for shift in 0...ClientSampling.maximumShift {
+                    #expect(sampling.keeps(client, shift: shift) == (shift <= level), "\(client) at \(shift)")
+                }
+            }
+        }
+    }
+
     /// Space-Saving with k counters holds every item of frequency f above n/k with a counter between
     /// f and f + n/k; the counters add up to the stream length. Reports give the certain part of a
     /// counter (less what it inherited), between f - n/k and f, so every such item is reported.

@@ -175,8 +175,14 @@ extension DetectorInputs {
     /// Estimated distinct sources of the attempts that did not complete in the sources window: all
     /// sources less those that completed, never more than those attempts.
     func failingSources(_ slot: Int) -> Int {
-        let all = victims.distinct.estimate(victims.sketch(slot, parity: 0), victims.sketch(slot, parity: 1))
+        let shift = victims.sketchShift(slot)
+        let all = victims.distinct.estimate(
+            shift: shift,
+            victims.sketch(slot, parity: 0),
+            victims.sketch(slot, parity: 1)
+        )
         let completers = victims.distinct.estimate(
+            shift: shift,
             victims.completerSketch(slot, parity: 0),
             victims.completerSketch(slot, parity: 1)
         )

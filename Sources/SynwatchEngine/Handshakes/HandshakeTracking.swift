@@ -80,12 +80,14 @@ extension Engine {
         }
 
         let sourceHash = hashes.source
+        let sourceLevel = clientSampling.level(of: segment.source)
         if let victim {
             countAttempt(
                 on: victim,
                 step: step,
                 source: segment.source,
                 sourceHash: sourceHash,
+                sourceLevel: sourceLevel,
                 tracked: tracked,
                 weight: weight,
                 clientShift: clientShift,
@@ -99,6 +101,7 @@ extension Engine {
                 step: step,
                 source: segment.source,
                 sourceHash: sourceHash,
+                sourceLevel: sourceLevel,
                 tracked: tracked,
                 weight: weight,
                 clientShift: clientShift,
@@ -199,7 +202,7 @@ extension Engine {
         guard thinningShift(key.address, port: key.port) == 0 else { return }
         let sourceHash = hasher.hash(client)
         victims.advanceEpoch(victim, to: clock.epoch)
-        victims.distinct.add(sourceHash, to: victims.completerSketch(victim, parity: clock.parity))
+        countCompleter(on: victim, hash: sourceHash, level: clientSampling.level(of: client), clientShift: 0)
         if let source = sources.find(client, hash: sourceHash) { sources.entries[source].acknowledged = true }
     }
 
@@ -264,10 +267,9 @@ extension Engine {
             if completed {
                 let key = victims.keys[victim]
                 let clientShift = thinningShift(key.address, port: key.port)
-                ClientSampling.forEachStandIn(of: clientHash, shift: clientShift) {
-                    victims.distinct.add($0, to: victims.completerSketch(victim, parity: parity))
-                    if let host { victims.distinct.add($0, to: victims.completerSketch(host, parity: parity)) }
-                }
+                let clientLevel = clientSampling.level(of: client)
+                countCompleter(on: victim, hash: clientHash, level: clientLevel, clientShift: clientShift)
+                if let host { countCompleter(on: host, hash: clientHash, level: clientLevel, clientShift: clientShift) }
                 // After a retransmission the delay measures the client's time-out, not the path.
                 if !entry.retransmitted {
                     DelayHistogram.add(clock.now - entry.synTime, to: victims.delayHistogram(victim))

@@ -24,9 +24,8 @@ public struct ClientSampling: Sendable, Hashable {
         )
     }
 
-    /// Calls `body` with a kept client's source hash and 2^shift − 1 stand-ins derived from it, so the
-    /// distinct-sources sketches count each kept client as the 2^shift it stands for and stay unbiased when
-    /// windows hold steps sampled at different shifts. The same client always gives the same stand-ins.
+    /// Calls `body` with a kept client's source hash and 2^shift − 1 stand-ins derived from it, so a step's
+    /// few-or-many sources counter (`StepCounters.sources`) counts each kept client as the 2^shift it stands for.
     @inline(__always)
     static func forEachStandIn(of hash: UInt64, shift: UInt8, _ body: (UInt64) -> Void) {
         body(hash)
@@ -36,10 +35,17 @@ public struct ClientSampling: Sendable, Hashable {
         }
     }
 
-    /// Whether a client is kept at `shift`.
+    /// Whether a client is kept at `shift`: whether its level is at least `shift`.
     @inline(__always)
     public func keeps(_ client: IPAddress, shift: UInt8) -> Bool {
         shift == 0 || mixed(client) >> UInt32(32 - Int(shift)) == 0
+    }
+
+    /// The highest shift that keeps `client` (`maximumShift` for the clients every shift keeps): it sorts the client
+    /// into the distinct-sources sketches (`LeveledHyperLogLog`).
+    @inline(__always)
+    func level(of client: IPAddress) -> UInt8 {
+        UInt8(truncatingIfNeeded: Swift.min(mixed(client).leadingZeroBitCount, Int(Self.maximumShift)))
     }
 
     /// An IPv4 address times the multiplier (mod 2³²); an IPv6 address's four 32-bit words folded in turn, each

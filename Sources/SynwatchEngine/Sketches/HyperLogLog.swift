@@ -40,9 +40,14 @@ struct HyperLogLog: Sendable {
     /// Estimates the distinct items of the union of several sketches.
     /// - Complexity: O(registers × sketches).
     func estimate(_ sketches: UnsafeMutablePointer<UInt8>...) -> Int {
+        Int(cardinality(of: sketches, offset: 0).rounded())
+    }
+
+    /// The distinct items of the union of the sketches that start `offset` registers into each of `sketches`.
+    func cardinality(of sketches: [UnsafeMutablePointer<UInt8>], offset: Int) -> Double {
         var sum = 0.0
         var zeros = 0
-        for index in 0..<registerCount {
+        for index in offset..<(offset + registerCount) {
             var register: UInt8 = 0
             for sketch in sketches { register = max(register, sketch[index]) }
             sum += 1.0 / Double(UInt64(1) << UInt64(register))
@@ -52,9 +57,9 @@ struct HyperLogLog: Sendable {
         let raw = alpha * m * m / sum
         // Linear counting is the better estimator while many registers are still empty.
         if raw <= 2.5 * m, zeros > 0 {
-            return Int((m * log(m / Double(zeros))).rounded())
+            return m * log(m / Double(zeros))
         }
-        return Int(raw.rounded())
+        return raw
     }
 }
 

@@ -10,13 +10,14 @@ extension Engine {
 
     /// Counts a new attempt on a service or host, maturing in `step`: distinct sources always, the
     /// attempt itself only when tracked (untracked SYNs may be retransmissions), with its weight. A client kept
-    /// at `clientShift` stands for 2^clientShift distinct sources.
+    /// at `clientShift` stands for 2^clientShift distinct sources; `sourceLevel` is its level.
     @inline(__always)
     func countAttempt(
         on service: Int,
         step: Int64,
         source: IPAddress,
         sourceHash: UInt64,
+        sourceLevel: UInt8,
         tracked: Bool,
         weight: UInt32,
         clientShift: UInt8,
@@ -24,10 +25,10 @@ extension Engine {
     ) {
         let parity = clock.parity
         victims.advanceEpoch(service, to: clock.epoch)
-        let sketch = victims.sketch(service, parity: parity)
+        victims.distinct.add(sourceHash, level: sourceLevel, to: victims.sketch(service, parity: parity))
+        victims.noteSketchShift(service, parity: parity, shift: clientShift)
         let counters = victims.stepCounters(service, step: step)
         ClientSampling.forEachStandIn(of: sourceHash, shift: clientShift) { hash in
-            victims.distinct.add(hash, to: sketch)
             LinearCounter.add(hash, to: &counters.pointee.sources)
         }
         guard tracked else { return }
@@ -45,6 +46,14 @@ extension Engine {
         } else if VictimTable.samplesHostSource(sourceHash) {
             SpaceSaving.add(source, to: victims.top(service, parity: parity), k: victims.topK)
         }
+    }
+
+    /// Counts a client that completed on a service or host, kept at `clientShift`, among its completers.
+    @inline(__always)
+    func countCompleter(on service: Int, hash: UInt64, level: UInt8, clientShift: UInt8) {
+        let parity = clock.parity
+        victims.distinct.add(hash, level: level, to: victims.completerSketch(service, parity: parity))
+        victims.noteSketchShift(service, parity: parity, shift: clientShift)
     }
 
     /// Credits a completion or refusal to the step its attempt matures in.

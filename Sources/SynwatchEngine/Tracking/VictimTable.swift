@@ -72,6 +72,8 @@ struct VictimState: Sendable {
     /// New attempts and closed (completed or reset) attempts per epoch parity.
     var epochAttempts = EpochPair()
     var epochClosed = EpochPair()
+    /// The highest shift the epoch's distinct-sources sketches were fed at (`LeveledHyperLogLog`).
+    var epochShift = EpochPair()
 
     var synPackets = 0
     var attempts = 0
@@ -118,7 +120,7 @@ struct VictimState: Sendable {
     var serial: UInt32 = 0
 }
 
-/// Per victim service: counters in a ring of resolution steps, distinct sources (HyperLogLog) and
+/// Per victim service: counters in a ring of resolution steps, distinct sources (HyperLogLog by client level) and
 /// top sources (Space-Saving) per sources epoch, the detector state, and its connections by state.
 ///
 /// Bounded: a full bucket evicts its least recently active service that is not under attack; when
@@ -135,7 +137,7 @@ final class VictimTable {
     /// a division (several per SYN). Positions beyond `ringLength` hold steps no longer counted, never read.
     let ringMask: Int
     let sketches: FlatArray<UInt8>
-    let distinct: HyperLogLog
+    let distinct: LeveledHyperLogLog
     /// Per slot and epoch parity, a service's top sources (Space-Saving). A host's stand for no heavy hitters (a
     /// spoofed storm has none, and a botnet's bots are found in the source table): they see one source in 16, only
     /// to tell the range a flood over its ports is drawn from (`DetectorInputs.isDrawnFromPool`).
@@ -152,7 +154,7 @@ final class VictimTable {
     /// Services opened so far: the next one's serial number.
     private var openings: UInt32 = 0
 
-    init(capacity: Int, ringLength: Int, hasher: KeyedHasher, sketchPrecision: Int = 9, topK: Int = 8) {
+    init(capacity: Int, ringLength: Int, hasher: KeyedHasher, sketchPrecisionPerLevel: Int = 7, topK: Int = 8) {
         slots = BucketedSlots(capacity: capacity)
         let count = slots.capacity
         keys = FlatArray(zeroedCount: count)
@@ -162,7 +164,7 @@ final class VictimTable {
         while positions < ringLength { positions <<= 1 }
         ringMask = positions - 1
         steps = FlatArray(zeroedCount: count * positions)
-        distinct = HyperLogLog(precision: sketchPrecision)
+        distinct = LeveledHyperLogLog(precisionPerLevel: sketchPrecisionPerLevel)
         sketches = FlatArray(zeroedCount: count * 2 * distinct.registerCount)
         self.topK = topK
         tops = FlatArray(zeroedCount: count * 2 * topK)
@@ -214,6 +216,18 @@ final class VictimTable {
         completerSketches.pointer((slot &* 2 &+ parity) &* distinct.registerCount)
     }
 
+    /// Notes that the current epoch's sketches of `slot` are fed at sampling shift `shift`.
+    @inline(__always)
+    func noteSketchShift(_ slot: Int, parity: Int, shift: UInt8) {
+        let state = states.pointer(slot)
+        if state.pointee.epochShift[parity] < UInt32(shift) { state.pointee.epochShift[parity] = UInt32(shift) }
+    }
+
+    /// The highest shift the sketches of both epochs of `slot` were fed at: the shift to estimate at.
+    func sketchShift(_ slot: Int) -> UInt8 {
+        UInt8(truncatingIfNeeded: max(states[slot].epochShift.even, states[slot].epochShift.odd))
+    }
+
     /// Completion-delay histogram of `slot`.
     @inline(__always)
     func delayHistogram(_ slot: Int) -> UnsafeMutablePointer<UInt16> {
@@ -257,6 +271,7 @@ final class VictimTable {
             top(slot, parity: parity).update(repeating: .empty, count: topK)
             states[slot].epochAttempts[parity] = 0
             states[slot].epochClosed[parity] = 0
+            states[slot].epochShift[parity] = 0
         }
         states[slot].sourceEpoch = epoch
     }
