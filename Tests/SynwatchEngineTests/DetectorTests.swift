@@ -188,6 +188,47 @@ struct DetectorTests {
         #expect(update.halfOpenPerSecond > 3 * Double(update.distinctSources) / 10, "\(update)")
     }
 
+    /// A busy service's clients, 500 connections a second from a /20, beside a pool's storm or a botnet's flood: their
+    /// handshakes in flight must not pose as the range a flood is drawn from. Heavy hitters, once that range's
+    /// sample, kept such clients and read the /20 as the pool: a botnet of 30,000 in a /15 came out `random-source`.
+    static func busyClients(_ scenario: inout Scenario, to victim: IPAddress) {
+        scenario.connections(to: victim, port: 80, rate: 500, from: 0, to: 25, within: 0.1) { scenario in
+            IPAddress(ipv4: 0xC612_1000 | scenario.random.next32() & 0xFFF)
+        }
+    }
+
+    @Test
+    func spoofedStormFromAPoolAmongBusyClientsIsRandomSource() throws {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 12)
+        Self.busyClients(&scenario, to: victim)
+        scenario.flood(to: victim, port: 80, rate: 30_000, from: 5, to: 20) { scenario in
+            IPAddress(ipv4: 0xC613_0000 | scenario.random.next32() & 0xFFFF)
+        }
+        let all = scenario.run(on: Engine.make(), until: 40)
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        let attack = all.filter { $0.attackID == starts[0].attackID }
+        #expect(attack.allSatisfy { $0.kind == .randomSource }, "\(attack)")
+    }
+
+    @Test
+    func botnetOverA15AmongBusyClientsIsDistributed() throws {
+        let victim = v4(198, 18, 0, 10)
+        // Every fourth address of 198.18.0.0/15 from .2.
+        let bots = (0..<30_000).map { IPAddress(ipv4: 0xC612_0002 + 4 * UInt32($0)) }
+        var scenario = Scenario(seed: 13)
+        Self.busyClients(&scenario, to: victim)
+        scenario.flood(to: victim, port: 80, rate: 40_000, from: 5, to: 16) { scenario in
+            bots[Int(scenario.random.next32()) % bots.count]
+        }
+        let all = scenario.run(on: Engine.make(), until: 40)
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        let updates = events(.attackUpdate, in: all).filter { $0.attackID == starts[0].attackID }
+        #expect(!updates.isEmpty && updates.allSatisfy { $0.kind == .distributed }, "\(updates)")
+    }
+
     /// A storm from a pool whose every address comes back, growing from 10,000 to 160,000 SYN/s: it is thinned by
     /// client ever more (1 in 4, 16, then 64), and the sources seen at each shift are the same. Each counts once.
     /// (Counted as 2^shift stand-ins at the shift of the moment, they read up to 1.7 times the pool.)

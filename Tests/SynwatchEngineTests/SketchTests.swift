@@ -154,6 +154,47 @@ struct SketchTests {
         }
     }
 
+    /// A source sample keeps the sources with the smallest hashes, however often each comes back: 50 clients that
+    /// come back 200 times each among 20,000 sources seen once hold their share of it (0.25 %), where they hold a
+    /// third of the heavy hitters' counters, their share of the SYNs. A client that completes stays, marked, and
+    /// opens no place to the next source.
+    @Test
+    func sourceSampleIsUniformOverDistinctSources() {
+        let k = 16
+        var entries = [SampledSource](repeating: .empty, count: k)
+        var heavy = [TopEntry](repeating: .empty, count: k)
+        let clients = (0..<50).map { v4(198, 18, 16, UInt8($0)) }
+        var random = SeededRandom(seed: 0x5A3)
+        let once = sources(20_000, trial: 0, random: &random)
+        entries.withUnsafeMutableBufferPointer { buffer in
+            heavy.withUnsafeMutableBufferPointer { top in
+                for (index, source) in once.enumerated() {
+                    SourceSample.add(source, hash: hasher.hash(source), to: buffer.baseAddress!, k: k)
+                    SpaceSaving.add(source, to: top.baseAddress!, k: k)
+                    guard index % 2 == 0 else { continue }
+                    let client = clients[index / 2 % clients.count]
+                    SourceSample.add(client, hash: hasher.hash(client), to: buffer.baseAddress!, k: k)
+                    SpaceSaving.add(client, to: top.baseAddress!, k: k)
+                }
+            }
+        }
+        let all = (once + clients).map { (address: $0, hash: hasher.hash($0)) }.sorted { $0.hash < $1.hash }
+        #expect(entries.map(\.address) == all.prefix(k).map(\.address))
+        #expect(entries.filter { clients.contains($0.address) }.count <= 2)
+        #expect(heavy.filter { clients.contains($0.address) }.count >= k / 4)
+
+        let first = entries[0]
+        let largest = entries[k - 1].hash
+        entries.withUnsafeMutableBufferPointer { buffer in
+            SourceSample.markCompleted(first.address, hash: first.hash, in: buffer.baseAddress!, k: k)
+            // A source hashed above the largest kept stays out, completed place or not.
+            let late = (0..<64).map { IPAddress(ipv4: 0xC613_FF00 + UInt32($0)) }.first { hasher.hash($0) > largest }!
+            SourceSample.add(late, hash: hasher.hash(late), to: buffer.baseAddress!, k: k)
+        }
+        #expect(entries[0].address == first.address && entries[0].completed)
+        #expect(entries.filter(\.completed).count == 1 && entries[k - 1].hash == largest)
+    }
+
     /// Space-Saving with k counters holds every item of frequency f above n/k with a counter between
     /// f and f + n/k; the counters add up to the stream length. Reports give the certain part of a
     /// counter (less what it inherited), between f - n/k and f, so every such item is reported.
@@ -373,16 +414,29 @@ struct PoolSizeTests {
         return drawn + clients
     }
 
-    /// Within a factor of two of 65,536 for 200 draws of each, with up to a quarter of strays.
+    /// Within a factor of two of 65,536 for 200 draws of each, with up to a quarter of strays. (A draw whose end
+    /// sample lies 6 typical gaps from the rest is measured without it, and may read a little lower.)
     @Test(arguments: [0, 2, 4])
     func estimatesTheRange(strays: Int) throws {
         var estimates: [Double] = []
         for seed in 0..<200 {
             estimates.append(try #require(DetectorInputs.poolSize(of: samples(seed: UInt64(seed), strays: strays))))
         }
-        #expect(estimates.allSatisfy { $0 > 32_768 && $0 < 131_072 }, "\(estimates.sorted())")
+        #expect(estimates.allSatisfy { $0 > 0.45 * 65_536 && $0 < 131_072 }, "\(estimates.sorted())")
         let median = estimates.sorted()[100]
         #expect(median > 0.8 * 65_536 && median < 1.2 * 65_536, "\(median)")
+    }
+
+    /// A client just outside the pool, as a lab's clients next to its spoofed range are, is left out of its span.
+    @Test
+    func aClientNextToThePoolStretchesNothing() throws {
+        var estimates: [Double] = []
+        for seed in 0..<200 {
+            var drawn = samples(seed: UInt64(seed), strays: 1).dropLast()
+            drawn.append(v4(198, 18, 28, 135))
+            estimates.append(try #require(DetectorInputs.poolSize(of: Array(drawn))))
+        }
+        #expect(estimates.sorted()[190] < 1.3 * 65_536, "\(estimates.sorted())")
     }
 
     /// A pool of three /16s far apart (say, the private ranges): about three times 65,536.

@@ -117,7 +117,7 @@ public struct EngineConfiguration: Sendable, Equatable {
         public var randomSourceMinSources = 32
         /// Fewest distinct sources for `random-source` from sources that repeat: spoofed addresses drawn from a
         /// pool that they fill (`DetectorInputs.isDrawnFromPool`).
-        public var randomSourcePoolMinSources = 32_768
+        public var randomSourcePoolMinSources = 16_384
         public init() {}
     }
 

@@ -279,16 +279,16 @@ extension DetectorInputs {
     /// Drawn at random from a pool of P addresses, a storm above about P/6 SYNs a second repeats each address
     /// within the sources window, as a botnet's bots repeat. What tells the pool is that it fills its range: at
     /// least `random_source_pool_min_sources` failing sources, at least half as many as the addresses of the ranges
-    /// that the sources its top-sources sketch saw last come from. A botnet's hosts are scattered over the Internet,
-    /// a few per /24; only a range the size of a lab's can be filled by real hosts. (The minimum has room for
-    /// distinct sources that read high, up to 2.5 times, for a while after a storm's sampling by client steps up.)
+    /// that a uniform sample of them (`SourceSample`, up to 16 an epoch) comes from. A botnet's hosts are scattered
+    /// over the Internet, a few per /24; only a range the size of a lab's can be filled by real hosts.
     func isDrawnFromPool(_ slot: Int, distinctSources: Int) -> Bool {
         guard distinctSources >= configuration.classification.randomSourcePoolMinSources else { return false }
         var samples: [IPAddress] = []
         for parity in 0..<2 {
-            let top = victims.top(slot, parity: parity)
-            for index in 0..<victims.topK where top[index].count > 0 && !samples.contains(top[index].address) {
-                samples.append(top[index].address)
+            let sample = victims.sample(slot, parity: parity)
+            for index in 0..<victims.sampleK
+            where sample[index].hash != .max && !sample[index].completed && !samples.contains(sample[index].address) {
+                samples.append(sample[index].address)
             }
         }
         guard let pool = Self.poolSize(of: samples) else { return false }
@@ -298,7 +298,8 @@ extension DetectorInputs {
     /// How many addresses the ranges that `samples` were drawn from hold; nil for fewer than 8 samples, too few to
     /// tell. Sorted, the samples fall into runs split by gaps far wider than the typical one: each run of two or
     /// more spans most of its range (one prefix of a pool, or the whole pool), and a sample alone is a client from
-    /// elsewhere whose handshake has not completed yet, as a quarter at most may be.
+    /// elsewhere whose handshake has not completed yet, as a quarter at most may be. A sample at a run's end 6 times
+    /// the typical gap from the rest is left out of its span: a client just outside the pool would stretch it.
     static func poolSize(of samples: [IPAddress]) -> Double? {
         guard samples.count >= 8 else { return nil }
         let sorted = samples.sorted()
@@ -313,11 +314,14 @@ extension DetectorInputs {
         var first = 0
         for end in 1...sorted.count
         where end == sorted.count || gaps[end - 1] > 16 * typical || gaps[end - 1].isInfinite {
-            let run = end - first
+            var (low, high) = (first, end - 1)
+            while high - low >= 2, gaps[low] > 6 * typical { low += 1 }
+            while high - low >= 2, gaps[high - 1] > 6 * typical { high -= 1 }
+            let run = high - low + 1
             if run >= 2 {
                 // k samples drawn uniformly from P addresses span (k - 1) / (k + 1) of them on average.
-                addresses += Double(sorted[end - 1].low - sorted[first].low) * Double(run + 1) / Double(run - 1)
-                drawn += run
+                addresses += Double(sorted[high].low - sorted[low].low) * Double(run + 1) / Double(run - 1)
+                drawn += end - first
             }
             first = end
         }

@@ -202,7 +202,7 @@ extension Engine {
         guard thinningShift(key.address, port: key.port) == 0 else { return }
         let sourceHash = hasher.hash(client)
         victims.advanceEpoch(victim, to: clock.epoch)
-        countCompleter(on: victim, hash: sourceHash, level: clientSampling.level(of: client), clientShift: 0)
+        countCompleter(client, on: victim, hash: sourceHash, level: clientSampling.level(of: client), clientShift: 0)
         if let source = sources.find(client, hash: sourceHash) { sources.entries[source].acknowledged = true }
     }
 
@@ -268,8 +268,10 @@ extension Engine {
                 let key = victims.keys[victim]
                 let clientShift = thinningShift(key.address, port: key.port)
                 let clientLevel = clientSampling.level(of: client)
-                countCompleter(on: victim, hash: clientHash, level: clientLevel, clientShift: clientShift)
-                if let host { countCompleter(on: host, hash: clientHash, level: clientLevel, clientShift: clientShift) }
+                countCompleter(client, on: victim, hash: clientHash, level: clientLevel, clientShift: clientShift)
+                if let host {
+                    countCompleter(client, on: host, hash: clientHash, level: clientLevel, clientShift: clientShift)
+                }
                 // After a retransmission the delay measures the client's time-out, not the path.
                 if !entry.retransmitted {
                     DelayHistogram.add(clock.now - entry.synTime, to: victims.delayHistogram(victim))
@@ -282,9 +284,6 @@ extension Engine {
                 from: victims.top(victim, parity: parity),
                 k: victims.topK
             )
-            if completed, let host, VictimTable.samplesHostSource(clientHash) {
-                SpaceSaving.remove(client, from: victims.top(host, parity: parity), k: victims.topK)
-            }
         }
         if completed, let source = sources.find(client, hash: clientHash) {
             sources.advanceEpoch(source, to: clock.epoch)

@@ -32,6 +32,7 @@ extension Engine {
             LinearCounter.add(hash, to: &counters.pointee.sources)
         }
         guard tracked else { return }
+        SourceSample.add(source, hash: sourceHash, to: victims.sample(service, parity: parity), k: victims.sampleK)
         counters.pointee.attempts &+= weight
         let state = victims.states.pointer(service)
         state.pointee.attempts &+= Int(weight)
@@ -43,17 +44,17 @@ extension Engine {
                 to: victims.top(service, parity: parity),
                 k: victims.topK
             )
-        } else if VictimTable.samplesHostSource(sourceHash) {
-            SpaceSaving.add(source, to: victims.top(service, parity: parity), k: victims.topK)
         }
     }
 
-    /// Counts a client that completed on a service or host, kept at `clientShift`, among its completers.
+    /// Counts a client that completed on a service or host, kept at `clientShift`, among its completers, and marks it
+    /// in the sample of sources.
     @inline(__always)
-    func countCompleter(on service: Int, hash: UInt64, level: UInt8, clientShift: UInt8) {
+    func countCompleter(_ client: IPAddress, on service: Int, hash: UInt64, level: UInt8, clientShift: UInt8) {
         let parity = clock.parity
         victims.distinct.add(hash, level: level, to: victims.completerSketch(service, parity: parity))
         victims.noteSketchShift(service, parity: parity, shift: clientShift)
+        SourceSample.markCompleted(client, hash: hash, in: victims.sample(service, parity: parity), k: victims.sampleK)
     }
 
     /// Credits a completion or refusal to the step its attempt matures in.

@@ -138,11 +138,13 @@ final class VictimTable {
     let ringMask: Int
     let sketches: FlatArray<UInt8>
     let distinct: LeveledHyperLogLog
-    /// Per slot and epoch parity, a service's top sources (Space-Saving). A host's stand for no heavy hitters (a
-    /// spoofed storm has none, and a botnet's bots are found in the source table): they see one source in 16, only
-    /// to tell the range a flood over its ports is drawn from (`DetectorInputs.isDrawnFromPool`).
+    /// Per slot and epoch parity, a service's top sources (Space-Saving); a host has none (a spoofed storm has no
+    /// heavy hitters, and a botnet's bots are found in the source table).
     let tops: FlatArray<TopEntry>
     let topK: Int
+    /// Per slot and epoch parity, a uniform sample of the sources of its tracked attempts (`SourceSample`).
+    let samples: FlatArray<SampledSource>
+    let sampleK = 16
     /// Distinct sources of completed handshakes per epoch parity: subtracted from all sources, they
     /// leave the sources of failing attempts, which alone tell the kind of a flood.
     let completerSketches: FlatArray<UInt8>
@@ -168,6 +170,7 @@ final class VictimTable {
         sketches = FlatArray(zeroedCount: count * 2 * distinct.registerCount)
         self.topK = topK
         tops = FlatArray(zeroedCount: count * 2 * topK)
+        samples = FlatArray(zeroedCount: count * 2 * sampleK)
         completerSketches = FlatArray(zeroedCount: count * 2 * distinct.registerCount)
         delays = FlatArray(zeroedCount: count * DelayHistogram.storage)
         connections = FlatArray(zeroedCount: count)
@@ -180,6 +183,7 @@ final class VictimTable {
         steps.deallocate()
         sketches.deallocate()
         tops.deallocate()
+        samples.deallocate()
         completerSketches.deallocate()
         delays.deallocate()
         connections.deallocate()
@@ -187,10 +191,6 @@ final class VictimTable {
 
     @inline(__always)
     func hash(_ key: VictimKey) -> UInt64 { key.hashed(by: hasher) }
-
-    /// Whether the source hashed `sourceHash` enters its host's top-sources sketch: one in 16.
-    @inline(__always)
-    static func samplesHostSource(_ sourceHash: UInt64) -> Bool { sourceHash & 0xF == 0 }
 
     /// The slot of `key`.
     @inline(__always)
@@ -246,6 +246,12 @@ final class VictimTable {
         tops.pointer((slot &* 2 &+ parity) &* topK)
     }
 
+    /// Source sample of `slot` for the epoch of parity `parity`.
+    @inline(__always)
+    func sample(_ slot: Int, parity: Int) -> UnsafeMutablePointer<SampledSource> {
+        samples.pointer((slot &* 2 &+ parity) &* sampleK)
+    }
+
     /// Clears ring positions up to absolute step `step` and makes it the newest.
     @inline(__always)
     func advanceRing(_ slot: Int, to step: Int64) {
@@ -269,6 +275,7 @@ final class VictimTable {
             sketch(slot, parity: parity).update(repeating: 0, count: distinct.registerCount)
             completerSketch(slot, parity: parity).update(repeating: 0, count: distinct.registerCount)
             top(slot, parity: parity).update(repeating: .empty, count: topK)
+            sample(slot, parity: parity).update(repeating: .empty, count: sampleK)
             states[slot].epochAttempts[parity] = 0
             states[slot].epochClosed[parity] = 0
             states[slot].epochShift[parity] = 0
@@ -295,5 +302,6 @@ final class VictimTable {
         completerSketch(slot, parity: 0).update(repeating: 0, count: distinct.registerCount * 2)
         delayHistogram(slot).update(repeating: 0, count: DelayHistogram.storage)
         top(slot, parity: 0).update(repeating: .empty, count: topK * 2)
+        sample(slot, parity: 0).update(repeating: .empty, count: sampleK * 2)
     }
 }
