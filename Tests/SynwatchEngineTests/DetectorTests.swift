@@ -412,6 +412,32 @@ struct DetectorTests {
         #expect(engine.statistics.completions >= 30_000)
     }
 
+    /// A spoofed flood, then a flash crowd 5 s after it stopped: 5,000 connections a second, and 100 more whose first
+    /// SYN-ACK is lost, so that they complete a second later, after the client's retransmission. That tail (100
+    /// half-open a second among 5,000 completions) once kept the attack going through the crowd and past it, its
+    /// kind told again from the crowd's sources. The attack ends a quiet period after its flood, `random-source`.
+    @Test
+    func flashCrowdAfterAFloodIsNoPartOfIt() throws {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 15)
+        scenario.background(to: victim, port: 80, from: 0, to: 40)
+        scenario.flood(to: victim, port: 80, rate: 2_000, from: 5, to: 12) { $0.spoofedSource(like: victim) }
+        scenario.connections(to: victim, port: 80, rate: 5_000, from: 17, to: 35, within: 0.05) {
+            $0.spoofedSource(like: victim)
+        }
+        for time in stride(from: Scenario.time(17), to: Scenario.time(35), by: Int(10 * millisecond)) {
+            let client = scenario.spoofedSource(like: victim)
+            scenario.lossyConnection(from: client, to: victim, port: 80, at: time, lostSynAcks: 1)
+        }
+        let all = scenario.run(on: Engine.make(), until: 45)
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        let attack = all.filter { $0.attackID == starts[0].attackID }
+        #expect(attack.allSatisfy { $0.kind == .randomSource }, "\(summary(all))")
+        let end = try #require(events(.attackEnd, in: attack).first, "\(summary(all))")
+        #expect(end.time.nanoseconds < Scenario.time(12 + 1.5 + 10), "\(summary(all))")
+    }
+
     /// One source probing 200 closed ports, each refused by RST/ACK.
     @Test
     func portScanIsOneScanNotice() throws {

@@ -9,6 +9,7 @@ struct WindowMeasurement {
     var synPackets = 0
     var synPerSecond = 0.0
     var halfOpenPerSecond = 0.0
+    var completedPerSecond = 0.0
     var completionRatio = 1.0
     /// Attempts old enough to have completed: the base of the two figures above.
     var maturedAttempts = 0
@@ -121,9 +122,12 @@ extension Detector {
                 state.pointee.samplingShift = shift
                 state.pointee.samplingWanted = time
             }
-            if inputs.evidentHalfOpen(measured.halfOpenPerSecond) >= detection.endFraction
-                * state.pointee.startThreshold
-            {
+            if inputs.showsFloodStill(
+                slot,
+                measured,
+                step: step,
+                above: detection.endFraction * state.pointee.startThreshold
+            ) {
                 state.pointee.lastEvidence = time
             }
             // Peaks at every step; the top sources (a walk of the source table) only when an event needs them.

@@ -42,6 +42,7 @@ extension DetectorInputs {
         result.synPerSecond = Double(synPackets) / seconds
         // Sampled attempts are estimates: never more half-open attempts than SYNs.
         result.halfOpenPerSecond = Double(min(halfOpen, synPackets)) / seconds
+        result.completedPerSecond = Double(completed) / seconds
         result.completionRatio = attempts > 0 ? min(1, Double(completed) / Double(attempts)) : 1
         result.maturedAttempts = attempts
         return result
@@ -74,6 +75,20 @@ extension DetectorInputs {
         else { return 0 }
         let counters = victims.stepCounters(slot, step: deadlineStep).pointee
         return Double(max(0, counters.halfOpen - Int(counters.retransmitted)))
+    }
+
+    /// Whether a service under attack still shows its flood: half-open attempts at `threshold` a second or more
+    /// beyond the tail its completing clients leave (one per nine completions: a crowd completes at least nine in
+    /// ten, as a flood at most one in ten, `detection.max_completion_ratio`), or as many failures past the
+    /// retransmission deadline, which a flood among many clients still shows. A flash crowd that follows a flood,
+    /// a few of its handshakes slow, is no flood going on.
+    func showsFloodStill(_ slot: Int, _ measured: WindowMeasurement, step: Int64, above threshold: Double) -> Bool {
+        let halfOpen = evidentHalfOpen(measured.halfOpenPerSecond)
+        guard halfOpen >= threshold else { return false }
+        let ratio = configuration.detection.maxCompletionRatio
+        let tail = ratio >= 1 ? 0 : measured.completedPerSecond * ratio / (1 - ratio)
+        if halfOpen - tail >= threshold { return true }
+        return failedEvidence(slot, step: step) * 1e9 / Double(clock.resolution) >= threshold
     }
 
     /// Whether the kernel's reading, while capture loses frames, lifts the window over the threshold.
