@@ -120,8 +120,8 @@ struct VictimState: Sendable {
     var serial: UInt32 = 0
 }
 
-/// Per victim service: counters in a ring of resolution steps, distinct sources (HyperLogLog by client level) and
-/// top sources (Space-Saving) per sources epoch, the detector state, and its connections by state.
+/// Per victim service: counters in a ring of resolution steps, distinct sources (HyperLogLog by client level), top
+/// sources (Space-Saving) and a sample of sources per sources epoch, the detector state, and its connections by state.
 ///
 /// Bounded: a full bucket evicts its least recently active service that is not under attack; when
 /// every service in the bucket is under attack, the new service is not tracked and that is counted.
