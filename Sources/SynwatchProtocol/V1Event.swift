@@ -50,6 +50,8 @@ extension V1 {
         public struct Window: Codable, Hashable, Sendable {
             public var synPerSecond: Rate
             public var halfOpenPerSecond: Rate
+            /// Attempts the server refused with a RST (nothing listens on the port).
+            public var refusedPerSecond: Rate
             public var completionRatio: Ratio
             public var distinctSources: Int
             /// Heaviest first.
@@ -58,7 +60,8 @@ extension V1 {
             public var completionGrace: Seconds
 
             enum CodingKeys: String, CodingKey {
-                case synPerSecond = "syn_per_s", halfOpenPerSecond = "half_open_per_s"
+                case synPerSecond = "syn_per_s", halfOpenPerSecond = "half_open_per_s", refusedPerSecond =
+                    "refused_per_s"
                 case completionRatio = "completion_ratio", distinctSources = "distinct_sources"
                 case topSources = "top_sources", completionGrace = "completion_grace"
             }
@@ -78,6 +81,7 @@ extension V1 {
             public var duration: Seconds
             public var peakSynPerSecond: Rate
             public var peakHalfOpenPerSecond: Rate
+            public var peakRefusedPerSecond: Rate
             public var peakDistinctSources: Int
             public var totalSyns: Int
             /// `quiet`, or `capture_end` when the capture stopped first.
@@ -85,8 +89,8 @@ extension V1 {
 
             enum CodingKeys: String, CodingKey {
                 case start, duration, peakSynPerSecond = "peak_syn_per_s"
-                case peakHalfOpenPerSecond = "peak_half_open_per_s", peakDistinctSources = "peak_distinct_sources"
-                case totalSyns = "total_syns", endReason = "end_reason"
+                case peakHalfOpenPerSecond = "peak_half_open_per_s", peakRefusedPerSecond = "peak_refused_per_s"
+                case peakDistinctSources = "peak_distinct_sources", totalSyns = "total_syns", endReason = "end_reason"
             }
         }
 
@@ -210,6 +214,7 @@ extension V1.Event.Window {
     public init(_ figures: VictimFigures) {
         synPerSecond = Rate(figures.synPerSecond)
         halfOpenPerSecond = Rate(figures.halfOpenPerSecond)
+        refusedPerSecond = Rate(figures.refusedPerSecond)
         completionRatio = Ratio(figures.completionRatio)
         distinctSources = figures.distinctSources
         topSources = figures.topSources.map {
@@ -222,6 +227,10 @@ extension V1.Event.Window {
     public static let metrics: [(name: String, help: String, value: @Sendable (Self) -> Double)] = [
         ("syn_per_second", "SYNs per second to the victim, latest window.", { $0.synPerSecond.value }),
         ("half_open_per_second", "Half-open attempts per second, latest window.", { $0.halfOpenPerSecond.value }),
+        (
+            "refused_per_second", "Attempts refused by the server's RST per second (a closed port), latest window.",
+            { $0.refusedPerSecond.value }
+        ),
         ("completion_ratio", "Share of handshakes completed, latest window.", { $0.completionRatio.value }),
         ("distinct_sources", "Estimated distinct sources.", { Double($0.distinctSources) }),
         (
@@ -237,6 +246,7 @@ extension V1.Event.End {
         duration = Seconds(summary.duration.seconds)
         peakSynPerSecond = Rate(summary.peakSynPerSecond)
         peakHalfOpenPerSecond = Rate(summary.peakHalfOpenPerSecond)
+        peakRefusedPerSecond = Rate(summary.peakRefusedPerSecond)
         peakDistinctSources = summary.peakDistinctSources
         totalSyns = summary.totalSyns
         endReason = summary.endReason.rawValue

@@ -239,11 +239,13 @@ extension V1 {
         public struct Peaks: Codable, Hashable, Sendable {
             public var peakSynPerSecond: Rate
             public var peakHalfOpenPerSecond: Rate
+            public var peakRefusedPerSecond: Rate
             public var peakDistinctSources: Int
             public var totalSyns: Int
 
             enum CodingKeys: String, CodingKey {
                 case peakSynPerSecond = "peak_syn_per_s", peakHalfOpenPerSecond = "peak_half_open_per_s"
+                case peakRefusedPerSecond = "peak_refused_per_s"
                 case peakDistinctSources = "peak_distinct_sources", totalSyns = "total_syns"
             }
         }
@@ -482,6 +484,7 @@ extension V1.ActiveAttack {
         peaks = Peaks(
             peakSynPerSecond: Rate(attack.peakSynPerSecond),
             peakHalfOpenPerSecond: Rate(attack.peakHalfOpenPerSecond),
+            peakRefusedPerSecond: Rate(attack.peakRefusedPerSecond),
             peakDistinctSources: attack.peakDistinctSources,
             totalSyns: attack.totalSyns
         )

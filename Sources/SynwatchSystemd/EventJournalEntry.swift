@@ -56,7 +56,8 @@ extension JournalEntry {
         case .attackStart: return "SYN flood on \(service(event)): \(shape(event))"
         case .attackUpdate:
             // An update comes while the quiet period runs out too: then it must not say the flood goes on.
-            let phase = (event.figures?.halfOpenPerSecond ?? 0) > 0 ? "goes on" : "is subsiding"
+            let failing = event.figures.map { $0.halfOpenPerSecond + $0.refusedPerSecond } ?? 0
+            let phase = failing > 0 ? "goes on" : "is subsiding"
             return "SYN flood on \(service(event)) \(phase): \(shape(event))"
         case .attackEnd:
             var text = "SYN flood on \(service(event)) ended"
@@ -85,11 +86,15 @@ extension JournalEntry {
         event.victim?.serviceText(port: event.port) ?? "an unknown address"
     }
 
-    /// `random-source, 24k half-open/s from ~23k sources`; a single source is named.
+    /// `random-source, 24k half-open/s from ~23k sources`; a single source is named. At a closed port, whose
+    /// kernel refuses the SYNs, the rate says so: `24k refused/s (port closed)`.
     static func shape(_ event: Event) -> String {
         let kind = event.kind?.rawValue ?? "unclassified"
         guard let figures = event.figures else { return kind }
-        let rate = "\(compact(figures.halfOpenPerSecond)) half-open/s"
+        let rate =
+            figures.refusedPerSecond > figures.halfOpenPerSecond
+            ? "\(compact(figures.refusedPerSecond)) refused/s (port closed)"
+            : "\(compact(figures.halfOpenPerSecond)) half-open/s"
         if event.kind == .singleSource, let top = figures.topSources.first {
             return "\(kind), \(rate) from \(top.address)"
         }

@@ -41,6 +41,8 @@ public struct Flood: Sendable {
     public var retransmits: Bool?
     /// SYN-ACK retransmissions of the victim (after 1, 3, 7, ... s) for SYNs the attacker does not repeat.
     public var synAckRetransmissions: Int
+    /// Whether nothing listens on the victim's port: its kernel answers every SYN with a RST/ACK.
+    public var closedPort: Bool
 
     /// A flood of `kind` at `rate` SYNs per second, starting `start` seconds into the scenario.
     ///
@@ -56,6 +58,7 @@ public struct Flood: Sendable {
     ///   - pulse: on/off periods, nil for a steady flood.
     ///   - retransmits: whether attackers retransmit their SYNs (nil: only distributed bots do).
     ///   - synAckRetransmissions: how often the victim repeats a SYN-ACK nobody answers.
+    ///   - closedPort: whether the victim's port is closed, so that its kernel refuses every SYN.
     public init(
         _ kind: FloodKind = .randomSource,
         victim: Endpoint? = nil,
@@ -67,7 +70,8 @@ public struct Flood: Sendable {
         style: SYNStyle? = nil,
         pulse: Pulse? = nil,
         retransmits: Bool? = nil,
-        synAckRetransmissions: Int = 2
+        synAckRetransmissions: Int = 2,
+        closedPort: Bool = false
     ) {
         self.kind = kind
         self.victim = victim
@@ -80,6 +84,7 @@ public struct Flood: Sendable {
         self.pulse = pulse
         self.retransmits = retransmits
         self.synAckRetransmissions = synAckRetransmissions
+        self.closedPort = closedPort
     }
 }
 
@@ -93,6 +98,7 @@ struct FloodSource: TrafficSource {
     /// When the attacker sends each attempt's SYN, in seconds after the first.
     private let synDelays: [Int64]
     private let synAckRetransmissions: Int
+    private let closedPort: Bool
     private let botCount: Int
     private let pulse: Pulse?
     /// Scrambles source indices so different seeds use different addresses (XOR keeps them distinct).
@@ -129,6 +135,7 @@ struct FloodSource: TrafficSource {
         retransmits = config.retransmits ?? (config.kind == .distributed)
         synDelays = retransmits ? [0, 1, 3] : [0]
         synAckRetransmissions = config.synAckRetransmissions
+        closedPort = config.closedPort
         pulse = config.pulse
         mss = frame.family == .ipv4 ? 1460 : 1440
         let window = try frame.window(start: config.start, duration: config.duration, part: "the flood")
@@ -198,9 +205,13 @@ struct FloodSource: TrafficSource {
             }
             schedule.add(copy)
             synPackets += 1
-            schedule.add(synAck(answering: copy, serverISN: serverISN, after: rng.int(in: 10_000...50_000)))
+            let delay = rng.int(in: 10_000...50_000)
+            schedule.add(
+                closedPort
+                    ? refusal(of: copy, after: delay) : synAck(answering: copy, serverISN: serverISN, after: delay)
+            )
         }
-        if !retransmits {
+        if !retransmits && !closedPort {
             // Nobody repeats the SYN, so the victim's own timer repeats its SYN-ACK: after 1, 3, 7, ... s.
             var delay: Int64 = 0
             for attempt in 0..<synAckRetransmissions {
@@ -214,6 +225,24 @@ struct FloodSource: TrafficSource {
         last = time
         attempts += 1
         nextTime = arrivals.next(using: &rng)
+    }
+
+    /// The RST/ACK of a victim where nothing listens, `delay` ns after `syn`.
+    private func refusal(of syn: Segment, after delay: Int) -> Segment {
+        var reply = Segment(
+            time: syn.time + Int64(delay),
+            from: victim.address,
+            victim.port,
+            to: syn.source,
+            syn.sourcePort,
+            sequence: 0,
+            acknowledgment: syn.sequence &+ 1,
+            flags: .rstAck,
+            window: 0,
+            inbound: false
+        )
+        reply.ipIdentification = 0
+        return reply
     }
 
     /// The victim's SYN-ACK to `syn`, `delay` ns later; its options answer the SYN's.

@@ -49,6 +49,9 @@ struct FloodCommand: ParsableCommand {
     @Option(help: "Whether attackers retransmit their SYNs after 1 s and 3 s (default: only distributed bots).")
     var retransmits: Bool?
 
+    @Flag(help: "Nothing listens on the victim's port: its kernel refuses every SYN with a RST/ACK.")
+    var closedPort = false
+
     func validate() throws {
         guard (pulseOn == nil) == (pulseOff == nil) else {
             throw ValidationError("--pulse-on and --pulse-off go together")
@@ -70,7 +73,8 @@ struct FloodCommand: ParsableCommand {
             bots: bots,
             style: style,
             pulse: pulse,
-            retransmits: retransmits
+            retransmits: retransmits,
+            closedPort: closedPort
         )
         try scenario.write(scenario.scenario().flood(flood), output)
     }

@@ -130,13 +130,15 @@ struct AnalysisReport {
             text += summary.endReason == .captureEnd ? " (end of capture)" : ""
             text += ", lasted \(Self.format(seconds: summary.duration.seconds))\n"
             text += "      peak \(Self.rate(summary.peakSynPerSecond)) SYN/s, "
-            text += "\(Self.rate(summary.peakHalfOpenPerSecond)) half-open/s, "
+            text += Self.failing(halfOpen: summary.peakHalfOpenPerSecond, refused: summary.peakRefusedPerSecond) + ", "
             text += "~\(grouped(summary.peakDistinctSources)) sources, \(grouped(summary.totalSyns)) SYNs\n"
         } else {
             text += ", still going on\n"
         }
         if let figures = start.figures {
-            text += "      at detection: completion ratio \(Self.percent(figures.completionRatio))"
+            let failing = Self.failing(halfOpen: figures.halfOpenPerSecond, refused: figures.refusedPerSecond)
+            text += "      at detection: \(failing), "
+            text += "completion ratio \(Self.percent(figures.completionRatio))"
             if !figures.topSources.isEmpty {
                 text += ", top sources (half-open): "
                 text += figures.topSources.map { "\($0.address) (\($0.halfOpen))" }.joined(separator: ", ")
@@ -186,6 +188,15 @@ struct AnalysisReport {
 
     static func rate(_ value: Double) -> String {
         value >= 100 ? grouped(Int(value.rounded())) : JSONValue.number(value, decimals: 1).rendered
+    }
+
+    /// `850 half-open/s`, or at a closed port, whose kernel refuses the SYNs, `850 refused/s (port closed)`.
+    static func failing(halfOpen: Double, refused: Double) -> String {
+        refused > halfOpen ? "\(rate(refused)) refused/s (port closed)" : "\(rate(halfOpen)) half-open/s"
+    }
+
+    static func failing(_ window: V1.Event.Window) -> String {
+        failing(halfOpen: window.halfOpenPerSecond.value, refused: window.refusedPerSecond.value)
     }
 
     static func percent(_ ratio: Double) -> String {

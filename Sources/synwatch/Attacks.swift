@@ -17,7 +17,7 @@ struct Attacks: AsyncParsableCommand {
             text += "  #\(identity.attackID)  SYN flood on \(attack.service)  \(identity.kind.rawValue), "
             text += "since \(identity.start.text)\n"
             text += "      \(AnalysisReport.rate(window.synPerSecond.value)) SYN/s, "
-            text += "\(AnalysisReport.rate(window.halfOpenPerSecond.value)) half-open/s, "
+            text += AnalysisReport.failing(window) + ", "
             text += "completion ratio \(AnalysisReport.percent(window.completionRatio.value)), "
             text += "~\(grouped(window.distinctSources)) sources\n"
             if !window.topSources.isEmpty {
@@ -38,7 +38,8 @@ struct Attacks: AsyncParsableCommand {
             text += "\(end.start.text) to \(header.time.text), "
             text += "lasted \(AnalysisReport.format(seconds: end.duration.value))\n"
             text += "      peak \(AnalysisReport.rate(end.peakSynPerSecond.value)) SYN/s, "
-            text += "\(AnalysisReport.rate(end.peakHalfOpenPerSecond.value)) half-open/s, "
+            let peak = (halfOpen: end.peakHalfOpenPerSecond.value, refused: end.peakRefusedPerSecond.value)
+            text += AnalysisReport.failing(halfOpen: peak.halfOpen, refused: peak.refused) + ", "
             text += "~\(grouped(end.peakDistinctSources)) sources, "
             text += "\(grouped(end.totalSyns)) SYNs\n"
         }

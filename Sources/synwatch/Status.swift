@@ -43,7 +43,7 @@ struct Status: AsyncParsableCommand {
             for attack in attacks.active.prefix(3) {
                 text += "         \(attack.service) \(attack.identity.kind.rawValue): "
                 text += "\(AnalysisReport.rate(attack.window.synPerSecond.value)) SYN/s, "
-                text += "\(AnalysisReport.rate(attack.window.halfOpenPerSecond.value)) half-open/s, "
+                text += AnalysisReport.failing(attack.window) + ", "
                 text += "~\(grouped(attack.window.distinctSources)) sources\n"
             }
         }

@@ -46,7 +46,7 @@ struct Watch: AsyncParsableCommand {
                 line += "peak \(AnalysisReport.rate(end.peakSynPerSecond.value)) SYN/s"
             } else if let window = event.window {
                 line += "\(AnalysisReport.rate(window.synPerSecond.value)) SYN/s, "
-                line += "\(AnalysisReport.rate(window.halfOpenPerSecond.value)) half-open/s, "
+                line += AnalysisReport.failing(window) + ", "
                 line += "~\(grouped(window.distinctSources)) sources"
             }
         }

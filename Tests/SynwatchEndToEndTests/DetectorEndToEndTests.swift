@@ -203,6 +203,56 @@ final class DetectorEndToEndTests: XCTestCase {
         try daemon.stop()
     }
 
+    /// (c') Floods at a port where nothing listens: the server's kernel refuses every SYN with a RST/ACK, so nothing
+    /// is half-open. A spoofed storm (8,000 SYNs at 8,000 a second) and hping3 from the client (2,000 SYNs at 1,000 a
+    /// second) are each one attack all the same, `random-source` and `single-source`, their refusals in
+    /// `SYNWATCH_REFUSED_PER_S` and the message.
+    func testFloodsAtAClosedPortAreAttacksOfTheirKind() throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/sbin/hping3"), "needs hping3")
+        let lab = try Self.lab()
+        let workspace = try Workspace()
+        try lab.routeToClient(Self.spoofedPrefix)
+        let flood = try Self.spoofedFlood(in: workspace, packets: 8_000, pps: 8_000)
+        let daemon = try LabDaemon(lab, workspace)
+
+        let replay = try lab.startReplayToServer(flood, pps: 8_000)
+        defer { if replay.isRunning { replay.terminate() } }
+        replay.waitUntilExit()
+        XCTAssertEqual(replay.terminationStatus, 0, "tcpreplay failed")
+        let closedPort = Self.port + 1
+        let hping = try lab.start(
+            in: lab.client,
+            [
+                "timeout", "20", "hping3", "-q", "-S", "-p", String(closedPort), "-c", "2000", "-i", "u1000",
+                ServerClientLab.serverAddress,
+            ]
+        )
+        defer { if hping.isRunning { hping.terminate() } }
+        hping.waitUntilExit()
+
+        // The quiet period is 2 s: both ends follow soon after.
+        var events = try daemon.events(atLeast: 1, settle: 0)
+        let deadline = Date().addingTimeInterval(10)
+        while events.filter({ $0["SYNWATCH_EVENT"] == "attack_end" }).count < 2, Date() < deadline {
+            usleep(250_000)
+            events = try daemon.events(atLeast: 1, settle: 0)
+        }
+        let shown = LabDaemon.describe(events)
+        print("events of synwatchd for the floods at closed ports:\n\(shown)")
+        let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
+        XCTAssertEqual(starts.count, 2, "not exactly two attacks:\n\(shown)")
+        let storm = try XCTUnwrap(starts.first { $0["SYNWATCH_PORT"] == String(Self.port) }, shown)
+        XCTAssertEqual(storm["SYNWATCH_KIND"], "random-source", shown)
+        XCTAssertEqual(storm["SYNWATCH_HALF_OPEN_PER_S"], "0", shown)
+        XCTAssertGreaterThan(Double(storm["SYNWATCH_REFUSED_PER_S"] ?? "") ?? 0, 100, shown)
+        XCTAssertTrue(storm["MESSAGE"]?.contains("refused/s (port closed)") == true, shown)
+        let single = try XCTUnwrap(starts.first { $0["SYNWATCH_PORT"] == String(closedPort) }, shown)
+        XCTAssertEqual(single["SYNWATCH_KIND"], "single-source", shown)
+        XCTAssertTrue(single["SYNWATCH_TOP_SOURCES"]?.hasPrefix(ServerClientLab.clientAddress + ":") == true, shown)
+        XCTAssertGreaterThan(Double(single["SYNWATCH_REFUSED_PER_S"] ?? "") ?? 0, 100, shown)
+        try daemon.stop()
+    }
+
     /// (d) A spoofed flood of 12k SYN/s for 2.5 s against a real listener: exactly one `random-source` attack, its
     /// start within 3 s of the flood's, its start and end in a real journald with every field the daemon writes.
     func testStrongSpoofedFloodIsOneAttackWithEveryFieldInJournald() throws {

@@ -438,6 +438,88 @@ struct DetectorTests {
         #expect(end.time.nanoseconds < Scenario.time(12 + 1.5 + 10), "\(summary(all))")
     }
 
+    /// A spoofed storm at a port where nothing listens: the kernel refuses every SYN with a RST/ACK, so nothing is
+    /// half-open, and it is a flood all the same, told by its refusals.
+    @Test
+    func spoofedFloodAtAClosedPortIsRandomSource() throws {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 16)
+        scenario.background(to: victim, port: 80, from: 0, to: 25)
+        scenario.flood(to: victim, port: 8080, rate: 2_000, from: 5, to: 12, closedPort: true) {
+            $0.spoofedSource(like: victim)
+        }
+        let all = scenario.run(on: Engine.make(), until: 25)
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        let start = starts[0]
+        #expect(start.port == 8080 && start.kind == .randomSource, "\(start)")
+        #expect(start.time.nanoseconds < Scenario.time(6), "\(start)")
+        let figures = try #require(start.figures)
+        #expect(figures.halfOpenPerSecond == 0 && figures.refusedPerSecond > 1_000, "\(figures)")
+        let end = try #require(events(.attackEnd, in: all).first?.summary, "\(summary(all))")
+        #expect(abs(end.peakRefusedPerSecond - 2_000) < 400, "\(end)")
+        #expect(end.endReason == .quiet, "\(end)")
+    }
+
+    /// hping3 from one host at a closed port: a single-source flood, its source named.
+    @Test
+    func oneSourceFloodingAClosedPortIsSingleSource() throws {
+        let victim = v4(198, 18, 0, 10)
+        let attacker = v4(198, 18, 60, 6)
+        var scenario = Scenario(seed: 17)
+        scenario.background(to: victim, port: 80, from: 0, to: 20)
+        scenario.flood(to: victim, port: 25, rate: 1_000, from: 5, to: 10, closedPort: true) { _ in attacker }
+        let all = scenario.run(on: Engine.make(), until: 20)
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        #expect(starts[0].kind == .singleSource, "\(starts[0])")
+        #expect(starts[0].figures?.topSources.first?.address == attacker, "\(starts[0])")
+    }
+
+    /// hping3's default port is 0, the key of the whole host: a flood there, refused, is an attack on the host, of its
+    /// kind, though its one source sends to one port as no scanner does.
+    @Test(arguments: [false, true])
+    func floodAtPortZeroIsAHostAttack(fromOneSource: Bool) throws {
+        let victim = v4(198, 18, 0, 10)
+        let attacker = v4(198, 18, 60, 6)
+        var scenario = Scenario(seed: 19)
+        scenario.background(to: victim, port: 80, from: 0, to: 20)
+        scenario.flood(to: victim, port: 0, rate: 1_000, from: 5, to: 10, closedPort: true) { scenario in
+            fromOneSource ? attacker : scenario.spoofedSource(like: victim)
+        }
+        let all = scenario.run(on: Engine.make(), until: 20)
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        #expect(starts[0].port == nil && starts[0].time.nanoseconds < Scenario.time(6), "\(starts[0])")
+        #expect(starts[0].kind == (fromOneSource ? .singleSource : .randomSource), "\(starts[0])")
+    }
+
+    /// A busy service goes down: its 400 clients keep connecting, each connect tried three times half a second apart
+    /// (as applications retry a refused connection), 900 refused a second. That is no flood: the same real clients
+    /// come back again and again.
+    @Test
+    func clientsOfAServiceThatWentDownRaiseNothing() throws {
+        let server = v4(198, 18, 0, 10)
+        let clients = (0..<400).map { v4(198, 18, 40 + UInt8($0 / 200), UInt8(1 + $0 % 200)) }
+        var scenario = Scenario(seed: 18)
+        scenario.connections(to: server, port: 443, rate: 300, from: 0, to: 10) {
+            clients.randomElement(using: &$0.random)!
+        }
+        var time = Scenario.time(10)
+        while time < Scenario.time(40) {
+            let client = clients.randomElement(using: &scenario.random)!
+            for retry in 0..<3 {
+                let syn = scenario.newSyn(from: client, to: server, port: 443)
+                let sent = time + Int64(retry) * 500 * millisecond
+                scenario.add(syn, at: sent)
+                scenario.add(syn.refusal, at: sent + 100_000)
+            }
+            time += Int64(1e9 / 300 * Double.random(in: 0.5...1.5, using: &scenario.random))
+        }
+        let all = scenario.run(on: Engine.make(), until: 45)
+        #expect(all.isEmpty, "\(summary(all))")
+    }
+
     /// One source probing 200 closed ports, each refused by RST/ACK.
     @Test
     func portScanIsOneScanNotice() throws {

@@ -22,6 +22,7 @@ final class EventJournalEntryTests: XCTestCase {
                 "SYNWATCH_KIND=random-source",
                 "SYNWATCH_SYN_PER_S=24100.46",
                 "SYNWATCH_HALF_OPEN_PER_S=23990",
+                "SYNWATCH_REFUSED_PER_S=0",
                 "SYNWATCH_COMPLETION_RATIO=0.001",
                 "SYNWATCH_DISTINCT_SOURCES=23312",
                 "SYNWATCH_TOP_SOURCES=198.18.7.1:40,2001:db8::7:12",
@@ -72,6 +73,23 @@ final class EventJournalEntryTests: XCTestCase {
         XCTAssertEqual(
             JournalEntry(event: Samples.singleSourceStart)["MESSAGE"],
             "SYN flood on [2001:db8::2]:443: single-source, 850 half-open/s from 198.18.9.9"
+        )
+        // At a closed port the kernel refuses every SYN: nothing is half-open, and the message says why.
+        var refused = Samples.singleSourceStart
+        refused.figures?.refusedPerSecond = 850
+        refused.figures?.halfOpenPerSecond = 0
+        XCTAssertEqual(
+            JournalEntry(event: refused)["MESSAGE"],
+            "SYN flood on [2001:db8::2]:443: single-source, 850 refused/s (port closed) from 198.18.9.9"
+        )
+        var refusedUpdate = Samples.hostUpdate
+        refusedUpdate.figures?.refusedPerSecond = 1_200
+        refusedUpdate.figures?.halfOpenPerSecond = 0
+        XCTAssertEqual(
+            JournalEntry(event: refusedUpdate)["MESSAGE"]?.hasPrefix(
+                "SYN flood on [2001:db8::2] (all ports) goes on: "
+            ),
+            true
         )
         var ended = Samples.attackEnd
         ended.summary?.endReason = .captureEnd

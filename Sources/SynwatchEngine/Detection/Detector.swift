@@ -9,10 +9,15 @@ struct WindowMeasurement {
     var synPackets = 0
     var synPerSecond = 0.0
     var halfOpenPerSecond = 0.0
+    /// Attempts the server refused with a RST: nothing listens on the port.
+    var refusedPerSecond = 0.0
     var completedPerSecond = 0.0
     var completionRatio = 1.0
-    /// Attempts old enough to have completed: the base of the two figures above.
+    /// Attempts old enough to have completed: the base of the figures above.
     var maturedAttempts = 0
+
+    /// Attempts that did not complete: half-open, or refused by a closed port.
+    var failingPerSecond: Double { halfOpenPerSecond + refusedPerSecond }
 }
 
 /// The detector: the evidence and state of each service's attack, once a step, and the events they raise.
@@ -104,8 +109,11 @@ extension Detector {
                 // The evidence is a service's, reported for that service: none is left for the host.
                 state.pointee.undecidedEvidence = 0
                 state.pointee.failedEvidence = 0
-            } else if seenAttempts >= detection.minAttempts {
+            } else if seenAttempts >= detection.minAttempts && !inputs.isRefusingItsClients(slot, measured) {
                 startAttack(slot, threshold: threshold, measured: measured, at: time, inputs, counters: &counters)
+            } else if seenAttempts >= detection.minAttempts {
+                state.pointee.undecidedEvidence = 0
+                state.pointee.failedEvidence = 0
             } else {
                 // Too few attempts to judge yet: evidence waits at the interval, it does not pile up.
                 state.pointee.undecidedEvidence = min(state.pointee.undecidedEvidence, interval)
@@ -134,6 +142,7 @@ extension Detector {
             let distinctSources = inputs.failingSources(slot)
             state.pointee.peakSynPerSecond = max(state.pointee.peakSynPerSecond, measured.synPerSecond)
             state.pointee.peakHalfOpenPerSecond = max(state.pointee.peakHalfOpenPerSecond, measured.halfOpenPerSecond)
+            state.pointee.peakRefusedPerSecond = max(state.pointee.peakRefusedPerSecond, measured.refusedPerSecond)
             state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, distinctSources)
             if time - state.pointee.lastEvidence >= detection.quietPeriod.nanoseconds {
                 endAttack(slot, at: time, reason: .quiet, inputs)
@@ -211,6 +220,7 @@ extension Detector {
         state.pointee.synPacketsAtStart = state.pointee.synPackets - measured.synPackets - pending
         state.pointee.peakSynPerSecond = measured.synPerSecond
         state.pointee.peakHalfOpenPerSecond = measured.halfOpenPerSecond
+        state.pointee.peakRefusedPerSecond = measured.refusedPerSecond
         state.pointee.samplingShift = Detector.samplingShift(forSynPerSecond: measured.synPerSecond)
         state.pointee.samplingWanted = time
         state.pointee.kind = inputs.classify(
@@ -235,6 +245,7 @@ extension Detector {
             duration: TimeSpan(nanoseconds: max(0, end - state.pointee.attackStart)),
             peakSynPerSecond: state.pointee.peakSynPerSecond,
             peakHalfOpenPerSecond: state.pointee.peakHalfOpenPerSecond,
+            peakRefusedPerSecond: state.pointee.peakRefusedPerSecond,
             peakDistinctSources: state.pointee.peakDistinctSources,
             totalSyns: max(0, state.pointee.synPackets - state.pointee.synPacketsAtStart),
             endReason: reason

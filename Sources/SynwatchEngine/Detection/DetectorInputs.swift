@@ -25,7 +25,7 @@ extension DetectorInputs {
         let rateSteps = configuration.windows.rate.nanoseconds / clock.resolution
         let state = victims.states[slot]
         let firstStep = max(step - rateSteps, (state.firstSeen + state.grace) / clock.resolution)
-        var synPackets = 0, attempts = 0, completed = 0, halfOpen = 0
+        var synPackets = 0, attempts = 0, completed = 0, halfOpen = 0, refused = 0
         var position = firstStep
         while position < step {
             let counters = victims.stepCounters(slot, step: position).pointee
@@ -33,6 +33,7 @@ extension DetectorInputs {
             attempts += Int(counters.attempts)
             completed += Int(counters.completed)
             halfOpen += counters.halfOpen
+            refused += Int(counters.refused)
             position += 1
         }
         var result = WindowMeasurement()
@@ -42,6 +43,7 @@ extension DetectorInputs {
         result.synPerSecond = Double(synPackets) / seconds
         // Sampled attempts are estimates: never more half-open attempts than SYNs.
         result.halfOpenPerSecond = Double(min(halfOpen, synPackets)) / seconds
+        result.refusedPerSecond = Double(min(refused, synPackets - min(halfOpen, synPackets))) / seconds
         result.completedPerSecond = Double(completed) / seconds
         result.completionRatio = attempts > 0 ? min(1, Double(completed) / Double(attempts)) : 1
         result.maturedAttempts = attempts
@@ -49,12 +51,16 @@ extension DetectorInputs {
     }
 
     /// Evidence of a flood in the step that just matured (`step - 1`): attempts whose client reset
-    /// them, and attempts still undecided that come from many sources and far outnumber what the
-    /// service completed in the same step. A crowd over a lossy path completes most of its attempts;
-    /// one client's burst into a full listen queue comes from one source and retransmits.
+    /// them, attempts still undecided that come from many sources and far outnumber what the
+    /// service completed in the same step, and attempts the server refused (a flood at a closed port) on a host, or
+    /// on a service that completed nothing in the sources window (one that completes is open: it refuses only while
+    /// it restarts). A crowd over a lossy path completes most of its attempts; one client's burst into a full listen
+    /// queue comes from one source and retransmits.
     func undecidedEvidence(_ slot: Int, step: Int64) -> Double {
         let counters = victims.stepCounters(slot, step: step - 1).pointee
-        let decided = Double(counters.clientReset)
+        let isClosed = victims.keys[slot].port == 0 || victims.states[slot].epochCompleted.total == 0
+        let refused = isClosed ? Double(counters.refused) : 0
+        let decided = Double(counters.clientReset) + refused
         let undecided = Double(max(0, counters.halfOpen - Int(counters.clientReset) - Int(counters.retransmitted)))
         let ratio = configuration.detection.maxCompletionRatio
         // At most `ratio` of the step's decided attempts completed: `completed * (1 - ratio) / ratio` others.
@@ -83,7 +89,8 @@ extension DetectorInputs {
     /// retransmission deadline, which a flood among many clients still shows. A flash crowd that follows a flood,
     /// a few of its handshakes slow, is no flood going on.
     func showsFloodStill(_ slot: Int, _ measured: WindowMeasurement, step: Int64, above threshold: Double) -> Bool {
-        let halfOpen = evidentHalfOpen(measured.halfOpenPerSecond)
+        // A flood at a closed port is refused: those attempts fail as surely as half-open ones.
+        let halfOpen = evidentHalfOpen(measured.halfOpenPerSecond) + measured.refusedPerSecond
         guard halfOpen >= threshold else { return false }
         let ratio = configuration.detection.maxCompletionRatio
         let tail = ratio >= 1 ? 0 : measured.completedPerSecond * ratio / (1 - ratio)
@@ -112,17 +119,31 @@ extension DetectorInputs {
         for slot in 0..<victims.slots.capacity
         where victims.slots.isOccupied(slot) && slot != host && victims.keys[slot].address == address {
             if victims.states[slot].phase == .attacked { return false }
-            if measure(slot, step: step).halfOpenPerSecond >= 0.5 * measured.halfOpenPerSecond { return false }
+            if measure(slot, step: step).failingPerSecond >= 0.5 * measured.failingPerSecond { return false }
         }
         let classification = configuration.classification
         let repeating = sourcesAimingAlone(at: host)
         if let top = repeating.first,
             Double(top.halfOpen) >= classification.singleSourceShare * Double(max(1, failingAttempts(host)))
         {
-            return false
+            // One source probing ports is a scan. One that sends every SYN to one port is a flood on it, and on the
+            // host only for port 0, the host's own key (hping3's default port).
+            guard let source = sources.find(top.address, hash: hasher.hash(top.address)) else { return false }
+            return sources.distinctTargets(source) <= 1
         }
         return repeating.count >= classification.randomSourceMinSources
             || classify(host, distinctSources: failingSources(host), top: nil) == .randomSource
+    }
+
+    /// Whether the evidence on `slot` is mostly attempts the server refused from real clients that come back again
+    /// and again (`distributed`, not one source nor spoofed ones): a service that went down, whose clients retry,
+    /// is no flood at a closed port.
+    func isRefusingItsClients(_ slot: Int, _ measured: WindowMeasurement) -> Bool {
+        guard measured.refusedPerSecond > measured.halfOpenPerSecond else { return false }
+        let distinctSources = failingSources(slot)
+        // The source table is walked only when the sources alone do not say spoofed.
+        guard classify(slot, distinctSources: distinctSources, top: nil) != .randomSource else { return false }
+        return classify(slot, distinctSources: distinctSources, top: topSources(slot).first) == .distributed
     }
 
     /// Whether the whole host at `address` is under attack: a flood spread over its ports.
@@ -173,6 +194,7 @@ extension DetectorInputs {
         return VictimFigures(
             synPerSecond: measured.synPerSecond,
             halfOpenPerSecond: measured.halfOpenPerSecond,
+            refusedPerSecond: measured.refusedPerSecond,
             completionRatio: measured.completionRatio,
             distinctSources: failingSources(slot),
             topSources: spoofed ? [] : topSources(slot),
@@ -180,10 +202,10 @@ extension DetectorInputs {
         )
     }
 
-    /// Half-open attempts in the sources window (weighted where sampled).
+    /// Attempts in the sources window that did not complete, half-open or refused (weighted where sampled).
     func failingAttempts(_ slot: Int) -> Int {
         let state = victims.states[slot]
-        return max(0, state.epochAttempts.total - state.epochClosed.total)
+        return max(0, state.epochAttempts.total - state.epochCompleted.total)
     }
 
     /// Estimated distinct sources of the attempts that did not complete in the sources window: all

@@ -32,8 +32,10 @@ public struct SourceCount: Hashable, Sendable {
 public struct VictimFigures: Hashable, Sendable {
     /// SYN packets per second (retransmissions included) over the rate window.
     public var synPerSecond: Double
-    /// Handshakes per second that neither completed nor were reset within the completion grace.
+    /// Handshakes per second that neither completed nor were refused within the completion grace.
     public var halfOpenPerSecond: Double
+    /// Attempts per second the server refused with a RST: nothing listens on the port.
+    public var refusedPerSecond: Double
     /// Completed handshakes per matured attempt (1 when there were none).
     public var completionRatio: Double
     /// Estimated distinct sources over the sources window.
@@ -47,6 +49,7 @@ public struct VictimFigures: Hashable, Sendable {
     public init(
         synPerSecond: Double = 0,
         halfOpenPerSecond: Double = 0,
+        refusedPerSecond: Double = 0,
         completionRatio: Double = 1,
         distinctSources: Int = 0,
         topSources: [SourceCount] = [],
@@ -54,6 +57,7 @@ public struct VictimFigures: Hashable, Sendable {
     ) {
         self.synPerSecond = synPerSecond
         self.halfOpenPerSecond = halfOpenPerSecond
+        self.refusedPerSecond = refusedPerSecond
         self.completionRatio = completionRatio
         self.distinctSources = distinctSources
         self.topSources = topSources
@@ -67,6 +71,8 @@ public struct AttackSummary: Hashable, Sendable {
     public var duration: TimeSpan
     public var peakSynPerSecond: Double
     public var peakHalfOpenPerSecond: Double
+    /// The most attempts refused per second: a flood at a closed port.
+    public var peakRefusedPerSecond: Double
     public var peakDistinctSources: Int
     /// SYN packets to the victim service while the attack lasted.
     public var totalSyns: Int
@@ -83,6 +89,7 @@ public struct AttackSummary: Hashable, Sendable {
         duration: TimeSpan,
         peakSynPerSecond: Double,
         peakHalfOpenPerSecond: Double,
+        peakRefusedPerSecond: Double = 0,
         peakDistinctSources: Int,
         totalSyns: Int,
         endReason: EndReason
@@ -91,6 +98,7 @@ public struct AttackSummary: Hashable, Sendable {
         self.duration = duration
         self.peakSynPerSecond = peakSynPerSecond
         self.peakHalfOpenPerSecond = peakHalfOpenPerSecond
+        self.peakRefusedPerSecond = peakRefusedPerSecond
         self.peakDistinctSources = peakDistinctSources
         self.totalSyns = totalSyns
         self.endReason = endReason

@@ -277,13 +277,14 @@ extension Engine {
                     DelayHistogram.add(clock.now - entry.synTime, to: victims.delayHistogram(victim))
                     DelayHistogram.add(clock.now - entry.synTime, to: linkDelays)
                 }
+                // A refused attempt stays among the source's failing ones: a flood at a closed port is refused whole.
+                SpaceSaving.remove(
+                    client,
+                    weight: Int32(weight),
+                    from: victims.top(victim, parity: parity),
+                    k: victims.topK
+                )
             }
-            SpaceSaving.remove(
-                client,
-                weight: Int32(weight),
-                from: victims.top(victim, parity: parity),
-                k: victims.topK
-            )
         }
         if completed, let source = sources.find(client, hash: clientHash) {
             sources.advanceEpoch(source, to: clock.epoch)

@@ -99,6 +99,7 @@ extension Engine {
                     figures: figures,
                     peakSynPerSecond: state.peakSynPerSecond,
                     peakHalfOpenPerSecond: state.peakHalfOpenPerSecond,
+                    peakRefusedPerSecond: state.peakRefusedPerSecond,
                     peakDistinctSources: max(state.peakDistinctSources, figures.distinctSources),
                     totalSyns: max(0, state.synPackets - state.synPacketsAtStart)
                 )

@@ -348,6 +348,7 @@ public struct AttackStatus: Sendable, Equatable {
     public var figures: VictimFigures
     public var peakSynPerSecond: Double
     public var peakHalfOpenPerSecond: Double
+    public var peakRefusedPerSecond: Double
     public var peakDistinctSources: Int
     /// SYN packets to the service since the attack started.
     public var totalSyns: Int
@@ -361,6 +362,7 @@ public struct AttackStatus: Sendable, Equatable {
         figures: VictimFigures,
         peakSynPerSecond: Double,
         peakHalfOpenPerSecond: Double,
+        peakRefusedPerSecond: Double = 0,
         peakDistinctSources: Int,
         totalSyns: Int
     ) {
@@ -372,6 +374,7 @@ public struct AttackStatus: Sendable, Equatable {
         self.figures = figures
         self.peakSynPerSecond = peakSynPerSecond
         self.peakHalfOpenPerSecond = peakHalfOpenPerSecond
+        self.peakRefusedPerSecond = peakRefusedPerSecond
         self.peakDistinctSources = peakDistinctSources
         self.totalSyns = totalSyns
     }

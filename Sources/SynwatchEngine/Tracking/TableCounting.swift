@@ -67,8 +67,9 @@ extension Engine {
             if retransmitted { counters.pointee.retransmitted &-= weight }
         }
         if completed { state.pointee.completions &+= Int(weight) } else { state.pointee.resets &+= Int(weight) }
+        guard completed else { return }
         victims.advanceEpoch(service, to: clock.epoch)
-        state.pointee.epochClosed[clock.parity] &+= weight
+        state.pointee.epochCompleted[clock.parity] &+= weight
     }
 
     /// The completion grace learnt from the handshakes of the service in `slot` (nil: of none yet),

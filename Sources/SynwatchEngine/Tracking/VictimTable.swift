@@ -69,9 +69,9 @@ struct VictimState: Sendable {
     var ringHead: Int64 = 0
     /// Number of the current sources epoch (half of the sources window).
     var sourceEpoch: Int64 = 0
-    /// New attempts and closed (completed or reset) attempts per epoch parity.
+    /// New attempts and completed ones per epoch parity: the rest failed (half-open, or refused by a closed port).
     var epochAttempts = EpochPair()
-    var epochClosed = EpochPair()
+    var epochCompleted = EpochPair()
     /// The highest shift the epoch's distinct-sources sketches were fed at (`LeveledHyperLogLog`).
     var epochShift = EpochPair()
 
@@ -109,6 +109,7 @@ struct VictimState: Sendable {
     var samplingWanted: Int64 = 0
     var peakSynPerSecond = 0.0
     var peakHalfOpenPerSecond = 0.0
+    var peakRefusedPerSecond = 0.0
     var peakDistinctSources = 0
 
     /// Moving averages of the service's normal half-open rate and completion ratio.
@@ -277,7 +278,7 @@ final class VictimTable {
             top(slot, parity: parity).update(repeating: .empty, count: topK)
             sample(slot, parity: parity).update(repeating: .empty, count: sampleK)
             states[slot].epochAttempts[parity] = 0
-            states[slot].epochClosed[parity] = 0
+            states[slot].epochCompleted[parity] = 0
             states[slot].epochShift[parity] = 0
         }
         states[slot].sourceEpoch = epoch

@@ -36,13 +36,15 @@ struct Scenario {
         )
     }
 
-    /// SYNs at `rate` per second from `source()`, each answered by the server's SYN-ACK and never completed.
+    /// SYNs at `rate` per second from `source()`, each answered by the server's SYN-ACK and never completed, or
+    /// where the port is closed, refused by its RST/ACK.
     mutating func flood(
         to victim: IPAddress,
         port: UInt16,
         rate: Double,
         from start: Double,
         to end: Double,
+        closedPort: Bool = false,
         source: (inout Scenario) -> IPAddress
     ) {
         var time = Scenario.time(start)
@@ -50,7 +52,7 @@ struct Scenario {
         while time < Scenario.time(end) {
             let syn = newSyn(from: source(&self), to: victim, port: port)
             add(syn, at: time)
-            add(syn.synAck(isn: random.next32()), at: time + 100_000)
+            add(closedPort ? syn.refusal : syn.synAck(isn: random.next32()), at: time + 100_000)
             time += Int64(interval * Double.random(in: 0.5...1.5, using: &random))
         }
     }
