@@ -70,6 +70,7 @@ import Testing
                 "SYNWATCH_KIND=single-source",
                 "SYNWATCH_SYN_PER_S=12345.68",
                 "SYNWATCH_HALF_OPEN_PER_S=9876.5",
+                "SYNWATCH_REFUSED_PER_S=0",
                 "SYNWATCH_COMPLETION_RATIO=0.013",
                 "SYNWATCH_DISTINCT_SOURCES=3",
                 "SYNWATCH_TOP_SOURCES=198.18.5.5",

@@ -42,7 +42,8 @@ final class JSONTests: XCTestCase {
         XCTAssertEqual(
             event.json.rendered,
             #"{"event":"attack_start","attack_id":7,"time":1700000000.120000000,"victim":"198.18.0.2","port":80,"#
-                + #""kind":"random-source","syn_per_s":24000.46,"half_open_per_s":23990,"completion_ratio":0,"#
+                + #""kind":"random-source","syn_per_s":24000.46,"half_open_per_s":23990,"refused_per_s":0,"#
+                + #""completion_ratio":0,"#
                 + #""distinct_sources":23512,"top_sources":[{"address":"2001:db8::1","half_open":3}],"completion_grace":0}"#
         )
     }
