@@ -495,8 +495,8 @@ struct DetectorTests {
     }
 
     /// A busy service goes down: its 400 clients keep connecting, each connect tried three times half a second apart
-    /// (as applications retry a refused connection), 900 refused a second. That is no flood: the same real clients
-    /// come back again and again.
+    /// (as applications retry a refused connection), 900 refused a second for 30 s. A service that completed
+    /// handshakes listens: its refusals are a restart, not a flood at a closed port.
     @Test
     func clientsOfAServiceThatWentDownRaiseNothing() throws {
         let server = v4(198, 18, 0, 10)
@@ -516,6 +516,19 @@ struct DetectorTests {
             }
             time += Int64(1e9 / 300 * Double.random(in: 0.5...1.5, using: &scenario.random))
         }
+        let all = scenario.run(on: Engine.make(), until: 45)
+        #expect(all.isEmpty, "\(summary(all))")
+    }
+
+    /// A reverse proxy whose upstream went down: one host, 500 new connections a second, every one refused for 30 s.
+    /// Told by its source alone it would be a single-source flood; the upstream completed handshakes before.
+    @Test
+    func proxyHammeringAnUpstreamThatWentDownRaisesNothing() throws {
+        let upstream = v4(198, 18, 0, 10)
+        let proxy = v4(198, 18, 5, 5)
+        var scenario = Scenario(seed: 20)
+        scenario.connections(to: upstream, port: 8080, rate: 500, from: 0, to: 10) { _ in proxy }
+        scenario.flood(to: upstream, port: 8080, rate: 500, from: 10, to: 40, closedPort: true) { _ in proxy }
         let all = scenario.run(on: Engine.make(), until: 45)
         #expect(all.isEmpty, "\(summary(all))")
     }

@@ -109,11 +109,8 @@ extension Detector {
                 // The evidence is a service's, reported for that service: none is left for the host.
                 state.pointee.undecidedEvidence = 0
                 state.pointee.failedEvidence = 0
-            } else if seenAttempts >= detection.minAttempts && !inputs.isRefusingItsClients(slot, measured) {
-                startAttack(slot, threshold: threshold, measured: measured, at: time, inputs, counters: &counters)
             } else if seenAttempts >= detection.minAttempts {
-                state.pointee.undecidedEvidence = 0
-                state.pointee.failedEvidence = 0
+                startAttack(slot, threshold: threshold, measured: measured, at: time, inputs, counters: &counters)
             } else {
                 // Too few attempts to judge yet: evidence waits at the interval, it does not pile up.
                 state.pointee.undecidedEvidence = min(state.pointee.undecidedEvidence, interval)

@@ -53,13 +53,13 @@ extension DetectorInputs {
     /// Evidence of a flood in the step that just matured (`step - 1`): attempts whose client reset
     /// them, attempts still undecided that come from many sources and far outnumber what the
     /// service completed in the same step, and attempts the server refused (a flood at a closed port) on a host, or
-    /// on a service that completed nothing in the sources window (one that completes is open: it refuses only while
-    /// it restarts). A crowd over a lossy path completes most of its attempts; one client's burst into a full listen
-    /// queue comes from one source and retransmits.
+    /// on a service that never completed a handshake (one that did listens: it refuses only while it restarts, and
+    /// its own clients, or a proxy in front of it, then make the refusals). A crowd over a lossy path completes most
+    /// of its attempts; one client's burst into a full listen queue comes from one source and retransmits.
     func undecidedEvidence(_ slot: Int, step: Int64) -> Double {
         let counters = victims.stepCounters(slot, step: step - 1).pointee
-        let isClosed = victims.keys[slot].port == 0 || victims.states[slot].epochCompleted.total == 0
-        let refused = isClosed ? Double(counters.refused) : 0
+        let refusalsCount = victims.keys[slot].port == 0 || victims.states[slot].completions == 0
+        let refused = refusalsCount ? Double(counters.refused) : 0
         let decided = Double(counters.clientReset) + refused
         let undecided = Double(max(0, counters.halfOpen - Int(counters.clientReset) - Int(counters.retransmitted)))
         let ratio = configuration.detection.maxCompletionRatio
@@ -133,17 +133,6 @@ extension DetectorInputs {
         }
         return repeating.count >= classification.randomSourceMinSources
             || classify(host, distinctSources: failingSources(host), top: nil) == .randomSource
-    }
-
-    /// Whether the evidence on `slot` is mostly attempts the server refused from real clients that come back again
-    /// and again (`distributed`, not one source nor spoofed ones): a service that went down, whose clients retry,
-    /// is no flood at a closed port.
-    func isRefusingItsClients(_ slot: Int, _ measured: WindowMeasurement) -> Bool {
-        guard measured.refusedPerSecond > measured.halfOpenPerSecond else { return false }
-        let distinctSources = failingSources(slot)
-        // The source table is walked only when the sources alone do not say spoofed.
-        guard classify(slot, distinctSources: distinctSources, top: nil) != .randomSource else { return false }
-        return classify(slot, distinctSources: distinctSources, top: topSources(slot).first) == .distributed
     }
 
     /// Whether the whole host at `address` is under attack: a flood spread over its ports.
