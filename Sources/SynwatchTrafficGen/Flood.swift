@@ -229,47 +229,52 @@ struct FloodSource: TrafficSource {
 
     /// The RST/ACK of a victim where nothing listens, `delay` ns after `syn`.
     private func refusal(of syn: Segment, after delay: Int) -> Segment {
-        var reply = Segment(
-            time: syn.time + Int64(delay),
-            from: victim.address,
-            victim.port,
-            to: syn.source,
-            syn.sourcePort,
-            sequence: 0,
-            acknowledgment: syn.sequence &+ 1,
-            flags: .rstAck,
-            window: 0,
-            inbound: false
-        )
-        reply.ipIdentification = 0
-        return reply
+        reply(to: syn, after: delay, sequence: 0, flags: .rstAck, window: 0)
     }
 
     /// The victim's SYN-ACK to `syn`, `delay` ns later; its options answer the SYN's.
     private func synAck(answering syn: Segment, serverISN: UInt32, after delay: Int) -> Segment {
+        var answer = reply(
+            to: syn,
+            after: delay,
+            sequence: serverISN,
+            flags: style == .eceCwr ? [.syn, .ack, .ece] : .synAck,
+            window: 65160
+        )
+        if case .linux(_, _, let tsval, _) = syn.options {
+            answer.options = .linux(
+                mss: mss,
+                windowScale: 7,
+                tsval: UInt32(truncatingIfNeeded: answer.time / 4_000_000),
+                tsecr: tsval
+            )
+        } else {
+            answer.options = .mss(mss)
+        }
+        return answer
+    }
+
+    /// The victim's answer to `syn`, `delay` ns later, acknowledging it.
+    private func reply(
+        to syn: Segment,
+        after delay: Int,
+        sequence: UInt32,
+        flags: TCPFlags,
+        window: UInt16
+    ) -> Segment {
         var reply = Segment(
             time: syn.time + Int64(delay),
             from: victim.address,
             victim.port,
             to: syn.source,
             syn.sourcePort,
-            sequence: serverISN,
+            sequence: sequence,
             acknowledgment: syn.sequence &+ 1,
-            flags: style == .eceCwr ? [.syn, .ack, .ece] : .synAck,
-            window: 65160,
+            flags: flags,
+            window: window,
             inbound: false
         )
         reply.ipIdentification = 0
-        if case .linux(_, _, let tsval, _) = syn.options {
-            reply.options = .linux(
-                mss: mss,
-                windowScale: 7,
-                tsval: UInt32(truncatingIfNeeded: reply.time / 4_000_000),
-                tsecr: tsval
-            )
-        } else {
-            reply.options = .mss(mss)
-        }
         return reply
     }
 
