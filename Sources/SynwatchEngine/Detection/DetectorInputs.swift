@@ -41,9 +41,10 @@ extension DetectorInputs {
         let seconds = Double(step - firstStep) * Double(clock.resolution) / 1e9
         result.synPackets = synPackets
         result.synPerSecond = Double(synPackets) / seconds
-        // Sampled attempts are estimates: never more half-open attempts than SYNs.
-        result.halfOpenPerSecond = Double(min(halfOpen, synPackets)) / seconds
-        result.refusedPerSecond = Double(min(refused, synPackets - min(halfOpen, synPackets))) / seconds
+        // Sampled attempts are estimates: never more half-open and refused attempts than SYNs.
+        let halfOpenSeen = min(halfOpen, synPackets)
+        result.halfOpenPerSecond = Double(halfOpenSeen) / seconds
+        result.refusedPerSecond = Double(min(refused, synPackets - halfOpenSeen)) / seconds
         result.completedPerSecond = Double(completed) / seconds
         result.completionRatio = attempts > 0 ? min(1, Double(completed) / Double(attempts)) : 1
         result.maturedAttempts = attempts
