@@ -565,6 +565,53 @@ struct DetectorTests {
         #expect(scan.distinctAddresses == 1)
     }
 
+    /// One source sending 1,000 SYNs a second for 10 s to ports 1–1,024 of a host that answers every one with a
+    /// SYN-ACK, among a service's clients. From an address that never answers (DARPA's `neptune`), every attempt is
+    /// held until it times out: a single-source flood on the host. From a scanner, whose kernel resets what it is
+    /// answered, nothing is held: a scan.
+    @Test(arguments: [false, true])
+    func oneSourceOverPortsTheHostAnswersIsAFloodUnlessItResets(resets: Bool) throws {
+        let victim = v4(198, 18, 0, 10)
+        let attacker = v4(198, 18, 66, 6)
+        var scenario = Scenario(seed: 23)
+        scenario.background(to: victim, port: 80, from: 0, to: 30)
+        var time = Scenario.time(5)
+        while time < Scenario.time(15) {
+            let syn = Packet(
+                source: attacker,
+                destination: victim,
+                sourcePort: UInt16.random(in: 1024...65535, using: &scenario.random),
+                destinationPort: UInt16.random(in: 1...1024, using: &scenario.random),
+                sequence: scenario.random.next32(),
+                flags: .syn
+            )
+            scenario.add(syn, at: time)
+            scenario.add(syn.synAck(isn: scenario.random.next32()), at: time + 100_000)
+            if resets {
+                var reset = syn
+                reset.sequence = syn.sequence &+ 1
+                reset.flags = .rst
+                scenario.add(reset, at: time + 200_000)
+            }
+            time += millisecond
+        }
+        let all = scenario.run(on: Engine.make(), until: 40)
+        #expect(events(.scan, in: all).count == 1, "\(summary(all))")
+        let starts = events(.attackStart, in: all)
+        if resets {
+            #expect(starts.isEmpty, "\(summary(all))")
+            return
+        }
+        try #require(starts.count == 1, "\(summary(all))")
+        #expect(starts[0].victim == victim && starts[0].port == nil, "\(starts[0])")
+        #expect(starts[0].kind == .singleSource)
+        let figures = try #require(starts[0].figures)
+        #expect(figures.topSources.first?.address == attacker)
+        // Held attempts show once they time out (5 s), and must add up to an epoch at the threshold's rate.
+        #expect(starts[0].scenarioTime < 13, "started at \(starts[0].scenarioTime)")
+        #expect(events(.attackEnd, in: all).count == 1, "\(summary(all))")
+    }
+
     /// A capture that holds one direction of the connections of a busy address behind NAT, as on a link with
     /// asymmetric routing: SYN-ACKs from 40 servers, 300 a second, each followed by its server's data and FIN. Those
     /// SYN-ACKs answered SYNs out of sight: no backscatter notice.

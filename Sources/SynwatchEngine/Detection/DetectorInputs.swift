@@ -127,13 +127,22 @@ extension DetectorInputs {
         if let top = repeating.first,
             Double(top.halfOpen) >= classification.singleSourceShare * Double(max(1, failingAttempts(host)))
         {
-            // One source probing ports is a scan. One that sends every SYN to one port is a flood on it, and on the
-            // host only for port 0, the host's own key (hping3's default port).
+            // One source probing ports is a scan, answered by RSTs: the host refuses, or the scanner resets what the
+            // host answers. One whose attempts the host answers and holds until they time out fills its queues: a
+            // flood spread over its ports. One that sends every SYN to one port is a flood on it, and on the host
+            // only for port 0, the host's own key (hping3's default port).
             guard let source = sources.find(top.address, hash: hasher.hash(top.address)) else { return false }
-            return sources.distinctTargets(source) <= 1
+            return sources.distinctTargets(source) <= 1 || holdsHalfOpen(host)
         }
         return repeating.count >= classification.randomSourceMinSources
             || classify(host, distinctSources: failingSources(host), top: nil) == .randomSource
+    }
+
+    /// Whether the attempts the host answered and held until they timed out, in the sources window, reach the
+    /// threshold's rate over an epoch (the least the window spans).
+    func holdsHalfOpen(_ host: Int) -> Bool {
+        let epochSeconds = Double(clock.epochLength) / 1e9
+        return Double(victims.states[host].epochHeld.total) >= configuration.detection.halfOpenPerSecond * epochSeconds
     }
 
     /// Whether the whole host at `address` is under attack: a flood spread over its ports.

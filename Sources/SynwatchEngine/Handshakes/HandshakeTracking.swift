@@ -314,6 +314,11 @@ extension Engine {
                     let hostKey = VictimKey(address: victims.keys[victim].address, port: 0)
                     if let host = victims.find(hostKey, hash: victims.hash(hostKey)), host != victim {
                         victims.states[host].timeouts &+= weight
+                        // What a host answered and held to the end tells a flood over its ports from a scan.
+                        if entry.synAckSeen {
+                            victims.advanceEpoch(host, to: clock.epoch)
+                            victims.states[host].epochHeld[clock.parity] &+= UInt32(weight)
+                        }
                     }
                 }
                 counters.timeouts &+= 1

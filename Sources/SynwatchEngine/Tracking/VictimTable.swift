@@ -72,6 +72,9 @@ struct VictimState: Sendable {
     /// New attempts and completed ones per epoch parity: the rest failed (half-open, or refused by a closed port).
     var epochAttempts = EpochPair()
     var epochCompleted = EpochPair()
+    /// On a host, attempts it answered with a SYN-ACK and held until they timed out, per epoch parity: neither the
+    /// client's ACK nor its RST came (a scanner resets what it is answered).
+    var epochHeld = EpochPair()
     /// The highest shift the epoch's distinct-sources sketches were fed at (`LeveledHyperLogLog`).
     var epochShift = EpochPair()
 
@@ -279,6 +282,7 @@ final class VictimTable {
             sample(slot, parity: parity).update(repeating: .empty, count: sampleK)
             states[slot].epochAttempts[parity] = 0
             states[slot].epochCompleted[parity] = 0
+            states[slot].epochHeld[parity] = 0
             states[slot].epochShift[parity] = 0
         }
         states[slot].sourceEpoch = epoch
