@@ -90,6 +90,25 @@ struct DetectorTests {
         #expect(events(.attackEnd, in: all).count == 1)
     }
 
+    /// One source flooding a service that 1,000 new clients a second connect to: its distinct sources are all
+    /// sources less completing ones, two estimates of some 10,000 whose difference is mostly error. Events named the
+    /// source and said 0 distinct sources.
+    @Test
+    func namedSourcesCountAmongDistinctSources() throws {
+        let victim = v4(198, 18, 0, 10)
+        let attacker = v4(198, 18, 66, 6)
+        var scenario = Scenario(seed: 24)
+        scenario.connections(to: victim, port: 443, rate: 1_000, from: 0, to: 40) { $0.spoofedSource(like: victim) }
+        scenario.flood(to: victim, port: 443, rate: 300, from: 5, to: 35) { _ in attacker }
+        let attack = scenario.run(on: Engine.make(), until: 40).filter { $0.type != .attackEnd }
+        try #require(attack.count >= 3, "\(summary(attack))")
+        for event in attack {
+            let figures = try #require(event.figures)
+            #expect(figures.topSources.first?.address == attacker, "\(figures)")
+            #expect(figures.distinctSources >= figures.topSources.count, "\(figures)")
+        }
+    }
+
     @Test
     func botnetThatNeverCompletesIsDistributed() throws {
         let victim = v4(198, 18, 0, 10)

@@ -190,13 +190,15 @@ extension DetectorInputs {
         let state = victims.states[slot]
         // In a spoofed storm no source stands out: listing some would only name arbitrary ones.
         let spoofed = state.phase == .attacked && state.kind == .randomSource
+        let top = spoofed ? [] : topSources(slot)
         return VictimFigures(
             synPerSecond: measured.synPerSecond,
             halfOpenPerSecond: measured.halfOpenPerSecond,
             refusedPerSecond: measured.refusedPerSecond,
             completionRatio: measured.completionRatio,
-            distinctSources: failingSources(slot),
-            topSources: spoofed ? [] : topSources(slot),
+            // The sources listed failed for certain: the estimate, a difference of two, never says fewer.
+            distinctSources: max(failingSources(slot), top.count),
+            topSources: top,
             completionGrace: TimeSpan(nanoseconds: state.grace)
         )
     }
