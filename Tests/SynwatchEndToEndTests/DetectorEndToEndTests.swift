@@ -253,6 +253,49 @@ final class DetectorEndToEndTests: XCTestCase {
         try daemon.stop()
     }
 
+    /// (c'') One address that never answers floods 12 listening ports of the server: an hping3 per port from the
+    /// client, its source spoofed, a SYN every 12 ms for 14 s (about 1,000 a second in all; stopped by time, as
+    /// hping3 counts the SYN-ACKs it overhears towards `-c`). No port reaches the threshold, and the server holds
+    /// every attempt it answers until it times out: the attack can start 5 s in, once they do. One `single-source`
+    /// attack on the host, naming the address; not a scan.
+    func testOneSourceFloodingListeningPortsIsAHostAttack() throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/sbin/hping3"), "needs hping3")
+        let lab = try Self.lab()
+        let workspace = try Workspace()
+        let ports = (0..<12).map { Self.port + 100 + UInt16($0) }
+        let listeners = try ports.map { try LabListener.start(in: lab, port: $0, backlog: 1024) }
+        defer { listeners.forEach { $0.terminate() } }
+        try lab.routeToClient(Self.spoofedPrefix)
+        let attacker = "198.19.66.6"
+        let daemon = try LabDaemon(lab, workspace)
+
+        let floods = try ports.map { port in
+            try lab.start(
+                in: lab.client,
+                [
+                    "timeout", "14", "hping3", "-q", "-S", "-a", attacker, "-p", String(port), "-c", "20000", "-i",
+                    "u12000", ServerClientLab.serverAddress,
+                ]
+            )
+        }
+        defer { floods.filter(\.isRunning).forEach { $0.terminate() } }
+        let floodBegan = Date()
+        floods.forEach { $0.waitUntilExit() }
+        print("hping3 ran \(String(format: "%.1f", Date().timeIntervalSince(floodBegan))) s")
+
+        let events = try daemon.events(atLeast: 1, settle: 2)
+        let shown = LabDaemon.describe(events)
+        print("events of synwatchd for one source over 12 ports:\n\(shown)")
+        let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
+        XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(shown)")
+        let start = try XCTUnwrap(starts.first, shown)
+        XCTAssertNil(start["SYNWATCH_PORT"], "a host attack names no port:\n\(shown)")
+        XCTAssertEqual(start["SYNWATCH_KIND"], "single-source", shown)
+        XCTAssertTrue(start["SYNWATCH_TOP_SOURCES"]?.hasPrefix(attacker + ":") == true, shown)
+        XCTAssertFalse(events.contains { $0["SYNWATCH_EVENT"] == "scan" }, shown)
+        try daemon.stop()
+    }
+
     /// (d) A spoofed flood of 12k SYN/s for 2.5 s against a real listener: exactly one `random-source` attack, its
     /// start within 3 s of the flood's, its start and end in a real journald with every field the daemon writes.
     func testStrongSpoofedFloodIsOneAttackWithEveryFieldInJournald() throws {
