@@ -6,9 +6,9 @@ import XCTest
 
 /// A real Prometheus scraping two `synwatchd` over `--metrics-listen`, each on a host (network namespace) of its
 /// own, with the shipped rules loaded (their one-minute windows and holds cut to 15 s: the test takes a minute, not
-/// two; `scripts/check-prometheus` runs promtool's unit tests on the shipped timings): benign traffic raises no alert, a flood spread thinly over both hosts
-/// raises the fleet-wide alert though neither daemon reports an attack, and a flood on one host raises the
-/// per-host alert with its victim and port.
+/// two; `scripts/check-prometheus` runs promtool's unit tests on the shipped timings): benign traffic raises no
+/// alert, a flood spread thinly over both hosts raises the fleet-wide alert though neither daemon reports an attack,
+/// and a flood on one host raises the per-host alert with its victim and port.
 final class FleetEndToEndTests: XCTestCase {
     static let perHostAlert = "SynFloodAttack"
     static let fleetAlert = "SynFloodAcrossFleet"

@@ -95,10 +95,7 @@ struct BoundedMemoryTests {
                 case 84..<90:
                     engine.feed(attempt.syn.completingAck(serverISN: attempt.serverISN ?? 0), at: time)
                 default:
-                    var reset = attempt.syn
-                    reset.sequence &+= 1
-                    reset.flags = .rst
-                    engine.feed(reset, at: time)
+                    engine.feed(attempt.syn.reset, at: time)
                 }
             } else {
                 let reflector = v4(198, 18, 200, UInt8.random(in: 1...254, using: &random))

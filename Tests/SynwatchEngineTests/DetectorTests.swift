@@ -317,17 +317,7 @@ struct DetectorTests {
             let synAck = syn.synAck(isn: scenario.random.next32())
             scenario.add(syn, at: time)
             scenario.add(synAck, at: time + 100_000)
-            scenario.add(
-                Packet(
-                    source: attacker,
-                    destination: victim,
-                    sourcePort: port,
-                    destinationPort: 80,
-                    sequence: syn.sequence &+ 1,
-                    flags: .rst
-                ),
-                at: time + 200_000
-            )
+            scenario.add(syn.reset, at: time + 200_000)
             port = port == 65_535 ? 2_000 : port + 1
             time += 500_000
         }
@@ -606,12 +596,7 @@ struct DetectorTests {
             )
             scenario.add(syn, at: time)
             scenario.add(syn.synAck(isn: scenario.random.next32()), at: time + 100_000)
-            if resets {
-                var reset = syn
-                reset.sequence = syn.sequence &+ 1
-                reset.flags = .rst
-                scenario.add(reset, at: time + 200_000)
-            }
+            if resets { scenario.add(syn.reset, at: time + 200_000) }
             time += millisecond
         }
         let all = scenario.run(on: Engine.make(), until: 40)

@@ -105,6 +105,15 @@ struct Packet: Hashable {
         )
     }
 
+    /// The client's RST after this SYN, as its kernel sends for a SYN-ACK it never asked for (a scanner's raw SYNs, a
+    /// flood from a real host).
+    var reset: Packet {
+        var reset = self
+        reset.sequence = sequence &+ 1
+        reset.flags = .rst
+        return reset
+    }
+
     /// The server's RST/ACK refusing this SYN (a closed port).
     var refusal: Packet {
         Packet(
