@@ -106,6 +106,34 @@ public final class CaptureFileReader: FrameSource {
         self.linkType = linkType
     }
 
+    /// Whether a mapped file gives back the pages reading has passed (the default), or waits for `releasePages`:
+    /// frames decoded on other threads after the read still point into them.
+    var releasesPagesAsRead: Bool {
+        get {
+            switch backend {
+            case .mapped(let file): file.releasesAsRead
+            case .mappedPcapng(let file): file.releasesAsRead
+            case .libpcap: true
+            }
+        }
+        set {
+            switch backend {
+            case .mapped(let file): file.releasesAsRead = newValue
+            case .mappedPcapng(let file): file.releasesAsRead = newValue
+            case .libpcap: break
+            }
+        }
+    }
+
+    /// Gives back the mapped pages before byte `offset` (a `bytesConsumed`), whose frames are done with.
+    func releasePages(before offset: Int) {
+        switch backend {
+        case .mapped(let file): file.release(before: offset)
+        case .mappedPcapng(let file): file.release(before: offset)
+        case .libpcap: break
+        }
+    }
+
     /// Bytes of the input consumed so far, or `nil` when unknown (a pipe).
     public var bytesConsumed: Int? {
         switch backend {

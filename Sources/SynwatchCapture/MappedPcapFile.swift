@@ -77,6 +77,8 @@ final class MappedPcapFile {
     private(set) var offset = ClassicPcapHeader.size
     /// Pages before this offset were given back to the kernel.
     private var releasedUpTo = 0
+    /// Whether reading gives back the pages it has passed; if not, whoever is done with the frames calls `release`.
+    var releasesAsRead = true
 
     /// Takes ownership of `mapping` (unmapped on release), whose first bytes hold `header`.
     init(mapping: UnsafeRawBufferPointer, header: ClassicPcapHeader) {
@@ -103,7 +105,7 @@ final class MappedPcapFile {
         var count = 0
         defer {
             self.offset = offset
-            releasePages(of: mapping, before: offset, releasedUpTo: &releasedUpTo)
+            if releasesAsRead { release(before: offset) }
         }
         while count < limit {
             let remaining = end - offset
@@ -150,6 +152,11 @@ final class MappedPcapFile {
         }
         return (count, nil)
     }
+}
+
+extension MappedPcapFile {
+    /// Gives back the pages before `offset`, whose frames are done with.
+    func release(before offset: Int) { releasePages(of: mapping, before: offset, releasedUpTo: &releasedUpTo) }
 }
 
 /// Read pages are given back in steps of this size, so a large capture costs no more resident memory.

@@ -37,6 +37,8 @@ final class MappedPcapngFile {
     /// Frames skipped because their interface's link type is not decoded.
     private(set) var framesSkipped = 0
     private var releasedUpTo = 0
+    /// Whether reading gives back the pages it has passed; if not, whoever is done with the frames calls `release`.
+    var releasesAsRead = true
     /// The current section's byte order differs from this host's.
     private var swapped = false
     /// The current section's interfaces, by interface id.
@@ -78,6 +80,9 @@ final class MappedPcapngFile {
         self.dataLinkType = dataLinkType
         self.ownsMapping = ownsMapping
     }
+
+    /// Gives back the pages before `offset`, whose frames are done with.
+    func release(before offset: Int) { releasePages(of: mapping, before: offset, releasedUpTo: &releasedUpTo) }
 
     deinit {
         if ownsMapping { munmap(UnsafeMutableRawPointer(mutating: mapping.baseAddress), mapping.count) }
@@ -208,7 +213,7 @@ final class MappedPcapngFile {
     func readFrames(upTo limit: Int, _ body: (Frame) -> Void) -> (count: Int, stop: Stop?) {
         let base = mapping.baseAddress!
         var count = 0
-        defer { releasePages(of: mapping, before: offset, releasedUpTo: &releasedUpTo) }
+        defer { if releasesAsRead { release(before: offset) } }
         while count < limit {
             let type: UInt32
             let length: Int

@@ -32,14 +32,16 @@ struct Analyze: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Threads to use: 1 reads, decodes and analyses on one; 2 or more read and decode on a second thread, ahead of the engine (a third would have nothing to do). The events are the same for every count. (default: the cores, at most 2)",
+            "Threads to use: 1 reads, decodes and analyses on one; N above 1 reads and decodes on N - 1 threads, ahead of the engine's. The events are the same for every count. (default: the cores, at most 4)",
             valueName: "n"
         )
     )
     var threads: Int?
 
-    /// The stages analysis runs in: reading and decoding, then the engine.
-    static let maximumThreads = 2
+    /// The default's cap: three decoding threads outpace the engine's on every kind of flood.
+    static let defaultMaximumThreads = 4
+    /// Beyond this, more threads would only wait for the engine's.
+    static let maximumThreads = 16
 
     func validate() throws {
         guard !files.isEmpty else { throw ValidationError("Name at least one capture file, or - for standard input.") }
@@ -49,8 +51,11 @@ struct Analyze: ParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads takes a count of at least 1.") }
     }
 
-    /// `--threads`, else as many as the machine has cores, up to the stages there are.
-    var threadCount: Int { min(Self.maximumThreads, threads ?? max(1, sysconf(CInt(_SC_NPROCESSORS_ONLN)))) }
+    /// `--threads`, else as many as the machine has cores, up to the default's cap.
+    var threadCount: Int {
+        let cores = max(1, sysconf(CInt(_SC_NPROCESSORS_ONLN)))
+        return min(Self.maximumThreads, threads ?? min(Self.defaultMaximumThreads, cores))
+    }
 
     func run() throws {
         let engineConfiguration = try configurationOptions.engineConfiguration()
@@ -79,7 +84,7 @@ struct Analyze: ParsableCommand {
                     progress?.show(source.progress)
                 }
             } else {
-                try DecodingReader(source).run(into: engine) { position in
+                try DecodingReader(source, decoders: threadCount - 1).run(into: engine) { position in
                     if engine.hasEvents { deliver(engine.takeEvents(), to: &report, output: output) }
                     progress?.show(position)
                 }

@@ -5,8 +5,8 @@ import XCTest
 /// `synwatch analyze --threads N`: every thread count prints the same bytes, events and summary alike, on varied
 /// generated captures, several files read as one, the real attack captures, standard input and a damaged file.
 final class AnalyzeThreadsTests: XCTestCase {
-    /// One thread, and two: reading and decoding apart from the engine. More than two run as two (checked on standard input).
-    static let threadCounts = [1, 2]
+    /// One thread; two: reading and decoding apart from the engine; four: three decoding threads taking turns to read.
+    static let threadCounts = [1, 2, 4]
 
     func testEveryThreadCountPrintsTheSame() throws {
         let workspace = try Workspace()

@@ -67,7 +67,7 @@ func analyzeRate(_ path: String, threads: Int) throws -> (rate: Double, attacks:
                 if engine.hasEvents { _ = engine.takeEvents() }
             }
         } else {
-            try DecodingReader(source).run(into: engine) { position in
+            try DecodingReader(source, decoders: threads - 1).run(into: engine) { position in
                 frames = position.framesRead
                 if engine.hasEvents { _ = engine.takeEvents() }
             }
@@ -136,11 +136,13 @@ func checkThroughputAndMemory(_ options: Options, thresholds: [String: Double]) 
     _ = try rawRate(throughputCapture, method: .pcapNextEx, rounds: 1)  // page cache warm-up
     // Rounds alternate the readers so that a noisy neighbour slows all of them alike; the best of each counts.
     var libpcap = 0.0, mapped = 0.0
-    var analysis = [1: (rate: 0.0, attacks: 0), 2: (rate: 0.0, attacks: 0)]
+    // Three threads: two decoding threads taking turns to read.
+    let threadCounts = [1, 2, 3]
+    var analysis = Dictionary(uniqueKeysWithValues: threadCounts.map { ($0, (rate: 0.0, attacks: 0)) })
     for _ in 0..<options.rounds {
         libpcap = max(libpcap, try rawRate(throughputCapture, method: .pcapNextEx, rounds: 1))
         mapped = max(mapped, try rawRate(throughputCapture, method: .captureFileReader, rounds: 1))
-        for threads in [1, 2] {
+        for threads in threadCounts {
             let run = try analyzeRate(throughputCapture, threads: threads)
             analysis[threads] = (max(analysis[threads]!.rate, run.rate), run.attacks)
         }
@@ -155,10 +157,13 @@ func checkThroughputAndMemory(_ options: Options, thresholds: [String: Double]) 
     print("spoofed SYN capture: \(options.packets) packets, \(options.rounds) rounds, best of each")
     print("  raw libpcap read (pcap_next_ex)   \(mpps(libpcap))")
     print("  raw mapped read                   \(mpps(mapped))")
-    print("  analyze path, --threads 1         \(mpps(analysis[1]!.rate)), \(analysis[1]!.attacks) attack(s)")
-    print("  analyze path, --threads 2         \(mpps(analysis[2]!.rate)), \(analysis[2]!.attacks) attack(s)")
-    print(String(format: "  analyze --threads 1 / raw libpcap %.2f", analysis[1]!.rate / libpcap))
-    print(String(format: "  analyze --threads 2 / raw libpcap %.2f", ratio))
+    for threads in threadCounts {
+        let run = analysis[threads]!
+        print("  analyze path, --threads \(threads)         \(mpps(run.rate)), \(run.attacks) attack(s)")
+    }
+    for threads in threadCounts {
+        print(String(format: "  analyze --threads %d / raw libpcap %.2f", threads, analysis[threads]!.rate / libpcap))
+    }
     print("capture with \(options.rssSources) distinct spoofed sources")
     print(String(format: "  peak RSS of synwatch analyze      %.1f MiB", resident))
 
