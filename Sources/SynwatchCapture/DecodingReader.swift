@@ -27,6 +27,8 @@ public final class DecodingReader: @unchecked Sendable {  // shared state is han
         /// and where they end in it: the pages before are given back then.
         var reader: CaptureFileReader?
         var readEnd = 0
+        /// The engine's `thinned` when it gave the slot back, for the decoder that fills it next.
+        var thinned: [SampledService] = []
         let filled = DispatchSemaphore(value: 0)
         let emptied = DispatchSemaphore.starting(at: 1)
 
@@ -79,6 +81,7 @@ public final class DecodingReader: @unchecked Sendable {  // shared state is han
             let note = slot.batch.note
             slot.reader?.releasePages(before: slot.readEnd)
             slot.reader = nil
+            slot.thinned = engine.thinned
             slot.emptied.signal()
             afterBatch(note.progress)
             if note.ended {
@@ -91,6 +94,7 @@ public final class DecodingReader: @unchecked Sendable {  // shared state is han
     /// A decoding thread: at each of its turns it reads the next batch into the next slot, hands the turn on, then
     /// decodes what it read, until the captures end or fail.
     private func decode(turn index: Int, with decoder: FrameDecoder) {
+        var decoder = decoder
         let nextTurn = turns[(index + 1) % turns.count]
         while true {
             turns[index].wait()
@@ -101,6 +105,7 @@ public final class DecodingReader: @unchecked Sendable {  // shared state is han
             let slot = slots[nextBatch % slots.count]
             nextBatch += 1
             slot.emptied.wait()
+            if decoder.thinned != slot.thinned { decoder.thinned = slot.thinned }
             let batch = slot.batch
             let pending = slot.pending
             var held = 0

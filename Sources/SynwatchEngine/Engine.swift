@@ -120,7 +120,7 @@ public final class Engine {
     }
 
     /// Decodes frames for this engine on another thread, for `process(decoded:count:)`.
-    public var frameDecoder: FrameDecoder { FrameDecoder(hasher: hasher) }
+    public var frameDecoder: FrameDecoder { FrameDecoder(hasher: hasher, sampling: clientSampling) }
 
     /// Feeds `count` frames decoded by another thread, in order and in place: the same work as `process(_:)` on
     /// each after its decoding.
@@ -137,12 +137,14 @@ public final class Engine {
             let ahead = index &+ Self.prefetchDistance
             if prefetching && ahead < count { prefetchEntry(for: frames + ahead) }
             let frame = frames + index
+            let hashes = frame.pointee.keyHashes
             dispatch(
                 &frame.pointee.segment,
                 frame.pointee.outcome,
                 time: frame.pointee.time,
                 wireLength: frame.pointee.wireLength,
-                keyHashes: frame.pointee.keyHashes
+                // None for a SYN the decoder expected to be thinned out (`FrameDecoder.thinned`).
+                keyHashes: hashes.handshake.hash == 0 ? nil : hashes
             )
         }
     }

@@ -63,4 +63,45 @@ import Testing
         #expect(alone.events.contains { $0.type == .attackStart })
         #expect(try Self.analyse(sequences, decoders: decoders) == alone)
     }
+
+    @Test("SYNs a decoder leaves unhashed, expecting them thinned out, change nothing when the engine keeps them")
+    func unhashedSynsAreHashedByTheEngine() throws {
+        let directory = TemporaryDirectory()
+        let capture = directory.path("storm.pcap")
+        let victim = try #require(IPAddress("198.18.0.10"))
+        try Scenario(seed: 95, duration: 5)
+            .background(Background(rate: 300, clientCount: 600))
+            .flood(Flood(.randomSource, victim: Endpoint("198.18.0.10", 80), rate: 20_000, start: 1, duration: 3))
+            .write(to: capture)
+        let sequence = [(inputs: [CaptureInput.file(capture)], mapped: true)]
+        let alone = try Self.analyse(sequence, decoders: nil)
+        // The storm was thinned by client: decoders given the engine's list skip most of its SYNs.
+        #expect(alone.statistics.thinnedOut > 0)
+        #expect(try Self.analyse(sequence, decoders: 2) == alone)
+
+        // A decoder whose list is wrong from the first frame: the service thinned before the engine thinned it,
+        // and at another shift.
+        let engine = try Engine()
+        var decoder = engine.frameDecoder
+        decoder.thinned = [SampledService(address: victim, port: 80, shift: 3)]
+        let frames = UnsafeMutablePointer<DecodedFrame>.allocate(capacity: 500)
+        defer { frames.deallocate() }
+        var events = [Event]()
+        let reader = try CaptureFileReader(.file(capture))
+        var filled = 0
+        while let count = try reader.readFrames(
+            upTo: 500,
+            { frame in
+                frames[filled] = decoder.decode(frame)
+                filled += 1
+            }
+        ) {
+            engine.process(decoded: frames, count: count)
+            filled = 0
+            events += engine.takeEvents()
+        }
+        engine.finish()
+        #expect(events + engine.takeEvents() == alone.events)
+        #expect(engine.statistics == alone.statistics)
+    }
 }

@@ -11,7 +11,7 @@ public struct DecodedFrame: Sendable {
     var keyHashes: KeyHashes
 
     @inline(__always)
-    init(_ frame: Frame, hasher: KeyedHasher) {
+    init(_ frame: Frame, hasher: KeyedHasher, thinned: [SampledService], sampling: ClientSampling) {
         time = frame.time.nanoseconds
         wireLength = frame.wireLength
         segment = .empty
@@ -21,7 +21,11 @@ public struct DecodedFrame: Sendable {
             return
         }
         switch segment.flags.intersection([.syn, .ack, .rst]) {
-        case .syn: keyHashes = KeyHashes(syn: segment, hasher)
+        case .syn:
+            // A SYN the engine will thin out is not hashed: during a storm that is most of the reading thread's work.
+            // Should the engine keep it after all (the list changed since), it hashes the keys itself.
+            let shift = thinned.isEmpty ? 0 : thinned.shift(of: segment.destination, port: segment.destinationPort)
+            keyHashes = sampling.keeps(segment.source, shift: shift) ? KeyHashes(syn: segment, hasher) : KeyHashes()
         case [.syn, .ack]: keyHashes = KeyHashes(synAck: segment, hasher)
         default: keyHashes = KeyHashes()
         }
@@ -43,9 +47,14 @@ public struct DecodedFrame: Sendable {
 /// which depends on the engine's hash seed only.
 public struct FrameDecoder: Sendable {
     let hasher: KeyedHasher
+    let sampling: ClientSampling
+    /// The engine's `thinned` as last seen: SYNs it thins out need no hashes. Stale is harmless, only slower.
+    public var thinned: [SampledService] = []
 
     @inline(__always)
-    public func decode(_ frame: Frame) -> DecodedFrame { DecodedFrame(frame, hasher: hasher) }
+    public func decode(_ frame: Frame) -> DecodedFrame {
+        DecodedFrame(frame, hasher: hasher, thinned: thinned, sampling: sampling)
+    }
 }
 
 /// The hashes of the table keys a SYN or a SYN-ACK looks up: their paths' hashing, done where the frame is decoded,
