@@ -106,22 +106,13 @@ public final class CaptureFileReader: FrameSource {
         self.linkType = linkType
     }
 
-    /// Whether a mapped file gives back the pages reading has passed (the default), or waits for `releasePages`:
-    /// frames decoded on other threads after the read still point into them.
-    var releasesPagesAsRead: Bool {
-        get {
-            switch backend {
-            case .mapped(let file): file.releasesAsRead
-            case .mappedPcapng(let file): file.releasesAsRead
-            case .libpcap: true
-            }
-        }
-        set {
-            switch backend {
-            case .mapped(let file): file.releasesAsRead = newValue
-            case .mappedPcapng(let file): file.releasesAsRead = newValue
-            case .libpcap: break
-            }
+    /// Leaves giving back a mapped file's read pages to `releasePages(before:)`, instead of the read: frames decoded
+    /// on other threads after the read still point into them.
+    func deferPageRelease() {
+        switch backend {
+        case .mapped(let file): file.releasesAsRead = false
+        case .mappedPcapng(let file): file.releasesAsRead = false
+        case .libpcap: break
         }
     }
 

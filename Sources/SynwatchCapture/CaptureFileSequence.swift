@@ -44,8 +44,8 @@ public final class CaptureFileSequence: FrameSource {
     public private(set) var currentReader: CaptureFileReader?
 
     private let allowsMapping: Bool
-    /// Passed to each reader opened from now on (`CaptureFileReader.releasesPagesAsRead`).
-    var releasesPagesAsRead = true
+    /// Whether each reader opened from now on leaves its pages to the consumer (`CaptureFileReader.deferPageRelease`).
+    var defersPageRelease = false
     /// Bytes in all inputs, `nil` if a size is unknown.
     private let totalBytes: Int?
     private var currentIndex = -1
@@ -119,7 +119,7 @@ public final class CaptureFileSequence: FrameSource {
                 guard currentIndex + 1 < inputs.count else { return nil }
                 currentIndex += 1
                 reader = try CaptureFileReader(inputs[currentIndex], allowsMapping: allowsMapping)
-                reader.releasesPagesAsRead = releasesPagesAsRead
+                if defersPageRelease { reader.deferPageRelease() }
                 currentReader = reader
                 currentEnded = false
             }

@@ -59,7 +59,7 @@ public final class DecodedBatchRing<Note: Sendable>: @unchecked Sendable {
     ///   - note: what each batch's note holds before it is first filled.
     public init(batchSize: Int, depth: Int, note: Note) {
         batches = (0..<max(2, depth)).map { _ in Batch(capacity: max(1, batchSize), note: note) }
-        emptied = DispatchSemaphore(value: batches.count)
+        emptied = DispatchSemaphore.starting(at: batches.count)
     }
 
     /// The reading thread's next batch, emptied, once the engine's thread is done with it.
@@ -99,5 +99,15 @@ public final class DecodedBatchRing<Note: Sendable>: @unchecked Sendable {
     public func release() {
         nextToTake = (nextToTake + 1) % batches.count
         emptied.signal()
+    }
+}
+
+extension DispatchSemaphore {
+    /// A semaphore holding `value`, created at 0: libdispatch traps when one is released below the value it was
+    /// created with, which a ring given up part-way (a batch still being filled or taken) leaves.
+    static func starting(at value: Int) -> DispatchSemaphore {
+        let semaphore = DispatchSemaphore(value: 0)
+        for _ in 0..<value { semaphore.signal() }
+        return semaphore
     }
 }

@@ -54,7 +54,7 @@ public final class DecodingReader: @unchecked Sendable {  // shared state is han
         self.source = source
         let decoders = max(1, decoders)
         // Pages a turn has read may still be decoding: the engine's thread gives them back, in order, once done.
-        source.releasesPagesAsRead = decoders == 1
+        source.defersPageRelease = decoders > 1
         // Each thread may hold a batch being decoded while the engine works through as many.
         slots = (0..<max(4, 2 * decoders + 2)).map { _ in
             Slot(batchSize: max(1, batchSize), decodesAfterTurn: decoders > 1)
@@ -143,15 +143,5 @@ public final class DecodingReader: @unchecked Sendable {  // shared state is han
             slot.filled.signal()
             if note.ended { return }
         }
-    }
-}
-
-extension DispatchSemaphore {
-    /// A semaphore holding `value`, created at 0: libdispatch traps when one is released below the value it was
-    /// created with, which a run that stops part-way through the ring leaves.
-    static func starting(at value: Int) -> DispatchSemaphore {
-        let semaphore = DispatchSemaphore(value: 0)
-        for _ in 0..<value { semaphore.signal() }
-        return semaphore
     }
 }
