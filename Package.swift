@@ -219,8 +219,7 @@ let package = Package(
             name: "SynwatchEndToEndTests",
             dependencies: [
                 "SynwatchTrafficGen", "synwatch", "synwatchd", "synwatch-trafficgen", "SynwatchDaemon",
-                "SynwatchEngine",
-                "SynwatchTestSupport",
+                "SynwatchCapture", "SynwatchEngine", "SynwatchTestSupport",
             ],
             swiftSettings: strict
         ),
