@@ -75,8 +75,8 @@ final class FiguresDaemonTests: XCTestCase {
         _ = FileManager.default.createFile(atPath: wireLog, contents: nil)
         let tcpdump = try ChildProcess.start(
             [
-                "timeout", "-s", "INT", "60", "tcpdump", "-i", lab.capturePort, "-n", "-U", "-s", "96", "-w", wire,
-                "tcp",
+                "timeout", "-s", "INT", "60", "tcpdump", "-i", lab.capturePort, "--immediate-mode", "-n", "-U", "-s",
+                "96", "-w", wire, "tcp",
             ],
             errors: .file(wireLog)
         )
@@ -93,7 +93,7 @@ final class FiguresDaemonTests: XCTestCase {
         XCTAssertEqual(replay.status, 0, replay.output)
         let sent = try XCTUnwrap(Self.packetsSent(replay.output), replay.output)
         XCTAssertEqual(sent, truth.packets, "tcpreplay did not send every packet: \(replay.output)")
-        // tcpdump stopped once it wrote what its filter took: the file stops growing.
+        // tcpdump, in immediate mode, has written all its filter took once the file stops growing.
         var written = -1
         try DaemonEndToEndTests.waitFor(timeout: 10) {
             usleep(300_000)
