@@ -50,9 +50,8 @@ final class ReadingShard: @unchecked Sendable {  // its capture and state are it
     private let resolution: Int64
     private var lastStatisticsRead: Int64 = 0
     private var meter = ThreadCPUMeter()
-    /// The engine's decoding, with its hash seed: a SYN's keys are hashed here, off the engine's thread, unless the
-    /// engine thins it out (the same list as the kernel's filter: where the filter is off, most of a storm's SYNs).
-    private var decoder: FrameDecoder
+    /// The engine's decoding, with its hash seed: a SYN's keys are hashed here, off the engine's thread.
+    private let decoder: FrameDecoder
     /// Whether the kernel's filter thins what the engine thins by client, and what it thins now.
     private let kernelSampling: Bool
     private let clientSampling: ClientSampling
@@ -94,9 +93,7 @@ final class ReadingShard: @unchecked Sendable {  // its capture and state are it
             let batch = ring.startFilling()
             heartbeat.store(Clocks.monotonicNanoseconds(), ordering: .relaxed)
             var note = Note()
-            let wanted = wantedSampling.withLock { $0 }
-            decoder.thinned = wanted
-            note.kernelSampling = installSampling(wanted)
+            note.kernelSampling = installWantedSampling()
             do {
                 let wait = untilNextStep()
                 let frames = try capture.readFrames(timeout: wait, decodingInto: batch, with: decoder)
@@ -124,8 +121,10 @@ final class ReadingShard: @unchecked Sendable {  // its capture and state are it
 
     /// Puts the engine's latest list of services thinned by client into the kernel's filter, when it changed;
     /// returns the list now in force then. The engine drops the same packets itself, so the filter may lag.
-    private func installSampling(_ wanted: [SampledService]) -> [SampledService]? {
-        guard kernelSampling, wanted != installedSampling else { return nil }
+    private func installWantedSampling() -> [SampledService]? {
+        guard kernelSampling else { return nil }
+        let wanted = wantedSampling.withLock { $0 }
+        guard wanted != installedSampling else { return nil }
         let filter = LiveCaptureOptions.engineFilter(for: capture.linkType, thinning: wanted, sampling: clientSampling)
         do {
             try capture.setFilter(filter)
