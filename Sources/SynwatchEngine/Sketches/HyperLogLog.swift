@@ -47,11 +47,13 @@ struct HyperLogLog: Sendable {
     func cardinality(of sketches: [UnsafeMutablePointer<UInt8>], offset: Int) -> Double {
         var sum = 0.0
         var zeros = 0
-        for index in offset..<(offset + registerCount) {
-            var register: UInt8 = 0
-            for sketch in sketches { register = max(register, sketch[index]) }
-            sum += 1.0 / Double(UInt64(1) << UInt64(register))
-            if register == 0 { zeros += 1 }
+        sketches.withUnsafeBufferPointer { sketches in
+            for index in offset..<(offset + registerCount) {
+                var register: UInt8 = 0
+                for sketch in 0..<sketches.count { register = max(register, sketches[sketch][index]) }
+                sum += 1.0 / Double(UInt64(1) << UInt64(register))
+                if register == 0 { zeros += 1 }
+            }
         }
         let m = Double(registerCount)
         let raw = alpha * m * m / sum
