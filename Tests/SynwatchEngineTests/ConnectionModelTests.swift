@@ -126,6 +126,13 @@ struct ConnectionModel {
 struct ConnectionModelTests {
     static let configuration: EngineConfiguration = {
         var configuration = EngineConfiguration()
+        // Room for the few 4-tuples many times over; the tables of attempts, services and sources play no part in
+        // the counts, and each step reads them whole.
+        configuration.connections.capacity = 1_024
+        configuration.handshakes.capacity = 1_024
+        configuration.victims.capacity = 16
+        configuration.sources.capacity = 64
+        configuration.backscatter.capacity = 16
         configuration.connections.timeWait = .seconds(2)
         configuration.connections.finTimeout = .seconds(3)
         configuration.detection.halfOpenPerSecond = 1e9

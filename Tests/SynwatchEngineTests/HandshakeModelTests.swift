@@ -356,6 +356,7 @@ struct HandshakeModelTests {
         configuration.victims.capacity = 16
         configuration.sources.capacity = 64
         configuration.backscatter.capacity = 16
+        configuration.connections.capacity = 4_096
         // No attack, so every attempt is tracked as the model tracks it.
         configuration.detection.halfOpenPerSecond = 1e9
         configuration.baseline.enabled = false
