@@ -269,12 +269,13 @@ final class FiguresDaemonTests: XCTestCase {
 
     /// The capture times of the SYNs to `service` in the capture file at `path`, in order.
     static func synTimes(in path: String, to service: TrafficLedger.Service) throws -> [Int64] {
+        let victim = try XCTUnwrap(IPAddress(service.address.description))
         var times: [Int64] = []
         try CaptureFileReader(.file(path)).forEachFrame { frame in
             var segment = TCPSegment.empty
             guard PacketDecoder.decode(frame.bytes, linkType: frame.linkType, into: &segment) == .tcp,
                 segment.flags.contains(.syn), !segment.flags.contains(.ack),
-                segment.destinationPort == service.port, segment.destination.description == service.address.description
+                segment.destination == victim, segment.destinationPort == service.port
             else { return }
             times.append(frame.time.nanoseconds)
         }
