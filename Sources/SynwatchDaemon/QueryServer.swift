@@ -136,9 +136,9 @@ public final class QueryServer: Sendable {
             throw error
         }
         defer { if case .path(let path, _) = endpoint { unlink(path) } }
-        let listener: NIOAsyncChannel<Connection, Never>
+        let listener: NIOAsyncChannel<Accepted, Never>
         do {
-            listener = try await Self.listen(on: fd, limits: limits)
+            listener = try await Self.listen(on: fd, limits: limits, admission: admission)
             // NIO listens again on a socket it is handed, with a backlog of 128: set ours back.
             guard Glibc.listen(fd, limits.backlog) == 0 else {
                 let code = errno
@@ -150,6 +150,8 @@ public final class QueryServer: Sendable {
             throw error
         }
         settle(.listening)
+        // Connections accepted but not yet served are closed with the server, and so are any accepted later.
+        defer { admission.stop() }
 
         do {
             // Closes the listening socket once the server stops.
@@ -157,8 +159,8 @@ public final class QueryServer: Sendable {
                 // Accepts as fast as clients come, each served by a task of its own, so the listen queue drains at
                 // once; when the server stops, so do they.
                 try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in connections {
-                        group.addTask { await self.serve(connection) }
+                    for try await accepted in connections {
+                        group.addTask { await self.serve(accepted) }
                     }
                     group.cancelAll()
                 }
@@ -168,11 +170,27 @@ public final class QueryServer: Sendable {
         }
     }
 
-    /// NIO's server on the listening socket `fd`: each connection decoded by NIOHTTP1 within the head limits.
-    /// Accept errors it can recover from (out of descriptors or memory) pause accepting for a moment
-    /// (NIO's `AcceptBackoffHandler`) rather than ending the server.
-    private static func listen(on fd: Int32, limits: Limits) async throws -> NIOAsyncChannel<Connection, Never> {
+    /// A connection as the accept loop hands it over: its pipeline made, not yet reading.
+    ///
+    /// Not yet an `NIOAsyncChannel`: the accept loop's stream drops what it holds when the server stops, and NIO traps
+    /// when an `NIOAsyncChannel` goes unfinished (swift-nio issue 2813). A plain channel can be dropped;
+    /// `Admission` closes it.
+    private struct Accepted: Sendable {
+        var channel: any Channel
+        var id: UInt64
+    }
+
+    /// NIO's server on the listening socket `fd`: each connection decoded by NIOHTTP1 within the head limits, and
+    /// registered with `admission` as it is accepted. Accept errors it can recover from (out of descriptors or
+    /// memory) pause accepting for a moment (NIO's `AcceptBackoffHandler`) rather than ending the server.
+    private static func listen(
+        on fd: Int32,
+        limits: Limits,
+        admission: Admission
+    ) async throws -> NIOAsyncChannel<Accepted, Never> {
         try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            // Nothing is read before `serve` wraps the connection: what came earlier would pass no one.
+            .childChannelOption(.autoRead, value: false)
             .bind(fd) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let headGuard = RequestHeadGuard(
@@ -184,9 +202,19 @@ public final class QueryServer: Sendable {
                     try pipeline.addHandler(headGuard.bytes)
                     try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
                     try pipeline.addHandler(headGuard.head)
-                    return try Connection(wrappingChannelSynchronously: channel)
+                    return Accepted(channel: channel, id: admission.arrive(channel))
                 }
             }
+    }
+
+    /// Wraps an accepted connection for Swift concurrency and starts reading it; on its event loop.
+    /// - Throws: when the connection is no longer active (a wrapper made on a closed one traps when released). NIO
+    ///   activates a connection before the accept loop has it, so that is one already closed.
+    private static func startReading(_ channel: any Channel) throws -> Connection {
+        guard channel.isActive else { throw ChannelError.ioOnClosedChannel }
+        let connection = try Connection(wrappingChannelSynchronously: channel)
+        try? channel.syncOptions?.setOption(.autoRead, value: true)
+        return connection
     }
 
     private func settle(_ state: Listening) {
@@ -202,10 +230,13 @@ public final class QueryServer: Sendable {
 
     typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
-    private func serve(_ connection: Connection) async {
-        let channel = connection.channel
-        let id = admission.arrive(channel)
+    private func serve(_ accepted: Accepted) async {
+        let (channel, id) = (accepted.channel, accepted.id)
         defer { admission.leave(id) }
+        guard let connection = try? await channel.eventLoop.submit({ try Self.startReading(channel) }).get() else {
+            channel.close(promise: nil)
+            return
+        }
         try? await connection.executeThenClose { inbound, outbound in
             var requests = inbound.makeAsyncIterator()
             let head: HTTPRequestHead
@@ -333,7 +364,8 @@ private struct PeerCredentials: Sendable {
     var gid: gid_t = 0
 }
 
-/// Who holds the query socket: connections still sending their request head, and those past it, per user.
+/// Who holds the query socket: connections still sending their request head (from the moment they are accepted),
+/// and those past it, per user.
 private final class Admission: Sendable {
     private struct State {
         var next: UInt64 = 0
@@ -342,6 +374,8 @@ private final class Admission: Sendable {
         /// Connections past their head, and their user.
         var admitted: [UInt64: uid_t?] = [:]
         var perUser: [uid_t: Int] = [:]
+        /// The server stopped: connections arriving now are closed at once.
+        var stopped = false
     }
 
     private let limits: QueryServer.Limits
@@ -349,18 +383,34 @@ private final class Admission: Sendable {
 
     init(_ limits: QueryServer.Limits) { self.limits = limits }
 
-    /// Registers a new connection as waiting for its head; past `maxWaiting`, ends the wait of the oldest.
+    /// Registers a connection just accepted as waiting for its head; past `maxWaiting`, ends the wait of the
+    /// oldest. Once the server stopped, closes it instead.
     func arrive(_ channel: any Channel) -> UInt64 {
-        state.withLock { state in
+        // Closed outside the lock: a close on this event loop runs the pipeline's handlers at once.
+        let (id, closing): (UInt64, (any Channel)?) = state.withLock { state in
             let id = state.next
             state.next += 1
-            if state.waiting.count >= limits.maxWaiting, let oldest = state.waiting.keys.min() {
+            if state.stopped { return (id, channel) }
+            var oldest: (any Channel)?
+            if state.waiting.count >= limits.maxWaiting, let key = state.waiting.keys.min() {
                 // Its reader sees the end of the stream and returns.
-                state.waiting.removeValue(forKey: oldest)!.close(promise: nil)
+                oldest = state.waiting.removeValue(forKey: key)
             }
             state.waiting[id] = channel
-            return id
+            return (id, oldest)
         }
+        closing?.close(promise: nil)
+        return id
+    }
+
+    /// Closes every connection still waiting for its head, served or not yet, and every one that arrives later.
+    func stop() {
+        let waiting = state.withLock { state in
+            state.stopped = true
+            defer { state.waiting.removeAll() }
+            return Array(state.waiting.values)
+        }
+        for channel in waiting { channel.close(promise: nil) }
     }
 
     /// The connection's head is in (or it is answered without one): it is no longer waiting.

@@ -79,6 +79,29 @@ final class QueryFairnessTests: XCTestCase {
         try await server.stop()
     }
 
+    /// A daemon told to stop while clients are still connecting stops cleanly: connections accepted but not yet
+    /// served are closed, not dropped half-made (NIO traps on those), and none is left open.
+    func testStoppingDuringABurstOfConnectionsClosesThemAll() async throws {
+        for _ in 0..<20 {
+            let server = try await RunningServer()
+            var clients: [Int32] = []
+            for _ in 0..<200 {
+                let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+                XCTAssertGreaterThanOrEqual(fd, 0)
+                var result: Int32 = 0
+                RawClient.withAddress(server.path) { result = connect(fd, $0, $1) }
+                XCTAssertEqual(result, 0, "connect: errno \(errno)")
+                clients.append(fd)
+            }
+            try await server.stop()
+            // Every client sees its connection end (EOF or a reset), whether it was served, waiting or still queued.
+            for fd in clients {
+                XCTAssertTrue(RawClient.waitForHangUp(fd, within: .seconds(5)), "a connection outlived the server")
+                close(fd)
+            }
+        }
+    }
+
     func testOneUserCannotTakeEveryPlace() async throws {
         let server = try await RunningServer(limits: QueryServer.Limits(maxClientsPerUser: 3))
         var watchers: [Int32] = []

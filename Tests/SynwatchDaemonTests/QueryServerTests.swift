@@ -548,6 +548,20 @@ enum RawClient {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// Whether the server ends the connection `fd` (end of stream or reset) within `timeout`.
+    static func waitForHangUp(_ fd: Int32, within timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        var buffer = [UInt8](repeating: 0, count: 4_096)
+        while ContinuousClock.now < deadline {
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&entry, 1, 100) >= 0 else { return false }
+            guard entry.revents != 0 else { continue }
+            let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            if count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) { return true }
+        }
+        return false
+    }
+
     /// Sends `request` and reads the response to the end.
     static func exchange(_ path: String, _ request: String) throws -> String {
         let fd = try connect(path)
