@@ -209,7 +209,8 @@ public final class QueryServer: Sendable {
 
     /// Wraps an accepted connection for Swift concurrency and starts reading it; on its event loop.
     /// - Throws: when the connection is no longer active (a wrapper made on a closed one traps when released). NIO
-    ///   activates a connection before the accept loop has it, so that is one already closed.
+    ///   activates a connection before the accept loop has it, so that is one closed or closing (seen: clients that
+    ///   hung up at once).
     private static func startReading(_ channel: any Channel) throws -> Connection {
         guard channel.isActive else { throw ChannelError.ioOnClosedChannel }
         let connection = try Connection(wrappingChannelSynchronously: channel)
