@@ -6,8 +6,10 @@ import SynwatchProtocol
 
 /// A failure to query the daemon, in one line an operator can act on.
 public enum QueryClientError: Error, CustomStringConvertible, Equatable {
-    /// Nothing listens at the path (ENOENT, ECONNREFUSED).
+    /// No socket at the path (ENOENT, ENOTDIR).
     case notRunning(path: String)
+    /// A socket at the path that nothing listens on (ECONNREFUSED): left by a daemon that was killed.
+    case notListening(path: String)
     /// The socket's mode or directory keeps us out (EACCES, EPERM).
     case permissionDenied(path: String)
     /// A system call failed otherwise.
@@ -20,6 +22,7 @@ public enum QueryClientError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .notRunning(let path): "synwatchd is not running (no socket at \(path))"
+        case .notListening(let path): "synwatchd is not running (nothing listens on \(path))"
         case .permissionDenied(let path):
             "permission denied on \(path): run as root or as a member of the socket's group"
         case .system(let call, let path, let code):
@@ -163,7 +166,8 @@ public struct QueryClient: Sendable {
             throw QueryClientError.badResponse(path: path, reason: "\(path): too long for a Unix socket path")
         } catch let error as IOError {
             switch error.errnoCode {
-            case ENOENT, ECONNREFUSED, ENOTDIR: throw QueryClientError.notRunning(path: path)
+            case ENOENT, ENOTDIR: throw QueryClientError.notRunning(path: path)
+            case ECONNREFUSED: throw QueryClientError.notListening(path: path)
             case EACCES, EPERM: throw QueryClientError.permissionDenied(path: path)
             default: throw QueryClientError.system(call: "connect", path: path, errno: error.errnoCode)
             }

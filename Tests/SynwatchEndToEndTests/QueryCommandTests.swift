@@ -118,14 +118,26 @@ final class QueryCommandTests: XCTestCase {
 
     func testNoDaemon() throws {
         let path = NSTemporaryDirectory() + "synwatch-none-\(UUID().uuidString.prefix(8)).sock"
+        try assertEveryCommandFails(path, with: "synwatchd is not running (no socket at \(path))")
+        // The socket a killed daemon leaves behind: bound, listened on by no one.
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { unlink(path) }
+        var address = sockaddr_un(path: path)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        close(fd)
+        XCTAssertEqual(bound, 0, "bind: errno \(errno)")
+        try assertEveryCommandFails(path, with: "synwatchd is not running (nothing listens on \(path))")
+    }
+
+    private func assertEveryCommandFails(_ path: String, with message: String) throws {
         for command in [["status"], ["attacks"], ["top", "sources"], ["watch"]] {
             let result = try Synwatch.run(command + ["--socket", path])
             XCTAssertNotEqual(result.status, 0)
-            XCTAssertEqual(
-                result.standardError,
-                "Error: synwatchd is not running (no socket at \(path))\n",
-                "\(command)"
-            )
+            XCTAssertEqual(result.standardError, "Error: \(message)\n", "\(command)")
         }
     }
 
