@@ -128,8 +128,8 @@ final class QueryCommandTests: XCTestCase {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
-        close(fd)
         XCTAssertEqual(bound, 0, "bind: errno \(errno)")
+        close(fd)
         try assertEveryCommandFails(path, with: "synwatchd is not running (nothing listens on \(path))")
     }
 
