@@ -10,7 +10,7 @@ final class CorpusTests: XCTestCase {
         SharedCaptures.folder.deletingLastPathComponent().appendingPathComponent("corpus/zeek-traces")
     }
 
-    /// The longest one analysis may take (a debug build on a loaded machine takes about 2 s for the slowest).
+    /// The longest one analysis may take (the slowest takes about 0.25 s in a debug build on an idle machine).
     static let timeLimit: TimeInterval = 60
     /// Analyses run side by side: most are small files, so process start matters as much as the engine.
     static let parallelRuns = max(2, ProcessInfo.processInfo.activeProcessorCount * 2)
