@@ -67,6 +67,11 @@ public final class ServerClientLab {
         return String(output[range.upperBound...].prefix(17))
     }
 
+    /// A real web server on port 80 of the server's address (python3's `http.server`); killed with the lab at the latest.
+    public func startWebServer() throws -> Process {
+        try start(in: server, ["/usr/bin/python3", "-m", "http.server", "80", "--bind", Self.serverAddress])
+    }
+
     /// Starts `arguments` inside `namespace` (`env` and `ip netns exec` exec into it: the process is the command
     /// itself, for signals and journal `_PID`s); killed with the lab at the latest.
     public func start(

@@ -169,10 +169,7 @@ final class DaemonEndToEndTests: XCTestCase {
         let log = workspace.path("synwatchd.log")
         _ = FileManager.default.createFile(atPath: log, contents: nil)
 
-        let server = try lab.start(
-            in: lab.server,
-            ["/usr/bin/python3", "-m", "http.server", "80", "--bind", ServerClientLab.serverAddress]
-        )
+        let server = try lab.startWebServer()
         defer { server.terminate() }
         let daemon = try lab.start(
             in: lab.server,

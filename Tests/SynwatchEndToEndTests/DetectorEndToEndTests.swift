@@ -481,6 +481,8 @@ final class LabDaemon {
     let socket: String
     let log: String
     let lab: ServerClientLab
+    /// Its notify socket, where READY=1 came and STATUS= lines follow.
+    let notify: NotifyListener
 
     /// Starts the daemon with a 2 s quiet period and the `settings` given (YAML, such as a `hooks:` section), and
     /// waits for READY=1.
@@ -495,7 +497,7 @@ final class LabDaemon {
         socket = workspace.path("synwatch.sock")
         log = workspace.path("synwatchd.log")
         _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let notify = try NotifyListener(path: workspace.path("notify.sock"))
+        notify = try NotifyListener(path: workspace.path("notify.sock"))
         process = try lab.start(
             in: lab.server,
             [

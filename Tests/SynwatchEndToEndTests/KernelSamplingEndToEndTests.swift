@@ -17,32 +17,14 @@ final class KernelSamplingEndToEndTests: XCTestCase {
         try TestJournald.require()
         let lab = try ServerClientLab()
         let workspace = try Workspace()
-        let socket = workspace.path("synwatch.sock")
-        let notify = try NotifyListener(path: workspace.path("notify.sock"))
-        let log = workspace.path("synwatchd.log")
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let configuration = workspace.path("synwatch.yaml")
-        try "detection:\n  quiet_period: 2s\n".write(toFile: configuration, atomically: true, encoding: .utf8)
 
         // A real listener answers the storm with SYN-ACKs (cookies once its queue is full): both directions are thinned.
-        let server = try lab.start(
-            in: lab.server,
-            ["/usr/bin/python3", "-m", "http.server", "80", "--bind", ServerClientLab.serverAddress]
-        )
+        let server = try lab.startWebServer()
         defer { server.terminate() }
         let prefixes = ["198.18.128.0/17", "198.19.0.0/16"]
         for prefix in prefixes { try lab.routeToClient(prefix) }
-        let daemon = try lab.start(
-            in: lab.server,
-            [
-                DaemonEndToEndTests.daemon.path, "--config", configuration, "--interface", lab.serverPort, "--socket",
-                socket, "--user", "root",
-            ],
-            environment: ["NOTIFY_SOCKET": notify.path],
-            log: log
-        )
-        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
-        XCTAssertNotNil(notify.wait(for: "READY=1", timeout: 15), "no READY=1: \(DaemonEndToEndTests.text(log))")
+        let daemon = try LabDaemon(lab, workspace)
+        let socket = daemon.socket
 
         let victim = Endpoint(NetAddress(ServerClientLab.serverAddress)!, 80)
         var sent = 0
@@ -77,7 +59,7 @@ final class KernelSamplingEndToEndTests: XCTestCase {
             XCTAssertEqual(replay.terminationStatus, 0, "tcpreplay at \(rate)/s")
             sent += packets
         }
-        let text = DaemonEndToEndTests.text(log)
+        let text = DaemonEndToEndTests.text(daemon.log)
         // Thinned harder as the storm doubled, and the daemon took about as many packets a second.
         XCTAssertGreaterThanOrEqual(phases[0].oneIn, 2, "\(phases)\n\(text)")
         XCTAssertGreaterThan(phases[1].oneIn, phases[0].oneIn, "\(phases)")
@@ -88,7 +70,7 @@ final class KernelSamplingEndToEndTests: XCTestCase {
         XCTAssertTrue(cli.contains("sampled  \(lab.serverPort) in the kernel: 198.18.0.10:80 1 client in "), cli)
         XCTAssertTrue(cli.contains("sampled 1 in \(phases[1].oneIn) by client (kernel)"), cli)
         var statusLines: [String] = []
-        while let line = notify.wait(for: "STATUS=", timeout: 0.5) { statusLines.append(line) }
+        while let line = daemon.notify.wait(for: "STATUS=", timeout: 0.5) { statusLines.append(line) }
         XCTAssertTrue(
             statusLines.contains { $0.contains("198.18.0.10:80 random-source (kernel passes 1/") },
             "\(statusLines)"
@@ -111,10 +93,10 @@ final class KernelSamplingEndToEndTests: XCTestCase {
 
         // Once the attack ends, the kernel passes every SYN again.
         try DaemonEndToEndTests.waitFor(timeout: 20) { try status(socket).oneIn == nil }
-        XCTAssertTrue(DaemonEndToEndTests.text(log).contains("Kernel filter back to every SYN"))
-        kill(daemon.processIdentifier, SIGTERM)
-        try DaemonEndToEndTests.waitFor(timeout: 10) { !daemon.isRunning }
-        XCTAssertEqual(daemon.terminationStatus, 0, DaemonEndToEndTests.text(log))
+        XCTAssertTrue(DaemonEndToEndTests.text(daemon.log).contains("Kernel filter back to every SYN"))
+        kill(daemon.process.processIdentifier, SIGTERM)
+        try DaemonEndToEndTests.waitFor(timeout: 10) { !daemon.process.isRunning }
+        XCTAssertEqual(daemon.process.terminationStatus, 0, DaemonEndToEndTests.text(daemon.log))
     }
 
     /// The daemon's packet count, when it was read, and the kernel filter's sampling of port 80 (nil: none).
