@@ -334,10 +334,11 @@ import Testing
     func shutdown() async throws {
         let directory = try TemporaryDirectory()
         let quick = try directory.script("quick", "sleep 0.2")
-        let quickRunner = HookRunner(configuration: HookConfiguration(command: [quick]), logger: LogCapture().logger)
+        let quickLogs = LogCapture()
+        let quickRunner = HookRunner(configuration: HookConfiguration(command: [quick]), logger: quickLogs.logger)
         quickRunner.handle([Events.start(1)])
         #expect(await quickRunner.shutdown(waitingAtMost: .seconds(30)) == 0)
-        #expect(quickRunner.counters == counters(runs: 1, succeeded: 1))
+        #expect(quickRunner.counters == counters(runs: 1, succeeded: 1), "\(quickLogs.all)")
 
         // The time limit is far beyond the test's life: on a loaded machine seconds may pass before shutdown,
         // and a timeout would stop the hook before shutdown could.
