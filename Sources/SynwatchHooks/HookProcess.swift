@@ -32,6 +32,10 @@ struct HookProcess {
     static let stderrKept = 4_096
     /// How often an unfinished run is looked at: the delay between an exit and its reaping, at most.
     static let checkInterval = Duration.milliseconds(10)
+    /// How long a program still open for writing (`ETXTBSY`) is tried again: a script being replaced, or written
+    /// just now while another thread forked (the child holds a copy of the writer's descriptor until it execs, close
+    /// on exec or not). Either passes within milliseconds.
+    static let busyProgramWait = Duration.seconds(1)
 
     let arguments: [String]
     let environment: [String]
@@ -164,8 +168,16 @@ struct HookProcess {
         )
 
         var pid: pid_t = 0
-        let result = Self.withCStrings(arguments) { argv in
-            Self.withCStrings(environment) { envp in posix_spawn(&pid, path, &actions, &attributes, argv, envp) }
+        func spawnOnce() -> CInt {
+            Self.withCStrings(arguments) { argv in
+                Self.withCStrings(environment) { envp in posix_spawn(&pid, path, &actions, &attributes, argv, envp) }
+            }
+        }
+        let busyUntil = ContinuousClock.now + Self.busyProgramWait
+        var result = spawnOnce()
+        while result == ETXTBSY, ContinuousClock.now < busyUntil {
+            usleep(UInt32(Self.checkInterval / .microseconds(1)))
+            result = spawnOnce()
         }
         guard result == 0 else {
             try? stdinPipe.writeEnd.close()

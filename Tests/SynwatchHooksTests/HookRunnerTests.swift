@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import SynwatchEngine
 import SynwatchProtocol
+import SystemPackage
 import Testing
 
 @testable import SynwatchHooks
@@ -258,6 +259,31 @@ import Testing
         relative.handle([Events.start(1)])
         #expect(await relative.finished(runs: 1))
         #expect(relative.counters == counters(runs: 1, failures: 1))
+    }
+
+    @Test("A program open for writing when its run starts is tried again for a second, then reported busy")
+    func busyProgram() async throws {
+        let directory = try TemporaryDirectory()
+        let hook = try directory.script("busy", "exit 0")
+        // While a descriptor writes to it, here or in a child forked meanwhile, exec fails with ETXTBSY.
+        var writer: FileDescriptor? = try FileDescriptor.open(hook, .writeOnly, options: .closeOnExec)
+        defer { try? writer?.close() }
+        let logs = LogCapture()
+        let runner = HookRunner(configuration: HookConfiguration(command: [hook]), logger: logs.logger)
+        runner.handle([Events.start(1)])
+        usleep(50_000)
+        try writer?.close()
+        writer = nil
+        #expect(await runner.finished(runs: 1))
+        #expect(runner.counters == counters(runs: 1, succeeded: 1), "\(logs.all)")
+
+        // Held for longer than the wait: the run fails, and says why.
+        writer = try FileDescriptor.open(hook, .writeOnly, options: .closeOnExec)
+        runner.handle([Events.start(2)])
+        #expect(await runner.finished(runs: 2))
+        let failed = try #require(logs.records("Response hook could not be started").first)
+        #expect(failed.metadata["error"] == "posix_spawn failed: Text file busy (errno 26)")
+        #expect(runner.counters == counters(runs: 2, succeeded: 1, failures: 1))
     }
 
     @Test("Arguments with shell metacharacters reach the hook verbatim: no shell runs them")
