@@ -6,6 +6,8 @@ import ServiceLifecycle
 /// shutdown begins or the task is cancelled. The ticks keep their pace: a late one does not shift the next.
 func repeating(every interval: Duration, _ body: () async -> Void) async {
     for await _ in AsyncTimerSequence(interval: interval, clock: .continuous).cancelOnGracefulShutdown() {
+        // A tick already due when shutdown began can win the sequence's race against the shutdown's notice.
+        if Task.isShuttingDownGracefully { break }
         await body()
     }
 }
