@@ -2,7 +2,8 @@
 public struct Background: Sendable {
     /// New connections per second.
     public var rate: Double
-    /// The services clients connect to; by default ports 80 and 443 of the first server and 22 of the second.
+    /// The services clients connect to; by default ports 80 and 443 of the first server and 22 of the second. Never
+    /// a flood's victim where nothing listens (`Flood.closedPort`).
     public var services: [Endpoint]?
     /// Where clients come from; by default the plan's client prefix.
     public var clients: NetPrefix?
@@ -154,12 +155,14 @@ struct BackgroundSource: TrafficSource {
     private(set) var nextTime: Int64?
     private var connections = 0
 
-    init(_ config: Background, frame: ScenarioFrame, rng: SeededRandom) throws {
+    /// - Parameter closedServices: services where nothing listens (a flood's victim with `closedPort`): clients know
+    ///   better than to connect there.
+    init(_ config: Background, frame: ScenarioFrame, closedServices: Set<Endpoint> = [], rng: SeededRandom) throws {
         let plan = frame.plan
         let services =
-            config.services ?? [
+            (config.services ?? [
                 Endpoint(plan.servers[0], 80), Endpoint(plan.servers[0], 443), Endpoint(plan.servers[1], 22),
-            ]
+            ]).filter { !closedServices.contains($0) }
         self.services = services
         guard !services.isEmpty, config.rate > 0 else {
             throw TrafficGenError.invalidConfiguration("background traffic needs a service and a rate above 0")

@@ -88,6 +88,11 @@ public struct Flood: Sendable {
     }
 }
 
+extension Flood {
+    /// The attacked service in `frame`: the one given, or port 80 of the first server.
+    func victim(in frame: ScenarioFrame) -> Endpoint { victim ?? Endpoint(frame.plan.servers[0], 80) }
+}
+
 /// Plays `Flood`.
 struct FloodSource: TrafficSource {
     private let kind: FloodKind
@@ -116,7 +121,7 @@ struct FloodSource: TrafficSource {
 
     init(_ config: Flood, frame: ScenarioFrame, rng: SeededRandom) throws {
         kind = config.kind
-        victim = config.victim ?? Endpoint(frame.plan.servers[0], 80)
+        victim = config.victim(in: frame)
         try frame.check(victim.address, "flood victim")
         sources = config.sources ?? (config.kind == .randomSource ? frame.plan.spoofed : frame.plan.attackers)
         try frame.check(sources, "flood source")

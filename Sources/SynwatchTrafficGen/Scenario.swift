@@ -155,10 +155,16 @@ public struct Scenario: Sendable {
         let backgroundRate = parts.lazy.compactMap { part -> Double? in
             if case .background(let background) = part { background.rate } else { nil }
         }.first
+        let closedServices = Set(
+            parts.compactMap { part -> Endpoint? in
+                if case .flood(let flood) = part, flood.closedPort { flood.victim(in: frame) } else { nil }
+            }
+        )
         return try parts.enumerated().map { index, part -> any TrafficSource in
             let rng = SeededRandom(seed: seed, stream: index)
             switch part {
-            case .background(let config): return try BackgroundSource(config, frame: frame, rng: rng)
+            case .background(let config):
+                return try BackgroundSource(config, frame: frame, closedServices: closedServices, rng: rng)
             case .flood(let config): return try FloodSource(config, frame: frame, rng: rng)
             case .flashCrowd(let config):
                 return try FlashCrowdSource(config, backgroundRate: backgroundRate, frame: frame, rng: rng)

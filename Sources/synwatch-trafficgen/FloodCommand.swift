@@ -49,7 +49,7 @@ struct FloodCommand: ParsableCommand {
     @Option(help: "Whether attackers retransmit their SYNs after 1 s and 3 s (default: only distributed bots).")
     var retransmits: Bool?
 
-    @Flag(help: "Nothing listens on the victim's port: its kernel refuses every SYN with a RST/ACK.")
+    @Flag(help: "Nothing listens on the victim's port: its kernel refuses every SYN, and no background client comes.")
     var closedPort = false
 
     func validate() throws {

@@ -154,6 +154,25 @@ struct ScenarioTests {
         }
     }
 
+    @Test("a flood at a closed port: every SYN to it is refused, and background clients connect elsewhere")
+    func closedPortFlood() throws {
+        try withScratchDirectory { directory in
+            let path = "\(directory)/closed.pcap"
+            let truth = try Scenario(seed: 10, duration: 5)
+                .background(Background(rate: 300))
+                .flood(Flood(.singleSource, rate: 400, start: 1, duration: 2, closedPort: true))
+                .write(to: path)
+            let (_, packets) = try decodeCapture(path)
+            let toVictim = packets.filter { $0.destination == Self.victim && $0.tcp?.destinationPort == 80 }
+            let fromVictim = packets.filter { $0.source == Self.victim && $0.tcp?.sourcePort == 80 }
+            let syns = toVictim.filter { $0.tcp!.isSYN }
+            #expect(syns.count == truth.floods[0].synPackets)
+            #expect(Set(toVictim.map(\.source)).count == 1, "only the flood's source comes to the closed port")
+            #expect(!fromVictim.isEmpty && fromVictim.allSatisfy { $0.tcp!.isRST && !$0.tcp!.isSYNACK })
+            #expect(packets.contains { $0.destination == Self.victim && $0.tcp?.destinationPort == 443 })
+        }
+    }
+
     @Test("a pulsing flood is silent while off")
     func pulse() throws {
         try withScratchDirectory { directory in
