@@ -41,10 +41,11 @@ struct EvidenceTests {
         #expect(engine.statistics.completions >= 500)
     }
 
-    /// A crowd of fresh clients through a path that loses 15 % of SYNs and 10 % of SYN-ACKs between
-    /// the capture point and the hosts: clients retransmit, and every connection completes.
-    @Test(arguments: [300.0, 3_000.0])
-    func flashCrowdOverALossyPathIsNoFlood(rate: Double) {
+    /// A crowd of fresh clients through a path that loses 15 % of SYNs and 10 % or a third of SYN-ACKs
+    /// between the capture point and the hosts: clients retransmit, and every connection completes, some only
+    /// after their second retransmission (3 s), past the retransmission deadline.
+    @Test(arguments: [(300.0, 0.1), (3_000.0, 0.1), (3_000.0, 0.33)])
+    func flashCrowdOverALossyPathIsNoFlood(rate: Double, synAckLoss: Double) {
         let victim = v4(198, 18, 0, 10)
         var scenario = Scenario(seed: 22)
         scenario.background(to: victim, port: 443, from: 0, to: 20)
@@ -52,7 +53,8 @@ struct EvidenceTests {
         while time < Scenario.time(15) {
             let client = scenario.spoofedSource(like: victim)
             let lostSyns = scenario.random.chance(0.15) ? (scenario.random.chance(0.15) ? 2 : 1) : 0
-            let lostSynAcks = scenario.random.chance(0.10) ? 1 : 0
+            let lostSynAcks =
+                scenario.random.chance(synAckLoss) ? (scenario.random.chance(synAckLoss) ? 2 : 1) : 0
             scenario.lossyConnection(
                 from: client,
                 to: victim,
@@ -112,6 +114,59 @@ struct EvidenceTests {
         try #require(starts.count == 1, "\(summary(all))")
         #expect(starts[0].kind == .distributed)
         #expect(starts[0].scenarioTime - 5 <= 0.3, "\(summary(all))")
+    }
+
+    /// One host floods a service through its own TCP stack, the SYN-ACKs it is answered with dropped by its firewall:
+    /// its kernel retransmits every SYN after 1 s and 3 s and completes none. A client waiting in a full listen queue
+    /// retransmits too, but it is not answered; this one is, and sends its SYN again all the same. A single-source
+    /// flood, once its attempts pass the retransmission deadline.
+    @Test
+    func hostRetransmittingWhatItIsAnsweredIsASingleSourceFlood() throws {
+        let victim = v4(198, 18, 0, 10)
+        let host = v4(198, 18, 44, 7)
+        var scenario = Scenario(seed: 27)
+        scenario.background(to: victim, port: 80, from: 0, to: 20)
+        var time = Scenario.time(5)
+        while time < Scenario.time(11) {
+            let syn = scenario.newSyn(from: host, to: victim, port: 80)
+            for again in [0, 1, 3] as [Int64] {
+                scenario.add(syn, at: time + again * second)
+                scenario.add(syn.synAck(isn: 7), at: time + again * second + 100_000)
+            }
+            time += Int64(1e9 / 600 * Double.random(in: 0.5...1.5, using: &scenario.random))
+        }
+        let all = scenario.run(on: Engine.make(), until: 30)
+        let starts = all.filter { $0.type == .attackStart }
+        try #require(starts.count == 1, "\(summary(all))")
+        #expect(starts[0].kind == .singleSource, "\(summary(all))")
+        let deadline = defaults.handshakes.retransmissionDeadline.seconds
+        #expect(starts[0].scenarioTime - 5 <= deadline + 0.5, "\(summary(all))")
+    }
+
+    /// 4,000 bots behind real stacks, 400 SYNs a second in all, each retransmitted after 1 s and 3 s though answered:
+    /// most bots send one attempt in the sources window, as a spoofed storm's addresses do. Their retransmissions
+    /// tell live hosts: the attack is distributed once they pass the retransmission deadline.
+    @Test
+    func botnetOfLiveStacksIsDistributedHoweverRarelyEachBotRepeats() throws {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 28)
+        scenario.background(to: victim, port: 80, from: 0, to: 25)
+        var time = Scenario.time(5)
+        while time < Scenario.time(15) {
+            let bot = v4(198, 18, UInt8(64 + scenario.random.next32() % 16), UInt8(1 + scenario.random.next32() % 250))
+            let syn = scenario.newSyn(from: bot, to: victim, port: 80)
+            for again in [0, 1, 3] as [Int64] {
+                scenario.add(syn, at: time + again * second)
+                scenario.add(syn.synAck(isn: 7), at: time + again * second + 100_000)
+            }
+            time += Int64(1e9 / 400 * Double.random(in: 0.5...1.5, using: &scenario.random))
+        }
+        let all = scenario.run(on: Engine.make(), until: 30)
+        let starts = all.filter { $0.type == .attackStart }
+        try #require(starts.count == 1, "\(summary(all))")
+        let told = try #require(all.first { $0.kind == .distributed }, "\(summary(all))")
+        #expect(told.scenarioTime - starts[0].scenarioTime <= 2.5, "\(summary(all))")
+        #expect(all.last?.type == .attackEnd && all.last?.kind == .distributed, "\(summary(all))")
     }
 
     /// Strong spoofed floods are announced within 0.3 s of capture time, on a service whose handshakes

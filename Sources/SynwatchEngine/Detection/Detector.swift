@@ -154,7 +154,8 @@ extension Detector {
                     state.pointee.kind = inputs.classify(
                         slot,
                         distinctSources: distinctSources,
-                        top: inputs.topSources(slot).first
+                        top: inputs.topSources(slot).first,
+                        step: step
                     )
                 }
                 raise(slot, .attackUpdate, at: time, figures: inputs.figures(slot, measured), inputs)
@@ -174,8 +175,11 @@ extension Detector {
             time - state.attackStart < inputs.configuration.windows.sources.nanoseconds
         else { return nil }
         // The source table is walked for top sources only once the distinct sources no longer say spoofed.
-        guard inputs.classify(slot, distinctSources: distinctSources, top: nil) != .randomSource else { return nil }
-        let kind = inputs.classify(slot, distinctSources: distinctSources, top: inputs.topSources(slot).first)
+        let step = time / inputs.clock.resolution
+        guard inputs.classify(slot, distinctSources: distinctSources, top: nil, step: step) != .randomSource
+        else { return nil }
+        let top = inputs.topSources(slot).first
+        let kind = inputs.classify(slot, distinctSources: distinctSources, top: top, step: step)
         return kind == .randomSource ? nil : kind
     }
 
@@ -223,7 +227,8 @@ extension Detector {
         state.pointee.kind = inputs.classify(
             slot,
             distinctSources: inputs.failingSources(slot),
-            top: inputs.topSources(slot).first
+            top: inputs.topSources(slot).first,
+            step: time / inputs.clock.resolution
         )
         state.pointee.attacksStarted[state.pointee.kind] += 1
         let figures = inputs.figures(slot, measured)

@@ -74,14 +74,23 @@ extension DetectorInputs {
     }
 
     /// Failures decided by now in the step whose every attempt passed its retransmission deadline:
-    /// attempts that neither completed, nor were refused, nor were retransmitted by a live client.
+    /// attempts that neither completed, nor were refused, nor were retransmitted by a live client; and attempts
+    /// retransmitted although the server had answered, beyond one per completion.
+    ///
+    /// A client that waits in a full listen queue is not answered, and retransmits. One that sends its SYN again
+    /// after a SYN-ACK lost that answer, and is answered again at once: by the deadline, half a second later, it
+    /// has completed, unless its second SYN or answer was lost too. A crowd over a path that loses a third of its
+    /// packets each way leaves about one such attempt per four completions; a flood from hosts that drop their
+    /// SYN-ACKs leaves them all, whatever its rate, and a real stack behind that drop retransmits on.
     func failedEvidence(_ slot: Int, step: Int64) -> Double {
         let deadlineStep = step - 1 - settings.deadlineSteps
         guard deadlineStep * clock.resolution >= victims.states[slot].firstSeen,
             victims.holds(slot, step: deadlineStep)
         else { return 0 }
         let counters = victims.stepCounters(slot, step: deadlineStep).pointee
-        return Double(max(0, counters.halfOpen - Int(counters.retransmitted)))
+        let neverRetransmitted = max(0, counters.halfOpen - Int(counters.retransmitted))
+        let answeredInVain = max(0, Int(counters.retransmittedAnswered) - Int(counters.completed))
+        return Double(neverRetransmitted + answeredInVain)
     }
 
     /// Whether a service under attack still shows its flood: half-open attempts at `threshold` a second or more
@@ -135,7 +144,7 @@ extension DetectorInputs {
             return sources.distinctTargets(source) <= 1 || holdsHalfOpen(host)
         }
         return repeating.count >= classification.randomSourceMinSources
-            || classify(host, distinctSources: failingSources(host), top: nil) == .randomSource
+            || hasSpoofedSources(host, distinctSources: failingSources(host))
     }
 
     /// Whether the attempts the host answered and held until they timed out, in the sources window, reach the
@@ -293,21 +302,43 @@ extension DetectorInputs {
         entry.completions.total > 0 || entry.acknowledged
     }
 
-    /// Tells the kind of flood from the attempts that fail in the sources window and their sources;
+    /// Tells the kind of flood at `step` from the attempts that fail in the sources window and their sources;
     /// completing attempts (a crowd the flood hides in) say nothing about it.
-    func classify(_ slot: Int, distinctSources: Int, top: SourceCount?) -> FloodKind {
-        let classification = configuration.classification
+    func classify(_ slot: Int, distinctSources: Int, top: SourceCount?, step: Int64) -> FloodKind {
         let failing = max(1, failingAttempts(slot))
-        if let top, Double(top.halfOpen) >= classification.singleSourceShare * Double(failing) {
+        if let top, Double(top.halfOpen) >= configuration.classification.singleSourceShare * Double(failing) {
             return .singleSource
         }
-        if distinctSources >= classification.randomSourceMinSources,
-            Double(distinctSources) >= classification.randomSourceDistinctRatio * Double(failing)
-                || isDrawnFromPool(slot, distinctSources: distinctSources)
-        {
+        if hasSpoofedSources(slot, distinctSources: distinctSources) && !failuresRetransmit(slot, step: step) {
             return .randomSource
         }
         return .distributed
+    }
+
+    /// Whether the failing sources of the service or host in `slot` look spoofed: about one attempt each, or drawn
+    /// from a pool. A botnet of many hosts that each sent one SYN in the window looks so too.
+    func hasSpoofedSources(_ slot: Int, distinctSources: Int) -> Bool {
+        let classification = configuration.classification
+        return distinctSources >= classification.randomSourceMinSources
+            && (Double(distinctSources) >= classification.randomSourceDistinctRatio * Double(failingAttempts(slot))
+                || isDrawnFromPool(slot, distinctSources: distinctSources))
+    }
+
+    /// Whether most attempts of `slot` still open past their retransmission deadline, over a rate window of such
+    /// steps, were retransmitted: the SYN again with its ISN, as only a live TCP stack sends it. Those sources are
+    /// a botnet's hosts, however rarely each of them repeats within the window; a spoofed storm never retransmits.
+    func failuresRetransmit(_ slot: Int, step: Int64) -> Bool {
+        let newest = step - 1 - settings.deadlineSteps
+        let oldest = newest - configuration.windows.rate.nanoseconds / clock.resolution
+        var open = 0, retransmitted = 0
+        var position = newest
+        while position > oldest && victims.holds(slot, step: position) {
+            let counters = victims.stepCounters(slot, step: position).pointee
+            open += counters.halfOpen
+            retransmitted += Int(counters.retransmitted)
+            position -= 1
+        }
+        return open >= configuration.detection.minAttempts && 2 * retransmitted >= open
     }
 
     /// Whether the repeating sources of a flood on the service or host in `slot` are spoofed addresses drawn from a

@@ -53,13 +53,18 @@ extension Engine {
                         && now - handshakes.entries[held].synTime >= settings.minRetransmissionDelay
                     {
                         handshakes.entries[held].retransmitted = true
-                        forEachMaturityStep(of: held, key) { $0.pointee.retransmitted &+= $1 }
+                        let answered = handshakes.entries[held].synAckSeen
+                        forEachMaturityStep(of: held, key) { counters, weight in
+                            counters.pointee.retransmitted &+= weight
+                            if answered { counters.pointee.retransmittedAnswered &+= weight }
+                        }
                     }
                     return
                 }
                 // A new ISN on the same 4-tuple is a new attempt; the old one never completed.
-                if handshakes.entries[held].retransmitted {
-                    forEachMaturityStep(of: held, key) { $0.pointee.retransmitted &-= $1 }
+                let old = handshakes.entries[held]
+                if old.retransmitted {
+                    forEachMaturityStep(of: held, key) { counters, _ in counters.pointee.removeRetransmission(of: old) }
                 }
                 handshakes.slots.vacate(held)
                 slot = held
@@ -143,6 +148,13 @@ extension Engine {
         if entry.pointee.synAckSeen && entry.pointee.serverISN == segment.sequence {
             counters.synAckRetransmits &+= 1
         } else {
+            // Answered only after the client sent its SYN again (the server's queue had dropped it): retransmitted
+            // and answered from now on, as if the answer had come first.
+            if entry.pointee.retransmitted && !entry.pointee.synAckSeen {
+                forEachMaturityStep(of: slot, HandshakeKey(segment, sentBy: .server)) {
+                    $0.pointee.retransmittedAnswered &+= $1
+                }
+            }
             entry.pointee.synAckSeen = true
             entry.pointee.serverISN = segment.sequence
         }
@@ -214,10 +226,10 @@ extension Engine {
         if let slot = handshakes.find(handshakes.hash(fromClient)) {
             counters.resets &+= 1
             // The client never wanted the connection (it did not send the SYN, or gave up): decided at once.
-            let retransmitted = handshakes.entries[slot].retransmitted
+            let entry = handshakes.entries[slot]
             forEachMaturityStep(of: slot, fromClient) { counters, weight in
                 counters.pointee.clientReset &+= weight
-                if retransmitted { counters.pointee.retransmitted &-= weight }
+                counters.pointee.removeRetransmission(of: entry)
             }
             handshakes.slots.vacate(slot)
             return
@@ -257,11 +269,9 @@ extension Engine {
         let victim = victimSlot(of: key)
         let host = hostSlot(of: key)
         let clientHash = completed ? hasher.hash(client) : 0
-        if let host {
-            countClose(on: host, step: step, weight: weight, completed: completed, retransmitted: entry.retransmitted)
-        }
+        if let host { countClose(entry, on: host, step: step, completed: completed) }
         if let victim {
-            countClose(on: victim, step: step, weight: weight, completed: completed, retransmitted: entry.retransmitted)
+            countClose(entry, on: victim, step: step, completed: completed)
             // Completers are subtracted from the sources of the service and of its host, and delays learnt per
             // service and for the link (hosts use the link's).
             if completed {

@@ -57,14 +57,15 @@ extension Engine {
         SourceSample.markCompleted(client, hash: hash, in: victims.sample(service, parity: parity), k: victims.sampleK)
     }
 
-    /// Credits a completion or refusal to the step its attempt matures in.
+    /// Credits the completion or refusal of the attempt `entry` to the step it matures in.
     @inline(__always)
-    func countClose(on service: Int, step: Int64, weight: UInt32, completed: Bool, retransmitted: Bool) {
+    func countClose(_ entry: HandshakeEntry, on service: Int, step: Int64, completed: Bool) {
         let state = victims.states.pointer(service)
+        let weight = UInt32(entry.weight)
         if victims.holds(service, step: step) {
             let counters = victims.stepCounters(service, step: step)
             if completed { counters.pointee.completed &+= weight } else { counters.pointee.refused &+= weight }
-            if retransmitted { counters.pointee.retransmitted &-= weight }
+            counters.pointee.removeRetransmission(of: entry)
         }
         if completed { state.pointee.completions &+= Int(weight) } else { state.pointee.resets &+= Int(weight) }
         guard completed else { return }

@@ -27,11 +27,23 @@ struct StepCounters: Sendable {
     var clientReset: UInt32 = 0
     /// Attempts whose SYN was retransmitted and that are still open: live stacks, undecided.
     var retransmitted: UInt32 = 0
+    /// Of those, the ones the server had answered: their client sent the SYN again although a SYN-ACK went out,
+    /// so the answer was lost on its way, or no live stack sent the SYN.
+    var retransmittedAnswered: UInt32 = 0
     /// The attempts' sources, one bit each (`LinearCounter`): a few sources or many.
     var sources: UInt64 = 0
 
     /// Attempts that neither completed nor were refused.
     var halfOpen: Int { max(0, Int(attempts) - Int(completed) - Int(refused)) }
+
+    /// Takes `entry` out of the retransmitted attempts still open: it closed, or a new attempt took its 4-tuple.
+    @inline(__always)
+    mutating func removeRetransmission(of entry: HandshakeEntry) {
+        guard entry.retransmitted else { return }
+        let weight = UInt32(entry.weight)
+        retransmitted &-= weight
+        if entry.synAckSeen { retransmittedAnswered &-= weight }
+    }
 }
 
 /// A counter per sources epoch, indexed by the epoch's parity: the current and the previous one.

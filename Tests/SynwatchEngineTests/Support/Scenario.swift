@@ -106,7 +106,7 @@ struct Scenario {
     }
 
     /// One connection as a real client makes it through a lossy path: the SYN at `time`, sent again
-    /// (same ISN) after 1 s and 3 s while unanswered. The first `lostSyns` tries never reach the
+    /// (same ISN) after 1, 3, 7 and 15 s while unanswered. The first `lostSyns` tries never reach the
     /// server; then `lostSynAcks` tries reach it, but its SYN-ACK never reaches the client; the next
     /// one completes after `roundTrip`.
     mutating func lossyConnection(
@@ -120,7 +120,7 @@ struct Scenario {
     ) {
         let syn = newSyn(from: client, to: victim, port: port)
         let serverISN = random.next32()
-        let tries: [Int64] = [0, 1, 3, 7].map { time + $0 * second }
+        let tries: [Int64] = [0, 1, 3, 7, 15].map { time + $0 * second }
         for index in 0...(lostSyns + lostSynAcks) {
             add(syn, at: tries[index])
             guard index >= lostSyns else { continue }
