@@ -116,6 +116,14 @@ extension ServerClientLab {
         try ChildProcess.check(["ip", "-n", server, "route", "add", prefix, "via", Self.clientAddress])
     }
 
+    /// Loads nftables `rules` (a whole `nft -f` file) inside `namespace`; they go with the namespace.
+    public func loadRules(_ rules: String, in namespace: String) throws {
+        let file = NSTemporaryDirectory() + "\(namespace)-\(UUID().uuidString).nft"
+        try rules.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try ChildProcess.check(["ip", "netns", "exec", namespace, "nft", "-f", file])
+    }
+
     /// Sets a sysctl inside `namespace`.
     public func sysctl(in namespace: String, _ key: String, _ value: String) throws {
         try ChildProcess.check(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w", "\(key)=\(value)"])
@@ -173,10 +181,7 @@ public struct LabLoss {
                     }
                 }
                 """
-            let file = NSTemporaryDirectory() + "\(namespace)-loss.nft"
-            try rules.write(toFile: file, atomically: true, encoding: .utf8)
-            defer { try? FileManager.default.removeItem(atPath: file) }
-            try ChildProcess.check(["ip", "netns", "exec", namespace, "nft", "-f", file])
+            try lab.loadRules(rules, in: namespace)
         }
     }
 

@@ -253,6 +253,60 @@ final class DetectorEndToEndTests: XCTestCase {
         try daemon.stop()
     }
 
+    /// (c''') One host floods a listening port through its own TCP stack: 3,000 connects at 500 a second, its
+    /// firewall dropping the SYN-ACKs it is sent, so its kernel retransmits every SYN after 1 s and 3 s (a client
+    /// waiting in a full queue retransmits too, but is not answered). One `single-source` attack naming the host,
+    /// once its attempts pass the retransmission deadline; before, none at all.
+    func testHostFloodingThroughItsOwnStackIsASingleSourceAttack() throws {
+        let lab = try Self.lab()
+        try XCTSkipUnless(LabLoss.isAvailable, "needs nft (nftables) for the client's firewall")
+        let workspace = try Workspace()
+        let listener = try LabListener.start(in: lab, port: Self.port, backlog: 4096)
+        defer { listener.terminate() }
+        try lab.loadRules(
+            """
+            table inet synwatch_firewall {
+                chain input {
+                    type filter hook input priority 0; policy accept;
+                    tcp sport \(Self.port) tcp flags & (syn | ack) == syn | ack counter drop
+                }
+            }
+            """,
+            in: lab.client
+        )
+        let daemon = try LabDaemon(lab, workspace)
+        let clientBefore = try lab.tcpCounters(in: lab.client)
+
+        let flood = try LabCrowd(
+            in: lab,
+            port: Self.port,
+            sources: [ServerClientLab.clientAddress],
+            perSource: 3_000,
+            rate: 500,
+            wait: 4
+        )
+        let floodBegan = Date().timeIntervalSince1970
+        let outcome = try flood.outcome()
+        let retransmitted = try Self.increase("TcpExt.TCPSynRetrans", lab.tcpCounters(in: lab.client), clientBefore)
+        print("a host flooding through its stack: \(outcome); its SYN retransmissions \(retransmitted)")
+        // The lab did what it meant to: nothing completed, and the host's kernel retransmitted its SYNs.
+        XCTAssertEqual(outcome.answered, 0, "connections completed through the firewall: \(outcome)")
+        XCTAssertGreaterThan(retransmitted, 3_000, "the host's kernel hardly retransmitted: the test shows nothing")
+
+        let events = try daemon.events(atLeast: 1, settle: 1)
+        let shown = LabDaemon.describe(events)
+        print("events of synwatchd for the host flooding through its stack:\n\(shown)")
+        let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
+        XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(shown)")
+        let start = try XCTUnwrap(starts.first, shown)
+        XCTAssertEqual(start["SYNWATCH_PORT"], String(Self.port), shown)
+        XCTAssertEqual(start["SYNWATCH_KIND"], "single-source", shown)
+        XCTAssertTrue(start["SYNWATCH_TOP_SOURCES"]?.hasPrefix(ServerClientLab.clientAddress + ":") == true, shown)
+        let announced = try XCTUnwrap(Double(start["SYNWATCH_TIME"] ?? ""), shown)
+        XCTAssertLessThan(announced - floodBegan, 5, "announced late:\n\(shown)")
+        try daemon.stop()
+    }
+
     /// (c'') One address that never answers floods 12 listening ports of the server: an hping3 per port from the
     /// client, its source spoofed, a SYN every 12 ms for 14 s (about 1,000 a second in all; stopped by time, as
     /// hping3 counts the SYN-ACKs it overhears towards `-c`). No port reaches the threshold, and the server holds
