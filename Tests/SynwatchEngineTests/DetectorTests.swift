@@ -386,15 +386,8 @@ struct DetectorTests {
         let victim = v4(198, 18, 0, 10)
         var scenario = Scenario(seed: 10)
         scenario.background(to: victim, port: 80, from: 0, to: 30)
-        var time = Scenario.time(5)
-        while time < Scenario.time(25) {
-            let source = scenario.spoofedSource(like: victim)
-            let syn = scenario.newSyn(from: source, to: victim, port: 80)
-            for retry in [0, 1, 3] as [Int64] {
-                scenario.add(syn, at: time + retry * second)
-                scenario.add(syn.synAck(isn: 7), at: time + retry * second + 100_000)
-            }
-            time += Int64(1e9 / 1_000 * Double.random(in: 0.5...1.5, using: &scenario.random))
+        scenario.flood(to: victim, port: 80, rate: 1_000, from: 5, to: 25, retransmitting: true) {
+            $0.spoofedSource(like: victim)
         }
         let all = scenario.run(on: Engine.make(), until: 45)
         try #require(events(.attackStart, in: all).count == 1, "\(summary(all))")

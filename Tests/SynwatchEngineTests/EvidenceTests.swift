@@ -99,15 +99,8 @@ struct EvidenceTests {
         let bots = (1...40).map { v4(198, 18, 77, UInt8($0)) }
         var scenario = Scenario(seed: 26)
         scenario.background(to: victim, port: 80, from: 0, to: 20)
-        var time = Scenario.time(5)
-        while time < Scenario.time(12) {
-            let bot = bots.randomElement(using: &scenario.random)!
-            let syn = scenario.newSyn(from: bot, to: victim, port: 80)
-            for again in [0, 1, 3] as [Int64] {
-                scenario.add(syn, at: time + again * second)
-                scenario.add(syn.synAck(isn: 7), at: time + again * second + 100_000)
-            }
-            time += 500 * 1_000
+        scenario.flood(to: victim, port: 80, rate: 2_000, from: 5, to: 12, retransmitting: true) {
+            bots.randomElement(using: &$0.random)!
         }
         let all = scenario.run(on: Engine.make(), until: 20)
         let starts = all.filter { $0.type == .attackStart }
@@ -126,15 +119,7 @@ struct EvidenceTests {
         let host = v4(198, 18, 44, 7)
         var scenario = Scenario(seed: 27)
         scenario.background(to: victim, port: 80, from: 0, to: 20)
-        var time = Scenario.time(5)
-        while time < Scenario.time(11) {
-            let syn = scenario.newSyn(from: host, to: victim, port: 80)
-            for again in [0, 1, 3] as [Int64] {
-                scenario.add(syn, at: time + again * second)
-                scenario.add(syn.synAck(isn: 7), at: time + again * second + 100_000)
-            }
-            time += Int64(1e9 / 600 * Double.random(in: 0.5...1.5, using: &scenario.random))
-        }
+        scenario.flood(to: victim, port: 80, rate: 600, from: 5, to: 11, retransmitting: true) { _ in host }
         let all = scenario.run(on: Engine.make(), until: 30)
         let starts = all.filter { $0.type == .attackStart }
         try #require(starts.count == 1, "\(summary(all))")
@@ -151,15 +136,8 @@ struct EvidenceTests {
         let victim = v4(198, 18, 0, 10)
         var scenario = Scenario(seed: 28)
         scenario.background(to: victim, port: 80, from: 0, to: 25)
-        var time = Scenario.time(5)
-        while time < Scenario.time(15) {
-            let bot = v4(198, 18, UInt8(64 + scenario.random.next32() % 16), UInt8(1 + scenario.random.next32() % 250))
-            let syn = scenario.newSyn(from: bot, to: victim, port: 80)
-            for again in [0, 1, 3] as [Int64] {
-                scenario.add(syn, at: time + again * second)
-                scenario.add(syn.synAck(isn: 7), at: time + again * second + 100_000)
-            }
-            time += Int64(1e9 / 400 * Double.random(in: 0.5...1.5, using: &scenario.random))
+        scenario.flood(to: victim, port: 80, rate: 400, from: 5, to: 15, retransmitting: true) {
+            v4(198, 18, UInt8(64 + $0.random.next32() % 16), UInt8(1 + $0.random.next32() % 250))
         }
         let all = scenario.run(on: Engine.make(), until: 30)
         let starts = all.filter { $0.type == .attackStart }

@@ -37,7 +37,9 @@ struct Scenario {
     }
 
     /// SYNs at `rate` per second from `source()`, each answered by the server's SYN-ACK and never completed, or
-    /// where the port is closed, refused by its RST/ACK.
+    /// where the port is closed, refused by its RST/ACK. `retransmitting` sources are live TCP stacks that drop
+    /// what they are answered (a botnet's hosts, or one host, behind their firewall): each SYN comes again after
+    /// 1 s and 3 s, and is answered again.
     mutating func flood(
         to victim: IPAddress,
         port: UInt16,
@@ -45,14 +47,18 @@ struct Scenario {
         from start: Double,
         to end: Double,
         closedPort: Bool = false,
+        retransmitting: Bool = false,
         source: (inout Scenario) -> IPAddress
     ) {
         var time = Scenario.time(start)
         let interval = 1e9 / rate
         while time < Scenario.time(end) {
             let syn = newSyn(from: source(&self), to: victim, port: port)
-            add(syn, at: time)
-            add(closedPort ? syn.refusal : syn.synAck(isn: random.next32()), at: time + 100_000)
+            let answer = closedPort ? syn.refusal : syn.synAck(isn: random.next32())
+            for again in retransmitting ? [0, 1, 3] : [0] as [Int64] {
+                add(syn, at: time + again * second)
+                add(answer, at: time + again * second + 100_000)
+            }
             time += Int64(interval * Double.random(in: 0.5...1.5, using: &random))
         }
     }
