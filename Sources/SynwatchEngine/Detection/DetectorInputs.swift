@@ -75,13 +75,14 @@ extension DetectorInputs {
 
     /// Failures decided by now in the step whose every attempt passed its retransmission deadline:
     /// attempts that neither completed, nor were refused, nor were retransmitted by a live client; and attempts
-    /// retransmitted although the server had answered, beyond one per completion.
+    /// retransmitted although the server had answered, beyond `lostAnswersPerRecovery` per such attempt that
+    /// completed all the same.
     ///
     /// A client that waits in a full listen queue is not answered, and retransmits. One that sends its SYN again
     /// after a SYN-ACK lost that answer, and is answered again at once: by the deadline, half a second later, it
-    /// has completed, unless its second SYN or answer was lost too. A crowd over a path that loses a third of its
-    /// packets each way leaves about one such attempt per four completions; a flood from hosts that drop their
-    /// SYN-ACKs leaves them all, whatever its rate, and a real stack behind that drop retransmits on.
+    /// has completed, unless its second SYN or answer was lost too. A flood from hosts that drop their SYN-ACKs
+    /// recovers none, whatever its rate and however many of the service's own clients complete beside it, and a
+    /// real stack behind that drop retransmits on.
     func failedEvidence(_ slot: Int, step: Int64) -> Double {
         let deadlineStep = step - 1 - settings.deadlineSteps
         guard deadlineStep * clock.resolution >= victims.states[slot].firstSeen,
@@ -89,9 +90,15 @@ extension DetectorInputs {
         else { return 0 }
         let counters = victims.stepCounters(slot, step: deadlineStep).pointee
         let neverRetransmitted = max(0, counters.halfOpen - Int(counters.retransmitted))
-        let answeredInVain = max(0, Int(counters.retransmittedAnswered) - Int(counters.completed))
-        return Double(neverRetransmitted + answeredInVain)
+        let recovered = Double(counters.retransmittedAnsweredCompleted)
+        let answeredInVain = max(0, Double(counters.retransmittedAnswered) - Self.lostAnswersPerRecovery * recovered)
+        return Double(neverRetransmitted) + answeredInVain
     }
+
+    /// Attempts answered, retransmitted and still open at the deadline that a lossy path leaves per such attempt
+    /// that completed: through one losing half its packets each way a retransmission and its answer both arrive one
+    /// time in four, so three are left per recovery. A path that loses more serves no one.
+    static let lostAnswersPerRecovery = 3.0
 
     /// Whether a service under attack still shows its flood: half-open attempts at `threshold` a second or more
     /// beyond the tail its completing clients leave (one per nine completions: a crowd completes at least nine in

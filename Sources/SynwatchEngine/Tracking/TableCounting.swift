@@ -65,6 +65,9 @@ extension Engine {
         if victims.holds(service, step: step) {
             let counters = victims.stepCounters(service, step: step)
             if completed { counters.pointee.completed &+= weight } else { counters.pointee.refused &+= weight }
+            if completed && entry.retransmitted && entry.synAckSeen {
+                counters.pointee.retransmittedAnsweredCompleted &+= weight
+            }
             counters.pointee.removeRetransmission(of: entry)
         }
         if completed { state.pointee.completions &+= Int(weight) } else { state.pointee.resets &+= Int(weight) }

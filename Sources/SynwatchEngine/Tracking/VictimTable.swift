@@ -30,6 +30,8 @@ struct StepCounters: Sendable {
     /// Of those, the ones the server had answered: their client sent the SYN again although a SYN-ACK went out,
     /// so the answer was lost on its way, or no live stack sent the SYN.
     var retransmittedAnswered: UInt32 = 0
+    /// Attempts retransmitted although answered that completed all the same: their first answer was lost.
+    var retransmittedAnsweredCompleted: UInt32 = 0
     /// The attempts' sources, one bit each (`LinearCounter`): a few sources or many.
     var sources: UInt64 = 0
 
