@@ -42,7 +42,6 @@ final class GroundTruthSweepTests: XCTestCase {
 private struct Drawn: CustomStringConvertible {
     var scenario: Scenario
     var direction: CaptureDirection
-    var flood: Flood?
     var description: String
 
     init(_ random: inout SeededRandom) {
@@ -93,10 +92,9 @@ private struct Drawn: CustomStringConvertible {
             retransmits: retransmits,
             closedPort: closedPort
         )
-        self.flood = flood
         self.scenario = scenario.flood(flood)
         description +=
-            ", \(kind.rawValue) flood \(Int(flood.rate))/s for \(Int(duration)) s"
+            ", \(kind.rawValue) flood \(Int(rate))/s for \(Int(duration)) s"
             + (kind == .distributed ? " from \(bots) bots" : "") + (pulse != nil ? ", pulsing" : "")
             + (closedPort ? ", closed port" : "") + (retransmits ? ", retransmitting" : "")
             + (direction == .incomingOnly ? ", inbound only" : "")
