@@ -310,8 +310,8 @@ final class DetectorEndToEndTests: XCTestCase {
     /// (c'') One address that never answers floods 12 listening ports of the server: an hping3 per port from the
     /// client, its source spoofed, a SYN every 12 ms for 14 s (about 1,000 a second in all; stopped by time, as
     /// hping3 counts the SYN-ACKs it overhears towards `-c`). No port reaches the threshold, and the server holds
-    /// every attempt it answers until it times out: the attack can start 5 s in, once they do. One `single-source`
-    /// attack on the host, naming the address; not a scan.
+    /// every attempt it answers: once they pass their retransmission deadline (1.5 s) and add up to the threshold's
+    /// rate over an epoch, about 2 s in, one `single-source` attack on the host, naming the address; not a scan.
     func testOneSourceFloodingListeningPortsIsAHostAttack() throws {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/sbin/hping3"), "needs hping3")
         let lab = try Self.lab()
@@ -347,6 +347,9 @@ final class DetectorEndToEndTests: XCTestCase {
         XCTAssertEqual(start["SYNWATCH_KIND"], "single-source", shown)
         XCTAssertTrue(start["SYNWATCH_TOP_SOURCES"]?.hasPrefix(attacker + ":") == true, shown)
         XCTAssertFalse(events.contains { $0["SYNWATCH_EVENT"] == "scan" }, shown)
+        let announced = try XCTUnwrap(Double(start["SYNWATCH_TIME"] ?? ""), shown) - floodBegan.timeIntervalSince1970
+        print("attack announced \(String(format: "%.2f", announced)) s after the flood began")
+        XCTAssertLessThan(announced, 4, "announced late:\n\(shown)")
         try daemon.stop()
     }
 

@@ -79,6 +79,11 @@ extension Detector {
         state.pointee.grace = inputs.learntGrace(slot: slot)
         let measured = inputs.measure(slot, step: step)
         let detection = inputs.configuration.detection
+        if victims.keys[slot].port == 0 {
+            // What a host answered and holds tells a flood over its ports from a scan (`isSpreadOverPorts`).
+            let held = inputs.heldPastDeadline(slot, step: step)
+            state.pointee.epochHeld[clock.parity] &+= UInt32(held)
+        }
         switch state.pointee.phase {
         case .idle:
             let threshold = inputs.allowance(slot, measured, time: time)

@@ -84,15 +84,36 @@ extension DetectorInputs {
     /// recovers none, whatever its rate and however many of the service's own clients complete beside it, and a
     /// real stack behind that drop retransmits on.
     func failedEvidence(_ slot: Int, step: Int64) -> Double {
+        guard let counters = pastDeadline(slot, step: step) else { return 0 }
+        let neverRetransmitted = max(0, counters.halfOpen - Int(counters.retransmitted))
+        return Double(neverRetransmitted) + Self.answeredInVain(counters)
+    }
+
+    /// Of the attempts of the step whose every attempt passed its retransmission deadline, those the server answered
+    /// that the client neither completed nor reset (the retransmitted ones weighed as in `failedEvidence`). A
+    /// scanner's kernel resets what it is answered within a round trip; an address that never answers leaves the
+    /// server holding every one.
+    func heldPastDeadline(_ slot: Int, step: Int64) -> Double {
+        guard let counters = pastDeadline(slot, step: step) else { return 0 }
+        let closed = Int(counters.completed) + Int(counters.clientReset) + Int(counters.retransmittedAnswered)
+        return Double(max(0, Int(counters.answered) - closed)) + Self.answeredInVain(counters)
+    }
+
+    /// The counters of the step whose every attempt passed its retransmission deadline by `step`, while the service's
+    /// ring holds it and the service was followed since.
+    private func pastDeadline(_ slot: Int, step: Int64) -> StepCounters? {
         let deadlineStep = step - 1 - settings.deadlineSteps
         guard deadlineStep * clock.resolution >= victims.states[slot].firstSeen,
             victims.holds(slot, step: deadlineStep)
-        else { return 0 }
-        let counters = victims.stepCounters(slot, step: deadlineStep).pointee
-        let neverRetransmitted = max(0, counters.halfOpen - Int(counters.retransmitted))
+        else { return nil }
+        return victims.stepCounters(slot, step: deadlineStep).pointee
+    }
+
+    /// Attempts still open that were retransmitted although answered, beyond `lostAnswersPerRecovery` for each such
+    /// attempt that completed all the same.
+    private static func answeredInVain(_ counters: StepCounters) -> Double {
         let recovered = Double(counters.retransmittedAnsweredCompleted)
-        let answeredInVain = max(0, Double(counters.retransmittedAnswered) - Self.lostAnswersPerRecovery * recovered)
-        return Double(neverRetransmitted) + answeredInVain
+        return max(0, Double(counters.retransmittedAnswered) - lostAnswersPerRecovery * recovered)
     }
 
     /// Attempts answered, retransmitted and still open at the deadline that a lossy path leaves per such attempt
@@ -154,8 +175,8 @@ extension DetectorInputs {
             || hasSpoofedSources(host, distinctSources: failingSources(host))
     }
 
-    /// Whether the attempts the host answered and held until they timed out, in the sources window, reach the
-    /// threshold's rate over an epoch (the least the window spans).
+    /// Whether the attempts the host answered and held past their retransmission deadline, in the sources window,
+    /// reach the threshold's rate over an epoch (the least the window spans).
     func holdsHalfOpen(_ host: Int) -> Bool {
         let epochSeconds = Double(clock.epochLength) / 1e9
         return Double(victims.states[host].epochHeld.total) >= configuration.detection.halfOpenPerSecond * epochSeconds

@@ -148,15 +148,27 @@ extension Engine {
         if entry.pointee.synAckSeen && entry.pointee.serverISN == segment.sequence {
             counters.synAckRetransmits &+= 1
         } else {
-            // Answered only after the client sent its SYN again (the server's queue had dropped it): retransmitted
-            // and answered from now on, as if the answer had come first.
-            if entry.pointee.retransmitted && !entry.pointee.synAckSeen {
-                forEachMaturityStep(of: slot, HandshakeKey(segment, sentBy: .server)) {
-                    $0.pointee.retransmittedAnswered &+= $1
-                }
-            }
+            if !entry.pointee.synAckSeen { countAnswer(of: slot, HandshakeKey(segment, sentBy: .server)) }
             entry.pointee.synAckSeen = true
             entry.pointee.serverISN = segment.sequence
+        }
+    }
+
+    /// Counts the first answer to the attempt in `slot` on its host, whose answers tell a flood over its ports from a
+    /// scan (`DetectorInputs.heldPastDeadline`), and on its service too when the SYN came again first. Out of line:
+    /// under a flood most SYN-ACKs answer attempts sampled out, and `handleSynAck` stays small.
+    @inline(never)
+    func countAnswer(of slot: Int, _ key: HandshakeKey) {
+        let entry = handshakes.entries[slot]
+        if entry.retransmitted {
+            // Answered only after the client sent its SYN again (the server's queue had dropped it): retransmitted
+            // and answered from now on, as if the answer had come first.
+            forEachMaturityStep(of: slot, key) { counters, weight in counters.pointee.retransmittedAnswered &+= weight }
+        }
+        let step = entry.maturityStep(resolution: clock.resolution)
+        // A SYN to port 0 counts on the host alone (`handleSyn`).
+        if let host = key.serverPort == 0 ? victimSlot(of: key) : hostSlot(of: key), victims.holds(host, step: step) {
+            victims.stepCounters(host, step: step).pointee.answered &+= UInt32(entry.weight)
         }
     }
 
@@ -324,11 +336,6 @@ extension Engine {
                     let hostKey = VictimKey(address: victims.keys[victim].address, port: 0)
                     if let host = victims.find(hostKey, hash: victims.hash(hostKey)), host != victim {
                         victims.states[host].timeouts &+= weight
-                        // What a host answered and held to the end tells a flood over its ports from a scan.
-                        if entry.synAckSeen {
-                            victims.advanceEpoch(host, to: clock.epoch)
-                            victims.states[host].epochHeld[clock.parity] &+= UInt32(weight)
-                        }
                     }
                 }
                 counters.timeouts &+= 1

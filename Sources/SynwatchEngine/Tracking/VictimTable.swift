@@ -25,6 +25,8 @@ struct StepCounters: Sendable {
     var refused: UInt32 = 0
     /// Reset by the client before completing: it never wanted the connection (a decided failure).
     var clientReset: UInt32 = 0
+    /// On a host, attempts answered by a SYN-ACK, whatever came of them.
+    var answered: UInt32 = 0
     /// Attempts whose SYN was retransmitted and that are still open: live stacks, undecided.
     var retransmitted: UInt32 = 0
     /// Of those, the ones the server had answered: their client sent the SYN again although a SYN-ACK went out,
@@ -86,8 +88,8 @@ struct VictimState: Sendable {
     /// New attempts and completed ones per epoch parity: the rest failed (half-open, or refused by a closed port).
     var epochAttempts = EpochPair()
     var epochCompleted = EpochPair()
-    /// On a host, attempts it answered with a SYN-ACK and held until they timed out, per epoch parity: neither the
-    /// client's ACK nor its RST came (a scanner resets what it is answered).
+    /// On a host, attempts it answered with a SYN-ACK and still held at their retransmission deadline, per epoch
+    /// parity: neither the client's ACK nor its RST came (a scanner resets what it is answered).
     var epochHeld = EpochPair()
     /// The highest shift the epoch's distinct-sources sketches were fed at (`LeveledHyperLogLog`).
     var epochShift = EpochPair()
