@@ -81,7 +81,10 @@ extension V1.Status {
             ("syn_packets", "SYN packets.", { $0.traffic.synPackets }),
             ("syn_retransmits", "SYNs repeating a tracked attempt.", { $0.traffic.synRetransmits }),
             ("syn_acks", "SYN-ACK packets.", { $0.traffic.synAcks }),
-            ("unsolicited_syn_acks", "SYN-ACKs answering no tracked attempt.", { $0.traffic.unsolicitedSynAcks }),
+            (
+                "unsolicited_syn_acks", "SYN-ACKs answering no attempt tracked or sampled out.",
+                { $0.traffic.unsolicitedSynAcks }
+            ),
             ("completions", "Handshakes completed.", { $0.traffic.completions }),
             ("resets", "Attempts ended by a RST.", { $0.traffic.resets }),
             ("timeouts", "Attempts that timed out half-open.", { $0.traffic.timeouts }),

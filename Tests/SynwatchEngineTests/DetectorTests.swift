@@ -610,6 +610,38 @@ struct DetectorTests {
         #expect(events(.attackEnd, in: all).count == 1, "\(summary(all))")
     }
 
+    /// One host flooding a service at 20,000 SYN/s for 3 s, the server answering each SYN: once the attack is known,
+    /// its attempts are sampled by 4-tuple, and the answers to those sampled out answer SYNs the engine saw. They are
+    /// no unsolicited SYN-ACKs (an operator reads those as backscatter, or as evictions).
+    @Test
+    func answersToAttemptsSampledOutAreNotUnsolicited() throws {
+        let victim = v4(198, 18, 0, 10)
+        let attacker = v4(198, 18, 66, 6)
+        var scenario = Scenario(seed: 31)
+        var time = Scenario.time(2)
+        while time < Scenario.time(5) {
+            let syn = Packet(
+                source: attacker,
+                destination: victim,
+                sourcePort: UInt16.random(in: 1024...65535, using: &scenario.random),
+                destinationPort: 80,
+                sequence: scenario.random.next32(),
+                flags: .syn
+            )
+            scenario.add(syn, at: time)
+            scenario.add(syn.synAck(isn: scenario.random.next32()), at: time + 100_000)
+            time += 50_000
+        }
+        let engine = Engine.make()
+        let all = scenario.run(on: engine, until: 20)
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        #expect(starts[0].kind == .singleSource)
+        let statistics = engine.statistics
+        #expect(statistics.sampledOut > 20_000, "\(statistics.sampledOut) sampled out")
+        #expect(statistics.unsolicitedSynAcks < 100, "\(statistics.unsolicitedSynAcks) unsolicited")
+    }
+
     /// A capture that holds one direction of the connections of a busy address behind NAT, as on a link with
     /// asymmetric routing: SYN-ACKs from 40 servers, 300 a second, each followed by its server's data and FIN. Those
     /// SYN-ACKs answered SYNs out of sight: no backscatter notice.

@@ -136,11 +136,16 @@ extension Engine {
         }
         let hashed = hashes?.handshake ?? handshakes.hash(HandshakeKey(segment, sentBy: .server))
         guard let slot = handshakes.find(hashed) else {
-            counters.unsolicitedSynAcks &+= 1
-            // A service of ours that receives SYNs answers attempts that were sampled out or evicted:
-            // backscatter is SYN-ACKs from others.
+            // Backscatter is SYN-ACKs from others: a service of ours that receives SYNs answers attempts that were
+            // evicted, or sampled out under attack, which it did solicit.
             let service = VictimKey(address: segment.source, port: segment.sourcePort)
-            if victims.find(service, hash: victims.hash(service)) == nil { recordBackscatter(&segment, key: hashed) }
+            guard let victim = victims.find(service, hash: victims.hash(service)) else {
+                counters.unsolicitedSynAcks &+= 1
+                recordBackscatter(&segment, key: hashed)
+                return
+            }
+            let shift = UInt64(victims.states[victim].samplingShift)
+            if hashed.fingerprint & ((1 << shift) - 1) == 0 { counters.unsolicitedSynAcks &+= 1 }
             return
         }
         let entry = handshakes.entries.pointer(slot)

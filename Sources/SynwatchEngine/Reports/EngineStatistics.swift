@@ -13,7 +13,8 @@ public struct EngineStatistics: Sendable, Equatable {
     public var synAcks = 0
     public var synAckRetransmits = 0
     /// SYN-ACKs that answer no tracked attempt: backscatter, replies to SYNs sent before the capture
-    /// began, or (from a service that receives SYNs) replies to attempts sampled out or evicted.
+    /// began, or (from a service that receives SYNs) replies to attempts evicted. Replies to attempts its
+    /// service sampled out under attack are none: their SYNs were seen (`sampledOut`).
     public var unsolicitedSynAcks = 0
     public var completions = 0
     public var resets = 0
