@@ -35,10 +35,11 @@ install_packages() {
 # in network namespaces (iproute2) fed by tcpreplay, talk to the query socket with curl, run a real
 # systemd-journald (systemd), real servers and clients (python3), nft for the example response hook and for the
 # detector tests' random loss (nftables), man for the installed man pages (man-db), promtool, Prometheus and
-# Alertmanager for the shipped rules (prometheus, prometheus-alertmanager), and floods from a real host (hping3).
+# Alertmanager for the shipped rules (prometheus, prometheus-alertmanager), floods from a real host (hping3), and
+# a real port scanner (nmap).
 BUILD_PACKAGES=(libpcap-dev libsystemd-dev libyaml-dev pkg-config)
 TEST_PACKAGES=(tcpdump tcpreplay iproute2 curl systemd python3 nftables man-db prometheus prometheus-alertmanager
-    hping3)
+    hping3 nmap)
 # scripts/package finds the package's dependencies with dpkg-shlibdeps (dpkg-dev).
 PACKAGE_PACKAGES=(dpkg-dev)
 

@@ -353,6 +353,78 @@ final class DetectorEndToEndTests: XCTestCase {
         try daemon.stop()
     }
 
+    /// (c'''') One host sends SYNs to the server's ports in turn (hping3's `-p ++1`, 400,000 at most, for 14 s at
+    /// most), where nothing listens: every one refused. A scan probes each port once; this one comes back to every
+    /// port, more attempts than scans of the host make. One `single-source` attack on the host, naming the client.
+    func testOneSourceProbingEveryPortAgainIsAHostAttack() throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/sbin/hping3"), "needs hping3")
+        let lab = try Self.lab()
+        let workspace = try Workspace()
+        let daemon = try LabDaemon(lab, workspace)
+        let flood = try lab.start(
+            in: lab.client,
+            [
+                "timeout", "14", "hping3", "-q", "-S", "-p", "++1", "-c", "400000", "-i", "u10",
+                ServerClientLab.serverAddress,
+            ]
+        )
+        defer { if flood.isRunning { flood.terminate() } }
+        let floodBegan = Date()
+        flood.waitUntilExit()
+        print("hping3 ran \(String(format: "%.1f", Date().timeIntervalSince(floodBegan))) s")
+
+        let events = try daemon.events(atLeast: 1, settle: 2)
+        let shown = LabDaemon.describe(events)
+        print("events of synwatchd for one source over every port:\n\(shown)")
+        let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
+        XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(shown)")
+        let start = try XCTUnwrap(starts.first, shown)
+        XCTAssertNil(start["SYNWATCH_PORT"], "a host attack names no port:\n\(shown)")
+        XCTAssertEqual(start["SYNWATCH_KIND"], "single-source", shown)
+        XCTAssertTrue(start["SYNWATCH_TOP_SOURCES"]?.hasPrefix(ServerClientLab.clientAddress + ":") == true, shown)
+        XCTAssertGreaterThan(Double(start["SYNWATCH_REFUSED_PER_S"] ?? "") ?? 0, 10_000, shown)
+        let announced = try XCTUnwrap(Double(start["SYNWATCH_TIME"] ?? ""), shown) - floodBegan.timeIntervalSince1970
+        print("attack announced \(String(format: "%.2f", announced)) s after the flood began")
+        try daemon.stop()
+    }
+
+    /// (c''''') Two full SYN scans of the server by nmap from the client, one right after the other, as fast as
+    /// nmap goes: every port probed, twice, three of them listening. Scans, never an attack.
+    func testTwoFullPortScansRaiseNoAttack() throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/nmap"), "needs nmap")
+        let lab = try Self.lab()
+        let workspace = try Workspace()
+        let listeners = try (0..<3).map {
+            try LabListener.start(in: lab, port: Self.port + 200 + UInt16($0), backlog: 128)
+        }
+        defer { listeners.forEach { $0.terminate() } }
+        let daemon = try LabDaemon(lab, workspace)
+        let scansBegan = Date()
+        for _ in 0..<2 {
+            let scan = try lab.start(
+                in: lab.client,
+                [
+                    "timeout", "60", "nmap", "-n", "-Pn", "-sS", "-p-", "-T5", "--min-rate", "50000",
+                    ServerClientLab.serverAddress,
+                ]
+            )
+            defer { if scan.isRunning { scan.terminate() } }
+            scan.waitUntilExit()
+            XCTAssertEqual(scan.terminationStatus, 0, "nmap failed")
+        }
+        print("nmap scanned twice in \(String(format: "%.1f", Date().timeIntervalSince(scansBegan))) s")
+
+        try daemon.assertNoAttack("two full port scans")
+        let events = try daemon.events(atLeast: 1, settle: 0)
+        XCTAssertTrue(
+            events.contains {
+                $0["SYNWATCH_EVENT"] == "scan" && $0["SYNWATCH_SOURCE"] == ServerClientLab.clientAddress
+            },
+            LabDaemon.describe(events)
+        )
+        try daemon.stop()
+    }
+
     /// (d) A spoofed flood of 12k SYN/s for 2.5 s against a real listener: exactly one `random-source` attack, its
     /// start within 3 s of the flood's, its start and end in a real journald with every field the daemon writes.
     func testStrongSpoofedFloodIsOneAttackWithEveryFieldInJournald() throws {

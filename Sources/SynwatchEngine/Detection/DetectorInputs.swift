@@ -165,15 +165,22 @@ extension DetectorInputs {
             Double(top.halfOpen) >= classification.singleSourceShare * Double(max(1, failingAttempts(host)))
         {
             // One source probing ports is a scan, answered by RSTs: the host refuses, or the scanner resets what the
-            // host answers. One whose attempts the host answers and holds until they time out fills its queues: a
-            // flood spread over its ports. One that sends every SYN to one port is a flood on it, and on the host
+            // host answers. One whose attempts the host answers and holds past their deadline fills its queues, and
+            // one that makes more attempts than any scan of the host could sends them to ports it already probed:
+            // floods spread over its ports. One that sends every SYN to one port is a flood on it, and on the host
             // only for port 0, the host's own key (hping3's default port).
             guard let source = sources.find(top.address, hash: hasher.hash(top.address)) else { return false }
-            return sources.distinctTargets(source) <= 1 || holdsHalfOpen(host)
+            return sources.distinctTargets(source) <= 1 || holdsHalfOpen(host) || top.halfOpen > Self.mostScanAttempts
         }
         return repeating.count >= classification.randomSourceMinSources
             || hasSpoofedSources(host, distinctSources: failingSources(host))
     }
+
+    /// The most attempts scans of one host make within the sources window: each of its 65,536 ports probed, and
+    /// probed again only while it did not answer (a port that refused, or answered and was reset, is known); two
+    /// scans one after the other, each retrying every port once, probe a port three times at most (the first scan's
+    /// retry finds it answered).
+    static let mostScanAttempts = 3 * 65_536
 
     /// Whether the attempts the host answered and held past their retransmission deadline, in the sources window,
     /// reach the threshold's rate over an epoch (the least the window spans).
