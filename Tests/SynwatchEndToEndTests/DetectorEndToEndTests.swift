@@ -340,20 +340,13 @@ final class DetectorEndToEndTests: XCTestCase {
         let events = try daemon.events(atLeast: 1, settle: 2)
         let shown = LabDaemon.describe(events)
         print("events of synwatchd for one source over 12 ports:\n\(shown)")
-        let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
-        XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(shown)")
-        let start = try XCTUnwrap(starts.first, shown)
-        XCTAssertNil(start["SYNWATCH_PORT"], "a host attack names no port:\n\(shown)")
-        XCTAssertEqual(start["SYNWATCH_KIND"], "single-source", shown)
-        XCTAssertTrue(start["SYNWATCH_TOP_SOURCES"]?.hasPrefix(attacker + ":") == true, shown)
+        let announced = try Self.assertOneSingleSourceHostAttack(from: attacker, in: events, after: floodBegan)
         XCTAssertFalse(events.contains { $0["SYNWATCH_EVENT"] == "scan" }, shown)
-        let announced = try XCTUnwrap(Double(start["SYNWATCH_TIME"] ?? ""), shown) - floodBegan.timeIntervalSince1970
-        print("attack announced \(String(format: "%.2f", announced)) s after the flood began")
         XCTAssertLessThan(announced, 4, "announced late:\n\(shown)")
         try daemon.stop()
     }
 
-    /// (c'''') One host sends SYNs to the server's ports in turn (hping3's `-p ++1`, 400,000 at most, for 14 s at
+    /// (f) One host sends SYNs to the server's ports in turn (hping3's `-p ++1`, 400,000 at most, for 14 s at
     /// most), where nothing listens: every one refused. A scan probes each port once; this one comes back to every
     /// port, more attempts than scans of the host make. One `single-source` attack on the host, naming the client.
     func testOneSourceProbingEveryPortAgainIsAHostAttack() throws {
@@ -376,19 +369,36 @@ final class DetectorEndToEndTests: XCTestCase {
         let events = try daemon.events(atLeast: 1, settle: 2)
         let shown = LabDaemon.describe(events)
         print("events of synwatchd for one source over every port:\n\(shown)")
-        let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
-        XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(shown)")
-        let start = try XCTUnwrap(starts.first, shown)
-        XCTAssertNil(start["SYNWATCH_PORT"], "a host attack names no port:\n\(shown)")
-        XCTAssertEqual(start["SYNWATCH_KIND"], "single-source", shown)
-        XCTAssertTrue(start["SYNWATCH_TOP_SOURCES"]?.hasPrefix(ServerClientLab.clientAddress + ":") == true, shown)
-        XCTAssertGreaterThan(Double(start["SYNWATCH_REFUSED_PER_S"] ?? "") ?? 0, 10_000, shown)
-        let announced = try XCTUnwrap(Double(start["SYNWATCH_TIME"] ?? ""), shown) - floodBegan.timeIntervalSince1970
-        print("attack announced \(String(format: "%.2f", announced)) s after the flood began")
+        try Self.assertOneSingleSourceHostAttack(from: ServerClientLab.clientAddress, in: events, after: floodBegan)
+        let start = events.first { $0["SYNWATCH_EVENT"] == "attack_start" }
+        XCTAssertGreaterThan(Double(start?["SYNWATCH_REFUSED_PER_S"] ?? "") ?? 0, 10_000, shown)
         try daemon.stop()
     }
 
-    /// (c''''') Two full SYN scans of the server by nmap from the client, one right after the other, as fast as
+    /// Asserts that `events` hold one attack, a `single-source` one on the server's host (no port) naming `source`.
+    /// - Returns: how long after `began` it was announced, in capture time.
+    @discardableResult
+    static func assertOneSingleSourceHostAttack(
+        from source: String,
+        in events: [TestJournald.Fields],
+        after began: Date,
+        file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws -> Double {
+        let shown = LabDaemon.describe(events)
+        let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
+        XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(shown)", file: file, line: line)
+        let start = try XCTUnwrap(starts.first, shown, file: file, line: line)
+        XCTAssertNil(start["SYNWATCH_PORT"], "a host attack names no port:\n\(shown)", file: file, line: line)
+        XCTAssertEqual(start["SYNWATCH_KIND"], "single-source", shown, file: file, line: line)
+        XCTAssertTrue(start["SYNWATCH_TOP_SOURCES"]?.hasPrefix(source + ":") == true, shown, file: file, line: line)
+        let time = try XCTUnwrap(Double(start["SYNWATCH_TIME"] ?? ""), shown, file: file, line: line)
+        let announced = time - began.timeIntervalSince1970
+        print("attack announced \(String(format: "%.2f", announced)) s after the flood began")
+        return announced
+    }
+
+    /// (g) Two full SYN scans of the server by nmap from the client, one right after the other, as fast as
     /// nmap goes: every port probed, twice, three of them listening. Scans, never an attack.
     func testTwoFullPortScansRaiseNoAttack() throws {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/nmap"), "needs nmap")
