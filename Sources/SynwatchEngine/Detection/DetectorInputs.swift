@@ -176,10 +176,9 @@ extension DetectorInputs {
             || hasSpoofedSources(host, distinctSources: failingSources(host))
     }
 
-    /// The most attempts scans of one host make within the sources window: each of its 65,536 ports probed, and
-    /// probed again only while it did not answer (a port that refused, or answered and was reset, is known); two
-    /// scans one after the other, each retrying every port once, probe a port three times at most (the first scan's
-    /// retry finds it answered).
+    /// The most attempts scans of one host make within the sources window: three for each of its 65,536 ports. A scan
+    /// probes a port that answers once (it then knows it: refused, or answered and reset), and one that does not a
+    /// few times at most; two full scans one after the other stay below this.
     static let mostScanAttempts = 3 * 65_536
 
     /// Whether the attempts the host answered and held past their retransmission deadline, in the sources window,

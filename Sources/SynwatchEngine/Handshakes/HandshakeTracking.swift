@@ -136,8 +136,8 @@ extension Engine {
         }
         let hashed = hashes?.handshake ?? handshakes.hash(HandshakeKey(segment, sentBy: .server))
         guard let slot = handshakes.find(hashed) else {
-            // Backscatter is SYN-ACKs from others: a service of ours that receives SYNs answers attempts that were
-            // evicted, or sampled out under attack, which it did solicit.
+            // Backscatter is SYN-ACKs from others. A service of ours that receives SYNs answers attempts evicted
+            // (unsolicited now: their SYN is forgotten) or sampled out under attack (not: their SYN was seen).
             let service = VictimKey(address: segment.source, port: segment.sourcePort)
             guard let victim = victims.find(service, hash: victims.hash(service)) else {
                 counters.unsolicitedSynAcks &+= 1
