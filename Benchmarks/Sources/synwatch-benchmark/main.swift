@@ -86,18 +86,32 @@ func rawRate(_ path: String, method: RawReadMeasurement.Method, rounds: Int) thr
     return best
 }
 
-/// Peak resident size in MiB of `synwatch analyze --json path`, run as a child process.
+/// Peak resident size in MiB of `synwatch analyze --json path`, run as a child process: its own high-water mark
+/// (`VmHWM`), read every 2 ms while it runs. Its rusage would not do: a child spawned with the parent's memory
+/// (posix_spawn's vfork) takes the parent's high-water mark along through exec, and this process's peak (writing
+/// the capture just before) was twice the child's.
 func peakResidentMiB(synwatch: String, path: String) throws -> Double {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: synwatch)
     process.arguments = ["analyze", "--json", path]
     process.standardOutput = FileHandle.nullDevice
     try process.run()
+    let status = "/proc/\(process.processIdentifier)/status"
+    var peakKiB = 0
+    while process.isRunning {
+        // Gone once the child has exited (a zombie has no memory): the last reading is its peak.
+        if let text = try? String(contentsOfFile: status, encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        {
+            peakKiB = max(peakKiB, kib)
+        }
+        usleep(2_000)
+    }
     process.waitUntilExit()
     guard process.terminationStatus == 0 else { fail("\(synwatch) analyze exited with \(process.terminationStatus)") }
-    var usage = rusage()
-    getrusage(RUSAGE_CHILDREN.rawValue, &usage)
-    return Double(usage.ru_maxrss) / 1024
+    guard peakKiB > 0 else { fail("no VmHWM read for \(synwatch) analyze") }
+    return Double(peakKiB) / 1024
 }
 
 /// Drops the file from the page cache, so it is read back as a capture on disk would be: pages fresh from
