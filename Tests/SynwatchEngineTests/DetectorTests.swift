@@ -569,8 +569,8 @@ struct DetectorTests {
 
     /// One source sending 1,000 SYNs a second for 10 s to ports 1–1,024 of a host that answers every one with a
     /// SYN-ACK, among a service's clients. From an address that never answers (DARPA's `neptune`), every attempt is
-    /// held past its retransmission deadline: a single-source flood on the host. From a scanner, whose kernel resets what it is
-    /// answered, nothing is held: a scan.
+    /// held past its retransmission deadline: a single-source flood on the host. From a scanner, whose kernel resets
+    /// what it is answered, nothing is held: a scan.
     @Test(arguments: [false, true])
     func oneSourceOverPortsTheHostAnswersIsAFloodUnlessItResets(resets: Bool) throws {
         let victim = v4(198, 18, 0, 10)
@@ -657,20 +657,7 @@ struct DetectorTests {
         let victim = v4(198, 18, 0, 10)
         let attacker = v4(198, 18, 66, 6)
         var scenario = Scenario(seed: 31)
-        var time = Scenario.time(2)
-        while time < Scenario.time(5) {
-            let syn = Packet(
-                source: attacker,
-                destination: victim,
-                sourcePort: UInt16.random(in: 1024...65535, using: &scenario.random),
-                destinationPort: 80,
-                sequence: scenario.random.next32(),
-                flags: .syn
-            )
-            scenario.add(syn, at: time)
-            scenario.add(syn.synAck(isn: scenario.random.next32()), at: time + 100_000)
-            time += 50_000
-        }
+        scenario.flood(to: victim, port: 80, rate: 20_000, from: 2, to: 5) { _ in attacker }
         let engine = Engine.make()
         let all = scenario.run(on: engine, until: 20)
         let starts = events(.attackStart, in: all)

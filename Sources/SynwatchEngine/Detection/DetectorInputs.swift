@@ -95,8 +95,8 @@ extension DetectorInputs {
     /// server holding every one.
     func heldPastDeadline(_ slot: Int, step: Int64) -> Double {
         guard let counters = pastDeadline(slot, step: step) else { return 0 }
-        let closed = Int(counters.completed) + Int(counters.clientReset) + Int(counters.retransmittedAnswered)
-        return Double(max(0, Int(counters.answered) - closed)) + Self.answeredInVain(counters)
+        let open = Int(counters.answered) - Int(counters.completed) - Int(counters.clientReset)
+        return Double(max(0, open - Int(counters.retransmittedAnswered))) + Self.answeredInVain(counters)
     }
 
     /// The counters of the step whose every attempt passed its retransmission deadline by `step`, while the service's
