@@ -346,35 +346,6 @@ final class DetectorEndToEndTests: XCTestCase {
         try daemon.stop()
     }
 
-    /// (f) One host sends SYNs to the server's ports in turn (hping3's `-p ++1`, 400,000 at most, for 14 s at
-    /// most), where nothing listens: every one refused. A scan probes each port once; this one comes back to every
-    /// port, more attempts than scans of the host make. One `single-source` attack on the host, naming the client.
-    func testOneSourceProbingEveryPortAgainIsAHostAttack() throws {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/sbin/hping3"), "needs hping3")
-        let lab = try Self.lab()
-        let workspace = try Workspace()
-        let daemon = try LabDaemon(lab, workspace)
-        let flood = try lab.start(
-            in: lab.client,
-            [
-                "timeout", "14", "hping3", "-q", "-S", "-p", "++1", "-c", "400000", "-i", "u10",
-                ServerClientLab.serverAddress,
-            ]
-        )
-        defer { if flood.isRunning { flood.terminate() } }
-        let floodBegan = Date()
-        flood.waitUntilExit()
-        print("hping3 ran \(String(format: "%.1f", Date().timeIntervalSince(floodBegan))) s")
-
-        let events = try daemon.events(atLeast: 1, settle: 2)
-        let shown = LabDaemon.describe(events)
-        print("events of synwatchd for one source over every port:\n\(shown)")
-        try Self.assertOneSingleSourceHostAttack(from: ServerClientLab.clientAddress, in: events, after: floodBegan)
-        let start = events.first { $0["SYNWATCH_EVENT"] == "attack_start" }
-        XCTAssertGreaterThan(Double(start?["SYNWATCH_REFUSED_PER_S"] ?? "") ?? 0, 10_000, shown)
-        try daemon.stop()
-    }
-
     /// Asserts that `events` hold one attack, a `single-source` one on the server's host (no port) naming `source`.
     /// - Returns: how long after `began` it was announced, in capture time.
     @discardableResult
@@ -398,8 +369,9 @@ final class DetectorEndToEndTests: XCTestCase {
         return announced
     }
 
-    /// (g) Two full SYN scans of the server by nmap from the client, one right after the other, as fast as
-    /// nmap goes: every port probed, twice, three of them listening. Scans, never an attack.
+    /// (f) Two full SYN scans of the server by nmap from the client, one right after the other, as fast as
+    /// nmap goes: every port probed, again and again where an answer is late (on a busy machine, over 200,000
+    /// SYNs in 15 s), three of them listening. Scans, never an attack.
     func testTwoFullPortScansRaiseNoAttack() throws {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/nmap"), "needs nmap")
         let lab = try Self.lab()

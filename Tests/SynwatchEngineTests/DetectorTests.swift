@@ -610,45 +610,6 @@ struct DetectorTests {
         #expect(events(.attackEnd, in: all).count == 1, "\(summary(all))")
     }
 
-    /// One source sending 25,000 SYNs a second for 10 s to a host's ports in turn (hping3's `-p ++1`), every one of
-    /// them refused: it probes each port again every 2.6 s, where a scan probes each once. More attempts in the
-    /// sources window than scans of the host make: a single-source flood on the host, with the host's RSTs in the
-    /// capture or without them. The same source probing each port once is a scan.
-    @Test(arguments: [(passes: 4, answers: true), (passes: 4, answers: false), (passes: 1, answers: true)])
-    func oneSourceProbingEveryPortAgainIsAFlood(passes: Int, answers: Bool) throws {
-        let victim = v4(198, 18, 0, 10)
-        let attacker = v4(198, 18, 66, 7)
-        var scenario = Scenario(seed: 32)
-        scenario.background(to: victim, port: 80, from: 0, to: 30)
-        let start = Scenario.time(5)
-        for index in 0..<(passes * 65_535) {
-            let syn = Packet(
-                source: attacker,
-                destination: victim,
-                sourcePort: UInt16(1024 + index % 60_000),
-                destinationPort: UInt16(1 + index % 65_535),
-                sequence: scenario.random.next32(),
-                flags: .syn
-            )
-            let time = start + Int64(index) * 40_000
-            scenario.add(syn, at: time)
-            if answers { scenario.add(syn.refusal, at: time + 100_000) }
-        }
-        let all = scenario.run(on: Engine.make(), until: 30)
-        #expect(events(.scan, in: all).count == 1, "\(summary(all))")
-        let starts = events(.attackStart, in: all)
-        guard passes > 1 else {
-            #expect(starts.isEmpty, "\(summary(all))")
-            return
-        }
-        try #require(starts.count == 1, "\(summary(all))")
-        #expect(starts[0].victim == victim && starts[0].port == nil, "\(starts[0])")
-        #expect(starts[0].kind == .singleSource)
-        #expect(starts[0].figures?.topSources.first?.address == attacker)
-        // 196,608 attempts take 7.9 s at 25,000 a second.
-        #expect(starts[0].scenarioTime < 15, "started at \(starts[0].scenarioTime)")
-    }
-
     /// One host flooding a service at 20,000 SYN/s for 3 s, the server answering each SYN: once the attack is known,
     /// its attempts are sampled by 4-tuple, and the answers to those sampled out answer SYNs the engine saw. They are
     /// no unsolicited SYN-ACKs (an operator reads those as backscatter, or as evictions).

@@ -165,21 +165,15 @@ extension DetectorInputs {
             Double(top.halfOpen) >= classification.singleSourceShare * Double(max(1, failingAttempts(host)))
         {
             // One source probing ports is a scan, answered by RSTs: the host refuses, or the scanner resets what the
-            // host answers. One whose attempts the host answers and holds past their deadline fills its queues, and
-            // one that makes more attempts than any scan of the host could sends them to ports it already probed:
-            // floods spread over its ports. One that sends every SYN to one port is a flood on it, and on the host
+            // host answers. One whose attempts the host answers and holds past their deadline fills its queues: a
+            // flood spread over its ports. One that sends every SYN to one port is a flood on it, and on the host
             // only for port 0, the host's own key (hping3's default port).
             guard let source = sources.find(top.address, hash: hasher.hash(top.address)) else { return false }
-            return sources.distinctTargets(source) <= 1 || holdsHalfOpen(host) || top.halfOpen > Self.mostScanAttempts
+            return sources.distinctTargets(source) <= 1 || holdsHalfOpen(host)
         }
         return repeating.count >= classification.randomSourceMinSources
             || hasSpoofedSources(host, distinctSources: failingSources(host))
     }
-
-    /// The most attempts scans of one host make within the sources window: three for each of its 65,536 ports. A scan
-    /// probes a port that answers once (it then knows it: refused, or answered and reset), and one that does not a
-    /// few times at most; two full scans one after the other stay below this.
-    static let mostScanAttempts = 3 * 65_536
 
     /// Whether the attempts the host answered and held past their retransmission deadline, in the sources window,
     /// reach the threshold's rate over an epoch (the least the window spans).
