@@ -346,6 +346,47 @@ final class DetectorEndToEndTests: XCTestCase {
         try daemon.stop()
     }
 
+    /// (c''') One SYN repeated: hping3 from the client sends the same SYN (the same spoofed address, source port
+    /// and ISN: `-k -M`) to a listening port every 0.5 ms for 6 s. The server answers it (at most twice a second),
+    /// and the answers go nowhere. No stack sends one SYN that often: past `HandshakeEntry.maximumSends` each is a
+    /// new attempt, and at their retransmission deadline one `single-source` attack on the port names the address.
+    /// Taken for one attempt retransmitted, it raised nothing.
+    func testOneSynRepeatedIsASingleSourceAttack() throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/sbin/hping3"), "needs hping3")
+        let lab = try Self.lab()
+        let workspace = try Workspace()
+        let listener = try LabListener.start(in: lab, port: Self.port, backlog: 1024)
+        defer { listener.terminate() }
+        try lab.routeToClient(Self.spoofedPrefix)
+        let attacker = "198.19.66.7"
+        let daemon = try LabDaemon(lab, workspace)
+
+        let flood = try lab.start(
+            in: lab.client,
+            [
+                "timeout", "6", "hping3", "-q", "-S", "-a", attacker, "-s", "5555", "-k", "-M", "1000", "-p",
+                String(Self.port), "-i", "u500", ServerClientLab.serverAddress,
+            ]
+        )
+        defer { if flood.isRunning { flood.terminate() } }
+        let floodBegan = Date()
+        flood.waitUntilExit()
+
+        let events = try daemon.events(atLeast: 1, settle: 2)
+        let shown = LabDaemon.describe(events)
+        print("events of synwatchd for one SYN repeated:\n\(shown)")
+        let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
+        XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(shown)")
+        let start = try XCTUnwrap(starts.first, shown)
+        XCTAssertEqual(start["SYNWATCH_PORT"], String(Self.port), shown)
+        XCTAssertEqual(start["SYNWATCH_KIND"], "single-source", shown)
+        XCTAssertTrue(start["SYNWATCH_TOP_SOURCES"]?.hasPrefix(attacker + ":") == true, shown)
+        let announced = try XCTUnwrap(Double(start["SYNWATCH_TIME"] ?? ""), shown) - floodBegan.timeIntervalSince1970
+        print("attack announced \(String(format: "%.2f", announced)) s after the flood began")
+        XCTAssertLessThan(announced, 4, "announced late:\n\(shown)")
+        try daemon.stop()
+    }
+
     /// Asserts that `events` hold one attack, a `single-source` one on the server's host (no port) naming `source`.
     /// - Returns: how long after `began` it was announced, in capture time.
     @discardableResult

@@ -5,7 +5,8 @@ import Testing
 /// The documented handshake semantics over a plain dictionary: what `Engine` must count.
 ///
 /// Retransmission is the same 4-tuple and ISN (sooner than `minRetransmissionDelay` after the first, a copy: it
-/// repeats the attempt without making it retransmitted); a new ISN replaces the attempt. "In the first window" of an
+/// repeats the attempt without making it retransmitted); a new ISN replaces the attempt, and so does the same SYN
+/// once it came `HandshakeEntry.maximumSends` times (and then every further time). "In the first window" of an
 /// ISN is from ISN+1 to 64 KiB past it. A SYN-ACK belongs to the attempt when its ack is in the first window of the
 /// ISN. Completion needs seq in the first window of the ISN and, once a SYN-ACK was seen, ack in that of the server's.
 /// A RST closes the attempt when it comes from the client, or from the server with no ACK flag or an ack in the
@@ -26,6 +27,7 @@ struct HandshakeModel {
         var synTime: Int64
         var serverISN: UInt32?
         var retransmitted = false
+        var sends = 1
     }
 
     struct Counts: Equatable, CustomStringConvertible {
@@ -133,11 +135,14 @@ struct HandshakeModel {
     mutating func syn(_ packet: Packet, at time: Int64) {
         counts.synPackets += 1
         let key = Self.clientKey(packet)
-        if let attempt = attempts[key], attempt.isn == packet.sequence {
+        let maximumSends = Int(HandshakeEntry.maximumSends)
+        if let attempt = attempts[key], attempt.isn == packet.sequence, attempt.sends < maximumSends {
             counts.synRetransmits += 1
+            attempts[key]?.sends += 1
             if time - attempt.synTime >= minRetransmissionDelay { attempts[key]?.retransmitted = true }
         } else {
-            attempts[key] = Attempt(isn: packet.sequence, synTime: time)
+            let repeated = attempts[key]?.isn == packet.sequence
+            attempts[key] = Attempt(isn: packet.sequence, synTime: time, sends: repeated ? maximumSends : 1)
             oldestSyn = min(oldestSyn, time)
         }
     }

@@ -73,4 +73,44 @@ struct RetransmissionTests {
         #expect(all.isEmpty, "\(summary(all))")
         #expect(engine.statistics.synRetransmits == retransmissions)
     }
+
+    /// One SYN sent again and again, the same ports and ISN (a tool repeating one packet), 2,000 times a second and
+    /// never answered: no stack sends a SYN that often, so every one past `HandshakeEntry.maximumSends` is a new
+    /// attempt and the flood one `single-source` attack at its retransmission deadline. Taken for retransmissions of
+    /// one attempt, a live client's, it raised nothing.
+    @Test
+    func oneSynRepeatedAsAFloodIsASingleSourceAttack() throws {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 23)
+        scenario.background(to: victim, port: 80, from: 0, to: 30)
+        let syn = scenario.newSyn(from: v4(198, 18, 66, 6), to: victim, port: 80)
+        var time = Scenario.time(10)
+        while time < Scenario.time(20) {
+            scenario.add(syn, at: time)
+            time += millisecond / 2
+        }
+        let events = scenario.run(on: Engine.make(), until: 45)
+        let starts = events.filter { $0.type == .attackStart }
+        try #require(starts.count == 1, "\(summary(events))")
+        #expect(starts[0].kind == .singleSource)
+        #expect(starts[0].scenarioTime < 12, "\(summary(events))")
+        #expect(try #require(starts[0].figures).halfOpenPerSecond > 1_500)
+    }
+
+    /// A stack's every try of one attempt (the SYN at 0, 1, 3, 7, 15, 31 and 63 s), each seen four times (a capture
+    /// that shows every frame more than once): all the same attempt, the most that `maximumSends` allows.
+    @Test
+    func aStacksEveryTryCopiedIsStillOneAttempt() {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 24)
+        let syn = scenario.newSyn(from: v4(198, 19, 3, 3), to: victim, port: 80)
+        for delay: Int64 in [0, 1, 3, 7, 15, 31, 63] {
+            for copy in 0..<4 { scenario.add(syn, at: Scenario.time(10) + delay * second + Int64(copy) * 20_000) }
+        }
+        let engine = Engine.make()
+        let events = scenario.run(on: engine, until: 90)
+        #expect(events.isEmpty, "\(summary(events))")
+        #expect(Int(HandshakeEntry.maximumSends) == 7 * 4)
+        #expect(engine.statistics.synRetransmits == 7 * 4 - 1)
+    }
 }

@@ -43,8 +43,11 @@ extension Engine {
         let weight = UInt32(1) << UInt32(shift)
         if tracked {
             let slot: Int
+            var sends: UInt8 = 1
             if let held = handshakes.find(hashed) {
-                if handshakes.entries[held].clientISN == segment.sequence {
+                let again = handshakes.entries[held].clientISN == segment.sequence
+                if again && handshakes.entries[held].sends < HandshakeEntry.maximumSends {
+                    handshakes.entries[held].sends &+= 1
                     counters.synRetransmits &+= 1
                     if let victim { victims.states[victim].retransmits &+= 1 }
                     // A live stack: undecided while it is open. The same SYN sooner than any stack retransmits is
@@ -61,13 +64,15 @@ extension Engine {
                     }
                     return
                 }
-                // A new ISN on the same 4-tuple is a new attempt; the old one never completed.
+                // A new ISN on the same 4-tuple is a new attempt; the old one never completed. So is the same SYN sent
+                // more often than a stack sends it, and every one after it: one packet repeated as a flood.
                 let old = handshakes.entries[held]
                 if old.retransmitted {
                     forEachMaturityStep(of: held, key) { counters, _ in counters.pointee.removeRetransmission(of: old) }
                 }
                 handshakes.slots.vacate(held)
                 slot = held
+                if again { sends = HandshakeEntry.maximumSends }
             } else {
                 slot = handshakes.slots.claim(hash: hashed.hash)
             }
@@ -78,7 +83,8 @@ extension Engine {
                 time: now,
                 victim: victim,
                 weight: UInt8(weight),
-                graceCentiseconds: graceCentiseconds
+                graceCentiseconds: graceCentiseconds,
+                sends: sends
             )
         } else {
             counters.sampledOut &+= 1

@@ -64,12 +64,30 @@ struct HandshakeEntry: Sendable {
     var victim: UInt32 = 0
     /// The attempts this one stands for: 1, or more when its service was sampled under attack.
     var weight: UInt8 = 1
-    var synAckSeen = false
     /// The service's completion grace when the SYN came, in 10 ms: the attempt is judged at
     /// `synTime` plus this, and its outcome is counted in the step of that moment.
     var graceCentiseconds: UInt8 = 0
+    /// How often its SYN came, retransmissions and copies included, up to `maximumSends`.
+    var sends: UInt8 = 1
+    /// `synAckSeen` and `retransmitted`, a bit each, so that `sends` fits in the 32 bytes.
+    fileprivate var marks: UInt8 = 0
+
+    /// The most SYNs one attempt is sent: a stack sends at most 7 in the minute it is followed (Linux: after 1, 3, 7,
+    /// 15, 31 and 63 s; others fewer), four times that allows for a capture that shows each frame more than once. A
+    /// SYN repeated more often is a flood repeating one packet, and each further one a new attempt.
+    static let maximumSends: UInt8 = 28
+
+    /// Whether the server's SYN-ACK was seen.
+    var synAckSeen: Bool {
+        get { marks & 1 != 0 }
+        set { marks = newValue ? marks | 1 : marks & ~1 }
+    }
+
     /// Whether the client retransmitted the SYN: a live TCP stack, not (yet) a failure.
-    var retransmitted = false
+    var retransmitted: Bool {
+        get { marks & 2 != 0 }
+        set { marks = newValue ? marks | 2 : marks & ~2 }
+    }
 
     /// The victim table slot of the attempt's service, when it had one.
     @inline(__always)
@@ -120,7 +138,8 @@ final class HandshakeTable {
         time: Int64,
         victim: Int?,
         weight: UInt8,
-        graceCentiseconds: UInt8
+        graceCentiseconds: UInt8,
+        sends: UInt8
     ) {
         slots.occupy(slot, hash: hashed.hash)
         entries[slot] = HandshakeEntry(
@@ -129,7 +148,8 @@ final class HandshakeTable {
             synTime: time,
             victim: victim.map { UInt32(truncatingIfNeeded: $0 + 1) } ?? 0,
             weight: weight,
-            graceCentiseconds: graceCentiseconds
+            graceCentiseconds: graceCentiseconds,
+            sends: sends
         )
     }
 
