@@ -54,9 +54,6 @@ public struct KernelTCPRates: Equatable, Sendable {
         increase(counter).map { Double($0) / seconds }
     }
 
-    /// Whether both samples had the SYN proxy's counters.
-    public var hasSynproxy: Bool { synproxyIncreases != nil }
-
     /// How fast the SYN proxy's `counter` rose, per second; nil when unknown or without SYN proxy counters.
     public func perSecond(_ counter: KernelSynproxyCounter) -> Double? {
         synproxyIncreases?[counter.rawValue].map { Double($0) / seconds }
