@@ -20,6 +20,13 @@ struct BoundedMemoryTests {
         var serverISN: UInt32?
     }
 
+    /// A handshake is one aligned 32-byte entry: two to a cache line, and the prefetch of one (`Engine`) fetches it
+    /// whole. A field added must fit.
+    @Test
+    func handshakeEntriesStayWithinHalfACacheLine() {
+        #expect(MemoryLayout<HandshakeEntry>.stride == 32)
+    }
+
     func checkCapacity(_ engine: Engine) throws {
         let occupancy = engine.occupancy
         try #require(occupancy.handshakeCapacity == 64 && occupancy.handshakes <= 64)
