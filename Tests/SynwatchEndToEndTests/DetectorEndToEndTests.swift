@@ -285,7 +285,7 @@ final class DetectorEndToEndTests: XCTestCase {
             rate: 500,
             wait: 4
         )
-        let floodBegan = Date().timeIntervalSince1970
+        let floodBegan = Date()
         let outcome = try flood.outcome()
         let retransmitted = try Self.increase("TcpExt.TCPSynRetrans", lab.tcpCounters(in: lab.client), clientBefore)
         print("a host flooding through its stack: \(outcome); its SYN retransmissions \(retransmitted)")
@@ -296,14 +296,13 @@ final class DetectorEndToEndTests: XCTestCase {
         let events = try daemon.events(atLeast: 1, settle: 1)
         let shown = LabDaemon.describe(events)
         print("events of synwatchd for the host flooding through its stack:\n\(shown)")
-        let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
-        XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(shown)")
-        let start = try XCTUnwrap(starts.first, shown)
-        XCTAssertEqual(start["SYNWATCH_PORT"], String(Self.port), shown)
-        XCTAssertEqual(start["SYNWATCH_KIND"], "single-source", shown)
-        XCTAssertTrue(start["SYNWATCH_TOP_SOURCES"]?.hasPrefix(ServerClientLab.clientAddress + ":") == true, shown)
-        let announced = try XCTUnwrap(Double(start["SYNWATCH_TIME"] ?? ""), shown)
-        XCTAssertLessThan(announced - floodBegan, 5, "announced late:\n\(shown)")
+        let announced = try Self.assertOneSingleSourceAttack(
+            from: ServerClientLab.clientAddress,
+            port: Self.port,
+            in: events,
+            after: floodBegan
+        )
+        XCTAssertLessThan(announced, 5, "announced late:\n\(shown)")
         try daemon.stop()
     }
 
@@ -340,7 +339,7 @@ final class DetectorEndToEndTests: XCTestCase {
         let events = try daemon.events(atLeast: 1, settle: 2)
         let shown = LabDaemon.describe(events)
         print("events of synwatchd for one source over 12 ports:\n\(shown)")
-        let announced = try Self.assertOneSingleSourceHostAttack(from: attacker, in: events, after: floodBegan)
+        let announced = try Self.assertOneSingleSourceAttack(from: attacker, port: nil, in: events, after: floodBegan)
         XCTAssertFalse(events.contains { $0["SYNWATCH_EVENT"] == "scan" }, shown)
         XCTAssertLessThan(announced, 4, "announced late:\n\(shown)")
         try daemon.stop()
@@ -375,23 +374,23 @@ final class DetectorEndToEndTests: XCTestCase {
         let events = try daemon.events(atLeast: 1, settle: 2)
         let shown = LabDaemon.describe(events)
         print("events of synwatchd for one SYN repeated:\n\(shown)")
-        let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
-        XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(shown)")
-        let start = try XCTUnwrap(starts.first, shown)
-        XCTAssertEqual(start["SYNWATCH_PORT"], String(Self.port), shown)
-        XCTAssertEqual(start["SYNWATCH_KIND"], "single-source", shown)
-        XCTAssertTrue(start["SYNWATCH_TOP_SOURCES"]?.hasPrefix(attacker + ":") == true, shown)
-        let announced = try XCTUnwrap(Double(start["SYNWATCH_TIME"] ?? ""), shown) - floodBegan.timeIntervalSince1970
-        print("attack announced \(String(format: "%.2f", announced)) s after the flood began")
+        let announced = try Self.assertOneSingleSourceAttack(
+            from: attacker,
+            port: Self.port,
+            in: events,
+            after: floodBegan
+        )
         XCTAssertLessThan(announced, 4, "announced late:\n\(shown)")
         try daemon.stop()
     }
 
-    /// Asserts that `events` hold one attack, a `single-source` one on the server's host (no port) naming `source`.
+    /// Asserts that `events` hold one attack, a `single-source` one naming `source`, on `port` of the server or on
+    /// its whole host (nil: no port).
     /// - Returns: how long after `began` it was announced, in capture time.
     @discardableResult
-    static func assertOneSingleSourceHostAttack(
+    static func assertOneSingleSourceAttack(
         from source: String,
+        port: UInt16?,
         in events: [TestJournald.Fields],
         after began: Date,
         file: StaticString = #filePath,
@@ -401,7 +400,7 @@ final class DetectorEndToEndTests: XCTestCase {
         let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
         XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(shown)", file: file, line: line)
         let start = try XCTUnwrap(starts.first, shown, file: file, line: line)
-        XCTAssertNil(start["SYNWATCH_PORT"], "a host attack names no port:\n\(shown)", file: file, line: line)
+        XCTAssertEqual(start["SYNWATCH_PORT"], port.map(String.init), shown, file: file, line: line)
         XCTAssertEqual(start["SYNWATCH_KIND"], "single-source", shown, file: file, line: line)
         XCTAssertTrue(start["SYNWATCH_TOP_SOURCES"]?.hasPrefix(source + ":") == true, shown, file: file, line: line)
         let time = try XCTUnwrap(Double(start["SYNWATCH_TIME"] ?? ""), shown, file: file, line: line)
