@@ -91,4 +91,50 @@ struct ClientSamplingTests {
         let service = try #require(engine.services(limit: 5).first { $0.address == victim && $0.port == 80 })
         #expect(service.sampling?.by == .handshake)
     }
+
+    /// 20,000 SYN/s from one address and port to the service from 5 s to 45 s, unanswered, over its own clients: a
+    /// new ISN each (`hping3 -k`), or the one SYN again and again (`repeating`). Run to 60 s.
+    func oneFourTupleFlood(repeating: Bool) -> (events: [Event], engine: Engine) {
+        var scenario = Scenario(seed: 44)
+        scenario.background(to: victim, port: 80, from: 0, to: 60)
+        var syn = scenario.newSyn(from: v4(198, 18, 66, 6), to: victim, port: 80)
+        var time = Scenario.time(5)
+        while time < Scenario.time(45) {
+            if !repeating { syn.sequence = scenario.random.next32() }
+            scenario.add(syn, at: time)
+            time += 50_000
+        }
+        let engine = Engine.make()
+        return (scenario.run(on: engine, until: 60), engine)
+    }
+
+    /// The flood's attack is one for its 40 s, and every update reads its half-open rate, never above its SYNs.
+    func expectOneAttackThroughout(_ events: [Event], tolerance: Double) throws {
+        let summary = events.map { "\($0.type.rawValue)@\($0.scenarioTime)" }.joined(separator: " ")
+        try #require(events.filter { $0.type == .attackStart }.count == 1, "\(summary)")
+        let end = try #require(events.first { $0.type == .attackEnd }, "\(summary)")
+        #expect(end.scenarioTime > 45, "ended while the flood went on: \(summary)")
+        let during = events.filter { $0.type == .attackUpdate && $0.scenarioTime < 45 }
+        #expect(during.count >= 3, "\(summary)")
+        for update in during {
+            let figures = try #require(update.figures)
+            #expect(abs(figures.halfOpenPerSecond - 20_000) <= tolerance * 20_000, "\(figures)")
+            #expect(figures.halfOpenPerSecond <= figures.synPerSecond, "\(figures)")
+        }
+    }
+
+    @Test("A flood that keeps to one 4-tuple, a new ISN each time, is sampled by attempt: one attack throughout")
+    func oneFourTupleFloodIsSampledByAttempt() throws {
+        let (events, engine) = oneFourTupleFlood(repeating: false)
+        // Sampled by 4-tuple alone, it was all kept or all left: four attacks in 40 s for most hash seeds.
+        try expectOneAttackThroughout(events, tolerance: 0.1)
+        #expect(engine.statistics.sampledOut > 0)
+    }
+
+    @Test("A flood repeating one SYN is tracked whole under sampling: each SYN a new attempt, counted once")
+    func repeatedSynIsTrackedWholeUnderSampling() throws {
+        let (events, engine) = oneFourTupleFlood(repeating: true)
+        try expectOneAttackThroughout(events, tolerance: 0.02)
+        #expect(engine.statistics.synRetransmits < Int(HandshakeEntry.maximumSends))
+    }
 }

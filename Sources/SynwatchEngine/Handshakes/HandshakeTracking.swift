@@ -28,9 +28,9 @@ extension Engine {
 
         let key = HandshakeKey(segment, sentBy: .client)
         let hashed = hashes.handshake
-        // A service under a heavy attack has its attempts sampled by 4-tuple, so a flood stops filling
-        // the table (and evicting other services' handshakes) once it is known. Retransmissions of a
-        // sampled 4-tuple are sampled too. A tracked attempt stands for `weight` attempts. Under a spoofed
+        // A service under a heavy attack has its attempts sampled by handshake (4-tuple and ISN), so a flood
+        // stops filling the table (and evicting other services' handshakes) once it is known. Retransmissions
+        // are sampled with their attempt. A tracked attempt stands for `weight` attempts. Under a spoofed
         // storm the clients were sampled instead (above), and every attempt of a kept client is tracked.
         let shift =
             clientShift > 0
@@ -39,8 +39,13 @@ extension Engine {
                 victim.map { victims.states[$0].samplingShift } ?? 0,
                 host.map { victims.states[$0].samplingShift } ?? 0
             )
-        let tracked = clientShift > 0 || hashed.fingerprint & ((1 << UInt64(shift)) - 1) == 0
-        let weight = UInt32(1) << UInt32(shift)
+        let repeated =
+            victim.map { victims.states[$0].repeatedSyn == hashed.fingerprint } ?? false
+            || host.map { victims.states[$0].repeatedSyn == hashed.fingerprint } ?? false
+        let tracked =
+            clientShift > 0 || repeated
+            || HandshakeKey.isSampled(fingerprint: hashed.fingerprint, isn: segment.sequence, shift: shift)
+        let weight = repeated && clientShift == 0 ? 1 : UInt32(1) << UInt32(shift)
         if tracked {
             let slot: Int
             var sends: UInt8 = 1
@@ -72,7 +77,11 @@ extension Engine {
                 }
                 handshakes.slots.vacate(held)
                 slot = held
-                if again { sends = HandshakeEntry.maximumSends }
+                if again {
+                    sends = HandshakeEntry.maximumSends
+                    if let victim { victims.states[victim].repeatedSyn = hashed.fingerprint }
+                    if let host { victims.states[host].repeatedSyn = hashed.fingerprint }
+                }
             } else {
                 slot = handshakes.slots.claim(hash: hashed.hash)
             }
@@ -150,8 +159,11 @@ extension Engine {
                 recordBackscatter(&segment, key: hashed)
                 return
             }
-            let shift = UInt64(victims.states[victim].samplingShift)
-            if hashed.fingerprint & ((1 << shift) - 1) == 0 { counters.unsolicitedSynAcks &+= 1 }
+            let shift = victims.states[victim].samplingShift
+            let isn = segment.acknowledgement &- 1
+            if HandshakeKey.isSampled(fingerprint: hashed.fingerprint, isn: isn, shift: shift) {
+                counters.unsolicitedSynAcks &+= 1
+            }
             return
         }
         let entry = handshakes.entries.pointer(slot)
@@ -211,7 +223,8 @@ extension Engine {
         let key = HandshakeKey(segment, sentBy: .client)
         let hashed = handshakes.hash(key)
         guard let slot = handshakes.find(hashed) else {
-            noteSampledOutCompleter(segment.source, on: victim, fingerprint: hashed.fingerprint)
+            let isn = segment.sequence &- 1
+            noteSampledOutCompleter(segment.source, on: victim, fingerprint: hashed.fingerprint, isn: isn)
             return false
         }
         let entry = handshakes.entries[slot]
@@ -224,14 +237,15 @@ extension Engine {
         return true
     }
 
-    /// Counts the sender of an ACK on a 4-tuple whose attempts are sampled out as a source that completed: its
-    /// handshake is not tracked, but a source that acknowledges on a connection of the service is no failing one.
-    /// Without this, distinct sources under sampling would count the service's own clients as failing. Only the
-    /// service's: a host is sampled under a flood spread over its ports, whose sources far outnumber its clients.
-    /// Most ACKs end at the first guard.
-    func noteSampledOutCompleter(_ client: IPAddress, on victim: Int, fingerprint: UInt64) {
+    /// Counts the sender of an ACK whose handshake was sampled out as a source that completed: its handshake is not
+    /// tracked, but a source that acknowledges on a connection of the service is no failing one. Without this,
+    /// distinct sources under sampling would count the service's own clients as failing. Only the service's: a host
+    /// is sampled under a flood spread over its ports, whose sources far outnumber its clients. Most ACKs end at the
+    /// first guard. `isn` is the ACK's seq − 1: the client's ISN for the completing ACK; for a later one, whatever it
+    /// decides, the sender holds a connection.
+    func noteSampledOutCompleter(_ client: IPAddress, on victim: Int, fingerprint: UInt64, isn: UInt32) {
         let shift = victims.states[victim].samplingShift
-        guard shift > 0, fingerprint & ((1 << UInt64(shift)) - 1) != 0 else { return }
+        guard shift > 0, !HandshakeKey.isSampled(fingerprint: fingerprint, isn: isn, shift: shift) else { return }
         // Sampled by client, a kept client's attempts are all tracked, and an unkept one is no source at all.
         let key = victims.keys[victim]
         guard thinningShift(key.address, port: key.port) == 0 else { return }

@@ -41,6 +41,17 @@ struct HandshakeKey: Equatable, Sendable {
 
     var serverPort: UInt16 { UInt16(truncatingIfNeeded: ports) }
 
+    /// Whether a service sampled at `shift` tracks the attempt with this fingerprint and client ISN: one in 2^shift,
+    /// by the top bits of the two mixed. The SYN carries the ISN, its SYN-ACK as ack − 1 and the completing ACK as
+    /// seq − 1, so a handshake is kept or left whole, its retransmissions with it. The ISN makes it one attempt in
+    /// 2^shift even where a flood keeps to one 4-tuple (by 4-tuple alone, such a flood was all kept or all left, and
+    /// its attack ended while it went on); the secret fingerprint keeps a flood from choosing ISNs never kept.
+    @inline(__always)
+    static func isSampled(fingerprint: UInt64, isn: UInt32, shift: UInt8) -> Bool {
+        let mixed = (fingerprint ^ UInt64(isn)) &* 0x9E37_79B9_7F4A_7C15
+        return (mixed >> 57) & ((1 << UInt64(shift)) - 1) == 0
+    }
+
     /// The key's bucket hash and fingerprint in the handshake table; also taken off the engine's thread (`KeyHashes`).
     @inline(__always)
     func hashed(by hasher: KeyedHasher) -> (hash: UInt64, fingerprint: UInt64) {

@@ -123,6 +123,11 @@ struct VictimState: Sendable {
     var synPacketsAtStart = 0
     /// While under attack, one attempt in 2^samplingShift is tracked (`Engine.handleSyn`).
     var samplingShift: UInt8 = 0
+    /// The handshake fingerprint of a SYN sent more often than a stack sends one (`HandshakeEntry.maximumSends`), 0
+    /// for none: a flood repeating that one packet, whose every SYN is a new attempt, tracked whatever the sampling.
+    /// Sampled by handshake, its one handshake would be all kept or all left, and its attack would end while it went
+    /// on.
+    var repeatedSyn: UInt64 = 0
     /// The latest step time at which the rate still called for `samplingShift` (it is lowered only a handshake
     /// time-out later).
     var samplingWanted: Int64 = 0
