@@ -91,7 +91,7 @@ enum FigureBounds {
     static let rateRelative = 0.01
     static let rateAbsolute = 2.0
     static let ratioAbsolute = 0.005
-    /// Under sampling (1 in 2^k attempts tracked by 4-tuple, each counting 2^k) the half-open count of a window of N
+    /// Under sampling (1 in 2^k attempts tracked by handshake, each counting 2^k) the half-open count of a window of N
     /// attempts is binomial: its standard deviation is sqrt(N (2^k - 1)). Four of them, so a test never fails by
     /// chance (p < 1e-4 per event).
     static let samplingDeviations = 4.0

@@ -611,7 +611,7 @@ struct DetectorTests {
     }
 
     /// One host flooding a service at 20,000 SYN/s for 3 s, the server answering each SYN: once the attack is known,
-    /// its attempts are sampled by 4-tuple, and the answers to those sampled out answer SYNs the engine saw. They are
+    /// its attempts are sampled by handshake, and the answers to those sampled out answer SYNs the engine saw. They are
     /// no unsolicited SYN-ACKs (an operator reads those as backscatter, or as evictions).
     @Test
     func answersToAttemptsSampledOutAreNotUnsolicited() throws {

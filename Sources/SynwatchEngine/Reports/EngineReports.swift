@@ -69,7 +69,7 @@ extension Engine {
         }
     }
 
-    /// How the service in `slot` is sampled now, by client before by 4-tuple (`handleSyn`).
+    /// How the service in `slot` is sampled now, by client before by handshake (`handleSyn`).
     func sampling(of slot: Int) -> ServiceSampling? {
         let key = victims.keys[slot]
         let clientShift = thinningShift(key.address, port: key.port)

@@ -7,7 +7,7 @@
 /// so a flood cannot pick addresses that are always kept or always dropped. Only random-source attacks are
 /// thinned this way: a single-source or distributed flood would be all in or all out.
 public struct ClientSampling: Sendable, Hashable {
-    /// The most halvings, as for handshakes sampled by 4-tuple: a tracked attempt's weight is a byte.
+    /// The most halvings, as for sampled handshakes: a tracked attempt's weight is a byte.
     public static let maximumShift = Detector.maximumSamplingShift
     /// Most services thinned at once; the filter grows with each.
     public static let maximumServices = 8
