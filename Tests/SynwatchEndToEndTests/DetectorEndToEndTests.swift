@@ -384,6 +384,47 @@ final class DetectorEndToEndTests: XCTestCase {
         try daemon.stop()
     }
 
+    /// (c'''') One 4-tuple, many attempts: hping3 from the client keeps its source port (`-k`) and sends a SYN with a
+    /// new ISN every 50 µs for 12 s (its kernel resets what the server answers). Sampled by 4-tuple alone, the flood
+    /// was all kept or all left once its attack sampled the service, and live the attack ended and started again
+    /// every 3.4 s (8 attacks in 25 s, for 7 hash seeds in 8). Sampled by 4-tuple and ISN: one attack throughout.
+    func testFloodFromOneFourTupleIsOneAttackThroughout() throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/sbin/hping3"), "needs hping3")
+        let lab = try Self.lab()
+        let workspace = try Workspace()
+        let listener = try LabListener.start(in: lab, port: Self.port, backlog: 1024)
+        defer { listener.terminate() }
+        let daemon = try LabDaemon(lab, workspace)
+
+        let flood = try lab.start(
+            in: lab.client,
+            [
+                "timeout", "12", "hping3", "-q", "-S", "-s", "5555", "-k", "-p", String(Self.port), "-i", "u50",
+                ServerClientLab.serverAddress,
+            ]
+        )
+        defer { if flood.isRunning { flood.terminate() } }
+        let floodBegan = Date()
+        flood.waitUntilExit()
+        let floodEnded = Date().timeIntervalSince1970
+
+        let events = try daemon.events(atLeast: 1, settle: 2)
+        let shown = LabDaemon.describe(events)
+        print("events of synwatchd for one 4-tuple flooding:\n\(shown)")
+        try Self.assertOneSingleSourceAttack(
+            from: ServerClientLab.clientAddress,
+            port: Self.port,
+            in: events,
+            after: floodBegan
+        )
+        let ends = events.filter { $0["SYNWATCH_EVENT"] == "attack_end" }
+        XCTAssertFalse(
+            ends.contains { Double($0["SYNWATCH_TIME"] ?? "").map { $0 < floodEnded - 1 } ?? true },
+            "ended while the flood went on:\n\(shown)"
+        )
+        try daemon.stop()
+    }
+
     /// Asserts that `events` hold one attack, a `single-source` one naming `source`, on `port` of the server or on
     /// its whole host (nil: no port).
     /// - Returns: how long after `began` it was announced, in capture time.
