@@ -351,37 +351,19 @@ final class DetectorEndToEndTests: XCTestCase {
     /// new attempt, and at their retransmission deadline one `single-source` attack on the port names the address.
     /// Taken for one attempt retransmitted, it raised nothing.
     func testOneSynRepeatedIsASingleSourceAttack() throws {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/sbin/hping3"), "needs hping3")
-        let lab = try Self.lab()
-        let workspace = try Workspace()
-        let listener = try LabListener.start(in: lab, port: Self.port, backlog: 1024)
-        defer { listener.terminate() }
-        try lab.routeToClient(Self.spoofedPrefix)
         let attacker = "198.19.66.7"
-        let daemon = try LabDaemon(lab, workspace)
-
-        let flood = try lab.start(
-            in: lab.client,
-            [
-                "timeout", "6", "hping3", "-q", "-S", "-a", attacker, "-s", "5555", "-k", "-M", "1000", "-p",
-                String(Self.port), "-i", "u500", ServerClientLab.serverAddress,
-            ]
+        let flood = try hping3AtAListener(
+            for: 6,
+            ["-a", attacker, "-s", "5555", "-k", "-M", "1000", "-i", "u500"],
+            named: "one SYN repeated"
         )
-        defer { if flood.isRunning { flood.terminate() } }
-        let floodBegan = Date()
-        flood.waitUntilExit()
-
-        let events = try daemon.events(atLeast: 1, settle: 2)
-        let shown = LabDaemon.describe(events)
-        print("events of synwatchd for one SYN repeated:\n\(shown)")
         let announced = try Self.assertOneSingleSourceAttack(
             from: attacker,
             port: Self.port,
-            in: events,
-            after: floodBegan
+            in: flood.events,
+            after: flood.began
         )
-        XCTAssertLessThan(announced, 4, "announced late:\n\(shown)")
-        try daemon.stop()
+        XCTAssertLessThan(announced, 4, "announced late:\n\(LabDaemon.describe(flood.events))")
     }
 
     /// (c'''') One 4-tuple, many attempts: hping3 from the client keeps its source port (`-k`) and sends a SYN with a
@@ -389,40 +371,50 @@ final class DetectorEndToEndTests: XCTestCase {
     /// was all kept or all left once its attack sampled the service, and live the attack ended and started again
     /// every 3.4 s (8 attacks in 25 s, for 7 hash seeds in 8). Sampled by 4-tuple and ISN: one attack throughout.
     func testFloodFromOneFourTupleIsOneAttackThroughout() throws {
+        let flood = try hping3AtAListener(for: 12, ["-s", "5555", "-k", "-i", "u50"], named: "one 4-tuple flooding")
+        try Self.assertOneSingleSourceAttack(
+            from: ServerClientLab.clientAddress,
+            port: Self.port,
+            in: flood.events,
+            after: flood.began
+        )
+        let ended = flood.ended.timeIntervalSince1970
+        XCTAssertFalse(
+            flood.events.contains {
+                $0["SYNWATCH_EVENT"] == "attack_end" && Double($0["SYNWATCH_TIME"] ?? "").map { $0 < ended - 1 } ?? true
+            },
+            "ended while the flood went on:\n\(LabDaemon.describe(flood.events))"
+        )
+    }
+
+    /// Runs hping3 from the client with `options` (`-a` from the spoofed prefix: routed back to the client) at a
+    /// listener on the server's port for `seconds`, then returns synwatchd's events, settled for 2 s, and when the
+    /// flood began and ended.
+    func hping3AtAListener(
+        for seconds: Int,
+        _ options: [String],
+        named name: String
+    ) throws -> (events: [TestJournald.Fields], began: Date, ended: Date) {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/sbin/hping3"), "needs hping3")
         let lab = try Self.lab()
         let workspace = try Workspace()
         let listener = try LabListener.start(in: lab, port: Self.port, backlog: 1024)
         defer { listener.terminate() }
+        try lab.routeToClient(Self.spoofedPrefix)
         let daemon = try LabDaemon(lab, workspace)
-
         let flood = try lab.start(
             in: lab.client,
-            [
-                "timeout", "12", "hping3", "-q", "-S", "-s", "5555", "-k", "-p", String(Self.port), "-i", "u50",
-                ServerClientLab.serverAddress,
-            ]
+            ["timeout", String(seconds), "hping3", "-q", "-S", "-p", String(Self.port)] + options
+                + [ServerClientLab.serverAddress]
         )
         defer { if flood.isRunning { flood.terminate() } }
-        let floodBegan = Date()
+        let began = Date()
         flood.waitUntilExit()
-        let floodEnded = Date().timeIntervalSince1970
-
+        let ended = Date()
         let events = try daemon.events(atLeast: 1, settle: 2)
-        let shown = LabDaemon.describe(events)
-        print("events of synwatchd for one 4-tuple flooding:\n\(shown)")
-        try Self.assertOneSingleSourceAttack(
-            from: ServerClientLab.clientAddress,
-            port: Self.port,
-            in: events,
-            after: floodBegan
-        )
-        let ends = events.filter { $0["SYNWATCH_EVENT"] == "attack_end" }
-        XCTAssertFalse(
-            ends.contains { Double($0["SYNWATCH_TIME"] ?? "").map { $0 < floodEnded - 1 } ?? true },
-            "ended while the flood went on:\n\(shown)"
-        )
+        print("events of synwatchd for \(name):\n\(LabDaemon.describe(events))")
         try daemon.stop()
+        return (events, began, ended)
     }
 
     /// Asserts that `events` hold one attack, a `single-source` one naming `source`, on `port` of the server or on
