@@ -70,6 +70,30 @@ struct EvidenceTests {
         #expect(all.isEmpty, "\(summary(all))")
     }
 
+    /// 6,000 SYNs in a tenth of a second from one address that never answers (nping's burst), alone on the link or
+    /// among the service's clients: one `single-source` attack at the burst's retransmission deadline either way. Its
+    /// failures are decided 1.5 s after it, when the rate window no longer holds it; judged by that window, it raised
+    /// nothing alone (too few attempts to judge), and among clients an attack reading 58 SYN/s and none half-open.
+    @Test(arguments: [false, true])
+    func shortBurstFromOneAddressIsAnAttackReadAtItsRate(amongClients: Bool) throws {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 25)
+        if amongClients { scenario.background(to: victim, port: 80, from: 0, to: 12) }
+        var time = Scenario.time(5)
+        while time < Scenario.time(5.1) {
+            let syn = scenario.newSyn(from: v4(198, 18, 66, 6), to: victim, port: 80)
+            scenario.add(syn, at: time)
+            time += 16_667
+        }
+        let events = scenario.run(on: Engine.make(), until: 12)
+        let starts = events.filter { $0.type == .attackStart }
+        try #require(starts.count == 1, "\(summary(events))")
+        #expect(starts[0].kind == .singleSource)
+        #expect(starts[0].scenarioTime < 7, "\(summary(events))")
+        // Over the rate window (1 s) that held the burst, or over its tenth of a second where nothing came before.
+        #expect(try #require(starts[0].figures).synPerSecond >= 1_000, "\(summary(events))")
+    }
+
     /// A spoofed flood while a crowd connects to the same service: one attack, random-source from
     /// its first event, whatever the crowd's completing sources.
     @Test

@@ -15,6 +15,8 @@ struct WindowMeasurement {
     var completionRatio = 1.0
     /// Attempts old enough to have completed: the base of the figures above.
     var maturedAttempts = 0
+    /// The step after the window's last.
+    var endStep: Int64 = 0
 
     /// Attempts that did not complete: half-open, or refused by a closed port.
     var failingPerSecond: Double { halfOpenPerSecond + refusedPerSecond }
@@ -106,16 +108,23 @@ extension Detector {
                 }
                 return
             }
+            // Failures past the retransmission deadline are of attempts older than the window: a flood that has
+            // stopped since (a burst shorter than the deadline) is in the window that ended with them, and is judged
+            // and reported by it, not by what came after.
+            let window =
+                inputs.measureAtDeadline(slot, step: step).flatMap {
+                    $0.maturedAttempts > measured.maturedAttempts ? $0 : nil
+                } ?? measured
             // Where its host is thinned by client, a service's kept SYNs count for 2^shift each: it needs as many SYNs
             // seen as any other service, not a few that happened to be kept.
             let key = victims.keys[slot]
-            let seenAttempts = measured.maturedAttempts >> thinned.shift(of: key.address, port: key.port)
+            let seenAttempts = window.maturedAttempts >> thinned.shift(of: key.address, port: key.port)
             if key.port == 0 && !inputs.isSpreadOverPorts(slot, measured, step: step) {
                 // The evidence is a service's, reported for that service: none is left for the host.
                 state.pointee.undecidedEvidence = 0
                 state.pointee.failedEvidence = 0
             } else if seenAttempts >= detection.minAttempts {
-                startAttack(slot, threshold: threshold, measured: measured, at: time, inputs, counters: &counters)
+                startAttack(slot, threshold: threshold, measured: window, at: time, inputs, counters: &counters)
             } else {
                 // Too few attempts to judge yet: evidence waits at the interval, it does not pile up.
                 state.pointee.undecidedEvidence = min(state.pointee.undecidedEvidence, interval)
@@ -216,9 +225,9 @@ extension Detector {
         state.pointee.lastUpdate = time
         state.pointee.startThreshold = threshold
         // The SYNs of the window that revealed the attack belong to it, and so do those that came since, which
-        // have not matured yet (counted in the steps from this one to the ring's head).
+        // have not matured yet (counted in the steps from the window's end to the ring's head).
         var pending = 0
-        var position = time / inputs.clock.resolution
+        var position = measured.endStep
         while position <= state.pointee.ringHead {
             pending += Int(victims.stepCounters(slot, step: position).pointee.synPackets)
             position += 1

@@ -37,6 +37,7 @@ extension DetectorInputs {
             position += 1
         }
         var result = WindowMeasurement()
+        result.endStep = step
         guard firstStep < step else { return result }
         let seconds = Double(step - firstStep) * Double(clock.resolution) / 1e9
         result.synPackets = synPackets
@@ -49,6 +50,16 @@ extension DetectorInputs {
         result.completionRatio = attempts > 0 ? min(1, Double(completed) / Double(attempts)) : 1
         result.maturedAttempts = attempts
         return result
+    }
+
+    /// The window that ends with the step whose attempts passed their retransmission deadline by `step`
+    /// (`failedEvidence`), while the service's ring still holds all of it.
+    func measureAtDeadline(_ slot: Int, step: Int64) -> WindowMeasurement? {
+        let end = step - settings.deadlineSteps
+        guard victims.holds(slot, step: end - configuration.windows.rate.nanoseconds / clock.resolution) else {
+            return nil
+        }
+        return measure(slot, step: end)
     }
 
     /// Evidence of a flood in the step that just matured (`step - 1`): attempts whose client reset
