@@ -352,9 +352,9 @@ final class DetectorEndToEndTests: XCTestCase {
     /// Taken for one attempt retransmitted, it raised nothing.
     func testOneSynRepeatedIsASingleSourceAttack() throws {
         let attacker = "198.19.66.7"
-        let flood = try hping3AtAListener(
+        let flood = try floodAtAListener(
             for: 6,
-            ["-a", attacker, "-s", "5555", "-k", "-M", "1000", "-i", "u500"],
+            hping3(["-a", attacker, "-s", "5555", "-k", "-M", "1000", "-i", "u500"]),
             named: "one SYN repeated"
         )
         let announced = try Self.assertOneSingleSourceAttack(
@@ -371,7 +371,11 @@ final class DetectorEndToEndTests: XCTestCase {
     /// was all kept or all left once its attack sampled the service, and live the attack ended and started again
     /// every 3.4 s (8 attacks in 25 s, for 7 hash seeds in 8). Sampled by 4-tuple and ISN: one attack throughout.
     func testFloodFromOneFourTupleIsOneAttackThroughout() throws {
-        let flood = try hping3AtAListener(for: 12, ["-s", "5555", "-k", "-i", "u50"], named: "one 4-tuple flooding")
+        let flood = try floodAtAListener(
+            for: 12,
+            hping3(["-s", "5555", "-k", "-i", "u50"]),
+            named: "one 4-tuple flooding"
+        )
         try Self.assertOneSingleSourceAttack(
             from: ServerClientLab.clientAddress,
             port: Self.port,
@@ -387,26 +391,53 @@ final class DetectorEndToEndTests: XCTestCase {
         )
     }
 
-    /// Runs hping3 from the client with `options` (`-a` from the spoofed prefix: routed back to the client) at a
-    /// listener on the server's port for `seconds`, then returns synwatchd's events, settled for 2 s, and when the
-    /// flood began and ended.
-    func hping3AtAListener(
+    /// (c''''') nping (nmap's packet generator) sends every probe with one source port and one ISN, and here
+    /// `--rate 2000` sends its 6,000 SYNs from a spoofed address in about a tenth of a second, at a listener. One
+    /// `single-source` attack at the burst's retransmission deadline, read at the burst's rate. Before, as one SYN
+    /// retransmitted nothing was seen; then, judged by a rate window that no longer held the burst, nothing either.
+    func testNpingBurstIsASingleSourceAttack() throws {
+        let attacker = "198.19.66.8"
+        let command = [
+            "nping", "--tcp", "--flags", "syn", "-S", attacker, "-p", String(Self.port), "--rate", "2000", "-c",
+            "6000", "-q", ServerClientLab.serverAddress,
+        ]
+        let flood = try floodAtAListener(for: 5, command, named: "nping's burst")
+        let announced = try Self.assertOneSingleSourceAttack(
+            from: attacker,
+            port: Self.port,
+            in: flood.events,
+            after: flood.began
+        )
+        XCTAssertLessThan(announced, 4, "announced late:\n\(LabDaemon.describe(flood.events))")
+        let start = try XCTUnwrap(flood.events.first { $0["SYNWATCH_EVENT"] == "attack_start" })
+        XCTAssertGreaterThan(Double(start["SYNWATCH_SYN_PER_S"] ?? "") ?? 0, 1_000, LabDaemon.describe(flood.events))
+    }
+
+    /// hping3 sending SYNs at the server's port with `options`.
+    func hping3(_ options: [String]) -> [String] {
+        ["hping3", "-q", "-S", "-p", String(Self.port)] + options + [ServerClientLab.serverAddress]
+    }
+
+    /// Runs `command` in the client (a source in the spoofed prefix is routed back to the client) for at most
+    /// `seconds`, while a listener holds the server's port, then returns synwatchd's events, settled for 2 s, and
+    /// when the flood began and ended.
+    func floodAtAListener(
         for seconds: Int,
-        _ options: [String],
+        _ command: [String],
         named name: String
     ) throws -> (events: [TestJournald.Fields], began: Date, ended: Date) {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/sbin/hping3"), "needs hping3")
+        let tool = command[0]
+        try XCTSkipUnless(
+            ["/usr/sbin/", "/usr/bin/"].contains { FileManager.default.isExecutableFile(atPath: $0 + tool) },
+            "needs \(tool)"
+        )
         let lab = try Self.lab()
         let workspace = try Workspace()
         let listener = try LabListener.start(in: lab, port: Self.port, backlog: 1024)
         defer { listener.terminate() }
         try lab.routeToClient(Self.spoofedPrefix)
         let daemon = try LabDaemon(lab, workspace)
-        let flood = try lab.start(
-            in: lab.client,
-            ["timeout", String(seconds), "hping3", "-q", "-S", "-p", String(Self.port)] + options
-                + [ServerClientLab.serverAddress]
-        )
+        let flood = try lab.start(in: lab.client, ["timeout", String(seconds)] + command)
         defer { if flood.isRunning { flood.terminate() } }
         let began = Date()
         flood.waitUntilExit()
