@@ -108,11 +108,12 @@ extension Detector {
                 }
                 return
             }
-            // Failures past the retransmission deadline are of attempts older than the window: a flood that has
-            // stopped since (a burst shorter than the deadline) is in the window that ended with them, and is judged
-            // and reported by it, not by what came after.
+            // Failures past the retransmission deadline are of attempts older than the window: when they alone are
+            // the evidence, a flood that has stopped since (a burst shorter than the deadline) is in the window that
+            // ended with them, and is judged and reported by it, not by what came after.
+            let decidedLate = state.pointee.undecidedEvidence < interval && state.pointee.failedEvidence >= interval
             let window =
-                inputs.measureAtDeadline(slot, step: step).flatMap {
+                (decidedLate ? inputs.measureAtDeadline(slot, step: step) : nil).flatMap {
                     $0.maturedAttempts > measured.maturedAttempts ? $0 : nil
                 } ?? measured
             // Where its host is thinned by client, a service's kept SYNs count for 2^shift each: it needs as many SYNs
