@@ -43,21 +43,25 @@ struct Detector {
 }
 
 extension Detector {
-    /// One step's decisions: every tracked service, then scans, then backscatter.
+    /// One step's decisions: every tracked service, then every host (a host's flood is no service's, which it can
+    /// tell only once its services have been decided for the step), then scans, then backscatter.
     mutating func tick(step: Int64, time: Int64, _ inputs: DetectorInputs, counters: inout EngineStatistics) {
         let victims = inputs.victims
         var thinning: [(service: SampledService, rate: Double)] = []
-        for slot in 0..<victims.slots.capacity where victims.slots.isOccupied(slot) {
-            evaluate(slot, step: step, time: time, inputs, counters: &counters)
-            let state = victims.states[slot]
-            if state.phase == .attacked && state.kind == .randomSource && state.samplingShift > 0 {
-                let key = victims.keys[slot]
-                thinning.append(
-                    (
-                        SampledService(address: key.address, port: key.port, shift: state.samplingShift),
-                        state.peakSynPerSecond
+        for hosts in [false, true] {
+            for slot in 0..<victims.slots.capacity
+            where victims.slots.isOccupied(slot) && (victims.keys[slot].port == 0) == hosts {
+                evaluate(slot, step: step, time: time, inputs, counters: &counters)
+                let state = victims.states[slot]
+                if state.phase == .attacked && state.kind == .randomSource && state.samplingShift > 0 {
+                    let key = victims.keys[slot]
+                    thinning.append(
+                        (
+                            SampledService(address: key.address, port: key.port, shift: state.samplingShift),
+                            state.peakSynPerSecond
+                        )
                     )
-                )
+                }
             }
         }
         thinning.sort { ($0.rate, $1.service.port) > ($1.rate, $0.service.port) }
