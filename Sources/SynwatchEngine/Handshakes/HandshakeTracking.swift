@@ -39,13 +39,14 @@ extension Engine {
                 victim.map { victims.states[$0].samplingShift } ?? 0,
                 host.map { victims.states[$0].samplingShift } ?? 0
             )
+        // A SYN repeated past `maximumSends` is remembered on its service (its host when the service is untracked).
+        let memo = victim ?? host
         let repeated =
-            victim.map { victims.states[$0].repeatedSyn == hashed.fingerprint } ?? false
-            || host.map { victims.states[$0].repeatedSyn == hashed.fingerprint } ?? false
+            clientShift == 0 && shift > 0 && memo.map { victims.states[$0].repeatedSyn == hashed.fingerprint } == true
         let tracked =
             clientShift > 0 || repeated
             || HandshakeKey.isSampled(fingerprint: hashed.fingerprint, isn: segment.sequence, shift: shift)
-        let weight = repeated && clientShift == 0 ? 1 : UInt32(1) << UInt32(shift)
+        let weight = repeated ? 1 : UInt32(1) << UInt32(shift)
         if tracked {
             let slot: Int
             var sends: UInt8 = 1
@@ -79,8 +80,7 @@ extension Engine {
                 slot = held
                 if again {
                     sends = HandshakeEntry.maximumSends
-                    if let victim { victims.states[victim].repeatedSyn = hashed.fingerprint }
-                    if let host { victims.states[host].repeatedSyn = hashed.fingerprint }
+                    if let memo { victims.states[memo].repeatedSyn = hashed.fingerprint }
                 }
             } else {
                 slot = handshakes.slots.claim(hash: hashed.hash)
