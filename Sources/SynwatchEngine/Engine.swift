@@ -35,6 +35,8 @@ public final class Engine {
     var detector = Detector()
     /// The kernel's latest reading, when the daemon feeds it.
     var kernel: KernelObservation?
+    /// Capture time of the input's end (`finish()`), before the last attempts were let pass their deadline.
+    var inputEnd: Int64?
     /// Completion delays of every service's handshakes: the grace of services not yet learnt.
     let linkDelays: UnsafeMutablePointer<UInt16>
 
@@ -208,13 +210,15 @@ public final class Engine {
     /// Ends the input: lets the last handshakes mature, then ends attacks still going on.
     public func finish() {
         guard clock.hasStarted else { return }
+        let end = inputEnd ?? clock.now
+        inputEnd = end
         // Every attempt has matured and passed its retransmission deadline.
         advanceClock(to: clock.now + settings.retransmissionDeadline + 3 * clock.resolution)
         let inputs = detectorInputs
         withDetector { detector, _ in
             for slot in 0..<victims.slots.capacity
             where victims.slots.isOccupied(slot) && victims.states[slot].phase == .attacked {
-                detector.endAttack(slot, at: clock.now, reason: .captureEnd, inputs)
+                detector.endAttack(slot, at: clock.now, reason: .captureEnd, lastSeen: end, inputs)
             }
             detector.thinned = []
         }

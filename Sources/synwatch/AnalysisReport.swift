@@ -126,9 +126,12 @@ struct AnalysisReport {
         var text = "  #\(start.attackID ?? 0)  SYN flood on \(service)  \(latest.kind?.rawValue ?? "?")\n"
         text += "      detected \(Self.format(start.time))"
         if let end = attack.end, let summary = end.summary {
-            text += ", ended \(Self.format(end.time))"
-            text += summary.endReason == .captureEnd ? " (end of capture)" : ""
-            text += ", lasted \(Self.format(seconds: summary.duration.seconds))\n"
+            let lasted = Self.format(seconds: summary.duration.seconds)
+            // An attack the capture's end cut short was told ended only once its last attempts were decided.
+            text +=
+                summary.endReason == .captureEnd
+                ? ", going on when the capture ended, \(lasted) after it began\n"
+                : ", ended \(Self.format(end.time)), lasted \(lasted)\n"
             text += "      peak \(Self.rate(summary.peakSynPerSecond)) SYN/s, "
             text += Self.failing(halfOpen: summary.peakHalfOpenPerSecond, refused: summary.peakRefusedPerSecond) + ", "
             text += "~\(grouped(summary.peakDistinctSources)) sources, \(grouped(summary.totalSyns)) SYNs\n"

@@ -724,7 +724,8 @@ struct DetectorTests {
         #expect(Set(all.map(\.attackID)).count == 1)
     }
 
-    /// An attack still going on when the capture ends is ended by `finish()`.
+    /// An attack still going on when the capture ends is ended by `finish()`, once every attempt has passed its
+    /// retransmission deadline; it lasted until the capture's last frame, where the capture ends too.
     @Test
     func finishEndsAttacksInProgress() throws {
         let victim = v4(198, 18, 0, 10)
@@ -732,15 +733,18 @@ struct DetectorTests {
         scenario.flood(to: victim, port: 80, rate: 2_000, from: 0, to: 5) { $0.spoofedSource(like: victim) }
         let engine = Engine.make()
         var all = scenario.run(on: engine, until: 0)
+        let lastFrame = try #require(engine.statistics.lastTime)
         engine.finish()
         all += engine.takeEvents()
         try #require(events(.attackStart, in: all).count == 1, "\(summary(all))")
         let ends = events(.attackEnd, in: all)
         try #require(ends.count == 1, "\(summary(all))")
-        #expect(ends[0].summary?.endReason == .captureEnd)
-        // Once every attempt has passed its retransmission deadline.
+        let ended = try #require(ends[0].summary)
+        #expect(ended.endReason == .captureEnd)
         let deadline = EngineConfiguration().handshakes.retransmissionDeadline.seconds
         #expect(ends[0].scenarioTime < 5 + deadline + 0.3)
+        #expect(ended.start.nanoseconds + ended.duration.nanoseconds == lastFrame.nanoseconds, "\(ended)")
+        #expect(engine.statistics.lastTime == lastFrame)
     }
 
     /// Spoofed SYNs to random ports of one host: no service sees a flood, the host does. 5,000 a second from

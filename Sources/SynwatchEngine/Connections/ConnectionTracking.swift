@@ -126,7 +126,9 @@ extension Engine {
     /// Ends TIME_WAITs that ran out and closing states that outlived the FIN time-out, `buckets` buckets on.
     func sweepConnections(at time: Int64, buckets: Int) {
         let slots = connections.slots
-        guard slots.count > 0 else { return }
+        // Past the input's end (`finish()` letting the last attempts pass their deadline) the connections stay as
+        // the capture left them: the summary tells their states at its end.
+        guard slots.count > 0, inputEnd == nil else { return }
         let timeWait = configuration.connections.timeWait.nanoseconds
         let finTimeout = configuration.connections.finTimeout.nanoseconds
         for _ in 0..<min(buckets, slots.bucketMask + 1) {

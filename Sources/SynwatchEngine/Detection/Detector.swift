@@ -256,11 +256,19 @@ extension Detector {
         raise(slot, .attackStart, at: time, figures: figures, inputs)
     }
 
-    mutating func endAttack(_ slot: Int, at time: Int64, reason: AttackSummary.EndReason, _ inputs: DetectorInputs) {
+    /// Ends the attack on `slot` at `time`: after its quiet period, or at the end of the input, whose last frame came
+    /// at `lastSeen` (the attack lasted until then).
+    mutating func endAttack(
+        _ slot: Int,
+        at time: Int64,
+        reason: AttackSummary.EndReason,
+        lastSeen: Int64? = nil,
+        _ inputs: DetectorInputs
+    ) {
         let state = inputs.victims.states.pointer(slot)
         let figures = inputs.figures(slot, inputs.measure(slot, step: time / inputs.clock.resolution))
         state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, figures.distinctSources)
-        let end = reason == .quiet ? state.pointee.lastEvidence : time
+        let end = reason == .quiet ? state.pointee.lastEvidence : max(state.pointee.attackStart, lastSeen ?? time)
         let summary = AttackSummary(
             start: Timestamp(nanoseconds: state.pointee.attackStart),
             duration: TimeSpan(nanoseconds: max(0, end - state.pointee.attackStart)),

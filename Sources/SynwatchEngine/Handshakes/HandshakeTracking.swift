@@ -344,6 +344,8 @@ extension Engine {
     /// Drops attempts that timed out by `time` (those whose SYN was retransmitted, later) from `buckets` buckets of
     /// the table: a slice per step.
     func sweepTimeouts(at time: Int64, buckets: Int) {
+        // Past the input's end the attempts are only let pass their deadline; none times out after the capture.
+        guard inputEnd == nil else { return }
         let slots = handshakes.slots
         let cutoff = time - settings.timeout
         let retransmittedCutoff = time - settings.retransmittedTimeout

@@ -11,7 +11,8 @@ extension Engine {
         result.outcomes = (0..<DecodeOutcome.allCases.count).map { outcomeCounts[$0] }
         if clock.hasStarted {
             result.firstTime = Timestamp(nanoseconds: clock.start)
-            result.lastTime = Timestamp(nanoseconds: clock.now)
+            // The input's end, not the time the engine ran on to after it.
+            result.lastTime = Timestamp(nanoseconds: inputEnd ?? clock.now)
         }
         return result
     }
