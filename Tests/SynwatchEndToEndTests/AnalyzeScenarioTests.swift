@@ -1,4 +1,5 @@
 import Foundation
+import SynwatchEngine
 import SynwatchTrafficGen
 import XCTest
 
@@ -9,8 +10,8 @@ final class AnalyzeScenarioTests: XCTestCase {
     /// Background traffic every scenario runs over: a busy but healthy service.
     static let background = Background(rate: 300, clientCount: 1500)
     /// Floods from a few sources that neither reset nor retransmit are decided once their attempts
-    /// pass the retransmission deadline (1.5 s): until then they could be clients' bursts.
-    static let decidedAtTheDeadline = 2.5
+    /// pass the retransmission deadline: until then they could be clients' bursts.
+    static let decidedAtTheDeadline = EngineConfiguration().handshakes.retransmissionDeadline.seconds + 1
 
     func testRandomSourceFloodOverBackground() throws {
         try checkFlood(Flood(.randomSource, rate: 3000, start: 6, duration: 8), seed: 11)
@@ -65,7 +66,7 @@ final class AnalyzeScenarioTests: XCTestCase {
     }
 
     /// A spoofed flood on one service seen on ingress only, over background with probes of closed ports: one attack
-    /// on that service. The flood's last attempts fail at their retransmission deadline, 1.5 s after it stopped,
+    /// on that service. The flood's last attempts fail at their retransmission deadline, after it stopped,
     /// when the windows no longer show it on its service; counted on the whole host, they made a second attack,
     /// "(all ports)", with a few half-open a second.
     func testSpoofedFloodSeenOnIngressOnlyIsNoHostAttackWhenItStops() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SynwatchEngine
 import SynwatchTestSupport
 import XCTest
 
@@ -11,6 +12,8 @@ import XCTest
 /// Every test prints the events the daemon wrote, so a failure shows what the detector made of the traffic.
 final class DetectorEndToEndTests: XCTestCase {
     static let port: UInt16 = 8080
+    /// Floods from one source that neither resets nor retransmits wait for it: until then they could be a client's.
+    static let deadline = EngineConfiguration().handshakes.retransmissionDeadline.seconds
     /// The spoofed floods' sources: in 198.18.0.0/15, apart from the lab's hosts and crowd.
     static let spoofedPrefix = "198.19.0.0/16"
 
@@ -300,7 +303,7 @@ final class DetectorEndToEndTests: XCTestCase {
             from: ServerClientLab.clientAddress,
             port: Self.port,
             in: events,
-            within: 5,
+            within: Self.deadline + 3.5,
             after: floodBegan
         )
         try daemon.stop()
@@ -309,8 +312,8 @@ final class DetectorEndToEndTests: XCTestCase {
     /// (c'') One address that never answers floods 12 listening ports of the server: an hping3 per port from the
     /// client, its source spoofed, a SYN every 12 ms for 14 s (about 1,000 a second in all; stopped by time, as
     /// hping3 counts the SYN-ACKs it overhears towards `-c`). No port reaches the threshold, and the server holds
-    /// every attempt it answers: once they pass their retransmission deadline (1.5 s) and add up to the threshold's
-    /// rate over an epoch, about 2 s in, one `single-source` attack on the host, naming the address; not a scan.
+    /// every attempt it answers: once they pass their retransmission deadline and add up to the threshold's
+    /// rate over an epoch, about 4 s in, one `single-source` attack on the host, naming the address; not a scan.
     func testOneSourceFloodingListeningPortsIsAHostAttack() throws {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/sbin/hping3"), "needs hping3")
         let lab = try Self.lab()
@@ -339,7 +342,13 @@ final class DetectorEndToEndTests: XCTestCase {
         let events = try daemon.events(atLeast: 1, settle: 2)
         let shown = LabDaemon.describe(events)
         print("events of synwatchd for one source over 12 ports:\n\(shown)")
-        try Self.assertOneSingleSourceAttack(from: attacker, port: nil, in: events, within: 4, after: floodBegan)
+        try Self.assertOneSingleSourceAttack(
+            from: attacker,
+            port: nil,
+            in: events,
+            within: Self.deadline + 2.5,
+            after: floodBegan
+        )
         XCTAssertFalse(events.contains { $0["SYNWATCH_EVENT"] == "scan" }, shown)
         try daemon.stop()
     }
@@ -360,7 +369,7 @@ final class DetectorEndToEndTests: XCTestCase {
             from: attacker,
             port: Self.port,
             in: flood.events,
-            within: 4,
+            within: Self.deadline + 2.5,
             after: flood.began
         )
     }
@@ -379,7 +388,7 @@ final class DetectorEndToEndTests: XCTestCase {
             from: ServerClientLab.clientAddress,
             port: Self.port,
             in: flood.events,
-            within: 4,
+            within: Self.deadline + 2.5,
             after: flood.began
         )
         let ended = flood.ended.timeIntervalSince1970
@@ -406,7 +415,7 @@ final class DetectorEndToEndTests: XCTestCase {
             from: attacker,
             port: Self.port,
             in: flood.events,
-            within: 4,
+            within: Self.deadline + 2.5,
             after: flood.began
         )
         let start = try XCTUnwrap(flood.events.first { $0["SYNWATCH_EVENT"] == "attack_start" })

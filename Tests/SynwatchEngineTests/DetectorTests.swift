@@ -604,13 +604,14 @@ struct DetectorTests {
         #expect(starts[0].kind == .singleSource)
         let figures = try #require(starts[0].figures)
         #expect(figures.topSources.first?.address == attacker)
-        // Held attempts show at their retransmission deadline (1.5 s), and must add up to an epoch at the threshold's
-        // rate: half a second more at 1,000 a second.
-        #expect(starts[0].scenarioTime < 8, "started at \(starts[0].scenarioTime)")
+        // Held attempts show at their retransmission deadline, and must add up to an epoch at the threshold's rate:
+        // half a second more at 1,000 a second.
+        let deadline = defaults.handshakes.retransmissionDeadline.seconds
+        #expect(starts[0].scenarioTime < 5 + deadline + 1.5, "started at \(starts[0].scenarioTime)")
         #expect(events(.attackEnd, in: all).count == 1, "\(summary(all))")
     }
 
-    /// One host flooding a service at 20,000 SYN/s for 3 s, the server answering each SYN: once the attack is known,
+    /// One host flooding a service at 20,000 SYN/s for 6 s, the server answering each SYN: once the attack is known,
     /// its attempts are sampled by handshake, and the answers to those sampled out answer SYNs the engine saw. They are
     /// no unsolicited SYN-ACKs (an operator reads those as backscatter, or as evictions).
     @Test
@@ -618,7 +619,7 @@ struct DetectorTests {
         let victim = v4(198, 18, 0, 10)
         let attacker = v4(198, 18, 66, 6)
         var scenario = Scenario(seed: 31)
-        scenario.flood(to: victim, port: 80, rate: 20_000, from: 2, to: 5) { _ in attacker }
+        scenario.flood(to: victim, port: 80, rate: 20_000, from: 2, to: 8) { _ in attacker }
         let engine = Engine.make()
         let all = scenario.run(on: engine, until: 20)
         let starts = events(.attackStart, in: all)

@@ -93,7 +93,8 @@ struct RetransmissionTests {
         let starts = events.filter { $0.type == .attackStart }
         try #require(starts.count == 1, "\(summary(events))")
         #expect(starts[0].kind == .singleSource)
-        #expect(starts[0].scenarioTime < 12, "\(summary(events))")
+        let deadline = EngineConfiguration().handshakes.retransmissionDeadline.seconds
+        #expect(starts[0].scenarioTime < 10 + deadline + 0.5, "\(summary(events))")
         #expect(try #require(starts[0].figures).halfOpenPerSecond > 1_500)
     }
 

@@ -7,8 +7,9 @@ public struct EngineConfiguration: Sendable, Equatable {
         /// A SYN with no completing ACK or RST after this long counts as timed out.
         public var timeout = TimeSpan.seconds(5)
         /// An unanswered attempt whose SYN was not retransmitted by then has failed: a real TCP stack
-        /// retransmits an unanswered SYN after 1 s (RFC 6298), a spoofed storm never does.
-        public var retransmissionDeadline = TimeSpan.milliseconds(1_500)
+        /// retransmits an unanswered SYN after 1 s (RFC 6298: Linux, macOS, the BSDs) or 3 s (Windows), a spoofed
+        /// storm never does.
+        public var retransmissionDeadline = TimeSpan.milliseconds(3_500)
         /// The same SYN again sooner than this is a copy of it (a mirror port that sees each frame twice, merged
         /// captures), not a retransmission: no stack retransmits a SYN that soon (TCP's least time-out is 200 ms).
         public var minRetransmissionDelay = TimeSpan.milliseconds(100)

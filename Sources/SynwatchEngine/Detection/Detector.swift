@@ -107,7 +107,11 @@ extension Detector {
                 max(state.pointee.undecidedEvidence, state.pointee.failedEvidence) >= interval
                 || inputs.kernelLiftsOverThreshold(measured)
             guard evident else {
-                if state.pointee.undecidedEvidence == 0 && state.pointee.failedEvidence == 0 {
+                // A window over the threshold is never learnt: it may be a flood whose attempts wait for their
+                // retransmission deadline, and learnt meanwhile it would raise the threshold it is judged by.
+                if state.pointee.undecidedEvidence == 0 && state.pointee.failedEvidence == 0
+                    && measured.halfOpenPerSecond <= threshold
+                {
                     inputs.learnBaseline(slot, measured)
                 }
                 return
@@ -281,6 +285,7 @@ extension Detector {
         )
         raise(slot, .attackEnd, at: time, figures: figures, summary: summary, inputs)
         state.pointee.phase = .idle
+        state.pointee.attackEndStep = time / inputs.clock.resolution
         state.pointee.samplingShift = 0
         // The attack must not become the service's idea of normal.
         state.pointee.baselineSince = min(state.pointee.baselineSince, state.pointee.attackStart)

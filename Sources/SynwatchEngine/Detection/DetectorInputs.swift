@@ -111,10 +111,11 @@ extension DetectorInputs {
     }
 
     /// The counters of the step whose every attempt passed its retransmission deadline by `step`, while the service's
-    /// ring holds it and the service was followed since.
+    /// ring holds it, the service was followed since, and no attack that has ended counted its attempts.
     private func pastDeadline(_ slot: Int, step: Int64) -> StepCounters? {
         let deadlineStep = step - 1 - settings.deadlineSteps
         guard deadlineStep * clock.resolution >= victims.states[slot].firstSeen,
+            deadlineStep > victims.states[slot].attackEndStep,
             victims.holds(slot, step: deadlineStep)
         else { return nil }
         return victims.stepCounters(slot, step: deadlineStep).pointee

@@ -113,6 +113,9 @@ struct VictimState: Sendable {
     var evidenceSince: Int64 = 0
     var attackID: UInt64 = 0
     var attackStart: Int64 = 0
+    /// The step the last attack ended in. Its attempts up to then were that attack's evidence: those failing past
+    /// their retransmission deadline afterwards (a deadline may be longer than the quiet period) start no other.
+    var attackEndStep = Int64.min
     var lastEvidence: Int64 = 0
     var lastUpdate: Int64 = 0
     /// The threshold that started the attack; it continues while above `endFraction` of it.

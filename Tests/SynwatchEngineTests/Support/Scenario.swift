@@ -112,7 +112,7 @@ struct Scenario {
     }
 
     /// One connection as a real client makes it through a lossy path: the SYN at `time`, sent again
-    /// (same ISN) after 1, 3, 7 and 15 s while unanswered. The first `lostSyns` tries never reach the
+    /// (same ISN) on its stack's schedule while unanswered. The first `lostSyns` tries never reach the
     /// server; then `lostSynAcks` tries reach it, but its SYN-ACK never reaches the client; the next
     /// one completes after `roundTrip`.
     mutating func lossyConnection(
@@ -122,11 +122,12 @@ struct Scenario {
         at time: Int64,
         lostSyns: Int = 0,
         lostSynAcks: Int = 0,
-        roundTrip: Int64 = 20 * millisecond
+        roundTrip: Int64 = 20 * millisecond,
+        stack: ClientStack = .linux
     ) {
         let syn = newSyn(from: client, to: victim, port: port)
         let serverISN = random.next32()
-        let tries: [Int64] = [0, 1, 3, 7, 15].map { time + $0 * second }
+        let tries = stack.synTimes.map { time + $0 * second }
         for index in 0...(lostSyns + lostSynAcks) {
             add(syn, at: tries[index])
             guard index >= lostSyns else { continue }
@@ -170,4 +171,20 @@ struct Scenario {
 extension Event {
     /// Seconds since the scenario's origin.
     var scenarioTime: Double { Double(time.nanoseconds - Scenario.origin) / 1e9 }
+}
+
+/// When a client's stack sends a SYN nobody answers, in seconds after the first.
+enum ClientStack: Sendable, CaseIterable {
+    /// Linux (and macOS, FreeBSD, Android: a first time-out of 1 s, RFC 6298), doubling.
+    case linux
+    /// Windows: a first time-out of 3 s (`InitialRto`, 3,000 ms by default), doubling, two retransmissions by
+    /// default (more when configured).
+    case windows
+
+    var synTimes: [Int64] {
+        switch self {
+        case .linux: [0, 1, 3, 7, 15]
+        case .windows: [0, 3, 9, 21, 45]
+        }
+    }
 }
