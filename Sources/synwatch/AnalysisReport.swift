@@ -157,14 +157,14 @@ struct AnalysisReport {
         switch notice.type {
         case .scan:
             guard let scan = notice.scan else { return "" }
-            let target = notice.victim.map { "\($0)" } ?? "\(scan.distinctAddresses) addresses"
+            let target = notice.victim.map { "\($0)" } ?? "\(grouped(scan.distinctAddresses)) addresses"
             return "  scan         \(Self.format(notice.time))  \(scan.source) -> \(target): "
-                + "~\(scan.distinctTargets) services, \(scan.syns) SYNs\n"
+                + "~\(grouped(scan.distinctTargets)) services, \(grouped(scan.syns)) SYNs\n"
         case .backscatter:
             guard let backscatter = notice.backscatter else { return "" }
             return "  backscatter  \(Self.format(notice.time))  \(notice.victim.map { "\($0)" } ?? "?"): "
                 + "\(Self.rate(backscatter.synAckPerSecond)) unsolicited SYN-ACK/s "
-                + "from ~\(backscatter.distinctSources) reflectors (someone spoofs this address)\n"
+                + "from ~\(grouped(backscatter.distinctSources)) reflectors (someone spoofs this address)\n"
         default:
             return ""
         }

@@ -564,6 +564,8 @@ struct DetectorTests {
         let scan = try #require(all[0].scan)
         #expect(scan.source == scanner)
         #expect(scan.distinctTargets >= defaults.scan.minTargets)
+        // Estimates of what its SYNs reached, never more than them.
+        #expect(scan.distinctTargets <= scan.syns, "\(scan)")
         #expect(scan.distinctAddresses == 1)
     }
 

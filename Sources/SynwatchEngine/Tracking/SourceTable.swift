@@ -69,13 +69,13 @@ final class SourceTable {
         entry.pointee.epoch = epoch
     }
 
-    /// Estimated distinct targets of `slot` over both epochs.
+    /// Estimated distinct targets of `slot` over both epochs: never more than its SYNs over them.
     func distinctTargets(_ slot: Int) -> Int {
-        LinearCounter.estimate(entries[slot].targets.union)
+        min(LinearCounter.estimate(entries[slot].targets.union), entries[slot].attempts.total)
     }
 
-    /// Estimated distinct destination addresses of `slot` over both epochs.
+    /// Estimated distinct destination addresses of `slot` over both epochs: never more than its targets.
     func distinctAddresses(_ slot: Int) -> Int {
-        LinearCounter.estimate(entries[slot].addresses.union)
+        min(LinearCounter.estimate(entries[slot].addresses.union), distinctTargets(slot))
     }
 }
