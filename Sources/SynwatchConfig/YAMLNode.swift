@@ -72,6 +72,9 @@ private final class Composer {
     private let text: UnsafeBufferPointer<UInt8>
     /// Nodes by anchor; a later anchor of the same name replaces an earlier one.
     private var anchors: [String: YAMLNode] = [:]
+    /// Collections nested deeper are refused: composing recurses once per level (the configuration needs three),
+    /// and a few thousand `[` overflowed the stack (a finding of the `config` fuzz target).
+    static let maximumDepth = 64
 
     init(_ text: UnsafeBufferPointer<UInt8>) {
         self.text = text
@@ -87,7 +90,7 @@ private final class Composer {
     func document() throws(YAMLError) -> YAMLNode? {
         _ = try next()  // The stream's start.
         if case .streamEnd = try next().kind { return nil }  // Otherwise the document's start.
-        let root = try node(from: try next(), parents: [])
+        let root = try node(from: try next(), parents: [], depth: 0)
         _ = try next()  // The document's end.
         let after = try next()
         guard case .streamEnd = after.kind else {
@@ -99,9 +102,12 @@ private final class Composer {
         return root
     }
 
-    private func node(from event: Event, parents: [String]) throws(YAMLError) -> YAMLNode {
+    private func node(from event: Event, parents: [String], depth: Int) throws(YAMLError) -> YAMLNode {
         let node: YAMLNode
         let anchor: String?
+        guard depth < Self.maximumDepth else {
+            throw .syntax("collections nested more than \(Self.maximumDepth) levels deep", at: event.position)
+        }
         switch event.kind {
         case .alias(let name):
             guard let target = anchors[name] else { throw .syntax("found undefined alias", at: event.position) }
@@ -114,7 +120,7 @@ private final class Composer {
             while true {
                 let next = try next()
                 if case .sequenceEnd = next.kind { break }
-                items.append(try self.node(from: next, parents: parents))
+                items.append(try self.node(from: next, parents: parents, depth: depth + 1))
             }
             node = YAMLNode(content: .sequence(items), position: event.position)
             anchor = name
@@ -123,8 +129,12 @@ private final class Composer {
             while true {
                 let next = try next()
                 if case .mappingEnd = next.kind { break }
-                let key = try self.node(from: next, parents: parents)
-                let value = try self.node(from: try self.next(), parents: parents + [key.scalar ?? ""])
+                let key = try self.node(from: next, parents: parents, depth: depth + 1)
+                let value = try self.node(
+                    from: try self.next(),
+                    parents: parents + [key.scalar ?? ""],
+                    depth: depth + 1
+                )
                 pairs.append((key, value))
             }
             try Self.checkDuplicates(pairs.map(\.key), parents: parents)

@@ -255,6 +255,11 @@ import Testing
                 "detection:\n  top_sources: 5\u{1}\n", Position(line: 2, column: 17),
                 "control characters are not allowed"
             ),
+            // The config fuzz target's first finding: thousands of `[` overflowed the composer's stack.
+            (
+                "detection:\n  top_sources: " + String(repeating: "[", count: 5_000), Position(line: 2, column: 78),
+                "collections nested more than 64 levels deep"
+            ),
         ]
     )
     func syntax(yaml: String, position: Position, message: String) {
