@@ -272,7 +272,7 @@ extension Detector {
         let state = inputs.victims.states.pointer(slot)
         let figures = inputs.figures(slot, inputs.measure(slot, step: time / inputs.clock.resolution))
         state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, figures.distinctSources)
-        let end = reason == .quiet ? state.pointee.lastEvidence : max(state.pointee.attackStart, lastSeen ?? time)
+        let end = reason == .quiet ? state.pointee.lastEvidence : lastSeen ?? time
         let summary = AttackSummary(
             start: Timestamp(nanoseconds: state.pointee.attackStart),
             duration: TimeSpan(nanoseconds: max(0, end - state.pointee.attackStart)),
