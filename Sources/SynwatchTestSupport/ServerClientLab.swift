@@ -202,17 +202,25 @@ public struct LabLoss {
 
 extension ServerClientLab {
     /// Replays `capture` (frames for `serverAddress`, from the traffic generator) from the client's namespace to
-    /// the server's port at `pps` packets a second, bounded to `timeLimit` seconds: `tcprewrite` first gives every
-    /// frame the server port's MAC address, so the server's TCP stack receives them.
+    /// the server's port at `pps` packets a second, `loops` times over, bounded to `timeLimit` seconds: `tcprewrite`
+    /// first gives every frame the server port's MAC address, so the server's TCP stack receives them.
     /// - Returns: the running `tcpreplay`.
-    public func startReplayToServer(_ capture: String, pps: Int, timeLimit: Int = 30) throws -> Process {
+    public func startReplayToServer(
+        _ capture: String,
+        pps: Int,
+        loops: Int = 1,
+        timeLimit: Int = 30
+    ) throws -> Process {
         let rewritten = capture + "-to-server.pcap"
         try ChildProcess.check([
             "tcprewrite", "--enet-dmac=\(try serverMAC())", "--infile=\(capture)", "--outfile=\(rewritten)",
         ])
         return try start(
             in: client,
-            ["timeout", String(timeLimit), "tcpreplay", "-q", "--pps", String(pps), "-i", clientPort, rewritten]
+            [
+                "timeout", String(timeLimit), "tcpreplay", "-q", "--pps", String(pps), "--loop", String(loops), "-i",
+                clientPort, rewritten,
+            ]
         )
     }
 }

@@ -527,21 +527,11 @@ final class DetectorEndToEndTests: XCTestCase {
         let flood = try Self.spoofedFlood(in: workspace, packets: 30_000, pps: 12_000)
         let daemon = try LabDaemon(lab, workspace)
 
-        let floodBegan = Date().timeIntervalSince1970
-        let replay = try lab.startReplayToServer(flood, pps: 12_000)
-        defer { if replay.isRunning { replay.terminate() } }
-        replay.waitUntilExit()
-        let floodEnded = Date().timeIntervalSince1970
-        XCTAssertEqual(replay.terminationStatus, 0, "tcpreplay failed")
+        let (floodBegan, floodEnded) = try Self.replay(flood, in: lab, pps: 12_000)
         print("30,000 spoofed SYNs replayed in \(String(format: "%.2f", floodEnded - floodBegan)) s")
 
         // The quiet period is 2 s: the end follows soon after the flood's.
-        var events = try daemon.events(atLeast: 1, settle: 0)
-        let deadline = Date().addingTimeInterval(10)
-        while !events.contains(where: { $0["SYNWATCH_EVENT"] == "attack_end" }), Date() < deadline {
-            usleep(250_000)
-            events = try daemon.events(atLeast: 1, settle: 0)
-        }
+        let events = try daemon.eventsUntilAttackEnd()
         let shown = LabDaemon.describe(events)
         print("events of synwatchd for the flood:\n\(shown)")
         let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
@@ -634,12 +624,8 @@ final class DetectorEndToEndTests: XCTestCase {
         let flood = try Self.spoofedFlood(in: workspace, packets: 600_000, pps: 100_000, sources: 65_536)
         let daemon = try LabDaemon(lab, workspace)
 
-        let floodBegan = Date().timeIntervalSince1970
-        let replay = try lab.startReplayToServer(flood, pps: 100_000)
-        defer { if replay.isRunning { replay.terminate() } }
-        replay.waitUntilExit()
-        let seconds = Date().timeIntervalSince1970 - floodBegan
-        XCTAssertEqual(replay.terminationStatus, 0, "tcpreplay failed")
+        let (floodBegan, floodEnded) = try Self.replay(flood, in: lab, pps: 100_000)
+        let seconds = floodEnded - floodBegan
         print("600,000 SYNs from 65,536 spoofed sources replayed in \(String(format: "%.2f", seconds)) s")
         // Slower than a sixth of the pool a second, its sources would not repeat within the sources window.
         XCTAssertLessThan(seconds, 20, "the replay was too slow for the pool's addresses to repeat: it shows nothing")
@@ -655,6 +641,36 @@ final class DetectorEndToEndTests: XCTestCase {
             XCTAssertEqual(event["SYNWATCH_KIND"], "random-source", shown)
             XCTAssertEqual(event["SYNWATCH_TOP_SOURCES"], "", shown)
         }
+        try daemon.stop()
+    }
+
+    /// (f) A spoofed flood's capture replayed in a loop (`tcpreplay --loop 12`): 3,000 SYNs from spoofed sources at
+    /// 3,000 a second, so each comes again every second with its ISN, as a stack retransmits it, and the server
+    /// answers each again. After the first loop no attempt is new. One attack for the whole replay, ending after
+    /// it, whose kind changes at most once and never back.
+    func testSpoofedCaptureReplayedInALoopIsOneAttackThroughout() throws {
+        let lab = try Self.lab()
+        let workspace = try Workspace()
+        let listener = try LabListener.start(in: lab, port: Self.port, backlog: 4096)
+        defer { listener.terminate() }
+        try lab.routeToClient(Self.spoofedPrefix)
+        let flood = try Self.spoofedFlood(in: workspace, packets: 3_000, pps: 3_000)
+        let daemon = try LabDaemon(lab, workspace)
+
+        let (floodBegan, floodEnded) = try Self.replay(flood, in: lab, pps: 3_000, loops: 12)
+        print("3,000 spoofed SYNs replayed 12 times in \(String(format: "%.2f", floodEnded - floodBegan)) s")
+
+        let events = try daemon.eventsUntilAttackEnd()
+        let shown = LabDaemon.describe(events)
+        print("events of synwatchd for the looped replay:\n\(shown)")
+        let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
+        XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(shown)")
+        let attack = events.filter { $0["SYNWATCH_ATTACK_ID"] == starts.first?["SYNWATCH_ATTACK_ID"] }
+        let kinds = attack.compactMap { $0["SYNWATCH_KIND"] }
+        XCTAssertLessThanOrEqual(zip(kinds, kinds.dropFirst()).filter { $0 != $1 }.count, 1, shown)
+        let end = try XCTUnwrap(attack.first { $0["SYNWATCH_EVENT"] == "attack_end" }, "no attack_end:\n\(shown)")
+        let ended = (Double(end["__REALTIME_TIMESTAMP"] ?? "") ?? 0) / 1e6
+        XCTAssertGreaterThan(ended, floodEnded, "the attack ended while the loop went on:\n\(shown)")
         try daemon.stop()
     }
 
@@ -686,6 +702,22 @@ final class DetectorEndToEndTests: XCTestCase {
         )
         guard result.status == 0 else { throw LabError(command: "synwatch-trafficgen", output: result.errors) }
         return flood
+    }
+
+    /// Replays `flood` from the client at the server, `pps` packets a second, `loops` times over, to its end: when it
+    /// began and ended, in seconds since the epoch.
+    static func replay(
+        _ flood: String,
+        in lab: ServerClientLab,
+        pps: Int,
+        loops: Int = 1
+    ) throws -> (began: Double, ended: Double) {
+        let began = Date().timeIntervalSince1970
+        let replay = try lab.startReplayToServer(flood, pps: pps, loops: loops)
+        defer { if replay.isRunning { replay.terminate() } }
+        replay.waitUntilExit()
+        XCTAssertEqual(replay.terminationStatus, 0, "tcpreplay failed")
+        return (began, Date().timeIntervalSince1970)
     }
 
     /// How much a kernel counter rose.
@@ -746,6 +778,17 @@ final class LabDaemon {
             count: count,
             timeout: count > 0 ? 5 : 0
         ).filter { $0["SYNWATCH_EVENT"] != nil }
+    }
+
+    /// The events the daemon wrote, once an `attack_end` is among them or `timeout` seconds have passed.
+    func eventsUntilAttackEnd(timeout: Double = 10) throws -> [TestJournald.Fields] {
+        var events = try events(atLeast: 1, settle: 0)
+        let deadline = Date().addingTimeInterval(timeout)
+        while !events.contains(where: { $0["SYNWATCH_EVENT"] == "attack_end" }), Date() < deadline {
+            usleep(250_000)
+            events = try self.events(atLeast: 1, settle: 0)
+        }
+        return events
     }
 
     /// No attack in journald nor in the daemon's list of active and recent attacks, a moment after the traffic.

@@ -167,21 +167,53 @@ struct DetectorTests {
         let victim = v4(198, 18, 0, 10)
         var scenario = Scenario(seed: 8)
         scenario.background(to: victim, port: 80, from: 0, to: 20)
-        scenario.flood(to: victim, port: 80, rate: 5_000, from: 5, to: 12) { scenario in
-            let bits = scenario.random.next32()
-            return v4(
-                UInt8(1 + bits % 223),
-                UInt8(truncatingIfNeeded: bits >> 8),
-                UInt8(truncatingIfNeeded: bits >> 16),
-                UInt8(truncatingIfNeeded: bits >> 24)
-            )
-        }
+        scenario.flood(to: victim, port: 80, rate: 5_000, from: 5, to: 12, source: Self.anywhere)
         let all = scenario.run(on: Engine.make(), until: 40)
         let starts = events(.attackStart, in: all)
         try #require(starts.count == 1, "\(summary(all))")
         #expect(starts[0].kind == .randomSource)
         let updates = events(.attackUpdate, in: all)
         #expect(updates.allSatisfy { $0.scenarioTime >= starts[0].scenarioTime + 10 }, "\(summary(all))")
+    }
+
+    /// A spoofed source anywhere on the Internet.
+    static func anywhere(_ scenario: inout Scenario) -> IPAddress {
+        let bits = scenario.random.next32()
+        return v4(
+            UInt8(1 + bits % 223),
+            UInt8(truncatingIfNeeded: bits >> 8),
+            UInt8(truncatingIfNeeded: bits >> 16),
+            UInt8(truncatingIfNeeded: bits >> 24)
+        )
+    }
+
+    /// A spoofed storm's capture replayed in a loop (`tcpreplay --loop`): 10,000 SYNs from addresses all over the
+    /// Internet, unanswered, every 2 s for 40 s. Each SYN comes again with its ISN, as a stack retransmits it, so
+    /// after the first loop no attempt is new. The attack goes on as long as the loop (it ended after the quiet
+    /// period and started again every 11 s), and the kind it is told changes at most once and never back (the
+    /// few attempts left read as spoofed, a botnet, one source, in turn), whether updates come every 10 s or
+    /// every second.
+    @Test(arguments: [10.0, 1.0])
+    func spoofedCaptureReplayedInALoopKeepsItsKind(updateSeconds: Double) throws {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 31)
+        var capture: [(offset: Int64, syn: Packet)] = []
+        for index in 0..<10_000 {
+            let syn = scenario.newSyn(from: Self.anywhere(&scenario), to: victim, port: 80)
+            capture.append((Int64(index) * millisecond / 5, syn))
+        }
+        for loop in 0..<20 {
+            for (offset, syn) in capture { scenario.add(syn, at: Scenario.time(Double(2 * loop)) + offset) }
+        }
+        let all = scenario.run(on: Engine.make { $0.detection.updateInterval = .seconds(updateSeconds) }, until: 60)
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        #expect(starts[0].kind == .randomSource)
+        let told = all.filter { $0.attackID == starts[0].attackID }.compactMap(\.kind)
+        let changes = zip(told, told.dropFirst()).filter { $0 != $1 }.count
+        #expect(changes <= 1, "\(told.map(\.rawValue))")
+        let end = try #require(events(.attackEnd, in: all).first)
+        #expect(end.scenarioTime > 40, "\(summary(all))")
     }
 
     /// A storm spoofed from a pool (a lab's range, an attacker's prefix): at 30,000 SYN/s from 65,536 addresses each

@@ -173,12 +173,19 @@ extension Detector {
             } else if time - state.pointee.lastUpdate >= detection.updateInterval.nanoseconds {
                 state.pointee.lastUpdate = time
                 // Only evidence may change the kind: once the flood stops, its emptied windows read as distributed.
-                if state.pointee.lastEvidence == time {
-                    state.pointee.kind = inputs.classify(
+                // So may only enough failing attempts: a flood whose SYNs all come again (a capture replayed in a
+                // loop) has hardly any new, and a handful reads as any kind.
+                if state.pointee.lastEvidence == time && inputs.failingAttempts(slot) >= detection.minAttempts {
+                    let read = inputs.classify(
                         slot,
                         distinctSources: distinctSources,
                         top: inputs.topSources(slot).first,
                         step: step
+                    )
+                    state.pointee.kind = state.pointee.kindConfirmed(
+                        by: read,
+                        at: time,
+                        window: inputs.configuration.windows.sources.nanoseconds
                     )
                 }
                 raise(slot, .attackUpdate, at: time, figures: inputs.figures(slot, measured), inputs)
@@ -253,6 +260,7 @@ extension Detector {
             top: inputs.topSources(slot).first,
             step: time / inputs.clock.resolution
         )
+        state.pointee.challengerKind = nil
         state.pointee.attacksStarted[state.pointee.kind] += 1
         let figures = inputs.figures(slot, measured)
         state.pointee.peakDistinctSources = figures.distinctSources

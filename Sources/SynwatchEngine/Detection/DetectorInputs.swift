@@ -137,12 +137,18 @@ extension DetectorInputs {
     /// beyond the tail its completing clients leave (one per nine completions: a crowd completes at least nine in
     /// ten, as a flood at most one in ten, `detection.max_completion_ratio`), or as many failures past the
     /// retransmission deadline, which a flood among many clients still shows. A flash crowd that follows a flood,
-    /// a few of its handshakes slow, is no flood going on.
+    /// a few of its handshakes slow, is no flood going on. So are SYNs at `threshold` a second or more that
+    /// nothing completes, whatever attempts they belong to: a spoofed capture replayed in a loop sends each of its
+    /// SYNs again with its ISN, as a stack retransmits it, and after the first loop no attempt is new, but the
+    /// server's queue stays as full as the flood made it.
     func showsFloodStill(_ slot: Int, _ measured: WindowMeasurement, step: Int64, above threshold: Double) -> Bool {
+        let ratio = configuration.detection.maxCompletionRatio
+        if measured.synPerSecond >= threshold && measured.completedPerSecond <= ratio * measured.synPerSecond {
+            return true
+        }
         // A flood at a closed port is refused: those attempts fail as surely as half-open ones.
         let halfOpen = evidentHalfOpen(measured.halfOpenPerSecond) + measured.refusedPerSecond
         guard halfOpen >= threshold else { return false }
-        let ratio = configuration.detection.maxCompletionRatio
         let tail = ratio >= 1 ? 0 : measured.completedPerSecond * ratio / (1 - ratio)
         if halfOpen - tail >= threshold { return true }
         return failedEvidence(slot, step: step) * 1e9 / Double(clock.resolution) >= threshold
@@ -240,11 +246,13 @@ extension DetectorInputs {
         // In a spoofed storm no source stands out: listing some would only name arbitrary ones.
         let spoofed = state.phase == .attacked && state.kind == .randomSource
         let top = spoofed ? [] : topSources(slot)
+        // SYNs enough to judge, all again for attempts counted before (a capture replayed in a loop): nothing completed.
+        let onlyRepeats = measured.maturedAttempts == 0 && measured.synPackets >= configuration.detection.minAttempts
         return VictimFigures(
             synPerSecond: measured.synPerSecond,
             halfOpenPerSecond: measured.halfOpenPerSecond,
             refusedPerSecond: measured.refusedPerSecond,
-            completionRatio: measured.completionRatio,
+            completionRatio: onlyRepeats ? 0 : measured.completionRatio,
             // The sources listed failed for certain: the estimate, a difference of two, never says fewer.
             distinctSources: max(failingSources(slot), top.count),
             topSources: top,

@@ -121,6 +121,10 @@ struct VictimState: Sendable {
     /// The threshold that started the attack; it continues while above `endFraction` of it.
     var startThreshold = 0.0
     var kind = FloodKind.randomSource
+    /// Another kind than the attack's that every update since `challengerSince` read, nil for none
+    /// (`kindConfirmed`).
+    var challengerKind: FloodKind?
+    var challengerSince: Int64 = 0
     /// Attacks started since the service entered the table, by their kind at the start.
     var attacksStarted = AttacksByKind()
     var synPacketsAtStart = 0
@@ -146,6 +150,25 @@ struct VictimState: Sendable {
     var baselineSince: Int64 = 0
     /// Tells this service from others that held the slot before it (connections keep it).
     var serial: UInt32 = 0
+
+    /// The attack's kind after an update at `time` read `read`: another kind takes over once the updates over a
+    /// sources window (`window`, what one reading is taken over) have all read it. A flood whose few failing
+    /// attempts read one kind, then another (a spoofed capture replayed in a loop, whose repeats look like
+    /// retransmissions) keeps the kind it was told.
+    mutating func kindConfirmed(by read: FloodKind, at time: Int64, window: Int64) -> FloodKind {
+        guard read != kind else {
+            challengerKind = nil
+            return kind
+        }
+        guard read == challengerKind else {
+            challengerKind = read
+            challengerSince = time
+            return kind
+        }
+        guard time - challengerSince >= window else { return kind }
+        challengerKind = nil
+        return read
+    }
 }
 
 /// Per victim service: counters in a ring of resolution steps, distinct sources (HyperLogLog by client level), top
