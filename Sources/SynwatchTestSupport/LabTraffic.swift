@@ -9,7 +9,7 @@ public enum LabListener {
         import selectors, socket, sys, time
         address, port, backlog = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
         pause, lifetime, fast_open = float(sys.argv[4]) / 1000, float(sys.argv[5]), sys.argv[6] == "1"
-        listener = socket.socket()
+        listener = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if fast_open:
             listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 256)
@@ -48,12 +48,14 @@ public enum LabListener {
                 connection.close()
         """
 
-    /// Starts a listener on `ServerClientLab.serverAddress`:`port` with `listen(backlog)`, pausing `acceptPause`
-    /// seconds after each accept, for at most `lifetime` seconds, taking data in SYNs when `fastOpen` (TCP Fast Open,
-    /// which the namespace's `net.ipv4.tcp_fastopen` must allow); returns once the kernel shows it listening.
+    /// Starts a listener on `address`:`port` (the server's IPv4 address unless told) with `listen(backlog)`, pausing
+    /// `acceptPause` seconds after each accept, for at most `lifetime` seconds, taking data in SYNs when `fastOpen`
+    /// (TCP Fast Open, which the namespace's `net.ipv4.tcp_fastopen` must allow); returns once the kernel shows it
+    /// listening.
     /// - Throws: `LabError` when it does not listen within 5 s.
     public static func start(
         in lab: ServerClientLab,
+        address: String = ServerClientLab.serverAddress,
         port: UInt16,
         backlog: Int,
         acceptPause: Double = 0,
@@ -63,7 +65,7 @@ public enum LabListener {
         let process = try lab.start(
             in: lab.server,
             [
-                "timeout", String(lifetime + 5), "/usr/bin/python3", "-c", script, ServerClientLab.serverAddress,
+                "timeout", String(lifetime + 5), "/usr/bin/python3", "-c", script, address,
                 String(port), String(backlog), String(acceptPause * 1000), String(lifetime), fastOpen ? "1" : "0",
             ]
         )
@@ -110,7 +112,7 @@ public struct LabCrowd {
         while True:
             now = time.monotonic() - started
             while next_index < len(plan) and (rate <= 0 or next_index / rate <= now):
-                sock = socket.socket()
+                sock = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET)
                 sock.setblocking(False)
                 sock.bind((plan[next_index], 0))
                 result = sock.connect_ex((server, port))
@@ -192,7 +194,7 @@ public struct LabCrowd {
     public let process: Process
     private let output: Pipe
 
-    /// Starts `perSource` connections from each of `sources` to `ServerClientLab.serverAddress`:`port`, `rate` a
+    /// Starts `perSource` connections from each of `sources` to the server's address of their family:`port`, `rate` a
     /// second (nil: all at once), round-robin over the sources; waits at most `wait` seconds after the last connect.
     public init(
         in lab: ServerClientLab,
@@ -205,10 +207,12 @@ public struct LabCrowd {
         precondition(!sources.isEmpty && perSource > 0 && sources.count * perSource <= 20_000)
         let total = Double(sources.count * perSource)
         let bound = Int(((rate.map { total / $0 } ?? 0) + wait + 10).rounded(.up))
+        // IPv6 clients connect to the server's IPv6 address.
+        let server = sources[0].contains(":") ? ServerClientLab.serverAddress6 : ServerClientLab.serverAddress
         output = Pipe()
         let process = try ChildProcess.start(
             lab.clientNamespace.inside([
-                "timeout", String(bound), "/usr/bin/python3", "-c", Self.script, ServerClientLab.serverAddress,
+                "timeout", String(bound), "/usr/bin/python3", "-c", Self.script, server,
                 String(port), sources.joined(separator: ","), String(perSource), String(rate ?? 0), String(wait),
             ]),
             output: .pipe(output)

@@ -1,11 +1,13 @@
 import Foundation
 import Glibc
 
-/// Two namespaces of the test's own joined by a veth pair: a server at 198.18.0.10 and clients at 198.18.0.20,
-/// with no default route, so nothing leaves them. Deleted when released.
+/// Two namespaces of the test's own joined by a veth pair: a server at 198.18.0.10 and 2001:db8::10, clients at
+/// 198.18.0.20 and 2001:db8::20, with no default route, so nothing leaves them. Deleted when released.
 public final class ServerClientLab {
     public static let serverAddress = "198.18.0.10"
     public static let clientAddress = "198.18.0.20"
+    public static let serverAddress6 = "2001:db8::10"
+    public static let clientAddress6 = "2001:db8::20"
 
     public let serverNamespace: NetworkNamespace
     public let clientNamespace: NetworkNamespace
@@ -29,10 +31,13 @@ public final class ServerClientLab {
                 "netns", name + "c",
             ]
         )
-        for (namespace, port, address) in [
-            (server, serverPort, Self.serverAddress), (client, clientPort, Self.clientAddress),
+        for (namespace, port, address, address6) in [
+            (server, serverPort, Self.serverAddress, Self.serverAddress6),
+            (client, clientPort, Self.clientAddress, Self.clientAddress6),
         ] {
             try ChildProcess.check(["ip", "-n", namespace, "addr", "add", "\(address)/24", "dev", port])
+            // No duplicate address detection: usable at once.
+            try ChildProcess.check(["ip", "-n", namespace, "addr", "add", "\(address6)/64", "dev", port, "nodad"])
             try ChildProcess.check(["ip", "-n", namespace, "link", "set", port, "up"])
             try ChildProcess.check(["ip", "-n", namespace, "link", "set", "lo", "up"])
         }
@@ -91,29 +96,34 @@ public final class ServerClientLab {
 }
 
 extension ServerClientLab {
-    /// Where the crowd's addresses come from: a /20 of 198.18.0.0/15 that nothing else in the lab uses.
+    /// Where the crowd's addresses come from: a /20 of 198.18.0.0/15 and a /112 of 2001:db8::/32 that nothing else
+    /// in the lab uses.
     public static let crowdPrefix = "198.18.16.0/20"
+    public static let crowdPrefix6 = "2001:db8:c::/112"
 
-    /// Gives the client's namespace `count` more addresses (198.18.16.1 on, at most 4094), each a host of its own
-    /// for a crowd, and routes them from the server through the client. Returns them in order.
-    public func addCrowdAddresses(_ count: Int) throws -> [String] {
+    /// Gives the client's namespace `count` more addresses (198.18.16.1 on, or 2001:db8:c::1 on, at most 4094), each
+    /// a host of its own for a crowd, and routes them from the server through the client. Returns them in order.
+    public func addCrowdAddresses(_ count: Int, ipv6: Bool = false) throws -> [String] {
         precondition((1...4094).contains(count), "a crowd's addresses fit in \(Self.crowdPrefix)")
-        let addresses = (1...count).map { "198.18.\(16 + $0 / 256).\($0 % 256)" }
+        let addresses = (1...count).map {
+            ipv6 ? "2001:db8:c::\(String($0, radix: 16))" : "198.18.\(16 + $0 / 256).\($0 % 256)"
+        }
         // One `ip -batch` instead of a process per address.
         let batch = NSTemporaryDirectory() + "\(client)-addresses"
-        try addresses.map { "address add \($0)/32 dev lo\n" }.joined()
+        try addresses.map { "address add \($0)/\(ipv6 ? 128 : 32) dev lo\n" }.joined()
             .write(toFile: batch, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: batch) }
         try ChildProcess.check(["ip", "-n", client, "-batch", batch])
-        try routeToClient(Self.crowdPrefix)
+        try routeToClient(ipv6 ? Self.crowdPrefix6 : Self.crowdPrefix)
         return addresses
     }
 
-    /// Routes `prefix` from the server through the client. For spoofed sources, whose SYN-ACKs and cookies the
-    /// client then drops (it neither owns nor forwards them): without a route, the server's kernel drops their SYNs
-    /// before its SYN queue.
+    /// Routes `prefix` (IPv4 or IPv6) from the server through the client. For spoofed sources, whose SYN-ACKs and
+    /// cookies the client then drops (it neither owns nor forwards them): without a route, the server's kernel drops
+    /// their SYNs before its SYN queue.
     public func routeToClient(_ prefix: String) throws {
-        try ChildProcess.check(["ip", "-n", server, "route", "add", prefix, "via", Self.clientAddress])
+        let gateway = prefix.contains(":") ? Self.clientAddress6 : Self.clientAddress
+        try ChildProcess.check(["ip", "-n", server, "route", "add", prefix, "via", gateway])
     }
 
     /// Loads nftables `rules` (a whole `nft -f` file) inside `namespace`; they go with the namespace.

@@ -14,8 +14,9 @@ final class DetectorEndToEndTests: XCTestCase {
     static let port: UInt16 = 8080
     /// Floods from one source that neither resets nor retransmits wait for it: until then they could be a client's.
     static let deadline = EngineConfiguration().handshakes.retransmissionDeadline.seconds
-    /// The spoofed floods' sources: in 198.18.0.0/15, apart from the lab's hosts and crowd.
+    /// The spoofed floods' sources: in 198.18.0.0/15 and 2001:db8::/32, apart from the lab's hosts and crowd.
     static let spoofedPrefix = "198.19.0.0/16"
+    static let spoofedPrefix6 = "2001:db8:8000::/33"
 
     /// (a) One client opens 400 connections in one burst (0.4 s) to a listener with `listen(4)` that accepts at most
     /// 500 a second, without SYN cookies: the kernel drops many of the SYNs, the client's kernel retransmits them
@@ -159,13 +160,23 @@ final class DetectorEndToEndTests: XCTestCase {
     /// 1,200 connections, 300 a second) on the same service: exactly one attack, `random-source` from its first
     /// event, and the crowd still served.
     func testSpoofedFloodDuringAFlashCrowdIsOneRandomSourceAttack() throws {
+        try spoofedFloodDuringAFlashCrowd(ipv6: false)
+    }
+
+    /// The same over IPv6: the crowd from 2001:db8:c::/112, the flood from 2001:db8:8000::/33.
+    func testSpoofedFloodDuringAFlashCrowdOverIPv6IsOneRandomSourceAttack() throws {
+        try spoofedFloodDuringAFlashCrowd(ipv6: true)
+    }
+
+    func spoofedFloodDuringAFlashCrowd(ipv6: Bool) throws {
         let lab = try Self.lab()
         let workspace = try Workspace()
-        let listener = try LabListener.start(in: lab, port: Self.port, backlog: 4096)
+        let server = ipv6 ? ServerClientLab.serverAddress6 : ServerClientLab.serverAddress
+        let listener = try LabListener.start(in: lab, address: server, port: Self.port, backlog: 4096)
         defer { listener.terminate() }
-        let sources = try lab.addCrowdAddresses(300)
-        try lab.routeToClient(Self.spoofedPrefix)
-        let flood = try Self.spoofedFlood(in: workspace, packets: 15_000, pps: 5_000)
+        let sources = try lab.addCrowdAddresses(300, ipv6: ipv6)
+        try lab.routeToClient(ipv6 ? Self.spoofedPrefix6 : Self.spoofedPrefix)
+        let flood = try Self.spoofedFlood(in: workspace, packets: 15_000, pps: 5_000, ipv6: ipv6)
         let daemon = try LabDaemon(lab, workspace)
 
         let crowd = try LabCrowd(in: lab, port: Self.port, sources: sources, perSource: 4, rate: 300, wait: 10)
@@ -188,7 +199,7 @@ final class DetectorEndToEndTests: XCTestCase {
         let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
         XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(LabDaemon.describe(events))")
         let start = try XCTUnwrap(starts.first, "no attack:\n\(LabDaemon.describe(events))")
-        XCTAssertEqual(start["SYNWATCH_VICTIM"], ServerClientLab.serverAddress, LabDaemon.describe(events))
+        XCTAssertEqual(start["SYNWATCH_VICTIM"], server, LabDaemon.describe(events))
         XCTAssertEqual(start["SYNWATCH_PORT"], String(Self.port), LabDaemon.describe(events))
         // The attack's first event already names the kind: no later correction.
         let first = try XCTUnwrap(events.first { $0["SYNWATCH_ATTACK_ID"] == start["SYNWATCH_ATTACK_ID"] })
@@ -689,16 +700,25 @@ final class DetectorEndToEndTests: XCTestCase {
     }
 
     /// A spoofed flood at the lab's listener written by `synwatch-trafficgen spoofed-bulk`: `packets` SYNs, each
-    /// from a source of its own in `spoofedPrefix` (or cycling through `sources` of them), timed at `pps`.
-    static func spoofedFlood(in workspace: Workspace, packets: Int, pps: Int, sources: Int? = nil) throws -> String {
+    /// from a source of its own in `spoofedPrefix` (or `spoofedPrefix6`, at the server's IPv6 address), or cycling
+    /// through `sources` of them, timed at `pps`.
+    static func spoofedFlood(
+        in workspace: Workspace,
+        packets: Int,
+        pps: Int,
+        sources: Int? = nil,
+        ipv6: Bool = false
+    ) throws -> String {
         let generator = Synwatch.executable.deletingLastPathComponent().appendingPathComponent("synwatch-trafficgen")
         let flood = workspace.path("flood.pcap")
-        let result = try ChildProcess.run([
-            generator.path,
-            "spoofed-bulk", "--output", flood, "--packets", String(packets), "--sources", String(sources ?? packets),
-            "--rate", String(pps), "--victim", "\(ServerClientLab.serverAddress):\(port)", "--source-prefix",
-            spoofedPrefix,
-        ]
+        let victim = ipv6 ? "[\(ServerClientLab.serverAddress6)]:\(port)" : "\(ServerClientLab.serverAddress):\(port)"
+        let result = try ChildProcess.run(
+            [
+                generator.path,
+                "spoofed-bulk", "--output", flood, "--packets", String(packets), "--sources",
+                String(sources ?? packets),
+                "--rate", String(pps), "--victim", victim, "--source-prefix", ipv6 ? spoofedPrefix6 : spoofedPrefix,
+            ] + (ipv6 ? ["--ipv6"] : [])
         )
         guard result.status == 0 else { throw LabError(command: "synwatch-trafficgen", output: result.errors) }
         return flood
