@@ -222,15 +222,49 @@ extension ServerClientLab {
         timeLimit: Int = 30
     ) throws -> Process {
         let rewritten = capture + "-to-server.pcap"
-        try ChildProcess.check([
-            "tcprewrite", "--enet-dmac=\(try serverMAC())", "--infile=\(capture)", "--outfile=\(rewritten)",
-        ])
+        try rewriteForServer(capture, to: rewritten)
         return try start(
             in: client,
             [
                 "timeout", String(timeLimit), "tcpreplay", "-q", "--pps", String(pps), "--loop", String(loops), "-i",
                 clientPort, rewritten,
             ]
+        )
+    }
+
+    /// Replays a real capture of traffic to 10.10.10.10 (`../shared/captures`) from the client's namespace to the
+    /// server, at its own pace sped up `speedup` times, bounded to `timeLimit` seconds. Rewritten into the lab first
+    /// (to `rewritten`): every destination into 198.18.0.0/24, the last byte kept (10.10.10.10 becomes the server),
+    /// every source into `spoofedPrefix` (a /16, the last two bytes kept), the server port's MAC address, checksums
+    /// mended. Nothing is sent to an address outside the lab.
+    /// - Returns: the running `tcpreplay`.
+    public func startRealCaptureReplayToServer(
+        _ capture: String,
+        rewritten: String,
+        spoofedPrefix: String,
+        speedup: Double,
+        timeLimit: Int = 60
+    ) throws -> Process {
+        precondition(Self.serverAddress == "198.18.0.10", "10.10.10.10 maps to the server")
+        try rewriteForServer(
+            capture,
+            to: rewritten,
+            ["--srcipmap=0.0.0.0/0:\(spoofedPrefix)", "--dstipmap=0.0.0.0/0:198.18.0.0/24", "--fixcsum"]
+        )
+        return try start(
+            in: client,
+            [
+                "timeout", String(timeLimit), "tcpreplay", "-q", "--multiplier", String(speedup), "-i", clientPort,
+                rewritten,
+            ]
+        )
+    }
+
+    /// Writes `capture` to `rewritten` with every frame for the server port's MAC address, so the server's TCP stack
+    /// receives them, and `options` of tcprewrite's own.
+    private func rewriteForServer(_ capture: String, to rewritten: String, _ options: [String] = []) throws {
+        try ChildProcess.check(
+            ["tcprewrite", "--enet-dmac=\(try serverMAC())", "--infile=\(capture)", "--outfile=\(rewritten)"] + options
         )
     }
 }

@@ -685,6 +685,51 @@ final class DetectorEndToEndTests: XCTestCase {
         try daemon.stop()
     }
 
+    /// (g) The real spoofed flood of `../shared/captures` (9,639 SYNs with ECE and CWR from about 9,700 addresses,
+    /// almost all within its last second and a half), rewritten into the lab and replayed at 4 times its pace at a
+    /// port where nothing listens: one `random-source` attack on that port, its SYNs refused by the server's kernel.
+    func testRealSpoofedCaptureReplayedLiveIsOneRandomSourceAttack() throws {
+        let lab = try Self.lab()
+        let workspace = try Workspace()
+        try lab.routeToClient(Self.spoofedPrefix)
+        let daemon = try LabDaemon(lab, workspace)
+        try Self.replayRealCapture("pkt.TCP.DOMINATE.syn.ecn.cwr.pcapng", speedup: 4, in: lab, workspace)
+
+        let events = try daemon.eventsUntilAttackEnd()
+        let shown = LabDaemon.describe(events)
+        print("events of synwatchd for the real spoofed flood:\n\(shown)")
+        let attacks = events.filter { $0["SYNWATCH_EVENT"]?.hasPrefix("attack_") == true }
+        XCTAssertEqual(attacks.filter { $0["SYNWATCH_EVENT"] == "attack_start" }.count, 1, shown)
+        XCTAssertEqual(attacks.last?["SYNWATCH_EVENT"], "attack_end", shown)
+        for event in attacks {
+            XCTAssertEqual(event["SYNWATCH_VICTIM"], ServerClientLab.serverAddress, shown)
+            XCTAssertEqual(event["SYNWATCH_PORT"], "30120", shown)
+            XCTAssertEqual(event["SYNWATCH_KIND"], "random-source", shown)
+        }
+        XCTAssertGreaterThan(Double(attacks.first?["SYNWATCH_REFUSED_PER_S"] ?? "") ?? 0, 100, shown)
+        XCTAssertGreaterThan(Int(attacks.last?["SYNWATCH_PEAK_DISTINCT_SOURCES"] ?? "") ?? 0, 5_000, shown)
+        try daemon.stop()
+    }
+
+    /// (h) The real SYN-ACK reflection of `../shared/captures` (6,650 SYN-ACKs and 800 RSTs from about 7,000
+    /// servers, to 142 addresses, in 0.15 s), rewritten into the lab and replayed at its own pace: a `backscatter`
+    /// notice for the server, whose address others spoofed, and no attack.
+    func testRealReflectionCaptureReplayedLiveIsBackscatterOnly() throws {
+        let lab = try Self.lab()
+        let workspace = try Workspace()
+        let daemon = try LabDaemon(lab, workspace)
+        try Self.replayRealCapture("amp.TCP.reflection.SYNACK.pcap", speedup: 1, in: lab, workspace)
+
+        let events = try daemon.events(atLeast: 1, settle: 2)
+        let shown = LabDaemon.describe(events)
+        print("events of synwatchd for the real reflection:\n\(shown)")
+        XCTAssertFalse(events.contains { $0["SYNWATCH_EVENT"] == "attack_start" }, shown)
+        let notice = try XCTUnwrap(events.first { $0["SYNWATCH_EVENT"] == "backscatter" }, shown)
+        XCTAssertEqual(notice["SYNWATCH_VICTIM"], ServerClientLab.serverAddress, shown)
+        XCTAssertGreaterThan(Int(notice["SYNWATCH_DISTINCT_SOURCES"] ?? "") ?? 0, 1_000, shown)
+        try daemon.stop()
+    }
+
     // MARK: Helpers
 
     /// A fresh server/client lab, or a skip saying what is missing.
@@ -738,6 +783,25 @@ final class DetectorEndToEndTests: XCTestCase {
         replay.waitUntilExit()
         XCTAssertEqual(replay.terminationStatus, 0, "tcpreplay failed")
         return (began, Date().timeIntervalSince1970)
+    }
+
+    /// Replays the real capture `name` of `../shared/captures`, rewritten into the lab, at the server
+    /// (`startRealCaptureReplayToServer`), to its end.
+    static func replayRealCapture(
+        _ name: String,
+        speedup: Double,
+        in lab: ServerClientLab,
+        _ workspace: Workspace
+    ) throws {
+        let replay = try lab.startRealCaptureReplayToServer(
+            try SharedCaptures.path(name),
+            rewritten: workspace.path("lab-" + name),
+            spoofedPrefix: spoofedPrefix,
+            speedup: speedup
+        )
+        defer { if replay.isRunning { replay.terminate() } }
+        replay.waitUntilExit()
+        XCTAssertEqual(replay.terminationStatus, 0, "tcpreplay failed")
     }
 
     /// How much a kernel counter rose.
