@@ -190,11 +190,11 @@ struct DetectorTests {
     /// A spoofed storm's capture replayed in a loop (`tcpreplay --loop`): 10,000 SYNs from addresses all over the
     /// Internet, unanswered, every 2 s for 40 s. Each SYN comes again with its ISN, as a stack retransmits it, so
     /// after the first loop no attempt is new. The attack goes on as long as the loop (it ended after the quiet
-    /// period and started again every 11 s), and the kind it is told changes at most once and never back (the
-    /// few attempts left read as spoofed, a botnet, one source, in turn), whether updates come every 10 s or
-    /// every second.
+    /// period and started again every 11 s), and the kind it is told changes at most once, never back (the few
+    /// attempts left read as spoofed, a botnet, one source, in turn), whether updates come every 10 s or every
+    /// second.
     @Test(arguments: [10.0, 1.0])
-    func spoofedCaptureReplayedInALoopKeepsItsKind(updateSeconds: Double) throws {
+    func spoofedCaptureReplayedInALoopIsOneAttackWhoseKindNeverGoesBack(updateSeconds: Double) throws {
         let victim = v4(198, 18, 0, 10)
         var scenario = Scenario(seed: 31)
         var capture: [(offset: Int64, syn: Packet)] = []
@@ -213,7 +213,33 @@ struct DetectorTests {
         let changes = zip(told, told.dropFirst()).filter { $0 != $1 }.count
         #expect(changes <= 1, "\(told.map(\.rawValue))")
         let end = try #require(events(.attackEnd, in: all).first)
-        #expect(end.scenarioTime > 40, "\(summary(all))")
+        #expect(end.scenarioTime > 40 && end.scenarioTime < 40 + 10 + 2, "\(summary(all))")
+        #expect(end.summary?.endReason == .quiet, "\(end)")
+    }
+
+    /// A spoofed flood (5,000 SYN/s for 5 s), after which the server answers no one for 20 s while its clients, Linux
+    /// stacks, retry: 20 new attempts a second, each SYN again after 1, 3, 7 and 15 s, up to 100 SYN/s of which none
+    /// completes, more than the attack's end threshold. Not the flood going on: that takes SYNs at half its rate. Its
+    /// attack ends a quiet period after the flood and names no client.
+    @Test
+    func clientsRetryingAServerLeftSilentAfterAFloodAreNoPartOfIt() throws {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 32)
+        scenario.background(to: victim, port: 80, from: 0, to: 10)
+        scenario.flood(to: victim, port: 80, rate: 5_000, from: 5, to: 10, source: Self.anywhere)
+        let clients = (0..<UInt32(200)).map { IPAddress(ipv4: 0xC612_3200 + $0) }
+        for index in 0..<400 {
+            let syn = scenario.newSyn(from: clients[index % clients.count], to: victim, port: 80)
+            let first = Scenario.time(10 + Double(index) / 20)
+            for again in ClientStack.linux.synTimes { scenario.add(syn, at: first + again * second) }
+        }
+        let all = scenario.run(on: Engine.make(), until: 60)
+        let starts = events(.attackStart, in: all)
+        try #require(starts.count == 1, "\(summary(all))")
+        let end = try #require(events(.attackEnd, in: all).first, "\(summary(all))")
+        #expect(end.scenarioTime < 10 + 10 + 2, "\(summary(all))")
+        let named = all.flatMap { $0.figures?.topSources ?? [] }.filter { clients.contains($0.address) }
+        #expect(named.isEmpty, "\(named)")
     }
 
     /// A storm spoofed from a pool (a lab's range, an attacker's prefix): at 30,000 SYN/s from 65,536 addresses each

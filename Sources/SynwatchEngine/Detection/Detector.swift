@@ -168,6 +168,7 @@ extension Detector {
                 endAttack(slot, at: time, reason: .quiet, inputs)
             } else if let revised = revisedSpoofedKind(slot, distinctSources: distinctSources, at: time, inputs) {
                 state.pointee.kind = revised
+                state.pointee.challengerKind = nil
                 state.pointee.lastUpdate = time
                 raise(slot, .attackUpdate, at: time, figures: inputs.figures(slot, measured), inputs)
             } else if time - state.pointee.lastUpdate >= detection.updateInterval.nanoseconds {
@@ -175,15 +176,18 @@ extension Detector {
                 // Only evidence may change the kind: once the flood stops, its emptied windows read as distributed.
                 // So may only enough failing attempts: a flood whose SYNs all come again (a capture replayed in a
                 // loop) has hardly any new, and a handful reads as any kind.
-                if state.pointee.lastEvidence == time && inputs.failingAttempts(slot) >= detection.minAttempts {
-                    let read = inputs.classify(
+                // Counted as seen: a kept attempt of a service thinned by client stands for 2^shift.
+                let key = inputs.victims.keys[slot]
+                let seenFailing = inputs.failingAttempts(slot) >> thinned.shift(of: key.address, port: key.port)
+                if state.pointee.lastEvidence == time && seenFailing >= detection.minAttempts {
+                    let reading = inputs.classify(
                         slot,
                         distinctSources: distinctSources,
                         top: inputs.topSources(slot).first,
                         step: step
                     )
-                    state.pointee.kind = state.pointee.kindConfirmed(
-                        by: read,
+                    state.pointee.confirmKind(
+                        reading: reading,
                         at: time,
                         window: inputs.configuration.windows.sources.nanoseconds
                     )

@@ -136,14 +136,16 @@ extension DetectorInputs {
     /// Whether a service under attack still shows its flood: half-open attempts at `threshold` a second or more
     /// beyond the tail its completing clients leave (one per nine completions: a crowd completes at least nine in
     /// ten, as a flood at most one in ten, `detection.max_completion_ratio`), or as many failures past the
-    /// retransmission deadline, which a flood among many clients still shows. A flash crowd that follows a flood,
-    /// a few of its handshakes slow, is no flood going on. So are SYNs at `threshold` a second or more that
-    /// nothing completes, whatever attempts they belong to: a spoofed capture replayed in a loop sends each of its
-    /// SYNs again with its ISN, as a stack retransmits it, and after the first loop no attempt is new, but the
-    /// server's queue stays as full as the flood made it.
+    /// retransmission deadline, which a flood among many clients still shows, or SYNs at half the flood's peak rate
+    /// (and `threshold`) or more of which at most `max_completion_ratio` complete, whatever attempts they belong to:
+    /// a spoofed capture replayed in a loop sends each SYN again with its ISN, as a stack retransmits it, and after
+    /// the first loop no attempt is new, but the server's queue stays as full as the flood made it. (Clients
+    /// retrying a server the flood left unanswering send far fewer than the flood did.) A flash crowd that follows
+    /// a flood, a few of its handshakes slow, is no flood going on.
     func showsFloodStill(_ slot: Int, _ measured: WindowMeasurement, step: Int64, above threshold: Double) -> Bool {
         let ratio = configuration.detection.maxCompletionRatio
-        if measured.synPerSecond >= threshold && measured.completedPerSecond <= ratio * measured.synPerSecond {
+        let floodRate = max(threshold, configuration.detection.endFraction * victims.states[slot].peakSynPerSecond)
+        if measured.synPerSecond >= floodRate && measured.completedPerSecond <= ratio * measured.synPerSecond {
             return true
         }
         // A flood at a closed port is refused: those attempts fail as surely as half-open ones.
@@ -246,8 +248,11 @@ extension DetectorInputs {
         // In a spoofed storm no source stands out: listing some would only name arbitrary ones.
         let spoofed = state.phase == .attacked && state.kind == .randomSource
         let top = spoofed ? [] : topSources(slot)
-        // SYNs enough to judge, all again for attempts counted before (a capture replayed in a loop): nothing completed.
-        let onlyRepeats = measured.maturedAttempts == 0 && measured.synPackets >= configuration.detection.minAttempts
+        // SYNs enough to judge, none of them a new attempt (a capture replayed in a loop): none completed. Under
+        // sampling the attempts followed may be none while others began.
+        let onlyRepeats =
+            measured.maturedAttempts == 0 && measured.synPackets >= configuration.detection.minAttempts
+            && state.samplingShift == 0
         return VictimFigures(
             synPerSecond: measured.synPerSecond,
             halfOpenPerSecond: measured.halfOpenPerSecond,

@@ -121,8 +121,7 @@ struct VictimState: Sendable {
     /// The threshold that started the attack; it continues while above `endFraction` of it.
     var startThreshold = 0.0
     var kind = FloodKind.randomSource
-    /// Another kind than the attack's that every update since `challengerSince` read, nil for none
-    /// (`kindConfirmed`).
+    /// Another kind than the attack's that every reading since `challengerSince` gave, nil for none (`confirmKind`).
     var challengerKind: FloodKind?
     var challengerSince: Int64 = 0
     /// Attacks started since the service entered the table, by their kind at the start.
@@ -151,23 +150,23 @@ struct VictimState: Sendable {
     /// Tells this service from others that held the slot before it (connections keep it).
     var serial: UInt32 = 0
 
-    /// The attack's kind after an update at `time` read `read`: another kind takes over once the updates over a
-    /// sources window (`window`, what one reading is taken over) have all read it. A flood whose few failing
-    /// attempts read one kind, then another (a spoofed capture replayed in a loop, whose repeats look like
-    /// retransmissions) keeps the kind it was told.
-    mutating func kindConfirmed(by read: FloodKind, at time: Int64, window: Int64) -> FloodKind {
-        guard read != kind else {
+    /// Takes the kind an update at `time` read (`reading`): another kind than the attack's replaces it once every
+    /// reading over a sources window (`window`, what one reading is taken over) has given it; updates that took no
+    /// reading neither confirm nor refute it. A flood whose few failing attempts read one kind, then another (a
+    /// spoofed capture replayed in a loop, whose repeats look like retransmissions) keeps the kind it was told.
+    mutating func confirmKind(reading: FloodKind, at time: Int64, window: Int64) {
+        guard reading != kind else {
             challengerKind = nil
-            return kind
+            return
         }
-        guard read == challengerKind else {
-            challengerKind = read
+        guard reading == challengerKind else {
+            challengerKind = reading
             challengerSince = time
-            return kind
+            return
         }
-        guard time - challengerSince >= window else { return kind }
+        guard time - challengerSince >= window else { return }
+        kind = reading
         challengerKind = nil
-        return read
     }
 }
 
