@@ -197,16 +197,55 @@ public struct LabLoss {
 
     /// The segments dropped so far: toward the server, and toward the client.
     public func dropped() throws -> (toServer: Int, toClient: Int) {
-        func count(_ namespace: String) throws -> Int {
-            let text = try ChildProcess.check([
-                "ip", "netns", "exec", namespace, "nft", "list", "table", "netdev", Self.table,
-            ])
-            guard let range = text.range(of: "packets ") else {
-                throw LabError(command: "nft list table in \(namespace)", output: text)
+        (
+            try lab.counted(by: "netdev \(Self.table)", in: lab.server),
+            try lab.counted(by: "netdev \(Self.table)", in: lab.client)
+        )
+    }
+}
+
+extension ServerClientLab {
+    /// Makes the client's IPv4 SYNs to `port` reach the server as a Windows client's do: its Linux kernel
+    /// retransmits an unanswered SYN after 1, 3, 7 and 15 s, Windows after 3 and 9 s (`InitialRto` 3,000 ms). A SYN
+    /// whose connection sent one less than 2.8 s before is dropped as it leaves the client; the kernel, refused,
+    /// tries again every half second, so the server sees the SYNs of 0, about 3, 7 and 11 s: the first
+    /// retransmission it sees comes at 3 s, as from Windows.
+    public func retransmitSynsLikeWindows(to port: UInt16) throws {
+        try loadRules(
+            """
+            table \(Self.windowsTiming) {
+                set recent {
+                    type ipv4_addr . inet_service
+                    flags dynamic, timeout
+                    timeout 2800ms
+                    size 65536
+                }
+                chain output {
+                    type filter hook output priority 0; policy accept;
+                    tcp dport \(port) tcp flags & (syn | ack) == syn ip saddr . tcp sport @recent counter drop
+                    tcp dport \(port) tcp flags & (syn | ack) == syn add @recent { ip saddr . tcp sport }
+                }
             }
-            return Int(text[range.upperBound...].prefix { $0.isNumber }) ?? 0
+            """,
+            in: client
+        )
+    }
+
+    /// The client's table of `retransmitSynsLikeWindows`.
+    static let windowsTiming = "inet synwatch_windows_timing"
+
+    /// The SYN retransmissions `retransmitSynsLikeWindows` kept from the server so far.
+    public func synsHeldBackLikeWindows() throws -> Int { try counted(by: Self.windowsTiming, in: client) }
+
+    /// The packets counted by the first counter of nftables table `table` ("family name") in `namespace`.
+    func counted(by table: String, in namespace: String) throws -> Int {
+        let text = try ChildProcess.check(
+            ["ip", "netns", "exec", namespace, "nft", "list", "table"] + table.split(separator: " ").map(String.init)
+        )
+        guard let range = text.range(of: "packets ") else {
+            throw LabError(command: "nft list table \(table) in \(namespace)", output: text)
         }
-        return (try count(lab.server), try count(lab.client))
+        return Int(text[range.upperBound...].prefix { $0.isNumber }) ?? 0
     }
 }
 
@@ -234,9 +273,10 @@ extension ServerClientLab {
 
     /// Replays a real capture of traffic to 10.10.10.10 (`../shared/captures`) from the client's namespace to the
     /// server, at its own pace sped up `speedup` times, bounded to `timeLimit` seconds. Rewritten into the lab first
-    /// (to `rewritten`): every destination into 198.18.0.0/24, the last byte kept (10.10.10.10 becomes the server),
-    /// every source into `spoofedPrefix` (a /16, the last two bytes kept), the server port's MAC address, checksums
-    /// mended. Nothing is sent to an address outside the lab.
+    /// (to `rewritten`): its IPv4 packets alone (a capture's ARP frames name addresses of elsewhere), every
+    /// destination into 198.18.0.0/24, the last byte kept (10.10.10.10 becomes the server), every source into
+    /// `spoofedPrefix` (a /16, the last two bytes kept), the server port's MAC address, checksums mended. Nothing
+    /// is sent to an address outside the lab.
     /// - Returns: the running `tcpreplay`.
     public func startRealCaptureReplayToServer(
         _ capture: String,
@@ -246,8 +286,10 @@ extension ServerClientLab {
         timeLimit: Int = 60
     ) throws -> Process {
         precondition(Self.serverAddress == "198.18.0.10", "10.10.10.10 maps to the server")
+        let ipv4 = rewritten + "-ipv4.pcap"
+        try ChildProcess.check(["tcpdump", "-r", capture, "-w", ipv4, "ip"])
         try rewriteForServer(
-            capture,
+            ipv4,
             to: rewritten,
             ["--srcipmap=0.0.0.0/0:\(spoofedPrefix)", "--dstipmap=0.0.0.0/0:198.18.0.0/24", "--fixcsum"]
         )
