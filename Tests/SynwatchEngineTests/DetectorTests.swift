@@ -217,6 +217,25 @@ struct DetectorTests {
         #expect(end.summary?.endReason == .quiet, "\(end)")
     }
 
+    /// An attack's kind after its updates' readings: another kind once every reading over a sources window gave
+    /// it, a reading of the attack's own kind refuting it, and never a kind the attack has left.
+    @Test
+    func aKindChangesOnReadingsThatHoldAndNeverBack() {
+        var state = VictimState()
+        state.kind = .randomSource
+        let window = 10 * second
+        for (reading, at, told) in [
+            (FloodKind.distributed, 0, FloodKind.randomSource), (.distributed, 5, .randomSource),
+            (.randomSource, 10, .randomSource), (.distributed, 12, .randomSource), (.distributed, 22, .distributed),
+            (.randomSource, 30, .distributed), (.randomSource, 40, .distributed), (.randomSource, 50, .distributed),
+            (.singleSource, 60, .distributed), (.singleSource, 70, .singleSource), (.distributed, 80, .singleSource),
+            (.distributed, 90, .singleSource),
+        ] as [(FloodKind, Int64, FloodKind)] {
+            state.confirmKind(reading: reading, at: at * second, window: window)
+            #expect(state.kind == told, "reading \(reading) at \(at) s")
+        }
+    }
+
     /// A spoofed flood (5,000 SYN/s for 5 s), after which the server answers no one for 20 s while its clients, Linux
     /// stacks, retry: 20 new attempts a second, each SYN again after 1, 3, 7 and 15 s, up to 100 SYN/s of which none
     /// completes, more than the attack's end threshold. Not the flood going on: that takes SYNs at half its rate. Its

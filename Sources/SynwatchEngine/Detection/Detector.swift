@@ -167,8 +167,7 @@ extension Detector {
             if time - state.pointee.lastEvidence >= detection.quietPeriod.nanoseconds {
                 endAttack(slot, at: time, reason: .quiet, inputs)
             } else if let revised = revisedSpoofedKind(slot, distinctSources: distinctSources, at: time, inputs) {
-                state.pointee.kind = revised
-                state.pointee.challengerKind = nil
+                state.pointee.tell(revised)
                 state.pointee.lastUpdate = time
                 raise(slot, .attackUpdate, at: time, figures: inputs.figures(slot, measured), inputs)
             } else if time - state.pointee.lastUpdate >= detection.updateInterval.nanoseconds {
@@ -265,6 +264,7 @@ extension Detector {
             step: time / inputs.clock.resolution
         )
         state.pointee.challengerKind = nil
+        state.pointee.kindsLeft = 0
         state.pointee.attacksStarted[state.pointee.kind] += 1
         let figures = inputs.figures(slot, measured)
         state.pointee.peakDistinctSources = figures.distinctSources

@@ -6,6 +6,15 @@ public enum FloodKind: String, Sendable, CaseIterable, BitwiseCopyable {
     case singleSource = "single-source"
     /// A fixed set of real sources that keep sending and never complete (a botnet).
     case distributed
+
+    /// One bit per kind, for sets of them.
+    var bit: UInt8 {
+        switch self {
+        case .randomSource: 1
+        case .singleSource: 2
+        case .distributed: 4
+        }
+    }
 }
 
 /// The type of an event; `scan` and `backscatter` are notices, never attacks on us.

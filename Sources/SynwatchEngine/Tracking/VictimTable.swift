@@ -124,6 +124,8 @@ struct VictimState: Sendable {
     /// Another kind than the attack's that every reading since `challengerSince` gave, nil for none (`confirmKind`).
     var challengerKind: FloodKind?
     var challengerSince: Int64 = 0
+    /// The kinds the attack was told and left since its start, a bit each (`FloodKind.bit`): never told again.
+    var kindsLeft: UInt8 = 0
     /// Attacks started since the service entered the table, by their kind at the start.
     var attacksStarted = AttacksByKind()
     var synPacketsAtStart = 0
@@ -151,11 +153,13 @@ struct VictimState: Sendable {
     var serial: UInt32 = 0
 
     /// Takes the kind an update at `time` read (`reading`): another kind than the attack's replaces it once every
-    /// reading over a sources window (`window`, what one reading is taken over) has given it; updates that took no
-    /// reading neither confirm nor refute it. A flood whose few failing attempts read one kind, then another (a
-    /// spoofed capture replayed in a loop, whose repeats look like retransmissions) keeps the kind it was told.
+    /// reading over a sources window (`window`, what one reading is taken over) has given it, unless the attack
+    /// left that kind before; updates that took no reading neither confirm nor refute it. A flood whose few failing
+    /// attempts read one kind, then another (a spoofed capture replayed in a loop, whose repeats look like
+    /// retransmissions, and whose thinning by client, on while it is told spoofed, changes what looks new) keeps
+    /// the kind it was told, or changes it once.
     mutating func confirmKind(reading: FloodKind, at time: Int64, window: Int64) {
-        guard reading != kind else {
+        guard reading != kind && kindsLeft & reading.bit == 0 else {
             challengerKind = nil
             return
         }
@@ -165,7 +169,13 @@ struct VictimState: Sendable {
             return
         }
         guard time - challengerSince >= window else { return }
-        kind = reading
+        tell(reading)
+    }
+
+    /// Tells the attack's kind as `new` from now on.
+    mutating func tell(_ new: FloodKind) {
+        kindsLeft |= kind.bit
+        kind = new
         challengerKind = nil
     }
 }
