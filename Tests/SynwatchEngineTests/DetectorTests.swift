@@ -82,10 +82,12 @@ struct DetectorTests {
         try #require(starts.count == 1, "\(summary(all))")
         #expect(starts[0].kind == .singleSource)
         #expect(starts[0].port == 443)
-        // One source that neither resets nor retransmits is decided at the retransmission deadline:
-        // until then it could be one client's burst into a full listen queue.
-        let deadline = EngineConfiguration().handshakes.retransmissionDeadline.seconds
-        #expect(starts[0].scenarioTime > 5 && starts[0].scenarioTime <= 5 + deadline + 0.3)
+        // One source that ignores the server's answers, neither acknowledging, nor resetting, nor asking again, is
+        // decided once its client had the longest a handshake may take, after its grace: a client's burst into a full
+        // listen queue is not answered, and one whose answers are lost asks again.
+        let windows = EngineConfiguration().windows
+        let answered = windows.completionGrace.seconds + windows.completionGraceCeiling.seconds
+        #expect(starts[0].scenarioTime > 5 && starts[0].scenarioTime <= 5 + answered + 0.2, "\(summary(all))")
         #expect(starts[0].figures?.topSources.first?.address == attacker)
         #expect(events(.attackEnd, in: all).count == 1)
     }

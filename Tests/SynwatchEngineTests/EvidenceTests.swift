@@ -41,6 +41,32 @@ struct EvidenceTests {
         #expect(engine.statistics.completions >= 500)
     }
 
+    /// One client opens 300 connections a second for 10 s: far away (a 900 ms round trip: the server's answers are
+    /// acknowledged just within the longest a handshake may take), or through a path that loses half of the server's
+    /// answers (its stack asks again after 1 s or 3 s). An answer it ignores is no flood's while it completes as many.
+    @Test(arguments: [(900, 0.0, ClientStack.linux), (100, 0.5, .linux), (100, 0.5, .windows)])
+    func oneClientSlowToAcknowledgeIsNoFlood(roundTripMilliseconds: Int64, answerLoss: Double, stack: ClientStack) {
+        let victim = v4(198, 18, 0, 10)
+        let client = v4(198, 18, 5, 5)
+        var scenario = Scenario(seed: 33)
+        scenario.background(to: victim, port: 443, from: 0, to: 20)
+        var time = Scenario.time(5)
+        while time < Scenario.time(15) {
+            scenario.lossyConnection(
+                from: client,
+                to: victim,
+                port: 443,
+                at: time,
+                lostSynAcks: scenario.random.chance(answerLoss) ? 1 : 0,
+                roundTrip: roundTripMilliseconds * millisecond,
+                stack: stack
+            )
+            time += Int64(1e9 / 300 * Double.random(in: 0.5...1.5, using: &scenario.random))
+        }
+        let all = scenario.run(on: Engine.make(), until: 30)
+        #expect(all.isEmpty, "\(summary(all))")
+    }
+
     /// A crowd of fresh clients through a path that loses 15 % of SYNs and 10 %, a third or half of SYN-ACKs
     /// between the capture point and the hosts: clients retransmit, and every connection completes, some only
     /// after their second retransmission, past the retransmission deadline. Windows clients send their first

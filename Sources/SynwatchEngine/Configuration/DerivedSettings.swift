@@ -17,6 +17,9 @@ struct DerivedSettings {
     /// Steps from the one an attempt matures in to one by which it surely passed its retransmission
     /// deadline: its SYN came at least one grace floor before the end of its maturity step.
     let deadlineSteps: Int64
+    /// Steps from the one an attempt matures in to one by which its client has surely acknowledged an answer: the
+    /// longest a handshake may take (`windows.completion_grace_ceiling`).
+    let answerSteps: Int64
     /// Buckets of the handshake table swept per step, so the whole table is swept once per time-out.
     let handshakeSweepBuckets: Int
     /// Buckets of the connection table swept per step.
@@ -38,6 +41,7 @@ struct DerivedSettings {
         minRetransmissionDelay = configuration.handshakes.minRetransmissionDelay.nanoseconds
         deadlineSteps =
             (retransmissionDeadline - windows.completionGraceFloor.nanoseconds + resolution - 1) / resolution
+        answerSteps = (windows.completionGraceCeiling.nanoseconds + resolution - 1) / resolution
         handshakeSweepBuckets = handshakes.bucketsPerSweep(
             resolution: windows.resolution,
             timeout: configuration.handshakes.timeout

@@ -99,34 +99,38 @@ extension Detector {
         case .idle:
             let threshold = inputs.allowance(slot, measured, time: time)
             let perStep = threshold * Double(clock.resolution) / 1e9
-            let undecided = inputs.undecidedEvidence(slot, step: step) - perStep
-            let failed = inputs.failedEvidence(slot, step: step) - perStep
-            if state.pointee.undecidedEvidence == 0 && state.pointee.failedEvidence == 0 {
+            if state.pointee.evidence.isEmpty {
                 // The SYNs of the step that matured now came one grace before it.
                 state.pointee.evidenceSince = (step - 1) * clock.resolution - state.pointee.grace
             }
-            state.pointee.undecidedEvidence = max(0, state.pointee.undecidedEvidence + undecided)
-            state.pointee.failedEvidence = max(0, state.pointee.failedEvidence + failed)
+            state.pointee.evidence.add(
+                undecided: inputs.undecidedEvidence(slot, step: step) - perStep,
+                ignoredAnswers: inputs.ignoredAnswerEvidence(slot, step: step) - perStep,
+                failed: inputs.failedEvidence(slot, step: step) - perStep
+            )
+            let evidence = state.pointee.evidence
             let interval = threshold * Double(detection.confirmation.nanoseconds) / 1e9
-            let evident =
-                max(state.pointee.undecidedEvidence, state.pointee.failedEvidence) >= interval
-                || inputs.kernelLiftsOverThreshold(measured)
-            guard evident else {
+            guard evidence.largest >= interval || inputs.kernelLiftsOverThreshold(measured) else {
                 // A window over the threshold is never learnt: it may be a flood whose attempts wait for their
                 // retransmission deadline, and learnt meanwhile it would raise the threshold it is judged by.
-                if state.pointee.undecidedEvidence == 0 && state.pointee.failedEvidence == 0
-                    && measured.halfOpenPerSecond <= threshold
-                {
-                    inputs.learnBaseline(slot, measured)
-                }
+                if evidence.isEmpty && measured.halfOpenPerSecond <= threshold { inputs.learnBaseline(slot, measured) }
                 return
             }
-            // Failures past the retransmission deadline are of attempts older than the window: when they alone are
-            // the evidence, a flood that has stopped since (a burst shorter than the deadline) is in the window that
-            // ended with them, and is judged and reported by it, not by what came after.
-            let decidedLate = state.pointee.undecidedEvidence < interval && state.pointee.failedEvidence >= interval
+            // Attempts judged after they matured are older than the window: when they alone are the evidence, a
+            // flood that has stopped since (a burst shorter than the wait) is in the window that ended with them, and
+            // is judged and reported by it, not by what came after.
+            let judgedLater: Int64? =
+                if evidence.undecided >= interval {
+                    nil
+                } else if evidence.ignoredAnswers >= interval {
+                    inputs.settings.answerSteps
+                } else if evidence.failed >= interval {
+                    inputs.settings.deadlineSteps
+                } else {
+                    nil
+                }
             let window =
-                (decidedLate ? inputs.measureAtDeadline(slot, step: step) : nil).flatMap {
+                judgedLater.flatMap { inputs.measure(slot, stepsAfterMaturity: $0, before: step) }.flatMap {
                     $0.maturedAttempts > measured.maturedAttempts ? $0 : nil
                 } ?? measured
             // Where its host is thinned by client, a service's kept SYNs count for 2^shift each: it needs as many SYNs
@@ -135,14 +139,12 @@ extension Detector {
             let seenAttempts = window.maturedAttempts >> thinned.shift(of: key.address, port: key.port)
             if key.port == 0 && !inputs.isSpreadOverPorts(slot, measured, step: step) {
                 // The evidence is a service's, reported for that service: none is left for the host.
-                state.pointee.undecidedEvidence = 0
-                state.pointee.failedEvidence = 0
+                state.pointee.evidence = Evidence()
             } else if seenAttempts >= detection.minAttempts {
                 startAttack(slot, threshold: threshold, measured: window, at: time, inputs, counters: &counters)
             } else {
                 // Too few attempts to judge yet: evidence waits at the interval, it does not pile up.
-                state.pointee.undecidedEvidence = min(state.pointee.undecidedEvidence, interval)
-                state.pointee.failedEvidence = min(state.pointee.failedEvidence, interval)
+                state.pointee.evidence.cap(at: interval)
             }
         case .attacked:
             // A lower shift tracks 4-tuples the higher one did not: their retransmissions would look like new
@@ -261,8 +263,7 @@ extension Detector {
         state.pointee.attackID = nextAttackID
         nextAttackID += 1
         state.pointee.attackStart = state.pointee.evidenceSince
-        state.pointee.undecidedEvidence = 0
-        state.pointee.failedEvidence = 0
+        state.pointee.evidence = Evidence()
         state.pointee.lastEvidence = time
         state.pointee.lastUpdate = time
         state.pointee.startThreshold = threshold

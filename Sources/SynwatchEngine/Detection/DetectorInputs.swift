@@ -52,10 +52,11 @@ extension DetectorInputs {
         return result
     }
 
-    /// The window that ends with the step whose attempts passed their retransmission deadline by `step`
-    /// (`failedEvidence`), while the service's ring still holds all of it.
-    func measureAtDeadline(_ slot: Int, step: Int64) -> WindowMeasurement? {
-        let end = step - settings.deadlineSteps
+    /// The window that ends with the step that matured `steps` before the one that just did: whose attempts passed
+    /// their retransmission deadline (`failedEvidence`), or had the longest a handshake may take
+    /// (`ignoredAnswerEvidence`), by `step`; while the service's ring still holds all of it.
+    func measure(_ slot: Int, stepsAfterMaturity steps: Int64, before step: Int64) -> WindowMeasurement? {
+        let end = step - steps
         guard victims.holds(slot, step: end - configuration.windows.rate.nanoseconds / clock.resolution) else {
             return nil
         }
@@ -73,15 +74,39 @@ extension DetectorInputs {
         let refusalsCount = victims.keys[slot].port == 0 || victims.states[slot].completions == 0
         let refused = refusalsCount ? Double(counters.refused) : 0
         let decided = Double(counters.clientReset) + refused
-        let undecided = Double(max(0, counters.halfOpen - Int(counters.clientReset) - Int(counters.retransmitted)))
+        let undecided = Double(counters.undecided)
+        let fromMany = Self.comeFromManySources(counters, undecided: undecided)
+        return decided + (fromMany ? max(0, undecided - allowedBeside(counters.completed)) : 0)
+    }
+
+    /// The attempts that may stay open beside `completed` ones before the excess counts: a flood completes at most
+    /// `max_completion_ratio` of its attempts, so `completed * (1 - ratio) / ratio` others.
+    private func allowedBeside(_ completed: UInt32) -> Double {
         let ratio = configuration.detection.maxCompletionRatio
-        // At most `ratio` of the step's decided attempts completed: `completed * (1 - ratio) / ratio` others.
-        let allowed = ratio <= 0 ? Double.infinity : Double(counters.completed) * (1 - ratio) / ratio
-        let sources = Double(LinearCounter.estimate(counters.sources))
-        // Many sources: at most four undecided attempts each in the step (a client's burst into a full queue
-        // is dozens to hundreds), or fifty of them (the 64-bit counter saturates near 260).
-        let manySources = sources >= 0.25 * min(undecided, 200)
-        return decided + (manySources ? max(0, undecided - allowed) : 0)
+        return ratio <= 0 ? Double.infinity : Double(completed) * (1 - ratio) / ratio
+    }
+
+    /// Whether a step's undecided attempts come from many sources: at most four each (a client's burst into a full
+    /// queue is dozens to hundreds), or fifty sources (the 64-bit counter saturates near 260).
+    private static func comeFromManySources(_ counters: StepCounters, undecided: Double) -> Bool {
+        Double(LinearCounter.estimate(counters.sources)) >= 0.25 * min(undecided, 200)
+    }
+
+    /// Evidence of a flood from few sources that the server answers, in the step that matured the longest a
+    /// handshake may take ago (`windows.completion_grace_ceiling`): attempts answered whose client has neither
+    /// completed, nor reset, nor sent its SYN again, beyond nine per completion (as in `undecidedEvidence`). A client
+    /// acknowledges a SYN-ACK within its round trip, and sends its SYN again when the answer is lost; an address that
+    /// sent no SYN (one spoofed source, hping3's `-a`) does neither, and waits for no retransmission deadline. Only
+    /// few sources: many sources' undecided attempts counted when they matured. Not in a capture without the
+    /// server's answers.
+    func ignoredAnswerEvidence(_ slot: Int, step: Int64) -> Double {
+        guard let counters = counters(slot, stepsAfterMaturity: settings.answerSteps, before: step) else { return 0 }
+        let ignored = Double(
+            Int(counters.answered) - Int(counters.completed) - Int(counters.clientReset)
+                - Int(counters.retransmittedAnswered)
+        )
+        guard ignored > 0, !Self.comeFromManySources(counters, undecided: Double(counters.undecided)) else { return 0 }
+        return max(0, ignored - allowedBeside(counters.completed))
     }
 
     /// Failures decided by now in the step whose every attempt passed its retransmission deadline:
@@ -95,7 +120,7 @@ extension DetectorInputs {
     /// recovers none, whatever its rate and however many of the service's own clients complete beside it, and a
     /// real stack behind that drop retransmits on.
     func failedEvidence(_ slot: Int, step: Int64) -> Double {
-        guard let counters = pastDeadline(slot, step: step) else { return 0 }
+        guard let counters = counters(slot, stepsAfterMaturity: settings.deadlineSteps, before: step) else { return 0 }
         let neverRetransmitted = max(0, counters.halfOpen - Int(counters.retransmitted))
         return Double(neverRetransmitted) + Self.answeredInVain(counters)
     }
@@ -105,20 +130,21 @@ extension DetectorInputs {
     /// scanner's kernel resets what it is answered within a round trip; an address that never answers leaves the
     /// server holding every one.
     func heldPastDeadline(_ slot: Int, step: Int64) -> Double {
-        guard let counters = pastDeadline(slot, step: step) else { return 0 }
+        guard let counters = counters(slot, stepsAfterMaturity: settings.deadlineSteps, before: step) else { return 0 }
         let open = Int(counters.answered) - Int(counters.completed) - Int(counters.clientReset)
         return Double(max(0, open - Int(counters.retransmittedAnswered))) + Self.answeredInVain(counters)
     }
 
-    /// The counters of the step whose every attempt passed its retransmission deadline by `step`, while the service's
-    /// ring holds it, the service was followed since, and no attack that has ended counted its attempts.
-    private func pastDeadline(_ slot: Int, step: Int64) -> StepCounters? {
-        let deadlineStep = step - 1 - settings.deadlineSteps
-        guard deadlineStep * clock.resolution >= victims.states[slot].firstSeen,
-            deadlineStep > victims.states[slot].attackEndStep,
-            victims.holds(slot, step: deadlineStep)
+    /// The counters of the step that matured `steps` before the one that just did (`step - 1`): the step whose every
+    /// attempt passed its retransmission deadline, or had the longest a handshake may take, by `step`. Nil unless
+    /// the service's ring holds it, the service was followed since, and no attack that has ended counted its attempts.
+    private func counters(_ slot: Int, stepsAfterMaturity steps: Int64, before step: Int64) -> StepCounters? {
+        let matured = step - 1 - steps
+        guard matured * clock.resolution >= victims.states[slot].firstSeen,
+            matured > victims.states[slot].attackEndStep,
+            victims.holds(slot, step: matured)
         else { return nil }
-        return victims.stepCounters(slot, step: deadlineStep).pointee
+        return victims.stepCounters(slot, step: matured).pointee
     }
 
     /// Attempts still open that were retransmitted although answered, beyond `lostAnswersPerRecovery` for each such

@@ -177,21 +177,18 @@ extension Engine {
         }
     }
 
-    /// Counts the first answer to the attempt in `slot` on its host, whose answers tell a flood over its ports from a
-    /// scan (`DetectorInputs.heldPastDeadline`), and on its service too when the SYN came again first. Out of line:
-    /// under a flood most SYN-ACKs answer attempts sampled out, and `handleSynAck` stays small.
+    /// Counts the first answer to the attempt in `slot` on its service and its host: answers their clients ignore
+    /// tell a flood from one source (`DetectorInputs.ignoredAnswerEvidence`), and a host's answers a flood over its
+    /// ports from a scan (`DetectorInputs.heldPastDeadline`). Out of line: under a flood most SYN-ACKs answer attempts
+    /// sampled out, and `handleSynAck` stays small.
     @inline(never)
     func countAnswer(of slot: Int, _ key: HandshakeKey) {
-        let entry = handshakes.entries[slot]
-        if entry.retransmitted {
-            // Answered only after the client sent its SYN again (the server's queue had dropped it): retransmitted
-            // and answered from now on, as if the answer had come first.
-            forEachMaturityStep(of: slot, key) { counters, weight in counters.pointee.retransmittedAnswered &+= weight }
-        }
-        let step = entry.maturityStep(resolution: clock.resolution)
-        // A SYN to port 0 counts on the host alone (`handleSyn`).
-        if let host = key.serverPort == 0 ? victimSlot(of: key) : hostSlot(of: key), victims.holds(host, step: step) {
-            victims.stepCounters(host, step: step).pointee.answered &+= UInt32(entry.weight)
+        // Answered only after the client sent its SYN again (the server's queue had dropped it): retransmitted and
+        // answered from now on, as if the answer had come first.
+        let retransmitted = handshakes.entries[slot].retransmitted
+        forEachMaturityStep(of: slot, key) { counters, weight in
+            counters.pointee.answered &+= weight
+            if retransmitted { counters.pointee.retransmittedAnswered &+= weight }
         }
     }
 

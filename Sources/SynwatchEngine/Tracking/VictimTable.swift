@@ -25,7 +25,7 @@ struct StepCounters: Sendable {
     var refused: UInt32 = 0
     /// Reset by the client before completing: it never wanted the connection (a decided failure).
     var clientReset: UInt32 = 0
-    /// On a host, attempts answered by a SYN-ACK, whatever came of them.
+    /// Attempts answered by a SYN-ACK, whatever came of them.
     var answered: UInt32 = 0
     /// Attempts whose SYN was retransmitted and that are still open: live stacks, undecided.
     var retransmitted: UInt32 = 0
@@ -39,6 +39,9 @@ struct StepCounters: Sendable {
 
     /// Attempts that neither completed nor were refused.
     var halfOpen: Int { max(0, Int(attempts) - Int(completed) - Int(refused)) }
+
+    /// Half-open attempts neither reset by their client nor retransmitted: not decided yet.
+    var undecided: Int { max(0, halfOpen - Int(clientReset) - Int(retransmitted)) }
 
     /// Takes `entry` out of the retransmitted attempts still open: it closed, or a new attempt took its 4-tuple.
     @inline(__always)
@@ -66,10 +69,37 @@ struct EpochPair: Sendable {
     var total: Int { Int(even) + Int(odd) }
 }
 
+/// CUSUMs of the excess of a service's failing attempts over its threshold, each read when its attempts can be
+/// judged: when they mature (reset by their client, or undecided among many sources), once their client had the
+/// longest a handshake may take to acknowledge an answer (`DetectorInputs.ignoredAnswerEvidence`), and once they
+/// passed the retransmission deadline. Any reaching the decision interval starts an attack.
+struct Evidence: Sendable {
+    var undecided = 0.0
+    var ignoredAnswers = 0.0
+    var failed = 0.0
+
+    var isEmpty: Bool { undecided == 0 && ignoredAnswers == 0 && failed == 0 }
+    var largest: Double { max(undecided, ignoredAnswers, failed) }
+
+    /// Adds each sum's excess of one step, never below zero.
+    mutating func add(undecided: Double, ignoredAnswers: Double, failed: Double) {
+        self.undecided = max(0, self.undecided + undecided)
+        self.ignoredAnswers = max(0, self.ignoredAnswers + ignoredAnswers)
+        self.failed = max(0, self.failed + failed)
+    }
+
+    /// Keeps every sum at `interval` at most: evidence that waits does not pile up.
+    mutating func cap(at interval: Double) {
+        undecided = min(undecided, interval)
+        ignoredAnswers = min(ignoredAnswers, interval)
+        failed = min(failed, interval)
+    }
+}
+
 /// Where a victim service stands in the detector's state machine.
 
 enum Phase: UInt8, Sendable {
-    /// Evidence, if any, is accumulating (`VictimState.undecidedEvidence`, `failedEvidence`).
+    /// Evidence, if any, is accumulating (`VictimState.evidence`).
     case idle
     /// Attack reported; ends after the quiet period without evidence.
     case attacked
@@ -104,11 +134,8 @@ struct VictimState: Sendable {
     var phase = Phase.idle
     /// How long attempts on this service may take to complete (learnt, see `Engine.learntGrace`).
     var grace: Int64 = 0
-    /// CUSUMs of the excess of failing attempts over the threshold: from attempts still undecided
-    /// when they mature, and from attempts that failed for sure (by RST, or past the retransmission
-    /// deadline without a retransmission). Either reaching the decision interval starts an attack.
-    var undecidedEvidence = 0.0
-    var failedEvidence = 0.0
+    /// What the service's failing attempts add up to over its threshold.
+    var evidence = Evidence()
     /// Capture time of the SYNs that started the evidence now accumulating.
     var evidenceSince: Int64 = 0
     var attackID: UInt64 = 0
