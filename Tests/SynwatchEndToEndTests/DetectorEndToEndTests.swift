@@ -385,8 +385,9 @@ final class DetectorEndToEndTests: XCTestCase {
     /// (c''') One SYN repeated: hping3 from the client sends the same SYN (the same spoofed address, source port
     /// and ISN: `-k -M`) to a listening port every 0.5 ms for 6 s. The server answers it (at most twice a second),
     /// and the answers go nowhere. No stack sends one SYN that often: past `HandshakeEntry.maximumSends` each is a
-    /// new attempt, and at their retransmission deadline one `single-source` attack on the port names the address.
-    /// Taken for one attempt retransmitted, it raised nothing.
+    /// new attempt, decided when it matures, and one `single-source` attack on the port names the address within a
+    /// second. Taken for one attempt retransmitted, it raised nothing; taken for undecided attempts of one source,
+    /// it waited for their retransmission deadline (3.7 s).
     func testOneSynRepeatedIsASingleSourceAttack() throws {
         let attacker = "198.19.66.7"
         let flood = try floodAtAListener(
@@ -398,6 +399,7 @@ final class DetectorEndToEndTests: XCTestCase {
             from: attacker,
             port: Self.port,
             in: flood.events,
+            within: 1,
             after: flood.began
         )
     }
@@ -447,8 +449,9 @@ final class DetectorEndToEndTests: XCTestCase {
 
     /// (c''''') nping (nmap's packet generator) sends every probe with one source port and one ISN, and here
     /// `--rate 2000` sends its 6,000 SYNs from a spoofed address in about a tenth of a second, at a listener. One
-    /// `single-source` attack at the burst's retransmission deadline, read at the burst's rate. Before, as one SYN
-    /// retransmitted nothing was seen; then, judged by a rate window that no longer held the burst, nothing either.
+    /// `single-source` attack within a second, read at the burst's rate: one SYN repeated past
+    /// `HandshakeEntry.maximumSends`. Before, as one SYN retransmitted nothing was seen; then, judged by a rate window
+    /// that no longer held the burst, nothing either; then it waited for the retransmission deadline.
     func testNpingBurstIsASingleSourceAttack() throws {
         let attacker = "198.19.66.8"
         let command = [
@@ -460,6 +463,7 @@ final class DetectorEndToEndTests: XCTestCase {
             from: attacker,
             port: Self.port,
             in: flood.events,
+            within: 1,
             after: flood.began
         )
         let start = try XCTUnwrap(flood.events.first { $0["SYNWATCH_EVENT"] == "attack_start" })

@@ -253,10 +253,13 @@ final class FigureReport {
                 line: line
             )
         }
-        // Sources listed are flooders: none of their attempts completed (a hook may block them). Clients whose
-        // completions the source table misses under sampling are known by their ACKs.
+        // Sources listed are flooders: none of their attempts completed by then (a hook may block them). Clients whose
+        // completions the source table misses under sampling are known by their ACKs. A client slower than the grace
+        // whose attempts are all on their way is half-open for now, as the field says.
         if flood.kind != .randomSource, event.type != "attack_end" {
-            let completers = Set((ledger.attempts[service] ?? []).filter { $0.completed != nil }.map(\.source))
+            let completers = Set(
+                (ledger.attempts[service] ?? []).filter { ($0.completed ?? .max) <= time }.map(\.source)
+            )
             for entry in top {
                 let address = NetAddress(entry["address"] as? String ?? "")
                 let innocent = address.map(completers.contains) ?? true

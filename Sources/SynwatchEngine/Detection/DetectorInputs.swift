@@ -63,18 +63,20 @@ extension DetectorInputs {
         return measure(slot, step: end)
     }
 
-    /// Evidence of a flood in the step that just matured (`step - 1`): attempts whose client reset
-    /// them, attempts still undecided that come from many sources and far outnumber what the
-    /// service completed in the same step, and attempts the server refused (a flood at a closed port) on a host, or
-    /// on a service that never completed a handshake (one that did listens: it refuses only while it restarts, and
-    /// its own clients, or a proxy in front of it, then make the refusals). A crowd over a lossy path completes most
-    /// of its attempts; one client's burst into a full listen queue comes from one source and retransmits.
+    /// Evidence of a flood in the step that just matured (`step - 1`): attempts whose client reset them, attempts of
+    /// a SYN repeated more often than any stack sends one, attempts still undecided that come from many sources and
+    /// far outnumber what the service completed in the same step, and attempts the server refused (a flood at a
+    /// closed port) on a host, or on a service that never completed a handshake (one that did listens: it refuses
+    /// only while it restarts, and its own clients, or a proxy in front of it, then make the refusals). A crowd over
+    /// a lossy path completes most of its attempts; one client's burst into a full listen queue comes from one source
+    /// and retransmits.
     func undecidedEvidence(_ slot: Int, step: Int64) -> Double {
         let counters = victims.stepCounters(slot, step: step - 1).pointee
         let refusalsCount = victims.keys[slot].port == 0 || victims.states[slot].completions == 0
         let refused = refusalsCount ? Double(counters.refused) : 0
-        let decided = Double(counters.clientReset) + refused
-        let undecided = Double(counters.undecided)
+        let repeated = min(counters.repeated, UInt32(counters.undecided))
+        let decided = Double(counters.clientReset) + refused + Double(repeated)
+        let undecided = Double(counters.undecided - Int(repeated))
         let fromMany = Self.comeFromManySources(counters, undecided: undecided)
         return decided + (fromMany ? max(0, undecided - allowedBeside(counters.completed)) : 0)
     }

@@ -95,6 +95,11 @@ extension Engine {
                 graceCentiseconds: graceCentiseconds,
                 sends: sends
             )
+            // One packet repeated as a flood: decided when it matures (`StepCounters.repeated`).
+            if sends == HandshakeEntry.maximumSends {
+                if let victim { victims.stepCounters(victim, step: step).pointee.repeated &+= weight }
+                if let host { victims.stepCounters(host, step: step).pointee.repeated &+= weight }
+            }
         } else {
             counters.sampledOut &+= 1
         }

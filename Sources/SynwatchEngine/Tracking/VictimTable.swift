@@ -34,6 +34,9 @@ struct StepCounters: Sendable {
     var retransmittedAnswered: UInt32 = 0
     /// Attempts retransmitted although answered that completed all the same: their first answer was lost.
     var retransmittedAnsweredCompleted: UInt32 = 0
+    /// Attempts opened by a SYN sent more often than any stack sends one (`HandshakeEntry.maximumSends`): a flood
+    /// repeating one packet, whatever became of them.
+    var repeated: UInt32 = 0
     /// The attempts' sources, one bit each (`LinearCounter`): a few sources or many.
     var sources: UInt64 = 0
 
