@@ -699,7 +699,7 @@ final class DetectorEndToEndTests: XCTestCase {
     /// (f) A spoofed flood's capture replayed in a loop (`tcpreplay --loop 12`): 3,000 SYNs from spoofed sources at
     /// 3,000 a second, so each comes again every second with its ISN, as a stack retransmits it, and the server
     /// answers each again. After the first loop no attempt is new. One attack for the whole replay, ending after
-    /// it, `random-source` at every update (one a second): its repeats are no botnet's retransmissions.
+    /// it, whose kind, read at an update every second, changes at most once and never back.
     func testSpoofedCaptureReplayedInALoopIsOneAttackThroughout() throws {
         let lab = try Self.lab()
         let workspace = try Workspace()
@@ -718,7 +718,8 @@ final class DetectorEndToEndTests: XCTestCase {
         let starts = events.filter { $0["SYNWATCH_EVENT"] == "attack_start" }
         XCTAssertEqual(starts.count, 1, "not exactly one attack:\n\(shown)")
         let attack = events.filter { $0["SYNWATCH_ATTACK_ID"] == starts.first?["SYNWATCH_ATTACK_ID"] }
-        XCTAssertEqual(Set(attack.compactMap { $0["SYNWATCH_KIND"] }), ["random-source"], shown)
+        let kinds = attack.compactMap { $0["SYNWATCH_KIND"] }
+        XCTAssertLessThanOrEqual(zip(kinds, kinds.dropFirst()).filter { $0 != $1 }.count, 1, shown)
         let end = try XCTUnwrap(attack.first { $0["SYNWATCH_EVENT"] == "attack_end" }, "no attack_end:\n\(shown)")
         let ended = (Double(end["__REALTIME_TIMESTAMP"] ?? "") ?? 0) / 1e6
         XCTAssertGreaterThan(ended, floodEnded, "the attack ended while the loop went on:\n\(shown)")

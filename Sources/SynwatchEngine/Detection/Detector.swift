@@ -20,11 +20,6 @@ struct WindowMeasurement {
 
     /// Attempts that did not complete: half-open, or refused by a closed port.
     var failingPerSecond: Double { halfOpenPerSecond + refusedPerSecond }
-
-    /// Whether the window holds more SYNs per new attempt than a stack sends for one (`HandshakeEntry.stackSends`):
-    /// SYNs that come again with their ISN as no stack repeats them, as from a capture replayed in a loop. Its few new
-    /// attempts are no sample of the flood's sources, and say nothing of its kind.
-    var isMostlyReplayed: Bool { synPackets > HandshakeEntry.stackSends * maturedAttempts }
 }
 
 /// The detector: the evidence and state of each service's attack, once a step, and the events they raise.
@@ -173,29 +168,19 @@ extension Detector {
             state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, distinctSources)
             if time - state.pointee.lastEvidence >= detection.quietPeriod.nanoseconds {
                 endAttack(slot, at: time, reason: .quiet, inputs)
-            } else if let revised = revisedSpoofedKind(
-                slot,
-                measured,
-                distinctSources: distinctSources,
-                at: time,
-                inputs
-            ) {
+            } else if let revised = revisedSpoofedKind(slot, distinctSources: distinctSources, at: time, inputs) {
                 state.pointee.tell(revised)
                 state.pointee.lastUpdate = time
                 raise(slot, .attackUpdate, at: time, figures: inputs.figures(slot, measured), inputs)
             } else if time - state.pointee.lastUpdate >= detection.updateInterval.nanoseconds {
                 state.pointee.lastUpdate = time
                 // Only evidence may change the kind: once the flood stops, its emptied windows read as distributed.
-                // So may only enough failing attempts, counted as seen (a kept attempt of a service thinned by client
-                // stands for 2^shift). A flood whose SYNs come again (a capture replayed in a loop) has hardly any
-                // new attempts, and a handful reads as any kind; when its attempts time out, all its SYNs are new
-                // again for a moment, and their repeats read as a botnet's retransmissions. Its readings confirm no
-                // other kind.
+                // So may only enough failing attempts: a flood whose SYNs all come again (a capture replayed in a
+                // loop) has hardly any new, and a handful reads as any kind.
+                // Counted as seen: a kept attempt of a service thinned by client stands for 2^shift.
                 let key = inputs.victims.keys[slot]
                 let seenFailing = inputs.failingAttempts(slot) >> thinned.shift(of: key.address, port: key.port)
-                if state.pointee.lastEvidence == time && measured.isMostlyReplayed {
-                    state.pointee.challengerKind = nil
-                } else if state.pointee.lastEvidence == time && seenFailing >= detection.minAttempts {
+                if state.pointee.lastEvidence == time && seenFailing >= detection.minAttempts {
                     let reading = inputs.classify(
                         slot,
                         distinctSources: distinctSources,
@@ -219,17 +204,9 @@ extension Detector {
     /// SYN: it looks spoofed. Until its sources window has filled, such an attack is judged again at every step of
     /// evidence, and a new kind is told at once rather than at the next update. Only away from random-source: a
     /// spoofed storm's sources repeat more as the window fills, never less, and that change waits for the update.
-    /// Never from a window of replayed SYNs (`WindowMeasurement.isMostlyReplayed`): a spoofed storm replayed in a
-    /// loop would read as a botnet whose stacks retransmit.
-    func revisedSpoofedKind(
-        _ slot: Int,
-        _ measured: WindowMeasurement,
-        distinctSources: Int,
-        at time: Int64,
-        _ inputs: DetectorInputs
-    ) -> FloodKind? {
+    func revisedSpoofedKind(_ slot: Int, distinctSources: Int, at time: Int64, _ inputs: DetectorInputs) -> FloodKind? {
         let state = inputs.victims.states[slot]
-        guard state.kind == .randomSource, state.lastEvidence == time, !measured.isMostlyReplayed,
+        guard state.kind == .randomSource, state.lastEvidence == time,
             time - state.attackStart < inputs.configuration.windows.sources.nanoseconds
         else { return nil }
         // The source table is walked for top sources only once the distinct sources no longer say spoofed.

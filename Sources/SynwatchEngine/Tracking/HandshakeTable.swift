@@ -83,13 +83,11 @@ struct HandshakeEntry: Sendable {
     /// `synAckSeen` and `retransmitted`, a bit each, so that `sends` fits in the 32 bytes.
     fileprivate var marks: UInt8 = 0
 
-    /// The most SYNs a stack sends for one attempt in the minute it is followed: FreeBSD and macOS after 1, 2, 3, 4,
-    /// 5, 7, 11, 19, 35 and 67 s; Linux 7, Windows 3.
-    static let stackSends = 11
-
-    /// The most SYNs one attempt is sent: four times a stack's, which allows for a capture that shows each frame more
-    /// than once. A SYN repeated more often is a flood repeating one packet, and each further one a new attempt.
-    static let maximumSends = UInt8(4 * stackSends)
+    /// The most SYNs one attempt is sent: a stack sends at most 11 in the minute it is followed (FreeBSD and macOS
+    /// after 1, 2, 3, 4, 5, 7, 11, 19, 35 and 67 s; Linux 7), and four times that allows for a capture that shows each
+    /// frame more than once. A SYN repeated more often is a flood repeating one packet, and each further one a new
+    /// attempt.
+    static let maximumSends: UInt8 = 44
 
     /// Whether the server's SYN-ACK was seen.
     var synAckSeen: Bool {

@@ -184,10 +184,10 @@ struct VictimState: Sendable {
 
     /// Takes the kind an update at `time` read (`reading`): another kind than the attack's replaces it once every
     /// reading over a sources window (`window`, what one reading is taken over) has given it, unless the attack
-    /// left that kind before; updates that took no reading for lack of attempts neither confirm nor refute it (a
-    /// replayed window refutes it: `Detector`). A flood whose few failing attempts read one kind, then another (a
-    /// spoofed capture replayed in a loop, whose repeats look like retransmissions, and whose thinning by client,
-    /// on while it is told spoofed, changes what looks new) keeps the kind it was told, or changes it once.
+    /// left that kind before; updates that took no reading neither confirm nor refute it. A flood whose few failing
+    /// attempts read one kind, then another (a spoofed capture replayed in a loop, whose repeats look like
+    /// retransmissions, and whose thinning by client, on while it is told spoofed, changes what looks new) keeps
+    /// the kind it was told, or changes it once.
     mutating func confirmKind(reading: FloodKind, at time: Int64, window: Int64) {
         guard reading != kind && kindsLeft & reading.bit == 0 else {
             challengerKind = nil
