@@ -67,6 +67,33 @@ struct EvidenceTests {
         #expect(all.isEmpty, "\(summary(all))")
     }
 
+    /// A NAT of Windows hosts, one address, opens 600 connections a second to a service, and its return path loses
+    /// every answer for 1.5 s: its hosts ask again only after 3 s, and then complete. A client's trouble, which its
+    /// retransmission deadline tells from a flood that ignores its answers: the address completed before.
+    @Test
+    func natOfWindowsHostsThroughABriefOutageIsNoFlood() {
+        let victim = v4(198, 18, 0, 10)
+        let nat = v4(198, 18, 5, 5)
+        var scenario = Scenario(seed: 34)
+        scenario.background(to: victim, port: 443, from: 0, to: 20)
+        var time = Scenario.time(5)
+        while time < Scenario.time(15) {
+            let outage = time >= Scenario.time(9) && time < Scenario.time(10.5)
+            scenario.lossyConnection(
+                from: nat,
+                to: victim,
+                port: 443,
+                at: time,
+                lostSynAcks: outage ? 1 : 0,
+                roundTrip: 50 * millisecond,
+                stack: .windows
+            )
+            time += Int64(1e9 / 600 * Double.random(in: 0.5...1.5, using: &scenario.random))
+        }
+        let all = scenario.run(on: Engine.make(), until: 30)
+        #expect(all.isEmpty, "\(summary(all))")
+    }
+
     /// A crowd of fresh clients through a path that loses 15 % of SYNs and 10 %, a third or half of SYN-ACKs
     /// between the capture point and the hosts: clients retransmit, and every connection completes, some only
     /// after their second retransmission, past the retransmission deadline. Windows clients send their first

@@ -100,7 +100,7 @@ extension DetectorInputs {
     /// acknowledges a SYN-ACK within its round trip, and sends its SYN again when the answer is lost; an address that
     /// sent no SYN (one spoofed source, hping3's `-a`) does neither, and waits for no retransmission deadline. Only
     /// few sources: many sources' undecided attempts counted when they matured. Not in a capture without the
-    /// server's answers.
+    /// server's answers, nor while the service's heaviest source is a client (`heaviestSourceCompletes`).
     func ignoredAnswerEvidence(_ slot: Int, step: Int64) -> Double {
         guard let counters = counters(slot, stepsAfterMaturity: settings.answerSteps, before: step) else { return 0 }
         let ignored = Double(
@@ -108,7 +108,22 @@ extension DetectorInputs {
                 - Int(counters.retransmittedAnswered)
         )
         guard ignored > 0, !Self.comeFromManySources(counters, undecided: Double(counters.undecided)) else { return 0 }
-        return max(0, ignored - allowedBeside(counters.completed))
+        let excess = ignored - allowedBeside(counters.completed)
+        return excess > 0 && !heaviestSourceCompletes(slot) ? excess : 0
+    }
+
+    /// Whether the heaviest source of the service in `slot` (its heavy-hitter sketch's first) is a client, seen
+    /// completing handshakes in the sources window. Answers a client leaves unacknowledged are its path's trouble (a
+    /// return path down for a moment, a NAT of Windows hosts that ask again only after 3 s) until its retransmission
+    /// deadline says otherwise. A host has no sketch: its evidence waits for the deadline.
+    private func heaviestSourceCompletes(_ slot: Int) -> Bool {
+        guard victims.keys[slot].port != 0 else { return true }
+        let sketches = [victims.top(slot, parity: 0), victims.top(slot, parity: 1)]
+        guard let top = SpaceSaving.top(1, of: sketches, k: victims.topK).first,
+            let source = sources.find(top.address, hash: hasher.hash(top.address))
+        else { return false }
+        sources.advanceEpoch(source, to: clock.epoch)
+        return Self.completes(sources.entries[source])
     }
 
     /// Failures decided by now in the step whose every attempt passed its retransmission deadline:
