@@ -74,6 +74,7 @@ extension DetectorInputs {
         let counters = victims.stepCounters(slot, step: step - 1).pointee
         let refusalsCount = victims.keys[slot].port == 0 || victims.states[slot].completions == 0
         let refused = refusalsCount ? Double(counters.refused) : 0
+        // Never retransmitted, reset, refused or completed: among the undecided ones.
         let repeated = min(counters.repeated, UInt32(counters.undecided))
         let decided = Double(counters.clientReset) + refused + Double(repeated)
         let undecided = Double(counters.undecided - Int(repeated))

@@ -268,7 +268,7 @@ extension Engine {
             let entry = handshakes.entries[slot]
             forEachMaturityStep(of: slot, fromClient) { counters, weight in
                 counters.pointee.clientReset &+= weight
-                counters.pointee.removeRetransmission(of: entry)
+                counters.pointee.removeOpen(entry)
             }
             handshakes.slots.vacate(slot)
             return

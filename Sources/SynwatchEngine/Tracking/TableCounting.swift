@@ -68,7 +68,7 @@ extension Engine {
             if completed && entry.retransmitted && entry.synAckSeen {
                 counters.pointee.retransmittedAnsweredCompleted &+= weight
             }
-            counters.pointee.removeRetransmission(of: entry)
+            counters.pointee.removeOpen(entry)
         }
         if completed { state.pointee.completions &+= Int(weight) } else { state.pointee.resets &+= Int(weight) }
         guard completed else { return }

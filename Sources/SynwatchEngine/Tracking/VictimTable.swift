@@ -34,8 +34,8 @@ struct StepCounters: Sendable {
     var retransmittedAnswered: UInt32 = 0
     /// Attempts retransmitted although answered that completed all the same: their first answer was lost.
     var retransmittedAnsweredCompleted: UInt32 = 0
-    /// Attempts opened by a SYN sent more often than any stack sends one (`HandshakeEntry.maximumSends`): a flood
-    /// repeating one packet, whatever became of them.
+    /// Attempts opened by a SYN sent more often than any stack sends one (`HandshakeEntry.maximumSends`) and still
+    /// open: a flood repeating one packet, decided when they mature.
     var repeated: UInt32 = 0
     /// The attempts' sources, one bit each (`LinearCounter`): a few sources or many.
     var sources: UInt64 = 0
@@ -53,6 +53,13 @@ struct StepCounters: Sendable {
         let weight = UInt32(entry.weight)
         retransmitted &-= weight
         if entry.synAckSeen { retransmittedAnswered &-= weight }
+    }
+
+    /// Takes `entry` out of the attempts still open it was counted among: it completed, was refused or was reset.
+    @inline(__always)
+    mutating func removeOpen(_ entry: HandshakeEntry) {
+        removeRetransmission(of: entry)
+        if entry.sends == HandshakeEntry.maximumSends { repeated &-= UInt32(entry.weight) }
     }
 }
 
