@@ -20,6 +20,12 @@ final class FiguresGroundTruthTests: XCTestCase {
         try check(Flood(.randomSource, rate: 20_000, start: 5, duration: 3), seed: 102, sampled: true)
     }
 
+    /// 300 SYN/s among clients completing 300 a second: hidden by their completions when they mature, the attempts
+    /// are judged at their retransmission deadline, 3.5 s later; the attack starts and ends where the flood did.
+    func testSpoofedFloodJudgedAtItsDeadline() throws {
+        try check(Flood(.randomSource, rate: 300, start: 5, duration: 8), seed: 107, sampled: false)
+    }
+
     /// 40 bots, each SYN retransmitted after 1 s and 3 s: about 3,000 SYN packets a second, not sampled.
     func testBotnet() throws {
         try check(Flood(.distributed, rate: 1_000, start: 5, duration: 8, bots: 40), seed: 103, sampled: false)
@@ -91,6 +97,8 @@ enum FigureBounds {
     static let rateRelative = 0.01
     static let rateAbsolute = 2.0
     static let ratioAbsolute = 0.005
+    /// An attack's start and end are told to the step its SYNs matured in, less the grace: two steps either way.
+    static let edge = 0.1
     /// Under sampling (1 in 2^k attempts tracked by handshake, each counting 2^k) the half-open count of a window of N
     /// attempts is binomial: its standard deviation is sqrt(N (2^k - 1)). Four of them, so a test never fails by
     /// chance (p < 1e-4 per event).
@@ -428,6 +436,23 @@ final class FigureReport {
             Int(total),
             most + totalSampling,
             "total_syns \(Int(total)), truth \(fewest)…\(most)",
+            file: file,
+            line: line
+        )
+        // start and duration: the flood's first SYNs and its last new ones, to a step and the grace's rounding; a
+        // stack's SYNs come again after a second, at more than half the flood's peak rate (the first and the second
+        // retransmissions of earlier attempts together), and the attack goes on while they do.
+        guard let attackStart = end.number("start"), let duration = end.number("duration") else {
+            return XCTFail("attack_end lacks start or duration: \(end.fields)", file: file, line: line)
+        }
+        let retransmitted = flood.synPackets > flood.attempts
+        let span = "start \(attackStart), end \(attackStart + duration), flood \(flood.start)…\(flood.end)"
+        XCTAssertEqual(attackStart, flood.start, accuracy: FigureBounds.edge, span, file: file, line: line)
+        XCTAssertGreaterThanOrEqual(attackStart + duration, flood.end - FigureBounds.edge, span, file: file, line: line)
+        XCTAssertLessThanOrEqual(
+            attackStart + duration,
+            flood.end + FigureBounds.edge + (retransmitted ? 1 : 0),
+            span,
             file: file,
             line: line
         )

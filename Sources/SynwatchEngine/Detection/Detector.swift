@@ -94,14 +94,22 @@ extension Detector {
         case .idle:
             let threshold = inputs.allowance(slot, measured, time: time)
             let perStep = threshold * Double(clock.resolution) / 1e9
-            if state.pointee.evidence.isEmpty {
-                // The SYNs of the step that matured now came one grace before it.
-                state.pointee.evidenceSince = (step - 1) * clock.resolution - state.pointee.grace
+            // Each sum judges the SYNs of the step that matured now, or of one it matured `answerSteps` or
+            // `deadlineSteps` before: they came one grace before it.
+            func synTime(maturedStepsAgo steps: Int64) -> Int64 {
+                (step - 1 - steps) * clock.resolution - state.pointee.grace
             }
-            state.pointee.evidence.add(
-                undecided: inputs.undecidedEvidence(slot, step: step) - perStep,
-                ignoredAnswers: inputs.ignoredAnswerEvidence(slot, step: step) - perStep,
-                failed: inputs.failedEvidence(slot, step: step) - perStep
+            state.pointee.evidence.undecided.add(
+                inputs.undecidedEvidence(slot, step: step) - perStep,
+                synTime: synTime(maturedStepsAgo: 0)
+            )
+            state.pointee.evidence.ignoredAnswers.add(
+                inputs.ignoredAnswerEvidence(slot, step: step) - perStep,
+                synTime: synTime(maturedStepsAgo: inputs.settings.answerSteps)
+            )
+            state.pointee.evidence.failed.add(
+                inputs.failedEvidence(slot, step: step) - perStep,
+                synTime: synTime(maturedStepsAgo: inputs.settings.deadlineSteps)
             )
             let evidence = state.pointee.evidence
             let interval = threshold * Double(detection.confirmation.nanoseconds) / 1e9
@@ -115,11 +123,11 @@ extension Detector {
             // flood that has stopped since (a burst shorter than the wait) is in the window that ended with them, and
             // is judged and reported by it, not by what came after.
             let judgedLater: Int64? =
-                if evidence.undecided >= interval {
+                if evidence.undecided.excess >= interval {
                     nil
-                } else if evidence.ignoredAnswers >= interval {
+                } else if evidence.ignoredAnswers.excess >= interval {
                     inputs.settings.answerSteps
-                } else if evidence.failed >= interval {
+                } else if evidence.failed.excess >= interval {
                     inputs.settings.deadlineSteps
                 } else {
                     nil
@@ -152,13 +160,13 @@ extension Detector {
                 state.pointee.samplingShift = shift
                 state.pointee.samplingWanted = time
             }
-            if inputs.showsFloodStill(
-                slot,
-                measured,
-                step: step,
-                above: detection.endFraction * state.pointee.startThreshold
-            ) {
+            let endThreshold = detection.endFraction * state.pointee.startThreshold
+            if inputs.showsFloodStill(slot, measured, step: step, above: endThreshold) {
                 state.pointee.lastEvidence = time
+                state.pointee.floodSeenUntil = max(
+                    state.pointee.floodSeenUntil,
+                    inputs.floodSeenUntil(slot, measured, above: endThreshold)
+                )
             }
             // Peaks at every step; the top sources (a walk of the source table) only when an event needs them.
             let distinctSources = inputs.failingSources(slot)
@@ -239,7 +247,8 @@ extension Detector {
         state.pointee.phase = .attacked
         state.pointee.attackID = nextAttackID
         nextAttackID += 1
-        state.pointee.attackStart = state.pointee.evidenceSince
+        // Evidence read as SYNs matured (`evaluate`), or none when the kernel lifted the window over the threshold.
+        let evidenceSince = state.pointee.evidence.since ?? time - inputs.clock.resolution - state.pointee.grace
         state.pointee.evidence = Evidence()
         state.pointee.lastEvidence = time
         state.pointee.lastUpdate = time
@@ -256,6 +265,10 @@ extension Detector {
         state.pointee.peakSynPerSecond = measured.synPerSecond
         state.pointee.peakHalfOpenPerSecond = measured.halfOpenPerSecond
         state.pointee.peakRefusedPerSecond = measured.refusedPerSecond
+        // Where the flood's steps begin and end: after the peaks, which tell its SYNs from a loop's repeats.
+        let endThreshold = inputs.configuration.detection.endFraction * threshold
+        state.pointee.attackStart = inputs.floodSeenSince(slot, evidenceSince: evidenceSince, above: endThreshold)
+        state.pointee.floodSeenUntil = inputs.floodSeenUntil(slot, measured, above: endThreshold)
         state.pointee.samplingShift = Detector.samplingShift(forSynPerSecond: measured.synPerSecond)
         state.pointee.samplingWanted = time
         state.pointee.kind = inputs.classify(
@@ -285,7 +298,8 @@ extension Detector {
         let state = inputs.victims.states.pointer(slot)
         let figures = inputs.figures(slot, inputs.measure(slot, step: time / inputs.clock.resolution))
         state.pointee.peakDistinctSources = max(state.pointee.peakDistinctSources, figures.distinctSources)
-        let end = reason == .quiet ? state.pointee.lastEvidence : lastSeen ?? time
+        // The flood's last SYNs, or the input's last frame when the input ended while they were still coming.
+        let end = min(state.pointee.floodSeenUntil, reason == .quiet ? .max : lastSeen ?? time)
         let summary = AttackSummary(
             start: Timestamp(nanoseconds: state.pointee.attackStart),
             duration: TimeSpan(nanoseconds: max(0, end - state.pointee.attackStart)),

@@ -195,9 +195,72 @@ extension DetectorInputs {
         // A flood at a closed port is refused: those attempts fail as surely as half-open ones.
         let halfOpen = evidentHalfOpen(measured.halfOpenPerSecond) + measured.refusedPerSecond
         guard halfOpen >= threshold else { return false }
-        let tail = ratio >= 1 ? 0 : measured.completedPerSecond * ratio / (1 - ratio)
-        if halfOpen - tail >= threshold { return true }
+        if halfOpen - completionTail(measured.completedPerSecond) >= threshold { return true }
         return failedEvidence(slot, step: step) * 1e9 / Double(clock.resolution) >= threshold
+    }
+
+    /// The half-open attempts that completing clients leave beside `completed` ones: one per nine completions (a crowd
+    /// completes at least nine in ten, a flood at most one in ten, `detection.max_completion_ratio`).
+    private func completionTail(_ completed: Double) -> Double {
+        let ratio = configuration.detection.maxCompletionRatio
+        return ratio >= 1 ? 0 : completed * ratio / (1 - ratio)
+    }
+
+    /// The capture time by which the SYNs of a flood that `measured` shows had all come. A window goes on showing a
+    /// flood for most of its length after the flood stopped, and a step's own count is noise (a slow client's
+    /// handshake is half-open until it completes): the flood ended with the step at which the window's sum of each
+    /// step's excess (`failingExcess`) peaks, a CUSUM's change point. With no step in excess, its failures past their
+    /// deadline showed it: it ended with their step.
+    func floodSeenUntil(_ slot: Int, _ measured: WindowMeasurement, above threshold: Double) -> Int64 {
+        var lastStep = measured.endStep - 1 - settings.deadlineSteps
+        var sum = 0.0, peak = 0.0
+        var position = max(measured.endStep - configuration.windows.rate.nanoseconds / clock.resolution, 0)
+        while position < measured.endStep {
+            sum += failingExcess(slot, step: position, above: threshold)
+            if sum > peak {
+                peak = sum
+                lastStep = position
+            }
+            position += 1
+        }
+        return (lastStep + 1) * clock.resolution - victims.states[slot].grace
+    }
+
+    /// The capture time of the first SYNs of a flood whose evidence began with the SYNs that came at `since`. Evidence
+    /// counts only beyond what the service's completions allow, and a flood's first steps among busy clients may
+    /// add none: it began with the step, within a rate window before `since`, from which the sum of each step's
+    /// excess (`failingExcess`) up to `since` is highest, a CUSUM's change point.
+    func floodSeenSince(_ slot: Int, evidenceSince since: Int64, above threshold: Double) -> Int64 {
+        let sinceStep = (since + victims.states[slot].grace) / clock.resolution
+        var firstStep = sinceStep
+        var sum = 0.0, highest = 0.0
+        var position = sinceStep - 1
+        while position >= max(sinceStep - configuration.windows.rate.nanoseconds / clock.resolution, 0) {
+            sum += failingExcess(slot, step: position, above: threshold)
+            if sum > highest {
+                highest = sum
+                firstStep = position
+            }
+            position -= 1
+        }
+        return min(since, firstStep * clock.resolution - victims.states[slot].grace)
+    }
+
+    /// What a step adds to the sums that place a flood's start and end: its failing attempts as `showsFloodStill`
+    /// weighs them, beyond `threshold`; 0 for a step the ring no longer holds.
+    private func failingExcess(_ slot: Int, step: Int64, above threshold: Double) -> Double {
+        guard victims.holds(slot, step: step) else { return 0 }
+        let state = victims.states[slot]
+        let counters = victims.stepCounters(slot, step: step).pointee
+        let seconds = Double(clock.resolution) / 1e9
+        let ratio = configuration.detection.maxCompletionRatio
+        let syns = Double(counters.synPackets), completed = Double(counters.completed)
+        let halfOpen = evidentHalfOpen(Double(min(counters.halfOpen, Int(counters.synPackets))))
+        // A capture replayed in a loop: SYNs at the flood's rate that hardly complete, whatever their attempts.
+        let floodSyns = max(threshold, configuration.detection.endFraction * state.peakSynPerSecond) * seconds
+        let failing = syns >= floodSyns && completed <= ratio * syns ? syns : halfOpen + Double(counters.refused)
+        // Sampled, one attempt counts for 2^shift: a step needs more than two of them (one is a slow client).
+        return failing - completionTail(completed) - max(threshold * seconds, Double(2 << state.samplingShift))
     }
 
     /// Whether the kernel's reading, while capture loses frames, lifts the window over the threshold.

@@ -84,25 +84,35 @@ struct EpochPair: Sendable {
 /// longest a handshake may take to acknowledge an answer (`DetectorInputs.ignoredAnswerEvidence`), and once they
 /// passed the retransmission deadline. Any reaching the decision interval starts an attack.
 struct Evidence: Sendable {
-    var undecided = 0.0
-    var ignoredAnswers = 0.0
-    var failed = 0.0
+    /// One CUSUM, and the capture time of the SYNs that began it: each sum judges older SYNs than the last.
+    struct Sum: Sendable {
+        var excess = 0.0
+        var since: Int64 = 0
 
-    var isEmpty: Bool { undecided == 0 && ignoredAnswers == 0 && failed == 0 }
-    var largest: Double { max(undecided, ignoredAnswers, failed) }
+        /// Adds one step's excess, never below zero; `synTime` is when that step's SYNs came.
+        mutating func add(_ stepExcess: Double, synTime: Int64) {
+            if excess == 0 { since = synTime }
+            excess = max(0, excess + stepExcess)
+        }
+    }
 
-    /// Adds each sum's excess of one step, never below zero.
-    mutating func add(undecided: Double, ignoredAnswers: Double, failed: Double) {
-        self.undecided = max(0, self.undecided + undecided)
-        self.ignoredAnswers = max(0, self.ignoredAnswers + ignoredAnswers)
-        self.failed = max(0, self.failed + failed)
+    var undecided = Sum()
+    var ignoredAnswers = Sum()
+    var failed = Sum()
+
+    var isEmpty: Bool { undecided.excess == 0 && ignoredAnswers.excess == 0 && failed.excess == 0 }
+    var largest: Double { max(undecided.excess, ignoredAnswers.excess, failed.excess) }
+
+    /// When the SYNs of the evidence now accumulating began: the earliest of the sums under way, nil for none.
+    var since: Int64? {
+        [undecided, ignoredAnswers, failed].filter { $0.excess > 0 }.map(\.since).min()
     }
 
     /// Keeps every sum at `interval` at most: evidence that waits does not pile up.
     mutating func cap(at interval: Double) {
-        undecided = min(undecided, interval)
-        ignoredAnswers = min(ignoredAnswers, interval)
-        failed = min(failed, interval)
+        undecided.excess = min(undecided.excess, interval)
+        ignoredAnswers.excess = min(ignoredAnswers.excess, interval)
+        failed.excess = min(failed.excess, interval)
     }
 }
 
@@ -146,14 +156,15 @@ struct VictimState: Sendable {
     var grace: Int64 = 0
     /// What the service's failing attempts add up to over its threshold.
     var evidence = Evidence()
-    /// Capture time of the SYNs that started the evidence now accumulating.
-    var evidenceSince: Int64 = 0
     var attackID: UInt64 = 0
     var attackStart: Int64 = 0
     /// The step the last attack ended in. Its attempts up to then were that attack's evidence: those failing past
     /// their retransmission deadline afterwards (a deadline may be longer than the quiet period) start no other.
     var attackEndStep = Int64.min
+    /// The step time the attack last showed its flood (the quiet period runs from it), and the capture time of the
+    /// latest SYNs that showed it (the attack's end).
     var lastEvidence: Int64 = 0
+    var floodSeenUntil: Int64 = 0
     var lastUpdate: Int64 = 0
     /// The threshold that started the attack; it continues while above `endFraction` of it.
     var startThreshold = 0.0
