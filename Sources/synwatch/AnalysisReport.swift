@@ -124,19 +124,20 @@ struct AnalysisReport {
         let latest = attack.latest
         let service = Self.service(start.victim, start.port)
         var text = "  #\(start.attackID ?? 0)  SYN flood on \(service)  \(latest.kind?.rawValue ?? "?")\n"
-        text += "      detected \(Self.format(start.time))"
         if let end = attack.end, let summary = end.summary {
+            // When the flood began and ended, not when it was told: the end is told a quiet period later.
+            let delay = Self.format(seconds: (start.time - summary.start).seconds)
             let lasted = Self.format(seconds: summary.duration.seconds)
-            // An attack the capture's end cut short was told ended only once its last attempts were decided.
+            text += "      began \(Self.format(summary.start)), detected \(delay) in, "
             text +=
                 summary.endReason == .captureEnd
-                ? ", going on when the capture ended, \(lasted) after it began\n"
-                : ", ended \(Self.format(end.time)), lasted \(lasted)\n"
+                ? "going on when the capture ended, \(lasted) after it began\n"
+                : "lasted \(lasted), to \(Self.format(summary.start + summary.duration))\n"
             text += "      peak \(Self.rate(summary.peakSynPerSecond)) SYN/s, "
             text += Self.failing(halfOpen: summary.peakHalfOpenPerSecond, refused: summary.peakRefusedPerSecond) + ", "
             text += "~\(grouped(summary.peakDistinctSources)) sources, \(grouped(summary.totalSyns)) SYNs\n"
         } else {
-            text += ", still going on\n"
+            text += "      detected \(Self.format(start.time)), still going on\n"
         }
         if let figures = start.figures {
             let failing = Self.failing(halfOpen: figures.halfOpenPerSecond, refused: figures.refusedPerSecond)

@@ -49,10 +49,48 @@ final class AnalyzeCommandTests: XCTestCase {
         XCTAssertEqual(lines.first, "synwatch analyze: \(path)")
         XCTAssertTrue(lines.contains("Attacks: 1"), result.standardOutput)
         XCTAssertTrue(lines.contains("  #1  SYN flood on 10.10.10.10:30120  random-source"), result.standardOutput)
+        // The burst's first SYN came at 15:56:19.6; the capture ends within it.
+        let span =
+            "      began 2021-04-01 15:56:19.600Z, detected 0.25 s in, going on when the capture ended, 0.46 s after it began"
+        XCTAssertTrue(lines.contains(span), result.standardOutput)
         XCTAssertTrue(lines.contains("Notices (not attacks on us): none"), result.standardOutput)
         XCTAssertTrue(lines.contains("Decode problems: none"), result.standardOutput)
         XCTAssertTrue(lines.contains { $0.hasPrefix("  syn packets") && $0.hasSuffix(" 9,639") }, result.standardOutput)
         XCTAssertEqual(result.standardError, "", "no progress bar when stderr is not a terminal")
+    }
+
+    /// A flood that stops before the capture does: the report says when it began and ended, not when that was told.
+    func testHumanReportTellsWhenTheFloodBeganAndEnded() throws {
+        let workspace = try Workspace()
+        let path = workspace.path("flood.pcap")
+        try Scenario(seed: 31, duration: 30)
+            .background(Background(rate: 100))
+            .flood(Flood(.singleSource, rate: 1_000, start: 5, duration: 10))
+            .write(to: path)
+        let result = try Synwatch.run(["analyze", path])
+        XCTAssertEqual(result.status, 0)
+        let began = try XCTUnwrap(
+            result.standardOutput.split(separator: "\n").first { $0.hasPrefix("      began ") },
+            result.standardOutput
+        )
+        // "began <time>, detected <s> s in, lasted <s> s, to <time>": the flood from 5 s to 15 s into the capture (its
+        // clock starts on 2025-01-01, the generator's default), to 0.1 s; a single source is told once its answers
+        // went unacknowledged for a second.
+        let parts = began.dropFirst("      began ".count).split(separator: ", ").map(String.init)
+        XCTAssertEqual(parts.count, 4, String(began))
+        guard parts.count == 4 else { return }
+        func secondsIn(_ time: String) -> Double {
+            XCTAssertTrue(time.hasPrefix("2025-01-01 00:00:") && time.hasSuffix("Z"), time)
+            return Double(time.dropFirst("2025-01-01 00:00:".count).dropLast()) ?? .nan
+        }
+        func seconds(_ part: String, _ prefix: String, _ suffix: String) -> Double {
+            XCTAssertTrue(part.hasPrefix(prefix) && part.hasSuffix(suffix), part)
+            return Double(part.dropFirst(prefix.count).dropLast(suffix.count)) ?? .nan
+        }
+        XCTAssertEqual(secondsIn(parts[0]), 5, accuracy: 0.1, String(began))
+        XCTAssertEqual(seconds(parts[1], "detected ", " s in"), 1.2, accuracy: 0.3, String(began))
+        XCTAssertEqual(seconds(parts[2], "lasted ", " s"), 10, accuracy: 0.2, String(began))
+        XCTAssertEqual(secondsIn(String(parts[3].dropFirst("to ".count))), 15, accuracy: 0.1, String(began))
     }
 
     func testStandardInput() throws {
