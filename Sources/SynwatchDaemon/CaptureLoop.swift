@@ -283,7 +283,12 @@ final class CaptureLoop: @unchecked Sendable {  // each thread touches only its 
                 synproxyCookieInvalidPerSecond: status.rates?.perSecond(KernelSynproxyCounter.cookieInvalid),
                 synReceived: (status.listenQueues?.synReceived ?? []).compactMap { listener in
                     IPAddress(listener.endpoint.address.description).map {
-                        ServiceSynReceived(address: $0, port: listener.endpoint.port, count: listener.count)
+                        ServiceSynReceived(
+                            address: $0,
+                            port: listener.endpoint.port,
+                            count: listener.count,
+                            backlog: listener.backlog.map(Int.init)
+                        )
                     }
                 },
                 captureLoss: lost + captured > 0 ? Double(lost) / Double(lost + captured) : 0

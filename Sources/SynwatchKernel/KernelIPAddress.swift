@@ -21,6 +21,9 @@ public struct KernelIPAddress: Hashable, Comparable, Sendable, CustomStringConve
         low = words[1]
     }
 
+    /// Whether this is `0.0.0.0` or `::`, which a listener binds to take every address.
+    public var isUnspecified: Bool { high == 0 && low == 0 }
+
     /// Parses `198.18.0.1` or `2001:db8::1`.
     public init?(_ text: String) {
         var storage = in6_addr()

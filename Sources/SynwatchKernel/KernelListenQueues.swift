@@ -22,10 +22,14 @@ public struct KernelSynReceived: Equatable, Sendable {
     /// The local address and port the handshakes are for.
     public var endpoint: KernelEndpoint
     public var count: Int
+    /// The backlog of the listener they queue on (bound to the endpoint's address, else to every address), nil
+    /// when the dump held none: the SYN queue is full at as many.
+    public var backlog: UInt32?
 
-    public init(endpoint: KernelEndpoint, count: Int) {
+    public init(endpoint: KernelEndpoint, count: Int, backlog: UInt32? = nil) {
         self.endpoint = endpoint
         self.count = count
+        self.backlog = backlog
     }
 }
 
@@ -85,6 +89,13 @@ struct ListenQueueTally {
         }
     }
 
+    /// The backlog of the listener that handshakes for `endpoint` queue on: the one bound to its address, else one
+    /// bound to every address on its port.
+    func backlog(of endpoint: KernelEndpoint) -> UInt32? {
+        listeners.first { $0.endpoint == endpoint }?.backlog
+            ?? listeners.first { $0.endpoint.port == endpoint.port && $0.endpoint.address.isUnspecified }?.backlog
+    }
+
     /// The result, with the `limit` largest of each list.
     func result(limit: Int) -> KernelListenQueues {
         var result = KernelListenQueues()
@@ -94,11 +105,12 @@ struct ListenQueueTally {
             }.prefix(limit)
         )
         result.listenerCount = listenerCount
-        result.synReceived = Array(
-            synReceived.map { KernelSynReceived(endpoint: $0.key, count: $0.value) }.sorted {
-                ($0.count, $1.endpoint) > ($1.count, $0.endpoint)
-            }.prefix(limit)
-        )
+        // The listener of each service listed only: a walk of every listener each.
+        result.synReceived = synReceived.map { KernelSynReceived(endpoint: $0.key, count: $0.value) }.sorted {
+            ($0.count, $1.endpoint) > ($1.count, $0.endpoint)
+        }.prefix(limit).map {
+            KernelSynReceived(endpoint: $0.endpoint, count: $0.count, backlog: backlog(of: $0.endpoint))
+        }
         result.synReceivedTotal = synReceivedTotal
         result.synReceivedServiceCount = synReceived.count
         result.synReceivedUntracked = synReceivedUntracked

@@ -136,6 +136,97 @@ final class KernelEndToEndTests: XCTestCase {
         XCTAssertEqual(daemon.terminationStatus, 0, DaemonEndToEndTests.text(log))
     }
 
+    /// 40 spoofed SYN/s, below the 100/s threshold, at two listeners that never accept: one with room for 16, whose
+    /// SYN queue fills within a second while the kernel turns to cookies, and one with room for 4,096, which holds
+    /// the whole flood. synwatchd tells the first (its threshold falls to `baseline.min_half_open_per_s`, 20/s, once
+    /// the kernel reads the queue full), never the second.
+    func testSlowFloodThatFillsTheSynQueueIsTold() throws {
+        try XCTSkipUnless(NetworkLab.isAvailable, "needs root, ip netns and tcpreplay")
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs /usr/bin/python3")
+        try TestJournald.require()
+        let lab = try ServerClientLab()
+        let workspace = try Workspace()
+        let server = ServerClientLab.serverAddress
+        let (small, large): (UInt16, UInt16) = (8080, 8081)
+        try ChildProcess.check(["ip", "netns", "exec", lab.server, "sysctl", "-q", "-w", "net.ipv4.tcp_syncookies=1"])
+        try ChildProcess.check(
+            ["ip", "-n", lab.server, "route", "add", "198.19.0.0/16", "via", ServerClientLab.clientAddress]
+        )
+        let listener = try lab.start(
+            in: lab.server,
+            [
+                "/usr/bin/python3", "-c",
+                "import socket, time\nheld = []\nfor port, backlog in ((\(small), 16), (\(large), 4096)):\n"
+                    + "    s = socket.socket(); s.bind(('\(server)', port)); s.listen(backlog); held.append(s)\n"
+                    + "time.sleep(120)",
+            ]
+        )
+        defer { listener.terminate() }
+        let socket = workspace.path("synwatch.sock")
+        let notify = try NotifyListener(path: workspace.path("notify.sock"))
+        let log = workspace.path("synwatchd.log")
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let daemon = try lab.start(
+            in: lab.server,
+            [DaemonEndToEndTests.daemon.path, "--interface", lab.serverPort, "--socket", socket, "--user", "root"],
+            environment: ["NOTIFY_SOCKET": notify.path],
+            log: log
+        )
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+        XCTAssertNotNil(notify.wait(for: "READY=1", timeout: 15), "no READY=1: \(DaemonEndToEndTests.text(log))")
+        try DaemonEndToEndTests.waitFor(timeout: 5) {
+            try Self.kernel(in: Self.status(socket))["available"] as? Bool == true
+        }
+
+        // 12 s at 40 SYN/s each, every SYN from a new address.
+        var replays: [Process] = []
+        for (seed, port) in [(1, small), (2, large)] {
+            let flood = workspace.path("flood-\(port).pcap")
+            try SpoofedBulk(
+                seed: UInt64(seed),
+                packets: 480,
+                sources: 480,
+                rate: 40,
+                victim: Endpoint(NetAddress(server)!, port),
+                sourcePrefix: NetPrefix("198.19.\(seed * 64).0/18")
+            )
+            .write(to: flood)
+            let rewritten = workspace.path("flood-\(port)-to-server.pcap")
+            try ChildProcess.check([
+                "tcprewrite", "--enet-dmac=\(try lab.serverMAC())", "--infile=\(flood)", "--outfile=\(rewritten)",
+            ])
+            replays.append(
+                try lab.start(
+                    in: lab.client,
+                    ["timeout", "30", "tcpreplay", "-q", "--pps", "40", "-i", lab.clientPort, rewritten]
+                )
+            )
+        }
+        defer { for replay in replays where replay.isRunning { replay.terminate() } }
+        let began = Date()
+        let starts = try TestJournald.entries(where: "SYNWATCH_EVENT", is: "attack_start", count: 1, timeout: 10)
+            .filter { $0["_PID"] == String(daemon.processIdentifier) }
+        let told = Date().timeIntervalSince(began)
+        for replay in replays { replay.waitUntilExit() }
+        print("slow flood told \(told) s in: \(starts)")
+        let start = try XCTUnwrap(starts.first, DaemonEndToEndTests.text(log))
+        XCTAssertEqual(start["SYNWATCH_VICTIM"], server)
+        XCTAssertEqual(start["SYNWATCH_PORT"], String(small))
+        XCTAssertLessThan(Double(start["SYNWATCH_HALF_OPEN_PER_S"] ?? "") ?? .infinity, 100, "\(start)")
+        // The queue fills within half a second; the kernel's queues are read once a second.
+        XCTAssertLessThan(told, 4, "\(start)")
+        // The queue full: as many request sockets as the backlog, or one more admitted as it filled.
+        XCTAssertGreaterThanOrEqual(Int(start["SYNWATCH_KERNEL_SYN_RECV"] ?? "") ?? 0, 16, "\(start)")
+        // The listener with room never fills: its flood stays below the threshold, through the whole flood.
+        let all = try TestJournald.entries(where: "SYNWATCH_EVENT", is: "attack_start", count: 2, timeout: 2)
+            .filter { $0["_PID"] == String(daemon.processIdentifier) }
+        XCTAssertEqual(all.map { $0["SYNWATCH_PORT"] }, [String(small)], "\(all)")
+
+        kill(daemon.processIdentifier, SIGTERM)
+        try DaemonEndToEndTests.waitFor(timeout: 10) { !daemon.isRunning }
+        XCTAssertEqual(daemon.terminationStatus, 0, DaemonEndToEndTests.text(log))
+    }
+
     static func status(_ socket: String) throws -> [String: Any] {
         let body = try DaemonEndToEndTests.get(socket, "/v1/status")
         return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])

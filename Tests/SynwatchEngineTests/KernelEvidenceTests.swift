@@ -73,6 +73,39 @@ struct KernelEvidenceTests {
         #expect(underCountedFlood(observation: complete).filter { $0.type == .attackStart }.isEmpty)
     }
 
+    /// 60 spoofed SYN/s, seen in full, below the 100/s threshold, while the kernel reads the listener's SYN queue
+    /// (`backlog`) holding `synReceived` request sockets and turns away `cookies` SYNs a second.
+    func slowFlood(synReceived: Int, backlog: Int?, cookies: Double) -> [Event] {
+        var reading = Self.pressure
+        reading.captureLoss = 0
+        reading.syncookiesSentPerSecond = cookies
+        reading.requestQueueFullCookiesPerSecond = cookies
+        reading.synReceived = [ServiceSynReceived(address: Self.victim, port: 80, count: synReceived, backlog: backlog)]
+        return underCountedFlood(observation: reading)
+    }
+
+    @Test("A slow flood that fills the listener's SYN queue is an attack: the threshold falls to the baseline's floor")
+    func slowFloodFillingTheSynQueue() throws {
+        let events = slowFlood(synReceived: 128, backlog: 128, cookies: 60)
+        let start = try #require(events.first { $0.type == .attackStart }, "\(events.map(\.type))")
+        #expect(start.port == 80)
+        // Told within a second of the flood's start at 5 s, as any flood over its threshold.
+        #expect(start.scenarioTime < 6, "\(start.scenarioTime)")
+        let figures = try #require(start.figures)
+        #expect(figures.halfOpenPerSecond < 100, "\(figures)")
+        #expect(start.kernel?.corroborated == false, "nothing lost: the kernel set the threshold, not the count")
+        #expect(events.contains { $0.type == .attackEnd && $0.attackID == start.attackID })
+    }
+
+    @Test(
+        "A slow flood stays below the threshold while the listener's SYN queue has room, or no SYN is turned away",
+        arguments: [(128, 1024, 60.0), (128, nil, 60.0), (128, 128, 10.0)]
+    )
+    func slowFloodTheListenerHolds(synReceived: Int, backlog: Int?, cookies: Double) {
+        let events = slowFlood(synReceived: synReceived, backlog: backlog, cookies: cookies)
+        #expect(events.filter { $0.type == .attackStart }.isEmpty, "\(events.map(\.type))")
+    }
+
     @Test("A flood the capture sees in full carries the kernel's figures, not marked as needed")
     func ridesAlong() throws {
         var scenario = Scenario(seed: 8)

@@ -212,6 +212,7 @@ struct KernelFloodLabTests {
         #expect(serviceSynReceived >= 1)
         #expect(serviceSynReceived == synReceivedBySs.filter { $0.count >= 3 && $0[2] == "\(service)" }.count)
         #expect(flooded.synReceived.first?.endpoint == service)
+        #expect(flooded.synReceived.first?.backlog == 4, "its listener's")
         #expect(flooded.synReceivedUntracked == 0)
         #expect(flooded.listenerCount == 2)
         #expect(flooded.listeners.contains(KernelListener(endpoint: service, acceptQueue: 0, backlog: 4)))

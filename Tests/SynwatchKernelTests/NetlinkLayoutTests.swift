@@ -122,7 +122,8 @@ import Testing
         #expect(result.listeners.first?.isAcceptQueueFull == true)
         #expect(
             result.synReceived == [
-                KernelSynReceived(endpoint: web, count: 2),
+                // Its listener's backlog; none listens on 443.
+                KernelSynReceived(endpoint: web, count: 2, backlog: 4),
                 KernelSynReceived(
                     endpoint: KernelEndpoint(address: KernelIPAddress("2001:db8::5")!, port: 443),
                     count: 1
@@ -132,6 +133,22 @@ import Testing
         #expect(result.synReceivedTotal == 3)
         #expect(result.synReceivedCount(for: web) == 2)
         #expect(!result.dumpInterrupted)
+    }
+
+    @Test func aServiceQueuesOnTheListenerOfItsAddressElseOnOneOfEveryAddress() {
+        var tally = ListenQueueTally(capacity: 10)
+        let any = KernelEndpoint(address: KernelIPAddress("0.0.0.0")!, port: 80)
+        let own = KernelEndpoint(address: KernelIPAddress("198.18.0.2")!, port: 80)
+        let other = KernelEndpoint(address: KernelIPAddress("198.18.0.1")!, port: 80)
+        let unheard = KernelEndpoint(address: KernelIPAddress("198.18.0.1")!, port: 81)
+        tally.addListener(KernelListener(endpoint: any, acceptQueue: 0, backlog: 511))
+        tally.addListener(KernelListener(endpoint: own, acceptQueue: 0, backlog: 16))
+        for endpoint in [other, own, unheard] { tally.addSynReceived(at: endpoint) }
+        let listed = tally.result(limit: 10).synReceived
+        #expect(listed.count == 3)
+        #expect(listed.first { $0.endpoint == other }?.backlog == 511)
+        #expect(listed.first { $0.endpoint == own }?.backlog == 16)
+        #expect(listed.first { $0.endpoint == unheard }?.backlog == nil)
     }
 
     @Test func notesAnInterruptedDump() throws {

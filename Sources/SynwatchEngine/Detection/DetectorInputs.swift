@@ -318,12 +318,17 @@ extension DetectorInputs {
 
     /// The failing attempts per second the service may have before they count as evidence: the
     /// absolute threshold, or below it the service's learnt baseline once warm, while its completion
-    /// ratio has fallen clearly below normal (not a crowd that completes).
+    /// ratio has fallen clearly below normal (not a crowd that completes), or the baseline's floor while the kernel
+    /// finds the service's SYN queue full.
     func allowance(_ slot: Int, _ measured: WindowMeasurement, time: Int64) -> Double {
         let absolute = configuration.detection.halfOpenPerSecond
         // A host's figures are the sum of its services': only the absolute threshold applies.
         guard victims.keys[slot].port != 0 else { return absolute }
         let baseline = configuration.baseline
+        // A flood that fills the listener's SYN queue takes its connections however slow it is: the threshold is
+        // the floor of a learnt one.
+        let floor = min(absolute, baseline.minHalfOpenPerSecond)
+        if kernelFindsSynQueueFull(victims.keys[slot], turningAway: floor) { return floor }
         let state = victims.states[slot]
         guard baseline.enabled, time - state.baselineSince >= baseline.warmup.nanoseconds,
             measured.completionRatio <= state.baselineCompletion - baseline.minCompletionDrop

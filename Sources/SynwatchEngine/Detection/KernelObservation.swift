@@ -46,6 +46,12 @@ public struct KernelObservation: Sendable, Hashable {
         self.captureLoss = captureLoss
     }
 
+    /// SYNs per second the kernel turned away because a listener's SYN queue was full: answered by a cookie, or
+    /// dropped with cookies off. (A SYN dropped for a full accept queue is an application that does not accept.)
+    public var synQueueOverflowsPerSecond: Double {
+        max(syncookiesSentPerSecond ?? 0, requestQueueFullCookiesPerSecond ?? 0) + (requestQueueFullDropsPerSecond ?? 0)
+    }
+
     /// SYNs per second the kernel could not queue: answered by a cookie (the listener's, or the SYN proxy's in
     /// front of it, whose SYNs the listener never sees), or dropped with the queue full.
     public var synPressurePerSecond: Double {
@@ -60,12 +66,18 @@ public struct ServiceSynReceived: Sendable, Hashable {
     public var address: IPAddress
     public var port: UInt16
     public var count: Int
+    /// The backlog of its listener, nil when unknown: its SYN queue is full at as many request sockets.
+    public var backlog: Int?
 
-    public init(address: IPAddress, port: UInt16, count: Int) {
+    public init(address: IPAddress, port: UInt16, count: Int, backlog: Int? = nil) {
         self.address = address
         self.port = port
         self.count = count
+        self.backlog = backlog
     }
+
+    /// Whether the listener's SYN queue is full: the kernel answers its next SYNs with cookies, or drops them.
+    public var isSynQueueFull: Bool { backlog.map { count >= $0 } ?? false }
 }
 
 /// The kernel's figures carried by an alert: the host-wide rates, and SYN_RECV of the victim when it listens here.
@@ -128,6 +140,14 @@ extension DetectorInputs {
         guard let kernel else { return false }
         return kernel.captureLoss >= Self.negligibleCaptureLoss
             && kernel.synPressurePerSecond >= configuration.detection.halfOpenPerSecond
+    }
+
+    /// Whether the kernel's latest reading finds the SYN queue of `key`'s listener full while the host turns away
+    /// `rate` SYNs a second or more for full SYN queues: the service loses handshakes to its half-open ones, whatever
+    /// their rate. Live only: a capture file has no kernel.
+    func kernelFindsSynQueueFull(_ key: VictimKey, turningAway rate: Double) -> Bool {
+        guard let kernel, kernel.synQueueOverflowsPerSecond >= rate else { return false }
+        return kernel.synReceived.contains { $0.address == key.address && $0.port == key.port && $0.isSynQueueFull }
     }
 
     /// The half-open rate the detector weighs: the measured one, corrected for the frames the capture lost while
