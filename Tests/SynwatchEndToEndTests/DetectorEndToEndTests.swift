@@ -79,17 +79,32 @@ final class DetectorEndToEndTests: XCTestCase {
         try lossyFlashCrowd(perSource: 8, rate: 600, percent: 25, likeWindows: true)
     }
 
-    func lossyFlashCrowd(perSource: Int, rate: Double, percent: Int, likeWindows: Bool) throws {
+    /// (b, full) The crowd of (b) into `listen(16)`: the handshakes whose SYN-ACK or ACK was lost wait a second or
+    /// more in SYN_RECV, the SYN queue fills, and the kernel answers the rest with cookies. The service's threshold
+    /// falls to 20 failing attempts a second while the kernel reads it full, but the crowd completes through the
+    /// cookies. No attack.
+    func testFlashCrowdThroughAFullSynQueueRaisesNoAttack() throws {
+        try lossyFlashCrowd(perSource: 4, rate: 300, percent: 10, likeWindows: false, backlog: 16)
+    }
+
+    func lossyFlashCrowd(
+        perSource: Int,
+        rate: Double,
+        percent: Int,
+        likeWindows: Bool,
+        backlog: Int = 4096
+    ) throws {
         let lab = try Self.lab()
         try XCTSkipUnless(LabLoss.isAvailable, "needs nft (nftables) for the lab's losses")
         let workspace = try Workspace()
-        let listener = try LabListener.start(in: lab, port: Self.port, backlog: 4096)
+        let listener = try LabListener.start(in: lab, port: Self.port, backlog: backlog)
         defer { listener.terminate() }
         let sources = try lab.addCrowdAddresses(400)
         let loss = try LabLoss(lab, percent: percent, port: Self.port)
         if likeWindows { try lab.retransmitSynsLikeWindows(to: Self.port) }
         let daemon = try LabDaemon(lab, workspace)
         let clientBefore = try lab.tcpCounters(in: lab.client)
+        let serverBefore = try lab.tcpCounters(in: lab.server)
 
         let crowd = try LabCrowd(in: lab, port: Self.port, sources: sources, perSource: perSource, rate: rate, wait: 20)
         let outcome = try crowd.outcome()
@@ -103,6 +118,11 @@ final class DetectorEndToEndTests: XCTestCase {
         )
         if likeWindows {
             XCTAssertGreaterThan(heldBack, 100, "hardly a retransmission held back: the test shows nothing")
+        }
+        let cookies = Self.increase("TcpExt.SyncookiesSent", try lab.tcpCounters(in: lab.server), serverBefore)
+        print("SYN cookies sent: \(cookies)")
+        if backlog < 100 {
+            XCTAssertGreaterThan(cookies, 100, "the SYN queue hardly filled: the test shows nothing")
         }
 
         XCTAssertGreaterThan(dropped.toServer, 50, "the path lost too little toward the server")
