@@ -12,28 +12,7 @@ final class KernelEndToEndTests: XCTestCase {
     /// `synwatch status` shows the kernel's SYN-cookie count rising beside synwatch's own half-open figures, and
     /// the `attack_start` entry in journald carries both, as does the event the response hook receives.
     func testSynCookiesRiseBesideTheHalfOpenFiguresInStatusAndAlert() throws {
-        try XCTSkipUnless(NetworkLab.isAvailable, "needs root, ip netns and tcpreplay")
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs /usr/bin/python3")
-        try TestJournald.require()
-        let lab = try ServerClientLab()
         let workspace = try Workspace()
-        let server = ServerClientLab.serverAddress
-        try ChildProcess.check(["ip", "netns", "exec", lab.server, "sysctl", "-q", "-w", "net.ipv4.tcp_syncookies=1"])
-        // Cookies go back to the spoofed sources: route them to the client's namespace, which drops them (they are
-        // not its addresses and it forwards nothing). Without a route the kernel drops the SYN before any cookie.
-        try ChildProcess.check(
-            ["ip", "-n", lab.server, "route", "add", "198.19.0.0/16", "via", ServerClientLab.clientAddress]
-        )
-        // A listener that never accepts, with room for 4: its SYN queue fills at once and the kernel turns to cookies.
-        let listener = try lab.start(
-            in: lab.server,
-            [
-                "/usr/bin/python3", "-c",
-                "import socket, time; s = socket.socket(); s.bind(('\(server)', \(Self.port))); s.listen(4); "
-                    + "time.sleep(120)",
-            ]
-        )
-        defer { listener.terminate() }
         // A response hook that keeps what it receives.
         let received = workspace.path("hook-received")
         let hook = workspace.path("hook.sh")
@@ -43,37 +22,18 @@ final class KernelEndToEndTests: XCTestCase {
         chmod(hook, 0o755)
         let configuration = workspace.path("synwatch.yaml")
         try "hooks:\n  command: [\(hook)]\n".write(toFile: configuration, atomically: true, encoding: .utf8)
-        let socket = workspace.path("synwatch.sock")
-        let notify = try NotifyListener(path: workspace.path("notify.sock"))
-        let log = workspace.path("synwatchd.log")
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let daemon = try lab.start(
-            in: lab.server,
-            [
-                DaemonEndToEndTests.daemon.path, "--config", configuration, "--interface",
-                lab.serverPort, "--socket", socket, "--user", "root",
-            ],
-            environment: ["NOTIFY_SOCKET": notify.path],
-            log: log
+        // A listener with room for 4: its SYN queue fills at once and the kernel turns to cookies.
+        let server = try NeverAcceptingServer(
+            workspace,
+            backlogs: [(Self.port, 4)],
+            daemonArguments: ["--config", configuration]
         )
-        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
-        XCTAssertNotNil(notify.wait(for: "READY=1", timeout: 15), "no READY=1: \(DaemonEndToEndTests.text(log))")
-        // The first snapshot with the kernel's figures comes a moment after READY.
-        try DaemonEndToEndTests.waitFor(timeout: 5) {
-            try Self.kernel(in: Self.status(socket))["available"] as? Bool == true
-        }
+        let (socket, daemon) = (server.socket, server.daemon)
         let before = try Self.cookiesSent(in: try Self.status(socket))
 
-        let flood = workspace.path("flood.pcap")
-        try SpoofedBulk(packets: 12_000, sources: 12_000, rate: 3_000, victim: Endpoint(NetAddress(server)!, Self.port))
-            .write(to: flood)
-        let rewritten = workspace.path("flood-to-server.pcap")
-        try ChildProcess.check([
-            "tcprewrite", "--enet-dmac=\(try lab.serverMAC())", "--infile=\(flood)", "--outfile=\(rewritten)",
-        ])
-        let replay = try lab.start(
-            in: lab.client,
-            ["timeout", "30", "tcpreplay", "-q", "--pps", "3000", "-i", lab.clientPort, rewritten]
+        let replay = try server.replay(
+            SpoofedBulk(packets: 12_000, sources: 12_000, rate: 3_000, victim: server.endpoint(Self.port)),
+            packetsPerSecond: 3_000
         )
         defer { if replay.isRunning { replay.terminate() } }
 
@@ -89,7 +49,8 @@ final class KernelEndToEndTests: XCTestCase {
         let sent = try XCTUnwrap(Self.count(before: " sent)", in: String(kernelLine)), String(kernelLine))
         XCTAssertGreaterThan(sent, before + 1_000, "the kernel's SYN cookies did not rise: \(kernelLine)")
         XCTAssertTrue(
-            shown.output.contains("\(server):\(Self.port) random-source:") && shown.output.contains(" half-open/s"),
+            shown.output.contains("\(server.address):\(Self.port) random-source:")
+                && shown.output.contains(" half-open/s"),
             shown.output
         )
         replay.waitUntilExit()
@@ -105,7 +66,7 @@ final class KernelEndToEndTests: XCTestCase {
         ).filter { $0["SYNWATCH_EVENT"] == "attack_start" }
         XCTAssertEqual(starts.count, 1, "\(starts)")
         let start = try XCTUnwrap(starts.first)
-        XCTAssertEqual(start["SYNWATCH_VICTIM"], server)
+        XCTAssertEqual(start["SYNWATCH_VICTIM"], server.address)
         XCTAssertEqual(start["SYNWATCH_PORT"], String(Self.port))
         XCTAssertGreaterThan(Double(start["SYNWATCH_HALF_OPEN_PER_S"] ?? "") ?? 0, 100, "\(start)")
         // The alert comes a fraction of a second into the flood: the kernel's figures are those of its
@@ -121,7 +82,7 @@ final class KernelEndToEndTests: XCTestCase {
         // The hook ran once for the start, with the event as JSON on stdin (kernel figures included) and its
         // main fields in the environment.
         try DaemonEndToEndTests.waitFor(timeout: 5) { FileManager.default.fileExists(atPath: received + ".env") }
-        XCTAssertEqual(DaemonEndToEndTests.text(received + ".env"), "attack_start \(server) \(Self.port)\n")
+        XCTAssertEqual(DaemonEndToEndTests.text(received + ".env"), "attack_start \(server.address) \(Self.port)\n")
         let event = try XCTUnwrap(
             JSONSerialization.jsonObject(with: Data(DaemonEndToEndTests.text(received).utf8)) as? [String: Any]
         )
@@ -131,9 +92,7 @@ final class KernelEndToEndTests: XCTestCase {
             Double(start["SYNWATCH_KERNEL_SYNCOOKIES_SENT_PER_S"] ?? "")
         )
 
-        kill(daemon.processIdentifier, SIGTERM)
-        try DaemonEndToEndTests.waitFor(timeout: 10) { !daemon.isRunning }
-        XCTAssertEqual(daemon.terminationStatus, 0, DaemonEndToEndTests.text(log))
+        try server.stopDaemon()
     }
 
     /// 40 spoofed SYN/s, below the 100/s threshold, at two listeners that never accept: one with room for 16, whose
@@ -141,65 +100,22 @@ final class KernelEndToEndTests: XCTestCase {
     /// the whole flood. synwatchd tells the first (its threshold falls to `baseline.min_half_open_per_s`, 20/s, once
     /// the kernel reads the queue full), never the second.
     func testSlowFloodThatFillsTheSynQueueIsTold() throws {
-        try XCTSkipUnless(NetworkLab.isAvailable, "needs root, ip netns and tcpreplay")
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs /usr/bin/python3")
-        try TestJournald.require()
-        let lab = try ServerClientLab()
-        let workspace = try Workspace()
-        let server = ServerClientLab.serverAddress
         let (small, large): (UInt16, UInt16) = (8080, 8081)
-        try ChildProcess.check(["ip", "netns", "exec", lab.server, "sysctl", "-q", "-w", "net.ipv4.tcp_syncookies=1"])
-        try ChildProcess.check(
-            ["ip", "-n", lab.server, "route", "add", "198.19.0.0/16", "via", ServerClientLab.clientAddress]
-        )
-        let listener = try lab.start(
-            in: lab.server,
-            [
-                "/usr/bin/python3", "-c",
-                "import socket, time\nheld = []\nfor port, backlog in ((\(small), 16), (\(large), 4096)):\n"
-                    + "    s = socket.socket(); s.bind(('\(server)', port)); s.listen(backlog); held.append(s)\n"
-                    + "time.sleep(120)",
-            ]
-        )
-        defer { listener.terminate() }
-        let socket = workspace.path("synwatch.sock")
-        let notify = try NotifyListener(path: workspace.path("notify.sock"))
-        let log = workspace.path("synwatchd.log")
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let daemon = try lab.start(
-            in: lab.server,
-            [DaemonEndToEndTests.daemon.path, "--interface", lab.serverPort, "--socket", socket, "--user", "root"],
-            environment: ["NOTIFY_SOCKET": notify.path],
-            log: log
-        )
-        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
-        XCTAssertNotNil(notify.wait(for: "READY=1", timeout: 15), "no READY=1: \(DaemonEndToEndTests.text(log))")
-        try DaemonEndToEndTests.waitFor(timeout: 5) {
-            try Self.kernel(in: Self.status(socket))["available"] as? Bool == true
-        }
+        let server = try NeverAcceptingServer(try Workspace(), backlogs: [(small, 16), (large, 4096)])
+        let daemon = server.daemon
 
         // 12 s at 40 SYN/s each, every SYN from a new address.
-        var replays: [Process] = []
-        for (seed, port) in [(1, small), (2, large)] {
-            let flood = workspace.path("flood-\(port).pcap")
-            try SpoofedBulk(
-                seed: UInt64(seed),
-                packets: 480,
-                sources: 480,
-                rate: 40,
-                victim: Endpoint(NetAddress(server)!, port),
-                sourcePrefix: NetPrefix("198.19.\(seed * 64).0/18")
-            )
-            .write(to: flood)
-            let rewritten = workspace.path("flood-\(port)-to-server.pcap")
-            try ChildProcess.check([
-                "tcprewrite", "--enet-dmac=\(try lab.serverMAC())", "--infile=\(flood)", "--outfile=\(rewritten)",
-            ])
-            replays.append(
-                try lab.start(
-                    in: lab.client,
-                    ["timeout", "30", "tcpreplay", "-q", "--pps", "40", "-i", lab.clientPort, rewritten]
-                )
+        let replays = try [(1, small), (2, large)].map { seed, port in
+            try server.replay(
+                SpoofedBulk(
+                    seed: UInt64(seed),
+                    packets: 480,
+                    sources: 480,
+                    rate: 40,
+                    victim: server.endpoint(port),
+                    sourcePrefix: NetPrefix("198.19.\(seed * 64).0/18")
+                ),
+                packetsPerSecond: 40
             )
         }
         defer { for replay in replays where replay.isRunning { replay.terminate() } }
@@ -209,8 +125,8 @@ final class KernelEndToEndTests: XCTestCase {
         let told = Date().timeIntervalSince(began)
         for replay in replays { replay.waitUntilExit() }
         print("slow flood told \(told) s in: \(starts)")
-        let start = try XCTUnwrap(starts.first, DaemonEndToEndTests.text(log))
-        XCTAssertEqual(start["SYNWATCH_VICTIM"], server)
+        let start = try XCTUnwrap(starts.first, DaemonEndToEndTests.text(server.log))
+        XCTAssertEqual(start["SYNWATCH_VICTIM"], server.address)
         XCTAssertEqual(start["SYNWATCH_PORT"], String(small))
         XCTAssertLessThan(Double(start["SYNWATCH_HALF_OPEN_PER_S"] ?? "") ?? .infinity, 100, "\(start)")
         // The queue fills within half a second; the kernel's queues are read once a second.
@@ -221,10 +137,7 @@ final class KernelEndToEndTests: XCTestCase {
         let all = try TestJournald.entries(where: "SYNWATCH_EVENT", is: "attack_start", count: 2, timeout: 2)
             .filter { $0["_PID"] == String(daemon.processIdentifier) }
         XCTAssertEqual(all.map { $0["SYNWATCH_PORT"] }, [String(small)], "\(all)")
-
-        kill(daemon.processIdentifier, SIGTERM)
-        try DaemonEndToEndTests.waitFor(timeout: 10) { !daemon.isRunning }
-        XCTAssertEqual(daemon.terminationStatus, 0, DaemonEndToEndTests.text(log))
+        try server.stopDaemon()
     }
 
     static func status(_ socket: String) throws -> [String: Any] {
@@ -247,5 +160,87 @@ final class KernelEndToEndTests: XCTestCase {
         guard let range = text.range(of: suffix) else { return nil }
         let digits = text[..<range.lowerBound].reversed().prefix { $0.isNumber || $0 == "," }
         return Int(String(digits.reversed()).replacingOccurrences(of: ",", with: ""))
+    }
+}
+
+/// The victim of the kernel tests: a server namespace with SYN cookies on and Python listeners that never accept,
+/// synwatchd reading its kernel (ready, the kernel's figures in its status), and spoofed floods replayed from the
+/// client's namespace.
+final class NeverAcceptingServer {
+    let address = ServerClientLab.serverAddress
+    let lab: ServerClientLab
+    let workspace: Workspace
+    let socket: String
+    let log: String
+    let daemon: Process
+    private let listener: Process
+
+    /// Listens on each port with its backlog, then starts synwatchd with `daemonArguments` added.
+    init(_ workspace: Workspace, backlogs: [(port: UInt16, backlog: Int)], daemonArguments: [String] = []) throws {
+        try XCTSkipUnless(NetworkLab.isAvailable, "needs root, ip netns and tcpreplay")
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs /usr/bin/python3")
+        try TestJournald.require()
+        lab = try ServerClientLab()
+        self.workspace = workspace
+        try ChildProcess.check(["ip", "netns", "exec", lab.server, "sysctl", "-q", "-w", "net.ipv4.tcp_syncookies=1"])
+        // Cookies go back to the spoofed sources: route them to the client's namespace, which drops them (they are
+        // not its addresses and it forwards nothing). Without a route the kernel drops the SYN before any cookie.
+        try ChildProcess.check(
+            ["ip", "-n", lab.server, "route", "add", "198.19.0.0/16", "via", ServerClientLab.clientAddress]
+        )
+        let listening = backlogs.map { "(\($0.port), \($0.backlog))" }.joined(separator: ", ")
+        listener = try lab.start(
+            in: lab.server,
+            [
+                "/usr/bin/python3", "-c",
+                "import socket, time\nheld = []\nfor port, backlog in (\(listening),):\n"
+                    + "    s = socket.socket(); s.bind(('\(address)', port)); s.listen(backlog); held.append(s)\n"
+                    + "time.sleep(120)",
+            ]
+        )
+        socket = workspace.path("synwatch.sock")
+        log = workspace.path("synwatchd.log")
+        let notify = try NotifyListener(path: workspace.path("notify.sock"))
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        daemon = try lab.start(
+            in: lab.server,
+            [DaemonEndToEndTests.daemon.path, "--interface", lab.serverPort, "--socket", socket, "--user", "root"]
+                + daemonArguments,
+            environment: ["NOTIFY_SOCKET": notify.path],
+            log: log
+        )
+        XCTAssertNotNil(notify.wait(for: "READY=1", timeout: 15), "no READY=1: \(DaemonEndToEndTests.text(log))")
+        // The first snapshot with the kernel's figures comes a moment after READY.
+        try DaemonEndToEndTests.waitFor(timeout: 5) { [socket] in
+            try KernelEndToEndTests.kernel(in: KernelEndToEndTests.status(socket))["available"] as? Bool == true
+        }
+    }
+
+    deinit {
+        if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) }
+        listener.terminate()
+    }
+
+    func endpoint(_ port: UInt16) -> Endpoint { Endpoint(NetAddress(address)!, port) }
+
+    /// Replays `flood`, addressed to the server's MAC, from the client's namespace; at most 30 s.
+    func replay(_ flood: SpoofedBulk, packetsPerSecond: Int) throws -> Process {
+        let path = workspace.path("flood-\(flood.seed).pcap")
+        try flood.write(to: path)
+        let rewritten = workspace.path("flood-\(flood.seed)-to-server.pcap")
+        try ChildProcess.check([
+            "tcprewrite", "--enet-dmac=\(try lab.serverMAC())", "--infile=\(path)", "--outfile=\(rewritten)",
+        ])
+        return try lab.start(
+            in: lab.client,
+            ["timeout", "30", "tcpreplay", "-q", "--pps", String(packetsPerSecond), "-i", lab.clientPort, rewritten]
+        )
+    }
+
+    /// Stops synwatchd with SIGTERM, as systemd does: it exits 0.
+    func stopDaemon() throws {
+        kill(daemon.processIdentifier, SIGTERM)
+        try DaemonEndToEndTests.waitFor(timeout: 10) { [daemon] in !daemon.isRunning }
+        XCTAssertEqual(daemon.terminationStatus, 0, DaemonEndToEndTests.text(log))
     }
 }
