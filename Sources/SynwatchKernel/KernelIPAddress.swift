@@ -21,8 +21,10 @@ public struct KernelIPAddress: Hashable, Comparable, Sendable, CustomStringConve
         low = words[1]
     }
 
-    /// Whether this is `0.0.0.0` or `::`, which a listener binds to take every address.
-    public var isUnspecified: Bool { high == 0 && low == 0 }
+    /// `0.0.0.0` or `::`, which a listener binds to take every address of its family.
+    public static func unspecified(ipv6: Bool) -> KernelIPAddress {
+        KernelIPAddress(bytes: [UInt8](repeating: 0, count: ipv6 ? 16 : 4))!
+    }
 
     /// Parses `198.18.0.1` or `2001:db8::1`.
     public init?(_ text: String) {

@@ -22,8 +22,9 @@ public struct KernelSynReceived: Equatable, Sendable {
     /// The local address and port the handshakes are for.
     public var endpoint: KernelEndpoint
     public var count: Int
-    /// The backlog of the listener they queue on (bound to the endpoint's address, else to every address), nil
-    /// when the dump held none: the SYN queue is full at as many.
+    /// The backlog of the listeners they queue on, nil when the dump held none: the SYN queue is full at as many.
+    /// Those bound to the endpoint's address, else to every address of its family (an IPv4 client of a dual-stack
+    /// `::` listener has an IPv4-mapped address), summed over listeners that share a port (`SO_REUSEPORT`).
     public var backlog: UInt32?
 
     public init(endpoint: KernelEndpoint, count: Int, backlog: UInt32? = nil) {
@@ -31,6 +32,9 @@ public struct KernelSynReceived: Equatable, Sendable {
         self.count = count
         self.backlog = backlog
     }
+
+    /// Whether the SYN queue is full: the kernel answers the next SYNs with cookies, or drops them.
+    public var isSynQueueFull: Bool { backlog.map { count >= Int($0) } ?? false }
 }
 
 /// The kernel's listeners and half-open handshakes at one moment, as `ss -tln` and `ss -tn state syn-recv` show
@@ -40,7 +44,8 @@ public struct KernelListenQueues: Equatable, Sendable {
     public var listeners: [KernelListener] = []
     /// All listening sockets seen, also those not in `listeners`.
     public var listenerCount = 0
-    /// Services with SYN_RECV sockets, the most first (then by endpoint), at most the limit asked for.
+    /// Services with SYN_RECV sockets, those whose SYN queue is full first, then the most (then by endpoint), at most
+    /// the limit asked for: a slow flood that fills a small queue is listed on a host whose busy services hold more.
     public var synReceived: [KernelSynReceived] = []
     /// All SYN_RECV sockets seen, also those of services not in `synReceived`.
     public var synReceivedTotal = 0
@@ -89,13 +94,6 @@ struct ListenQueueTally {
         }
     }
 
-    /// The backlog of the listener that handshakes for `endpoint` queue on: the one bound to its address, else one
-    /// bound to every address on its port.
-    func backlog(of endpoint: KernelEndpoint) -> UInt32? {
-        listeners.first { $0.endpoint == endpoint }?.backlog
-            ?? listeners.first { $0.endpoint.port == endpoint.port && $0.endpoint.address.isUnspecified }?.backlog
-    }
-
     /// The result, with the `limit` largest of each list.
     func result(limit: Int) -> KernelListenQueues {
         var result = KernelListenQueues()
@@ -105,12 +103,18 @@ struct ListenQueueTally {
             }.prefix(limit)
         )
         result.listenerCount = listenerCount
-        // The listener of each service listed only: a walk of every listener each.
-        result.synReceived = synReceived.map { KernelSynReceived(endpoint: $0.key, count: $0.value) }.sorted {
-            ($0.count, $1.endpoint) > ($1.count, $0.endpoint)
-        }.prefix(limit).map {
-            KernelSynReceived(endpoint: $0.endpoint, count: $0.count, backlog: backlog(of: $0.endpoint))
+        var backlogs: [KernelEndpoint: Int] = [:]
+        for listener in listeners { backlogs[listener.endpoint, default: 0] += Int(listener.backlog) }
+        let services = synReceived.map { endpoint, count in
+            let everyAddress = KernelEndpoint(address: .unspecified(ipv6: endpoint.address.isIPv6), port: endpoint.port)
+            let backlog = (backlogs[endpoint] ?? backlogs[everyAddress]).map { UInt32(clamping: $0) }
+            return KernelSynReceived(endpoint: endpoint, count: count, backlog: backlog)
         }
+        result.synReceived = Array(
+            services.sorted {
+                ($0.isSynQueueFull ? 1 : 0, $0.count, $1.endpoint) > ($1.isSynQueueFull ? 1 : 0, $1.count, $0.endpoint)
+            }.prefix(limit)
+        )
         result.synReceivedTotal = synReceivedTotal
         result.synReceivedServiceCount = synReceived.count
         result.synReceivedUntracked = synReceivedUntracked

@@ -129,10 +129,9 @@ struct AnalysisReport {
             let delay = Self.format(seconds: (start.time - summary.start).seconds)
             let lasted = Self.format(seconds: summary.duration.seconds)
             text += "      began \(Self.format(summary.start)), detected \(delay) in, "
-            text +=
-                summary.endReason == .captureEnd
-                ? "going on when the capture ended, \(lasted) after it began\n"
-                : "lasted \(lasted), to \(Self.format(summary.start + summary.duration))\n"
+            text += "lasted \(lasted), to \(Self.format(summary.start + summary.duration))"
+            // Its quiet period had not passed: the flood may have gone on after the capture.
+            text += summary.endReason == .captureEnd ? ", not over when the capture ended\n" : "\n"
             text += "      peak \(Self.rate(summary.peakSynPerSecond)) SYN/s, "
             text += Self.failing(halfOpen: summary.peakHalfOpenPerSecond, refused: summary.peakRefusedPerSecond) + ", "
             text += "~\(grouped(summary.peakDistinctSources)) sources, \(grouped(summary.totalSyns)) SYNs\n"

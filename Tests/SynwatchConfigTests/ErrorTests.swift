@@ -151,6 +151,11 @@ import Testing
                 "detection:\n  half_open_per_s: 0\n", "detection.half_open_per_s", Position(line: 2, column: 20),
                 "must be positive"
             ),
+            // The threshold of a service whose SYN queue the kernel finds full, even with the baseline off.
+            (
+                "baseline:\n  enabled: false\n  min_half_open_per_s: 0\n", "baseline.min_half_open_per_s",
+                Position(line: 3, column: 24), "must be positive"
+            ),
             (
                 "windows:\n  resolution: 1s\n  rate: 20m\n", "windows.rate", Position(line: 3, column: 9),
                 "must span 2 to 600 resolution steps"

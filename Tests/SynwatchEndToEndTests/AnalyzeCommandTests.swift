@@ -51,7 +51,8 @@ final class AnalyzeCommandTests: XCTestCase {
         XCTAssertTrue(lines.contains("  #1  SYN flood on 10.10.10.10:30120  random-source"), result.standardOutput)
         // The burst's first SYN came at 15:56:19.6; the capture ends within it.
         let span =
-            "      began 2021-04-01 15:56:19.600Z, detected 0.25 s in, going on when the capture ended, 0.46 s after it began"
+            "      began 2021-04-01 15:56:19.600Z, detected 0.25 s in, lasted 0.46 s, to 2021-04-01 15:56:20.057Z, "
+            + "not over when the capture ended"
         XCTAssertTrue(lines.contains(span), result.standardOutput)
         XCTAssertTrue(lines.contains("Notices (not attacks on us): none"), result.standardOutput)
         XCTAssertTrue(lines.contains("Decode problems: none"), result.standardOutput)

@@ -183,6 +183,8 @@ final class NeverAcceptingServer {
         lab = try ServerClientLab()
         self.workspace = workspace
         try ChildProcess.check(["ip", "netns", "exec", lab.server, "sysctl", "-q", "-w", "net.ipv4.tcp_syncookies=1"])
+        // Backlogs as asked up to 4,096 (the default since Linux 5.4; 128 before).
+        try ChildProcess.check(["ip", "netns", "exec", lab.server, "sysctl", "-q", "-w", "net.core.somaxconn=4096"])
         // Cookies go back to the spoofed sources: route them to the client's namespace, which drops them (they are
         // not its addresses and it forwards nothing). Without a route the kernel drops the SYN before any cookie.
         try ChildProcess.check(

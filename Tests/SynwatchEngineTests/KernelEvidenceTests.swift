@@ -9,9 +9,9 @@ struct KernelEvidenceTests {
     static let victim = v4(198, 18, 0, 10)
 
     /// A real flood of 200 SYN/s of which the capture kept 30 %: 60 half-open/s seen, under the 100/s threshold.
-    func underCountedFlood(observation: KernelObservation?) -> [Event] {
+    func underCountedFlood(observation: KernelObservation?, rate: Double = 60) -> [Event] {
         var scenario = Scenario(seed: 7)
-        scenario.flood(to: Self.victim, port: 80, rate: 60, from: 5, to: 20) { $0.spoofedSource(like: Self.victim) }
+        scenario.flood(to: Self.victim, port: 80, rate: rate, from: 5, to: 20) { $0.spoofedSource(like: Self.victim) }
         let engine = Engine.make()
         if let observation { engine.observe(observation) }
         return scenario.run(on: engine, until: 20 + EngineConfiguration().detection.quietPeriod.seconds + 5)
@@ -73,28 +73,37 @@ struct KernelEvidenceTests {
         #expect(underCountedFlood(observation: complete).filter { $0.type == .attackStart }.isEmpty)
     }
 
-    /// 60 spoofed SYN/s, seen in full, below the 100/s threshold, while the kernel reads the listener's SYN queue
-    /// (`backlog`) holding `synReceived` request sockets and turns away `cookies` SYNs a second.
-    func slowFlood(synReceived: Int, backlog: Int?, cookies: Double) -> [Event] {
+    /// Spoofed SYNs from 5 s to 20 s, seen in full, below the 100/s threshold, while the kernel reads the listener's
+    /// SYN queue (`backlog`) holding `synReceived` request sockets and turns away `cookies` SYNs a second.
+    func slowFlood(synReceived: Int, backlog: Int?, cookies: Double, rate: Double = 60) -> [Event] {
         var reading = Self.pressure
         reading.captureLoss = 0
         reading.syncookiesSentPerSecond = cookies
         reading.requestQueueFullCookiesPerSecond = cookies
         reading.synReceived = [ServiceSynReceived(address: Self.victim, port: 80, count: synReceived, backlog: backlog)]
-        return underCountedFlood(observation: reading)
+        return underCountedFlood(observation: reading, rate: rate)
     }
 
-    @Test("A slow flood that fills the listener's SYN queue is an attack: the threshold falls to the baseline's floor")
-    func slowFloodFillingTheSynQueue() throws {
-        let events = slowFlood(synReceived: 128, backlog: 128, cookies: 60)
+    @Test(
+        "A slow flood that fills the listener's SYN queue is an attack: the threshold falls to the baseline's floor",
+        arguments: [25.0, 40, 60]
+    )
+    func slowFloodFillingTheSynQueue(rate: Double) throws {
+        let events = slowFlood(synReceived: 128, backlog: 128, cookies: rate, rate: rate)
         let start = try #require(events.first { $0.type == .attackStart }, "\(events.map(\.type))")
         #expect(start.port == 80)
-        // Told within a second of the flood's start at 5 s, as any flood over its threshold.
-        #expect(start.scenarioTime < 6, "\(start.scenarioTime)")
+        // Told within 2 s of the flood's start at 5 s: `detection.min_attempts` (20) must mature first, and just over
+        // the threshold the evidence (6 attempts beyond it) takes a second to add up.
+        #expect(start.scenarioTime < 7, "\(start.scenarioTime)")
         let figures = try #require(start.figures)
         #expect(figures.halfOpenPerSecond < 100, "\(figures)")
         #expect(start.kernel?.corroborated == false, "nothing lost: the kernel set the threshold, not the count")
-        #expect(events.contains { $0.type == .attackEnd && $0.attackID == start.attackID })
+        // From the flood's first SYN to its last, to a few steps: at 25 SYN/s a step holds one or two.
+        let end = try #require(events.first { $0.type == .attackEnd && $0.attackID == start.attackID })
+        let summary = try #require(end.summary)
+        let began = Double(summary.start.nanoseconds - Scenario.origin) / 1e9
+        #expect(abs(began - 5) <= 0.2, "\(summary)")
+        #expect(abs(began + summary.duration.seconds - 20) <= 0.2, "\(summary)")
     }
 
     @Test(

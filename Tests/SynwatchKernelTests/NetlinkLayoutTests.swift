@@ -135,20 +135,30 @@ import Testing
         #expect(!result.dumpInterrupted)
     }
 
-    @Test func aServiceQueuesOnTheListenerOfItsAddressElseOnOneOfEveryAddress() {
+    @Test func aServiceQueuesOnTheListenersOfItsAddressElseOnThoseOfEveryAddressOfItsFamily() {
         var tally = ListenQueueTally(capacity: 10)
-        let any = KernelEndpoint(address: KernelIPAddress("0.0.0.0")!, port: 80)
-        let own = KernelEndpoint(address: KernelIPAddress("198.18.0.2")!, port: 80)
-        let other = KernelEndpoint(address: KernelIPAddress("198.18.0.1")!, port: 80)
-        let unheard = KernelEndpoint(address: KernelIPAddress("198.18.0.1")!, port: 81)
-        tally.addListener(KernelListener(endpoint: any, acceptQueue: 0, backlog: 511))
-        tally.addListener(KernelListener(endpoint: own, acceptQueue: 0, backlog: 16))
-        for endpoint in [other, own, unheard] { tally.addSynReceived(at: endpoint) }
+        func endpoint(_ address: String, _ port: UInt16) -> KernelEndpoint {
+            KernelEndpoint(address: KernelIPAddress(address)!, port: port)
+        }
+        // Two workers share 0.0.0.0:80 (SO_REUSEPORT); an IPv6-only listener shares its port.
+        for (listener, backlog) in [
+            (endpoint("0.0.0.0", 80), 511), (endpoint("0.0.0.0", 80), 511), (endpoint("::", 80), 128),
+            (endpoint("198.18.0.2", 80), 16),
+        ] {
+            tally.addListener(KernelListener(endpoint: listener, acceptQueue: 0, backlog: UInt32(backlog)))
+        }
+        let services = [
+            endpoint("198.18.0.1", 80), endpoint("198.18.0.2", 80), endpoint("2001:db8::1", 80),
+            endpoint("::ffff:198.18.0.1", 80), endpoint("198.18.0.1", 81),
+        ]
+        // Many SYN_RECV sockets on the first, a full queue on the second.
+        for (service, count) in zip(services, [40, 16, 3, 2, 1]) {
+            for _ in 0..<count { tally.addSynReceived(at: service) }
+        }
         let listed = tally.result(limit: 10).synReceived
-        #expect(listed.count == 3)
-        #expect(listed.first { $0.endpoint == other }?.backlog == 511)
-        #expect(listed.first { $0.endpoint == own }?.backlog == 16)
-        #expect(listed.first { $0.endpoint == unheard }?.backlog == nil)
+        #expect(listed.map(\.backlog) == [16, 1022, 128, 128, nil])
+        #expect(listed.map(\.endpoint) == [services[1], services[0], services[2], services[3], services[4]])
+        #expect(listed.map(\.isSynQueueFull) == [true, false, false, false, false])
     }
 
     @Test func notesAnInterruptedDump() throws {

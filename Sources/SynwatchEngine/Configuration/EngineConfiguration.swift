@@ -257,6 +257,10 @@ public struct EngineConfiguration: Sendable, Equatable {
             throw ConfigurationProblem(key: "detection.top_sources", message: "must be at most 32")
         }
         try positive(baseline.halfLife, "baseline.half_life")
+        // It is also the threshold of a service whose SYN queue the kernel finds full, baseline or not.
+        guard baseline.minHalfOpenPerSecond > 0 else {
+            throw ConfigurationProblem(key: "baseline.min_half_open_per_s", message: "must be positive")
+        }
         guard baseline.factor >= 1 else {
             throw ConfigurationProblem(key: "baseline.factor", message: "must be at least 1")
         }

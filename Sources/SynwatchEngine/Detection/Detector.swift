@@ -94,10 +94,10 @@ extension Detector {
         case .idle:
             let threshold = inputs.allowance(slot, measured, time: time)
             let perStep = threshold * Double(clock.resolution) / 1e9
-            // Each sum judges the SYNs of the step that matured now, or of one it matured `answerSteps` or
-            // `deadlineSteps` before: they came one grace before it.
+            // Each sum judges the SYNs of the step that matured now, or of the one that matured `answerSteps` or
+            // `deadlineSteps` before it: they came one grace before their step.
             func synTime(maturedStepsAgo steps: Int64) -> Int64 {
-                (step - 1 - steps) * clock.resolution - state.pointee.grace
+                (step - 1 - steps) * clock.resolution - state.pointee.steppedGrace
             }
             state.pointee.evidence.undecided.add(
                 inputs.undecidedEvidence(slot, step: step) - perStep,
@@ -144,7 +144,17 @@ extension Detector {
                 // The evidence is a service's, reported for that service: none is left for the host.
                 state.pointee.evidence = Evidence()
             } else if seenAttempts >= detection.minAttempts {
-                startAttack(slot, threshold: threshold, measured: window, at: time, inputs, counters: &counters)
+                startAttack(
+                    slot,
+                    threshold: threshold,
+                    measured: window,
+                    // The SYNs of the evidence that decided, or of the step that matured now when the kernel lifted
+                    // the window over the threshold.
+                    evidenceSince: evidence.since(reaching: interval) ?? synTime(maturedStepsAgo: 0),
+                    at: time,
+                    inputs,
+                    counters: &counters
+                )
             } else {
                 // Too few attempts to judge yet: evidence waits at the interval, it does not pile up.
                 state.pointee.evidence.cap(at: interval)
@@ -165,7 +175,7 @@ extension Detector {
                 state.pointee.lastEvidence = time
                 state.pointee.floodSeenUntil = max(
                     state.pointee.floodSeenUntil,
-                    inputs.floodSeenUntil(slot, measured, above: endThreshold)
+                    inputs.floodSeenUntil(slot, measured, step: step, above: endThreshold)
                 )
             }
             // Peaks at every step; the top sources (a walk of the source table) only when an event needs them.
@@ -238,6 +248,7 @@ extension Detector {
         _ slot: Int,
         threshold: Double,
         measured: WindowMeasurement,
+        evidenceSince: Int64,
         at time: Int64,
         _ inputs: DetectorInputs,
         counters: inout EngineStatistics
@@ -247,8 +258,6 @@ extension Detector {
         state.pointee.phase = .attacked
         state.pointee.attackID = nextAttackID
         nextAttackID += 1
-        // Evidence read as SYNs matured (`evaluate`), or none when the kernel lifted the window over the threshold.
-        let evidenceSince = state.pointee.evidence.since ?? time - inputs.clock.resolution - state.pointee.grace
         state.pointee.evidence = Evidence()
         state.pointee.lastEvidence = time
         state.pointee.lastUpdate = time
@@ -268,7 +277,10 @@ extension Detector {
         // Where the flood's steps begin and end: after the peaks, which tell its SYNs from a loop's repeats.
         let endThreshold = inputs.configuration.detection.endFraction * threshold
         state.pointee.attackStart = inputs.floodSeenSince(slot, evidenceSince: evidenceSince, above: endThreshold)
-        state.pointee.floodSeenUntil = inputs.floodSeenUntil(slot, measured, above: endThreshold)
+        state.pointee.floodSeenUntil = max(
+            state.pointee.attackStart,
+            inputs.floodSeenUntil(slot, measured, step: time / inputs.clock.resolution, above: endThreshold)
+        )
         state.pointee.samplingShift = Detector.samplingShift(forSynPerSecond: measured.synPerSecond)
         state.pointee.samplingWanted = time
         state.pointee.kind = inputs.classify(

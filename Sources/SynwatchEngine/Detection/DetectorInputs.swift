@@ -206,13 +206,13 @@ extension DetectorInputs {
         return ratio >= 1 ? 0 : completed * ratio / (1 - ratio)
     }
 
-    /// The capture time by which the SYNs of a flood that `measured` shows had all come. A window goes on showing a
-    /// flood for most of its length after the flood stopped, and a step's own count is noise (a slow client's
-    /// handshake is half-open until it completes): the flood ended with the step at which the window's sum of each
-    /// step's excess (`failingExcess`) peaks, a CUSUM's change point. With no step in excess, its failures past their
-    /// deadline showed it: it ended with their step.
-    func floodSeenUntil(_ slot: Int, _ measured: WindowMeasurement, above threshold: Double) -> Int64 {
-        var lastStep = measured.endStep - 1 - settings.deadlineSteps
+    /// The capture time by which the SYNs of a flood that `measured` shows at `step` had all come. A window goes on
+    /// showing a flood for most of its length after the flood stopped, and a step's own count is noise (a slow
+    /// client's handshake is half-open until it completes): the flood ended with the step at which the window's sum
+    /// of each step's excess (`failingExcess`) peaks, a CUSUM's change point. With no step in excess, the failures
+    /// judged past their deadline at `step` showed it: it ended with their step.
+    func floodSeenUntil(_ slot: Int, _ measured: WindowMeasurement, step: Int64, above threshold: Double) -> Int64 {
+        var lastStep = step - 1 - settings.deadlineSteps
         var sum = 0.0, peak = 0.0
         var position = max(measured.endStep - configuration.windows.rate.nanoseconds / clock.resolution, 0)
         while position < measured.endStep {
@@ -223,19 +223,21 @@ extension DetectorInputs {
             }
             position += 1
         }
-        return (lastStep + 1) * clock.resolution - victims.states[slot].grace
+        return (lastStep + 1) * clock.resolution - victims.states[slot].steppedGrace
     }
 
     /// The capture time of the first SYNs of a flood whose evidence began with the SYNs that came at `since`. Evidence
     /// counts only beyond what the service's completions allow, and a flood's first steps among busy clients may
-    /// add none: it began with the step, within a rate window before `since`, from which the sum of each step's
-    /// excess (`failingExcess`) up to `since` is highest, a CUSUM's change point.
+    /// add none: it began with the step, within a rate window before `since` and after the service's last attack,
+    /// from which the sum of each step's excess (`failingExcess`) up to `since` is highest, a CUSUM's change point.
     func floodSeenSince(_ slot: Int, evidenceSince since: Int64, above threshold: Double) -> Int64 {
-        let sinceStep = (since + victims.states[slot].grace) / clock.resolution
+        let state = victims.states[slot]
+        let sinceStep = (since + state.steppedGrace) / clock.resolution
         var firstStep = sinceStep
         var sum = 0.0, highest = 0.0
         var position = sinceStep - 1
-        while position >= max(sinceStep - configuration.windows.rate.nanoseconds / clock.resolution, 0) {
+        let oldest = max(sinceStep - configuration.windows.rate.nanoseconds / clock.resolution, state.attackEndStep + 1)
+        while position >= max(oldest, 0) {
             sum += failingExcess(slot, step: position, above: threshold)
             if sum > highest {
                 highest = sum
@@ -243,7 +245,7 @@ extension DetectorInputs {
             }
             position -= 1
         }
-        return min(since, firstStep * clock.resolution - victims.states[slot].grace)
+        return min(since, firstStep * clock.resolution - state.steppedGrace)
     }
 
     /// What a step adds to the sums that place a flood's start and end: its failing attempts as `showsFloodStill`
@@ -259,8 +261,9 @@ extension DetectorInputs {
         // A capture replayed in a loop: SYNs at the flood's rate that hardly complete, whatever their attempts.
         let floodSyns = max(threshold, configuration.detection.endFraction * state.peakSynPerSecond) * seconds
         let failing = syns >= floodSyns && completed <= ratio * syns ? syns : halfOpen + Double(counters.refused)
-        // Sampled, one attempt counts for 2^shift: a step needs more than two of them (one is a slow client).
-        return failing - completionTail(completed) - max(threshold * seconds, Double(2 << state.samplingShift))
+        // Sampled, one kept attempt counts for 2^shift: a step needs more than two (one is a slow client).
+        let sampledNoise = state.samplingShift > 0 ? Double(2 << state.samplingShift) : 0
+        return failing - completionTail(completed) - max(threshold * seconds, sampledNoise)
     }
 
     /// Whether the kernel's reading, while capture loses frames, lifts the window over the threshold.
@@ -316,23 +319,24 @@ extension DetectorInputs {
         return victims.states[slot].phase == .attacked
     }
 
-    /// The failing attempts per second the service may have before they count as evidence: the
-    /// absolute threshold, or below it the service's learnt baseline once warm, while its completion
-    /// ratio has fallen clearly below normal (not a crowd that completes), or the baseline's floor while the kernel
-    /// finds the service's SYN queue full.
+    /// The failing attempts per second the service may have before they count as evidence: the absolute threshold,
+    /// or below it, while the service's completion ratio has fallen clearly below normal (not a crowd that
+    /// completes), its learnt baseline once warm, or the baseline's floor while the kernel finds its SYN queue full.
     func allowance(_ slot: Int, _ measured: WindowMeasurement, time: Int64) -> Double {
         let absolute = configuration.detection.halfOpenPerSecond
         // A host's figures are the sum of its services': only the absolute threshold applies.
         guard victims.keys[slot].port != 0 else { return absolute }
         let baseline = configuration.baseline
-        // A flood that fills the listener's SYN queue takes its connections however slow it is: the threshold is
-        // the floor of a learnt one.
+        let state = victims.states[slot]
+        let warm = baseline.enabled && time - state.baselineSince >= baseline.warmup.nanoseconds
+        // Normal is all completing until it is learnt.
+        guard measured.completionRatio <= (warm ? state.baselineCompletion : 1) - baseline.minCompletionDrop
+        else { return absolute }
+        // A flood that holds the listener's SYN queue full, however slow, leaves its clients to cookies or, with
+        // cookies off, to nothing: the threshold is the floor of a learnt one.
         let floor = min(absolute, baseline.minHalfOpenPerSecond)
         if kernelFindsSynQueueFull(victims.keys[slot], turningAway: floor) { return floor }
-        let state = victims.states[slot]
-        guard baseline.enabled, time - state.baselineSince >= baseline.warmup.nanoseconds,
-            measured.completionRatio <= state.baselineCompletion - baseline.minCompletionDrop
-        else { return absolute }
+        guard warm else { return absolute }
         let learnt = max(
             baseline.minHalfOpenPerSecond,
             baseline.factor * state.baselineHalfOpen,

@@ -103,9 +103,10 @@ struct Evidence: Sendable {
     var isEmpty: Bool { undecided.excess == 0 && ignoredAnswers.excess == 0 && failed.excess == 0 }
     var largest: Double { max(undecided.excess, ignoredAnswers.excess, failed.excess) }
 
-    /// When the SYNs of the evidence now accumulating began: the earliest of the sums under way, nil for none.
-    var since: Int64? {
-        [undecided, ignoredAnswers, failed].filter { $0.excess > 0 }.map(\.since).min()
+    /// When the SYNs of the evidence that reached `interval` began (the earliest, if several did), nil for none. A
+    /// sum below it may hold a few ordinary failures from long before the flood.
+    func since(reaching interval: Double) -> Int64? {
+        [undecided, ignoredAnswers, failed].filter { $0.excess >= interval && $0.excess > 0 }.map(\.since).min()
     }
 
     /// Keeps every sum at `interval` at most: evidence that waits does not pile up.
@@ -161,6 +162,9 @@ struct VictimState: Sendable {
     /// The step the last attack ended in. Its attempts up to then were that attack's evidence: those failing past
     /// their retransmission deadline afterwards (a deadline may be longer than the quiet period) start no other.
     var attackEndStep = Int64.min
+    /// The grace as attempts are stepped with it (`Engine.handleSyn`): rounded up to whole centiseconds. A step's
+    /// SYNs came one such grace before it.
+    var steppedGrace: Int64 { (grace + 9_999_999) / 10_000_000 * 10_000_000 }
     /// The step time the attack last showed its flood (the quiet period runs from it), and the capture time of the
     /// latest SYNs that showed it (the attack's end).
     var lastEvidence: Int64 = 0
