@@ -102,7 +102,6 @@ final class KernelEndToEndTests: XCTestCase {
     func testSlowFloodThatFillsTheSynQueueIsTold() throws {
         let (small, large): (UInt16, UInt16) = (8080, 8081)
         let server = try NeverAcceptingServer(try Workspace(), backlogs: [(small, 16), (large, 4096)])
-        let daemon = server.daemon
 
         // 12 s at 40 SYN/s each, every SYN from a new address.
         let replays = try [(1, small), (2, large)].map { seed, port in
@@ -120,8 +119,11 @@ final class KernelEndToEndTests: XCTestCase {
         }
         defer { for replay in replays where replay.isRunning { replay.terminate() } }
         let began = Date()
-        let starts = try TestJournald.entries(where: "SYNWATCH_EVENT", is: "attack_start", count: 1, timeout: 10)
-            .filter { $0["_PID"] == String(daemon.processIdentifier) }
+        var starts: [TestJournald.Fields] = []
+        try DaemonEndToEndTests.waitFor(timeout: 10) {
+            starts = try server.attackStarts()
+            return !starts.isEmpty
+        }
         let told = Date().timeIntervalSince(began)
         for replay in replays { replay.waitUntilExit() }
         print("slow flood told \(told) s in: \(starts)")
@@ -134,8 +136,7 @@ final class KernelEndToEndTests: XCTestCase {
         // The queue full: as many request sockets as the backlog, or one more admitted as it filled.
         XCTAssertGreaterThanOrEqual(Int(start["SYNWATCH_KERNEL_SYN_RECV"] ?? "") ?? 0, 16, "\(start)")
         // The listener with room never fills: its flood stays below the threshold, through the whole flood.
-        let all = try TestJournald.entries(where: "SYNWATCH_EVENT", is: "attack_start", count: 2, timeout: 2)
-            .filter { $0["_PID"] == String(daemon.processIdentifier) }
+        let all = try server.attackStarts()
         XCTAssertEqual(all.map { $0["SYNWATCH_PORT"] }, [String(small)], "\(all)")
         try server.stopDaemon()
     }
@@ -237,6 +238,12 @@ final class NeverAcceptingServer {
             in: lab.client,
             ["timeout", "30", "tcpreplay", "-q", "--pps", String(packetsPerSecond), "-i", lab.clientPort, rewritten]
         )
+    }
+
+    /// The `attack_start` entries this daemon has written to journald so far (earlier tests' daemons wrote others).
+    func attackStarts() throws -> [TestJournald.Fields] {
+        try TestJournald.entries(where: "_PID", is: String(daemon.processIdentifier), count: 0, timeout: 0)
+            .filter { $0["SYNWATCH_EVENT"] == "attack_start" }
     }
 
     /// Stops synwatchd with SIGTERM, as systemd does: it exits 0.

@@ -75,11 +75,18 @@ struct KernelEvidenceTests {
 
     /// Spoofed SYNs from 5 s to 20 s, seen in full, below the 100/s threshold, while the kernel reads the listener's
     /// SYN queue (`backlog`) holding `synReceived` request sockets and turns away `cookies` SYNs a second.
-    func slowFlood(synReceived: Int, backlog: Int?, cookies: Double, rate: Double = 60) -> [Event] {
+    func slowFlood(
+        synReceived: Int,
+        backlog: Int?,
+        cookies: Double,
+        listenOverflows: Double = 0,
+        rate: Double = 60
+    ) -> [Event] {
         var reading = Self.pressure
         reading.captureLoss = 0
         reading.syncookiesSentPerSecond = cookies
         reading.requestQueueFullCookiesPerSecond = cookies
+        reading.listenOverflowsPerSecond = listenOverflows
         reading.synReceived = [ServiceSynReceived(address: Self.victim, port: 80, count: synReceived, backlog: backlog)]
         return underCountedFlood(observation: reading, rate: rate)
     }
@@ -106,12 +113,19 @@ struct KernelEvidenceTests {
         #expect(abs(began + summary.duration.seconds - 20) <= 0.2, "\(summary)")
     }
 
+    /// Room in the SYN queue, a backlog unknown, too few SYNs turned away, or an accept queue overflowing: the SYN
+    /// queue of an application that does not keep up is full of its clients, which completed on the wire.
     @Test(
-        "A slow flood stays below the threshold while the listener's SYN queue has room, or no SYN is turned away",
-        arguments: [(128, 1024, 60.0), (128, nil, 60.0), (128, 128, 10.0)]
+        "A slow flood stays below the threshold unless the listener's SYN queue is full of it",
+        arguments: [(128, 1024, 60.0, 0.0), (128, nil, 60, 0), (128, 128, 10, 0), (128, 128, 60, 100)]
     )
-    func slowFloodTheListenerHolds(synReceived: Int, backlog: Int?, cookies: Double) {
-        let events = slowFlood(synReceived: synReceived, backlog: backlog, cookies: cookies)
+    func slowFloodTheListenerHolds(synReceived: Int, backlog: Int?, cookies: Double, listenOverflows: Double) {
+        let events = slowFlood(
+            synReceived: synReceived,
+            backlog: backlog,
+            cookies: cookies,
+            listenOverflows: listenOverflows
+        )
         #expect(events.filter { $0.type == .attackStart }.isEmpty, "\(events.map(\.type))")
     }
 

@@ -143,10 +143,13 @@ extension DetectorInputs {
     }
 
     /// Whether the kernel's latest reading finds the SYN queue of `key`'s listener full while the host turns away
-    /// `rate` SYNs a second or more for full SYN queues: the service loses handshakes to its half-open ones, whatever
-    /// their rate. Live only: a capture file has no kernel.
+    /// `rate` SYNs a second or more for full SYN queues, and overflows no accept queue at that rate: the service
+    /// loses handshakes to its half-open ones, whatever their rate. An application that does not keep up fills its
+    /// SYN queue too, with clients whose completing ACK found the accept queue full (the kernel counts their SYNs as
+    /// cookies before it drops them). Live only: a capture file has no kernel.
     func kernelFindsSynQueueFull(_ key: VictimKey, turningAway rate: Double) -> Bool {
-        guard let kernel, kernel.synQueueOverflowsPerSecond >= rate else { return false }
+        guard let kernel, kernel.synQueueOverflowsPerSecond >= rate, kernel.listenOverflowsPerSecond ?? 0 < rate
+        else { return false }
         return kernel.synReceived.contains { $0.address == key.address && $0.port == key.port && $0.isSynQueueFull }
     }
 
