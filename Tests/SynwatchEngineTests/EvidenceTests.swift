@@ -41,29 +41,48 @@ struct EvidenceTests {
         #expect(engine.statistics.completions >= 500)
     }
 
-    /// One client opens 300 connections a second for 10 s: far away (a 900 ms round trip: the server's answers are
-    /// acknowledged just within the longest a handshake may take), or through a path that loses half of the server's
-    /// answers (its stack asks again after 1 s or 3 s). An answer it ignores is no flood's while it completes as many.
-    @Test(arguments: [(900, 0.0, ClientStack.linux), (100, 0.5, .linux), (100, 0.5, .windows)])
-    func oneClientSlowToAcknowledgeIsNoFlood(roundTripMilliseconds: Int64, answerLoss: Double, stack: ClientStack) {
+    /// One client at `client` opening about `rate` connections a second to port 443 of 198.18.0.10 from 5 s to 15 s,
+    /// among the service's own clients, each connection losing `lostSynAcks(scenario, time)` of the server's answers.
+    func oneClient(
+        _ client: IPAddress,
+        rate: Double,
+        seed: UInt64,
+        roundTrip: Int64,
+        stack: ClientStack,
+        lostSynAcks: (inout Scenario, Int64) -> Int
+    ) -> [Event] {
         let victim = v4(198, 18, 0, 10)
-        let client = v4(198, 18, 5, 5)
-        var scenario = Scenario(seed: 33)
+        var scenario = Scenario(seed: seed)
         scenario.background(to: victim, port: 443, from: 0, to: 20)
         var time = Scenario.time(5)
         while time < Scenario.time(15) {
+            let lost = lostSynAcks(&scenario, time)
             scenario.lossyConnection(
                 from: client,
                 to: victim,
                 port: 443,
                 at: time,
-                lostSynAcks: scenario.random.chance(answerLoss) ? 1 : 0,
-                roundTrip: roundTripMilliseconds * millisecond,
+                lostSynAcks: lost,
+                roundTrip: roundTrip,
                 stack: stack
             )
-            time += Int64(1e9 / 300 * Double.random(in: 0.5...1.5, using: &scenario.random))
+            time += Int64(1e9 / rate * Double.random(in: 0.5...1.5, using: &scenario.random))
         }
-        let all = scenario.run(on: Engine.make(), until: 30)
+        return scenario.run(on: Engine.make(), until: 30)
+    }
+
+    /// One client opens 300 connections a second for 10 s: far away (a 900 ms round trip: the server's answers are
+    /// acknowledged just within the longest a handshake may take), or through a path that loses half of the server's
+    /// answers (its stack asks again after 1 s or 3 s). An answer it ignores is no flood's while it completes as many.
+    @Test(arguments: [(900, 0.0, ClientStack.linux), (100, 0.5, .linux), (100, 0.5, .windows)])
+    func oneClientSlowToAcknowledgeIsNoFlood(roundTripMilliseconds: Int64, answerLoss: Double, stack: ClientStack) {
+        let all = oneClient(
+            v4(198, 18, 5, 5),
+            rate: 300,
+            seed: 33,
+            roundTrip: roundTripMilliseconds * millisecond,
+            stack: stack
+        ) { scenario, _ in scenario.random.chance(answerLoss) ? 1 : 0 }
         #expect(all.isEmpty, "\(summary(all))")
     }
 
@@ -72,25 +91,10 @@ struct EvidenceTests {
     /// retransmission deadline tells from a flood that ignores its answers: the address completed before.
     @Test
     func natOfWindowsHostsThroughABriefOutageIsNoFlood() {
-        let victim = v4(198, 18, 0, 10)
-        let nat = v4(198, 18, 5, 5)
-        var scenario = Scenario(seed: 34)
-        scenario.background(to: victim, port: 443, from: 0, to: 20)
-        var time = Scenario.time(5)
-        while time < Scenario.time(15) {
-            let outage = time >= Scenario.time(9) && time < Scenario.time(10.5)
-            scenario.lossyConnection(
-                from: nat,
-                to: victim,
-                port: 443,
-                at: time,
-                lostSynAcks: outage ? 1 : 0,
-                roundTrip: 50 * millisecond,
-                stack: .windows
-            )
-            time += Int64(1e9 / 600 * Double.random(in: 0.5...1.5, using: &scenario.random))
+        let all = oneClient(v4(198, 18, 5, 5), rate: 600, seed: 34, roundTrip: 50 * millisecond, stack: .windows) {
+            _,
+            time in time >= Scenario.time(9) && time < Scenario.time(10.5) ? 1 : 0
         }
-        let all = scenario.run(on: Engine.make(), until: 30)
         #expect(all.isEmpty, "\(summary(all))")
     }
 
