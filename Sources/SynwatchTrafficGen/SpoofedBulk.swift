@@ -1,7 +1,8 @@
 /// A large spoofed SYN flood written as fast as possible, for benchmarks: SYNs only, no other traffic.
 ///
-/// Every SYN is a full Linux SYN (74-byte Ethernet frame over IPv4) from the next of `sources` distinct
-/// spoofed addresses, with a random source port, ISN, IP ID and TTL, at an even `rate` of capture time.
+/// Every SYN is a full Linux SYN (74-byte Ethernet frame over IPv4), or a tool's without options (`style`), from the
+/// next of `sources` distinct spoofed addresses, with a random source port, ISN, IP ID and TTL, at an even `rate` of
+/// capture time.
 /// The frames are patched from one template with incremental checksums, so writing costs a copy and a
 /// few stores per packet.
 public struct SpoofedBulk: Sendable {
@@ -17,6 +18,8 @@ public struct SpoofedBulk: Sendable {
     public var family: AddressFamily
     /// Capture time of the first SYN, in whole seconds since the epoch.
     public var startTime: Int64
+    /// How the SYNs look: a Linux stack's by default.
+    public var style: SYNStyle
 
     /// A flood of `packets` SYNs from `sources` distinct spoofed addresses, cycling through them.
     ///
@@ -29,6 +32,7 @@ public struct SpoofedBulk: Sendable {
     ///   - sourcePrefix: the spoofed prefix (nil: 198.19.0.0/16 or 2001:db8:8000::/33).
     ///   - family: IPv4 or IPv6.
     ///   - startTime: capture time of the first SYN (default 2025-01-01T00:00:00Z).
+    ///   - style: how the SYNs look.
     public init(
         seed: UInt64 = 1,
         packets: Int,
@@ -37,7 +41,8 @@ public struct SpoofedBulk: Sendable {
         victim: Endpoint? = nil,
         sourcePrefix: NetPrefix? = nil,
         family: AddressFamily = .ipv4,
-        startTime: Int64 = 1_735_689_600
+        startTime: Int64 = 1_735_689_600,
+        style: SYNStyle = .linux
     ) {
         self.seed = seed
         self.packets = packets
@@ -47,6 +52,7 @@ public struct SpoofedBulk: Sendable {
         self.sourcePrefix = sourcePrefix
         self.family = family
         self.startTime = startTime
+        self.style = style
     }
 
     /// Writes the flood as a capture file.
@@ -98,7 +104,14 @@ public struct SpoofedBulk: Sendable {
             window: 64240,
             inbound: true
         )
-        template.options = .linux(mss: family == .ipv4 ? 1460 : 1440, windowScale: 7, tsval: 0, tsecr: 0)
+        switch style {
+        case .bare: template.window = 512
+        case .eceCwr: (template.flags, template.window) = ([.syn, .ece, .cwr], 65535)
+        case .linux:
+            template.options = .linux(mss: family == .ipv4 ? 1460 : 1440, windowScale: 7, tsval: 0, tsecr: 0)
+        }
+        // Only a Linux SYN carries a time stamp, written per packet.
+        let stamped = style == .linux
         template.ttl = 0
         let length = encoder.frameLength(template)
         let ip = encoder.linkHeaderLength()
@@ -135,7 +148,8 @@ public struct SpoofedBulk: Sendable {
                 let identification = UInt16(truncatingIfNeeded: random >> 16)
                 let sequence = UInt32(truncatingIfNeeded: random >> 32)
                 let ttl = UInt8(40 + (more & 0xFF) % 25)
-                let tsval = UInt32(truncatingIfNeeded: mix64(source.low) &+ UInt64(time / 1_000_000))
+                let tsval =
+                    stamped ? UInt32(truncatingIfNeeded: mix64(source.low) &+ UInt64(time / 1_000_000)) : 0
 
                 let frame = try writer.reserveRecord(at: time, length: length)
                 frame.copyMemory(from: template.baseAddress!, byteCount: length)
@@ -153,7 +167,7 @@ public struct SpoofedBulk: Sendable {
                 }
                 frame.storeBE16(port, at: tcp)
                 frame.storeBE32(sequence, at: tcp + 4)
-                frame.storeBE32(tsval, at: tcp + 28)
+                if stamped { frame.storeBE32(tsval, at: tcp + 28) }
                 let tcpSum =
                     tcpBase &+ addressSum &+ UInt64(port) &+ UInt64(sequence >> 16) &+ UInt64(sequence & 0xFFFF)
                     &+ UInt64(tsval >> 16) &+ UInt64(tsval & 0xFFFF)
@@ -177,7 +191,7 @@ public struct SpoofedBulk: Sendable {
                 attempts: packets,
                 synPackets: packets,
                 distinctSources: min(sources, packets),
-                style: .linux,
+                style: style,
                 pulse: nil
             )
         ]

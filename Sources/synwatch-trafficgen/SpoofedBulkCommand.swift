@@ -5,7 +5,7 @@ import SynwatchTrafficGen
 struct SpoofedBulkCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spoofed-bulk",
-        abstract: "Only spoofed SYNs (74-byte Linux SYN frames over IPv4 Ethernet), as fast as possible.",
+        abstract: "Only spoofed SYNs (74-byte Linux SYN frames over IPv4 Ethernet by default), as fast as possible.",
         discussion: """
             Sources cycle through --sources distinct addresses of --source-prefix; more sources than the prefix \
             holds is an error (198.19.0.0/16 holds 65536: use a shorter prefix or --ipv6 for millions).
@@ -38,6 +38,9 @@ struct SpoofedBulkCommand: ParsableCommand {
     @Option(help: "Capture time of the first SYN, in seconds since the epoch.")
     var startTime: Int64 = 1_735_689_600
 
+    @Option(help: "SYN look: bare (hping3's, 54-byte frames), ece-cwr or linux.")
+    var style: SYNStyle = .linux
+
     func validate() throws {
         guard packets > 0, sources > 0, rate > 0 else {
             throw ValidationError("--packets, --sources and --rate must be above 0")
@@ -54,7 +57,8 @@ struct SpoofedBulkCommand: ParsableCommand {
             victim: victim,
             sourcePrefix: sourcePrefix,
             family: ipv6 ? .ipv6 : .ipv4,
-            startTime: startTime
+            startTime: startTime,
+            style: style
         )
         let truth = try bulk.write(
             to: output.output,

@@ -41,6 +41,22 @@ struct SpoofedBulkTests {
         }
     }
 
+    @Test("A tool's SYNs: 54-byte frames without options, checksums right for IPv4 and IPv6", arguments: [false, true])
+    func bareStyle(ipv6: Bool) throws {
+        try withScratchDirectory { directory in
+            let path = "\(directory)/bare.pcap"
+            let truth = try SpoofedBulk(packets: 2000, sources: 500, family: ipv6 ? .ipv6 : .ipv4, style: .bare)
+                .write(to: path)
+            let (_, packets) = try decodeCapture(path)
+            let capture = try Capture(path: path)
+            #expect(packets.count == 2000 && Set(packets.map(\.source)).count == 500)
+            #expect(capture.frames.allSatisfy { $0.bytes.count == (ipv6 ? 74 : 54) })
+            #expect(packets.allSatisfy { ($0.isIPv6 || $0.ipHeaderChecksumOK) && $0.tcpChecksumOK == true })
+            #expect(packets.allSatisfy { $0.tcp!.flags == 0x02 && $0.tcp!.headerLength == 20 })
+            #expect(truth.floods.first?.style == .bare)
+        }
+    }
+
     @Test("more sources than the prefix holds is an error, not a silent repeat")
     func tooManySources() throws {
         try withScratchDirectory { directory -> Void in
