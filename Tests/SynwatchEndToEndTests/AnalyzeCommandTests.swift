@@ -75,8 +75,8 @@ final class AnalyzeCommandTests: XCTestCase {
             result.standardOutput
         )
         // "began <time>, detected <s> s in, lasted <s> s, to <time>": the flood from 5 s to 15 s into the capture (its
-        // clock starts on 2025-01-01, the generator's default), to 0.1 s; a single source is told once its answers
-        // went unacknowledged for a second.
+        // clock starts on 2025-01-01, the generator's default), to 0.1 s; its SYNs carry no options, as hping3's, and
+        // are told as soon as they mature.
         let parts = began.dropFirst("      began ".count).split(separator: ", ").map(String.init)
         XCTAssertEqual(parts.count, 4, String(began))
         guard parts.count == 4 else { return }
@@ -89,7 +89,7 @@ final class AnalyzeCommandTests: XCTestCase {
             return Double(part.dropFirst(prefix.count).dropLast(suffix.count)) ?? .nan
         }
         XCTAssertEqual(secondsIn(parts[0]), 5, accuracy: 0.1, String(began))
-        XCTAssertEqual(seconds(parts[1], "detected ", " s in"), 1.2, accuracy: 0.3, String(began))
+        XCTAssertEqual(seconds(parts[1], "detected ", " s in"), 0.2, accuracy: 0.1, String(began))
         XCTAssertEqual(seconds(parts[2], "lasted ", " s"), 10, accuracy: 0.2, String(began))
         XCTAssertEqual(secondsIn(String(parts[3].dropFirst("to ".count))), 15, accuracy: 0.1, String(began))
     }

@@ -94,6 +94,65 @@ struct DetectorTests {
         #expect(events(.attackEnd, in: all).count == 1)
     }
 
+    /// The same flood from a tool that writes its SYNs without the MSS option every stack sends (hping3, nping, scapy),
+    /// with the server's answers in the capture or without them (an ingress capture): no client's stack sent those
+    /// SYNs, so they are told as soon as they mature. With the option, the same flood waits a second for its
+    /// unacknowledged answers, or without them for its retransmission deadline.
+    @Test(arguments: [true, false])
+    func toolsFloodFromOneSourceIsToldAsItMatures(answered: Bool) throws {
+        let windows = EngineConfiguration().windows
+        func attackStart(optionless: Bool) throws -> Event {
+            var scenario = Scenario(seed: 2)
+            scenario.background(to: v4(198, 18, 0, 10), port: 443, from: 0, to: 15)
+            scenario.flood(
+                to: v4(198, 18, 0, 10),
+                port: 443,
+                rate: 2_000,
+                from: 5,
+                to: 15,
+                answered: answered,
+                optionless: optionless
+            ) { _ in v4(198, 18, 66, 6) }
+            let all = scenario.run(on: Engine.make(), until: 30)
+            let starts = events(.attackStart, in: all)
+            try #require(starts.count == 1, "\(summary(all))")
+            #expect(starts[0].kind == .singleSource, "\(summary(all))")
+            return starts[0]
+        }
+        let tool = try attackStart(optionless: true)
+        #expect(tool.scenarioTime > 5 && tool.scenarioTime <= 5 + windows.completionGrace.seconds + 0.2)
+        let stack = try attackStart(optionless: false)
+        #expect(stack.scenarioTime > 5 + windows.completionGraceCeiling.seconds, "\(stack.scenarioTime)")
+    }
+
+    /// A tool of one's own (a load generator with its own TCP, its SYNs without options) opening 1,000 connections a
+    /// second from 50 addresses, all completing, three in ten only 400 ms after the server's answer, long after their
+    /// service's grace: those are undecided when they mature, but beside seven that completed by then, as no flood
+    /// completes. It raises nothing.
+    @Test
+    func toolThatCompletesItsHandshakesIsNoFlood() {
+        let victim = v4(198, 18, 0, 10)
+        var scenario = Scenario(seed: 26)
+        scenario.background(to: victim, port: 80, from: 0, to: 20)
+        var time = Scenario.time(5)
+        while time < Scenario.time(15) {
+            let syn = scenario.newSyn(
+                from: v4(198, 18, 70, UInt8(time % 50 + 1)),
+                to: victim,
+                port: 80,
+                optionless: true
+            )
+            let serverISN = scenario.random.next32()
+            let roundTrip = scenario.random.chance(0.3) ? 400 * millisecond : millisecond
+            scenario.add(syn, at: time)
+            scenario.add(syn.synAck(isn: serverISN), at: time + 100_000)
+            scenario.add(syn.completingAck(serverISN: serverISN), at: time + 100_000 + roundTrip)
+            time += Int64(1e6 * Double.random(in: 0.5...1.5, using: &scenario.random))
+        }
+        let all = scenario.run(on: Engine.make(), until: 30)
+        #expect(all.isEmpty, "\(summary(all))")
+    }
+
     /// One source flooding a service that 1,000 new clients a second connect to: its distinct sources are all
     /// sources less completing ones, two estimates of some 10,000 whose difference is mostly error. Events named the
     /// source and said 0 distinct sources.

@@ -99,6 +99,9 @@ struct KernelEvidenceTests {
         let events = slowFlood(synReceived: 128, backlog: 128, cookies: rate, rate: rate)
         let start = try #require(events.first { $0.type == .attackStart }, "\(events.map(\.type))")
         #expect(start.port == 80)
+        // Spoofed, and told so from the first event: the start waits for 32 failing sources
+        // (`classification.random_source_min_sources`) rather than call them a botnet.
+        #expect(start.kind == .randomSource, "\(start.scenarioTime)")
         // Told within 2 s of the flood's start at 5 s: `detection.min_attempts` (20) must mature first, and just over
         // the threshold the evidence (6 attempts beyond it) takes a second to add up.
         #expect(start.scenarioTime < 7, "\(start.scenarioTime)")

@@ -154,8 +154,15 @@ let syn4 = TCPSegment(
     sequence: 0x1122_3344,
     acknowledgement: 0,
     flags: .syn,
-    payloadLength: 0
+    payloadLength: 0,
+    hasOptions: false
 )
+/// `syn4` as a TCP stack sends it: with its MSS.
+var synWithMSS4: TCPSegment {
+    var segment = syn4
+    segment.hasOptions = true
+    return segment
+}
 let syn6 = TCPSegment(
     source: v6Source,
     destination: v6Destination,
@@ -164,7 +171,8 @@ let syn6 = TCPSegment(
     sequence: 0x1122_3344,
     acknowledgement: 0,
     flags: .syn,
-    payloadLength: 0
+    payloadLength: 0,
+    hasOptions: false
 )
 let data4 = TCPSegment(
     source: v4Source,
@@ -174,7 +182,8 @@ let data4 = TCPSegment(
     sequence: 0x1122_3345,
     acknowledgement: 0x5566_7788,
     flags: [.psh, .ack],
-    payloadLength: 6
+    payloadLength: 6,
+    hasOptions: false
 )
 
 func fixture(
@@ -207,6 +216,12 @@ let linkFixtures: [DecoderFixture] =
             $0.ethernet(0x0800)
             $0.ipv4(totalLength: 40)
             $0.tcpSyn()
+        },
+        fixture("Ethernet IPv4 SYN with an MSS option", .ethernet, .tcp, synWithMSS4, tcpNeeds: 48) {
+            $0.ethernet(0x0800)
+            $0.ipv4(totalLength: 44)
+            $0.tcpSyn(dataOffset: 0x60)
+            $0.u8(2, 4, 0x05, 0xB4)
         },
         fixture("Ethernet IPv4 data", .ethernet, .tcp, data4, tcpNeeds: 48) {
             $0.ethernet(0x0800)

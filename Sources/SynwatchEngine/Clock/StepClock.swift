@@ -53,8 +53,10 @@ struct StepClock {
         return step
     }
 
-    /// Enters step `step` while running it: its own sources epoch, as a silence's steps run one by one.
+    /// Enters step `step` while running it: it is the current step, in its own sources epoch, as a silence's steps
+    /// run one by one.
     mutating func enter(_ step: Int64) {
+        self.step = step
         epoch = step * resolution / epochLength
     }
 

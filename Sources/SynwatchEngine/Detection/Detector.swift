@@ -143,7 +143,7 @@ extension Detector {
             if key.port == 0 && !inputs.isSpreadOverPorts(slot, measured, step: step) {
                 // The evidence is a service's, reported for that service: none is left for the host.
                 state.pointee.evidence = Evidence()
-            } else if seenAttempts >= detection.minAttempts {
+            } else if seenAttempts >= detection.minAttempts && !inputs.looksSpoofedFromTooFewSources(slot) {
                 startAttack(
                     slot,
                     threshold: threshold,
@@ -156,7 +156,8 @@ extension Detector {
                     counters: &counters
                 )
             } else {
-                // Too few attempts to judge yet: evidence waits at the interval, it does not pile up.
+                // Too few attempts to judge yet, or to tell a spoofed flood from a botnet: evidence waits at the
+                // interval, it does not pile up.
                 state.pointee.evidence.cap(at: interval)
             }
         case .attacked:

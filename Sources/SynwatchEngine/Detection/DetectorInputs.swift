@@ -70,14 +70,23 @@ extension DetectorInputs {
     /// only while it restarts, and its own clients, or a proxy in front of it, then make the refusals). A crowd over
     /// a lossy path completes most of its attempts; one client's burst into a full listen queue comes from one source
     /// and retransmits.
+    ///
+    /// On a service, attempts still undecided whose SYN carried no options count too, from any number of sources,
+    /// beyond nine per such attempt that completed: no client's stack sent them, so they need not wait to be told from
+    /// a client's burst (a flood from one address is told as soon as its attempts mature, not a second or a
+    /// retransmission deadline later), and a tool of one's own that completes its handshakes raises nothing. A host
+    /// waits for its deadline: a scan of its ports is told from a flood over them by what they leave open then.
     func undecidedEvidence(_ slot: Int, step: Int64) -> Double {
         let counters = victims.stepCounters(slot, step: step - 1).pointee
-        let refusalsCount = victims.keys[slot].port == 0 || victims.states[slot].completions == 0
+        let isService = victims.keys[slot].port != 0
+        let refusalsCount = !isService || victims.states[slot].completions == 0
         let refused = refusalsCount ? Double(counters.refused) : 0
         // Never retransmitted, reset, refused or completed: among the undecided ones.
-        let repeated = min(counters.repeated, UInt32(counters.undecided))
-        let decided = Double(counters.clientReset) + refused + Double(repeated)
-        let undecided = Double(counters.undecided - Int(repeated))
+        let repeated = min(Int(counters.repeated), counters.undecided)
+        let optionless = isService ? min(Int(counters.optionless), counters.undecided - repeated) : 0
+        let optionlessExcess = max(0, Double(optionless) - allowedBeside(counters.optionlessCompleted))
+        let decided = Double(counters.clientReset) + refused + Double(repeated) + optionlessExcess
+        let undecided = Double(counters.undecided - repeated - optionless)
         let fromMany = Self.comeFromManySources(counters, undecided: undecided)
         return decided + (fromMany ? max(0, undecided - allowedBeside(counters.completed)) : 0)
     }
@@ -384,7 +393,45 @@ extension DetectorInputs {
     /// Attempts in the sources window that did not complete, half-open or refused (weighted where sampled).
     func failingAttempts(_ slot: Int) -> Int {
         let state = victims.states[slot]
-        return max(0, state.epochAttempts.total - state.epochCompleted.total)
+        return max(0, state.epochAttempts.total - state.epochCompleted.total - expectedToComplete(slot))
+    }
+
+    /// Of the attempts of `slot` that have not matured and are still open, those that will complete, by the share of
+    /// the rate window's matured attempts that did: a busy service's clients in the middle of their handshakes.
+    /// Counted as failing since their SYN came, they outnumbered the first failing attempts of a flood told as they
+    /// matured, whose sources they do not add to (they are clients that completed before). A flood's own still in
+    /// their grace count as failing, as their sources count among the distinct ones.
+    private func expectedToComplete(_ slot: Int) -> Int {
+        var open = 0
+        var position = clock.step
+        while position <= victims.states[slot].ringHead {
+            let counters = victims.stepCounters(slot, step: position).pointee
+            open += counters.halfOpen - Int(counters.clientReset)
+            position += 1
+        }
+        guard open > 0 else { return 0 }
+        var attempts = 0, completed = 0
+        position = clock.step - 1
+        let oldest = clock.step - configuration.windows.rate.nanoseconds / clock.resolution
+        while position >= oldest && victims.holds(slot, step: position) {
+            let counters = victims.stepCounters(slot, step: position).pointee
+            attempts += Int(counters.attempts)
+            completed += Int(counters.completed)
+            position -= 1
+        }
+        return attempts > 0 ? open * min(completed, attempts) / attempts : 0
+    }
+
+    /// Whether the attempts of `slot` that fail look spoofed (a source each, or nearly) but come from fewer sources than
+    /// `classification.random_source_min_sources`: too few to tell a spoofed flood from a botnet whose hosts have each
+    /// sent a SYN or two. A flood told that soon (a slow one, its SYNs decided as they mature) is told with its
+    /// kind a few steps later, once its next sources came or its first ones sent again.
+    func looksSpoofedFromTooFewSources(_ slot: Int) -> Bool {
+        let classification = configuration.classification
+        let failing = failingAttempts(slot)
+        let distinct = failingSources(slot)
+        return failing > 0 && distinct < classification.randomSourceMinSources
+            && Double(distinct) >= classification.randomSourceDistinctRatio * Double(failing)
     }
 
     /// Estimated distinct sources of the attempts that did not complete in the sources window: all

@@ -63,9 +63,13 @@ extension Engine {
                     {
                         handshakes.entries[held].retransmitted = true
                         let answered = handshakes.entries[held].synAckSeen
+                        // Sent again as a stack sends it, it is judged as a stack's, whatever its options.
+                        let optionless = handshakes.entries[held].optionless
+                        handshakes.entries[held].optionless = false
                         forEachMaturityStep(of: held, key) { counters, weight in
                             counters.pointee.retransmitted &+= weight
                             if answered { counters.pointee.retransmittedAnswered &+= weight }
+                            if optionless { counters.pointee.optionless &-= weight }
                         }
                     }
                     return
@@ -93,12 +97,16 @@ extension Engine {
                 victim: victim,
                 weight: UInt8(weight),
                 graceCentiseconds: graceCentiseconds,
-                sends: sends
+                sends: sends,
+                optionless: !segment.hasOptions && sends < HandshakeEntry.maximumSends
             )
-            // One packet repeated as a flood: decided when it matures (`StepCounters.repeated`).
+            // One packet repeated as a flood, or a SYN no stack sent: decided when it matures (`StepCounters`).
             if sends == HandshakeEntry.maximumSends {
                 if let victim { victims.stepCounters(victim, step: step).pointee.repeated &+= weight }
                 if let host { victims.stepCounters(host, step: step).pointee.repeated &+= weight }
+            } else if !segment.hasOptions {
+                if let victim { victims.stepCounters(victim, step: step).pointee.optionless &+= weight }
+                if let host { victims.stepCounters(host, step: step).pointee.optionless &+= weight }
             }
         } else {
             counters.sampledOut &+= 1

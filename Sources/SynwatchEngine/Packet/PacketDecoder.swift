@@ -452,6 +452,7 @@ public enum PacketDecoder {
         segment.acknowledgement = bytes.u32(start + 8)
         segment.flags = TCPFlags(rawValue: bytes[start + 13])
         segment.payloadLength = max(0, ipPayloadLength - headerLength)
+        segment.hasOptions = headerLength > 20
         return .tcp
     }
 }

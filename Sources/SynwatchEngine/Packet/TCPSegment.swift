@@ -25,6 +25,9 @@ public struct TCPSegment: Hashable, Sendable {
     public var flags: TCPFlags
     /// Payload bytes according to the IP length fields (not limited by the snap length).
     public var payloadLength: Int
+    /// Whether the header carries options (a data offset above five words). Every TCP stack puts at least its MSS in
+    /// a SYN; a tool that writes its own SYNs often puts nothing.
+    public var hasOptions: Bool
 
     public init(
         source: IPAddress,
@@ -34,7 +37,8 @@ public struct TCPSegment: Hashable, Sendable {
         sequence: UInt32,
         acknowledgement: UInt32,
         flags: TCPFlags,
-        payloadLength: Int
+        payloadLength: Int,
+        hasOptions: Bool = true
     ) {
         self.source = source
         self.destination = destination
@@ -44,6 +48,7 @@ public struct TCPSegment: Hashable, Sendable {
         self.acknowledgement = acknowledgement
         self.flags = flags
         self.payloadLength = payloadLength
+        self.hasOptions = hasOptions
     }
 
     /// All fields zero: a value to decode into.

@@ -80,7 +80,7 @@ struct HandshakeEntry: Sendable {
     var graceCentiseconds: UInt8 = 0
     /// How often its SYN came, retransmissions and copies included, up to `maximumSends`.
     var sends: UInt8 = 1
-    /// `synAckSeen` and `retransmitted`, a bit each, so that `sends` fits in the 32 bytes.
+    /// `synAckSeen`, `retransmitted` and `optionless`, a bit each, so that `sends` fits in the 32 bytes.
     fileprivate var marks: UInt8 = 0
 
     /// The most SYNs one attempt is sent: a stack sends at most 11 in the minute it is followed (FreeBSD and macOS
@@ -99,6 +99,12 @@ struct HandshakeEntry: Sendable {
     var retransmitted: Bool {
         get { marks & 2 != 0 }
         set { marks = newValue ? marks | 2 : marks & ~2 }
+    }
+
+    /// Whether its SYN carried no TCP options, which no stack sends (`StepCounters.optionless`).
+    var optionless: Bool {
+        get { marks & 4 != 0 }
+        set { marks = newValue ? marks | 4 : marks & ~4 }
     }
 
     /// The victim table slot of the attempt's service, when it had one.
@@ -151,7 +157,8 @@ final class HandshakeTable {
         victim: Int?,
         weight: UInt8,
         graceCentiseconds: UInt8,
-        sends: UInt8
+        sends: UInt8,
+        optionless: Bool
     ) {
         slots.occupy(slot, hash: hashed.hash)
         entries[slot] = HandshakeEntry(
@@ -163,6 +170,7 @@ final class HandshakeTable {
             graceCentiseconds: graceCentiseconds,
             sends: sends
         )
+        entries[slot].optionless = optionless
     }
 
     /// Buckets to sweep per resolution step so the whole table is swept once per time-out.

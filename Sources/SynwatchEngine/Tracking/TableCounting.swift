@@ -68,6 +68,7 @@ extension Engine {
             if completed && entry.retransmitted && entry.synAckSeen {
                 counters.pointee.retransmittedAnsweredCompleted &+= weight
             }
+            if completed && entry.optionless { counters.pointee.optionlessCompleted &+= weight }
             counters.pointee.removeOpen(entry)
         }
         if completed { state.pointee.completions &+= Int(weight) } else { state.pointee.resets &+= Int(weight) }

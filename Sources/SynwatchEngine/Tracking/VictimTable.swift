@@ -37,6 +37,13 @@ struct StepCounters: Sendable {
     /// Attempts opened by a SYN sent more often than any stack sends one (`HandshakeEntry.maximumSends`) and still
     /// open: a flood repeating one packet, decided when they mature.
     var repeated: UInt32 = 0
+    /// Attempts (neither `repeated` nor retransmitted) whose SYN carried no TCP options and that are still open, a
+    /// part of the undecided ones: every stack puts at least its MSS in a SYN (Linux, Windows, macOS, the BSDs, lwIP,
+    /// uIP), while hping3, nping and scapy send none unless told to. Decided when they mature, beyond nine per one
+    /// that completed (`optionlessCompleted`).
+    var optionless: UInt32 = 0
+    /// Attempts whose SYN carried no options that completed: what sends them completes, as no flood does.
+    var optionlessCompleted: UInt32 = 0
     /// The attempts' sources, one bit each (`LinearCounter`): a few sources or many.
     var sources: UInt64 = 0
 
@@ -60,6 +67,7 @@ struct StepCounters: Sendable {
     mutating func removeOpen(_ entry: HandshakeEntry) {
         removeRetransmission(of: entry)
         if entry.sends == HandshakeEntry.maximumSends { repeated &-= UInt32(entry.weight) }
+        if entry.optionless { optionless &-= UInt32(entry.weight) }
     }
 }
 

@@ -24,22 +24,30 @@ struct Scenario {
             : IPAddress(high: 0x2001_0DB8_0000_0000 | random.next() >> 32, low: random.next())
     }
 
-    /// A new attempt's SYN from `client` to the service: a random client port and ISN.
-    mutating func newSyn(from client: IPAddress, to victim: IPAddress, port: UInt16) -> Packet {
+    /// A new attempt's SYN from `client` to the service: a random client port and ISN, an MSS option unless
+    /// `optionless` (a tool's SYN, not a stack's).
+    mutating func newSyn(
+        from client: IPAddress,
+        to victim: IPAddress,
+        port: UInt16,
+        optionless: Bool = false
+    ) -> Packet {
         Packet(
             source: client,
             destination: victim,
             sourcePort: UInt16.random(in: 1024...65535, using: &random),
             destinationPort: port,
             sequence: random.next32(),
-            flags: .syn
+            flags: .syn,
+            optionless: optionless
         )
     }
 
     /// SYNs at `rate` per second from `source()`, each answered by the server's SYN-ACK and never completed, or
-    /// where the port is closed, refused by its RST/ACK. `retransmitting` sources are live TCP stacks that drop
-    /// what they are answered (a botnet's hosts, or one host, behind their firewall): each SYN comes again after
-    /// 1 s and 3 s, and is answered again.
+    /// where the port is closed, refused by its RST/ACK; unless not `answered`: the server's side is not captured.
+    /// `retransmitting` sources are live TCP stacks that drop what they are answered (a botnet's hosts, or one host,
+    /// behind their firewall): each SYN comes again after 1 s and 3 s, and is answered again. `optionless` SYNs are
+    /// written by a tool, as hping3's are.
     mutating func flood(
         to victim: IPAddress,
         port: UInt16,
@@ -48,16 +56,18 @@ struct Scenario {
         to end: Double,
         closedPort: Bool = false,
         retransmitting: Bool = false,
+        answered: Bool = true,
+        optionless: Bool = false,
         source: (inout Scenario) -> IPAddress
     ) {
         var time = Scenario.time(start)
         let interval = 1e9 / rate
         while time < Scenario.time(end) {
-            let syn = newSyn(from: source(&self), to: victim, port: port)
+            let syn = newSyn(from: source(&self), to: victim, port: port, optionless: optionless)
             let answer = closedPort ? syn.refusal : syn.synAck(isn: random.next32())
             for again in retransmitting ? [0, 1, 3] : [0] as [Int64] {
                 add(syn, at: time + again * second)
-                add(answer, at: time + again * second + 100_000)
+                if answered { add(answer, at: time + again * second + 100_000) }
             }
             time += Int64(interval * Double.random(in: 0.5...1.5, using: &random))
         }

@@ -43,38 +43,42 @@ struct Packet: Hashable {
     var flags: TCPFlags
     /// Payload bytes the IP length declares; like a capture cut by its snap length, none are written.
     var payload: UInt16 = 0
+    /// A SYN or SYN-ACK without the MSS option every stack sends: written by a tool, as hping3's are.
+    var optionless = false
 
-    /// Calls `body` with the packet as a raw IP datagram (LINKTYPE_RAW) with a bare 20-byte TCP
-    /// header, written in place: the stream tests send hundreds of thousands.
+    /// Calls `body` with the packet as a raw IP datagram (LINKTYPE_RAW) with a 20-byte TCP header, 24 with an MSS
+    /// option for a SYN or SYN-ACK not `optionless`, written in place: the stream tests send hundreds of thousands.
     func withRawIPBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
         let isIPv4 = source.isIPv4 && destination.isIPv4
-        let length = isIPv4 ? 40 : 60
+        let tcpLength = flags.contains(.syn) && !optionless ? 24 : 20
+        let length = (isIPv4 ? 20 : 40) + tcpLength
         return withUnsafeTemporaryAllocation(byteCount: length, alignment: 8) { buffer in
             func put<Value: FixedWidthInteger>(_ value: Value, at offset: Int) {
                 buffer.storeBytes(of: value.bigEndian, toByteOffset: offset, as: Value.self)
             }
             if isIPv4 {
-                put(0x4500_0000 | UInt32(40 + payload), at: 0)
+                put(0x4500_0000 | UInt32(length + Int(payload)), at: 0)
                 put(0x0000_4000 as UInt32, at: 4)
                 put(0x4006_0000 as UInt32, at: 8)
                 put(UInt32(truncatingIfNeeded: source.low), at: 12)
                 put(UInt32(truncatingIfNeeded: destination.low), at: 16)
             } else {
                 put(0x6000_0000 as UInt32, at: 0)
-                put(UInt32(20 + payload) << 16 | 0x0640, at: 4)
+                put(UInt32(tcpLength + Int(payload)) << 16 | 0x0640, at: 4)
                 put(source.high, at: 8)
                 put(source.low, at: 16)
                 put(destination.high, at: 24)
                 put(destination.low, at: 32)
             }
-            let tcp = length - 20
+            let tcp = length - tcpLength
             put(sourcePort, at: tcp)
             put(destinationPort, at: tcp + 2)
             put(sequence, at: tcp + 4)
             put(acknowledgement, at: tcp + 8)
-            put(0x5000 as UInt16 | UInt16(flags.rawValue), at: tcp + 12)
+            put(UInt16(tcpLength / 4) << 12 | UInt16(flags.rawValue), at: tcp + 12)
             put(0xFFFF_0000 as UInt32, at: tcp + 14)
             put(0 as UInt16, at: tcp + 18)
+            if tcpLength == 24 { put(0x0204_05B4 as UInt32, at: tcp + 20) }
             return body(UnsafeRawBufferPointer(buffer))
         }
     }
