@@ -270,7 +270,7 @@ public final class Engine {
     /// One resolution step: time-outs, then a decision for every tracked service, then scans.
     func tick(step: Int64) {
         let time = step * clock.resolution
-        // The step's own sources epoch: after a silence, `settle` comes only once every step has run.
+        // The step and its own sources epoch: after a silence, `settle` comes only once every step has run.
         clock.enter(step)
         sweepTimeouts(at: time, buckets: settings.handshakeSweepBuckets)
         sweepConnections(at: time, buckets: settings.connectionSweepBuckets)

@@ -427,8 +427,8 @@ final class DetectorEndToEndTests: XCTestCase {
     /// One spoofed address, a new attempt each time: hping3 from the client sends SYNs from an address that
     /// answers nothing (`-a`), each from the next source port with a new ISN, every 0.5 ms for 6 s, to a listening
     /// port. The server answers every one, and no answer is acknowledged, reset or asked for again. hping3's SYNs
-    /// carry no options, as no stack's do: one `single-source` attack on the port, announced as soon as its attempts
-    /// matured, within a second, where a stack's SYNs would wait for the longest a handshake may take.
+    /// carry no options, unlike any stack's: one `single-source` attack on the port, announced as soon as its
+    /// attempts matured, within a second, where a stack's SYNs would wait for the longest a handshake may take.
     func testOneSpoofedAddressIgnoringItsAnswersIsTold() throws {
         let attacker = "198.19.66.8"
         let flood = try floodAtAListener(for: 6, hping3(["-a", attacker, "-i", "u500"]), named: "one spoofed address")

@@ -16,14 +16,21 @@ struct EvidenceTests {
     }
 
     /// One client opens 500 connections at once into a full listen queue: the kernel drops 241 SYNs,
-    /// the client sends them again after 1 s (and some after 3 s), and every handshake completes.
-    @Test
-    func burstIntoAFullListenQueueIsNoFlood() {
+    /// the client sends them again after 1 s (and some after 3 s), and every handshake completes. With `copies` of
+    /// one more connection's SYN in the capture (a mirror that repeats a frame), completing among them: as many as
+    /// a stack never sends, and an attempt whose step never counted it as one packet repeated. Closing it must leave
+    /// the step's count of such attempts at zero, not wrapped to every undecided attempt of the burst.
+    @Test(arguments: [1, Int(HandshakeEntry.maximumSends)])
+    func burstIntoAFullListenQueueIsNoFlood(copies: Int) {
         let victim = v4(198, 18, 0, 10)
         let client = v4(198, 18, 5, 5)
         var scenario = Scenario(seed: 21)
         scenario.background(to: victim, port: 8080, from: 0, to: 12)
         let start = Scenario.time(5)
+        let copied = scenario.newSyn(from: client, to: victim, port: 8080)
+        for copy in 0..<copies { scenario.add(copied, at: start + 1_000_000 + Int64(copy) * 10_000) }
+        scenario.add(copied.synAck(isn: 7), at: start + 2_000_000)
+        scenario.add(copied.completingAck(serverISN: 7), at: start + 3_000_000)
         for index in 0..<500 {
             let dropped = index % 2 == 1 && index < 482
             scenario.lossyConnection(

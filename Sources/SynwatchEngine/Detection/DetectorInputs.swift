@@ -87,7 +87,8 @@ extension DetectorInputs {
         let optionlessExcess = max(0, Double(optionless) - allowedBeside(counters.optionlessCompleted))
         let decided = Double(counters.clientReset) + refused + Double(repeated) + optionlessExcess
         let undecided = Double(counters.undecided - repeated - optionless)
-        let fromMany = Self.comeFromManySources(counters, undecided: undecided)
+        // The step's sources are those of the tool's attempts too.
+        let fromMany = Self.comeFromManySources(counters, undecided: Double(counters.undecided - repeated))
         return decided + (fromMany ? max(0, undecided - allowedBeside(counters.completed)) : 0)
     }
 
@@ -396,11 +397,11 @@ extension DetectorInputs {
         return max(0, state.epochAttempts.total - state.epochCompleted.total - expectedToComplete(slot))
     }
 
-    /// Of the attempts of `slot` that have not matured and are still open, those that will complete, by the share of
-    /// the rate window's matured attempts that did: a busy service's clients in the middle of their handshakes.
-    /// Counted as failing since their SYN came, they outnumbered the first failing attempts of a flood told as they
-    /// matured, whose sources they do not add to (they are clients that completed before). A flood's own still in
-    /// their grace count as failing, as their sources count among the distinct ones.
+    /// Of the attempts of `slot` that have not matured and are still open, an estimate of those that will complete:
+    /// the share of the rate window's matured attempts that did. A busy service's clients in the middle of their
+    /// handshakes would otherwise outnumber the first failing attempts of a flood told as they mature, and read as
+    /// failing attempts from few sources (returning clients count among those that completed). The flood's own in
+    /// their grace are discounted by the same share: a little early, its failing attempts are counted short.
     private func expectedToComplete(_ slot: Int) -> Int {
         var open = 0
         var position = clock.step
@@ -430,8 +431,12 @@ extension DetectorInputs {
         let classification = configuration.classification
         let failing = failingAttempts(slot)
         let distinct = failingSources(slot)
-        return failing > 0 && distinct < classification.randomSourceMinSources
-            && Double(distinct) >= classification.randomSourceDistinctRatio * Double(failing)
+        guard failing > 0, distinct < classification.randomSourceMinSources,
+            Double(distinct) >= classification.randomSourceDistinctRatio * Double(failing)
+        else { return false }
+        // One source may hold half of them, the distinct ones a busy service's estimate: single-source at once.
+        guard let top = topSources(slot).first else { return true }
+        return Double(top.halfOpen) < classification.singleSourceShare * Double(failing)
     }
 
     /// Estimated distinct sources of the attempts that did not complete in the sources window: all

@@ -69,7 +69,7 @@ extension Engine {
                         forEachMaturityStep(of: held, key) { counters, weight in
                             counters.pointee.retransmitted &+= weight
                             if answered { counters.pointee.retransmittedAnswered &+= weight }
-                            if optionless { counters.pointee.optionless &-= weight }
+                            if optionless { counters.pointee.optionless -= min(counters.pointee.optionless, weight) }
                         }
                     }
                     return

@@ -38,8 +38,7 @@ struct StepCounters: Sendable {
     /// open: a flood repeating one packet, decided when they mature.
     var repeated: UInt32 = 0
     /// Attempts (neither `repeated` nor retransmitted) whose SYN carried no TCP options and that are still open, a
-    /// part of the undecided ones: every stack puts at least its MSS in a SYN (Linux, Windows, macOS, the BSDs, lwIP,
-    /// uIP), while hping3, nping and scapy send none unless told to. Decided when they mature, beyond nine per one
+    /// part of the undecided ones: no stack sends a SYN without its MSS. Decided when they mature, beyond nine per one
     /// that completed (`optionlessCompleted`).
     var optionless: UInt32 = 0
     /// Attempts whose SYN carried no options that completed: what sends them completes, as no flood does.
@@ -63,11 +62,14 @@ struct StepCounters: Sendable {
     }
 
     /// Takes `entry` out of the attempts still open it was counted among: it completed, was refused or was reset.
+    /// The two counts that add evidence never wrap: a step may not hold the attempt (its SYN came while the service
+    /// was untracked, or counted on a slot evicted since, or it reached `maximumSends` as copies of one attempt).
     @inline(__always)
     mutating func removeOpen(_ entry: HandshakeEntry) {
         removeRetransmission(of: entry)
-        if entry.sends == HandshakeEntry.maximumSends { repeated &-= UInt32(entry.weight) }
-        if entry.optionless { optionless &-= UInt32(entry.weight) }
+        let weight = UInt32(entry.weight)
+        if entry.sends == HandshakeEntry.maximumSends { repeated -= min(repeated, weight) }
+        if entry.optionless { optionless -= min(optionless, weight) }
     }
 }
 
