@@ -425,8 +425,8 @@ extension DetectorInputs {
 
     /// Whether the attempts of `slot` that fail look spoofed (a source each, or nearly) but come from fewer sources than
     /// `classification.random_source_min_sources`: too few to tell a spoofed flood from a botnet whose hosts have each
-    /// sent a SYN or two. A flood told that soon (a slow one, its SYNs decided as they mature) is told with its
-    /// kind a few steps later, once its next sources came or its first ones sent again.
+    /// sent a SYN or two. A flood that would be told that soon (a slow one, its SYNs decided as they mature) is told
+    /// later, with its kind, once its next sources came or its first ones sent again.
     func looksSpoofedFromTooFewSources(_ slot: Int) -> Bool {
         let classification = configuration.classification
         let failing = failingAttempts(slot)
